@@ -1,0 +1,3 @@
+//! The `.rlp` syntax: the pest grammar (`rlp.pest`) and the AST with spans.
+
+pub mod ast;

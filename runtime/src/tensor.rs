@@ -1,0 +1,160 @@
+//! Host tensors: an n-dimensional array of one of the four dtypes the IR knows.
+//!
+//! Every tensor that crosses a boundary (graph input/output, checkpoint, `.npy`) is in
+//! standard (row-major, contiguous) layout; constructors here guarantee it.
+
+use ndarray::{ArrayD, IxDyn};
+
+/// The element types of the language. `F64` exists for gradient checks; `I32` for
+/// indices and counters; `Bool` for masks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    F32,
+    F64,
+    I32,
+    Bool,
+}
+
+impl DType {
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F64 => "f64",
+            DType::I32 => "i32",
+            DType::Bool => "bool",
+        }
+    }
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F64)
+    }
+    pub fn size_bytes(self) -> usize {
+        match self {
+            DType::F32 | DType::I32 => 4,
+            DType::F64 => 8,
+            DType::Bool => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A host tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tensor {
+    F32(ArrayD<f32>),
+    F64(ArrayD<f64>),
+    I32(ArrayD<i32>),
+    Bool(ArrayD<bool>),
+}
+
+impl Tensor {
+    pub fn dtype(&self) -> DType {
+        match self {
+            Tensor::F32(_) => DType::F32,
+            Tensor::F64(_) => DType::F64,
+            Tensor::I32(_) => DType::I32,
+            Tensor::Bool(_) => DType::Bool,
+        }
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Tensor::F32(a) => a.shape(),
+            Tensor::F64(a) => a.shape(),
+            Tensor::I32(a) => a.shape(),
+            Tensor::Bool(a) => a.shape(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A tensor of zeros (false for bool).
+    pub fn zeros(dtype: DType, shape: &[usize]) -> Tensor {
+        let s = IxDyn(shape);
+        match dtype {
+            DType::F32 => Tensor::F32(ArrayD::zeros(s)),
+            DType::F64 => Tensor::F64(ArrayD::zeros(s)),
+            DType::I32 => Tensor::I32(ArrayD::zeros(s)),
+            DType::Bool => Tensor::Bool(ArrayD::from_elem(s, false)),
+        }
+    }
+
+    /// A tensor filled with `value` converted to `dtype` (non-zero is `true`).
+    pub fn full(dtype: DType, shape: &[usize], value: f64) -> Tensor {
+        let s = IxDyn(shape);
+        match dtype {
+            DType::F32 => Tensor::F32(ArrayD::from_elem(s, value as f32)),
+            DType::F64 => Tensor::F64(ArrayD::from_elem(s, value)),
+            DType::I32 => Tensor::I32(ArrayD::from_elem(s, value as i32)),
+            DType::Bool => Tensor::Bool(ArrayD::from_elem(s, value != 0.0)),
+        }
+    }
+
+    /// Build from row-major `f64` values, converting to `dtype`.
+    /// Panics if `values.len()` does not match the shape (a programming error).
+    pub fn from_f64(dtype: DType, shape: &[usize], values: &[f64]) -> Tensor {
+        assert_eq!(values.len(), shape.iter().product::<usize>(), "Tensor::from_f64: length");
+        let s = IxDyn(shape);
+        match dtype {
+            DType::F32 => Tensor::F32(ArrayD::from_shape_vec(s, values.iter().map(|&v| v as f32).collect()).unwrap()),
+            DType::F64 => Tensor::F64(ArrayD::from_shape_vec(s, values.to_vec()).unwrap()),
+            DType::I32 => Tensor::I32(ArrayD::from_shape_vec(s, values.iter().map(|&v| v as i32).collect()).unwrap()),
+            DType::Bool => Tensor::Bool(ArrayD::from_shape_vec(s, values.iter().map(|&v| v != 0.0).collect()).unwrap()),
+        }
+    }
+
+    /// All elements as `f64`, row-major (bool as 0/1). For tests, metrics and printing.
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        match self {
+            Tensor::F32(a) => a.iter().map(|&v| v as f64).collect(),
+            Tensor::F64(a) => a.iter().copied().collect(),
+            Tensor::I32(a) => a.iter().map(|&v| v as f64).collect(),
+            Tensor::Bool(a) => a.iter().map(|&v| if v { 1.0 } else { 0.0 }).collect(),
+        }
+    }
+
+    /// The single element of a tensor with one element, as `f64`.
+    pub fn scalar_f64(&self) -> Option<f64> {
+        if self.len() == 1 { self.to_f64_vec().first().copied() } else { None }
+    }
+
+    /// This tensor converted to `dtype` (float → int truncates toward zero).
+    pub fn cast(&self, dtype: DType) -> Tensor {
+        if self.dtype() == dtype {
+            return self.clone();
+        }
+        Tensor::from_f64(dtype, self.shape(), &self.to_f64_vec())
+    }
+
+    /// The same tensor in standard row-major layout.
+    pub fn into_standard(self) -> Tensor {
+        fn std<T: Clone>(a: ArrayD<T>) -> ArrayD<T> {
+            if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() }
+        }
+        match self {
+            Tensor::F32(a) => Tensor::F32(std(a)),
+            Tensor::F64(a) => Tensor::F64(std(a)),
+            Tensor::I32(a) => Tensor::I32(std(a)),
+            Tensor::Bool(a) => Tensor::Bool(std(a)),
+        }
+    }
+
+    /// Whether every float element is finite (always true for ints and bools).
+    pub fn all_finite(&self) -> bool {
+        match self {
+            Tensor::F32(a) => a.iter().all(|v| v.is_finite()),
+            Tensor::F64(a) => a.iter().all(|v| v.is_finite()),
+            _ => true,
+        }
+    }
+}
