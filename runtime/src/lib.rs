@@ -3,8 +3,14 @@
 //! - [`tensor`]: host tensors of the four dtypes.
 //! - [`exec`]: the [`exec::Executable`] boundary every backend implements.
 //! - [`rng`]: the counter-based random numbers every backend draws from.
+//! - [`io`]: atomic file writes and `.npy` / `.npz` tensor files.
+//! - [`metrics`]: the `metrics.csv` of a run.
+//! - [`checkpoint`]: a run's state saved so that a crash always leaves one to resume from.
 
+pub mod checkpoint;
 pub mod exec;
+pub mod io;
+pub mod metrics;
 pub mod rng;
 pub mod tensor;
 

@@ -1,1 +1,52 @@
+//! rlpc: the compiler driver for `.rlp` reinforcement-learning pipelines.
+//!
+//! Steps, one public function per boundary:
+//! 1. [`sema::Modules::load_main`] — read and parse the file and everything it `use`s
+//!    (pest grammar in `rlp-syntax`);
+//! 2. [`sema::lower`] — resolve, check dtypes and symbolic shapes, and lower to the
+//!    pipeline IR ([`program::Program`]): state slots and one tensor graph per stage,
+//!    gradients appended by `rlp_ir::autodiff`;
+//! 3. [`run::compile`] — optimise and verify each graph, then compile it with a
+//!    backend (Cranelift JIT from `rlp-jit`, or the reference interpreter);
+//! 4. [`run::Trainer`] — run the loop: stages, metrics, checkpoints.
 
+pub mod diag;
+pub mod program;
+pub mod run;
+pub mod sema;
+
+use diag::{Diag, SourceMap};
+use std::path::Path;
+
+type FrontEnd = Result<(program::Program, SourceMap), (Vec<Diag>, SourceMap)>;
+
+/// Loads and lowers a file: the front half of the compiler.
+pub fn front_end(path: &Path, seed: u64) -> FrontEnd {
+    with_stack(|| {
+        let (mods, main) = sema::Modules::load_main(path).map_err(|(m, d)| (d, m.sources))?;
+        match sema::lower(&mods, main, seed) {
+            Ok(p) => Ok((p, mods.sources)),
+            Err(d) => Err((vec![d], mods.sources)),
+        }
+    })
+}
+
+/// The same as [`front_end`] for source text (tests and tools).
+pub fn front_end_source(name: &str, text: &str, seed: u64) -> FrontEnd {
+    with_stack(|| {
+        let (mods, main) = sema::Modules::load_source(name, text).map_err(|(m, d)| (d, m.sources))?;
+        match sema::lower(&mods, main, seed) {
+            Ok(p) => Ok((p, mods.sources)),
+            Err(d) => Err((vec![d], mods.sources)),
+        }
+    })
+}
+
+/// Runs the front end on a thread with a large stack: it recurses over the syntax
+/// tree, so only its explicit nesting limits (which give diagnostics) bound a program.
+fn with_stack(f: impl FnOnce() -> FrontEnd + Send) -> FrontEnd {
+    std::thread::scope(|s| {
+        let h = std::thread::Builder::new().stack_size(256 << 20).spawn_scoped(s, f).expect("spawn the front-end thread");
+        h.join().unwrap_or_else(|_| Err((vec![Diag::new("internal", "internal compiler error: the front end stopped unexpectedly; please report the input")], SourceMap::default())))
+    })
+}

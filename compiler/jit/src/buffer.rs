@@ -1,0 +1,120 @@
+//! Host memory for schedule buffers.
+//!
+//! Why typed vectors rather than raw bytes: each vector is aligned for its element type
+//! (generated code uses aligned loads), and an output buffer becomes the returned
+//! tensor's storage without a copy. `Bool` is stored as bytes holding 0 or 1, the same
+//! layout as Rust's `bool`, so boolean tensors cross without conversion on input.
+
+use ndarray::{ArrayD, IxDyn};
+use rlp_runtime::{DType, Tensor};
+
+/// One buffer's elements.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Storage {
+    /// `f32` elements.
+    F32(Vec<f32>),
+    /// `f64` elements.
+    F64(Vec<f64>),
+    /// `i32` elements.
+    I32(Vec<i32>),
+    /// Booleans as bytes holding 0 or 1.
+    Bool(Vec<u8>),
+}
+
+impl Storage {
+    /// `len` zeros (false) of `dtype`.
+    pub fn zeroed(dtype: DType, len: usize) -> Storage {
+        match dtype {
+            DType::F32 => Storage::F32(vec![0.0; len]),
+            DType::F64 => Storage::F64(vec![0.0; len]),
+            DType::I32 => Storage::I32(vec![0; len]),
+            DType::Bool => Storage::Bool(vec![0; len]),
+        }
+    }
+
+    /// Values converted as the IR converts literals (float → int truncates; non-zero is true).
+    pub fn from_f64(dtype: DType, values: &[f64]) -> Storage {
+        match dtype {
+            DType::F32 => Storage::F32(values.iter().map(|&v| v as f32).collect()),
+            DType::F64 => Storage::F64(values.to_vec()),
+            DType::I32 => Storage::I32(values.iter().map(|&v| v as i32).collect()),
+            DType::Bool => Storage::Bool(values.iter().map(|&v| u8::from(v != 0.0)).collect()),
+        }
+    }
+
+    /// A copy of `len` elements of `dtype` at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` must point to `len` initialised elements of `dtype`.
+    pub unsafe fn copy_from(dtype: DType, ptr: *const u8, len: usize) -> Storage {
+        let mut s = Storage::zeroed(dtype, len);
+        // SAFETY: the caller guarantees the source; `s` holds exactly `len` elements.
+        unsafe { std::ptr::copy_nonoverlapping(ptr, s.as_mut_ptr(), len * dtype.size_bytes()) };
+        s
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            Storage::F32(_) => DType::F32,
+            Storage::F64(_) => DType::F64,
+            Storage::I32(_) => DType::I32,
+            Storage::Bool(_) => DType::Bool,
+        }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Storage::F32(v) => v.len(),
+            Storage::F64(v) => v.len(),
+            Storage::I32(v) => v.len(),
+            Storage::Bool(v) => v.len(),
+        }
+    }
+
+    /// The address of the first element.
+    pub fn as_ptr(&self) -> *const u8 {
+        match self {
+            Storage::F32(v) => v.as_ptr().cast(),
+            Storage::F64(v) => v.as_ptr().cast(),
+            Storage::I32(v) => v.as_ptr().cast(),
+            Storage::Bool(v) => v.as_ptr(),
+        }
+    }
+
+    /// The address of the first element, for writing.
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        match self {
+            Storage::F32(v) => v.as_mut_ptr().cast(),
+            Storage::F64(v) => v.as_mut_ptr().cast(),
+            Storage::I32(v) => v.as_mut_ptr().cast(),
+            Storage::Bool(v) => v.as_mut_ptr(),
+        }
+    }
+
+    /// The tensor of `shape` (whose element count is `len`) holding these elements.
+    pub fn into_tensor(self, shape: &[usize]) -> Tensor {
+        let s = IxDyn(shape);
+        let bad = "storage length matches the buffer's shape";
+        match self {
+            Storage::F32(v) => Tensor::F32(ArrayD::from_shape_vec(s, v).expect(bad)),
+            Storage::F64(v) => Tensor::F64(ArrayD::from_shape_vec(s, v).expect(bad)),
+            Storage::I32(v) => Tensor::I32(ArrayD::from_shape_vec(s, v).expect(bad)),
+            Storage::Bool(v) => {
+                Tensor::Bool(ArrayD::from_shape_vec(s, v.into_iter().map(|b| b != 0).collect()).expect(bad))
+            }
+        }
+    }
+}
+
+/// The address of a standard-layout tensor's first element.
+pub fn tensor_ptr(t: &Tensor) -> *const u8 {
+    match t {
+        Tensor::F32(a) => a.as_ptr().cast(),
+        Tensor::F64(a) => a.as_ptr().cast(),
+        Tensor::I32(a) => a.as_ptr().cast(),
+        // `bool` is one byte holding 0 or 1: the layout generated code reads.
+        Tensor::Bool(a) => a.as_ptr().cast(),
+    }
+}

@@ -1,0 +1,103 @@
+//! Rust functions that generated code calls for what Cranelift has no instruction for.
+//!
+//! Why call out instead of emitting polynomial approximations: the JIT must give the
+//! interpreter's results bit for bit, and the interpreter uses Rust's `f32::exp`,
+//! `f64::ln`, …; calling the very same functions is the only way to round identically.
+//! Random draws call `rlp_runtime::rng`, the one definition every backend shares.
+
+use rlp_runtime::rng;
+
+/// The scalar types a callout's signature uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// A 32-bit float.
+    F32,
+    /// A 64-bit float.
+    F64,
+    /// A 32-bit integer.
+    I32,
+    /// A 64-bit integer.
+    I64,
+}
+
+/// One function the JIT can call: its symbol, signature and address.
+pub struct Callout {
+    /// The symbol generated code imports.
+    pub name: &'static str,
+    /// Parameter types, in order.
+    pub params: &'static [Arg],
+    /// The return type.
+    pub ret: Arg,
+    /// The `extern "C"` function's address.
+    pub addr: *const u8,
+}
+
+macro_rules! math {
+    ($($name:ident: $t:ty => |$($x:ident),+| $e:expr;)*) => {
+        $(extern "C" fn $name($($x: $t),+) -> $t { $e })*
+    };
+}
+
+math! {
+    exp_f32: f32 => |x| x.exp();
+    ln_f32: f32 => |x| x.ln();
+    tanh_f32: f32 => |x| x.tanh();
+    sin_f32: f32 => |x| x.sin();
+    cos_f32: f32 => |x| x.cos();
+    pow_f32: f32 => |x, y| x.powf(y);
+    atan2_f32: f32 => |y, x| y.atan2(x);
+    exp_f64: f64 => |x| x.exp();
+    ln_f64: f64 => |x| x.ln();
+    tanh_f64: f64 => |x| x.tanh();
+    sin_f64: f64 => |x| x.sin();
+    cos_f64: f64 => |x| x.cos();
+    pow_f64: f64 => |x, y| x.powf(y);
+    atan2_f64: f64 => |y, x| y.atan2(x);
+}
+
+extern "C" fn uniform_f64(seed: i64, stream: i32, c0: i32, c1: i32, index: i64) -> f64 {
+    rng::uniform(seed as u64, stream as u32, c0, c1, index as u64)
+}
+
+extern "C" fn uniform_f32(seed: i64, stream: i32, c0: i32, c1: i32, index: i64) -> f32 {
+    uniform_f64(seed, stream, c0, c1, index) as f32
+}
+
+extern "C" fn normal_f64(seed: i64, stream: i32, c0: i32, c1: i32, index: i64) -> f64 {
+    rng::normal(seed as u64, stream as u32, c0, c1, index as u64)
+}
+
+extern "C" fn normal_f32(seed: i64, stream: i32, c0: i32, c1: i32, index: i64) -> f32 {
+    normal_f64(seed, stream, c0, c1, index) as f32
+}
+
+const UNARY_F32: &[Arg] = &[Arg::F32];
+const BINARY_F32: &[Arg] = &[Arg::F32, Arg::F32];
+const UNARY_F64: &[Arg] = &[Arg::F64];
+const BINARY_F64: &[Arg] = &[Arg::F64, Arg::F64];
+const RANDOM: &[Arg] = &[Arg::I64, Arg::I32, Arg::I32, Arg::I32, Arg::I64];
+
+/// Every callout, by symbol name (prefixed so they cannot clash with libc).
+pub fn table() -> Vec<Callout> {
+    let c = |name, params, ret, addr: *const u8| Callout { name, params, ret, addr };
+    vec![
+        c("rlp_exp_f32", UNARY_F32, Arg::F32, exp_f32 as *const u8),
+        c("rlp_ln_f32", UNARY_F32, Arg::F32, ln_f32 as *const u8),
+        c("rlp_tanh_f32", UNARY_F32, Arg::F32, tanh_f32 as *const u8),
+        c("rlp_sin_f32", UNARY_F32, Arg::F32, sin_f32 as *const u8),
+        c("rlp_cos_f32", UNARY_F32, Arg::F32, cos_f32 as *const u8),
+        c("rlp_pow_f32", BINARY_F32, Arg::F32, pow_f32 as *const u8),
+        c("rlp_atan2_f32", BINARY_F32, Arg::F32, atan2_f32 as *const u8),
+        c("rlp_exp_f64", UNARY_F64, Arg::F64, exp_f64 as *const u8),
+        c("rlp_ln_f64", UNARY_F64, Arg::F64, ln_f64 as *const u8),
+        c("rlp_tanh_f64", UNARY_F64, Arg::F64, tanh_f64 as *const u8),
+        c("rlp_sin_f64", UNARY_F64, Arg::F64, sin_f64 as *const u8),
+        c("rlp_cos_f64", UNARY_F64, Arg::F64, cos_f64 as *const u8),
+        c("rlp_pow_f64", BINARY_F64, Arg::F64, pow_f64 as *const u8),
+        c("rlp_atan2_f64", BINARY_F64, Arg::F64, atan2_f64 as *const u8),
+        c("rlp_uniform_f32", RANDOM, Arg::F32, uniform_f32 as *const u8),
+        c("rlp_uniform_f64", RANDOM, Arg::F64, uniform_f64 as *const u8),
+        c("rlp_normal_f32", RANDOM, Arg::F32, normal_f32 as *const u8),
+        c("rlp_normal_f64", RANDOM, Arg::F64, normal_f64 as *const u8),
+    ]
+}

@@ -1,0 +1,205 @@
+//! Four-lane `f32` code for elementwise kernels.
+//!
+//! Why: Cranelift does not vectorise loops, and scalar code leaves most of an SSE/NEON
+//! unit idle on the cheap arithmetic that fills optimiser updates and activations.
+//!
+//! A map kernel fits when every buffer it touches is `f32`, every load steps by 0 or 1
+//! element along the innermost dim with no data-dependent term, and every instruction has
+//! an exact lane-wise form (no calls: `exp`, `tanh`… stay scalar, as do `floor`, `rem`
+//! and casts, which need features older CPUs lack). Booleans live as lane masks (all
+//! ones or all zeros). Each lane computes exactly what the scalar loop computes for its
+//! element, so results are unchanged.
+
+use super::Emitter;
+use crate::kernel::{Kernel, KernelKind, Op, ValId};
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value, types};
+use rlp_ir::{BinaryOp, UnaryOp};
+use rlp_runtime::DType;
+
+/// Elements per vector.
+pub const LANES: usize = 4;
+
+const VF: Type = types::F32X4;
+const VM: Type = types::I32X4;
+
+/// Whether `k` (coalesced) has a four-lane form.
+pub fn fits(k: &Kernel) -> bool {
+    let KernelKind::Map { .. } = k.kind else { return false };
+    let inner = k.space.len() - 1;
+    let params_f32 = k.params.iter().all(|p| p.dtype == DType::F32);
+    let loads_ok =
+        k.indices.iter().all(|ix| ix.dynamic.is_empty() && ix.step_stride == 0 && matches!(ix.strides[inner], 0 | 1));
+    let op_ok = |inst: &crate::kernel::Inst| match &inst.op {
+        Op::Load { .. } => true,
+        Op::Const(_) => matches!(inst.dtype, DType::F32 | DType::Bool),
+        Op::Unary(u, _) => match inst.dtype {
+            DType::F32 => matches!(u, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Sign),
+            DType::Bool => *u == UnaryOp::Not,
+            _ => false,
+        },
+        Op::Binary(b, a, _) => match k.insts[a.index()].dtype {
+            DType::F32 => {
+                b.is_comparison()
+                    || matches!(
+                        b,
+                        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Max | BinaryOp::Min
+                    )
+            }
+            DType::Bool => b.is_logical() || matches!(b, BinaryOp::Eq | BinaryOp::Ne),
+            _ => false,
+        },
+        Op::Select(..) => matches!(inst.dtype, DType::F32 | DType::Bool),
+        Op::Coord(_) | Op::Cast(_) | Op::Random { .. } | Op::Carry(_) | Op::Step | Op::Assert(..) => false,
+    };
+    params_f32 && loads_ok && k.insts.iter().all(op_ok)
+}
+
+impl Emitter<'_, '_> {
+    /// Emits the kernel's instructions for the four elements from flat index `i` (the
+    /// innermost coordinate is set), and stores them.
+    pub(super) fn emit_vector(&mut self, i: Value, stores: &[(usize, ValId)]) {
+        let k = self.k;
+        let mut vals: Vec<Option<Value>> = vec![None; k.insts.len()];
+        for (n, inst) in k.insts.iter().enumerate() {
+            let v = |x: &ValId| vals[x.index()].expect("operands come first");
+            let value = match &inst.op {
+                Op::Load { param, index } => {
+                    let inner = k.space.len() - 1;
+                    let at = self.index(*index);
+                    let addr = self.address(*param, at);
+                    if k.indices[index.index()].strides[inner] == 0 {
+                        let x = self.b.ins().load(types::F32, MemFlagsData::trusted(), addr, 0);
+                        self.b.ins().splat(VF, x)
+                    } else {
+                        // Element-aligned only: no `aligned` flag on a vector access.
+                        self.b.ins().load(VF, MemFlagsData::new().with_notrap(), addr, 0)
+                    }
+                }
+                Op::Const(c) => self.splat_const(inst.dtype, *c),
+                Op::Unary(u, a) => self.vector_unary(*u, inst.dtype, v(a)),
+                Op::Binary(b, x, y) => self.vector_binary(*b, k.insts[x.index()].dtype, v(x), v(y)),
+                Op::Select(c, a, b) => self.vector_select(v(c), v(a), v(b)),
+                _ => unreachable!("`fits` admits only lane-wise instructions"),
+            };
+            vals[n] = Some(value);
+        }
+        for &(param, v) in stores {
+            let addr = self.address(param, i);
+            let x = vals[v.index()].expect("stored values are computed");
+            self.b.ins().store(MemFlagsData::new().with_notrap(), x, addr, 0);
+        }
+    }
+
+    /// A constant in every lane (a bool as a lane mask).
+    fn splat_const(&mut self, dtype: DType, c: f64) -> Value {
+        if dtype == DType::Bool {
+            let m = self.b.ins().iconst(types::I32, if c != 0.0 { -1 } else { 0 });
+            self.b.ins().splat(VM, m)
+        } else {
+            let x = self.b.ins().f32const(c as f32);
+            self.b.ins().splat(VF, x)
+        }
+    }
+
+    /// `c ? a : b` per lane, for float vectors or masks.
+    fn vector_select(&mut self, c: Value, a: Value, b: Value) -> Value {
+        let ty = self.b.func.dfg.value_type(a);
+        if ty == VF {
+            let c = self.b.ins().bitcast(VF, MemFlagsData::new(), c);
+            self.b.ins().bitselect(c, a, b)
+        } else {
+            self.b.ins().bitselect(c, a, b)
+        }
+    }
+
+    fn vector_unary(&mut self, op: UnaryOp, dtype: DType, a: Value) -> Value {
+        match (op, dtype) {
+            (UnaryOp::Not, _) => self.b.ins().bnot(a),
+            (UnaryOp::Neg, _) => self.b.ins().fneg(a),
+            (UnaryOp::Abs, _) => self.b.ins().fabs(a),
+            (UnaryOp::Sqrt, _) => self.b.ins().sqrt(a),
+            (UnaryOp::Sign, _) => {
+                // As the scalar form: -1, 1, or the operand itself (±0, NaN).
+                let zero = self.splat_const(DType::F32, 0.0);
+                let one = self.splat_const(DType::F32, 1.0);
+                let minus = self.splat_const(DType::F32, -1.0);
+                let pos = self.b.ins().fcmp(FloatCC::GreaterThan, a, zero);
+                let neg = self.b.ins().fcmp(FloatCC::LessThan, a, zero);
+                let x = self.vector_select(neg, minus, a);
+                self.vector_select(pos, one, x)
+            }
+            _ => unreachable!("`fits` admits only these unary ops"),
+        }
+    }
+
+    fn vector_binary(&mut self, op: BinaryOp, dtype: DType, a: Value, b: Value) -> Value {
+        if dtype == DType::Bool {
+            return match op {
+                BinaryOp::And => self.b.ins().band(a, b),
+                BinaryOp::Or => self.b.ins().bor(a, b),
+                BinaryOp::Eq => self.b.ins().icmp(cranelift_codegen::ir::condcodes::IntCC::Equal, a, b),
+                _ => self.b.ins().icmp(cranelift_codegen::ir::condcodes::IntCC::NotEqual, a, b),
+            };
+        }
+        match op {
+            BinaryOp::Add => self.b.ins().fadd(a, b),
+            BinaryOp::Sub => self.b.ins().fsub(a, b),
+            BinaryOp::Mul => self.b.ins().fmul(a, b),
+            BinaryOp::Div => self.b.ins().fdiv(a, b),
+            BinaryOp::Max | BinaryOp::Min => {
+                // `a` when it is NaN or wins (ties included), else `b`: the scalar rule.
+                let a_nan = self.b.ins().fcmp(FloatCC::Unordered, a, a);
+                let cc = if op == BinaryOp::Max { FloatCC::GreaterThanOrEqual } else { FloatCC::LessThanOrEqual };
+                let wins = self.b.ins().fcmp(cc, a, b);
+                let take_a = self.b.ins().bor(a_nan, wins);
+                self.vector_select(take_a, a, b)
+            }
+            _ => {
+                let cc = match op {
+                    BinaryOp::Lt => FloatCC::LessThan,
+                    BinaryOp::Le => FloatCC::LessThanOrEqual,
+                    BinaryOp::Gt => FloatCC::GreaterThan,
+                    BinaryOp::Ge => FloatCC::GreaterThanOrEqual,
+                    BinaryOp::Eq => FloatCC::Equal,
+                    _ => FloatCC::NotEqual,
+                };
+                self.b.ins().fcmp(cc, a, b)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fits;
+    use crate::kernel::Step;
+    use rlp_ir::{BinaryOp, Graph, TensorType, UnaryOp};
+    use rlp_runtime::DType;
+
+    fn first_kernel_fits(g: &Graph) -> bool {
+        let s = crate::fuse::fuse(g, true).unwrap();
+        let Step::Kernel(k) = &s.steps[0] else { panic!("not a kernel") };
+        fits(&k.coalesced())
+    }
+
+    #[test]
+    fn arithmetic_on_f32_fits_and_calls_do_not() {
+        let mut g = Graph::new();
+        let x = g.add_input(TensorType::new(DType::F32, [3, 8]));
+        let y = g.add_input(TensorType::new(DType::F32, [8]));
+        let yb = g.broadcast(y, &[3, 8]).unwrap();
+        let m = g.binary(BinaryOp::Max, x, yb).unwrap();
+        let s = g.unary(UnaryOp::Sqrt, m).unwrap();
+        g.outputs = vec![s];
+        assert!(first_kernel_fits(&g));
+        let e = g.unary(UnaryOp::Exp, s).unwrap();
+        g.outputs = vec![e];
+        assert!(!first_kernel_fits(&g));
+        let mut h = Graph::new();
+        let x = h.add_input(TensorType::new(DType::F64, [8]));
+        let n = h.unary(UnaryOp::Neg, x).unwrap();
+        h.outputs = vec![n];
+        assert!(!first_kernel_fits(&h));
+    }
+}

@@ -1,0 +1,432 @@
+//! The executor: runs a compiled schedule on host tensors.
+//!
+//! Why a separate stage: fusion and codegen run once per graph; this runs every training
+//! step. It checks the caller's tensors against the graph's input types, hands each step
+//! its buffers (recycling temporaries after their last use), splits large kernels across
+//! rayon threads, runs host-loop scans, and turns failed runtime checks into
+//! [`RunError`]s that name the op.
+//!
+//! Thread count never changes results: a kernel's units are independent and each unit's
+//! arithmetic (including reduction order) is fixed by the kernel, not by the split.
+
+use crate::JitError;
+use crate::buffer::{Storage, tensor_ptr};
+use crate::codegen::{self, Code, KernelFn};
+use crate::fuse::step_buffers;
+use crate::kernel::{BufId, BufferKind, HostScan, Kernel, Schedule, Step, for_each_kernel};
+use crate::native;
+use rayon::prelude::*;
+use rlp_ir::TensorType;
+use rlp_runtime::{DType, Executable, RunError, Tensor};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Kernels with fewer scalar operations than this run on the calling thread: below it,
+/// waking other threads costs more than it saves.
+pub const PARALLEL_MIN_WORK: usize = 32 * 1024;
+
+/// A graph compiled by the JIT, ready to run.
+pub struct JitExecutable {
+    inputs: Vec<TensorType>,
+    output_shapes: Vec<Vec<usize>>,
+    program: Program,
+    threads: Threads,
+    /// Temporaries kept between runs: a training loop runs the same graph thousands of
+    /// times, and fresh large allocations cost a page fault per 4 KiB on first touch.
+    spare: Mutex<Spare>,
+    // Declared last so the code outlives every use of the function pointers above.
+    _code: Code,
+}
+
+/// A schedule with its compiled kernels and literal data, mirroring the step list.
+struct Program {
+    schedule: Schedule,
+    steps: Vec<StepCode>,
+    /// Literal buffers' contents, by buffer index.
+    literals: HashMap<BufId, Storage>,
+}
+
+enum StepCode {
+    Kernel { f: KernelFn, units: usize, work: usize },
+    Scan(Box<Program>),
+    Other,
+}
+
+impl Program {
+    fn new(schedule: Schedule, fns: &mut impl Iterator<Item = KernelFn>) -> Program {
+        let mut steps = Vec::with_capacity(schedule.steps.len());
+        for step in &schedule.steps {
+            steps.push(match step {
+                Step::Kernel(k) => StepCode::Kernel {
+                    f: fns.next().expect("one function per kernel"),
+                    units: k.units(),
+                    work: k.work_per_unit(),
+                },
+                Step::Scan(s) => StepCode::Scan(Box::new(Program::new(s.body.clone(), fns))),
+                Step::MatMul(_) | Step::Native(_) => StepCode::Other,
+            });
+        }
+        let literals = schedule
+            .buffers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| match &b.kind {
+                BufferKind::Literal(data) => Some((BufId(i as u32), Storage::from_f64(b.dtype, data))),
+                _ => None,
+            })
+            .collect();
+        Program { schedule, steps, literals }
+    }
+}
+
+impl JitExecutable {
+    /// Compiles every kernel of `schedule` (made for a graph with these input types and
+    /// output shapes) and prepares to run it. `threads == 0` uses rayon's global pool.
+    pub fn new(
+        inputs: Vec<TensorType>,
+        output_shapes: Vec<Vec<usize>>,
+        schedule: Schedule,
+        threads: usize,
+    ) -> Result<JitExecutable, JitError> {
+        let mut kernels: Vec<&Kernel> = vec![];
+        for_each_kernel(&schedule, &mut |k| kernels.push(k));
+        let (code, fns) = codegen::compile(&kernels)?;
+        let program = Program::new(schedule, &mut fns.into_iter());
+        let threads = match threads {
+            0 => Threads::Global,
+            1 => Threads::One,
+            n => Threads::Pool(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| JitError::Unsupported(format!("cannot start {n} threads: {e}")))?,
+            ),
+        };
+        Ok(JitExecutable { inputs, output_shapes, program, threads, spare: Mutex::new(Spare::default()), _code: code })
+    }
+
+    /// The schedule being run (for `explain` and tests).
+    pub fn schedule(&self) -> &Schedule {
+        &self.program.schedule
+    }
+
+    fn check_inputs(&self, inputs: &[Tensor]) -> Result<(), RunError> {
+        if inputs.len() != self.inputs.len() {
+            return Err(RunError::new(format!("expected {} inputs, got {}", self.inputs.len(), inputs.len())));
+        }
+        for (k, (t, want)) in inputs.iter().zip(&self.inputs).enumerate() {
+            if t.dtype() != want.dtype || t.shape() != want.shape.as_slice() {
+                let got = TensorType::new(t.dtype(), t.shape().to_vec());
+                return Err(RunError::new(format!("input {k}: expected {want}, got {got}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn run_inner(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, RunError> {
+        self.check_inputs(inputs)?;
+        // Generated code reads inputs in row-major order; copy any that are not.
+        let standard: Vec<std::borrow::Cow<'_, Tensor>> = inputs
+            .iter()
+            .map(|t| {
+                if is_standard(t) {
+                    std::borrow::Cow::Borrowed(t)
+                } else {
+                    std::borrow::Cow::Owned(t.clone().into_standard())
+                }
+            })
+            .collect();
+        let ptrs: Vec<*const u8> = standard.iter().map(|t| tensor_ptr(t)).collect();
+        // Concurrent runs each take the spares (or allocate); both give theirs back.
+        let mut spare = std::mem::take(&mut *self.spare.lock().unwrap_or_else(|e| e.into_inner()));
+        let outs = run_program(&self.program, &ptrs, &mut spare, &self.threads);
+        self.spare.lock().unwrap_or_else(|e| e.into_inner()).merge(spare);
+        let outs = outs?;
+        Ok(outs.into_iter().zip(&self.output_shapes).map(|(s, shape)| s.into_tensor(shape)).collect())
+    }
+}
+
+fn is_standard(t: &Tensor) -> bool {
+    match t {
+        Tensor::F32(a) => a.is_standard_layout(),
+        Tensor::F64(a) => a.is_standard_layout(),
+        Tensor::I32(a) => a.is_standard_layout(),
+        Tensor::Bool(a) => a.is_standard_layout(),
+    }
+}
+
+impl Executable for JitExecutable {
+    fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, RunError> {
+        self.run_inner(inputs)
+    }
+}
+
+/// Where large kernels run. The schedule itself always runs on the caller's thread:
+/// handing a whole run to a pool costs microseconds, more than a small graph takes.
+enum Threads {
+    /// Rayon's global pool.
+    Global,
+    /// The caller's thread only.
+    One,
+    /// A pool of its own.
+    Pool(rayon::ThreadPool),
+}
+
+impl Threads {
+    /// Runs `f` over `0..units` in chunks, possibly in parallel; `f` returns a status.
+    fn split(&self, units: usize, work: usize, f: &(dyn Fn(usize, usize) -> i32 + Sync)) -> i32 {
+        let count = match self {
+            Threads::Global => rayon::current_num_threads(),
+            Threads::One => 1,
+            Threads::Pool(p) => p.current_num_threads(),
+        };
+        if count <= 1 || units < 2 || units.saturating_mul(work) < PARALLEL_MIN_WORK {
+            return f(0, units);
+        }
+        let chunks = (count * 4).min(units);
+        let per = units.div_ceil(chunks);
+        let par = || {
+            let statuses: Vec<i32> =
+                (0..chunks).into_par_iter().map(|c| f(c * per, ((c + 1) * per).min(units).max(c * per))).collect();
+            // The first failure in unit order: the same error whatever the split.
+            statuses.into_iter().find(|&s| s != 0).unwrap_or(0)
+        };
+        match self {
+            Threads::Pool(p) => p.install(par),
+            _ => par(),
+        }
+    }
+}
+
+/// Buffer addresses shared with kernel calls on other threads.
+#[derive(Clone, Copy)]
+struct Args<'a>(&'a [*mut u8]);
+
+// SAFETY: the pointers address buffers that outlive the parallel call; concurrent calls
+// write disjoint unit ranges and only read the rest.
+unsafe impl Send for Args<'_> {}
+unsafe impl Sync for Args<'_> {}
+
+/// Calls a kernel over `0..units`, split across threads when the work is large
+/// enough. Returns the kernel status (0, or a failed check's id + 1).
+fn call_kernel(threads: &Threads, f: KernelFn, args: &[*mut u8], units: usize, work: usize) -> i32 {
+    if units == 0 {
+        return 0;
+    }
+    let args = Args(args);
+    threads.split(units, work, &move |start, end| {
+        let args = args;
+        if start >= end {
+            return 0;
+        }
+        // SAFETY: `args` holds every parameter's buffer, sized as the kernel expects;
+        // concurrent calls cover disjoint unit ranges.
+        unsafe { f(args.0.as_ptr(), start as i64, end as i64) }
+    })
+}
+
+/// Released buffers by dtype and length, ready for reuse.
+#[derive(Default)]
+struct Spare(HashMap<(DType, usize), Vec<Storage>>);
+
+impl Spare {
+    fn take(&mut self, dtype: DType, len: usize) -> Storage {
+        self.0.get_mut(&(dtype, len)).and_then(Vec::pop).unwrap_or_else(|| Storage::zeroed(dtype, len))
+    }
+
+    fn give(&mut self, s: Storage) {
+        self.0.entry((s.dtype(), s.len())).or_default().push(s);
+    }
+
+    fn merge(&mut self, other: Spare) {
+        for (key, mut v) in other.0 {
+            self.0.entry(key).or_default().append(&mut v);
+        }
+    }
+}
+
+/// The per-run state of one schedule: buffer addresses and the temporaries it owns.
+struct Frame<'p, 's> {
+    program: &'p Program,
+    threads: &'p Threads,
+    ptrs: Vec<*mut u8>,
+    owned: Vec<Option<Storage>>,
+    spare: &'s mut Spare,
+}
+
+impl<'p, 's> Frame<'p, 's> {
+    fn new(program: &'p Program, inputs: &[*const u8], spare: &'s mut Spare, threads: &'p Threads) -> Frame<'p, 's> {
+        let n = program.schedule.buffers.len();
+        let mut ptrs = vec![std::ptr::null_mut(); n];
+        for (k, &b) in program.schedule.inputs.iter().enumerate() {
+            // Inputs are only ever read.
+            ptrs[b.index()] = inputs[k].cast_mut();
+        }
+        for (b, s) in &program.literals {
+            ptrs[b.index()] = s.as_ptr().cast_mut();
+        }
+        Frame { program, threads, ptrs, owned: (0..n).map(|_| None).collect(), spare }
+    }
+
+    /// Gives `b` storage (recycled when a freed buffer has the same type and size).
+    fn allocate(&mut self, b: BufId) {
+        if self.owned[b.index()].is_some() {
+            return;
+        }
+        let buf = &self.program.schedule.buffers[b.index()];
+        let mut s = self.spare.take(buf.dtype, buf.len);
+        self.ptrs[b.index()] = s.as_mut_ptr();
+        self.owned[b.index()] = Some(s);
+    }
+
+    fn release(&mut self, b: BufId) {
+        if let Some(s) = self.owned[b.index()].take() {
+            self.spare.give(s);
+        }
+    }
+
+    fn run(&mut self) -> Result<(), RunError> {
+        let program: &'p Program = self.program;
+        let schedule = &program.schedule;
+        for (s, step) in schedule.steps.iter().enumerate() {
+            for b in step_buffers(step).1 {
+                self.allocate(b);
+            }
+            self.step(step, &program.steps[s])?;
+            for &b in &schedule.frees[s] {
+                self.release(b);
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, step: &Step, code: &StepCode) -> Result<(), RunError> {
+        match (step, code) {
+            (Step::Kernel(k), StepCode::Kernel { f, units, work }) => {
+                let args: Vec<*mut u8> = k.params.iter().map(|p| self.ptrs[p.buf.index()]).collect();
+                match call_kernel(self.threads, *f, &args, *units, *work) {
+                    0 => Ok(()),
+                    status => {
+                        let check = &k.checks[status as usize - 1];
+                        Err(RunError::new(format!("{} ({}): {}", check.node, check.op, check.message)))
+                    }
+                }
+            }
+            // SAFETY: every buffer a step touches is allocated with its declared size.
+            (Step::MatMul(m), _) => {
+                unsafe { native::matmul(m, &self.ptrs) };
+                Ok(())
+            }
+            (Step::Native(n), _) => {
+                let out = step_buffers(step).1[0];
+                let dtype = self.program.schedule.buffers[out.index()].dtype;
+                unsafe { native::run(n, &self.ptrs, dtype) };
+                Ok(())
+            }
+            (Step::Scan(scan), StepCode::Scan(body)) => self.host_scan(scan, body),
+            _ => unreachable!("program steps mirror schedule steps"),
+        }
+    }
+
+    /// Runs a scan's body schedule once per step, carrying state between steps.
+    fn host_scan(&mut self, scan: &HostScan, body: &Program) -> Result<(), RunError> {
+        let program: &'p Program = self.program;
+        let bufs = &program.schedule.buffers;
+        let info = |b: BufId| (bufs[b.index()].dtype, bufs[b.index()].len);
+        let n_carry = scan.n_carry;
+        let mut carries: Vec<Storage> = scan.args[..n_carry]
+            .iter()
+            .map(|&b| {
+                let (dtype, len) = info(b);
+                // SAFETY: initial carries are allocated buffers of this length.
+                unsafe { Storage::copy_from(dtype, self.ptrs[b.index()], len) }
+            })
+            .collect();
+        let mut step_index = Storage::I32(vec![0]);
+        for k in 0..scan.length {
+            let t = if scan.reverse { scan.length - 1 - k } else { k };
+            if let Storage::I32(v) = &mut step_index {
+                v[0] = t as i32;
+            }
+            let mut inputs: Vec<*const u8> = carries.iter().map(Storage::as_ptr).collect();
+            for (i, &b) in scan.args[n_carry..].iter().enumerate() {
+                let base = self.ptrs[b.index()].cast_const();
+                if i < scan.n_seq {
+                    let (dtype, len) = info(b);
+                    let slice = len / scan.length;
+                    // SAFETY: slice `t` of a sequence lies within its buffer.
+                    inputs.push(unsafe { base.add(t * slice * dtype.size_bytes()) });
+                } else {
+                    inputs.push(base);
+                }
+            }
+            inputs.push(step_index.as_ptr());
+            let outs = run_program(body, &inputs, self.spare, self.threads)?;
+            for (i, out) in outs.into_iter().enumerate() {
+                if i < n_carry {
+                    let old = std::mem::replace(&mut carries[i], out);
+                    self.spare.give(old);
+                } else {
+                    let dst = scan.outs[i];
+                    let bytes = out.len() * out.dtype().size_bytes();
+                    // SAFETY: the stacked output holds `length` slices of this size.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(out.as_ptr(), self.ptrs[dst.index()].add(t * bytes), bytes);
+                    }
+                    self.spare.give(out);
+                }
+            }
+        }
+        for (c, &dst) in carries.into_iter().zip(&scan.outs[..n_carry]) {
+            let bytes = c.len() * c.dtype().size_bytes();
+            // SAFETY: a final carry's buffer has the carry's type.
+            unsafe { std::ptr::copy_nonoverlapping(c.as_ptr(), self.ptrs[dst.index()], bytes) };
+            self.spare.give(c);
+        }
+        Ok(())
+    }
+
+    fn release_all(&mut self) {
+        for s in self.owned.iter_mut().filter_map(Option::take) {
+            self.spare.give(s);
+        }
+    }
+
+    /// The outputs, moving owned buffers out when no later output needs them too.
+    fn take_outputs(&mut self) -> Vec<Storage> {
+        let program: &'p Program = self.program;
+        let schedule = &program.schedule;
+        let outs = &schedule.outputs;
+        (0..outs.len())
+            .map(|i| {
+                let b = outs[i];
+                let last_use = !outs[i + 1..].contains(&b);
+                match self.owned[b.index()].take() {
+                    Some(s) if last_use => s,
+                    other => {
+                        self.owned[b.index()] = other;
+                        let buf = &schedule.buffers[b.index()];
+                        // SAFETY: every output buffer is an input, literal or written temp.
+                        unsafe { Storage::copy_from(buf.dtype, self.ptrs[b.index()], buf.len) }
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+/// Runs a program on input buffers; returns one storage per output. Temporaries come
+/// from and go back to `spare`.
+fn run_program(
+    program: &Program,
+    inputs: &[*const u8],
+    spare: &mut Spare,
+    threads: &Threads,
+) -> Result<Vec<Storage>, RunError> {
+    let mut frame = Frame::new(program, inputs, spare, threads);
+    let result = frame.run();
+    // Give temporaries back even when a step failed.
+    let outs = result.map(|()| frame.take_outputs());
+    frame.release_all();
+    outs
+}

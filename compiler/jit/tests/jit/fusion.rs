@@ -1,0 +1,151 @@
+//! What fuses, checked on the schedule, and that fused and unfused schedules agree.
+
+use crate::common::*;
+use rlp_ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp};
+use rlp_jit::fuse::fuse;
+use rlp_jit::kernel::{KernelKind, Schedule, Step};
+use rlp_runtime::DType;
+
+/// Kernel kinds in schedule order (host loops and library steps by name).
+fn kinds(s: &Schedule) -> Vec<&'static str> {
+    s.steps
+        .iter()
+        .map(|step| match step {
+            Step::Kernel(k) => k.kind_name(),
+            Step::MatMul(_) => "matmul",
+            Step::Native(_) => "native",
+            Step::Scan(_) => "host-scan",
+        })
+        .collect()
+}
+
+/// `tanh(x*w + b) * select(x > 0, x, -x)` with `w`, `b` broadcast along rows.
+fn fused_chain(rows: usize, cols: usize) -> Graph {
+    let f = DType::F32;
+    graph(&[ty(f, &[rows, cols]), ty(f, &[cols]), ty(f, &[cols])], |g, x| {
+        let shape = [rows, cols];
+        let w = g.broadcast(x[1], &shape).unwrap();
+        let b = g.broadcast(x[2], &shape).unwrap();
+        let xw = g.binary(BinaryOp::Mul, x[0], w).unwrap();
+        let pre = g.binary(BinaryOp::Add, xw, b).unwrap();
+        let act = g.unary(UnaryOp::Tanh, pre).unwrap();
+        let zero = g.full(&ty(f, &shape), 0.0).unwrap();
+        let pos = g.binary(BinaryOp::Gt, x[0], zero).unwrap();
+        let neg = g.unary(UnaryOp::Neg, x[0]).unwrap();
+        let abs = g.select(pos, x[0], neg).unwrap();
+        vec![g.binary(BinaryOp::Mul, act, abs).unwrap()]
+    })
+}
+
+#[test]
+fn elementwise_chain_is_one_kernel() {
+    let g = fused_chain(7, 17);
+    let s = fuse(&g, true).unwrap();
+    assert_eq!(kinds(&s), ["elementwise"], "{s}");
+    let Step::Kernel(k) = &s.steps[0] else { unreachable!() };
+    // x, w and b are read; one buffer written.
+    assert_eq!(k.params.iter().filter(|p| !p.write).count(), 3);
+    assert_eq!(k.params.iter().filter(|p| p.write).count(), 1);
+    // Unfused: one kernel per node (inputs aside).
+    let unfused = fuse(&g, false).unwrap();
+    assert!(unfused.steps.len() >= 10, "{unfused}");
+    for rows in [0, 1, 3, 4, 5, 17] {
+        let g = fused_chain(rows, 5);
+        check(&g, &Gen(rows as u64).inputs(&g, true));
+    }
+}
+
+#[test]
+fn values_used_outside_a_group_are_stored_from_inside_it() {
+    let f = DType::F64;
+    let g = graph(&[ty(f, &[9])], |g, x| {
+        let e = g.unary(UnaryOp::Exp, x[0]).unwrap();
+        let s = g.unary(UnaryOp::Sin, e).unwrap();
+        vec![e, s]
+    });
+    let s = fuse(&g, true).unwrap();
+    assert_eq!(kinds(&s), ["elementwise"]);
+    let Step::Kernel(k) = &s.steps[0] else { unreachable!() };
+    let KernelKind::Map { stores } = &k.kind else { unreachable!() };
+    assert_eq!(stores.len(), 2);
+    check(&g, &Gen(1).inputs(&g, true));
+}
+
+#[test]
+fn a_value_with_two_consumer_groups_is_materialised_once() {
+    let f = DType::F32;
+    let g = graph(&[ty(f, &[4, 6])], |g, x| {
+        let e = g.unary(UnaryOp::Exp, x[0]).unwrap();
+        let total = g.reduce(ReduceOp::Sum, e, vec![1]).unwrap();
+        let total = g.reshape(total, &[4, 1]).unwrap();
+        let tb = g.broadcast(total, &[4, 6]).unwrap();
+        vec![g.binary(BinaryOp::Div, e, tb).unwrap()]
+    });
+    let s = fuse(&g, true).unwrap();
+    assert_eq!(kinds(&s), ["elementwise", "reduce", "elementwise"], "{s}");
+    check(&g, &Gen(2).inputs(&g, true));
+}
+
+#[test]
+fn reductions_absorb_their_producers() {
+    let f = DType::F32;
+    let g = graph(&[ty(f, &[5, 7, 3])], |g, x| {
+        let sq = g.binary(BinaryOp::Mul, x[0], x[0]).unwrap();
+        let e = g.unary(UnaryOp::Exp, sq).unwrap();
+        let s = g.reduce(ReduceOp::Sum, e, vec![0, 2]).unwrap();
+        let m = g.reduce(ReduceOp::Max, x[0], vec![1]).unwrap();
+        let a = g.add(Op::ArgMax { axis: 2 }, vec![sq]).unwrap();
+        // An output inside a reduction's producer chain is computed by its own kernel.
+        let c = g.unary(UnaryOp::Cos, x[0]).unwrap();
+        let sc = g.reduce(ReduceOp::Min, c, vec![0, 1, 2]).unwrap();
+        vec![s, m, a, sc, c]
+    });
+    let s = fuse(&g, true).unwrap();
+    // `sq` feeds two groups, so it is materialised; `exp` fuses into the sum.
+    assert_eq!(kinds(&s), ["elementwise", "reduce", "reduce", "argmax", "elementwise", "reduce"], "{s}");
+    check(&g, &Gen(3).inputs(&g, true));
+}
+
+#[test]
+fn views_fold_into_loads() {
+    let f = DType::F32;
+    let g = graph(&[ty(f, &[6, 4]), ty(f, &[4])], |g, x| {
+        let t = g.transpose(x[0], vec![1, 0]).unwrap();
+        let s = g.slice(t, 1, 1, 5).unwrap();
+        let r = g.reshape(s, &[2, 2, 4]).unwrap();
+        let b = g.broadcast(x[1], &[2, 2, 4]).unwrap();
+        let rb = g.reshape(b, &[4, 4]).unwrap();
+        let r2 = g.reshape(r, &[4, 4]).unwrap();
+        vec![g.binary(BinaryOp::Add, r2, rb).unwrap()]
+    });
+    let s = fuse(&g, true).unwrap();
+    assert_eq!(kinds(&s), ["elementwise"], "{s}");
+    check(&g, &Gen(4).inputs(&g, false));
+}
+
+#[test]
+fn summary_names_fused_nodes() {
+    let g = fused_chain(2, 3);
+    let text = rlp_jit::kernels_summary(&g, &rlp_jit::JitOptions::default());
+    assert!(text.starts_with("k0_map elementwise [2,3]:"), "{text}");
+    assert!(text.contains("%5") && text.contains("-> b3"), "{text}");
+}
+
+#[test]
+fn a_long_chain_is_one_kernel_without_deep_recursion() {
+    // Lowering walks nodes in order: no stack depth proportional to the chain.
+    let n = 4000;
+    let g = graph(&[ty(DType::F64, &[5])], |g, x| {
+        let mut v = x[0];
+        for i in 0..n {
+            let op = if i % 2 == 0 { BinaryOp::Mul } else { BinaryOp::Add };
+            v = g.binary_scalar(op, v, 0.5 + (i % 7) as f64 * 0.1).unwrap();
+        }
+        vec![v]
+    });
+    let s = fuse(&g, true).unwrap();
+    assert_eq!(kinds(&s), ["elementwise"]);
+    let inputs = Gen(5).inputs(&g, false);
+    let want = rlp_ir::interp::run(&g, &inputs).unwrap();
+    same_bits(&jit(&g, true, 1).run(&inputs).unwrap()[0], &want[0]).unwrap();
+}

@@ -1,0 +1,238 @@
+//! Diagnostics: what went wrong, where, and how to fix it.
+//!
+//! A [`Diag`] carries an error code (documented in `docs/errors.md`), a message,
+//! labelled spans and an optional help line. Spans name their file through the
+//! [`SourceMap`]; rendering goes through miette. No compiler logic lives here.
+
+use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
+use rlp_syntax::ast::Span;
+use std::fmt;
+use std::sync::Arc;
+
+/// Index of a file in the [`SourceMap`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct FileId(pub u32);
+
+/// A span in a particular file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Loc {
+    pub file: FileId,
+    pub span: Span,
+}
+
+impl Loc {
+    pub fn new(file: FileId, span: Span) -> Loc {
+        Loc { file, span }
+    }
+}
+
+/// Every source the compiler has read: the user's files and the embedded stdlib.
+#[derive(Default, Debug, Clone)]
+pub struct SourceMap {
+    files: Vec<(String, Arc<str>)>,
+}
+
+impl SourceMap {
+    pub fn add(&mut self, name: impl Into<String>, text: impl Into<Arc<str>>) -> FileId {
+        self.files.push((name.into(), text.into()));
+        FileId(self.files.len() as u32 - 1)
+    }
+    pub fn name(&self, f: FileId) -> &str {
+        &self.files[f.0 as usize].0
+    }
+    pub fn text(&self, f: FileId) -> &Arc<str> {
+        &self.files[f.0 as usize].1
+    }
+    /// `file:line:col` of a location, for plain-text runtime messages.
+    pub fn describe(&self, loc: Loc) -> String {
+        let text = self.text(loc.file);
+        let upto = &text[..(loc.span.start as usize).min(text.len())];
+        let line = upto.matches('\n').count() + 1;
+        let col = upto.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("{}:{line}:{col}", self.name(loc.file))
+    }
+    /// The source text a location covers.
+    pub fn snippet(&self, loc: Loc) -> &str {
+        let t = self.text(loc.file);
+        t.get(loc.span.range()).unwrap_or("")
+    }
+}
+
+/// One labelled span inside a diagnostic.
+#[derive(Clone, Debug)]
+pub struct Label {
+    pub loc: Loc,
+    pub text: String,
+}
+
+/// A compile-time error.
+#[derive(Clone, Debug)]
+pub struct Diag {
+    pub code: &'static str,
+    pub message: String,
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diag {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Diag {
+        Diag { code, message: message.into(), labels: vec![], help: None }
+    }
+    /// Adds a labelled span; the first label decides which file the report shows.
+    pub fn label(mut self, loc: Loc, text: impl Into<String>) -> Diag {
+        self.labels.push(Label { loc, text: text.into() });
+        self
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Diag {
+        self.help = Some(help.into());
+        self
+    }
+    /// Ready to render: the labels are split per file (miette shows one source per
+    /// report; labels in other files become related reports).
+    pub fn report(&self, sources: &SourceMap) -> Report {
+        let mut files: Vec<FileId> = Vec::new();
+        for l in &self.labels {
+            if !files.contains(&l.loc.file) {
+                files.push(l.loc.file);
+            }
+        }
+        let part = |f: FileId| -> Vec<LabeledSpan> {
+            self.labels
+                .iter()
+                .filter(|l| l.loc.file == f)
+                .map(|l| {
+                    let text = sources.text(f);
+                    let start = (l.loc.span.start as usize).min(text.len());
+                    let len = l.loc.span.len().min(text.len() - start);
+                    LabeledSpan::new(Some(l.text.clone()).filter(|t| !t.is_empty()), start, len)
+                })
+                .collect()
+        };
+        let source = |f: FileId| NamedSource::new(sources.name(f), sources.text(f).clone());
+        let related = files
+            .iter()
+            .skip(1)
+            .map(|&f| Report {
+                code: None,
+                message: format!("see {}", sources.name(f)),
+                labels: part(f),
+                source: Some(source(f)),
+                help: None,
+                related: vec![],
+            })
+            .collect();
+        Report {
+            code: Some(self.code),
+            message: self.message.clone(),
+            labels: files.first().map(|&f| part(f)).unwrap_or_default(),
+            source: files.first().map(|&f| source(f)),
+            help: self.help.clone(),
+            related,
+        }
+    }
+}
+
+/// A diagnostic bound to its source text, implementing [`miette::Diagnostic`].
+#[derive(Debug)]
+pub struct Report {
+    code: Option<&'static str>,
+    message: String,
+    labels: Vec<LabeledSpan>,
+    source: Option<NamedSource<Arc<str>>>,
+    help: Option<String>,
+    related: Vec<Report>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl Diagnostic for Report {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.code.map(|c| Box::new(format!("rlp::{c}")) as Box<dyn fmt::Display>)
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.labels.is_empty() { None } else { Some(Box::new(self.labels.iter().cloned())) }
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        if self.related.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.related.iter().map(|r| r as &dyn Diagnostic)))
+        }
+    }
+}
+
+/// Renders diagnostics as plain text (no colour, fixed width): what `rlpc check`
+/// prints when not on a terminal, and what snapshot tests compare.
+pub fn render_plain(diags: &[Diag], sources: &SourceMap) -> String {
+    use miette::{GraphicalReportHandler, GraphicalTheme};
+    let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
+    let mut out = String::new();
+    for d in diags {
+        let r = d.report(sources);
+        let _ = handler.render_report(&mut out, &r);
+        out.push('\n');
+    }
+    out
+}
+
+/// Renders for a terminal (colours when stderr is a tty).
+pub fn render_fancy(diags: &[Diag], sources: &SourceMap) -> String {
+    use miette::{GraphicalReportHandler, GraphicalTheme};
+    use std::io::IsTerminal;
+    let theme = if std::io::stderr().is_terminal() { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme);
+    let mut out = String::new();
+    for d in diags {
+        let _ = handler.render_report(&mut out, &d.report(sources));
+        out.push('\n');
+    }
+    out
+}
+
+/// The closest candidate to `name` by edit distance, if it is close enough to be a
+/// likely typo.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|&(d, c)| d <= limit && c != name)
+        .min()
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_pick_close_names_only() {
+        assert_eq!(did_you_mean("reward_to_og", ["reward_to_go", "gae"]), Some("reward_to_go"));
+        assert_eq!(did_you_mean("xyz", ["reward_to_go", "gae"]), None);
+    }
+}

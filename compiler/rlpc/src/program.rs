@@ -1,0 +1,136 @@
+//! The pipeline IR: what a `.rlp` program is once lowered.
+//!
+//! A program is a set of state **slots** (parameters, optimizer moments, environment
+//! state, counters) and a list of **stages**, each one tensor graph that reads some slots
+//! and writes some slots. An `init` graph computes every slot's first value; the train
+//! loop then runs the stages in order once per iteration, each when its schedule says so.
+//! Everything stateful is a slot, so a checkpoint is the slots, saved whole.
+
+use crate::diag::Loc;
+use rlp_ir::{Graph, TensorType};
+
+/// Index of a slot in [`Program::slots`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SlotId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotKind {
+    /// A trainable parameter (`param(…)` in a module).
+    Param,
+    /// Any other state that lives across iterations: optimizer moments, environment
+    /// state, user state bound at top level.
+    State,
+    /// A value computed in one stage and read by a later one in the same iteration;
+    /// not saved in checkpoints.
+    Transient,
+    /// Written by the runtime before each iteration: the iteration counter.
+    Counter,
+}
+
+#[derive(Clone, Debug)]
+pub struct Slot {
+    /// A stable, readable name: `policy.w0`, `opt.m.policy.w0`, `env.state`.
+    pub name: String,
+    pub ty: TensorType,
+    pub kind: SlotKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StageKind {
+    Init,
+    Sample,
+    Fit,
+    Improve,
+    Log,
+}
+
+impl StageKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            StageKind::Init => "init",
+            StageKind::Sample => "sample",
+            StageKind::Fit => "fit",
+            StageKind::Improve => "improve",
+            StageKind::Log => "log",
+        }
+    }
+}
+
+/// When a stage runs: every `period` iterations (counting from 0), once the iteration
+/// is at least `after`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    pub period: u64,
+    pub after: u64,
+}
+
+impl Schedule {
+    pub const ALWAYS: Schedule = Schedule { period: 1, after: 0 };
+    pub fn due(self, iteration: u64) -> bool {
+        iteration >= self.after && (iteration - self.after) % self.period == 0
+    }
+}
+
+/// One graph of the loop.
+#[derive(Clone, Debug)]
+pub struct Stage {
+    pub kind: StageKind,
+    /// Where the stage is written, for errors ("NaN in stage `fit` at file:line").
+    pub loc: Loc,
+    pub schedule: Schedule,
+    pub graph: Graph,
+    /// `graph.inputs[i]` is the value of slot `reads[i]`.
+    pub reads: Vec<SlotId>,
+    /// `graph.outputs[i]` is the new value of slot `writes[i]`.
+    pub writes: Vec<SlotId>,
+    /// Environment steps this stage takes each time it runs.
+    pub env_steps: u64,
+}
+
+/// A logged metric: the slot that holds it after the stages ran.
+#[derive(Clone, Debug)]
+pub struct Metric {
+    pub name: String,
+    pub slot: SlotId,
+}
+
+/// A whole lowered program.
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub slots: Vec<Slot>,
+    /// Computes the first value of every non-transient slot; reads only the counter.
+    pub init: Stage,
+    pub stages: Vec<Stage>,
+    pub metrics: Vec<Metric>,
+    /// Number of loop iterations (`train iterations: N` / `train steps: N`).
+    pub iterations: u64,
+    /// `iterations` or `steps`, as written.
+    pub unit: String,
+    /// The counter slot holding the iteration index.
+    pub counter: SlotId,
+    pub seed: u64,
+}
+
+impl Program {
+    pub fn slot(&self, id: SlotId) -> &Slot {
+        &self.slots[id.0 as usize]
+    }
+}
+
+/// A readable dump of a program: slots, then each stage's graph.
+pub fn explain(p: &Program) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "train {}: {}", p.unit, p.iterations);
+    let _ = writeln!(s, "slots:");
+    for (i, slot) in p.slots.iter().enumerate() {
+        let _ = writeln!(s, "  ${i} {} : {} ({:?})", slot.name, slot.ty, slot.kind);
+    }
+    for st in std::iter::once(&p.init).chain(&p.stages) {
+        let reads: Vec<String> = st.reads.iter().map(|r| p.slot(*r).name.clone()).collect();
+        let writes: Vec<String> = st.writes.iter().map(|r| p.slot(*r).name.clone()).collect();
+        let _ = writeln!(s, "\nstage {} (every {} after {}): reads [{}] writes [{}]", st.kind.name(), st.schedule.period, st.schedule.after, reads.join(", "), writes.join(", "));
+        let _ = write!(s, "{}", st.graph);
+    }
+    s
+}

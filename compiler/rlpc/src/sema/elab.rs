@@ -1,0 +1,1082 @@
+//! The elaborator: runs a program's compile-time part and builds its tensor graphs.
+//!
+//! Expressions over numbers, lists, records and functions are evaluated here; tensor
+//! expressions emit IR nodes into the graph on top of the context stack (a stage graph,
+//! with scan bodies stacked above it). Shapes and dtypes are checked as each node is
+//! emitted, so every error points at the source before anything runs.
+
+use super::builtins::{Args, Builtin};
+use super::modules::{ModId, Modules};
+use super::shapes::{DimEnv, check_value};
+use super::value::{Closure, Frame, Src, TVal, Value};
+use crate::diag::{Diag, FileId, Loc, did_you_mean};
+use crate::program::{Slot, SlotId, SlotKind};
+use rlp_ir::{BinaryOp, DType, Graph, NodeId, Op, Origin, TensorType, UnaryOp};
+use rlp_syntax::ast::{self, BinOp, ExprKind, IndexItem, StmtKind, UnOp};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Deepest call nesting before a program is judged to recurse without end.
+const MAX_CALL_DEPTH: usize = 200;
+/// Deepest expression nesting the elaborator follows (a long `a + b + …` chain nests).
+const MAX_EXPR_DEPTH: usize = 5_000;
+
+/// What an input of the graph under construction stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A stage graph's input: the value of a slot.
+    Slot(SlotId),
+    /// A scan body's carry.
+    Carry,
+    /// A scan body's slice of an outer sequence (outer node id).
+    Seq(NodeId),
+    /// A scan body's loop-invariant capture of an outer node.
+    Inv(NodeId),
+    /// A scan body's step index.
+    Step,
+}
+
+/// One graph under construction.
+pub struct Ctx {
+    pub id: u32,
+    pub graph: Graph,
+    pub roles: Vec<Role>,
+    /// For stage graphs: the current value of each slot read or written.
+    pub slot_vals: HashMap<SlotId, NodeId>,
+    /// Slots written, in first-write order.
+    pub writes: Vec<SlotId>,
+    lifted: HashMap<NodeId, NodeId>,
+    seqs: HashMap<NodeId, NodeId>,
+    rng: Option<(NodeId, NodeId)>,
+    /// For scan bodies: the loop variable and the length.
+    pub scan: Option<(NodeId, usize)>,
+    /// A stage graph that is the `init` graph (no iteration counter yet).
+    pub is_init: bool,
+}
+
+pub struct Elab<'a> {
+    pub mods: &'a Modules,
+    pub slots: Vec<Slot>,
+    pub ctxs: Vec<Ctx>,
+    next_graph: u32,
+    next_stream: u32,
+    pub seed: u64,
+    depth: usize,
+    expr_depth: usize,
+    /// The expression being elaborated; nodes are tagged with it.
+    pub loc: Loc,
+    pub counter: SlotId,
+    /// Environment steps taken by the stage being built.
+    pub env_steps: u64,
+    /// Name prefix for parameters created now (the top-level binding being evaluated).
+    pub owner: String,
+    /// The init graph while a stage is being built (swapped in by [`Elab::in_init`]).
+    pub init: Option<Ctx>,
+    /// Whether statements like `minimize`, `<-` and stages are allowed here.
+    pub in_train: bool,
+}
+
+pub type R<T> = Result<T, Diag>;
+
+impl<'a> Elab<'a> {
+    pub fn new(mods: &'a Modules, seed: u64) -> Elab<'a> {
+        let mut e = Elab {
+            mods,
+            slots: vec![],
+            ctxs: vec![],
+            next_graph: 0,
+            next_stream: 0,
+            seed,
+            depth: 0,
+            expr_depth: 0,
+            loc: Loc::default(),
+            counter: SlotId(0),
+            env_steps: 0,
+            owner: String::new(),
+            init: None,
+            in_train: false,
+        };
+        e.counter = e.new_slot("iteration", TensorType::scalar(DType::I32), SlotKind::Counter);
+        e
+    }
+
+    // ----- slots and contexts -------------------------------------------------------
+
+    pub fn new_slot(&mut self, name: &str, ty: TensorType, kind: SlotKind) -> SlotId {
+        let mut unique = name.to_string();
+        let mut k = 1;
+        while self.slots.iter().any(|s| s.name == unique) {
+            k += 1;
+            unique = format!("{name}#{k}");
+        }
+        self.slots.push(Slot { name: unique, ty, kind });
+        SlotId(self.slots.len() as u32 - 1)
+    }
+
+    pub fn push_ctx(&mut self, is_init: bool) {
+        let id = self.next_graph;
+        self.next_graph += 1;
+        self.ctxs.push(Ctx {
+            id,
+            graph: Graph::new(),
+            roles: vec![],
+            slot_vals: HashMap::new(),
+            writes: vec![],
+            lifted: HashMap::new(),
+            seqs: HashMap::new(),
+            rng: None,
+            scan: None,
+            is_init,
+        });
+    }
+
+    fn top(&mut self) -> &mut Ctx {
+        self.ctxs.last_mut().expect("a graph context")
+    }
+
+    /// Runs `f` with the init graph as the current graph (to create state with an
+    /// initial value while a stage is being built).
+    pub fn in_init<T>(&mut self, f: impl FnOnce(&mut Elab<'a>) -> R<T>) -> R<T> {
+        let Some(init) = self.init.take() else {
+            return f(self); // already building the init graph
+        };
+        let saved = std::mem::take(&mut self.ctxs);
+        self.ctxs.push(init);
+        let out = f(self);
+        let init = self.ctxs.pop().expect("init ctx");
+        self.ctxs = saved;
+        self.init = Some(init);
+        out
+    }
+
+    fn origin(&self) -> Option<Origin> {
+        Some(Origin { file: self.loc.file.0, start: self.loc.span.start, end: self.loc.span.end })
+    }
+
+    /// Emits a node whose type follows from its arguments.
+    pub fn emit(&mut self, op: Op, args: Vec<NodeId>) -> R<NodeId> {
+        let origin = self.origin();
+        let loc = self.loc;
+        let g = &mut self.top().graph;
+        let id = g.add(op, args).map_err(|e| Diag::new("internal", format!("ill-typed node: {e}")).label(loc, "while compiling this"))?;
+        g.nodes[id.index()].origin = origin;
+        Ok(id)
+    }
+
+    /// Emits a node with an explicit result type.
+    pub fn emit_typed(&mut self, op: Op, args: Vec<NodeId>, ty: TensorType) -> NodeId {
+        let origin = self.origin();
+        let g = &mut self.top().graph;
+        let id = g.add_typed(op, args, ty);
+        g.nodes[id.index()].origin = origin;
+        id
+    }
+
+    pub fn tval(&mut self, id: NodeId) -> TVal {
+        let ty = self.top().graph.ty(id).clone();
+        TVal { src: Src::Node { graph: self.top().id, id }, ty }
+    }
+
+    /// The node holding `tv` in the current graph, capturing it from an enclosing
+    /// graph or reading its slot as needed.
+    pub fn node(&mut self, tv: &TVal) -> R<NodeId> {
+        let level = self.ctxs.len() - 1;
+        self.node_at(level, tv)
+    }
+
+    fn node_at(&mut self, level: usize, tv: &TVal) -> R<NodeId> {
+        match tv.src {
+            Src::Node { graph, id } if self.ctxs[level].id == graph => Ok(id),
+            Src::Slot(s) if level == 0 => Ok(self.read_slot(s)),
+            _ if level == 0 => Err(Diag::new("stage-value", "this value was computed in another stage or graph and is not available here")
+                .label(self.loc, "used here")
+                .help("bind it to a name in an earlier stage of the same iteration, or make it state at top level")),
+            _ => {
+                let outer = self.node_at(level - 1, tv)?;
+                Ok(self.lift(level, outer, tv.ty.clone()))
+            }
+        }
+    }
+
+    fn lift(&mut self, level: usize, outer: NodeId, ty: TensorType) -> NodeId {
+        if let Some(&n) = self.ctxs[level].lifted.get(&outer) {
+            return n;
+        }
+        let ctx = &mut self.ctxs[level];
+        let n = ctx.graph.add_input(ty);
+        ctx.roles.push(Role::Inv(outer));
+        ctx.lifted.insert(outer, n);
+        n
+    }
+
+    /// The current value of a slot in the base (stage) graph.
+    fn read_slot(&mut self, s: SlotId) -> NodeId {
+        let ty = self.slots[s.0 as usize].ty.clone();
+        let ctx = &mut self.ctxs[0];
+        if let Some(&n) = ctx.slot_vals.get(&s) {
+            return n;
+        }
+        let n = ctx.graph.add_input(ty);
+        ctx.roles.push(Role::Slot(s));
+        ctx.slot_vals.insert(s, n);
+        n
+    }
+
+    /// Sets the value of slot `s` in the stage graph.
+    pub fn write_slot(&mut self, s: SlotId, v: &TVal) -> R<()> {
+        if self.ctxs.len() != 1 {
+            return Err(Diag::new("state-in-loop", "state cannot be updated inside a `scan` body").label(self.loc, "updated here"));
+        }
+        let want = self.slots[s.0 as usize].ty.clone();
+        let v = self.convert(v, &want, self.loc)?;
+        let n = self.node(&v)?;
+        let ctx = &mut self.ctxs[0];
+        ctx.slot_vals.insert(s, n);
+        if !ctx.writes.contains(&s) {
+            ctx.writes.push(s);
+        }
+        Ok(())
+    }
+
+    /// Closes the base graph: its inputs are the slots it read, its outputs the slots
+    /// it wrote.
+    pub fn finish_stage(&mut self) -> (Graph, Vec<SlotId>, Vec<SlotId>) {
+        let mut ctx = self.ctxs.pop().expect("stage ctx");
+        let reads = ctx.roles.iter().map(|r| if let Role::Slot(s) = r { *s } else { unreachable!("stage graphs read only slots") }).collect();
+        let writes = ctx.writes.clone();
+        ctx.graph.outputs = writes.iter().map(|s| ctx.slot_vals[s]).collect();
+        (ctx.graph, reads, writes)
+    }
+
+    /// A fresh random stream and the counters of the current graph.
+    pub fn rng(&mut self) -> R<(u32, NodeId, NodeId)> {
+        let stream = self.next_stream;
+        self.next_stream += 1;
+        let (c0, c1) = self.counters(self.ctxs.len() - 1)?;
+        Ok((stream, c0, c1))
+    }
+
+    fn counters(&mut self, level: usize) -> R<(NodeId, NodeId)> {
+        if let Some(c) = self.ctxs[level].rng {
+            return Ok(c);
+        }
+        let i32s = TensorType::scalar(DType::I32);
+        let c = if level == 0 {
+            let c0 = if self.ctxs[0].is_init {
+                self.ctxs[0].graph.add_typed(Op::Const(-1.0), vec![], i32s.clone())
+            } else {
+                self.read_slot(self.counter)
+            };
+            let c1 = self.ctxs[0].graph.add_typed(Op::Const(0.0), vec![], i32s);
+            (c0, c1)
+        } else {
+            let (o0, o1) = self.counters(level - 1)?;
+            let i0 = self.lift(level, o0, i32s.clone());
+            let i1 = self.lift(level, o1, i32s.clone());
+            let (t, len) = self.ctxs[level].scan.expect("scan ctx");
+            let g = &mut self.ctxs[level].graph;
+            // c1 = outer_c1 * length + t keeps nested loops' counters distinct.
+            let l = g.add_typed(Op::Const(len as f64), vec![], i32s);
+            let m = g.add(Op::Binary(BinaryOp::Mul), vec![i1, l]).unwrap();
+            let c1 = g.add(Op::Binary(BinaryOp::Add), vec![m, t]).unwrap();
+            (i0, c1)
+        };
+        self.ctxs[level].rng = Some(c);
+        Ok(c)
+    }
+
+    // ----- scans --------------------------------------------------------------------
+
+    /// Builds a scan. `body` gets the carries and the step index and returns the new
+    /// carries and the per-step outputs. A carry whose type the body changes (a scalar
+    /// `0.0` that becomes `[N]`) is widened and the body built again.
+    pub fn scan(
+        &mut self,
+        length: usize,
+        reverse: bool,
+        names: &[String],
+        mut inits: Vec<TVal>,
+        body: &mut dyn FnMut(&mut Elab<'a>, Vec<TVal>, TVal) -> R<(Vec<TVal>, Vec<TVal>)>,
+    ) -> R<(Vec<TVal>, Vec<TVal>)> {
+        let loc = self.loc;
+        for attempt in 0..3 {
+            self.push_ctx(false);
+            let mut carries = vec![];
+            for init in &inits {
+                let n = self.top().graph.add_input(init.ty.clone());
+                self.top().roles.push(Role::Carry);
+                carries.push(self.tval(n));
+            }
+            let t = self.top().graph.add_input(TensorType::scalar(DType::I32));
+            self.top().roles.push(Role::Step);
+            self.top().scan = Some((t, length));
+            let tv = self.tval(t);
+            let result = body(self, carries, tv);
+            let (new, ys) = match result {
+                Ok(r) => r,
+                Err(d) => {
+                    self.ctxs.pop();
+                    return Err(d);
+                }
+            };
+            // Widen carries whose type the body changed, then try again.
+            let mut widened = false;
+            for (i, n) in new.iter().enumerate() {
+                if n.ty != inits[i].ty {
+                    let target = widen(&inits[i].ty, &n.ty).ok_or_else(|| {
+                        Diag::new("carry-type", format!("scan carry `{}` starts as {} but the loop body makes it {}", names.get(i).map_or("?", |s| s), inits[i].ty, n.ty))
+                            .label(loc, "in this scan")
+                            .help("give the carry an initial value of the type the body produces")
+                    });
+                    let target = match target {
+                        Ok(t) => t,
+                        Err(d) => {
+                            self.ctxs.pop();
+                            return Err(d);
+                        }
+                    };
+                    if target != inits[i].ty {
+                        widened = true;
+                        inits[i].ty = target; // re-made below in the outer graph
+                    }
+                }
+            }
+            if widened && attempt < 2 {
+                self.ctxs.pop();
+                for (i, init) in inits.iter_mut().enumerate() {
+                    if let Some(n) = new.get(i) {
+                        let _ = n;
+                    }
+                    let want = init.ty.clone();
+                    let orig = TVal { src: init.src, ty: self.type_of_src(init)? };
+                    *init = self.convert(&orig, &want, loc)?;
+                }
+                continue;
+            }
+            // Convert the new carries to the carry types (dtype promotion, broadcast).
+            let mut outs = vec![];
+            for (i, n) in new.iter().enumerate() {
+                let c = self.convert(n, &inits[i].ty, loc)?;
+                outs.push(self.node(&c)?);
+            }
+            for y in &ys {
+                outs.push(self.node(y)?);
+            }
+            let ctx = self.ctxs.pop().expect("scan ctx");
+            return self.close_scan(ctx, length, reverse, &inits, outs);
+        }
+        unreachable!("scan widening converges in two rounds")
+    }
+
+    fn type_of_src(&mut self, tv: &TVal) -> R<TensorType> {
+        Ok(match tv.src {
+            Src::Slot(s) => self.slots[s.0 as usize].ty.clone(),
+            Src::Node { .. } => {
+                let n = self.node(tv)?;
+                self.top().graph.ty(n).clone()
+            }
+        })
+    }
+
+    fn close_scan(&mut self, ctx: Ctx, length: usize, reverse: bool, inits: &[TVal], outs: Vec<NodeId>) -> R<(Vec<TVal>, Vec<TVal>)> {
+        let n_carry = inits.len();
+        // Reorder the body's inputs to [carries, sequences, invariants, step].
+        let rank = |r: &Role| match r {
+            Role::Carry => 0,
+            Role::Seq(_) => 1,
+            Role::Inv(_) => 2,
+            Role::Step => 3,
+            Role::Slot(_) => unreachable!(),
+        };
+        let mut order: Vec<usize> = (0..ctx.roles.len()).collect();
+        order.sort_by_key(|&k| (rank(&ctx.roles[k]), k));
+        let mut new_index = vec![0; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_index[old] = new;
+        }
+        let mut body = ctx.graph;
+        body.inputs = order.iter().map(|&k| body.inputs[k].clone()).collect();
+        for node in &mut body.nodes {
+            if let Op::Input(k) = &mut node.op {
+                *k = new_index[*k];
+            }
+        }
+        body.outputs = outs;
+        let mut args = vec![];
+        for init in inits {
+            args.push(self.node(init)?);
+        }
+        let n_seq = ctx.roles.iter().filter(|r| matches!(r, Role::Seq(_))).count();
+        for &k in &order {
+            match ctx.roles[k] {
+                Role::Seq(o) | Role::Inv(o) => args.push(o),
+                _ => {}
+            }
+        }
+        let scan = rlp_ir::Scan { length, reverse, n_carry, n_seq, body };
+        let node = self.emit(Op::Scan(Box::new(scan)), args)?;
+        let n_out = match &self.top().graph.node(node).ty {
+            rlp_ir::Type::Tuple(ts) => ts.len(),
+            _ => unreachable!(),
+        };
+        let mut projected = vec![];
+        for k in 0..n_out {
+            let p = self.emit(Op::Project(k), vec![node])?;
+            projected.push(self.tval(p));
+        }
+        let ys = projected.split_off(n_carry);
+        Ok((projected, ys))
+    }
+
+    // ----- conversions ----------------------------------------------------------------
+
+    /// A compile-time number or tensor as a tensor value of `dtype` (numbers) or its
+    /// own dtype (tensors).
+    pub fn to_tensor(&mut self, v: &Value, loc: Loc, dtype: Option<DType>) -> R<TVal> {
+        let (x, d) = match v {
+            Value::Tensor(t) => return Ok(t.clone()),
+            Value::Int(i) => (*i as f64, dtype.unwrap_or(DType::I32)),
+            Value::Float(f) => (*f, dtype.filter(|d| d.is_float()).unwrap_or(DType::F32)),
+            Value::Bool(b) => (if *b { 1.0 } else { 0.0 }, DType::Bool),
+            Value::List(items) => return self.list_tensor(items, loc, dtype),
+            other => {
+                return Err(Diag::new("type-mismatch", format!("expected a tensor or a number, found {}", other.kind())).label(loc, "this is not a tensor"));
+            }
+        };
+        let n = self.emit_typed(Op::Const(x), vec![], TensorType::scalar(d));
+        Ok(self.tval(n))
+    }
+
+    fn list_tensor(&mut self, items: &[Value], loc: Loc, dtype: Option<DType>) -> R<TVal> {
+        let mut vals = vec![];
+        let mut float = false;
+        for it in items {
+            match it {
+                Value::Int(i) => vals.push(*i as f64),
+                Value::Float(f) => {
+                    float = true;
+                    vals.push(*f)
+                }
+                _ => return Err(Diag::new("type-mismatch", "a tensor literal holds numbers only").label(loc, "in this list")),
+            }
+        }
+        let d = dtype.unwrap_or(if float { DType::F32 } else { DType::I32 });
+        let n = self.emit_typed(Op::Literal(vals.clone().into()), vec![], TensorType::new(d, vec![vals.len()]));
+        Ok(self.tval(n))
+    }
+
+    /// Converts `v` to exactly type `want`: dtype promotion then broadcasting.
+    pub fn convert(&mut self, v: &TVal, want: &TensorType, loc: Loc) -> R<TVal> {
+        let mut v = v.clone();
+        if v.ty.dtype != want.dtype {
+            v = self.cast(&v, want.dtype)?;
+        }
+        if v.ty.shape != want.shape {
+            if !rlp_ir::types::broadcastable(&v.ty.shape, &want.shape) {
+                return Err(Diag::new("shape-mismatch", format!("expected shape {} but found {}", show_shape(&want.shape), show_shape(&v.ty.shape)))
+                    .label(loc, format!("this is {}", v.ty)));
+            }
+            let n = self.node(&v)?;
+            let b = self.emit_typed(Op::Broadcast, vec![n], want.clone());
+            v = self.tval(b);
+        }
+        Ok(v)
+    }
+
+    pub fn cast(&mut self, v: &TVal, d: DType) -> R<TVal> {
+        if v.ty.dtype == d {
+            return Ok(v.clone());
+        }
+        let n = self.node(v)?;
+        let c = self.emit_typed(Op::Cast, vec![n], TensorType::new(d, v.ty.shape.clone()));
+        Ok(self.tval(c))
+    }
+
+    /// Brings two tensors to one dtype and shape for a binary op.
+    pub fn unify(&mut self, a: &TVal, b: &TVal, la: Loc, lb: Loc, arith: bool) -> R<(TVal, TVal)> {
+        let d = promote(a.ty.dtype, b.ty.dtype, arith);
+        let shape = rlp_ir::types::broadcast_shapes(&a.ty.shape, &b.ty.shape).ok_or_else(|| {
+            Diag::new("shape-mismatch", format!("shapes {} and {} do not broadcast", show_shape(&a.ty.shape), show_shape(&b.ty.shape)))
+                .label(la, format!("this is {}", a.ty))
+                .label(lb, format!("this is {}", b.ty))
+                .help("dimensions are matched from the right; each pair must be equal or one of them 1")
+        })?;
+        let t = TensorType::new(d, shape);
+        Ok((self.convert(a, &t, la)?, self.convert(b, &t, lb)?))
+    }
+
+    // ----- statements and expressions -------------------------------------------------
+
+    pub fn file(&self, fr: &Frame) -> FileId {
+        self.mods.module(fr.module).file
+    }
+
+    pub fn at(&self, fr: &Frame, span: ast::Span) -> Loc {
+        Loc::new(self.file(fr), span)
+    }
+
+    /// Elaborates a block's statements in `fr`, then its value.
+    pub fn block(&mut self, b: &ast::Block, fr: &Rc<Frame>) -> R<Value> {
+        for s in &b.stmts {
+            self.stmt(s, fr)?;
+        }
+        match &b.value {
+            Some(e) => self.expr(e, fr),
+            None => Ok(Value::Unit),
+        }
+    }
+
+    /// Elaborates a statement outside a `train` block (functions, top level).
+    pub fn stmt(&mut self, s: &ast::Stmt, fr: &Rc<Frame>) -> R<()> {
+        self.loc = self.at(fr, s.span);
+        match &s.kind {
+            StmtKind::Let { names, value, .. } => {
+                let v = self.expr(value, fr)?;
+                self.bind(names, v, fr, self.at(fr, value.span))
+            }
+            StmtKind::Expr(e) => self.expr(e, fr).map(|_| ()),
+            _ if self.in_train => super::train::train_stmt(self, s, fr),
+            _ => Err(Diag::new("misplaced", "this statement only makes sense inside a `train` block")
+                .label(self.at(fr, s.span), "not allowed here")
+                .help("stages, `minimize`, `log`, `every` and state updates go inside `train { … }`")),
+        }
+    }
+
+    pub fn bind(&mut self, names: &[ast::Ident], v: Value, fr: &Rc<Frame>, loc: Loc) -> R<()> {
+        if names.len() == 1 {
+            fr.set(&names[0].name, v);
+            return Ok(());
+        }
+        let items = match &v {
+            Value::Tuple(t) | Value::List(t) => t.clone(),
+            other => {
+                return Err(Diag::new("type-mismatch", format!("{} names on the left but the right is {}", names.len(), other.kind())).label(loc, "not a tuple"));
+            }
+        };
+        if items.len() != names.len() {
+            return Err(Diag::new("arity", format!("{} names on the left but {} values on the right", names.len(), items.len())).label(loc, format!("{} values", items.len())));
+        }
+        for (n, v) in names.iter().zip(items.iter()) {
+            fr.set(&n.name, v.clone());
+        }
+        Ok(())
+    }
+
+    pub fn expr(&mut self, e: &ast::Expr, fr: &Rc<Frame>) -> R<Value> {
+        let loc = self.at(fr, e.span);
+        self.loc = loc;
+        self.expr_depth += 1;
+        if self.expr_depth > MAX_EXPR_DEPTH {
+            self.expr_depth = 0;
+            return Err(Diag::new("too-deep", format!("expressions nest deeper than {MAX_EXPR_DEPTH}")).label(loc, "here").help("split it into named steps"));
+        }
+        let out = self.expr_inner(e, fr, loc);
+        self.expr_depth = self.expr_depth.saturating_sub(1);
+        out
+    }
+
+    fn expr_inner(&mut self, e: &ast::Expr, fr: &Rc<Frame>, loc: Loc) -> R<Value> {
+        let v = match &e.kind {
+            ExprKind::Int(i) => Value::Int(*i),
+            ExprKind::Float(f) => Value::Float(*f),
+            ExprKind::Bool(b) => Value::Bool(*b),
+            ExprKind::Str(s) => Value::Str(s.as_str().into()),
+            ExprKind::Name(id) => self.lookup(&id.name, fr, loc)?,
+            ExprKind::List(items) => Value::List(self.exprs(items, fr)?.into()),
+            ExprKind::Tuple(items) => Value::Tuple(self.exprs(items, fr)?.into()),
+            ExprKind::Record(fields) => {
+                let mut out = vec![];
+                for (n, x) in fields {
+                    out.push((n.name.clone(), self.expr(x, fr)?));
+                }
+                Value::record(out)
+            }
+            ExprKind::Unary { op, operand } => {
+                let v = self.expr(operand, fr)?;
+                self.loc = loc;
+                self.unary(*op, v, loc)?
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let a = self.expr(lhs, fr)?;
+                if let (BinOp::And | BinOp::Or, Value::Bool(x)) = (op, &a) {
+                    // Compile-time short circuit.
+                    if (*op == BinOp::And) != *x {
+                        return Ok(Value::Bool(*x));
+                    }
+                }
+                let b = self.expr(rhs, fr)?;
+                self.loc = loc;
+                self.binary(*op, a, b, self.at(fr, lhs.span), self.at(fr, rhs.span), loc)?
+            }
+            ExprKind::Call { callee, args } => self.call_expr(callee, args, fr, loc)?,
+            ExprKind::Field { base, name } => {
+                let b = self.expr(base, fr)?;
+                self.field(&b, name, self.at(fr, name.span))?
+            }
+            ExprKind::Index { base, indices } => {
+                let b = self.expr(base, fr)?;
+                self.index(b, indices, fr, loc)?
+            }
+            ExprKind::If { cond, then, otherwise } => {
+                let c = self.expr(cond, fr)?;
+                match c {
+                    Value::Bool(true) => self.expr(then, fr)?,
+                    Value::Bool(false) => self.expr(otherwise, fr)?,
+                    Value::Tensor(t) => {
+                        let a = self.expr(then, fr)?;
+                        let b = self.expr(otherwise, fr)?;
+                        self.loc = loc;
+                        super::builtins::select(self, &t, &a, &b, self.at(fr, cond.span), loc)?
+                    }
+                    other => {
+                        return Err(Diag::new("type-mismatch", format!("`if` needs a bool condition, found {}", other.kind())).label(self.at(fr, cond.span), "condition"));
+                    }
+                }
+            }
+            ExprKind::Lambda { params, body } => Value::Closure(Rc::new(Closure { params: params.clone(), body: (**body).clone(), frame: fr.clone(), file: self.file(fr) })),
+            ExprKind::Range { from, to } => {
+                let a = self.expr(from, fr)?;
+                let b = self.expr(to, fr)?;
+                match (num(&a), num(&b)) {
+                    (Some(x), Some(y)) => Value::Range(x, y),
+                    _ => return Err(Diag::new("type-mismatch", "a range `a -> b` needs two numbers").label(loc, "here")),
+                }
+            }
+            ExprKind::Block(b) => {
+                let inner = Frame::child(fr);
+                self.block(b, &inner)?
+            }
+            ExprKind::Scan(s) => self.scan_expr(s, fr, loc)?,
+        };
+        Ok(v)
+    }
+
+    fn exprs(&mut self, es: &[ast::Expr], fr: &Rc<Frame>) -> R<Vec<Value>> {
+        es.iter().map(|e| self.expr(e, fr)).collect()
+    }
+
+    pub fn lookup(&mut self, name: &str, fr: &Rc<Frame>, loc: Loc) -> R<Value> {
+        if let Some(v) = fr.get(name) {
+            return Ok(v);
+        }
+        if let Some(v) = self.mods.lookup(fr.module, name) {
+            return Ok(v);
+        }
+        if let Some(b) = Builtin::by_name(name) {
+            return Ok(Value::Builtin(b));
+        }
+        let mut cands = fr.names();
+        cands.extend(self.mods.visible_names(fr.module));
+        cands.extend(Builtin::names().iter().map(|s| s.to_string()));
+        let mut d = Diag::new("unknown-name", format!("unknown name `{name}`")).label(loc, "not defined");
+        if let Some(s) = did_you_mean(name, cands.iter().map(|s| s.as_str())) {
+            d = d.help(format!("did you mean `{s}`?"));
+        }
+        Err(d)
+    }
+
+    fn field(&mut self, b: &Value, name: &ast::Ident, loc: Loc) -> R<Value> {
+        if let Some(v) = b.field(&name.name) {
+            return Ok(v);
+        }
+        if let Value::Module(m) = b {
+            if let Some(f) = self.mods.module(*m).fns.get(&name.name) {
+                return Ok(Value::Fn(super::value::FnRef { module: *m, decl: f.clone() }));
+            }
+        }
+        if let Value::Tensor(t) = b {
+            if name.name == "shape" {
+                return Ok(Value::List(t.ty.shape.iter().map(|&d| Value::Int(d as i64)).collect::<Vec<_>>().into()));
+            }
+        }
+        let fields: Vec<String> = match b {
+            Value::Record(fs) => fs.iter().map(|(n, _)| n.clone()).collect(),
+            Value::Env(e) => e.fields.iter().map(|(n, _)| n.clone()).collect(),
+            _ => vec![],
+        };
+        let mut d = Diag::new("unknown-field", format!("{} has no field `{}`", b.kind(), name.name)).label(loc, "no such field");
+        if let Some(s) = did_you_mean(&name.name, fields.iter().map(|s| s.as_str())) {
+            d = d.help(format!("did you mean `{s}`?"));
+        } else if !fields.is_empty() {
+            d = d.help(format!("its fields: {}", fields.join(", ")));
+        }
+        Err(d)
+    }
+
+    fn call_expr(&mut self, callee: &ast::Expr, args: &[ast::Arg], fr: &Rc<Frame>, loc: Loc) -> R<Value> {
+        // `x.f(args)`: a field holding a function, else `f(x, args)` (method syntax for
+        // any function whose first parameter is `x`).
+        let mut pos = vec![];
+        let f = if let ExprKind::Field { base, name } = &callee.kind {
+            let b = self.expr(base, fr)?;
+            match b.field(&name.name) {
+                Some(v) => v,
+                None if matches!(b, Value::Module(_)) => self.field(&b, name, self.at(fr, name.span))?,
+                None => {
+                    pos.push((b, self.at(fr, base.span)));
+                    self.lookup(&name.name, fr, self.at(fr, name.span))?
+                }
+            }
+        } else {
+            self.expr(callee, fr)?
+        };
+        let mut kw = vec![];
+        for a in args {
+            let v = self.expr(&a.value, fr)?;
+            let l = self.at(fr, a.value.span);
+            match &a.name {
+                Some(n) => kw.push((n.clone(), v, l, self.at(fr, n.span))),
+                None => pos.push((v, l)),
+            }
+        }
+        self.loc = loc;
+        self.call(f, Args { pos, kw, call: loc }, self.at(fr, callee.span))
+    }
+
+    /// Calls any callable value.
+    pub fn call(&mut self, f: Value, args: Args, callee_loc: Loc) -> R<Value> {
+        self.depth += 1;
+        if self.depth > MAX_CALL_DEPTH {
+            self.depth -= 1;
+            return Err(Diag::new("recursion", format!("calls nest deeper than {MAX_CALL_DEPTH}")).label(args.call, "while calling this").help("a recursive function needs a base case that stops it"));
+        }
+        let out = self.call_inner(f, args, callee_loc);
+        self.depth -= 1;
+        out
+    }
+
+    fn call_inner(&mut self, f: Value, args: Args, callee_loc: Loc) -> R<Value> {
+        let call_loc = args.call;
+        match f {
+            Value::Builtin(b) => b.call(self, args),
+            Value::Fn(fr) => {
+                let decl = fr.decl.clone();
+                let frame = Frame::root(fr.module);
+                self.bind_params(&decl.params, args, &frame, &decl.name.name, Some(fr.module))?;
+                let v = self.block(&decl.body, &frame)?;
+                if let Some(ret) = &decl.ret {
+                    let mut dims = DimEnv::from_frame(&frame);
+                    let file = self.mods.module(fr.module).file;
+                    return check_value(self, ret, v, &mut dims, call_loc, file, "the return value");
+                }
+                Ok(v)
+            }
+            Value::Closure(c) => {
+                let frame = Frame::child(&c.frame);
+                self.bind_params(&c.params, args, &frame, "this function", None)?;
+                self.expr(&c.body, &frame)
+            }
+            Value::Module(m) => {
+                let name = self.mods.module(m).name.rsplit('.').next().unwrap_or("").to_string();
+                match self.mods.module(m).fns.get(&name) {
+                    Some(d) => self.call_inner(Value::Fn(super::value::FnRef { module: m, decl: d.clone() }), args, callee_loc),
+                    None => Err(Diag::new("not-callable", format!("module `{}` has no function `{name}` to call", self.mods.module(m).name)).label(callee_loc, "called here")),
+                }
+            }
+            other => Err(Diag::new("not-callable", format!("{} is not a function", other.kind())).label(callee_loc, "called here")),
+        }
+    }
+
+    /// Binds call arguments to parameters in `frame`: positional, then keyword, then
+    /// defaults; checks declared types and binds the dimension symbols they name.
+    fn bind_params(&mut self, params: &[ast::Param], args: Args, frame: &Rc<Frame>, fname: &str, module: Option<ModId>) -> R<()> {
+        let file = module.map(|m| self.mods.module(m).file).unwrap_or(self.loc.file);
+        let call = args.call;
+        if args.pos.len() > params.len() {
+            let extra = &args.pos[params.len()].1;
+            return Err(Diag::new("arity", format!("`{fname}` takes {} arguments but {} were given", params.len(), args.pos.len()))
+                .label(*extra, "unexpected argument")
+                .label(call, "in this call"));
+        }
+        let mut given: Vec<Option<(Value, Loc)>> = vec![None; params.len()];
+        for (i, (v, l)) in args.pos.into_iter().enumerate() {
+            given[i] = Some((v, l));
+        }
+        for (name, v, l, nl) in args.kw {
+            let Some(i) = params.iter().position(|p| p.name.name == name.name) else {
+                let mut d = Diag::new("unknown-keyword", format!("`{fname}` has no parameter `{}`", name.name)).label(nl, "unknown keyword");
+                let cands = params.iter().map(|p| p.name.name.as_str());
+                if let Some(s) = did_you_mean(&name.name, cands) {
+                    d = d.help(format!("did you mean `{s}`?"));
+                } else {
+                    d = d.help(format!("its parameters: {}", params.iter().map(|p| p.name.name.as_str()).collect::<Vec<_>>().join(", ")));
+                }
+                return Err(d);
+            };
+            if given[i].is_some() {
+                return Err(Diag::new("arity", format!("`{}` is given twice", name.name)).label(nl, "given again here"));
+            }
+            given[i] = Some((v, l));
+        }
+        let mut dims = DimEnv::default();
+        for (p, g) in params.iter().zip(given) {
+            let (v, l) = match g {
+                Some(x) => x,
+                None => match &p.default {
+                    Some(d) => {
+                        let v = self.expr(d, frame)?;
+                        (v, call)
+                    }
+                    None => {
+                        return Err(Diag::new("arity", format!("`{fname}` needs the argument `{}`", p.name.name))
+                            .label(call, format!("`{}` missing", p.name.name))
+                            .label(Loc::new(file, p.span), "declared here"));
+                    }
+                },
+            };
+            let v = match &p.ty {
+                Some(t) => check_value(self, t, v, &mut dims, l, file, &format!("argument `{}`", p.name.name))?,
+                None => v,
+            };
+            frame.set(&p.name.name, v);
+        }
+        dims.bind_into(frame);
+        Ok(())
+    }
+
+    fn unary(&mut self, op: UnOp, v: Value, loc: Loc) -> R<Value> {
+        match (op, &v) {
+            (UnOp::Neg, Value::Int(i)) => Ok(Value::Int(-i)),
+            (UnOp::Neg, Value::Float(f)) => Ok(Value::Float(-f)),
+            (UnOp::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
+            (_, Value::Tensor(t)) => {
+                let (uop, ok) = match op {
+                    UnOp::Neg => (UnaryOp::Neg, t.ty.dtype != DType::Bool),
+                    UnOp::Not => (UnaryOp::Not, t.ty.dtype == DType::Bool),
+                };
+                if !ok {
+                    return Err(Diag::new("type-mismatch", format!("cannot apply `{}` to {}", if op == UnOp::Neg { "-" } else { "not" }, t.ty)).label(loc, "here"));
+                }
+                let n = self.node(t)?;
+                let r = self.emit(Op::Unary(uop), vec![n])?;
+                Ok(Value::Tensor(self.tval(r)))
+            }
+            _ => Err(Diag::new("type-mismatch", format!("cannot apply `{}` to {}", if op == UnOp::Neg { "-" } else { "not" }, v.kind())).label(loc, "here")),
+        }
+    }
+
+    pub fn binary(&mut self, op: BinOp, a: Value, b: Value, la: Loc, lb: Loc, loc: Loc) -> R<Value> {
+        if let Some(v) = fold(op, &a, &b) {
+            return Ok(v);
+        }
+        match (op, &a, &b) {
+            (BinOp::Concat, Value::List(x), Value::List(y)) => {
+                return Ok(Value::List(x.iter().chain(y.iter()).cloned().collect::<Vec<_>>().into()));
+            }
+            (BinOp::Concat, Value::Int(x), Value::Int(y)) => return Ok(Value::Int(x + y)), // feature sizes: env.obs ++ env.act
+            _ => {}
+        }
+        let is_tensorish = |v: &Value| matches!(v, Value::Tensor(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_));
+        if !is_tensorish(&a) || !is_tensorish(&b) {
+            let (bad, l) = if is_tensorish(&a) { (&b, lb) } else { (&a, la) };
+            return Err(Diag::new("type-mismatch", format!("`{}` cannot take {}", op.symbol(), bad.kind())).label(l, "this operand").label(loc, "in this expression"));
+        }
+        // Numbers adopt the other side's dtype.
+        let hint = |v: &Value| if let Value::Tensor(t) = v { Some(t.ty.dtype) } else { None };
+        let (ha, hb) = (hint(&a), hint(&b));
+        let ta = self.to_tensor(&a, la, hb.filter(|d| *d != DType::Bool))?;
+        let tb = self.to_tensor(&b, lb, ha.filter(|d| *d != DType::Bool))?;
+        super::builtins::tensor_binary(self, op, &ta, &tb, la, lb, loc).map(Value::Tensor)
+    }
+
+    fn index(&mut self, b: Value, items: &[IndexItem], fr: &Rc<Frame>, loc: Loc) -> R<Value> {
+        match &b {
+            Value::List(xs) | Value::Tuple(xs) => {
+                if items.len() != 1 {
+                    return Err(Diag::new("index", "a list takes one index").label(loc, "here"));
+                }
+                match &items[0] {
+                    IndexItem::Expr(e) => {
+                        let i = self.expr(e, fr)?;
+                        let Value::Int(i) = i else {
+                            return Err(Diag::new("type-mismatch", format!("a list index must be an int, found {}", i.kind())).label(self.at(fr, e.span), "index"));
+                        };
+                        let k = if i < 0 { xs.len() as i64 + i } else { i };
+                        xs.get(k as usize).filter(|_| k >= 0).cloned().ok_or_else(|| {
+                            Diag::new("index", format!("index {i} is out of range for {} items", xs.len())).label(self.at(fr, e.span), "out of range")
+                        })
+                    }
+                    IndexItem::Slice { start, end, .. } => {
+                        let s = self.opt_int(start, fr)?;
+                        let e = self.opt_int(end, fr)?;
+                        let (s, e) = slice_bounds(s, e, xs.len());
+                        Ok(Value::List(xs[s..e].to_vec().into()))
+                    }
+                }
+            }
+            Value::Tensor(t) => {
+                let mut idx = vec![];
+                for it in items {
+                    idx.push(match it {
+                        IndexItem::Expr(e) => super::builtins::Ix::At(self.expr(e, fr)?, self.at(fr, e.span)),
+                        IndexItem::Slice { start, end, span } => super::builtins::Ix::Range(self.opt_int(start, fr)?, self.opt_int(end, fr)?, self.at(fr, *span)),
+                    });
+                }
+                self.loc = loc;
+                super::builtins::index_tensor(self, t, idx, loc).map(Value::Tensor)
+            }
+            other => Err(Diag::new("type-mismatch", format!("{} cannot be indexed", other.kind())).label(loc, "here")),
+        }
+    }
+
+    fn opt_int(&mut self, e: &Option<ast::Expr>, fr: &Rc<Frame>) -> R<Option<i64>> {
+        match e {
+            None => Ok(None),
+            Some(e) => match self.expr(e, fr)? {
+                Value::Int(i) => Ok(Some(i)),
+                other => Err(Diag::new("type-mismatch", format!("slice bounds must be ints known at compile time, found {}", other.kind())).label(self.at(fr, e.span), "bound")),
+            },
+        }
+    }
+
+    /// Captures `outer[t]` inside a scan body as a sliced sequence input when `t` is
+    /// the loop variable, so the loop reads its step's slice instead of indexing.
+    pub fn seq_slice(&mut self, outer: &TVal, t: &TVal) -> R<Option<TVal>> {
+        let level = self.ctxs.len() - 1;
+        let Some((var, len)) = self.ctxs[level].scan else { return Ok(None) };
+        let is_var = matches!(t.src, Src::Node { graph, id } if graph == self.ctxs[level].id && id == var);
+        let outside = !matches!(outer.src, Src::Node { graph, .. } if graph == self.ctxs[level].id);
+        if !is_var || !outside || outer.ty.rank() == 0 || outer.ty.shape[0] != len {
+            return Ok(None);
+        }
+        let o = self.node_at(level - 1, outer)?;
+        if let Some(&n) = self.ctxs[level].seqs.get(&o) {
+            return Ok(Some(self.tval(n)));
+        }
+        let ty = TensorType::new(outer.ty.dtype, outer.ty.shape[1..].to_vec());
+        let ctx = &mut self.ctxs[level];
+        let n = ctx.graph.add_input(ty);
+        ctx.roles.push(Role::Seq(o));
+        ctx.seqs.insert(o, n);
+        Ok(Some(self.tval(n)))
+    }
+
+    fn scan_expr(&mut self, s: &ast::Scan, fr: &Rc<Frame>, loc: Loc) -> R<Value> {
+        let length = super::shapes::eval_dim(&s.length, fr, self.file(fr))?;
+        if length < 0 {
+            return Err(Diag::new("shape-mismatch", format!("scan length is {length}")).label(self.at(fr, s.length.span), "negative"));
+        }
+        let mut inits = vec![];
+        let mut names = vec![];
+        for (n, e) in &s.carries {
+            let v = self.expr(e, fr)?;
+            inits.push(self.to_tensor(&v, self.at(fr, e.span), None)?);
+            names.push(n.name.clone());
+        }
+        self.loc = loc;
+        let body = &s.body;
+        let var = s.var.name.clone();
+        let carry_names = names.clone();
+        let has_value = body.value.is_some();
+        let mut f = |el: &mut Elab<'a>, carries: Vec<TVal>, t: TVal| -> R<(Vec<TVal>, Vec<TVal>)> {
+            let inner = Frame::child(fr);
+            for (n, c) in carry_names.iter().zip(carries) {
+                inner.set(n, Value::Tensor(c));
+            }
+            inner.set(&var, Value::Tensor(t));
+            let v = el.block(body, &inner)?;
+            let mut new = vec![];
+            for n in &carry_names {
+                let v = inner.get(n).unwrap();
+                new.push(el.to_tensor(&v, el.loc, None)?);
+            }
+            let ys = if has_value { vec![el.to_tensor(&v, el.loc, None)?] } else { new.clone() };
+            Ok((new, ys))
+        };
+        let (_, ys) = self.scan(length as usize, s.reverse, &names, inits, &mut f)?;
+        Ok(if ys.len() == 1 { Value::Tensor(ys[0].clone()) } else { Value::Tuple(ys.into_iter().map(Value::Tensor).collect::<Vec<_>>().into()) })
+    }
+}
+
+/// The smallest type both `a` can be converted to and that equals `b`'s shape.
+fn widen(a: &TensorType, b: &TensorType) -> Option<TensorType> {
+    if !rlp_ir::types::broadcastable(&a.shape, &b.shape) {
+        return None;
+    }
+    let d = promote(a.dtype, b.dtype, true);
+    if d != b.dtype && b.dtype != DType::Bool {
+        return Some(TensorType::new(d, b.shape.clone()));
+    }
+    Some(TensorType::new(d, b.shape.clone()))
+}
+
+/// The dtype two operands meet at: bool < i32 < f32 < f64.
+pub fn promote(a: DType, b: DType, arith: bool) -> DType {
+    let rank = |d: DType| match d {
+        DType::Bool => 0,
+        DType::I32 => 1,
+        DType::F32 => 2,
+        DType::F64 => 3,
+    };
+    let d = if rank(a) >= rank(b) { a } else { b };
+    if arith && d == DType::Bool { DType::F32 } else { d }
+}
+
+pub fn num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// Compile-time arithmetic on numbers and bools.
+fn fold(op: BinOp, a: &Value, b: &Value) -> Option<Value> {
+    use Value::{Bool, Float, Int};
+    Some(match (a, b) {
+        (Int(x), Int(y)) => match op {
+            BinOp::Add => Int(x.checked_add(*y)?),
+            BinOp::Sub => Int(x.checked_sub(*y)?),
+            BinOp::Mul => Int(x.checked_mul(*y)?),
+            BinOp::Div => Float(*x as f64 / *y as f64),
+            BinOp::Rem if *y != 0 => Int(x.rem_euclid(*y)),
+            BinOp::Pow if *y >= 0 && *y < 64 => Int(x.checked_pow(*y as u32)?),
+            BinOp::Pow => Float((*x as f64).powf(*y as f64)),
+            BinOp::Eq => Bool(x == y),
+            BinOp::Ne => Bool(x != y),
+            BinOp::Lt => Bool(x < y),
+            BinOp::Le => Bool(x <= y),
+            BinOp::Gt => Bool(x > y),
+            BinOp::Ge => Bool(x >= y),
+            _ => return None,
+        },
+        (Bool(x), Bool(y)) => match op {
+            BinOp::And => Bool(*x && *y),
+            BinOp::Or => Bool(*x || *y),
+            BinOp::Eq => Bool(x == y),
+            BinOp::Ne => Bool(x != y),
+            _ => return None,
+        },
+        _ => {
+            let (x, y) = (num(a)?, num(b)?);
+            match op {
+                BinOp::Add => Float(x + y),
+                BinOp::Sub => Float(x - y),
+                BinOp::Mul => Float(x * y),
+                BinOp::Div => Float(x / y),
+                BinOp::Rem => Float(x - (x / y).floor() * y),
+                BinOp::Pow => Float(x.powf(y)),
+                BinOp::Eq => Bool(x == y),
+                BinOp::Ne => Bool(x != y),
+                BinOp::Lt => Bool(x < y),
+                BinOp::Le => Bool(x <= y),
+                BinOp::Gt => Bool(x > y),
+                BinOp::Ge => Bool(x >= y),
+                _ => return None,
+            }
+        }
+    })
+}
+
+/// Python-style slice bounds: negatives count from the end; clamped to `0..len`.
+pub fn slice_bounds(start: Option<i64>, end: Option<i64>, len: usize) -> (usize, usize) {
+    let n = len as i64;
+    let fix = |v: i64| if v < 0 { (n + v).max(0) } else { v.min(n) };
+    let s = start.map_or(0, fix);
+    let e = end.map_or(n, fix);
+    (s as usize, e.max(s) as usize)
+}
+
+pub fn show_shape(s: &[usize]) -> String {
+    format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+}

@@ -1,0 +1,115 @@
+//! Every kind of compile error, rendered as the user sees it (plain text, fixed width)
+//! and snapshotted. Each case is a small program with one mistake.
+
+use rlpc::diag::render_plain;
+
+fn check(src: &str) -> String {
+    match rlpc::front_end_source("case.rlp", src, 0) {
+        Ok(_) => panic!("expected an error for:\n{src}"),
+        Err((diags, sources)) => render_plain(&diags, &sources),
+    }
+}
+
+const PRELUDE: &str = "use std.env.cartpole\nenv = cartpole(envs: 2)\npolicy = categorical(mlp(env.obs, [8], env.actions))\n";
+
+fn program(body: &str) -> String {
+    format!("{PRELUDE}train iterations: 1 {{\n{body}\n}}\n")
+}
+
+#[test]
+fn parse_error_unclosed_call() {
+    insta::assert_snapshot!(check("env = cartpole(envs: 2\npolicy = 1\n"));
+}
+
+#[test]
+fn unknown_name_suggests() {
+    insta::assert_snapshot!(check(&program("  sample batch = rollot(env, policy, steps: 4)")));
+}
+
+#[test]
+fn unknown_keyword_suggests() {
+    insta::assert_snapshot!(check(&program("  sample batch = rollout(env, policy, stepz: 4)")));
+}
+
+#[test]
+fn too_many_arguments() {
+    insta::assert_snapshot!(check("fn f(x) { x }\ny = f(1, 2)\ntrain iterations: 1 { log a = 1.0 }\n"));
+}
+
+#[test]
+fn missing_argument() {
+    insta::assert_snapshot!(check("fn f(x, y) { x + y }\ny = f(1)\ntrain iterations: 1 { log a = 1.0 }\n"));
+}
+
+#[test]
+fn broadcast_mismatch_shows_both_shapes() {
+    insta::assert_snapshot!(check("a = zeros([3, 4])\nb = zeros([5])\nc = a + b\ntrain iterations: 1 { log x = 1.0 }\n"));
+}
+
+#[test]
+fn symbolic_shape_mismatch() {
+    insta::assert_snapshot!(check(
+        "fn td(r: [T, N], v: [T+1, N]) -> [T, N] { r + v[1:] - v[:-1] }\nx = td(zeros([5, 2]), zeros([5, 2]))\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}
+
+#[test]
+fn int_expected() {
+    insta::assert_snapshot!(check("use std.env.cartpole\nenv = cartpole(envs: 2.5)\ntrain iterations: 1 { log a = 1.0 }\n"));
+}
+
+#[test]
+fn missing_stdlib_module() {
+    insta::assert_snapshot!(check("use std.env.cartpoel\ntrain iterations: 1 { log a = 1.0 }\n"));
+}
+
+#[test]
+fn unknown_import() {
+    insta::assert_snapshot!(check("use std.estimators.{reward_to_og}\ntrain iterations: 1 { log a = 1.0 }\n"));
+}
+
+#[test]
+fn unknown_field() {
+    insta::assert_snapshot!(check(&program("  sample batch = rollout(env, policy, steps: 4)\n  log r = mean(batch.rewrd)")));
+}
+
+#[test]
+fn loss_must_be_scalar() {
+    insta::assert_snapshot!(check(&program(
+        "  sample batch = rollout(env, policy, steps: 4)\n  improve minimize policy(batch.obs).log_prob(batch.action) with adam()"
+    )));
+}
+
+#[test]
+fn no_train_block() {
+    insta::assert_snapshot!(check("x = 1\n"));
+}
+
+#[test]
+fn gather_index_dtype() {
+    insta::assert_snapshot!(check("x = zeros([3, 4])\ni = zeros([3])\ny = x[i]\ntrain iterations: 1 { log a = 1.0 }\n"));
+}
+
+#[test]
+fn endless_recursion() {
+    insta::assert_snapshot!(check("fn f(x) { f(x + 1) }\ny = f(0)\ntrain iterations: 1 { log a = 1.0 }\n"));
+}
+
+#[test]
+fn logged_metric_must_be_scalar() {
+    insta::assert_snapshot!(check(&program("  log r = env.episode_return")));
+}
+
+#[test]
+fn stage_outside_train() {
+    insta::assert_snapshot!(check("log a = 1.0\ntrain iterations: 1 { log b = 1.0 }\n"));
+}
+
+#[test]
+fn unreadable_file() {
+    let (diags, sources) = match rlpc::front_end(std::path::Path::new("/nonexistent/dir/prog.rlp"), 0) {
+        Err(e) => e,
+        Ok(_) => panic!("a missing file must not compile"),
+    };
+    insta::assert_snapshot!(render_plain(&diags, &sources));
+}
