@@ -9,7 +9,10 @@ fn main() {
         "y = a + b * c - d / e\n",
     ];
     let which: Option<usize> = std::env::args().nth(1).and_then(|a| a.parse().ok());
-    let size: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let size: usize = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let rounds = if size < 1_000_000 { 1 } else { 3 };
     for (i, line) in lines.iter().enumerate() {
         if which.is_some_and(|w| w != i) {
@@ -19,7 +22,12 @@ fn main() {
         for _ in 0..rounds {
             let t = Instant::now();
             let m = rlp_syntax::parse(&src).expect("parses");
-            println!("{:>8.1} ms  {} items of {:?}", t.elapsed().as_secs_f64() * 1e3, m.items.len(), line.trim());
+            println!(
+                "{:>8.1} ms  {} items of {:?}",
+                t.elapsed().as_secs_f64() * 1e3,
+                m.items.len(),
+                line.trim()
+            );
         }
     }
 }

@@ -13,11 +13,17 @@ pub struct Span {
 
 impl Span {
     pub fn new(start: usize, end: usize) -> Span {
-        Span { start: start as u32, end: end as u32 }
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
     }
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
     pub fn len(self) -> usize {
         (self.end - self.start) as usize
@@ -107,7 +113,10 @@ pub enum TypeKind {
     /// `float`, `str`, or any other identifier (checked later).
     Named(Ident),
     /// A tensor type: dimensions, then an optional dtype (`f32` when absent).
-    Tensor { dims: Vec<DimExpr>, dtype: Option<Ident> },
+    Tensor {
+        dims: Vec<DimExpr>,
+        dtype: Option<Ident>,
+    },
 }
 
 /// A symbolic dimension: a sum of terms, `T + 1`, `2 * N`, `N - 1`, `4`.
@@ -142,24 +151,41 @@ pub struct Stmt {
 pub enum StmtKind {
     /// `x = e`, `a, b = e1, e2` (several values on the right make a tuple),
     /// `/// doc` above it is kept.
-    Let { names: Vec<Ident>, value: Expr, doc: Option<String> },
+    Let {
+        names: Vec<Ident>,
+        value: Expr,
+        doc: Option<String>,
+    },
     /// `place <- e`: overwrite persistent state (`q_targ <- q`).
     Update { place: Expr, value: Expr },
     /// `place += e` and friends.
     AugAssign { place: Expr, op: BinOp, value: Expr },
     /// `minimize LOSS [wrt a, b] with OPT`.
-    Minimize { loss: Expr, wrt: Vec<Expr>, with: Expr },
+    Minimize {
+        loss: Expr,
+        wrt: Vec<Expr>,
+        with: Expr,
+    },
     /// An expression evaluated for its effect: `polyak(t1, q1, tau: 0.005)`.
     Expr(Expr),
     /// `sample STMT`, `fit STMT`, `improve STMT`: opens (or continues in) a stage; the
     /// following unlabelled statements belong to the same stage. The block form
     /// `fit { ... }` is also accepted and parses to a `Stage` whose body has several
     /// statements.
-    Stage { kind: StageKind, kind_span: Span, body: Vec<Stmt> },
+    Stage {
+        kind: StageKind,
+        kind_span: Span,
+        body: Vec<Stmt>,
+    },
     /// `log name = e, other = e2`.
     Log { entries: Vec<(Ident, Expr)> },
     /// `every N step[s]|iteration[s] [after M] { ... }`.
-    Every { period: Expr, unit: Ident, after: Option<Expr>, body: Vec<Stmt> },
+    Every {
+        period: Expr,
+        unit: Ident,
+        after: Option<Expr>,
+        body: Vec<Stmt>,
+    },
     /// `repeat N { ... }`.
     Repeat { count: Expr, body: Vec<Stmt> },
 }
@@ -202,21 +228,47 @@ pub enum ExprKind {
     Tuple(Vec<Expr>),
     /// `{ name: e, other: e2 }`
     Record(Vec<(Ident, Expr)>),
-    Unary { op: UnOp, operand: Box<Expr> },
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Unary {
+        op: UnOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `f(a, b, key: c)`; a method call `x.f(a)` is `Call { callee: Field(x, f) }`.
-    Call { callee: Box<Expr>, args: Vec<Arg> },
+    Call {
+        callee: Box<Expr>,
+        args: Vec<Arg>,
+    },
     /// `x.name`
-    Field { base: Box<Expr>, name: Ident },
+    Field {
+        base: Box<Expr>,
+        name: Ident,
+    },
     /// `x[i, 1:, :-1]`
-    Index { base: Box<Expr>, indices: Vec<IndexItem> },
+    Index {
+        base: Box<Expr>,
+        indices: Vec<IndexItem>,
+    },
     /// `if c then a else b`
-    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    If {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
     /// `(a, b) -> body`, `x -> body`; the body may be a block expression.
-    Lambda { params: Vec<Param>, body: Box<Expr> },
+    Lambda {
+        params: Vec<Param>,
+        body: Box<Expr>,
+    },
     /// `a -> b` where `a` is not a parameter list: a range used by schedules,
     /// `linear(1.0 -> 0.05, over: 10_000)`.
-    Range { from: Box<Expr>, to: Box<Expr> },
+    Range {
+        from: Box<Expr>,
+        to: Box<Expr>,
+    },
     /// `{ stmts; value }` used as an expression (lambda bodies, `if` arms).
     Block(Block),
     /// `scan [reverse] t in T (acc = init, ...) { body }`: the body rebinds each carry;
@@ -246,7 +298,11 @@ pub enum IndexItem {
     /// `x[e]`
     Expr(Expr),
     /// `x[a:b]`, either bound optional.
-    Slice { start: Option<Expr>, end: Option<Expr>, span: Span },
+    Slice {
+        start: Option<Expr>,
+        end: Option<Expr>,
+        span: Span,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -63,7 +63,12 @@ impl std::error::Error for ParseError {}
 
 impl ParseError {
     fn new(message: impl Into<String>, span: Span) -> ParseError {
-        ParseError { message: message.into(), span, expected: Vec::new(), hint: None }
+        ParseError {
+            message: message.into(),
+            span,
+            expected: Vec::new(),
+            hint: None,
+        }
     }
 
     fn with_hint(mut self, hint: impl Into<String>) -> ParseError {
@@ -114,7 +119,10 @@ const DEEP_STACK: usize = 64 << 20;
 pub fn parse(source: &str) -> Result<Module, ParseError> {
     // Spans are u32.
     if source.len() >= u32::MAX as usize {
-        return Err(ParseError::new("the file is too large (4 GiB or more)", Span::new(0, 0)));
+        return Err(ParseError::new(
+            "the file is too large (4 GiB or more)",
+            Span::new(0, 0),
+        ));
     }
     let scan = prescan(source)?;
     if scan.max_depth <= INLINE_DEPTH {
@@ -136,12 +144,17 @@ pub fn parse(source: &str) -> Result<Module, ParseError> {
 
 /// Belt and braces: the conversion reports grammar/converter mismatches as errors instead
 /// of panicking, but a bug must still not take the compiler down.
-fn guarded(f: impl FnOnce() -> Result<Module, ParseError> + std::panic::UnwindSafe) -> Result<Module, ParseError> {
+fn guarded(
+    f: impl FnOnce() -> Result<Module, ParseError> + std::panic::UnwindSafe,
+) -> Result<Module, ParseError> {
     std::panic::catch_unwind(f).unwrap_or_else(|_| Err(panicked()))
 }
 
 fn panicked() -> ParseError {
-    ParseError::new("internal error in the parser (please report this with the file that caused it)", Span::new(0, 0))
+    ParseError::new(
+        "internal error in the parser (please report this with the file that caused it)",
+        Span::new(0, 0),
+    )
 }
 
 fn parse_scanned(source: &str, scan: &Prescan) -> Result<Module, ParseError> {
@@ -221,7 +234,9 @@ fn prescan(src: &str) -> Result<Prescan, ParseError> {
                             j += 1;
                             break;
                         }
-                        Some(b'\\') if !matches!(b.get(j + 1), None | Some(b'\n' | b'\r')) => j += 2,
+                        Some(b'\\') if !matches!(b.get(j + 1), None | Some(b'\n' | b'\r')) => {
+                            j += 2
+                        }
                         Some(b'\n' | b'\r' | b'\\') | None => {
                             let end = line_end(j);
                             out.unterminated.get_or_insert((i, end));
@@ -242,7 +257,9 @@ fn prescan(src: &str) -> Result<Prescan, ParseError> {
                         return Err(unterminated_string(start, end));
                     }
                     return Err(ParseError::new(
-                        format!("brackets are nested too deeply (more than {MAX_BRACKET_DEPTH} levels)"),
+                        format!(
+                            "brackets are nested too deeply (more than {MAX_BRACKET_DEPTH} levels)"
+                        ),
                         Span::new(i, i + 1),
                     )
                     .with_hint("split the expression into named intermediate values"));
@@ -319,14 +336,19 @@ fn describe(rule: Rule) -> (Class, &'static str) {
     use Class::*;
     match rule {
         Rule::expr | Rule::arg | Rule::index_item => (Whole, "expression"),
-        Rule::module | Rule::stage_stmt | Rule::let_stmt | Rule::expr_stmt => {
-            (Whole, "statement")
-        }
+        Rule::module | Rule::stage_stmt | Rule::let_stmt | Rule::expr_stmt => (Whole, "statement"),
 
-        Rule::number | Rule::int | Rule::scan_expr | Rule::kw_scan | Rule::paren
-        | Rule::list | Rule::record | Rule::prefix_op | Rule::if_head | Rule::kw_if | Rule::lambda_params => {
-            (ExprStart, "expression")
-        }
+        Rule::number
+        | Rule::int
+        | Rule::scan_expr
+        | Rule::kw_scan
+        | Rule::paren
+        | Rule::list
+        | Rule::record
+        | Rule::prefix_op
+        | Rule::if_head
+        | Rule::kw_if
+        | Rule::lambda_params => (ExprStart, "expression"),
         Rule::ident | Rule::word => (MaybeExpr, "name"),
         Rule::key => (MaybeExpr, "record field"),
         Rule::string => (MaybeExpr, "string"),
@@ -391,19 +413,31 @@ fn describe(rule: Rule) -> (Class, &'static str) {
 fn expected_words(positives: &[Rule]) -> Vec<String> {
     let described: Vec<(Class, &'static str)> = positives.iter().map(|&r| describe(r)).collect();
     let has = |class: Class| described.iter().any(|&(c, _)| c == class);
-    let is_expr = has(Class::ExprStart) || described.iter().any(|&(c, w)| c == Class::Whole && w == "expression");
-    let is_stmt = described.iter().any(|&(c, w)| c == Class::Whole && w == "statement");
-    let operators: Vec<&str> =
-        described.iter().filter(|&&(c, _)| c == Class::Operator).map(|&(_, w)| w).collect();
+    let is_expr = has(Class::ExprStart)
+        || described
+            .iter()
+            .any(|&(c, w)| c == Class::Whole && w == "expression");
+    let is_stmt = described
+        .iter()
+        .any(|&(c, w)| c == Class::Whole && w == "statement");
+    let operators: Vec<&str> = described
+        .iter()
+        .filter(|&&(c, _)| c == Class::Operator)
+        .map(|&(_, w)| w)
+        .collect();
     let mut words: Vec<(Class, &'static str)> = Vec::new();
     for &(class, word) in &described {
         let shown = match class {
-            Class::ExprStart | Class::MaybeExpr | Class::Brace if is_expr || is_stmt => (Class::Whole, "expression"),
+            Class::ExprStart | Class::MaybeExpr | Class::Brace if is_expr || is_stmt => {
+                (Class::Whole, "expression")
+            }
             Class::Postfix if is_expr || is_stmt || !operators.is_empty() => continue,
             Class::ItemStart if is_stmt => continue,
             // `not` then nothing: '->' (as if `not` were a lambda parameter) is noise.
             Class::Operator if is_expr => continue,
-            Class::Operator if operators.iter().any(|&o| o != word) => (Class::Operator, "operator"),
+            Class::Operator if operators.iter().any(|&o| o != word) => {
+                (Class::Operator, "operator")
+            }
             _ => (class, word),
         };
         // A statement can be an expression: say "statement" alone.
@@ -450,13 +484,19 @@ fn pest_error(src: &str, scan: &Prescan, e: pest::error::Error<Rule>) -> ParseEr
                 1 => format!("expected {}", expected[0]),
                 _ => format!("expected one of: {}", expected.join(", ")),
             };
-            ParseError { message, span, expected, hint: None }
+            ParseError {
+                message,
+                span,
+                expected,
+                hint: None,
+            }
         }
         // pest's call or stack budget ran out: no honest file gets here.
-        ErrorVariant::CustomError { message } => {
-            ParseError::new(format!("the file is too complex to parse ({message})"), span)
-                .with_hint("split long expressions and deeply nested constructs into smaller parts")
-        }
+        ErrorVariant::CustomError { message } => ParseError::new(
+            format!("the file is too complex to parse ({message})"),
+            span,
+        )
+        .with_hint("split long expressions and deeply nested constructs into smaller parts"),
     };
     err.hint = hint_for(src, scan, span, &err.expected);
     err
@@ -470,7 +510,9 @@ fn token_span(src: &str, pos: usize) -> Span {
     match chars.next() {
         None | Some((_, '\n' | '\r')) => Span::new(pos, pos),
         Some((_, c)) if c.is_ascii_alphanumeric() || c == '_' => {
-            let len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            let len = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
             Span::new(pos, pos + len)
         }
         Some((_, c)) => Span::new(pos, pos + c.len_utf8()),
@@ -488,8 +530,9 @@ fn describe_found(src: &str, span: Span) -> String {
 }
 
 const KEYWORDS: &[&str] = &[
-    "use", "fn", "pub", "train", "sample", "fit", "improve", "every", "after", "repeat", "minimize", "wrt", "with",
-    "scan", "reverse", "in", "if", "then", "else", "and", "or", "not", "true", "false",
+    "use", "fn", "pub", "train", "sample", "fit", "improve", "every", "after", "repeat",
+    "minimize", "wrt", "with", "scan", "reverse", "in", "if", "then", "else", "and", "or", "not",
+    "true", "false",
 ];
 
 fn hint_for(src: &str, scan: &Prescan, span: Span, expected: &[String]) -> Option<String> {
@@ -503,17 +546,33 @@ fn hint_for(src: &str, scan: &Prescan, span: Span, expected: &[String]) -> Optio
     if let Some((close, open)) = scan.mismatch
         && close == pos
     {
-        return Some(format!("this `{}` does not match the `{}` opened at {}", bracket(close), bracket(open), at(open)));
+        return Some(format!(
+            "this `{}` does not match the `{}` opened at {}",
+            bracket(close),
+            bracket(open),
+            at(open)
+        ));
     }
     if scan.stray == Some(pos) {
-        return Some(format!("this `{}` has no matching opening bracket", bracket(pos)));
+        return Some(format!(
+            "this `{}` has no matching opening bracket",
+            bracket(pos)
+        ));
     }
     if let Some(&(open, _)) = scan.unclosed.iter().rev().find(|&&(open, _)| open < pos) {
-        return Some(format!("the `{}` opened at {} is never closed", bracket(open), at(open)));
+        return Some(format!(
+            "the `{}` opened at {} is never closed",
+            bracket(open),
+            at(open)
+        ));
     }
     let expects = |w: &str| expected.iter().any(|e| e == w);
-    if KEYWORDS.contains(&found) && (expects("name") || expects("expression") || expects("statement")) {
-        return Some(format!("`{found}` is a keyword and cannot be used as a name"));
+    if KEYWORDS.contains(&found)
+        && (expects("name") || expects("expression") || expects("statement"))
+    {
+        return Some(format!(
+            "`{found}` is a keyword and cannot be used as a name"
+        ));
     }
     if found == "=" && (expects("operator") || expects("end of statement")) {
         return Some(
@@ -522,13 +581,19 @@ fn hint_for(src: &str, scan: &Prescan, span: Span, expected: &[String]) -> Optio
         );
     }
     if found == "<" && src[pos..].starts_with("<-") {
-        return Some("`<-` is the update statement; to compare with a negative number write `a < -b`".into());
+        return Some(
+            "`<-` is the update statement; to compare with a negative number write `a < -b`".into(),
+        );
     }
     // `x = else 1`, `fit fit x = 1`: a keyword was taken for a name just before.
     let before = src[..pos].trim_end_matches([' ', '\t']);
-    let word = &before[before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |i| i + 1)..];
+    let word = &before[before
+        .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        .len()..];
     if KEYWORDS.contains(&word) && expects("operator") {
-        return Some(format!("`{word}` is a keyword and cannot be used as a name"));
+        return Some(format!(
+            "`{word}` is a keyword and cannot be used as a name"
+        ));
     }
     None
 }
@@ -553,18 +618,15 @@ struct Cx<'s> {
     src: &'s str,
 }
 
-/// The span of a pair without trailing whitespace and comments.
+/// The span of a pair without trailing whitespace.
 ///
-/// pest lets a rule that ends in an optional or repeated part (`a ~ b?`) keep the
-/// whitespace it skipped before trying that part, so a pair's own end can be padded. The
-/// end of its last leaf token never is.
+/// pest lets a rule that ends in an optional or repeated part (`a ~ b?`) keep the spaces
+/// it skipped before trying that part, so a pair's own end can be padded with spaces and
+/// tabs (never with more: comments and line breaks are only consumed by explicit rules).
 fn span_of(p: &Pair<Rule>) -> Span {
-    let start = p.as_span().start();
-    let mut last = p.clone();
-    while let Some(child) = last.clone().into_inner().next_back() {
-        last = child;
-    }
-    Span::new(start, last.as_span().end())
+    let span = p.as_span();
+    let text = span.as_str().trim_end_matches([' ', '\t']);
+    Span::new(span.start(), span.start() + text.len())
 }
 
 /// The children of a pair, consumed in order with checks instead of panics.
@@ -576,7 +638,10 @@ struct Kids<'i> {
 impl<'i> Kids<'i> {
     fn of(p: Pair<'i, Rule>) -> Kids<'i> {
         let parent = Span::new(p.as_span().start(), p.as_span().end());
-        Kids { pairs: p.into_inner(), parent }
+        Kids {
+            pairs: p.into_inner(),
+            parent,
+        }
     }
 
     fn next(&mut self) -> Option<Pair<'i, Rule>> {
@@ -585,18 +650,28 @@ impl<'i> Kids<'i> {
 
     /// The next child, which must exist.
     fn need(&mut self) -> PResult<Pair<'i, Rule>> {
-        self.pairs.next().ok_or_else(|| internal(self.parent, "missing child"))
+        self.pairs
+            .next()
+            .ok_or_else(|| internal(self.parent, "missing child"))
     }
 
     /// The next child, which must be `rule`.
     fn want(&mut self, rule: Rule) -> PResult<Pair<'i, Rule>> {
         let p = self.need()?;
-        if p.as_rule() == rule { Ok(p) } else { Err(internal(span_of(&p), "unexpected child")) }
+        if p.as_rule() == rule {
+            Ok(p)
+        } else {
+            Err(internal(span_of(&p), "unexpected child"))
+        }
     }
 
     /// The next child if it is `rule`.
     fn eat(&mut self, rule: Rule) -> Option<Pair<'i, Rule>> {
-        if self.pairs.peek().is_some_and(|p| p.as_rule() == rule) { self.pairs.next() } else { None }
+        if self.pairs.peek().is_some_and(|p| p.as_rule() == rule) {
+            self.pairs.next()
+        } else {
+            None
+        }
     }
 
     fn peek_rule(&self) -> Option<Rule> {
@@ -619,31 +694,55 @@ fn is_stmt(rule: Rule) -> bool {
 }
 
 fn internal(span: Span, what: &str) -> ParseError {
-    ParseError::new(format!("internal error in the parser: {what} (please report this)"), span)
+    ParseError::new(
+        format!("internal error in the parser: {what} (please report this)"),
+        span,
+    )
 }
 
 fn too_deep(span: Span) -> ParseError {
-    ParseError::new(format!("this expression is nested too deeply (more than {MAX_EXPR_DEPTH} levels)"), span)
-        .with_hint("split it into several named intermediate values")
+    ParseError::new(
+        format!("this expression is nested too deeply (more than {MAX_EXPR_DEPTH} levels)"),
+        span,
+    )
+    .with_hint("split it into several named intermediate values")
 }
 
 /// `depth`, if allowed; `at` is where to point when it is not.
 fn check_depth(depth: u32, at: Span) -> PResult<u32> {
-    if depth > MAX_EXPR_DEPTH { Err(too_deep(at)) } else { Ok(depth) }
+    if depth > MAX_EXPR_DEPTH {
+        Err(too_deep(at))
+    } else {
+        Ok(depth)
+    }
 }
 
 /// The first byte of a span that starts with an ASCII character (a bracket, `.`, a name):
 /// what to point at for a construct that may be long.
 fn head(span: Span) -> Span {
-    Span { start: span.start, end: (span.start + 1).min(span.end) }
+    Span {
+        start: span.start,
+        end: (span.start + 1).min(span.end),
+    }
 }
 
 /// A prefix of an expression that wraps everything to its right: `if c then a else`,
 /// `params ->`, `from ->`.
 enum Head {
-    If { kw: Span, cond: Deep<Expr>, then: Deep<Expr> },
-    Lambda { params: Deep<Vec<Param>>, span: Span, arrow: Span },
-    Range { from: Deep<Expr>, arrow: Span },
+    If {
+        kw: Span,
+        cond: Deep<Expr>,
+        then: Deep<Expr>,
+    },
+    Lambda {
+        params: Deep<Vec<Param>>,
+        span: Span,
+        arrow: Span,
+    },
+    Range {
+        from: Deep<Expr>,
+        arrow: Span,
+    },
 }
 
 /// An operator waiting for its operands during precedence climbing.
@@ -713,7 +812,10 @@ impl<'s> Cx<'s> {
 
     /// A word used as it is (a field or keyword-argument name).
     fn ident(&self, p: &Pair<Rule>) -> Ident {
-        Ident { name: p.as_str().to_string(), span: span_of(p) }
+        Ident {
+            name: p.as_str().to_string(),
+            span: span_of(p),
+        }
     }
 
     /// A name that is bound or referred to: anything but a keyword (the grammar lets
@@ -722,17 +824,29 @@ impl<'s> Cx<'s> {
         let text = p.as_str();
         if KEYWORDS.contains(&text) {
             let span = span_of(p);
-            return Err(ParseError::new(format!("`{text}` is a keyword and cannot be used as a name"), span)
-                .with_hint("choose another name"));
+            return Err(ParseError::new(
+                format!("`{text}` is a keyword and cannot be used as a name"),
+                span,
+            )
+            .with_hint("choose another name"));
         }
-        Ok(Ident { name: text.to_string(), span: span_of(p) })
+        Ok(Ident {
+            name: text.to_string(),
+            span: span_of(p),
+        })
     }
 
     /// The name in `name:` (an atomic token, so the name is cut out of its text).
     fn key(&self, p: Pair<Rule>) -> PResult<Ident> {
-        let name = p.as_str().trim_end_matches(':').trim_end_matches([' ', '\t']);
+        let name = p
+            .as_str()
+            .trim_end_matches(':')
+            .trim_end_matches([' ', '\t']);
         let start = p.as_span().start();
-        Ok(Ident { name: name.to_string(), span: Span::new(start, start + name.len()) })
+        Ok(Ident {
+            name: name.to_string(),
+            span: Span::new(start, start + name.len()),
+        })
     }
 
     // ---- items ----
@@ -766,17 +880,29 @@ impl<'s> Cx<'s> {
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::ident => path.push(self.name(&p)?),
-                Rule::string => file = Some(UseTarget::File { path: self.string(&p)?, span: span_of(&p) }),
+                Rule::string => {
+                    file = Some(UseTarget::File {
+                        path: self.string(&p)?,
+                        span: span_of(&p),
+                    })
+                }
                 Rule::use_names => {
                     names = Some(
-                        p.into_inner().filter(|n| n.as_rule() == Rule::ident).map(|n| self.name(&n)).collect::<PResult<_>>()?,
+                        p.into_inner()
+                            .filter(|n| n.as_rule() == Rule::ident)
+                            .map(|n| self.name(&n))
+                            .collect::<PResult<_>>()?,
                     )
                 }
                 _ => {}
             }
         }
         let target = file.unwrap_or(UseTarget::Path(path));
-        Ok(Use { target, names, span })
+        Ok(Use {
+            target,
+            names,
+            span,
+        })
     }
 
     fn fn_decl(&self, pair: Pair<Rule>) -> PResult<FnDecl> {
@@ -798,7 +924,15 @@ impl<'s> Cx<'s> {
         }
         let body = body.ok_or_else(|| self.internal(span, "function without a body"))?;
         let doc = doc_above(self.src, span.start as usize);
-        Ok(FnDecl { doc, public, name, params, ret, body, span })
+        Ok(FnDecl {
+            doc,
+            public,
+            name,
+            params,
+            ret,
+            body,
+            span,
+        })
     }
 
     fn train_item(&self, pair: Pair<Rule>) -> PResult<Train> {
@@ -809,7 +943,12 @@ impl<'s> Cx<'s> {
         kids.want(Rule::colon)?;
         let (count, _) = self.expr(kids.want(Rule::expr)?)?;
         let (body, _) = self.block_stmts(kids.want(Rule::block)?)?;
-        Ok(Train { unit, count, body, span })
+        Ok(Train {
+            unit,
+            count,
+            body,
+            span,
+        })
     }
 
     fn param(&self, pair: Pair<Rule>) -> PResult<Deep<Param>> {
@@ -830,7 +969,15 @@ impl<'s> Cx<'s> {
                 _ => {}
             }
         }
-        Ok((Param { name, ty, default, span }, depth))
+        Ok((
+            Param {
+                name,
+                ty,
+                default,
+                span,
+            },
+            depth,
+        ))
     }
 
     // ---- types ----
@@ -874,8 +1021,13 @@ impl<'s> Cx<'s> {
                 }
                 Rule::ident => symbol = Some(self.name(&p)?),
                 Rule::op_add | Rule::op_sub => {
-                    let c = coeff.checked_mul(sign).ok_or_else(|| overflow(term_start))?;
-                    terms.push(DimTerm { coeff: c, symbol: symbol.take() });
+                    let c = coeff
+                        .checked_mul(sign)
+                        .ok_or_else(|| overflow(term_start))?;
+                    terms.push(DimTerm {
+                        coeff: c,
+                        symbol: symbol.take(),
+                    });
                     sign = if p.as_rule() == Rule::op_sub { -1 } else { 1 };
                     coeff = 1;
                     term_start = span_of(&p);
@@ -883,7 +1035,9 @@ impl<'s> Cx<'s> {
                 _ => {}
             }
         }
-        let c = coeff.checked_mul(sign).ok_or_else(|| overflow(term_start))?;
+        let c = coeff
+            .checked_mul(sign)
+            .ok_or_else(|| overflow(term_start))?;
         terms.push(DimTerm { coeff: c, symbol });
         Ok(DimExpr { terms, span })
     }
@@ -895,8 +1049,14 @@ impl<'s> Cx<'s> {
         let span = span_of(&pair);
         let (mut stmts, depth) = self.block_stmts(pair)?;
         let value = match stmts.last() {
-            Some(Stmt { kind: StmtKind::Expr(_), .. }) => match stmts.pop() {
-                Some(Stmt { kind: StmtKind::Expr(e), .. }) => Some(Box::new(e)),
+            Some(Stmt {
+                kind: StmtKind::Expr(_),
+                ..
+            }) => match stmts.pop() {
+                Some(Stmt {
+                    kind: StmtKind::Expr(e),
+                    ..
+                }) => Some(Box::new(e)),
                 _ => None,
             },
             _ => None,
@@ -947,7 +1107,11 @@ impl<'s> Cx<'s> {
                     depth = d;
                     vec![s]
                 };
-                StmtKind::Stage { kind, kind_span: span_of(&kw), body }
+                StmtKind::Stage {
+                    kind,
+                    kind_span: span_of(&kw),
+                    body,
+                }
             }
             Rule::minimize_stmt => {
                 kids.want(Rule::kw_minimize)?;
@@ -987,7 +1151,12 @@ impl<'s> Cx<'s> {
                 };
                 let (body, d) = self.block_stmts(kids.want(Rule::block)?)?;
                 depth = depth.max(d);
-                StmtKind::Every { period, unit, after, body }
+                StmtKind::Every {
+                    period,
+                    unit,
+                    after,
+                    body,
+                }
             }
             Rule::repeat_stmt => {
                 kids.want(Rule::kw_repeat)?;
@@ -1008,7 +1177,11 @@ impl<'s> Cx<'s> {
                 }
                 let value = self.tuple_of(values, span)?;
                 depth = value.1;
-                StmtKind::Let { names, value: value.0, doc: None }
+                StmtKind::Let {
+                    names,
+                    value: value.0,
+                    doc: None,
+                }
             }
             Rule::expr_stmt => {
                 let (place, d) = self.expr(kids.want(Rule::expr)?)?;
@@ -1018,20 +1191,49 @@ impl<'s> Cx<'s> {
                     Some(op) => {
                         let value = expr(kids.want(Rule::expr)?, &mut depth)?;
                         let op_span = span_of(&op);
-                        if !matches!(place.kind, ExprKind::Name(_) | ExprKind::Field { .. } | ExprKind::Index { .. } | ExprKind::Call { .. }) {
+                        if !matches!(
+                            place.kind,
+                            ExprKind::Name(_)
+                                | ExprKind::Field { .. }
+                                | ExprKind::Index { .. }
+                                | ExprKind::Call { .. }
+                        ) {
                             return Err(ParseError::new(
-                                format!("the left side of `{}` must be a name, a field or an element", op.as_str()),
+                                format!(
+                                    "the left side of `{}` must be a name, a field or an element",
+                                    op.as_str()
+                                ),
                                 place.span,
                             )
-                            .with_hint("for example `q_targ <- q`, `env.state <- s` or `n[a] += 1`"));
+                            .with_hint(
+                                "for example `q_targ <- q`, `env.state <- s` or `n[a] += 1`",
+                            ));
                         }
                         match op.as_rule() {
                             Rule::update_op => StmtKind::Update { place, value },
-                            Rule::aug_add => StmtKind::AugAssign { place, op: BinOp::Add, value },
-                            Rule::aug_sub => StmtKind::AugAssign { place, op: BinOp::Sub, value },
-                            Rule::aug_mul => StmtKind::AugAssign { place, op: BinOp::Mul, value },
-                            Rule::aug_div => StmtKind::AugAssign { place, op: BinOp::Div, value },
-                            _ => return Err(self.internal(op_span, "unexpected statement operator")),
+                            Rule::aug_add => StmtKind::AugAssign {
+                                place,
+                                op: BinOp::Add,
+                                value,
+                            },
+                            Rule::aug_sub => StmtKind::AugAssign {
+                                place,
+                                op: BinOp::Sub,
+                                value,
+                            },
+                            Rule::aug_mul => StmtKind::AugAssign {
+                                place,
+                                op: BinOp::Mul,
+                                value,
+                            },
+                            Rule::aug_div => StmtKind::AugAssign {
+                                place,
+                                op: BinOp::Div,
+                                value,
+                            },
+                            _ => {
+                                return Err(self.internal(op_span, "unexpected statement operator"));
+                            }
                         }
                     }
                 }
@@ -1044,12 +1246,23 @@ impl<'s> Cx<'s> {
     /// One expression, or several (`a, b = x, y`) as a tuple spanning them.
     fn tuple_of(&self, mut values: Vec<Deep<Expr>>, at: Span) -> PResult<Deep<Expr>> {
         if values.len() <= 1 {
-            return values.pop().ok_or_else(|| self.internal(at, "binding without a value"));
+            return values
+                .pop()
+                .ok_or_else(|| self.internal(at, "binding without a value"));
         }
         let span = values[0].0.span.to(values[values.len() - 1].0.span);
-        let depth = check_depth(values.iter().map(|v| v.1).max().unwrap_or(0) + 1, head(span))?;
+        let depth = check_depth(
+            values.iter().map(|v| v.1).max().unwrap_or(0) + 1,
+            head(span),
+        )?;
         let items = values.into_iter().map(|v| v.0).collect();
-        Ok((Expr { kind: ExprKind::Tuple(items), span }, depth))
+        Ok((
+            Expr {
+                kind: ExprKind::Tuple(items),
+                span,
+            },
+            depth,
+        ))
     }
 
     // ---- expressions ----
@@ -1069,9 +1282,16 @@ impl<'s> Cx<'s> {
                     match lambda.take() {
                         Some(l) => {
                             let span = span_of(&l);
-                            heads.push(Head::Lambda { params: self.lambda_params(l)?, span, arrow });
+                            heads.push(Head::Lambda {
+                                params: self.lambda_params(l)?,
+                                span,
+                                arrow,
+                            });
                         }
-                        None => heads.push(Head::Range { from: self.operation(std::mem::take(&mut tokens))?, arrow }),
+                        None => heads.push(Head::Range {
+                            from: self.operation(std::mem::take(&mut tokens))?,
+                            arrow,
+                        }),
                     }
                 }
                 _ => tokens.push(p),
@@ -1084,18 +1304,44 @@ impl<'s> Cx<'s> {
                 Head::If { kw, cond, then } => {
                     let span = kw.to(body.span);
                     let depth = check_depth(cond.1.max(then.1).max(body_depth) + 1, kw)?;
-                    let kind = ExprKind::If { cond: Box::new(cond.0), then: Box::new(then.0), otherwise: Box::new(body) };
+                    let kind = ExprKind::If {
+                        cond: Box::new(cond.0),
+                        then: Box::new(then.0),
+                        otherwise: Box::new(body),
+                    };
                     (Expr { kind, span }, depth)
                 }
-                Head::Lambda { params, span, arrow } => {
+                Head::Lambda {
+                    params,
+                    span,
+                    arrow,
+                } => {
                     let depth = check_depth(params.1.max(body_depth) + 1, arrow)?;
                     let span = span.to(body.span);
-                    (Expr { kind: ExprKind::Lambda { params: params.0, body: Box::new(body) }, span }, depth)
+                    (
+                        Expr {
+                            kind: ExprKind::Lambda {
+                                params: params.0,
+                                body: Box::new(body),
+                            },
+                            span,
+                        },
+                        depth,
+                    )
                 }
                 Head::Range { from, arrow } => {
                     let span = from.0.span.to(body.span);
                     let depth = check_depth(from.1.max(body_depth) + 1, arrow)?;
-                    (Expr { kind: ExprKind::Range { from: Box::new(from.0), to: Box::new(body) }, span }, depth)
+                    (
+                        Expr {
+                            kind: ExprKind::Range {
+                                from: Box::new(from.0),
+                                to: Box::new(body),
+                            },
+                            span,
+                        },
+                        depth,
+                    )
                 }
             };
         }
@@ -1117,7 +1363,11 @@ impl<'s> Cx<'s> {
             }
         }
         let kw = kw.ok_or_else(|| self.internal(Span::default(), "`if` without `if`"))?;
-        Ok(Head::If { kw, cond: self.operation(cond)?, then: self.operation(then)? })
+        Ok(Head::If {
+            kw,
+            cond: self.operation(cond)?,
+            then: self.operation(then)?,
+        })
     }
 
     fn lambda_params(&self, pair: Pair<Rule>) -> PResult<Deep<Vec<Param>>> {
@@ -1128,7 +1378,12 @@ impl<'s> Cx<'s> {
                 Rule::ident => {
                     let name = self.name(&p)?;
                     let span = name.span;
-                    params.push(Param { name, ty: None, default: None, span });
+                    params.push(Param {
+                        name,
+                        ty: None,
+                        default: None,
+                        span,
+                    });
                 }
                 Rule::param => {
                     let (param, d) = self.param(p)?;
@@ -1144,14 +1399,21 @@ impl<'s> Cx<'s> {
     /// Precedence climbing over a flat run of prefix operators, operands (a primary and
     /// its postfix operations) and infix operators. Iterative, so chains of any length
     /// cost no stack; each node built checks the depth limit.
-    fn operation(&self, tokens: Vec<Pair<Rule>>) -> PResult<Deep<Expr>> {
+    fn operation(&self, mut tokens: Vec<Pair<Rule>>) -> PResult<Deep<Expr>> {
+        if tokens.len() == 1
+            && let Some(only) = tokens.pop()
+        {
+            return self.primary(only);
+        }
         let mut values: Vec<Deep<Expr>> = Vec::new();
         let mut ops: Vec<Pending> = Vec::new();
         let mut tokens = tokens.into_iter().peekable();
         loop {
             // An operand: prefix operators, a primary, postfix operations.
             let primary = loop {
-                let p = tokens.next().ok_or_else(|| self.internal(Span::default(), "missing operand"))?;
+                let p = tokens
+                    .next()
+                    .ok_or_else(|| self.internal(Span::default(), "missing operand"))?;
                 match (p.as_rule(), p.as_str()) {
                     (Rule::prefix_op, "not") => ops.push(Pending::Prefix(UnOp::Not, span_of(&p))),
                     (Rule::prefix_op, _) => ops.push(Pending::Prefix(UnOp::Neg, span_of(&p))),
@@ -1159,7 +1421,9 @@ impl<'s> Cx<'s> {
                 }
             };
             let mut operand = self.primary(primary)?;
-            while let Some(p) = tokens.next_if(|p| matches!(p.as_rule(), Rule::call | Rule::field | Rule::index)) {
+            while let Some(p) =
+                tokens.next_if(|p| matches!(p.as_rule(), Rule::call | Rule::field | Rule::index))
+            {
                 operand = self.postfix(operand, p)?;
             }
             values.push(operand);
@@ -1167,15 +1431,19 @@ impl<'s> Cx<'s> {
             // An infix operator, or the end.
             let Some(p) = tokens.next() else { break };
             let op_span = span_of(&p);
-            let op = binop_of(p.as_str()).ok_or_else(|| self.internal(op_span, "expected an operator"))?;
+            let op = binop_of(p.as_str())
+                .ok_or_else(|| self.internal(op_span, "expected an operator"))?;
             let prec = binop_precedence(op);
             while let Some(&top) = ops.last() {
                 let top_prec = top.precedence();
                 let reduce = match top {
                     Pending::Infix(top_op, _) if top_prec == prec => {
                         if is_comparison(op) && is_comparison(top_op) {
-                            return Err(ParseError::new("comparison operators cannot be chained", op_span)
-                                .with_hint("write `a < b and b < c`, or parenthesise one comparison"));
+                            return Err(ParseError::new(
+                                "comparison operators cannot be chained",
+                                op_span,
+                            )
+                            .with_hint("write `a < b and b < c`, or parenthesise one comparison"));
                         }
                         // `**` is the only right-associative operator.
                         op != BinOp::Pow
@@ -1205,14 +1473,33 @@ impl<'s> Cx<'s> {
             Pending::Prefix(op, op_span) => {
                 let (operand, d) = values.pop().ok_or_else(missing)?;
                 let span = op_span.to(operand.span);
-                (Expr { kind: ExprKind::Unary { op, operand: Box::new(operand) }, span }, check_depth(d + 1, op_span)?)
+                (
+                    Expr {
+                        kind: ExprKind::Unary {
+                            op,
+                            operand: Box::new(operand),
+                        },
+                        span,
+                    },
+                    check_depth(d + 1, op_span)?,
+                )
             }
             Pending::Infix(op, op_span) => {
                 let (rhs, dr) = values.pop().ok_or_else(missing)?;
                 let (lhs, dl) = values.pop().ok_or_else(missing)?;
                 let span = lhs.span.to(rhs.span);
                 let depth = check_depth(dl.max(dr) + 1, op_span)?;
-                (Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }, depth)
+                (
+                    Expr {
+                        kind: ExprKind::Binary {
+                            op,
+                            lhs: Box::new(lhs),
+                            rhs: Box::new(rhs),
+                        },
+                        span,
+                    },
+                    depth,
+                )
             }
         };
         values.push(node);
@@ -1237,13 +1524,22 @@ impl<'s> Cx<'s> {
                         };
                         let (value, d) = self.expr(kids.want(Rule::expr)?)?;
                         depth = depth.max(d);
-                        args.push(Arg { name, value, span: arg_span });
+                        args.push(Arg {
+                            name,
+                            value,
+                            span: arg_span,
+                        });
                     }
                 }
                 ExprKind::Call { callee: base, args }
             }
             Rule::field => {
-                let name = self.ident(&Kids::of(pair).pairs.find(|p| p.as_rule() == Rule::word).ok_or_else(|| self.internal(op_span, "field without a name"))?);
+                let name = self.ident(
+                    &Kids::of(pair)
+                        .pairs
+                        .find(|p| p.as_rule() == Rule::word)
+                        .ok_or_else(|| self.internal(op_span, "field without a name"))?,
+                );
                 ExprKind::Field { base, name }
             }
             Rule::index => {
@@ -1260,14 +1556,22 @@ impl<'s> Cx<'s> {
                                 Rule::expr => {
                                     let (e, d) = self.expr(q)?;
                                     depth = depth.max(d);
-                                    if colon { end = Some(e) } else { start = Some(e) }
+                                    if colon {
+                                        end = Some(e)
+                                    } else {
+                                        start = Some(e)
+                                    }
                                 }
                                 _ => {}
                             }
                         }
                         indices.push(match (colon, start) {
                             (false, Some(e)) => IndexItem::Expr(e),
-                            (_, start) => IndexItem::Slice { start, end, span: item_span },
+                            (_, start) => IndexItem::Slice {
+                                start,
+                                end,
+                                span: item_span,
+                            },
                         });
                     }
                 }
@@ -1282,7 +1586,9 @@ impl<'s> Cx<'s> {
         let span = span_of(&pair);
         let leaf = |kind| Ok((Expr { kind, span }, 1));
         match pair.as_rule() {
-            Rule::number if !pair.as_str().contains(['.', 'e', 'E']) => leaf(ExprKind::Int(self.int_value(&pair)?)),
+            Rule::number if !pair.as_str().contains(['.', 'e', 'E']) => {
+                leaf(ExprKind::Int(self.int_value(&pair)?))
+            }
             Rule::number => {
                 let text: String = pair.as_str().chars().filter(|&c| c != '_').collect();
                 match text.parse::<f64>() {
@@ -1311,18 +1617,38 @@ impl<'s> Cx<'s> {
                 }
                 if items.len() == 1 && !trailing_comma {
                     // Parentheses only group: the inner expression, with their span.
-                    let (mut e, d) = items.pop().ok_or_else(|| self.internal(span, "empty parentheses"))?;
+                    let (mut e, d) = items
+                        .pop()
+                        .ok_or_else(|| self.internal(span, "empty parentheses"))?;
                     e.span = span;
                     Ok((e, d))
                 } else {
-                    let depth = check_depth(items.iter().map(|i| i.1).max().unwrap_or(0) + 1, head(span))?;
-                    Ok((Expr { kind: ExprKind::Tuple(items.into_iter().map(|i| i.0).collect()), span }, depth))
+                    let depth =
+                        check_depth(items.iter().map(|i| i.1).max().unwrap_or(0) + 1, head(span))?;
+                    Ok((
+                        Expr {
+                            kind: ExprKind::Tuple(items.into_iter().map(|i| i.0).collect()),
+                            span,
+                        },
+                        depth,
+                    ))
                 }
             }
             Rule::list => {
-                let items = pair.into_inner().filter(|p| p.as_rule() == Rule::expr).map(|p| self.expr(p)).collect::<PResult<Vec<_>>>()?;
-                let depth = check_depth(items.iter().map(|i| i.1).max().unwrap_or(0) + 1, head(span))?;
-                Ok((Expr { kind: ExprKind::List(items.into_iter().map(|i| i.0).collect()), span }, depth))
+                let items = pair
+                    .into_inner()
+                    .filter(|p| p.as_rule() == Rule::expr)
+                    .map(|p| self.expr(p))
+                    .collect::<PResult<Vec<_>>>()?;
+                let depth =
+                    check_depth(items.iter().map(|i| i.1).max().unwrap_or(0) + 1, head(span))?;
+                Ok((
+                    Expr {
+                        kind: ExprKind::List(items.into_iter().map(|i| i.0).collect()),
+                        span,
+                    },
+                    depth,
+                ))
             }
             Rule::record => {
                 let mut fields = Vec::new();
@@ -1336,11 +1662,23 @@ impl<'s> Cx<'s> {
                         fields.push((name, value));
                     }
                 }
-                Ok((Expr { kind: ExprKind::Record(fields), span }, check_depth(depth + 1, head(span))?))
+                Ok((
+                    Expr {
+                        kind: ExprKind::Record(fields),
+                        span,
+                    },
+                    check_depth(depth + 1, head(span))?,
+                ))
             }
             Rule::block => {
                 let (block, d) = self.block(pair)?;
-                Ok((Expr { kind: ExprKind::Block(block), span }, check_depth(d + 1, head(span))?))
+                Ok((
+                    Expr {
+                        kind: ExprKind::Block(block),
+                        span,
+                    },
+                    check_depth(d + 1, head(span))?,
+                ))
             }
             Rule::scan_expr => {
                 let mut kids = Kids::of(pair);
@@ -1371,8 +1709,20 @@ impl<'s> Cx<'s> {
                     }
                 }
                 let body = body.ok_or_else(|| self.internal(span, "scan without a body"))?;
-                let scan = Scan { reverse, var, length, carries, body };
-                Ok((Expr { kind: ExprKind::Scan(Box::new(scan)), span }, check_depth(depth + 1, head(span))?))
+                let scan = Scan {
+                    reverse,
+                    var,
+                    length,
+                    carries,
+                    body,
+                };
+                Ok((
+                    Expr {
+                        kind: ExprKind::Scan(Box::new(scan)),
+                        span,
+                    },
+                    check_depth(depth + 1, head(span))?,
+                ))
             }
             _ => Err(self.internal(span, "unexpected primary")),
         }
@@ -1382,9 +1732,16 @@ impl<'s> Cx<'s> {
 
     fn int_value(&self, p: &Pair<Rule>) -> PResult<i64> {
         let text = p.as_str();
-        let parsed = if text.contains('_') { text.replace('_', "").parse::<i64>() } else { text.parse::<i64>() };
+        let parsed = if text.contains('_') {
+            text.replace('_', "").parse::<i64>()
+        } else {
+            text.parse::<i64>()
+        };
         parsed.map_err(|_| {
-            ParseError::new(format!("integer literal is too large (the largest is {})", i64::MAX), span_of(p))
+            ParseError::new(
+                format!("integer literal is too large (the largest is {})", i64::MAX),
+                span_of(p),
+            )
         })
     }
 
@@ -1409,8 +1766,11 @@ impl<'s> Cx<'s> {
                 Some((_, '\\')) => out.push('\\'),
                 Some((_, other)) => {
                     let at = Span::new(start + 1 + i, start + 1 + i + 1 + other.len_utf8());
-                    return Err(ParseError::new(format!("unknown escape `\\{other}` in string"), at)
-                        .with_hint("the escapes are `\\n`, `\\t`, `\\r`, `\\0`, `\\\"` and `\\\\`"));
+                    return Err(ParseError::new(
+                        format!("unknown escape `\\{other}` in string"),
+                        at,
+                    )
+                    .with_hint("the escapes are `\\n`, `\\t`, `\\r`, `\\0`, `\\\"` and `\\\\`"));
                 }
                 None => return Err(self.internal(span_of(p), "dangling backslash")),
             }
@@ -1441,7 +1801,9 @@ fn doc_above(src: &str, start: usize) -> Option<String> {
             content_start -= 1;
         }
         let line = src[content_start..content_end].trim_start_matches([' ', '\t']);
-        let Some(text) = line.strip_prefix("///") else { break };
+        let Some(text) = line.strip_prefix("///") else {
+            break;
+        };
         lines.push(text.strip_prefix(' ').unwrap_or(text));
         line_start = content_start;
     }

@@ -8,7 +8,11 @@ use rlp_syntax::ast::Span;
 /// The error for `src`, with the offending text (`^` marks an empty span).
 fn err_at(src: &str) -> (rlp_syntax::ParseError, String) {
     let e = parse_err(src);
-    let text = if e.span.is_empty() { "^".to_string() } else { src[e.span.range()].to_string() };
+    let text = if e.span.is_empty() {
+        "^".to_string()
+    } else {
+        src[e.span.range()].to_string()
+    };
     (e, text)
 }
 
@@ -30,13 +34,19 @@ fn unclosed_call_says_where_it_was_opened() {
     let (e, _) = err_at(src);
     assert_eq!(e.message, "expected one of: expression, ')'");
     assert_eq!(e.span, Span::new(8, 8));
-    assert_eq!(e.hint.as_deref(), Some("the `(` opened at line 1, column 6 is never closed"));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("the `(` opened at line 1, column 6 is never closed")
+    );
 
     let src = "x = f(a, b\ny = 2\n";
     let (e, at) = err_at(src);
     assert_eq!(at, "y");
     assert!(e.expected.contains(&"')'".to_string()), "{e:?}");
-    assert_eq!(e.hint.as_deref(), Some("the `(` opened at line 1, column 6 is never closed"));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("the `(` opened at line 1, column 6 is never closed")
+    );
 }
 
 #[test]
@@ -44,26 +54,41 @@ fn mismatched_and_stray_brackets() {
     let (e, at) = err_at("x = [1, 2)");
     assert_eq!(at, ")");
     assert!(e.expected.contains(&"']'".to_string()), "{e:?}");
-    assert_eq!(e.hint.as_deref(), Some("this `)` does not match the `[` opened at line 1, column 5"));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("this `)` does not match the `[` opened at line 1, column 5")
+    );
 
     let (e, at) = err_at("x = 1)");
     assert_eq!(at, ")");
-    assert_eq!(e.hint.as_deref(), Some("this `)` has no matching opening bracket"));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("this `)` has no matching opening bracket")
+    );
 
     let (e, at) = err_at("fn f() {\n  x = 1\n");
     assert_eq!(at, "^");
     assert_eq!(e.span, Span::new(17, 17));
-    assert_eq!(e.hint.as_deref(), Some("the `{` opened at line 1, column 8 is never closed"));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("the `{` opened at line 1, column 8 is never closed")
+    );
 }
 
 #[test]
 fn two_expressions_in_a_row() {
     let (e, at) = err_at("x = 1 2");
     assert_eq!(at, "2");
-    assert_eq!(e.message, "expected one of: operator, ',', end of statement");
+    assert_eq!(
+        e.message,
+        "expected one of: operator, ',', end of statement"
+    );
     let (e, at) = err_at("f(a b)");
     assert_eq!(at, "b");
-    assert!(e.message.starts_with("expected one of: operator, ')', ','"), "{e:?}");
+    assert!(
+        e.message.starts_with("expected one of: operator, ')', ','"),
+        "{e:?}"
+    );
     let (_, at) = err_at("train steps: 10 {\n  fit a = 1 b\n}");
     assert_eq!(at, "b");
 }
@@ -107,11 +132,20 @@ fn keywords_are_not_names() {
     assert_eq!(e.message, "`in` is a keyword and cannot be used as a name");
     let (e, at) = err_at("fn with(x) {}");
     assert_eq!(at, "with");
-    assert_eq!(e.message, "`with` is a keyword and cannot be used as a name");
+    assert_eq!(
+        e.message,
+        "`with` is a keyword and cannot be used as a name"
+    );
     let (_, at) = err_at("x = f(then)");
     assert_eq!(at, "then");
     assert_eq!(parse_err("x = not").message, "expected expression");
-    for src in ["a, else = 1, 2", "fit = 1", "f = (x, in) -> x", "every 1 after { }", "x = a.b + if"] {
+    for src in [
+        "a, else = 1, 2",
+        "fit = 1",
+        "f = (x, in) -> x",
+        "every 1 after { }",
+        "x = a.b + if",
+    ] {
         let e = parse_err(src);
         assert!(e.message.contains("is a keyword"), "{src}: {e:?}");
     }
@@ -177,6 +211,12 @@ fn unexpected_characters() {
 fn display_includes_the_hint() {
     let e = parse_err("x = (1");
     let shown = e.to_string();
-    assert!(shown.starts_with("expected one of: operator, ')', ','"), "{shown}");
-    assert!(shown.contains("\nhelp: the `(` opened at line 1, column 5 is never closed"), "{shown}");
+    assert!(
+        shown.starts_with("expected one of: operator, ')', ','"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\nhelp: the `(` opened at line 1, column 5 is never closed"),
+        "{shown}"
+    );
 }

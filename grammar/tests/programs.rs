@@ -103,14 +103,19 @@ fn the_brief_example_spans() {
     assert_eq!(&BRIEF[f.span.range()][..10], "pub fn gae");
     assert!(BRIEF[f.span.range()].ends_with("}\n}"));
     assert_eq!(&BRIEF[f.ret.as_ref().unwrap().span.range()], "[T, N]");
-    let Item::Train(t) = &m.items[10] else { panic!() };
+    let Item::Train(t) = &m.items[10] else {
+        panic!()
+    };
     let texts: Vec<&str> = t.body.iter().map(|s| &BRIEF[s.span.range()]).collect();
     assert_eq!(texts[0], "sample  batch = rollout(env, policy, steps: 200)");
     assert_eq!(
         texts[2],
         "y     = b.reward + 0.99 * b.not_terminated *\n                  (min(t1(b.next_obs, a2), t2(b.next_obs, a2)) - exp(log_a) * pi.log_prob(a2))"
     );
-    assert_eq!(texts[5], "every 500 steps after 1_000 { q_targ <- q; n[a] += 1 }");
+    assert_eq!(
+        texts[5],
+        "every 500 steps after 1_000 { q_targ <- q; n[a] += 1 }"
+    );
     assert_eq!(texts[9], "polyak(t1, q1, tau: 0.005)");
     assert_eq!(texts[10], "polyak(t2, q2, tau: 0.005)");
 }
@@ -246,49 +251,86 @@ improve minimize huber(q(stop(enc(b.obs).mean))[b.action] - stop(y)) with adam(l
 fn design_programs() {
     let m = parse_ok(DESIGN_REINFORCE);
     assert_eq!(m.items.len(), 7);
-    let Item::Train(t) = &m.items[6] else { panic!() };
-    assert_eq!(t.body.iter().map(stmt).collect::<Vec<_>>(), [
-        "(sample (let batch (call rollout env policy steps=200)))",
-        "(fit (let q (call reward_to_go (. batch reward) (. batch done) gamma=0.99)))",
-        "(improve (minimize (call policy_gradient policy batch (- q (call mean q))) with opt))",
-        "(log return=(call (. (. batch episode_return) mean)))",
-    ]);
+    let Item::Train(t) = &m.items[6] else {
+        panic!()
+    };
+    assert_eq!(
+        t.body.iter().map(stmt).collect::<Vec<_>>(),
+        [
+            "(sample (let batch (call rollout env policy steps=200)))",
+            "(fit (let q (call reward_to_go (. batch reward) (. batch done) gamma=0.99)))",
+            "(improve (minimize (call policy_gradient policy batch (- q (call mean q))) with opt))",
+            "(log return=(call (. (. batch episode_return) mean)))",
+        ]
+    );
     let m = parse_ok(DESIGN_GAE);
     let Item::Fn(f) = &m.items[0] else { panic!() };
-    assert_eq!(f.doc.as_deref(), Some("Generalized advantage estimation, masked at episode ends."));
+    assert_eq!(
+        f.doc.as_deref(),
+        Some("Generalized advantage estimation, masked at episode ends.")
+    );
     assert!(!f.public);
-    assert!(matches!(f.body.value.as_deref(), Some(Expr { kind: ExprKind::Scan(_), .. })));
+    assert!(matches!(
+        f.body.value.as_deref(),
+        Some(Expr {
+            kind: ExprKind::Scan(_),
+            ..
+        })
+    ));
 }
 
 #[test]
 fn dqn() {
     let m = parse_ok(DQN);
-    let Item::Train(t) = m.items.last().unwrap() else { panic!() };
-    assert_eq!(t.body.iter().map(stmt).collect::<Vec<_>>(), [
-        "(sample (+= buffer (call step env (call epsilon_greedy q eps))))",
-        "(every 1 step after 1000 (fit (let b (call (. buffer sample) 128))) (let y (call double_q_target q q_targ b gamma=0.99)) (improve (minimize (call huber (- (idx (call q (. b obs)) (. b action)) (call stop y))) with opt)))",
-        "(every 500 steps (<- q_targ q))",
-        "(log return=(. env episode_return))",
-    ]);
+    let Item::Train(t) = m.items.last().unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        t.body.iter().map(stmt).collect::<Vec<_>>(),
+        [
+            "(sample (+= buffer (call step env (call epsilon_greedy q eps))))",
+            "(every 1 step after 1000 (fit (let b (call (. buffer sample) 128))) (let y (call double_q_target q q_targ b gamma=0.99)) (improve (minimize (call huber (- (idx (call q (. b obs)) (. b action)) (call stop y))) with opt)))",
+            "(every 500 steps (<- q_targ q))",
+            "(log return=(. env episode_return))",
+        ]
+    );
 }
 
 #[test]
 fn sac() {
     let m = parse_ok(SAC);
-    assert_eq!(items(&m).lines().nth(3).unwrap(), "(let t1 t2 (tuple (call copy q1) (call copy q2)))");
-    let Item::Train(t) = m.items.last().unwrap() else { panic!() };
-    let StmtKind::Every { body, .. } = &t.body[1].kind else { panic!() };
+    assert_eq!(
+        items(&m).lines().nth(3).unwrap(),
+        "(let t1 t2 (tuple (call copy q1) (call copy q2)))"
+    );
+    let Item::Train(t) = m.items.last().unwrap() else {
+        panic!()
+    };
+    let StmtKind::Every { body, .. } = &t.body[1].kind else {
+        panic!()
+    };
     let got: Vec<String> = body.iter().map(stmt).collect();
     assert_eq!(got.len(), 9);
-    assert_eq!(got[1], "(let a2 (call (. (call pi (. b next_obs)) rsample)))");
-    assert_eq!(got[4], "(improve (let a (call (. (call pi (. b obs)) rsample))))");
-    assert_eq!(got[6], "(minimize (call mean (* (neg log_a) (call stop (- (call (. pi log_prob) a) (. env act_dim))))) wrt log_a with (call adam lr=0.0003))");
+    assert_eq!(
+        got[1],
+        "(let a2 (call (. (call pi (. b next_obs)) rsample)))"
+    );
+    assert_eq!(
+        got[4],
+        "(improve (let a (call (. (call pi (. b obs)) rsample))))"
+    );
+    assert_eq!(
+        got[6],
+        "(minimize (call mean (* (neg log_a) (call stop (- (call (. pi log_prob) a) (. env act_dim))))) wrt log_a with (call adam lr=0.0003))"
+    );
 }
 
 #[test]
 fn model_based_cem() {
     let m = parse_ok(MBPO_CEM);
-    let Item::Train(t) = m.items.last().unwrap() else { panic!() };
+    let Item::Train(t) = m.items.last().unwrap() else {
+        panic!()
+    };
     let got: Vec<String> = t.body.iter().map(stmt).collect();
     assert_eq!(
         got[0],
@@ -304,23 +346,36 @@ fn model_based_cem() {
 fn cql() {
     let m = parse_ok(CQL);
     assert_eq!(m.items.len(), 4);
-    assert_eq!(item(&m.items[0]), "(let data (call dataset \"runs/cartpole_mixed.npz\"))");
-    let Item::Train(t) = &m.items[3] else { panic!() };
-    assert_eq!(stmt(&t.body[1]), "(let y (+ (. b reward) (* (* 0.99 (. b not_terminated)) (call max (call q_targ (. b next_obs)) axis=(neg 1)))))");
+    assert_eq!(
+        item(&m.items[0]),
+        "(let data (call dataset \"runs/cartpole_mixed.npz\"))"
+    );
+    let Item::Train(t) = &m.items[3] else {
+        panic!()
+    };
+    assert_eq!(
+        stmt(&t.body[1]),
+        "(let y (+ (. b reward) (* (* 0.99 (. b not_terminated)) (call max (call q_targ (. b next_obs)) axis=(neg 1)))))"
+    );
 }
 
 #[test]
 fn bandits() {
     let m = parse_ok(BANDITS);
-    let Item::Train(t) = m.items.last().unwrap() else { panic!() };
+    let Item::Train(t) = m.items.last().unwrap() else {
+        panic!()
+    };
     let got: Vec<String> = t.body.iter().map(stmt).collect();
-    assert_eq!(got, [
-        "(sample (let a (call argmax (+ (/ s (call max n 1)) (call sqrt (/ (* 2 (call log (+ step 1))) (call max n 1e-9)))))))",
-        "(let r (call (. env pull) a))",
-        "(fit (+= (idx n a) 1))",
-        "(+= (idx s a) r)",
-        "(log regret=(. env regret))",
-    ]);
+    assert_eq!(
+        got,
+        [
+            "(sample (let a (call argmax (+ (/ s (call max n 1)) (call sqrt (/ (* 2 (call log (+ step 1))) (call max n 1e-9)))))))",
+            "(let r (call (. env pull) a))",
+            "(fit (+= (idx n a) 1))",
+            "(+= (idx s a) r)",
+            "(log regret=(. env regret))",
+        ]
+    );
 }
 
 #[test]
@@ -328,13 +383,30 @@ fn vae() {
     let m = parse_ok(VAE);
     let got: Vec<String> = m.items.iter().map(item).collect();
     assert_eq!(got.len(), 6);
-    assert_eq!(got[4], "(minimize (+ (neg (call mean (call (. (call dec z) log_prob) (. b obs)))) (call mean (call kl (call enc (. b obs)) (call normal 0 1)))) with (call adam lr=0.001))");
+    assert_eq!(
+        got[4],
+        "(minimize (+ (neg (call mean (call (. (call dec z) log_prob) (. b obs)))) (call mean (call kl (call enc (. b obs)) (call normal 0 1)))) with (call adam lr=0.001))"
+    );
 }
 
 #[test]
 fn all_programs_as_one_file_and_with_crlf() {
-    let all = [BRIEF, DESIGN_REINFORCE, DESIGN_GAE, DQN, SAC, MBPO_CEM, CQL, BANDITS, VAE].join("\n");
+    let all = [
+        BRIEF,
+        DESIGN_REINFORCE,
+        DESIGN_GAE,
+        DQN,
+        SAC,
+        MBPO_CEM,
+        CQL,
+        BANDITS,
+        VAE,
+    ]
+    .join("\n");
     let n = parse_ok(&all).items.len();
     assert!(n > 50);
-    assert_eq!(items(&parse_ok(&all.replace('\n', "\r\n"))), items(&parse_ok(&all)));
+    assert_eq!(
+        items(&parse_ok(&all.replace('\n', "\r\n"))),
+        items(&parse_ok(&all))
+    );
 }

@@ -5,8 +5,19 @@ fn scratch() {
     for case in src.split("\n----\n") {
         let case = case.replace("\\n", "\n");
         match rlp_syntax::parse(&case) {
-            Ok(m) => { println!("{:?}\n  OK {}", case, common::items(&m)); common::check_spans(&m, &case); }
-            Err(e) => println!("{:?}\n  ERR {} @{}..{} {:?} hint={:?}", case, e.message, e.span.start, e.span.end, &case[e.span.range()], e.hint),
+            Ok(m) => {
+                println!("{:?}\n  OK {}", case, common::items(&m));
+                common::check_spans(&m, &case);
+            }
+            Err(e) => println!(
+                "{:?}\n  ERR {} @{}..{} {:?} hint={:?}",
+                case,
+                e.message,
+                e.span.start,
+                e.span.end,
+                &case[e.span.range()],
+                e.hint
+            ),
         }
     }
 }

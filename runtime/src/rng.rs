@@ -38,7 +38,10 @@ pub fn words(seed: u64, stream: u32, c0: i32, c1: i32, index: u64) -> [u32; 4] {
     // The high half of the index shares a word with the stream so tensors past 2^32
     // elements still draw distinct numbers.
     let hi = ((index >> 32) as u32).wrapping_mul(0x2545_F491) ^ stream;
-    philox4x32([index as u32, c0 as u32, c1 as u32, hi], [seed as u32, (seed >> 32) as u32])
+    philox4x32(
+        [index as u32, c0 as u32, c1 as u32, hi],
+        [seed as u32, (seed >> 32) as u32],
+    )
 }
 
 /// A word mapped to the open interval (0, 1): 24 bits, centred, exact in f32.
@@ -69,13 +72,19 @@ mod tests {
     /// philox4x32_10 (counter, key → output).
     #[test]
     fn philox_known_answers() {
-        assert_eq!(philox4x32([0, 0, 0, 0], [0, 0]), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
+        assert_eq!(
+            philox4x32([0, 0, 0, 0], [0, 0]),
+            [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]
+        );
         assert_eq!(
             philox4x32([u32::MAX; 4], [u32::MAX; 2]),
             [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]
         );
         assert_eq!(
-            philox4x32([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]),
+            philox4x32(
+                [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+                [0xa4093822, 0x299f31d0]
+            ),
             [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
         );
     }

@@ -103,13 +103,23 @@ impl Tensor {
     /// Build from row-major `f64` values, converting to `dtype`.
     /// Panics if `values.len()` does not match the shape (a programming error).
     pub fn from_f64(dtype: DType, shape: &[usize], values: &[f64]) -> Tensor {
-        assert_eq!(values.len(), shape.iter().product::<usize>(), "Tensor::from_f64: length");
+        assert_eq!(
+            values.len(),
+            shape.iter().product::<usize>(),
+            "Tensor::from_f64: length"
+        );
         let s = IxDyn(shape);
         match dtype {
-            DType::F32 => Tensor::F32(ArrayD::from_shape_vec(s, values.iter().map(|&v| v as f32).collect()).unwrap()),
+            DType::F32 => Tensor::F32(
+                ArrayD::from_shape_vec(s, values.iter().map(|&v| v as f32).collect()).unwrap(),
+            ),
             DType::F64 => Tensor::F64(ArrayD::from_shape_vec(s, values.to_vec()).unwrap()),
-            DType::I32 => Tensor::I32(ArrayD::from_shape_vec(s, values.iter().map(|&v| v as i32).collect()).unwrap()),
-            DType::Bool => Tensor::Bool(ArrayD::from_shape_vec(s, values.iter().map(|&v| v != 0.0).collect()).unwrap()),
+            DType::I32 => Tensor::I32(
+                ArrayD::from_shape_vec(s, values.iter().map(|&v| v as i32).collect()).unwrap(),
+            ),
+            DType::Bool => Tensor::Bool(
+                ArrayD::from_shape_vec(s, values.iter().map(|&v| v != 0.0).collect()).unwrap(),
+            ),
         }
     }
 
@@ -125,7 +135,11 @@ impl Tensor {
 
     /// The single element of a tensor with one element, as `f64`.
     pub fn scalar_f64(&self) -> Option<f64> {
-        if self.len() == 1 { self.to_f64_vec().first().copied() } else { None }
+        if self.len() == 1 {
+            self.to_f64_vec().first().copied()
+        } else {
+            None
+        }
     }
 
     /// This tensor converted to `dtype` (float → int truncates toward zero).
@@ -139,7 +153,11 @@ impl Tensor {
     /// The same tensor in standard row-major layout.
     pub fn into_standard(self) -> Tensor {
         fn std<T: Clone>(a: ArrayD<T>) -> ArrayD<T> {
-            if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() }
+            if a.is_standard_layout() {
+                a
+            } else {
+                a.as_standard_layout().into_owned()
+            }
         }
         match self {
             Tensor::F32(a) => Tensor::F32(std(a)),

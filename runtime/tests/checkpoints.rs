@@ -35,8 +35,11 @@ fn state(step: u64) -> Vec<(String, Tensor)> {
         (
             "env.done".into(),
             Tensor::Bool(
-                ArrayD::from_shape_vec(IxDyn(&[4]), vec![true, false, step.is_multiple_of(2), true])
-                    .unwrap(),
+                ArrayD::from_shape_vec(
+                    IxDyn(&[4]),
+                    vec![true, false, step.is_multiple_of(2), true],
+                )
+                .unwrap(),
             ),
         ),
         ("buffer.obs".into(), Tensor::zeros(DType::F32, &[0, 4])),

@@ -14,7 +14,12 @@ use rlp_runtime::DType;
 impl Graph {
     /// Appends a node whose result type is a parameter of its op (like
     /// [`Graph::add_typed`]), checking the type now.
-    pub fn add_checked(&mut self, op: Op, args: Vec<NodeId>, ty: TensorType) -> Result<NodeId, TypeError> {
+    pub fn add_checked(
+        &mut self,
+        op: Op,
+        args: Vec<NodeId>,
+        ty: TensorType,
+    ) -> Result<NodeId, TypeError> {
         types::check_typed(self, &op, &args, &ty)?;
         Ok(self.add_typed(op, args, ty))
     }
@@ -88,30 +93,67 @@ impl Graph {
     }
 
     /// `x` reduced over `axes` (sorted, distinct).
-    pub fn reduce(&mut self, op: ReduceOp, x: NodeId, axes: Vec<usize>) -> Result<NodeId, TypeError> {
+    pub fn reduce(
+        &mut self,
+        op: ReduceOp,
+        x: NodeId,
+        axes: Vec<usize>,
+    ) -> Result<NodeId, TypeError> {
         self.add(Op::Reduce { op, axes }, vec![x])
     }
 
     /// `x[.., start..end, ..]` along `axis`.
-    pub fn slice(&mut self, x: NodeId, axis: usize, start: usize, end: usize) -> Result<NodeId, TypeError> {
+    pub fn slice(
+        &mut self,
+        x: NodeId,
+        axis: usize,
+        start: usize,
+        end: usize,
+    ) -> Result<NodeId, TypeError> {
         self.add(Op::Slice { axis, start, end }, vec![x])
     }
 
     /// `x` with `before` and `after` zeros along `axis`.
-    pub fn pad(&mut self, x: NodeId, axis: usize, before: usize, after: usize) -> Result<NodeId, TypeError> {
-        self.add(Op::Pad { axis, before, after }, vec![x])
+    pub fn pad(
+        &mut self,
+        x: NodeId,
+        axis: usize,
+        before: usize,
+        after: usize,
+    ) -> Result<NodeId, TypeError> {
+        self.add(
+            Op::Pad {
+                axis,
+                before,
+                after,
+            },
+            vec![x],
+        )
     }
 
     /// `one_hot(idx, depth)` with elements of `dtype`.
-    pub fn one_hot(&mut self, idx: NodeId, depth: usize, dtype: DType) -> Result<NodeId, TypeError> {
+    pub fn one_hot(
+        &mut self,
+        idx: NodeId,
+        depth: usize,
+        dtype: DType,
+    ) -> Result<NodeId, TypeError> {
         let mut shape = self.ty(idx).shape.clone();
         shape.push(depth);
-        self.add_checked(Op::OneHot { depth }, vec![idx], TensorType::new(dtype, shape))
+        self.add_checked(
+            Op::OneHot { depth },
+            vec![idx],
+            TensorType::new(dtype, shape),
+        )
     }
 
     /// The index along `axis` at every position of `shape`.
     pub fn iota(&mut self, shape: &[usize], axis: usize) -> Result<NodeId, TypeError> {
-        self.add_checked(Op::Iota { axis }, vec![], TensorType::new(DType::I32, shape))
+        self.add_checked(
+            Op::Iota { axis },
+            vec![],
+            TensorType::new(DType::I32, shape),
+        )
     }
 
     /// Element `k` of a scan's tuple.

@@ -37,10 +37,16 @@ pub struct TensorType {
 
 impl TensorType {
     pub fn new(dtype: DType, shape: impl Into<Vec<usize>>) -> TensorType {
-        TensorType { dtype, shape: shape.into() }
+        TensorType {
+            dtype,
+            shape: shape.into(),
+        }
     }
     pub fn scalar(dtype: DType) -> TensorType {
-        TensorType { dtype, shape: vec![] }
+        TensorType {
+            dtype,
+            shape: vec![],
+        }
     }
     pub fn rank(&self) -> usize {
         self.shape.len()
@@ -139,7 +145,10 @@ pub enum BinaryOp {
 
 impl BinaryOp {
     pub fn is_comparison(self) -> bool {
-        matches!(self, BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Eq | BinaryOp::Ne)
+        matches!(
+            self,
+            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Eq | BinaryOp::Ne
+        )
     }
     pub fn is_logical(self) -> bool {
         matches!(self, BinaryOp::And | BinaryOp::Or)
@@ -211,30 +220,53 @@ pub enum Op {
     /// `out.shape[i] = in.shape[perm[i]]`.
     Transpose(Vec<usize>),
     /// Reduce over `axes` (sorted, distinct), which disappear from the shape.
-    Reduce { op: ReduceOp, axes: Vec<usize> },
+    Reduce {
+        op: ReduceOp,
+        axes: Vec<usize>,
+    },
     /// Index of the first maximum along `axis`, which disappears; `I32`.
-    ArgMax { axis: usize },
+    ArgMax {
+        axis: usize,
+    },
     /// `[M, K] @ [K, N] -> [M, N]`, floats only.
     MatMul,
     /// `x[.., start..end, ..]` along `axis`.
-    Slice { axis: usize, start: usize, end: usize },
+    Slice {
+        axis: usize,
+        start: usize,
+        end: usize,
+    },
     /// Zero padding along `axis`: `before` zeros, the argument, `after` zeros.
-    Pad { axis: usize, before: usize, after: usize },
+    Pad {
+        axis: usize,
+        before: usize,
+        after: usize,
+    },
     /// Concatenate the arguments along `axis`; other dims equal.
-    Concat { axis: usize },
+    Concat {
+        axis: usize,
+    },
     /// `x: [S…, K]`, `idx: [S…] i32` → `[S…]`, `out[s] = x[s, idx[s]]`.
     /// An index outside `0..K` is a runtime error.
     Gather,
     /// `idx: [S…] i32` → `[S…, depth]` of the node's dtype: 1 where the last index equals
     /// `idx`, else 0 (an out-of-range index gives a zero row).
-    OneHot { depth: usize },
+    OneHot {
+        depth: usize,
+    },
     /// `x: [L, R…]`, `t: i32 scalar` → `x[t]: [R…]`. Out of range is a runtime error.
     DynIndex,
     /// The index along `axis` at every position, `I32`, the node's shape.
-    Iota { axis: usize },
+    Iota {
+        axis: usize,
+    },
     /// Counter-based random numbers of the node's (float) type; arguments `c0`, `c1`
     /// (i32 scalars). See `rlp_runtime::rng` for the exact definition.
-    Random { dist: Distribution, seed: u64, stream: u32 },
+    Random {
+        dist: Distribution,
+        seed: u64,
+        stream: u32,
+    },
     /// Identity forward; blocks gradients.
     StopGradient,
     Scan(Box<Scan>),
@@ -286,9 +318,15 @@ impl Op {
             Op::Broadcast => "broadcast",
             Op::Reshape => "reshape",
             Op::Transpose(_) => "transpose",
-            Op::Reduce { op: ReduceOp::Sum, .. } => "sum",
-            Op::Reduce { op: ReduceOp::Max, .. } => "reduce_max",
-            Op::Reduce { op: ReduceOp::Min, .. } => "reduce_min",
+            Op::Reduce {
+                op: ReduceOp::Sum, ..
+            } => "sum",
+            Op::Reduce {
+                op: ReduceOp::Max, ..
+            } => "reduce_max",
+            Op::Reduce {
+                op: ReduceOp::Min, ..
+            } => "reduce_min",
             Op::ArgMax { .. } => "argmax",
             Op::MatMul => "matmul",
             Op::Slice { .. } => "slice",
@@ -298,8 +336,14 @@ impl Op {
             Op::OneHot { .. } => "one_hot",
             Op::DynIndex => "dyn_index",
             Op::Iota { .. } => "iota",
-            Op::Random { dist: Distribution::Uniform, .. } => "uniform",
-            Op::Random { dist: Distribution::Normal, .. } => "normal",
+            Op::Random {
+                dist: Distribution::Uniform,
+                ..
+            } => "uniform",
+            Op::Random {
+                dist: Distribution::Normal,
+                ..
+            } => "normal",
             Op::StopGradient => "stop",
             Op::Scan(_) => "scan",
             Op::Project(_) => "project",
@@ -350,14 +394,24 @@ impl Graph {
     /// Appends a node whose type is inferred from its op and arguments.
     pub fn add(&mut self, op: Op, args: Vec<NodeId>) -> Result<NodeId, crate::types::TypeError> {
         let ty = crate::types::infer(self, &op, &args)?;
-        Ok(self.push(Node { op, args, ty, origin: None }))
+        Ok(self.push(Node {
+            op,
+            args,
+            ty,
+            origin: None,
+        }))
     }
 
     /// Appends a node whose type is given (ops whose result type is a parameter:
     /// `Const`, `Literal`, `Cast`, `Broadcast`, `Reshape`, `Iota`, `Random`, `OneHot`).
     /// The verifier checks it.
     pub fn add_typed(&mut self, op: Op, args: Vec<NodeId>, ty: TensorType) -> NodeId {
-        self.push(Node { op, args, ty: Type::Tensor(ty), origin: None })
+        self.push(Node {
+            op,
+            args,
+            ty: Type::Tensor(ty),
+            origin: None,
+        })
     }
 
     pub fn push(&mut self, node: Node) -> NodeId {

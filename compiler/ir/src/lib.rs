@@ -23,5 +23,8 @@ pub mod precision;
 mod print;
 pub mod verify;
 
-pub use graph::{BinaryOp, Distribution, Graph, Node, NodeId, Op, Origin, ReduceOp, Scan, TensorType, Type, UnaryOp};
+pub use graph::{
+    BinaryOp, Distribution, Graph, Node, NodeId, Op, Origin, ReduceOp, Scan, TensorType, Type,
+    UnaryOp,
+};
 pub use rlp_runtime::{DType, Tensor};

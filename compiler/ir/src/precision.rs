@@ -19,7 +19,11 @@ pub fn to_f64(g: &Graph) -> Graph {
 }
 
 fn widen(t: &TensorType) -> TensorType {
-    let dtype = if t.dtype == DType::F32 { DType::F64 } else { t.dtype };
+    let dtype = if t.dtype == DType::F32 {
+        DType::F64
+    } else {
+        t.dtype
+    };
     TensorType::new(dtype, t.shape.clone())
 }
 
@@ -36,7 +40,12 @@ fn widen_node(n: &Node) -> Node {
         Type::Tensor(t) => Type::Tensor(widen(t)),
         Type::Tuple(ts) => Type::Tuple(ts.iter().map(widen).collect()),
     };
-    Node { op, args: n.args.clone(), ty, origin: n.origin }
+    Node {
+        op,
+        args: n.args.clone(),
+        ty,
+        origin: n.origin,
+    }
 }
 
 #[cfg(test)]
@@ -55,8 +64,18 @@ mod tests {
         let mut g = Graph::new();
         let x = g.add_input(TensorType::new(DType::F32, [2]));
         let n = g.add_input(TensorType::new(DType::I32, [2]));
-        let s =
-            g.add(Op::Scan(Box::new(Scan { length: 2, reverse: false, n_carry: 1, n_seq: 0, body })), vec![x]).unwrap();
+        let s = g
+            .add(
+                Op::Scan(Box::new(Scan {
+                    length: 2,
+                    reverse: false,
+                    n_carry: 1,
+                    n_seq: 0,
+                    body,
+                })),
+                vec![x],
+            )
+            .unwrap();
         let p = g.project(s, 0).unwrap();
         let m = g.cast(n, DType::F32).unwrap();
         let out = g.binary(BinaryOp::Mul, p, m).unwrap();
@@ -67,7 +86,9 @@ mod tests {
         assert_eq!(w.inputs[0].dtype, DType::F64);
         assert_eq!(w.inputs[1].dtype, DType::I32);
         assert_eq!(w.ty(out).dtype, DType::F64);
-        let Op::Scan(scan) = &w.node(s).op else { unreachable!() };
+        let Op::Scan(scan) = &w.node(s).op else {
+            unreachable!()
+        };
         assert!(scan.body.inputs[0].dtype == DType::F64);
         assert!(!w.to_string().contains("f32"), "{w}");
     }

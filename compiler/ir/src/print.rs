@@ -18,7 +18,11 @@ use crate::graph::{Graph, Op, Type};
 use std::fmt::{self, Display, Formatter, Write};
 
 /// Writes `items` separated by `sep`.
-fn join<T: Display>(f: &mut impl Write, items: impl IntoIterator<Item = T>, sep: &str) -> fmt::Result {
+fn join<T: Display>(
+    f: &mut impl Write,
+    items: impl IntoIterator<Item = T>,
+    sep: &str,
+) -> fmt::Result {
     for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             f.write_str(sep)?;
@@ -51,14 +55,24 @@ impl Display for Op {
                 join(f, axes, ",")?;
                 f.write_str("]")
             }
-            Op::ArgMax { axis } | Op::Concat { axis } | Op::Iota { axis } => write!(f, "[axis={axis}]"),
+            Op::ArgMax { axis } | Op::Concat { axis } | Op::Iota { axis } => {
+                write!(f, "[axis={axis}]")
+            }
             Op::Slice { axis, start, end } => write!(f, "[axis={axis},{start}..{end}]"),
-            Op::Pad { axis, before, after } => write!(f, "[axis={axis},before={before},after={after}]"),
+            Op::Pad {
+                axis,
+                before,
+                after,
+            } => write!(f, "[axis={axis},before={before},after={after}]"),
             Op::OneHot { depth } => write!(f, "[depth={depth}]"),
             Op::Random { seed, stream, .. } => write!(f, "[seed={seed},stream={stream}]"),
             Op::Scan(s) => {
                 let dir = if s.reverse { ",reverse" } else { "" };
-                write!(f, "[length={}{dir},carries={},seqs={}]", s.length, s.n_carry, s.n_seq)
+                write!(
+                    f,
+                    "[length={}{dir},carries={},seqs={}]",
+                    s.length, s.n_carry, s.n_seq
+                )
             }
             Op::Unary(_)
             | Op::Binary(_)
@@ -139,8 +153,16 @@ mod tests {
         let rs = g.add_input(f(&[5]));
         let gamma = g.add_input(f(&[]));
         let zero = g.constant(DType::F32, 0.0);
-        let scan = Scan { length: 5, reverse: true, n_carry: 1, n_seq: 1, body };
-        let s = g.add(Op::Scan(Box::new(scan)), vec![zero, rs, gamma]).unwrap();
+        let scan = Scan {
+            length: 5,
+            reverse: true,
+            n_carry: 1,
+            n_seq: 1,
+            body,
+        };
+        let s = g
+            .add(Op::Scan(Box::new(scan)), vec![zero, rs, gamma])
+            .unwrap();
         let out = g.project(s, 1).unwrap();
         let head = g.slice(out, 0, 1, 5).unwrap();
         g.outputs.push(head);
@@ -154,11 +176,30 @@ mod tests {
 
     #[test]
     fn prints_op_attributes() {
-        assert_eq!(Op::Slice { axis: 0, start: 1, end: 201 }.to_string(), "slice[axis=0,1..201]");
+        assert_eq!(
+            Op::Slice {
+                axis: 0,
+                start: 1,
+                end: 201
+            }
+            .to_string(),
+            "slice[axis=0,1..201]"
+        );
         assert_eq!(Op::Const(-0.0).to_string(), "const[-0.0]");
-        assert_eq!(Op::Literal([1.0, 2.5].into()).to_string(), "literal[1.0,2.5]");
+        assert_eq!(
+            Op::Literal([1.0, 2.5].into()).to_string(),
+            "literal[1.0,2.5]"
+        );
         assert_eq!(Op::Transpose(vec![1, 0]).to_string(), "transpose[1,0]");
-        assert_eq!(Op::Pad { axis: 1, before: 2, after: 0 }.to_string(), "pad[axis=1,before=2,after=0]");
+        assert_eq!(
+            Op::Pad {
+                axis: 1,
+                before: 2,
+                after: 0
+            }
+            .to_string(),
+            "pad[axis=1,before=2,after=0]"
+        );
         assert_eq!(Op::Binary(BinaryOp::Add).to_string(), "add");
     }
 }

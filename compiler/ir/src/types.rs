@@ -1,7 +1,7 @@
 //! Type inference for IR ops: the single definition of what each op accepts and
 //! returns. The builder uses it to type new nodes, the verifier to check old ones.
 
-use crate::graph::{BinaryOp, Graph, NodeId, Op, Type, TensorType, UnaryOp};
+use crate::graph::{BinaryOp, Graph, NodeId, Op, TensorType, Type, UnaryOp};
 use rlp_runtime::DType;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -12,13 +12,20 @@ pub struct TypeError {
 }
 
 fn err<T>(op: &Op, message: impl Into<String>) -> Result<T, TypeError> {
-    Err(TypeError { op: op.name(), message: message.into() })
+    Err(TypeError {
+        op: op.name(),
+        message: message.into(),
+    })
 }
 
 /// Numpy broadcasting of `from` to `to`: right-aligned, each dim 1 or equal.
 pub fn broadcastable(from: &[usize], to: &[usize]) -> bool {
     from.len() <= to.len()
-        && from.iter().rev().zip(to.iter().rev()).all(|(&f, &t)| f == t || f == 1)
+        && from
+            .iter()
+            .rev()
+            .zip(to.iter().rev())
+            .all(|(&f, &t)| f == t || f == 1)
 }
 
 /// The broadcast shape of two shapes, if they are compatible.
@@ -26,8 +33,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i < n - a.len() { 1 } else { a[i - (n - a.len())] };
-        let db = if i < n - b.len() { 1 } else { b[i - (n - b.len())] };
+        let da = if i < n - a.len() {
+            1
+        } else {
+            a[i - (n - a.len())]
+        };
+        let db = if i < n - b.len() {
+            1
+        } else {
+            b[i - (n - b.len())]
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -43,14 +58,24 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 /// the op (see [`Graph::add_typed`]) are rejected here; [`check_typed`] checks them.
 pub fn infer(g: &Graph, op: &Op, args: &[NodeId]) -> Result<Type, TypeError> {
     let arg = |i: usize| -> Result<&TensorType, TypeError> {
-        let id = *args.get(i).ok_or_else(|| TypeError { op: op.name(), message: format!("missing argument {i}") })?;
-        g.nodes.get(id.index()).and_then(|n| n.ty.as_tensor()).ok_or_else(|| TypeError {
+        let id = *args.get(i).ok_or_else(|| TypeError {
             op: op.name(),
-            message: format!("argument {i} ({id}) is not a tensor node"),
-        })
+            message: format!("missing argument {i}"),
+        })?;
+        g.nodes
+            .get(id.index())
+            .and_then(|n| n.ty.as_tensor())
+            .ok_or_else(|| TypeError {
+                op: op.name(),
+                message: format!("argument {i} ({id}) is not a tensor node"),
+            })
     };
     let arity = |n: usize| -> Result<(), TypeError> {
-        if args.len() == n { Ok(()) } else { err(op, format!("takes {n} arguments, got {}", args.len())) }
+        if args.len() == n {
+            Ok(())
+        } else {
+            err(op, format!("takes {n} arguments, got {}", args.len()))
+        }
     };
     let t = match op {
         Op::Input(_)
@@ -69,7 +94,9 @@ pub fn infer(g: &Graph, op: &Op, args: &[NodeId]) -> Result<Type, TypeError> {
                 UnaryOp::Not if a.dtype != DType::Bool => return err(op, "needs bool"),
                 UnaryOp::Not => {}
                 UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign if a.dtype == DType::I32 => {}
-                _ if !a.dtype.is_float() => return err(op, format!("needs a float, got {}", a.dtype)),
+                _ if !a.dtype.is_float() => {
+                    return err(op, format!("needs a float, got {}", a.dtype));
+                }
                 _ => {}
             }
             a.clone()
@@ -112,18 +139,33 @@ pub fn infer(g: &Graph, op: &Op, args: &[NodeId]) -> Result<Type, TypeError> {
             arity(1)?;
             let a = arg(0)?;
             let mut seen = vec![false; a.rank()];
-            if perm.len() != a.rank() || perm.iter().any(|&p| p >= a.rank() || std::mem::replace(&mut seen[p], true)) {
+            if perm.len() != a.rank()
+                || perm
+                    .iter()
+                    .any(|&p| p >= a.rank() || std::mem::replace(&mut seen[p], true))
+            {
                 return err(op, format!("bad permutation {perm:?} for {a}"));
             }
-            TensorType::new(a.dtype, perm.iter().map(|&p| a.shape[p]).collect::<Vec<_>>())
+            TensorType::new(
+                a.dtype,
+                perm.iter().map(|&p| a.shape[p]).collect::<Vec<_>>(),
+            )
         }
         Op::Reduce { axes, .. } => {
             arity(1)?;
             let a = arg(0)?;
-            if a.dtype == DType::Bool || axes.windows(2).any(|w| w[0] >= w[1]) || axes.iter().any(|&x| x >= a.rank()) {
+            if a.dtype == DType::Bool
+                || axes.windows(2).any(|w| w[0] >= w[1])
+                || axes.iter().any(|&x| x >= a.rank())
+            {
                 return err(op, format!("bad axes {axes:?} for {a}"));
             }
-            let shape = a.shape.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &d)| d);
+            let shape = a
+                .shape
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !axes.contains(i))
+                .map(|(_, &d)| d);
             TensorType::new(a.dtype, shape.collect::<Vec<_>>())
         }
         Op::ArgMax { axis } => {
@@ -139,7 +181,12 @@ pub fn infer(g: &Graph, op: &Op, args: &[NodeId]) -> Result<Type, TypeError> {
         Op::MatMul => {
             arity(2)?;
             let (a, b) = (arg(0)?, arg(1)?);
-            if a.rank() != 2 || b.rank() != 2 || a.shape[1] != b.shape[0] || a.dtype != b.dtype || !a.dtype.is_float() {
+            if a.rank() != 2
+                || b.rank() != 2
+                || a.shape[1] != b.shape[0]
+                || a.dtype != b.dtype
+                || !a.dtype.is_float()
+            {
                 return err(op, format!("{a} @ {b}"));
             }
             TensorType::new(a.dtype, vec![a.shape[0], b.shape[1]])
@@ -154,7 +201,11 @@ pub fn infer(g: &Graph, op: &Op, args: &[NodeId]) -> Result<Type, TypeError> {
             s[*axis] = end - start;
             TensorType::new(a.dtype, s)
         }
-        Op::Pad { axis, before, after } => {
+        Op::Pad {
+            axis,
+            before,
+            after,
+        } => {
             arity(1)?;
             let a = arg(0)?;
             if *axis >= a.rank() {
@@ -180,7 +231,10 @@ pub fn infer(g: &Graph, op: &Op, args: &[NodeId]) -> Result<Type, TypeError> {
                     && a.rank() == first.rank()
                     && (0..a.rank()).all(|d| d == *axis || a.shape[d] == first.shape[d]);
                 if !same {
-                    return err(op, format!("{a} does not concatenate with {first} along {axis}"));
+                    return err(
+                        op,
+                        format!("{a} does not concatenate with {first} along {axis}"),
+                    );
                 }
                 s[*axis] += a.shape[*axis];
             }
@@ -189,7 +243,10 @@ pub fn infer(g: &Graph, op: &Op, args: &[NodeId]) -> Result<Type, TypeError> {
         Op::Gather => {
             arity(2)?;
             let (x, i) = (arg(0)?, arg(1)?);
-            if i.dtype != DType::I32 || x.rank() != i.rank() + 1 || x.shape[..i.rank()] != i.shape[..] {
+            if i.dtype != DType::I32
+                || x.rank() != i.rank() + 1
+                || x.shape[..i.rank()] != i.shape[..]
+            {
                 return err(op, format!("gather({x}, {i})"));
             }
             TensorType::new(x.dtype, i.shape.clone())
@@ -218,34 +275,62 @@ pub fn infer(g: &Graph, op: &Op, args: &[NodeId]) -> Result<Type, TypeError> {
     Ok(Type::Tensor(t))
 }
 
-fn infer_scan(g: &Graph, op: &Op, scan: &crate::graph::Scan, args: &[NodeId]) -> Result<Type, TypeError> {
+fn infer_scan(
+    g: &Graph,
+    op: &Op,
+    scan: &crate::graph::Scan,
+    args: &[NodeId],
+) -> Result<Type, TypeError> {
     let b = &scan.body;
-    let n_inv = args.len().checked_sub(scan.n_carry + scan.n_seq).ok_or_else(|| TypeError {
-        op: "scan",
-        message: "fewer arguments than carries + sequences".into(),
-    })?;
+    let n_inv = args
+        .len()
+        .checked_sub(scan.n_carry + scan.n_seq)
+        .ok_or_else(|| TypeError {
+            op: "scan",
+            message: "fewer arguments than carries + sequences".into(),
+        })?;
     if b.inputs.len() != scan.n_carry + scan.n_seq + n_inv + 1 {
-        return err(op, format!("body takes {} inputs, expected {}", b.inputs.len(), args.len() + 1));
+        return err(
+            op,
+            format!(
+                "body takes {} inputs, expected {}",
+                b.inputs.len(),
+                args.len() + 1
+            ),
+        );
     }
     if b.outputs.len() < scan.n_carry {
         return err(op, "body returns fewer outputs than carries");
     }
     let mut out = Vec::new();
     for (i, &a) in args.iter().enumerate() {
-        let at = g.nodes.get(a.index()).and_then(|n| n.ty.as_tensor()).ok_or_else(|| TypeError {
-            op: "scan",
-            message: format!("argument {i} is not a tensor"),
-        })?;
+        let at = g
+            .nodes
+            .get(a.index())
+            .and_then(|n| n.ty.as_tensor())
+            .ok_or_else(|| TypeError {
+                op: "scan",
+                message: format!("argument {i} is not a tensor"),
+            })?;
         let expect = if i >= scan.n_carry && i < scan.n_carry + scan.n_seq {
             if at.rank() == 0 || at.shape[0] != scan.length {
-                return err(op, format!("sequence {at} does not have length {}", scan.length));
+                return err(
+                    op,
+                    format!("sequence {at} does not have length {}", scan.length),
+                );
             }
             TensorType::new(at.dtype, at.shape[1..].to_vec())
         } else {
             at.clone()
         };
         if b.inputs[i] != expect {
-            return err(op, format!("body input {i} is {} but the argument gives {expect}", b.inputs[i]));
+            return err(
+                op,
+                format!(
+                    "body input {i} is {} but the argument gives {expect}",
+                    b.inputs[i]
+                ),
+            );
         }
     }
     if b.inputs.last() != Some(&TensorType::scalar(DType::I32)) {
@@ -255,7 +340,10 @@ fn infer_scan(g: &Graph, op: &Op, scan: &crate::graph::Scan, args: &[NodeId]) ->
         let ot = b.ty(o);
         if i < scan.n_carry {
             if *ot != b.inputs[i] {
-                return err(op, format!("carry {i} enters as {} but leaves as {ot}", b.inputs[i]));
+                return err(
+                    op,
+                    format!("carry {i} enters as {} but leaves as {ot}", b.inputs[i]),
+                );
             }
             out.push(ot.clone());
         } else {
@@ -269,14 +357,24 @@ fn infer_scan(g: &Graph, op: &Op, scan: &crate::graph::Scan, args: &[NodeId]) ->
 
 /// Checks a node whose type is a parameter of its op.
 pub fn check_typed(g: &Graph, op: &Op, args: &[NodeId], ty: &TensorType) -> Result<(), TypeError> {
-    let arg = |i: usize| g.nodes.get(args.get(i)?.index()).and_then(|n| n.ty.as_tensor());
+    let arg = |i: usize| {
+        g.nodes
+            .get(args.get(i)?.index())
+            .and_then(|n| n.ty.as_tensor())
+    };
     let ok = match op {
         Op::Input(k) => args.is_empty() && g.inputs.get(*k) == Some(ty),
         Op::Const(_) => args.is_empty() && ty.rank() == 0,
         Op::Literal(v) => args.is_empty() && v.len() == ty.numel(),
         Op::Cast => args.len() == 1 && arg(0).is_some_and(|a| a.shape == ty.shape),
-        Op::Broadcast => args.len() == 1 && arg(0).is_some_and(|a| a.dtype == ty.dtype && broadcastable(&a.shape, &ty.shape)),
-        Op::Reshape => args.len() == 1 && arg(0).is_some_and(|a| a.dtype == ty.dtype && a.numel() == ty.numel()),
+        Op::Broadcast => {
+            args.len() == 1
+                && arg(0).is_some_and(|a| a.dtype == ty.dtype && broadcastable(&a.shape, &ty.shape))
+        }
+        Op::Reshape => {
+            args.len() == 1
+                && arg(0).is_some_and(|a| a.dtype == ty.dtype && a.numel() == ty.numel())
+        }
         Op::Iota { axis } => args.is_empty() && ty.dtype == DType::I32 && *axis < ty.rank(),
         Op::Random { .. } => {
             ty.dtype.is_float()
@@ -286,7 +384,10 @@ pub fn check_typed(g: &Graph, op: &Op, args: &[NodeId], ty: &TensorType) -> Resu
         Op::OneHot { depth } => {
             args.len() == 1
                 && arg(0).is_some_and(|a| {
-                    a.dtype == DType::I32 && ty.shape.len() == a.rank() + 1 && ty.shape[..a.rank()] == a.shape[..] && ty.shape[a.rank()] == *depth
+                    a.dtype == DType::I32
+                        && ty.shape.len() == a.rank() + 1
+                        && ty.shape[..a.rank()] == a.shape[..]
+                        && ty.shape[a.rank()] == *depth
                 })
                 && ty.dtype != DType::Bool
         }
@@ -297,5 +398,9 @@ pub fn check_typed(g: &Graph, op: &Op, args: &[NodeId], ty: &TensorType) -> Resu
             };
         }
     };
-    if ok { Ok(()) } else { err(op, format!("arguments do not fit the result type {ty}")) }
+    if ok {
+        Ok(())
+    } else {
+        err(op, format!("arguments do not fit the result type {ty}"))
+    }
 }

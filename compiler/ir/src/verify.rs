@@ -43,14 +43,23 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
 
 fn verify_node(g: &Graph, id: NodeId) -> Result<(), VerifyError> {
     let node = g.node(id);
-    let fail = |message: String| VerifyError { scans: vec![], node: Some((id, node.op.name())), message };
+    let fail = |message: String| VerifyError {
+        scans: vec![],
+        node: Some((id, node.op.name())),
+        message,
+    };
     if let Some(bad) = node.args.iter().find(|a| **a >= id) {
-        return Err(fail(format!("argument {bad} is not defined before its use (nodes must be in topological order)")));
+        return Err(fail(format!(
+            "argument {bad} is not defined before its use (nodes must be in topological order)"
+        )));
     }
     if let Op::Input(k) = node.op
         && k >= g.inputs.len()
     {
-        return Err(fail(format!("input index {k} is out of range: the graph has {} inputs", g.inputs.len())));
+        return Err(fail(format!(
+            "input index {k} is out of range: the graph has {} inputs",
+            g.inputs.len()
+        )));
     }
     if let Op::Scan(scan) = &node.op {
         verify(&scan.body).map_err(|mut e| {
@@ -59,23 +68,36 @@ fn verify_node(g: &Graph, id: NodeId) -> Result<(), VerifyError> {
         })?;
     }
     match &node.ty {
-        Type::Tensor(t) => types::check_typed(g, &node.op, &node.args, t).map_err(|e| fail(e.message)),
-        Type::Tuple(_) if !matches!(node.op, Op::Scan(_)) => Err(fail("only scan nodes have tuple types".into())),
+        Type::Tensor(t) => {
+            types::check_typed(g, &node.op, &node.args, t).map_err(|e| fail(e.message))
+        }
+        Type::Tuple(_) if !matches!(node.op, Op::Scan(_)) => {
+            Err(fail("only scan nodes have tuple types".into()))
+        }
         Type::Tuple(_) => match types::infer(g, &node.op, &node.args) {
             Ok(t) if t == node.ty => Ok(()),
-            Ok(t) => Err(fail(format!("node says {:?}, the scan gives {t:?}", node.ty))),
+            Ok(t) => Err(fail(format!(
+                "node says {:?}, the scan gives {t:?}",
+                node.ty
+            ))),
             Err(e) => Err(fail(e.message)),
         },
     }
 }
 
 fn verify_outputs(g: &Graph) -> Result<(), VerifyError> {
-    let fail = |message: String| VerifyError { scans: vec![], node: None, message };
+    let fail = |message: String| VerifyError {
+        scans: vec![],
+        node: None,
+        message,
+    };
     for (i, &o) in g.outputs.iter().enumerate() {
         match g.nodes.get(o.index()) {
             None => return Err(fail(format!("output {i} is {o}, which does not exist"))),
             Some(n) if n.ty.as_tensor().is_none() => {
-                return Err(fail(format!("output {i} is {o}, a tuple; outputs must be tensors")));
+                return Err(fail(format!(
+                    "output {i} is {o}, a tuple; outputs must be tensors"
+                )));
             }
             Some(_) => {}
         }
@@ -113,7 +135,10 @@ mod tests {
         g.nodes[1].args[1] = NodeId(1);
         let e = verify(&g).unwrap_err();
         assert_eq!(e.node, Some((NodeId(1), "add")));
-        assert!(e.to_string().contains("%1 is not defined before its use"), "{e}");
+        assert!(
+            e.to_string().contains("%1 is not defined before its use"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -130,7 +155,10 @@ mod tests {
         let mut g = small();
         g.nodes[0].op = Op::Input(1);
         let e = verify(&g).unwrap_err();
-        assert_eq!(e.to_string(), "%0 (input): input index 1 is out of range: the graph has 1 inputs");
+        assert_eq!(
+            e.to_string(),
+            "%0 (input): input index 1 is out of range: the graph has 1 inputs"
+        );
     }
 
     #[test]
@@ -144,7 +172,12 @@ mod tests {
     fn catches_bad_outputs() {
         let mut g = small();
         g.outputs.push(NodeId(9));
-        assert!(verify(&g).unwrap_err().to_string().contains("output 1 is %9"));
+        assert!(
+            verify(&g)
+                .unwrap_err()
+                .to_string()
+                .contains("output 1 is %9")
+        );
     }
 
     #[test]
@@ -157,7 +190,12 @@ mod tests {
     #[test]
     fn catches_project_of_a_tensor() {
         let mut g = small();
-        g.push(Node { op: Op::Project(0), args: vec![NodeId(1)], ty: Type::Tensor(f32s(&[2])), origin: None });
+        g.push(Node {
+            op: Op::Project(0),
+            args: vec![NodeId(1)],
+            ty: Type::Tensor(f32s(&[2])),
+            origin: None,
+        });
         assert_eq!(verify(&g).unwrap_err().node, Some((NodeId(2), "project")));
     }
 
@@ -171,16 +209,28 @@ mod tests {
         body.outputs.push(y);
         let mut g = Graph::new();
         let x = g.add_input(f32s(&[2]));
-        let scan = Scan { length: 3, reverse: false, n_carry: 1, n_seq: 0, body };
+        let scan = Scan {
+            length: 3,
+            reverse: false,
+            n_carry: 1,
+            n_seq: 0,
+            body,
+        };
         let s = g.add(Op::Scan(Box::new(scan)), vec![x]).unwrap();
         let out = g.project(s, 0).unwrap();
         g.outputs.push(out);
         verify(&g).unwrap();
 
-        let Op::Scan(scan) = &mut g.nodes[1].op else { unreachable!() };
+        let Op::Scan(scan) = &mut g.nodes[1].op else {
+            unreachable!()
+        };
         scan.body.nodes[2].args[0] = NodeId(5);
         let e = verify(&g).unwrap_err();
         assert_eq!(e.scans, vec![NodeId(1)]);
-        assert!(e.to_string().starts_with("in the body of scan %1: %2 (mul): argument %5"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("in the body of scan %1: %2 (mul): argument %5"),
+            "{e}"
+        );
     }
 }

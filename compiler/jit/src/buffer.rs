@@ -101,9 +101,9 @@ impl Storage {
             Storage::F32(v) => Tensor::F32(ArrayD::from_shape_vec(s, v).expect(bad)),
             Storage::F64(v) => Tensor::F64(ArrayD::from_shape_vec(s, v).expect(bad)),
             Storage::I32(v) => Tensor::I32(ArrayD::from_shape_vec(s, v).expect(bad)),
-            Storage::Bool(v) => {
-                Tensor::Bool(ArrayD::from_shape_vec(s, v.into_iter().map(|b| b != 0).collect()).expect(bad))
-            }
+            Storage::Bool(v) => Tensor::Bool(
+                ArrayD::from_shape_vec(s, v.into_iter().map(|b| b != 0).collect()).expect(bad),
+            ),
         }
     }
 }

@@ -79,7 +79,12 @@ const RANDOM: &[Arg] = &[Arg::I64, Arg::I32, Arg::I32, Arg::I32, Arg::I64];
 
 /// Every callout, by symbol name (prefixed so they cannot clash with libc).
 pub fn table() -> Vec<Callout> {
-    let c = |name, params, ret, addr: *const u8| Callout { name, params, ret, addr };
+    let c = |name, params, ret, addr: *const u8| Callout {
+        name,
+        params,
+        ret,
+        addr,
+    };
     vec![
         c("rlp_exp_f32", UNARY_F32, Arg::F32, exp_f32 as *const u8),
         c("rlp_ln_f32", UNARY_F32, Arg::F32, ln_f32 as *const u8),
@@ -87,16 +92,36 @@ pub fn table() -> Vec<Callout> {
         c("rlp_sin_f32", UNARY_F32, Arg::F32, sin_f32 as *const u8),
         c("rlp_cos_f32", UNARY_F32, Arg::F32, cos_f32 as *const u8),
         c("rlp_pow_f32", BINARY_F32, Arg::F32, pow_f32 as *const u8),
-        c("rlp_atan2_f32", BINARY_F32, Arg::F32, atan2_f32 as *const u8),
+        c(
+            "rlp_atan2_f32",
+            BINARY_F32,
+            Arg::F32,
+            atan2_f32 as *const u8,
+        ),
         c("rlp_exp_f64", UNARY_F64, Arg::F64, exp_f64 as *const u8),
         c("rlp_ln_f64", UNARY_F64, Arg::F64, ln_f64 as *const u8),
         c("rlp_tanh_f64", UNARY_F64, Arg::F64, tanh_f64 as *const u8),
         c("rlp_sin_f64", UNARY_F64, Arg::F64, sin_f64 as *const u8),
         c("rlp_cos_f64", UNARY_F64, Arg::F64, cos_f64 as *const u8),
         c("rlp_pow_f64", BINARY_F64, Arg::F64, pow_f64 as *const u8),
-        c("rlp_atan2_f64", BINARY_F64, Arg::F64, atan2_f64 as *const u8),
-        c("rlp_uniform_f32", RANDOM, Arg::F32, uniform_f32 as *const u8),
-        c("rlp_uniform_f64", RANDOM, Arg::F64, uniform_f64 as *const u8),
+        c(
+            "rlp_atan2_f64",
+            BINARY_F64,
+            Arg::F64,
+            atan2_f64 as *const u8,
+        ),
+        c(
+            "rlp_uniform_f32",
+            RANDOM,
+            Arg::F32,
+            uniform_f32 as *const u8,
+        ),
+        c(
+            "rlp_uniform_f64",
+            RANDOM,
+            Arg::F64,
+            uniform_f64 as *const u8,
+        ),
         c("rlp_normal_f32", RANDOM, Arg::F32, normal_f32 as *const u8),
         c("rlp_normal_f64", RANDOM, Arg::F64, normal_f64 as *const u8),
     ]

@@ -26,7 +26,9 @@ use crate::JitError;
 use crate::callouts::{self, Arg};
 use crate::kernel::{IndexId, Kernel, KernelKind, Op, ScanKernel, ValId};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{AbiParam, Block, FuncRef, InstBuilder, MemFlagsData, Type, Value, types};
+use cranelift_codegen::ir::{
+    AbiParam, Block, FuncRef, InstBuilder, MemFlagsData, Type, Value, types,
+};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
@@ -57,7 +59,10 @@ impl Drop for Code {
 }
 
 fn codegen_err(kernel: &str, e: impl std::fmt::Display) -> JitError {
-    JitError::Codegen { kernel: kernel.to_string(), message: e.to_string() }
+    JitError::Codegen {
+        kernel: kernel.to_string(),
+        message: e.to_string(),
+    }
 }
 
 /// Compiles `kernels` into one module; the result holds one function per kernel, in order.
@@ -72,9 +77,12 @@ pub fn compile(kernels: &[&Kernel]) -> Result<(Code, Vec<KernelFn>), JitError> {
     let mut imports = HashMap::new();
     for c in &table {
         let mut sig = module.make_signature();
-        sig.params.extend(c.params.iter().map(|&a| AbiParam::new(arg_type(a))));
+        sig.params
+            .extend(c.params.iter().map(|&a| AbiParam::new(arg_type(a))));
         sig.returns.push(AbiParam::new(arg_type(c.ret)));
-        let id = module.declare_function(c.name, Linkage::Import, &sig).map_err(|e| codegen_err(c.name, e))?;
+        let id = module
+            .declare_function(c.name, Linkage::Import, &sig)
+            .map_err(|e| codegen_err(c.name, e))?;
         imports.insert(c.name, id);
     }
     let ids = match define_all(&mut module, &imports, kernels) {
@@ -94,7 +102,12 @@ pub fn compile(kernels: &[&Kernel]) -> Result<(Code, Vec<KernelFn>), JitError> {
             unsafe { std::mem::transmute::<*const u8, KernelFn>(ptr) }
         })
         .collect();
-    Ok((Code { module: Mutex::new(Some(module)) }, fns))
+    Ok((
+        Code {
+            module: Mutex::new(Some(module)),
+        },
+        fns,
+    ))
 }
 
 /// Defines one function per kernel and finalises the module.
@@ -111,8 +124,9 @@ fn define_all(
         let mut sig = module.make_signature();
         sig.params.extend([AbiParam::new(types::I64); 3]);
         sig.returns.push(AbiParam::new(types::I32));
-        let id =
-            module.declare_function(&kernel.name, Linkage::Local, &sig).map_err(|e| codegen_err(&kernel.name, e))?;
+        let id = module
+            .declare_function(&kernel.name, Linkage::Local, &sig)
+            .map_err(|e| codegen_err(&kernel.name, e))?;
         ctx.func.signature = sig;
         let config = module.target_config();
         {
@@ -123,11 +137,15 @@ fn define_all(
             b.seal_all_blocks();
             b.finalize(config);
         }
-        module.define_function(id, &mut ctx).map_err(|e| codegen_err(&kernel.name, format!("{e:?}")))?;
+        module
+            .define_function(id, &mut ctx)
+            .map_err(|e| codegen_err(&kernel.name, format!("{e:?}")))?;
         module.clear_context(&mut ctx);
         ids.push(id);
     }
-    module.finalize_definitions().map_err(|e| codegen_err("<module>", e))?;
+    module
+        .finalize_definitions()
+        .map_err(|e| codegen_err("<module>", e))?;
     Ok(ids)
 }
 
@@ -205,15 +223,21 @@ impl<'a, 'f> Emitter<'a, 'f> {
         let params = self.b.block_params(entry).to_vec();
         let (args, start, end) = (params[0], params[1], params[2]);
         for i in 0..self.k.params.len() {
-            let p = self.b.ins().load(types::I64, MemFlagsData::trusted(), args, (i * 8) as i32);
+            let p = self
+                .b
+                .ins()
+                .load(types::I64, MemFlagsData::trusted(), args, (i * 8) as i32);
             self.ptrs.push(p);
         }
         let k: &'a Kernel = self.k;
         match &k.kind {
             KernelKind::Map { stores } => self.emit_map(start, end, stores),
-            KernelKind::Reduce { op, n_kept, value, out } => {
-                self.emit_reduce(start, end, *n_kept, *value, *out, Fold::Reduce(*op))
-            }
+            KernelKind::Reduce {
+                op,
+                n_kept,
+                value,
+                out,
+            } => self.emit_reduce(start, end, *n_kept, *value, *out, Fold::Reduce(*op)),
             KernelKind::ArgMax { n_kept, value, out } => {
                 self.emit_reduce(start, end, *n_kept, *value, *out, Fold::ArgMax)
             }
@@ -311,7 +335,15 @@ impl<'a, 'f> Emitter<'a, 'f> {
     }
 
     /// `for unit in start..end { acc = fold over reduced dims; out[unit] = acc }`.
-    fn emit_reduce(&mut self, start: Value, end: Value, n_kept: usize, value: ValId, out: usize, fold: Fold) {
+    fn emit_reduce(
+        &mut self,
+        start: Value,
+        end: Value,
+        n_kept: usize,
+        value: ValId,
+        out: usize,
+        fold: Fold,
+    ) {
         let rank = self.k.space.len();
         let dtype = self.k.insts[value.index()].dtype;
         let kept: Vec<usize> = (0..n_kept).collect();
@@ -325,8 +357,17 @@ impl<'a, 'f> Emitter<'a, 'f> {
         let acc = self.b.declare_var(clif_type(dtype));
         let arg = self.b.declare_var(types::I32);
         self.b.def_var(u, start);
-        let [unit_head, unit_body, row_head, row_body, inner_head, inner_body, row_next, unit_done, exit] =
-            std::array::from_fn(|_| self.b.create_block());
+        let [
+            unit_head,
+            unit_body,
+            row_head,
+            row_body,
+            inner_head,
+            inner_body,
+            row_next,
+            unit_done,
+            exit,
+        ] = std::array::from_fn(|_| self.b.create_block());
         self.b.ins().jump(unit_head, &[]);
 
         self.b.switch_to_block(unit_head);
@@ -461,7 +502,10 @@ impl<'a, 'f> Emitter<'a, 'f> {
 
         self.b.switch_to_block(step_head);
         let kv = self.b.use_var(step);
-        let more = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, kv, s.length as i64);
+        let more = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedLessThan, kv, s.length as i64);
         self.b.ins().brif(more, step_body, &[], unit_done, &[]);
 
         self.b.switch_to_block(step_body);
@@ -568,9 +612,15 @@ impl<'a, 'f> Emitter<'a, 'f> {
         for d in &ix.dynamic {
             let raw = self.val(d.value);
             let x = self.b.ins().sextend(types::I64, raw);
-            let bad = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, x, d.bound as i64);
+            let bad = self
+                .b
+                .ins()
+                .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, x, d.bound as i64);
             let ok = self.b.create_block();
-            let fail = *self.fails.entry(d.check).or_insert_with(|| self.b.create_block());
+            let fail = *self
+                .fails
+                .entry(d.check)
+                .or_insert_with(|| self.b.create_block());
             self.b.ins().brif(bad, fail, &[], ok, &[]);
             self.b.switch_to_block(ok);
             let term = self.b.ins().imul_imm_s(x, d.stride);
@@ -626,7 +676,9 @@ impl<'a, 'f> Emitter<'a, 'f> {
             Op::Load { param, index } => {
                 let ix = self.index(index);
                 let addr = self.address(param, ix);
-                self.b.ins().load(clif_type(dtype), MemFlagsData::trusted(), addr, 0)
+                self.b
+                    .ins()
+                    .load(clif_type(dtype), MemFlagsData::trusted(), addr, 0)
             }
             Op::Const(c) => self.constant(dtype, c),
             Op::Coord(index) => {
@@ -651,7 +703,14 @@ impl<'a, 'f> Emitter<'a, 'f> {
                 let a = self.val(a);
                 self.cast(a, from, dtype)
             }
-            Op::Random { dist, seed, stream, c0, c1, counter } => {
+            Op::Random {
+                dist,
+                seed,
+                stream,
+                c0,
+                c1,
+                counter,
+            } => {
                 let name = match (dist, dtype) {
                     (Distribution::Uniform, DType::F64) => "rlp_uniform_f64",
                     (Distribution::Uniform, _) => "rlp_uniform_f32",
@@ -672,7 +731,10 @@ impl<'a, 'f> Emitter<'a, 'f> {
             Op::Assert(cond, check) => {
                 let c = self.val(cond);
                 let ok = self.b.create_block();
-                let fail = *self.fails.entry(check).or_insert_with(|| self.b.create_block());
+                let fail = *self
+                    .fails
+                    .entry(check)
+                    .or_insert_with(|| self.b.create_block());
                 self.b.ins().brif(c, ok, &[], fail, &[]);
                 self.b.switch_to_block(ok);
                 c
@@ -721,8 +783,21 @@ impl<'a, 'f> Emitter<'a, 'f> {
     }
 
     /// Calls the `f32` or `f64` flavour of a math callout.
-    fn float_call(&mut self, f32_name: &'static str, f64_name: &'static str, dtype: DType, args: &[Value]) -> Value {
-        self.call(if dtype == DType::F64 { f64_name } else { f32_name }, args)
+    fn float_call(
+        &mut self,
+        f32_name: &'static str,
+        f64_name: &'static str,
+        dtype: DType,
+        args: &[Value],
+    ) -> Value {
+        self.call(
+            if dtype == DType::F64 {
+                f64_name
+            } else {
+                f32_name
+            },
+            args,
+        )
     }
 
     fn unary(&mut self, op: UnaryOp, dtype: DType, a: Value) -> Value {
@@ -796,7 +871,11 @@ impl<'a, 'f> Emitter<'a, 'f> {
             // and max(-0, +0) = -0. Cranelift's fmax/fmin order zeros and so differ.
             BinaryOp::Max | BinaryOp::Min => {
                 let a_nan = self.b.ins().fcmp(FloatCC::Unordered, a, a);
-                let cc = if op == BinaryOp::Max { FloatCC::GreaterThanOrEqual } else { FloatCC::LessThanOrEqual };
+                let cc = if op == BinaryOp::Max {
+                    FloatCC::GreaterThanOrEqual
+                } else {
+                    FloatCC::LessThanOrEqual
+                };
                 let wins = self.b.ins().fcmp(cc, a, b);
                 let take_a = self.b.ins().bor(a_nan, wins);
                 self.select(take_a, a, b)

@@ -47,7 +47,11 @@ struct Program {
 }
 
 enum StepCode {
-    Kernel { f: KernelFn, units: usize, work: usize },
+    Kernel {
+        f: KernelFn,
+        units: usize,
+        work: usize,
+    },
     Scan(Box<Program>),
     Other,
 }
@@ -71,11 +75,17 @@ impl Program {
             .iter()
             .enumerate()
             .filter_map(|(i, b)| match &b.kind {
-                BufferKind::Literal(data) => Some((BufId(i as u32), Storage::from_f64(b.dtype, data))),
+                BufferKind::Literal(data) => {
+                    Some((BufId(i as u32), Storage::from_f64(b.dtype, data)))
+                }
                 _ => None,
             })
             .collect();
-        Program { schedule, steps, literals }
+        Program {
+            schedule,
+            steps,
+            literals,
+        }
     }
 }
 
@@ -102,7 +112,14 @@ impl JitExecutable {
                     .map_err(|e| JitError::Unsupported(format!("cannot start {n} threads: {e}")))?,
             ),
         };
-        Ok(JitExecutable { inputs, output_shapes, program, threads, spare: Mutex::new(Spare::default()), _code: code })
+        Ok(JitExecutable {
+            inputs,
+            output_shapes,
+            program,
+            threads,
+            spare: Mutex::new(Spare::default()),
+            _code: code,
+        })
     }
 
     /// The schedule being run (for `explain` and tests).
@@ -112,12 +129,18 @@ impl JitExecutable {
 
     fn check_inputs(&self, inputs: &[Tensor]) -> Result<(), RunError> {
         if inputs.len() != self.inputs.len() {
-            return Err(RunError::new(format!("expected {} inputs, got {}", self.inputs.len(), inputs.len())));
+            return Err(RunError::new(format!(
+                "expected {} inputs, got {}",
+                self.inputs.len(),
+                inputs.len()
+            )));
         }
         for (k, (t, want)) in inputs.iter().zip(&self.inputs).enumerate() {
             if t.dtype() != want.dtype || t.shape() != want.shape.as_slice() {
                 let got = TensorType::new(t.dtype(), t.shape().to_vec());
-                return Err(RunError::new(format!("input {k}: expected {want}, got {got}")));
+                return Err(RunError::new(format!(
+                    "input {k}: expected {want}, got {got}"
+                )));
             }
         }
         Ok(())
@@ -140,9 +163,16 @@ impl JitExecutable {
         // Concurrent runs each take the spares (or allocate); both give theirs back.
         let mut spare = std::mem::take(&mut *self.spare.lock().unwrap_or_else(|e| e.into_inner()));
         let outs = run_program(&self.program, &ptrs, &mut spare, &self.threads);
-        self.spare.lock().unwrap_or_else(|e| e.into_inner()).merge(spare);
+        self.spare
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .merge(spare);
         let outs = outs?;
-        Ok(outs.into_iter().zip(&self.output_shapes).map(|(s, shape)| s.into_tensor(shape)).collect())
+        Ok(outs
+            .into_iter()
+            .zip(&self.output_shapes)
+            .map(|(s, shape)| s.into_tensor(shape))
+            .collect())
     }
 }
 
@@ -186,8 +216,10 @@ impl Threads {
         let chunks = (count * 4).min(units);
         let per = units.div_ceil(chunks);
         let par = || {
-            let statuses: Vec<i32> =
-                (0..chunks).into_par_iter().map(|c| f(c * per, ((c + 1) * per).min(units).max(c * per))).collect();
+            let statuses: Vec<i32> = (0..chunks)
+                .into_par_iter()
+                .map(|c| f(c * per, ((c + 1) * per).min(units).max(c * per)))
+                .collect();
             // The first failure in unit order: the same error whatever the split.
             statuses.into_iter().find(|&s| s != 0).unwrap_or(0)
         };
@@ -231,7 +263,10 @@ struct Spare(HashMap<(DType, usize), Vec<Storage>>);
 
 impl Spare {
     fn take(&mut self, dtype: DType, len: usize) -> Storage {
-        self.0.get_mut(&(dtype, len)).and_then(Vec::pop).unwrap_or_else(|| Storage::zeroed(dtype, len))
+        self.0
+            .get_mut(&(dtype, len))
+            .and_then(Vec::pop)
+            .unwrap_or_else(|| Storage::zeroed(dtype, len))
     }
 
     fn give(&mut self, s: Storage) {
@@ -255,7 +290,12 @@ struct Frame<'p, 's> {
 }
 
 impl<'p, 's> Frame<'p, 's> {
-    fn new(program: &'p Program, inputs: &[*const u8], spare: &'s mut Spare, threads: &'p Threads) -> Frame<'p, 's> {
+    fn new(
+        program: &'p Program,
+        inputs: &[*const u8],
+        spare: &'s mut Spare,
+        threads: &'p Threads,
+    ) -> Frame<'p, 's> {
         let n = program.schedule.buffers.len();
         let mut ptrs = vec![std::ptr::null_mut(); n];
         for (k, &b) in program.schedule.inputs.iter().enumerate() {
@@ -265,7 +305,13 @@ impl<'p, 's> Frame<'p, 's> {
         for (b, s) in &program.literals {
             ptrs[b.index()] = s.as_ptr().cast_mut();
         }
-        Frame { program, threads, ptrs, owned: (0..n).map(|_| None).collect(), spare }
+        Frame {
+            program,
+            threads,
+            ptrs,
+            owned: (0..n).map(|_| None).collect(),
+            spare,
+        }
     }
 
     /// Gives `b` storage (recycled when a freed buffer has the same type and size).
@@ -303,12 +349,16 @@ impl<'p, 's> Frame<'p, 's> {
     fn step(&mut self, step: &Step, code: &StepCode) -> Result<(), RunError> {
         match (step, code) {
             (Step::Kernel(k), StepCode::Kernel { f, units, work }) => {
-                let args: Vec<*mut u8> = k.params.iter().map(|p| self.ptrs[p.buf.index()]).collect();
+                let args: Vec<*mut u8> =
+                    k.params.iter().map(|p| self.ptrs[p.buf.index()]).collect();
                 match call_kernel(self.threads, *f, &args, *units, *work) {
                     0 => Ok(()),
                     status => {
                         let check = &k.checks[status as usize - 1];
-                        Err(RunError::new(format!("{} ({}): {}", check.node, check.op, check.message)))
+                        Err(RunError::new(format!(
+                            "{} ({}): {}",
+                            check.node, check.op, check.message
+                        )))
                     }
                 }
             }
@@ -371,7 +421,11 @@ impl<'p, 's> Frame<'p, 's> {
                     let bytes = out.len() * out.dtype().size_bytes();
                     // SAFETY: the stacked output holds `length` slices of this size.
                     unsafe {
-                        std::ptr::copy_nonoverlapping(out.as_ptr(), self.ptrs[dst.index()].add(t * bytes), bytes);
+                        std::ptr::copy_nonoverlapping(
+                            out.as_ptr(),
+                            self.ptrs[dst.index()].add(t * bytes),
+                            bytes,
+                        );
                     }
                     self.spare.give(out);
                 }

@@ -26,7 +26,9 @@
 //! tests.
 
 use crate::JitError;
-use crate::kernel::{BufId, Buffer, BufferKind, HostScan, Kernel, MatMul, Matrix, Native, Schedule, Step, ValId};
+use crate::kernel::{
+    BufId, Buffer, BufferKind, HostScan, Kernel, MatMul, Matrix, Native, Schedule, Step, ValId,
+};
 use crate::lower::{KernelBuilder, convert_const};
 use crate::view::{IndexRef, Source, View};
 use rlp_ir::{Graph, Node, NodeId, Op, ReduceOp};
@@ -42,7 +44,11 @@ pub fn fuse(graph: &Graph, fuse: bool) -> Result<Schedule, JitError> {
 }
 
 /// [`fuse`] with a kernel-name counter shared with enclosing graphs (scan bodies).
-pub(crate) fn fuse_graph(graph: &Graph, fuse: bool, counter: &mut usize) -> Result<Schedule, JitError> {
+pub(crate) fn fuse_graph(
+    graph: &Graph,
+    fuse: bool,
+    counter: &mut usize,
+) -> Result<Schedule, JitError> {
     let partition = Partition::new(graph, fuse);
     let mut b = Builder::new(graph, fuse, partition, counter);
     for id in graph.ids() {
@@ -125,7 +131,12 @@ impl Partition {
                 uses[a.index()].push((id, is_point_arg(&node.op, pos)));
             }
         }
-        let mut p = Partition { live, is_output, group_of: vec![None; n], groups: vec![] };
+        let mut p = Partition {
+            live,
+            is_output,
+            group_of: vec![None; n],
+            groups: vec![],
+        };
         for id in (0..n as u32).rev().map(NodeId) {
             if !p.live[id.index()] {
                 continue;
@@ -149,7 +160,12 @@ impl Partition {
                 _ => graph.ty(node.args[0]).shape.clone(),
             };
             p.group_of[id.index()] = Some(p.groups.len());
-            p.groups.push(Group { root: id, kind, space, members: vec![id] });
+            p.groups.push(Group {
+                root: id,
+                kind,
+                space,
+                members: vec![id],
+            });
         }
         for g in &mut p.groups {
             g.members.reverse();
@@ -162,7 +178,9 @@ impl Partition {
     fn joinable(&self, graph: &Graph, id: NodeId, uses: &[(NodeId, bool)]) -> Option<usize> {
         let (first, _) = uses.first()?;
         let g = self.group_of[first.index()]?;
-        let all_in = uses.iter().all(|&(u, point)| point && self.group_of[u.index()] == Some(g));
+        let all_in = uses
+            .iter()
+            .all(|&(u, point)| point && self.group_of[u.index()] == Some(g));
         // Reductions store one value per unit, so a graph output cannot hide in a prologue.
         let storable = self.groups[g].kind == GroupKind::Map || !self.is_output[id.index()];
         (all_in && storable && self.groups[g].space == graph.ty(id).shape).then_some(g)
@@ -195,7 +213,11 @@ impl<'g, 'c> Builder<'g, 'c> {
             .inputs
             .iter()
             .enumerate()
-            .map(|(k, t)| Buffer { dtype: t.dtype, len: t.numel(), kind: BufferKind::Input(k) })
+            .map(|(k, t)| Buffer {
+                dtype: t.dtype,
+                len: t.numel(),
+                kind: BufferKind::Input(k),
+            })
             .collect();
         let inputs = (0..buffers.len() as u32).map(BufId).collect();
         Builder {
@@ -211,7 +233,11 @@ impl<'g, 'c> Builder<'g, 'c> {
     }
 
     fn temp(&mut self, dtype: DType, len: usize) -> BufId {
-        self.buffers.push(Buffer { dtype, len, kind: BufferKind::Temp });
+        self.buffers.push(Buffer {
+            dtype,
+            len,
+            kind: BufferKind::Temp,
+        });
         BufId(self.buffers.len() as u32 - 1)
     }
 
@@ -239,7 +265,9 @@ impl<'g, 'c> Builder<'g, 'c> {
             rlp_ir::Type::Tensor(t) => t.clone(),
             rlp_ir::Type::Tuple(types) => {
                 let Op::Scan(scan) = &node.op else {
-                    return Err(JitError::Invalid(format!("{id}: only scans have tuple types")));
+                    return Err(JitError::Invalid(format!(
+                        "{id}: only scans have tuple types"
+                    )));
                 };
                 return self.emit_scan(id, node, scan, types);
             }
@@ -249,20 +277,32 @@ impl<'g, 'c> Builder<'g, 'c> {
             Op::Const(c) => View::constant(convert_const(*c, ty.dtype), &ty.shape),
             Op::Literal(data) => {
                 if data.len() != ty.numel() {
-                    return Err(JitError::Invalid(format!("{id}: literal of {} values for {}", data.len(), ty)));
+                    return Err(JitError::Invalid(format!(
+                        "{id}: literal of {} values for {}",
+                        data.len(),
+                        ty
+                    )));
                 }
-                self.buffers.push(Buffer { dtype: ty.dtype, len: ty.numel(), kind: BufferKind::Literal(data.clone()) });
+                self.buffers.push(Buffer {
+                    dtype: ty.dtype,
+                    len: ty.numel(),
+                    kind: BufferKind::Literal(data.clone()),
+                });
                 View::contiguous(BufId(self.buffers.len() as u32 - 1), &ty.shape)
             }
             Op::Broadcast => self.view(node.args[0]).broadcast(&ty.shape),
             Op::Transpose(perm) => self.view(node.args[0]).transpose(perm),
             Op::Slice { axis, start, end } => self.view(node.args[0]).slice(*axis, *start, *end),
-            Op::DynIndex => self.view(node.args[0]).index(IndexRef::Node(node.args[1]), id),
+            Op::DynIndex => self
+                .view(node.args[0])
+                .index(IndexRef::Node(node.args[1]), id),
             Op::Reshape => {
                 let arg = self.view(node.args[0]).clone();
                 match arg.reshape(&ty.shape) {
                     Some(v) => v,
-                    None => View::contiguous(self.materialise(&arg, ty.dtype, node.args[0]), &ty.shape),
+                    None => {
+                        View::contiguous(self.materialise(&arg, ty.dtype, node.args[0]), &ty.shape)
+                    }
                 }
             }
             Op::Project(k) => match &self.place[node.args[0].index()] {
@@ -286,13 +326,25 @@ impl<'g, 'c> Builder<'g, 'c> {
                 return Ok(());
             }
             Op::MatMul => return self.emit_matmul(id, node),
-            Op::Pad { axis, before, after: _ } => return self.emit_pad(id, node, *axis, *before),
+            Op::Pad {
+                axis,
+                before,
+                after: _,
+            } => return self.emit_pad(id, node, *axis, *before),
             Op::Concat { axis } => return self.emit_concat(id, node, *axis),
             Op::OneHot { depth } => return self.emit_one_hot(id, node, *depth),
-            Op::Scan(_) => return Err(JitError::Invalid(format!("{id}: a scan must have a tuple type"))),
+            Op::Scan(_) => {
+                return Err(JitError::Invalid(format!(
+                    "{id}: a scan must have a tuple type"
+                )));
+            }
         };
         // Unfused schedules give every node its own buffer, views and constants included.
-        let view = if self.fuse { view } else { View::contiguous(self.materialise(&view, ty.dtype, id), &ty.shape) };
+        let view = if self.fuse {
+            view
+        } else {
+            View::contiguous(self.materialise(&view, ty.dtype, id), &ty.shape)
+        };
         self.place[id.index()] = Place::View(view);
         Ok(())
     }
@@ -306,9 +358,12 @@ impl<'g, 'c> Builder<'g, 'c> {
         let out = self.temp(dtype, view.numel());
         let mut kb = KernelBuilder::identity(&view.shape);
         kb.note(node);
-        let v = kb.read(view, dtype, &mut |kb, n| self.outer_value(kb, n)).expect("outer reads always lower");
+        let v = kb
+            .read(view, dtype, &mut |kb, n| self.outer_value(kb, n))
+            .expect("outer reads always lower");
         let name = self.kernel_name("copy");
-        self.steps.push(Step::Kernel(Box::new(kb.finish_map(name, &[(out, v)]))));
+        self.steps
+            .push(Step::Kernel(Box::new(kb.finish_map(name, &[(out, v)]))));
         out
     }
 
@@ -319,7 +374,12 @@ impl<'g, 'c> Builder<'g, 'c> {
     }
 
     /// An operand at the point: an already lowered member, or an outer read (memoised).
-    fn operand(&self, kb: &mut KernelBuilder, n: NodeId, memo: &mut HashMap<NodeId, ValId>) -> Option<ValId> {
+    fn operand(
+        &self,
+        kb: &mut KernelBuilder,
+        n: NodeId,
+        memo: &mut HashMap<NodeId, ValId>,
+    ) -> Option<ValId> {
         if let Some(&v) = memo.get(&n) {
             return Some(v);
         }
@@ -329,7 +389,12 @@ impl<'g, 'c> Builder<'g, 'c> {
     }
 
     /// Lowers one member whose member operands are already in `memo`.
-    fn member_value(&self, kb: &mut KernelBuilder, n: NodeId, memo: &mut HashMap<NodeId, ValId>) -> Option<ValId> {
+    fn member_value(
+        &self,
+        kb: &mut KernelBuilder,
+        n: NodeId,
+        memo: &mut HashMap<NodeId, ValId>,
+    ) -> Option<ValId> {
         let node = self.graph.node(n);
         let ty = self.graph.ty(n);
         Some(match &node.op {
@@ -356,7 +421,11 @@ impl<'g, 'c> Builder<'g, 'c> {
 
     /// Lowers `members` (in node order, so operands come first: no recursion however
     /// long the chain) and returns every member's value.
-    fn lower_members(&self, kb: &mut KernelBuilder, members: &[NodeId]) -> Option<HashMap<NodeId, ValId>> {
+    fn lower_members(
+        &self,
+        kb: &mut KernelBuilder,
+        members: &[NodeId],
+    ) -> Option<HashMap<NodeId, ValId>> {
         let mut memo = HashMap::new();
         for &m in members {
             kb.note(m);
@@ -369,7 +438,12 @@ impl<'g, 'c> Builder<'g, 'c> {
     /// Emits the kernel of group `g` (at its root, after everything it reads).
     fn emit_group(&mut self, g: usize) -> Result<(), JitError> {
         let group = &self.part.groups[g];
-        let (root, kind, space, members) = (group.root, group.kind, group.space.clone(), group.members.clone());
+        let (root, kind, space, members) = (
+            group.root,
+            group.kind,
+            group.space.clone(),
+            group.members.clone(),
+        );
         let root_node = self.graph.node(root);
         let invalid = || JitError::Invalid(format!("{root}: cannot lower {}", root_node.op.name()));
         let kernel = match kind {
@@ -377,8 +451,11 @@ impl<'g, 'c> Builder<'g, 'c> {
                 let mut kb = KernelBuilder::identity(&space);
                 let memo = self.lower_members(&mut kb, &members).ok_or_else(invalid)?;
                 let mut stores = vec![];
-                let stored: Vec<NodeId> =
-                    members.iter().copied().filter(|&m| m == root || self.part.is_output[m.index()]).collect();
+                let stored: Vec<NodeId> = members
+                    .iter()
+                    .copied()
+                    .filter(|&m| m == root || self.part.is_output[m.index()])
+                    .collect();
                 for m in stored {
                     let out = self.temp(self.dtype(m), space.iter().product());
                     self.place[m.index()] = Place::View(View::contiguous(out, &space));
@@ -400,7 +477,9 @@ impl<'g, 'c> Builder<'g, 'c> {
                 let (prologue, _) = members.split_at(members.len() - 1);
                 let mut memo = self.lower_members(&mut kb, prologue).ok_or_else(invalid)?;
                 kb.note(root);
-                let v = self.operand(&mut kb, root_node.args[0], &mut memo).ok_or_else(invalid)?;
+                let v = self
+                    .operand(&mut kb, root_node.args[0], &mut memo)
+                    .ok_or_else(invalid)?;
                 let out_ty = self.graph.ty(root);
                 let out = self.temp(out_ty.dtype, out_ty.numel());
                 self.place[root.index()] = Place::View(View::contiguous(out, &out_ty.shape));
@@ -428,17 +507,34 @@ impl<'g, 'c> Builder<'g, 'c> {
             (Source::Buf(buf), true) => (buf, view.offset as usize),
             _ => (self.materialise(view, dtype, node), 0),
         };
-        Matrix { buf, offset, rs: cols as isize, cs: 1 }
+        Matrix {
+            buf,
+            offset,
+            rs: cols as isize,
+            cs: 1,
+        }
     }
 
     fn emit_matmul(&mut self, id: NodeId, node: &Node) -> Result<(), JitError> {
         let ty = self.graph.ty(id).clone();
-        let (lv, rv) = (self.view(node.args[0]).clone(), self.view(node.args[1]).clone());
+        let (lv, rv) = (
+            self.view(node.args[0]).clone(),
+            self.view(node.args[1]).clone(),
+        );
         let lhs = self.matrix(&lv, ty.dtype, node.args[0]);
         let rhs = self.matrix(&rv, ty.dtype, node.args[1]);
         let out = self.temp(ty.dtype, ty.numel());
         let (m, k, n) = (lv.shape[0], lv.shape[1], rv.shape[1]);
-        self.steps.push(Step::MatMul(MatMul { dtype: ty.dtype, m, k, n, lhs, rhs, out, node: id }));
+        self.steps.push(Step::MatMul(MatMul {
+            dtype: ty.dtype,
+            m,
+            k,
+            n,
+            lhs,
+            rhs,
+            out,
+            node: id,
+        }));
         self.place[id.index()] = Place::View(View::contiguous(out, &ty.shape));
         Ok(())
     }
@@ -455,29 +551,59 @@ impl<'g, 'c> Builder<'g, 'c> {
         self.place[id.index()] = Place::View(View::contiguous(out, &ty.shape));
     }
 
-    fn emit_pad(&mut self, id: NodeId, node: &Node, axis: usize, before: usize) -> Result<(), JitError> {
+    fn emit_pad(
+        &mut self,
+        id: NodeId,
+        node: &Node,
+        axis: usize,
+        before: usize,
+    ) -> Result<(), JitError> {
         let src = self.plain_arg(node.args[0]);
         let in_shape = &self.graph.ty(node.args[0]).shape;
         let out_shape = &self.graph.ty(id).shape;
         let row: usize = in_shape[axis + 1..].iter().product();
-        let (outer, inner, out_inner) =
-            (in_shape[..axis].iter().product(), in_shape[axis..].iter().product(), out_shape[axis..].iter().product());
-        self.emit_native(id, |out| Native::Pad { src, out, outer, inner, out_inner, before_elems: before * row });
+        let (outer, inner, out_inner) = (
+            in_shape[..axis].iter().product(),
+            in_shape[axis..].iter().product(),
+            out_shape[axis..].iter().product(),
+        );
+        self.emit_native(id, |out| Native::Pad {
+            src,
+            out,
+            outer,
+            inner,
+            out_inner,
+            before_elems: before * row,
+        });
         Ok(())
     }
 
     fn emit_concat(&mut self, id: NodeId, node: &Node, axis: usize) -> Result<(), JitError> {
         let srcs: Vec<BufId> = node.args.iter().map(|&a| self.plain_arg(a)).collect();
-        let inner = node.args.iter().map(|&a| self.graph.ty(a).shape[axis..].iter().product()).collect();
+        let inner = node
+            .args
+            .iter()
+            .map(|&a| self.graph.ty(a).shape[axis..].iter().product())
+            .collect();
         let outer = self.graph.ty(id).shape[..axis].iter().product();
-        self.emit_native(id, |out| Native::Concat { srcs, out, outer, inner });
+        self.emit_native(id, |out| Native::Concat {
+            srcs,
+            out,
+            outer,
+            inner,
+        });
         Ok(())
     }
 
     fn emit_one_hot(&mut self, id: NodeId, node: &Node, depth: usize) -> Result<(), JitError> {
         let idx = self.plain_arg(node.args[0]);
         let rows = self.graph.ty(node.args[0]).numel();
-        self.emit_native(id, |out| Native::OneHot { idx, out, rows, depth });
+        self.emit_native(id, |out| Native::OneHot {
+            idx,
+            out,
+            rows,
+            depth,
+        });
         Ok(())
     }
 
@@ -491,10 +617,15 @@ impl<'g, 'c> Builder<'g, 'c> {
         if self.fuse {
             let views: Vec<View> = node.args.iter().map(|&a| self.view(a).clone()).collect();
             let dtypes: Vec<DType> = node.args.iter().map(|&a| self.dtype(a)).collect();
-            let lowered = crate::scan::lower(scan, &views, &dtypes, &mut |kb, n| self.outer_value(kb, n));
+            let lowered =
+                crate::scan::lower(scan, &views, &dtypes, &mut |kb, n| self.outer_value(kb, n));
             if let Some(l) = lowered {
-                let outs: Vec<BufId> = types.iter().map(|t| self.temp(t.dtype, t.numel())).collect();
-                let step_stores: Vec<(BufId, ValId)> = outs[scan.n_carry..].iter().copied().zip(l.outs).collect();
+                let outs: Vec<BufId> = types
+                    .iter()
+                    .map(|t| self.temp(t.dtype, t.numel()))
+                    .collect();
+                let step_stores: Vec<(BufId, ValId)> =
+                    outs[scan.n_carry..].iter().copied().zip(l.outs).collect();
                 let name = self.kernel_name("scan");
                 let mut kernel: Kernel = l.builder.finish_scan(
                     name,
@@ -513,7 +644,10 @@ impl<'g, 'c> Builder<'g, 'c> {
         }
         let args: Vec<BufId> = node.args.iter().map(|&a| self.plain_arg(a)).collect();
         let body = fuse_graph(&scan.body, self.fuse, self.counter)?;
-        let outs: Vec<BufId> = types.iter().map(|t| self.temp(t.dtype, t.numel())).collect();
+        let outs: Vec<BufId> = types
+            .iter()
+            .map(|t| self.temp(t.dtype, t.numel()))
+            .collect();
         self.steps.push(Step::Scan(Box::new(HostScan {
             length: scan.length,
             reverse: scan.reverse,
@@ -529,9 +663,20 @@ impl<'g, 'c> Builder<'g, 'c> {
     }
 
     fn finish(mut self) -> Result<Schedule, JitError> {
-        let outputs: Vec<BufId> = self.graph.outputs.iter().map(|&o| self.plain_arg(o)).collect();
+        let outputs: Vec<BufId> = self
+            .graph
+            .outputs
+            .iter()
+            .map(|&o| self.plain_arg(o))
+            .collect();
         let frees = frees(&self.buffers, &self.steps, &outputs);
-        Ok(Schedule { buffers: self.buffers, inputs: self.inputs, steps: self.steps, outputs, frees })
+        Ok(Schedule {
+            buffers: self.buffers,
+            inputs: self.inputs,
+            steps: self.steps,
+            outputs,
+            frees,
+        })
     }
 }
 
@@ -539,7 +684,11 @@ impl<'g, 'c> Builder<'g, 'c> {
 pub(crate) fn step_buffers(step: &Step) -> (Vec<BufId>, Vec<BufId>) {
     match step {
         Step::Kernel(k) => (
-            k.params.iter().filter(|p| !p.write).map(|p| p.buf).collect(),
+            k.params
+                .iter()
+                .filter(|p| !p.write)
+                .map(|p| p.buf)
+                .collect(),
             k.params.iter().filter(|p| p.write).map(|p| p.buf).collect(),
         ),
         Step::MatMul(m) => (vec![m.lhs.buf, m.rhs.buf], vec![m.out]),

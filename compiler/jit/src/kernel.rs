@@ -133,14 +133,31 @@ pub enum Native {
     /// `out` is `src` padded with zeros along `axis` (`outer` rows of `inner` elements are
     /// copied to offset `before_elems` within rows of `out_inner` elements).
     #[allow(missing_docs)]
-    Pad { src: BufId, out: BufId, outer: usize, inner: usize, out_inner: usize, before_elems: usize },
+    Pad {
+        src: BufId,
+        out: BufId,
+        outer: usize,
+        inner: usize,
+        out_inner: usize,
+        before_elems: usize,
+    },
     /// `out` is the concatenation of `srcs` along an axis: each source contributes rows of
     /// `inner[i]` elements, one per outer index, to rows of `sum(inner)` elements.
     #[allow(missing_docs)]
-    Concat { srcs: Vec<BufId>, out: BufId, outer: usize, inner: Vec<usize> },
+    Concat {
+        srcs: Vec<BufId>,
+        out: BufId,
+        outer: usize,
+        inner: Vec<usize>,
+    },
     /// `out[s, d] = (idx[s] == d) as dtype` for `rows` indices and `depth` columns.
     #[allow(missing_docs)]
-    OneHot { idx: BufId, out: BufId, rows: usize, depth: usize },
+    OneHot {
+        idx: BufId,
+        out: BufId,
+        rows: usize,
+        depth: usize,
+    },
 }
 
 /// A scan run by the host: the carries and outputs live in buffers of this schedule;
@@ -234,10 +251,19 @@ pub enum KernelKind {
     /// The first `n_kept` dims are parallel; the rest are reduced in row-major order,
     /// sequentially, one accumulator per unit: `out[unit] = fold(op, value over reduced)`.
     #[allow(missing_docs)]
-    Reduce { op: ReduceOp, n_kept: usize, value: ValId, out: usize },
+    Reduce {
+        op: ReduceOp,
+        n_kept: usize,
+        value: ValId,
+        out: usize,
+    },
     /// Like `Reduce` over exactly one (the last) dim: the index of the first maximum.
     #[allow(missing_docs)]
-    ArgMax { n_kept: usize, value: ValId, out: usize },
+    ArgMax {
+        n_kept: usize,
+        value: ValId,
+        out: usize,
+    },
     /// A sequential loop per unit: `prologue` runs once, then `body` runs for each step
     /// `t` (counting down when `reverse`); see [`ScanKernel`].
     Scan(ScanKernel),
@@ -334,7 +360,14 @@ pub enum Op {
     Cast(ValId),
     /// One counter-based draw; `c0`, `c1` are `i32` values, the element counter the index.
     #[allow(missing_docs)]
-    Random { dist: Distribution, seed: u64, stream: u32, c0: ValId, c1: ValId, counter: IndexId },
+    Random {
+        dist: Distribution,
+        seed: u64,
+        stream: u32,
+        c0: ValId,
+        c1: ValId,
+        counter: IndexId,
+    },
     /// The current value of carry `k` (scan kernels only).
     Carry(usize),
     /// The scan step index `t` as `i32` (scan kernels only).
@@ -401,12 +434,11 @@ impl Kernel {
                 if self.space[d] == 1 && !keep_size_one {
                     continue;
                 }
-                let merges = space.len() > start
-                    && self
-                        .indices
-                        .iter()
-                        .zip(&strides)
-                        .all(|(ix, s)| *s.last().unwrap() == ix.strides[d] * self.space[d] as i64);
+                let merges =
+                    space.len() > start
+                        && self.indices.iter().zip(&strides).all(|(ix, s)| {
+                            *s.last().unwrap() == ix.strides[d] * self.space[d] as i64
+                        });
                 if merges && !keep_size_one {
                     *space.last_mut().unwrap() *= self.space[d];
                     for (ix, s) in self.indices.iter().zip(&mut strides) {
@@ -438,7 +470,9 @@ impl Kernel {
             ix.strides = s;
         }
         match &mut k.kind {
-            KernelKind::Reduce { n_kept, .. } | KernelKind::ArgMax { n_kept, .. } => *n_kept = class_len[0],
+            KernelKind::Reduce { n_kept, .. } | KernelKind::ArgMax { n_kept, .. } => {
+                *n_kept = class_len[0]
+            }
             KernelKind::Map { .. } | KernelKind::Scan(_) => {}
         }
         k
@@ -489,17 +523,28 @@ impl Schedule {
                     fmt_shape(f, &k.space)?;
                     f.write_str(": ")?;
                     fmt_nodes(f, &k.nodes)?;
-                    let outs: Vec<String> = k.params.iter().filter(|p| p.write).map(|p| p.buf.to_string()).collect();
+                    let outs: Vec<String> = k
+                        .params
+                        .iter()
+                        .filter(|p| p.write)
+                        .map(|p| p.buf.to_string())
+                        .collect();
                     writeln!(f, " -> {}", outs.join(" "))?;
                 }
-                Step::MatMul(m) => writeln!(f, "matmul {}x{}x{} {}: {} -> {}", m.m, m.k, m.n, m.dtype, m.node, m.out)?,
+                Step::MatMul(m) => writeln!(
+                    f,
+                    "matmul {}x{}x{} {}: {} -> {}",
+                    m.m, m.k, m.n, m.dtype, m.node, m.out
+                )?,
                 Step::Native(n) => match n {
                     Native::Pad { src, out, .. } => writeln!(f, "pad {src} -> {out}")?,
                     Native::Concat { srcs, out, .. } => {
                         let s: Vec<String> = srcs.iter().map(|b| b.to_string()).collect();
                         writeln!(f, "concat {} -> {out}", s.join(" "))?
                     }
-                    Native::OneHot { idx, out, depth, .. } => writeln!(f, "one_hot {idx} depth {depth} -> {out}")?,
+                    Native::OneHot {
+                        idx, out, depth, ..
+                    } => writeln!(f, "one_hot {idx} depth {depth} -> {out}")?,
                 },
                 Step::Scan(s) => {
                     let outs: Vec<String> = s.outs.iter().map(|b| b.to_string()).collect();

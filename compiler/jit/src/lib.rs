@@ -49,7 +49,10 @@ pub struct JitOptions {
 
 impl Default for JitOptions {
     fn default() -> Self {
-        JitOptions { threads: 0, fuse: true }
+        JitOptions {
+            threads: 0,
+            fuse: true,
+        }
     }
 }
 
@@ -75,8 +78,13 @@ pub enum JitError {
 /// Compiles `graph` into an executable that runs it on host tensors.
 pub fn compile(graph: &Graph, opts: &JitOptions) -> Result<Box<dyn Executable>, JitError> {
     let schedule = fuse::fuse(graph, opts.fuse)?;
-    let output_shapes = graph.outputs.iter().map(|&o| graph.ty(o).shape.clone()).collect();
-    let exe = exec::JitExecutable::new(graph.inputs.clone(), output_shapes, schedule, opts.threads)?;
+    let output_shapes = graph
+        .outputs
+        .iter()
+        .map(|&o| graph.ty(o).shape.clone())
+        .collect();
+    let exe =
+        exec::JitExecutable::new(graph.inputs.clone(), output_shapes, schedule, opts.threads)?;
     Ok(Box::new(exe))
 }
 

@@ -6,7 +6,9 @@
 //! the kernel's arenas and knows how a value of some shape is read at the kernel's
 //! iteration point; callers walk their nodes and call it.
 
-use crate::kernel::{BufId, Check, DynTerm, Index, IndexId, Inst, Kernel, KernelKind, Op, Param, ScanKernel, ValId};
+use crate::kernel::{
+    BufId, Check, DynTerm, Index, IndexId, Inst, Kernel, KernelKind, Op, Param, ScanKernel, ValId,
+};
 use crate::view::{IndexRef, Source, View, row_major};
 use rlp_ir::{BinaryOp, Distribution, Node, NodeId, ReduceOp};
 use rlp_runtime::DType;
@@ -122,7 +124,9 @@ impl KernelBuilder {
             Op::Unary(_, a) | Op::Cast(a) | Op::Assert(a, _) => v(a),
             Op::Binary(_, a, b) => v(a) || v(b),
             Op::Select(c, a, b) => v(c) || v(a) || v(b),
-            Op::Random { c0, c1, counter, .. } => v(c0) || v(c1) || idx(counter),
+            Op::Random {
+                c0, c1, counter, ..
+            } => v(c0) || v(c1) || idx(counter),
         }
     }
 
@@ -141,7 +145,13 @@ impl KernelBuilder {
     pub fn strides_at_point(&self, shape: &[usize], strides: &[i64]) -> Vec<i64> {
         let lead = self.logical.len() - shape.len();
         let logical: Vec<i64> = (0..self.logical.len())
-            .map(|d| if d < lead || shape[d - lead] == 1 { 0 } else { strides[d - lead] })
+            .map(|d| {
+                if d < lead || shape[d - lead] == 1 {
+                    0
+                } else {
+                    strides[d - lead]
+                }
+            })
             .collect();
         self.perm.iter().map(|&p| logical[p]).collect()
     }
@@ -186,14 +196,26 @@ impl KernelBuilder {
                 IndexRef::Node(n) => resolve(self, n)?,
             };
             // The scan step itself is always in range of a sequence: no check needed.
-            if self.insts[value.index()].op == Op::Step && self.steps.is_some_and(|n| n as u64 <= d.bound) {
+            if self.insts[value.index()].op == Op::Step
+                && self.steps.is_some_and(|n| n as u64 <= d.bound)
+            {
                 step_stride += d.stride;
                 continue;
             }
             let check = self.check(d.op, d.node, format!("index out of range 0..{}", d.bound));
-            dynamic.push(DynTerm { value, stride: d.stride, bound: d.bound, check });
+            dynamic.push(DynTerm {
+                value,
+                stride: d.stride,
+                bound: d.bound,
+                check,
+            });
         }
-        Some(self.intern(Index { offset: view.offset, strides, step_stride, dynamic }))
+        Some(self.intern(Index {
+            offset: view.offset,
+            strides,
+            step_stride,
+            dynamic,
+        }))
     }
 
     /// `Gather`: `x[s, idx[s]]` for the view `x: [S…, K]` and the `i32` value `idx`.
@@ -207,12 +229,21 @@ impl KernelBuilder {
     ) -> Option<ValId> {
         let r = x.shape.len() - 1;
         let k = x.shape[r];
-        let rows = View { shape: x.shape[..r].to_vec(), strides: x.strides[..r].to_vec(), ..x.clone() };
+        let rows = View {
+            shape: x.shape[..r].to_vec(),
+            strides: x.strides[..r].to_vec(),
+            ..x.clone()
+        };
         let strides = self.strides_at_point(&rows.shape, &rows.strides);
         let id = self.index(&rows, strides, resolve)?;
         let mut index = self.indices[id.index()].clone();
         let check = self.check("gather", node, format!("index out of range 0..{k}"));
-        index.dynamic.push(DynTerm { value: idx, stride: x.strides[r], bound: k as u64, check });
+        index.dynamic.push(DynTerm {
+            value: idx,
+            stride: x.strides[r],
+            bound: k as u64,
+            check,
+        });
         let index = self.intern(index);
         match x.source {
             Source::Buf(buf) => {
@@ -232,7 +263,12 @@ impl KernelBuilder {
         let mut unit = vec![0i64; shape.len()];
         unit[axis] = 1;
         let strides = self.strides_at_point(shape, &unit);
-        let index = self.intern(Index { offset: 0, strides, step_stride: 0, dynamic: vec![] });
+        let index = self.intern(Index {
+            offset: 0,
+            strides,
+            step_stride: 0,
+            dynamic: vec![],
+        });
         self.push(Op::Coord(index), DType::I32)
     }
 
@@ -249,8 +285,23 @@ impl KernelBuilder {
         dtype: DType,
     ) -> ValId {
         let strides = self.strides_at_point(shape, &row_major(shape));
-        let counter = self.intern(Index { offset: 0, strides, step_stride: 0, dynamic: vec![] });
-        self.push(Op::Random { dist, seed, stream, c0, c1, counter }, dtype)
+        let counter = self.intern(Index {
+            offset: 0,
+            strides,
+            step_stride: 0,
+            dynamic: vec![],
+        });
+        self.push(
+            Op::Random {
+                dist,
+                seed,
+                stream,
+                c0,
+                c1,
+                counter,
+            },
+            dtype,
+        )
     }
 
     /// A pointwise op (`Unary`, `Binary`, `Select`, `Cast`, `StopGradient`) of node `id`
@@ -304,13 +355,34 @@ impl KernelBuilder {
     }
 
     /// A reduction kernel: the last `space.len() - n_kept` dims are folded with `op`.
-    pub fn finish_reduce(mut self, name: String, op: ReduceOp, n_kept: usize, value: ValId, out: BufId) -> Kernel {
+    pub fn finish_reduce(
+        mut self,
+        name: String,
+        op: ReduceOp,
+        n_kept: usize,
+        value: ValId,
+        out: BufId,
+    ) -> Kernel {
         let out = self.param(out, self.dtype(value), true);
-        self.finish(name, KernelKind::Reduce { op, n_kept, value, out })
+        self.finish(
+            name,
+            KernelKind::Reduce {
+                op,
+                n_kept,
+                value,
+                out,
+            },
+        )
     }
 
     /// An argmax kernel over the last space dim.
-    pub fn finish_argmax(mut self, name: String, n_kept: usize, value: ValId, out: BufId) -> Kernel {
+    pub fn finish_argmax(
+        mut self,
+        name: String,
+        n_kept: usize,
+        value: ValId,
+        out: BufId,
+    ) -> Kernel {
         let out = self.param(out, DType::I32, true);
         self.finish(name, KernelKind::ArgMax { n_kept, value, out })
     }
@@ -347,7 +419,16 @@ impl KernelBuilder {
                 self.param(buf, dtype, true)
             })
             .collect();
-        let scan = ScanKernel { length, reverse, prologue, body, init, next, step_stores, final_stores };
+        let scan = ScanKernel {
+            length,
+            reverse,
+            prologue,
+            body,
+            init,
+            next,
+            step_stores,
+            final_stores,
+        };
         self.finish(name, KernelKind::Scan(scan))
     }
 }

@@ -27,7 +27,15 @@ pub unsafe fn matmul(step: &MatMul, ptrs: &[*mut u8]) {
 }
 
 unsafe fn gemm_typed<T: Copy + 'static>(step: &MatMul, ptrs: &[*mut u8], zero: T, one: T) {
-    let MatMul { m, k, n, lhs, rhs, out, .. } = *step;
+    let MatMul {
+        m,
+        k,
+        n,
+        lhs,
+        rhs,
+        out,
+        ..
+    } = *step;
     let dst = ptrs[out.index()].cast::<T>();
     if m == 0 || n == 0 {
         return;
@@ -77,7 +85,14 @@ pub unsafe fn run(step: &Native, ptrs: &[*mut u8], out_dtype: DType) {
     // operands' shapes.
     unsafe {
         match step {
-            Native::Pad { src, out, outer, inner, out_inner, before_elems } => {
+            Native::Pad {
+                src,
+                out,
+                outer,
+                inner,
+                out_inner,
+                before_elems,
+            } => {
                 let (s, d) = (ptrs[src.index()], ptrs[out.index()]);
                 std::ptr::write_bytes(d, 0, outer * out_inner * elem);
                 for o in 0..*outer {
@@ -86,7 +101,12 @@ pub unsafe fn run(step: &Native, ptrs: &[*mut u8], out_dtype: DType) {
                     std::ptr::copy_nonoverlapping(from, to, inner * elem);
                 }
             }
-            Native::Concat { srcs, out, outer, inner } => {
+            Native::Concat {
+                srcs,
+                out,
+                outer,
+                inner,
+            } => {
                 let d = ptrs[out.index()];
                 let row: usize = inner.iter().sum();
                 for o in 0..*outer {
@@ -101,7 +121,12 @@ pub unsafe fn run(step: &Native, ptrs: &[*mut u8], out_dtype: DType) {
                     }
                 }
             }
-            Native::OneHot { idx, out, rows, depth } => {
+            Native::OneHot {
+                idx,
+                out,
+                rows,
+                depth,
+            } => {
                 let (d, n_rows) = (ptrs[out.index()], *rows);
                 std::ptr::write_bytes(d, 0, n_rows * depth * elem);
                 let idx = std::slice::from_raw_parts(ptrs[idx.index()].cast::<i32>(), n_rows);

@@ -43,10 +43,14 @@ pub fn lower(
 ) -> Option<Lowered> {
     let body = &scan.body;
     let n_out = body.outputs.len();
-    let elem_shape =
-        if scan.n_carry > 0 { body.inputs[0].shape.clone() } else { body.ty(*body.outputs.first()?).shape.clone() };
+    let elem_shape = if scan.n_carry > 0 {
+        body.inputs[0].shape.clone()
+    } else {
+        body.ty(*body.outputs.first()?).shape.clone()
+    };
     let fits = |shape: &[usize]| shape == elem_shape.as_slice();
-    if !(0..scan.n_carry).all(|k| fits(&body.inputs[k].shape)) || !body.outputs.iter().all(|&o| fits(&body.ty(o).shape))
+    if !(0..scan.n_carry).all(|k| fits(&body.inputs[k].shape))
+        || !body.outputs.iter().all(|&o| fits(&body.ty(o).shape))
     {
         return None;
     }
@@ -68,8 +72,14 @@ pub fn lower(
     for k in 0..scan.n_carry {
         init.push(kb.read(&resolved[k], dtypes[k], &mut |_, _| None)?);
     }
-    let mut state =
-        Body { scan, body, args: resolved, places: vec![None; body.nodes.len()], loaded: HashMap::new(), step: None };
+    let mut state = Body {
+        scan,
+        body,
+        args: resolved,
+        places: vec![None; body.nodes.len()],
+        loaded: HashMap::new(),
+        step: None,
+    };
     // Place every needed body node in order: operands are always placed first, so there
     // is no recursion however long the body is.
     for (i, need) in needed(body).into_iter().enumerate() {
@@ -84,9 +94,18 @@ pub fn lower(
     let mut outs = Vec::with_capacity(n_out - scan.n_carry);
     for (i, &o) in body.outputs.iter().enumerate() {
         let v = state.value(&mut kb, o)?;
-        if i < scan.n_carry { next.push(v) } else { outs.push(v) }
+        if i < scan.n_carry {
+            next.push(v)
+        } else {
+            outs.push(v)
+        }
     }
-    Some(Lowered { builder: kb, init, next, outs })
+    Some(Lowered {
+        builder: kb,
+        init,
+        next,
+        outs,
+    })
 }
 
 /// The body nodes the outputs depend on.
@@ -150,7 +169,9 @@ impl Body<'_> {
     }
 
     fn step(&mut self, kb: &mut KernelBuilder) -> ValId {
-        *self.step.get_or_insert_with(|| kb.push(Op::Step, DType::I32))
+        *self
+            .step
+            .get_or_insert_with(|| kb.push(Op::Step, DType::I32))
     }
 
     /// How node `n` is computed, given its operands' places.
@@ -173,16 +194,22 @@ impl Body<'_> {
                 }
                 BodyInput::Invariant => Place::View(self.args[*k].clone()),
             },
-            rlp_ir::Op::Const(c) => Place::View(View::constant(convert_const(*c, ty.dtype), &ty.shape)),
+            rlp_ir::Op::Const(c) => {
+                Place::View(View::constant(convert_const(*c, ty.dtype), &ty.shape))
+            }
             // Broadcasting a computed value: its element at the broadcast index.
             rlp_ir::Op::Broadcast => match self.places[node.args[0].index()].clone()? {
                 Place::View(v) => Place::View(v.broadcast(&ty.shape)),
                 Place::Val(v) => Place::Val(v),
             },
             rlp_ir::Op::Transpose(perm) => Place::View(arg_view(self)?.transpose(perm)),
-            rlp_ir::Op::Slice { axis, start, end } => Place::View(arg_view(self)?.slice(*axis, *start, *end)),
+            rlp_ir::Op::Slice { axis, start, end } => {
+                Place::View(arg_view(self)?.slice(*axis, *start, *end))
+            }
             rlp_ir::Op::Reshape => Place::View(arg_view(self)?.reshape(&ty.shape)?),
-            rlp_ir::Op::DynIndex => Place::View(arg_view(self)?.index(IndexRef::Node(node.args[1]), n)),
+            rlp_ir::Op::DynIndex => {
+                Place::View(arg_view(self)?.index(IndexRef::Node(node.args[1]), n))
+            }
             rlp_ir::Op::Unary(_)
             | rlp_ir::Op::Binary(_)
             | rlp_ir::Op::Select

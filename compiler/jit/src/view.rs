@@ -74,7 +74,13 @@ pub fn row_major(shape: &[usize]) -> Vec<i64> {
 impl View {
     /// The whole of a contiguous buffer, seen with `shape`.
     pub fn contiguous(buf: BufId, shape: &[usize]) -> View {
-        View { source: Source::Buf(buf), shape: shape.to_vec(), offset: 0, strides: row_major(shape), dynamic: vec![] }
+        View {
+            source: Source::Buf(buf),
+            shape: shape.to_vec(),
+            offset: 0,
+            strides: row_major(shape),
+            dynamic: vec![],
+        }
     }
 
     /// A constant seen with any shape.
@@ -96,10 +102,17 @@ impl View {
     /// The buffer, if this view is exactly that whole buffer in row-major order (so a
     /// native step or the caller can use the buffer as is).
     pub fn plain_buffer(&self, buf_len: impl Fn(BufId) -> usize) -> Option<BufId> {
-        let Source::Buf(b) = self.source else { return None };
+        let Source::Buf(b) = self.source else {
+            return None;
+        };
         let n = self.numel();
         let dense = n == 0
-            || self.shape.iter().zip(&self.strides).zip(row_major(&self.shape)).all(|((&d, &s), r)| d == 1 || s == r);
+            || self
+                .shape
+                .iter()
+                .zip(&self.strides)
+                .zip(row_major(&self.shape))
+                .all(|((&d, &s), r)| d == 1 || s == r);
         (self.offset == 0 && self.dynamic.is_empty() && dense && buf_len(b) == n).then_some(b)
     }
 
@@ -107,9 +120,19 @@ impl View {
     pub fn broadcast(&self, to: &[usize]) -> View {
         let lead = to.len() - self.shape.len();
         let strides = (0..to.len())
-            .map(|d| if d < lead || self.shape[d - lead] == 1 { 0 } else { self.strides[d - lead] })
+            .map(|d| {
+                if d < lead || self.shape[d - lead] == 1 {
+                    0
+                } else {
+                    self.strides[d - lead]
+                }
+            })
             .collect();
-        View { shape: to.to_vec(), strides, ..self.clone() }
+        View {
+            shape: to.to_vec(),
+            strides,
+            ..self.clone()
+        }
     }
 
     /// `out.shape[i] = shape[perm[i]]`.
@@ -133,7 +156,13 @@ impl View {
     pub fn index(&self, t: IndexRef, node: NodeId) -> View {
         let mut v = self.clone();
         let bound = self.shape[0] as u64;
-        v.dynamic.push(DynView { index: t, stride: self.strides[0], bound, op: "dyn_index", node });
+        v.dynamic.push(DynView {
+            index: t,
+            stride: self.strides[0],
+            bound,
+            op: "dyn_index",
+            node,
+        });
         v.shape.remove(0);
         v.strides.remove(0);
         v
@@ -143,13 +172,22 @@ impl View {
     /// the same source (it is whenever each run of merged or split dims is contiguous
     /// within itself, as numpy's no-copy reshape).
     pub fn reshape(&self, shape: &[usize]) -> Option<View> {
-        let with = |strides: Vec<i64>| View { shape: shape.to_vec(), strides, ..self.clone() };
+        let with = |strides: Vec<i64>| View {
+            shape: shape.to_vec(),
+            strides,
+            ..self.clone()
+        };
         if self.numel() == 0 {
             return Some(with(vec![0; shape.len()]));
         }
         // Size-1 dims carry no stride information; drop them on both sides.
-        let old: Vec<(usize, i64)> =
-            self.shape.iter().zip(&self.strides).filter(|(d, _)| **d != 1).map(|(&d, &s)| (d, s)).collect();
+        let old: Vec<(usize, i64)> = self
+            .shape
+            .iter()
+            .zip(&self.strides)
+            .filter(|(d, _)| **d != 1)
+            .map(|(&d, &s)| (d, s))
+            .collect();
         let new_dims: Vec<usize> = (0..shape.len()).filter(|&i| shape[i] != 1).collect();
         let mut strides = vec![0i64; shape.len()];
         let (mut i, mut j) = (0, 0);
@@ -216,12 +254,17 @@ mod tests {
         assert_eq!(b.strides, vec![0, 1]);
         assert_eq!(b.plain_buffer(|_| 3), None);
         assert_eq!(v.plain_buffer(|_| 3), Some(BufId(1)));
-        assert_eq!(v.reshape(&[1, 3, 1]).unwrap().plain_buffer(|_| 3), Some(BufId(1)));
+        assert_eq!(
+            v.reshape(&[1, 3, 1]).unwrap().plain_buffer(|_| 3),
+            Some(BufId(1))
+        );
     }
 
     #[test]
     fn slice_and_index_offsets() {
-        let v = buf().slice(1, 1, 3).index(IndexRef::Node(NodeId(9)), NodeId(10));
+        let v = buf()
+            .slice(1, 1, 3)
+            .index(IndexRef::Node(NodeId(9)), NodeId(10));
         assert_eq!(v.shape, vec![2, 4]);
         assert_eq!(v.offset, 4);
         assert_eq!(v.dynamic[0].stride, 12);

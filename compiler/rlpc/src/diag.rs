@@ -51,6 +51,15 @@ impl SourceMap {
         let col = upto.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         format!("{}:{line}:{col}", self.name(loc.file))
     }
+    /// The length in characters of the line a location starts on.
+    pub fn line_length_at(&self, loc: Loc) -> usize {
+        let text = self.text(loc.file);
+        let at = (loc.span.start as usize).min(text.len());
+        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        end - start
+    }
+
     /// The source text a location covers.
     pub fn snippet(&self, loc: Loc) -> &str {
         let t = self.text(loc.file);
@@ -76,11 +85,19 @@ pub struct Diag {
 
 impl Diag {
     pub fn new(code: &'static str, message: impl Into<String>) -> Diag {
-        Diag { code, message: message.into(), labels: vec![], help: None }
+        Diag {
+            code,
+            message: message.into(),
+            labels: vec![],
+            help: None,
+        }
     }
     /// Adds a labelled span; the first label decides which file the report shows.
     pub fn label(mut self, loc: Loc, text: impl Into<String>) -> Diag {
-        self.labels.push(Label { loc, text: text.into() });
+        self.labels.push(Label {
+            loc,
+            text: text.into(),
+        });
         self
     }
     pub fn help(mut self, help: impl Into<String>) -> Diag {
@@ -114,7 +131,7 @@ impl Diag {
             .skip(1)
             .map(|&f| Report {
                 code: None,
-                message: format!("see {}", sources.name(f)),
+                message: format!("in {}", sources.name(f)),
                 labels: part(f),
                 source: Some(source(f)),
                 help: None,
@@ -152,17 +169,32 @@ impl fmt::Display for Report {
 impl std::error::Error for Report {}
 
 impl Diagnostic for Report {
+    fn severity(&self) -> Option<miette::Severity> {
+        // Related reports only show where something else was declared.
+        if self.code.is_none() {
+            Some(miette::Severity::Advice)
+        } else {
+            None
+        }
+    }
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.code.map(|c| Box::new(format!("rlp::{c}")) as Box<dyn fmt::Display>)
+        self.code
+            .map(|c| Box::new(format!("rlp::{c}")) as Box<dyn fmt::Display>)
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn SourceCode> {
         self.source.as_ref().map(|s| s as &dyn SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        if self.labels.is_empty() { None } else { Some(Box::new(self.labels.iter().cloned())) }
+        if self.labels.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.labels.iter().cloned()))
+        }
     }
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
         if self.related.is_empty() {
@@ -176,34 +208,72 @@ impl Diagnostic for Report {
 /// Renders diagnostics as plain text (no colour, fixed width): what `rlpc check`
 /// prints when not on a terminal, and what snapshot tests compare.
 pub fn render_plain(diags: &[Diag], sources: &SourceMap) -> String {
-    use miette::{GraphicalReportHandler, GraphicalTheme};
-    let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
-    let mut out = String::new();
-    for d in diags {
-        let r = d.report(sources);
-        let _ = handler.render_report(&mut out, &r);
-        out.push('\n');
-    }
-    out
+    render_with(
+        diags,
+        sources,
+        miette::GraphicalTheme::unicode_nocolor(),
+        Some(100),
+    )
 }
 
 /// Renders for a terminal (colours when stderr is a tty).
 pub fn render_fancy(diags: &[Diag], sources: &SourceMap) -> String {
-    use miette::{GraphicalReportHandler, GraphicalTheme};
     use std::io::IsTerminal;
-    let theme = if std::io::stderr().is_terminal() { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let handler = GraphicalReportHandler::new_themed(theme);
+    let theme = if std::io::stderr().is_terminal() {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    render_with(diags, sources, theme, None)
+}
+
+/// Source lines longer than this are not drawn: the snippet would be unreadable, and
+/// the graphical renderer cannot pad to such columns.
+const MAX_DRAWN_COLUMN: usize = 2_000;
+
+fn render_with(
+    diags: &[Diag],
+    sources: &SourceMap,
+    theme: miette::GraphicalTheme,
+    width: Option<usize>,
+) -> String {
+    let mut handler = miette::GraphicalReportHandler::new_themed(theme);
+    if let Some(w) = width {
+        handler = handler.with_width(w);
+    }
     let mut out = String::new();
     for d in diags {
-        let _ = handler.render_report(&mut out, &d.report(sources));
+        if d.labels
+            .iter()
+            .any(|l| sources.line_length_at(l.loc) > MAX_DRAWN_COLUMN)
+        {
+            out.push_str(&render_compact(d, sources));
+        } else {
+            let _ = handler.render_report(&mut out, &d.report(sources));
+        }
         out.push('\n');
     }
     out
 }
 
+/// One line per label, `file:line:col: text`, for sources too wide to draw.
+fn render_compact(d: &Diag, sources: &SourceMap) -> String {
+    let mut s = format!("rlp::{}\n\n  × {}\n", d.code, d.message);
+    for l in &d.labels {
+        s.push_str(&format!("  at {}: {}\n", sources.describe(l.loc), l.text));
+    }
+    if let Some(h) = &d.help {
+        s.push_str(&format!("  help: {h}\n"));
+    }
+    s
+}
+
 /// The closest candidate to `name` by edit distance, if it is close enough to be a
 /// likely typo.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -219,7 +289,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -232,7 +304,10 @@ mod tests {
 
     #[test]
     fn suggestions_pick_close_names_only() {
-        assert_eq!(did_you_mean("reward_to_og", ["reward_to_go", "gae"]), Some("reward_to_go"));
+        assert_eq!(
+            did_you_mean("reward_to_og", ["reward_to_go", "gae"]),
+            Some("reward_to_go")
+        );
         assert_eq!(did_you_mean("xyz", ["reward_to_go", "gae"]), None);
     }
 }

@@ -34,7 +34,8 @@ pub fn front_end(path: &Path, seed: u64) -> FrontEnd {
 /// The same as [`front_end`] for source text (tests and tools).
 pub fn front_end_source(name: &str, text: &str, seed: u64) -> FrontEnd {
     with_stack(|| {
-        let (mods, main) = sema::Modules::load_source(name, text).map_err(|(m, d)| (d, m.sources))?;
+        let (mods, main) =
+            sema::Modules::load_source(name, text).map_err(|(m, d)| (d, m.sources))?;
         match sema::lower(&mods, main, seed) {
             Ok(p) => Ok((p, mods.sources)),
             Err(d) => Err((vec![d], mods.sources)),
@@ -46,7 +47,10 @@ pub fn front_end_source(name: &str, text: &str, seed: u64) -> FrontEnd {
 /// tree, so only its explicit nesting limits (which give diagnostics) bound a program.
 fn with_stack(f: impl FnOnce() -> FrontEnd + Send) -> FrontEnd {
     std::thread::scope(|s| {
-        let h = std::thread::Builder::new().stack_size(256 << 20).spawn_scoped(s, f).expect("spawn the front-end thread");
+        let h = std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn_scoped(s, f)
+            .expect("spawn the front-end thread");
         h.join().unwrap_or_else(|_| Err((vec![Diag::new("internal", "internal compiler error: the front end stopped unexpectedly; please report the input")], SourceMap::default())))
     })
 }

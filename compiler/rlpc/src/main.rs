@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "rlpc", version, about = "Compile and run declarative reinforcement-learning pipelines (.rlp)")]
+#[command(
+    name = "rlpc",
+    version,
+    about = "Compile and run declarative reinforcement-learning pipelines (.rlp)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -73,7 +77,13 @@ fn command(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Cmd::Run { file, seed, out, backend, quiet } => {
+        Cmd::Run {
+            file,
+            seed,
+            out,
+            backend,
+            quiet,
+        } => {
             let (program, sources) = match rlpc::front_end(&file, seed) {
                 Ok(x) => x,
                 Err((diags, sources)) => {
@@ -92,14 +102,36 @@ fn command(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(file.file_stem().unwrap_or_default()));
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from("runs").join(file.file_stem().unwrap_or_default())
+            });
             if !quiet {
-                eprintln!("compiled {} in {:.0} ms; writing {}", file.display(), compiled.compile_s * 1e3, out.display());
+                eprintln!(
+                    "compiled {} in {:.0} ms; writing {}",
+                    file.display(),
+                    compiled.compile_s * 1e3,
+                    out.display()
+                );
             }
-            match run::train(&compiled, &RunOptions { out: Some(out.clone()), quiet }, Some(&sources)) {
+            match run::train(
+                &compiled,
+                &RunOptions {
+                    out: Some(out.clone()),
+                    quiet,
+                },
+                Some(&sources),
+            ) {
                 Ok(s) => {
-                    let last = s.last.iter().map(|(n, v)| format!("{n} = {v:.3}")).collect::<Vec<_>>().join(", ");
-                    println!("done: {} iterations, {} env steps in {:.1} s; last: {last}", s.iterations, s.env_steps, s.wall_s);
+                    let last = s
+                        .last
+                        .iter()
+                        .map(|(n, v)| format!("{n} = {v:.3}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    println!(
+                        "done: {} iterations, {} env steps in {:.1} s; last: {last}",
+                        s.iterations, s.env_steps, s.wall_s
+                    );
                     println!("metrics: {}", out.join("metrics.csv").display());
                     ExitCode::SUCCESS
                 }

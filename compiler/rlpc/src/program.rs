@@ -65,7 +65,10 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub const ALWAYS: Schedule = Schedule { period: 1, after: 0 };
+    pub const ALWAYS: Schedule = Schedule {
+        period: 1,
+        after: 0,
+    };
     pub fn due(self, iteration: u64) -> bool {
         iteration >= self.after && (iteration - self.after) % self.period == 0
     }
@@ -129,7 +132,15 @@ pub fn explain(p: &Program) -> String {
     for st in std::iter::once(&p.init).chain(&p.stages) {
         let reads: Vec<String> = st.reads.iter().map(|r| p.slot(*r).name.clone()).collect();
         let writes: Vec<String> = st.writes.iter().map(|r| p.slot(*r).name.clone()).collect();
-        let _ = writeln!(s, "\nstage {} (every {} after {}): reads [{}] writes [{}]", st.kind.name(), st.schedule.period, st.schedule.after, reads.join(", "), writes.join(", "));
+        let _ = writeln!(
+            s,
+            "\nstage {} (every {} after {}): reads [{}] writes [{}]",
+            st.kind.name(),
+            st.schedule.period,
+            st.schedule.after,
+            reads.join(", "),
+            writes.join(", ")
+        );
         let _ = write!(s, "{}", st.graph);
     }
     s

@@ -10,13 +10,21 @@ use std::collections::HashMap;
 use std::path::Path;
 
 fn fixture() -> HashMap<String, Tensor> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runtime/tests/fixtures/cartpole_v1.npz");
-    rlp_runtime::io::load_npz(&path).expect("fixture loads").into_iter().collect()
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runtime/tests/fixtures/cartpole_v1.npz");
+    rlp_runtime::io::load_npz(&path)
+        .expect("fixture loads")
+        .into_iter()
+        .collect()
 }
 
 fn replay(exe: &dyn Executable, names: &[String]) {
     let fx = fixture();
-    let lengths: Vec<usize> = fx["length"].to_f64_vec().iter().map(|&l| l as usize).collect();
+    let lengths: Vec<usize> = fx["length"]
+        .to_f64_vec()
+        .iter()
+        .map(|&l| l as usize)
+        .collect();
     let e = lengths.len();
     let tmax = fx["actions"].shape()[1];
     let actions = fx["actions"].to_f64_vec();
@@ -24,13 +32,20 @@ fn replay(exe: &dyn Executable, names: &[String]) {
     let term = fx["terminated"].to_f64_vec();
     let reward = fx["reward"].to_f64_vec();
     let mut state = fx["init_state_f64"].clone();
-    let idx = |n: &str| names.iter().position(|x| x == n).unwrap_or_else(|| panic!("no output {n} in {names:?}"));
+    let idx = |n: &str| {
+        names
+            .iter()
+            .position(|x| x == n)
+            .unwrap_or_else(|| panic!("no output {n} in {names:?}"))
+    };
     let (si, ri, ti) = (idx("state"), idx("reward"), idx("terminated"));
     let mut checked = 0;
     for t in 0..*lengths.iter().max().unwrap() {
         // Episodes already over step with action 0; their results are ignored.
         let a: Vec<f64> = (0..e).map(|k| actions[k * tmax + t].max(0.0)).collect();
-        let out = exe.run(&[state.clone(), Tensor::from_f64(DType::I32, &[e], &a)]).expect("step runs");
+        let out = exe
+            .run(&[state.clone(), Tensor::from_f64(DType::I32, &[e], &a)])
+            .expect("step runs");
         let s2 = out[si].to_f64_vec();
         let r = out[ri].to_f64_vec();
         let d = out[ti].to_f64_vec();
@@ -41,10 +56,17 @@ fn replay(exe: &dyn Executable, names: &[String]) {
             for j in 0..4 {
                 let got = s2[k * 4 + j] as f32;
                 let want = obs[(k * tmax + t) * 4 + j] as f32;
-                assert!((got - want).abs() <= 1e-5 * want.abs().max(1.0), "episode {k} step {t} component {j}: {got} vs gymnasium {want}");
+                assert!(
+                    (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "episode {k} step {t} component {j}: {got} vs gymnasium {want}"
+                );
             }
             assert_eq!(d[k], term[k * tmax + t], "episode {k} step {t}: terminated");
-            assert_eq!(r[k] as f32, reward[k * tmax + t] as f32, "episode {k} step {t}: reward");
+            assert_eq!(
+                r[k] as f32,
+                reward[k * tmax + t] as f32,
+                "episode {k} step {t}: reward"
+            );
             checked += 1;
         }
         state = out[si].clone();
@@ -59,7 +81,10 @@ fn step_graph() -> (rlp_ir::Graph, Vec<String>) {
         &mods,
         "std.env.cartpole",
         "step",
-        vec![FnArg::Tensor(TensorType::new(DType::F64, vec![e, 4])), FnArg::Tensor(TensorType::new(DType::I32, vec![e]))],
+        vec![
+            FnArg::Tensor(TensorType::new(DType::F64, vec![e, 4])),
+            FnArg::Tensor(TensorType::new(DType::I32, vec![e])),
+        ],
         0,
     )
     .expect("step lowers")
@@ -75,6 +100,10 @@ fn interpreter_reproduces_gymnasium() {
 #[test]
 fn jit_reproduces_gymnasium() {
     let (g, names) = step_graph();
-    let exe = rlp_jit::compile(&rlpc::run::prepare(&g).unwrap(), &rlp_jit::JitOptions::default()).unwrap();
+    let exe = rlp_jit::compile(
+        &rlpc::run::prepare(&g).unwrap(),
+        &rlp_jit::JitOptions::default(),
+    )
+    .unwrap();
     replay(exe.as_ref(), &names);
 }

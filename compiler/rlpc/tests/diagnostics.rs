@@ -23,27 +23,37 @@ fn parse_error_unclosed_call() {
 
 #[test]
 fn unknown_name_suggests() {
-    insta::assert_snapshot!(check(&program("  sample batch = rollot(env, policy, steps: 4)")));
+    insta::assert_snapshot!(check(&program(
+        "  sample batch = rollot(env, policy, steps: 4)"
+    )));
 }
 
 #[test]
 fn unknown_keyword_suggests() {
-    insta::assert_snapshot!(check(&program("  sample batch = rollout(env, policy, stepz: 4)")));
+    insta::assert_snapshot!(check(&program(
+        "  sample batch = rollout(env, policy, stepz: 4)"
+    )));
 }
 
 #[test]
 fn too_many_arguments() {
-    insta::assert_snapshot!(check("fn f(x) { x }\ny = f(1, 2)\ntrain iterations: 1 { log a = 1.0 }\n"));
+    insta::assert_snapshot!(check(
+        "fn f(x) { x }\ny = f(1, 2)\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
 }
 
 #[test]
 fn missing_argument() {
-    insta::assert_snapshot!(check("fn f(x, y) { x + y }\ny = f(1)\ntrain iterations: 1 { log a = 1.0 }\n"));
+    insta::assert_snapshot!(check(
+        "fn f(x, y) { x + y }\ny = f(1)\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
 }
 
 #[test]
 fn broadcast_mismatch_shows_both_shapes() {
-    insta::assert_snapshot!(check("a = zeros([3, 4])\nb = zeros([5])\nc = a + b\ntrain iterations: 1 { log x = 1.0 }\n"));
+    insta::assert_snapshot!(check(
+        "a = zeros([3, 4])\nb = zeros([5])\nc = a + b\ntrain iterations: 1 { log x = 1.0 }\n"
+    ));
 }
 
 #[test]
@@ -55,22 +65,30 @@ fn symbolic_shape_mismatch() {
 
 #[test]
 fn int_expected() {
-    insta::assert_snapshot!(check("use std.env.cartpole\nenv = cartpole(envs: 2.5)\ntrain iterations: 1 { log a = 1.0 }\n"));
+    insta::assert_snapshot!(check(
+        "use std.env.cartpole\nenv = cartpole(envs: 2.5)\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
 }
 
 #[test]
 fn missing_stdlib_module() {
-    insta::assert_snapshot!(check("use std.env.cartpoel\ntrain iterations: 1 { log a = 1.0 }\n"));
+    insta::assert_snapshot!(check(
+        "use std.env.cartpoel\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
 }
 
 #[test]
 fn unknown_import() {
-    insta::assert_snapshot!(check("use std.estimators.{reward_to_og}\ntrain iterations: 1 { log a = 1.0 }\n"));
+    insta::assert_snapshot!(check(
+        "use std.estimators.{reward_to_og}\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
 }
 
 #[test]
 fn unknown_field() {
-    insta::assert_snapshot!(check(&program("  sample batch = rollout(env, policy, steps: 4)\n  log r = mean(batch.rewrd)")));
+    insta::assert_snapshot!(check(&program(
+        "  sample batch = rollout(env, policy, steps: 4)\n  log r = mean(batch.rewrd)"
+    )));
 }
 
 #[test]
@@ -87,12 +105,16 @@ fn no_train_block() {
 
 #[test]
 fn gather_index_dtype() {
-    insta::assert_snapshot!(check("x = zeros([3, 4])\ni = zeros([3])\ny = x[i]\ntrain iterations: 1 { log a = 1.0 }\n"));
+    insta::assert_snapshot!(check(
+        "x = zeros([3, 4])\ni = zeros([3])\ny = x[i]\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
 }
 
 #[test]
 fn endless_recursion() {
-    insta::assert_snapshot!(check("fn f(x) { f(x + 1) }\ny = f(0)\ntrain iterations: 1 { log a = 1.0 }\n"));
+    insta::assert_snapshot!(check(
+        "fn f(x) { f(x + 1) }\ny = f(0)\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
 }
 
 #[test]
@@ -107,9 +129,10 @@ fn stage_outside_train() {
 
 #[test]
 fn unreadable_file() {
-    let (diags, sources) = match rlpc::front_end(std::path::Path::new("/nonexistent/dir/prog.rlp"), 0) {
-        Err(e) => e,
-        Ok(_) => panic!("a missing file must not compile"),
-    };
+    let (diags, sources) =
+        match rlpc::front_end(std::path::Path::new("/nonexistent/dir/prog.rlp"), 0) {
+            Err(e) => e,
+            Ok(_) => panic!("a missing file must not compile"),
+        };
     insta::assert_snapshot!(render_plain(&diags, &sources));
 }

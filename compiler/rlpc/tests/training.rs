@@ -5,14 +5,18 @@ use rlpc::run::{self, Backend, RunOptions, Trainer};
 use std::path::Path;
 
 fn example(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
 }
 
 /// Init plus three iterations (rollout, returns, gradient, Adam) on both backends:
 /// every slot agrees to a relative 1e-5.
 #[test]
-fn jit_matches_interpreter_on_reinforce_iterations() {
-    let (p, _) = rlpc::front_end(&example("reinforce_cartpole.rlp"), 3).map_err(|(d, s)| rlpc::diag::render_plain(&d, &s)).unwrap();
+fn jit_matches_interpreter_on_whole_iterations() {
+    let (p, _) = rlpc::front_end(&example("reinforce_cartpole.rlp"), 3)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap();
     let jit = run::compile(p.clone(), Backend::Jit).unwrap();
     let interp = run::compile(p, Backend::Interp).unwrap();
     let mut a = Trainer::new(&jit).unwrap();
@@ -23,7 +27,10 @@ fn jit_matches_interpreter_on_reinforce_iterations() {
         for ((name, x), (_, y)) in a.state().iter().zip(b.state().iter()) {
             let (x, y) = (x.to_f64_vec(), y.to_f64_vec());
             for (u, v) in x.iter().zip(&y) {
-                assert!((u - v).abs() <= 1e-5 * v.abs().max(1.0), "iteration {it}, slot {name}: jit {u} vs interpreter {v}");
+                assert!(
+                    (u - v).abs() <= 1e-5 * v.abs().max(1.0),
+                    "iteration {it}, slot {name}: jit {u} vs interpreter {v}"
+                );
             }
         }
     }
@@ -31,10 +38,20 @@ fn jit_matches_interpreter_on_reinforce_iterations() {
 
 /// The README's example solves CartPole (mean return ≥ 195) within its own budget.
 #[test]
-fn reinforce_solves_cartpole_seed_0() {
-    let (p, sources) = rlpc::front_end(&example("reinforce_cartpole.rlp"), 0).map_err(|(d, s)| rlpc::diag::render_plain(&d, &s)).unwrap();
+fn example_solves_cartpole_seed_0() {
+    let (p, sources) = rlpc::front_end(&example("reinforce_cartpole.rlp"), 0)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap();
     let c = run::compile(p, Backend::Jit).unwrap();
-    let summary = run::train(&c, &RunOptions { out: None, quiet: true }, Some(&sources)).unwrap();
+    let summary = run::train(
+        &c,
+        &RunOptions {
+            out: None,
+            quiet: true,
+        },
+        Some(&sources),
+    )
+    .unwrap();
     let ret = summary.last.iter().find(|(n, _)| n == "return").unwrap().1;
     assert!(ret >= 195.0, "mean return in the last iteration was {ret}");
 }
@@ -42,7 +59,9 @@ fn reinforce_solves_cartpole_seed_0() {
 #[test]
 fn same_seed_same_run_different_seed_different_run() {
     let run_with = |seed: u64| {
-        let (p, _) = rlpc::front_end(&example("reinforce_cartpole.rlp"), seed).map_err(|(d, s)| rlpc::diag::render_plain(&d, &s)).unwrap();
+        let (p, _) = rlpc::front_end(&example("reinforce_cartpole.rlp"), seed)
+            .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+            .unwrap();
         let c = run::compile(p, Backend::Jit).unwrap();
         let mut t = Trainer::new(&c).unwrap();
         for it in 0..2 {

@@ -18,7 +18,10 @@ pub fn parse_ok(src: &str) -> Module {
 
 pub fn parse_err(src: &str) -> ParseError {
     match parse(src) {
-        Ok(m) => panic!("expected an error, parsed {}\n--- source ---\n{src}", items(&m)),
+        Ok(m) => panic!(
+            "expected an error, parsed {}\n--- source ---\n{src}",
+            items(&m)
+        ),
         Err(e) => {
             check_error_span(&e, src);
             e
@@ -29,8 +32,15 @@ pub fn parse_err(src: &str) -> ParseError {
 /// The error's span is inside the source and on character boundaries.
 pub fn check_error_span(e: &ParseError, src: &str) {
     let (s, t) = (e.span.start as usize, e.span.end as usize);
-    assert!(s <= t && t <= src.len(), "error span {s}..{t} outside source of {} bytes: {e:?}", src.len());
-    assert!(src.is_char_boundary(s) && src.is_char_boundary(t), "error span {s}..{t} splits a character: {e:?}");
+    assert!(
+        s <= t && t <= src.len(),
+        "error span {s}..{t} outside source of {} bytes: {e:?}",
+        src.len()
+    );
+    assert!(
+        src.is_char_boundary(s) && src.is_char_boundary(t),
+        "error span {s}..{t} splits a character: {e:?}"
+    );
 }
 
 /// All items, one S-expression per item, separated by newlines.
@@ -42,7 +52,12 @@ pub fn items(m: &Module) -> String {
 pub fn expr_of(src: &str) -> String {
     let m = parse_ok(src);
     match m.items.as_slice() {
-        [Item::Stmt(Stmt { kind: StmtKind::Expr(e), .. })] => expr(e),
+        [
+            Item::Stmt(Stmt {
+                kind: StmtKind::Expr(e),
+                ..
+            }),
+        ] => expr(e),
         _ => panic!("not a single expression: {}", items(&m)),
     }
 }
@@ -60,7 +75,11 @@ pub fn item(i: &Item) -> String {
     match i {
         Item::Use(u) => {
             let target = match &u.target {
-                UseTarget::Path(p) => p.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join("."),
+                UseTarget::Path(p) => p
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join("."),
                 UseTarget::File { path, .. } => format!("{path:?}"),
             };
             match &u.names {
@@ -84,12 +103,20 @@ pub fn item(i: &Item) -> String {
             s
         }
         Item::Stmt(st) => stmt(st),
-        Item::Train(t) => format!("(train {} {}{})", t.unit.name, expr(&t.count), body(&t.body)),
+        Item::Train(t) => format!(
+            "(train {} {}{})",
+            t.unit.name,
+            expr(&t.count),
+            body(&t.body)
+        ),
     }
 }
 
 fn names(ns: &[Ident]) -> String {
-    ns.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(" ")
+    ns.iter()
+        .map(|i| i.name.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn params(ps: &[Param]) -> String {
@@ -156,17 +183,29 @@ pub fn block(b: &Block) -> String {
 
 pub fn stmt(s: &Stmt) -> String {
     match &s.kind {
-        StmtKind::Let { names: ns, value, doc } => {
-            let d = doc.as_ref().map(|d| format!("doc {d:?} ")).unwrap_or_default();
+        StmtKind::Let {
+            names: ns,
+            value,
+            doc,
+        } => {
+            let d = doc
+                .as_ref()
+                .map(|d| format!("doc {d:?} "))
+                .unwrap_or_default();
             format!("({d}let {} {})", names(ns), expr(value))
         }
         StmtKind::Update { place, value } => format!("(<- {} {})", expr(place), expr(value)),
-        StmtKind::AugAssign { place, op, value } => format!("({}= {} {})", op.symbol(), expr(place), expr(value)),
+        StmtKind::AugAssign { place, op, value } => {
+            format!("({}= {} {})", op.symbol(), expr(place), expr(value))
+        }
         StmtKind::Minimize { loss, wrt, with } => {
             let w = if wrt.is_empty() {
                 String::new()
             } else {
-                format!(" wrt {}", wrt.iter().map(expr).collect::<Vec<_>>().join(" "))
+                format!(
+                    " wrt {}",
+                    wrt.iter().map(expr).collect::<Vec<_>>().join(" ")
+                )
             };
             format!("(minimize {}{w} with {})", expr(loss), expr(with))
         }
@@ -180,10 +219,25 @@ pub fn stmt(s: &Stmt) -> String {
             format!("({k}{})", body(b))
         }
         StmtKind::Log { entries } => {
-            format!("(log {})", entries.iter().map(|(n, e)| format!("{}={}", n.name, expr(e))).collect::<Vec<_>>().join(" "))
+            format!(
+                "(log {})",
+                entries
+                    .iter()
+                    .map(|(n, e)| format!("{}={}", n.name, expr(e)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
         }
-        StmtKind::Every { period, unit, after, body: b } => {
-            let a = after.as_ref().map(|a| format!(" after {}", expr(a))).unwrap_or_default();
+        StmtKind::Every {
+            period,
+            unit,
+            after,
+            body: b,
+        } => {
+            let a = after
+                .as_ref()
+                .map(|a| format!(" after {}", expr(a)))
+                .unwrap_or_default();
             format!("(every {} {}{a}{})", expr(period), unit.name, body(b))
         }
         StmtKind::Repeat { count, body: b } => format!("(repeat {}{})", expr(count), body(b)),
@@ -198,9 +252,18 @@ pub fn expr(e: &Expr) -> String {
         ExprKind::Str(s) => format!("{s:?}"),
         ExprKind::Name(i) => i.name.clone(),
         ExprKind::List(xs) => format!("[{}]", xs.iter().map(expr).collect::<Vec<_>>().join(" ")),
-        ExprKind::Tuple(xs) => format!("(tuple {})", xs.iter().map(expr).collect::<Vec<_>>().join(" ")),
+        ExprKind::Tuple(xs) => format!(
+            "(tuple {})",
+            xs.iter().map(expr).collect::<Vec<_>>().join(" ")
+        ),
         ExprKind::Record(fs) => {
-            format!("{{{}}}", fs.iter().map(|(n, e)| format!("{}: {}", n.name, expr(e))).collect::<Vec<_>>().join(", "))
+            format!(
+                "{{{}}}",
+                fs.iter()
+                    .map(|(n, e)| format!("{}: {}", n.name, expr(e)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
         ExprKind::Unary { op, operand } => {
             let o = match op {
@@ -209,7 +272,9 @@ pub fn expr(e: &Expr) -> String {
             };
             format!("({o} {})", expr(operand))
         }
-        ExprKind::Binary { op, lhs, rhs } => format!("({} {} {})", op.symbol(), expr(lhs), expr(rhs)),
+        ExprKind::Binary { op, lhs, rhs } => {
+            format!("({} {} {})", op.symbol(), expr(lhs), expr(rhs))
+        }
         ExprKind::Call { callee, args } => {
             let mut s = format!("(call {}", expr(callee));
             for a in args {
@@ -235,12 +300,23 @@ pub fn expr(e: &Expr) -> String {
             }
             s + ")"
         }
-        ExprKind::If { cond, then, otherwise } => format!("(if {} {} {})", expr(cond), expr(then), expr(otherwise)),
-        ExprKind::Lambda { params: ps, body } => format!("(lambda ({}) {})", params(ps), expr(body)),
+        ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => format!("(if {} {} {})", expr(cond), expr(then), expr(otherwise)),
+        ExprKind::Lambda { params: ps, body } => {
+            format!("(lambda ({}) {})", params(ps), expr(body))
+        }
         ExprKind::Range { from, to } => format!("(-> {} {})", expr(from), expr(to)),
         ExprKind::Block(b) => block(b),
         ExprKind::Scan(s) => {
-            let carries = s.carries.iter().map(|(n, e)| format!("{}={}", n.name, expr(e))).collect::<Vec<_>>().join(" ");
+            let carries = s
+                .carries
+                .iter()
+                .map(|(n, e)| format!("{}={}", n.name, expr(e)))
+                .collect::<Vec<_>>()
+                .join(" ");
             format!(
                 "(scan{} {} {} ({carries}) {})",
                 if s.reverse { " reverse" } else { "" },
@@ -299,11 +375,21 @@ impl Checker<'_> {
     fn node(&self, span: Span, parent: Option<Span>, what: &str) -> Span {
         let (s, e) = (span.start as usize, span.end as usize);
         assert!(s < e && e <= self.src.len(), "{what}: bad span {s}..{e}");
-        assert!(self.src.is_char_boundary(s) && self.src.is_char_boundary(e), "{what}: span {s}..{e} splits a char");
+        assert!(
+            self.src.is_char_boundary(s) && self.src.is_char_boundary(e),
+            "{what}: span {s}..{e} splits a char"
+        );
         let text = &self.src[s..e];
-        assert_eq!(text.trim(), text, "{what}: span {s}..{e} has surrounding whitespace: {text:?}");
+        assert_eq!(
+            text.trim(),
+            text,
+            "{what}: span {s}..{e} has surrounding whitespace: {text:?}"
+        );
         if let Some(p) = parent {
-            assert!(p.start <= span.start && span.end <= p.end, "{what}: span {s}..{e} outside parent {p:?}: {text:?}");
+            assert!(
+                p.start <= span.start && span.end <= p.end,
+                "{what}: span {s}..{e} outside parent {p:?}: {text:?}"
+            );
         }
         span
     }
@@ -339,12 +425,17 @@ impl Checker<'_> {
 
     fn dim(&self, d: &DimExpr, parent: Span) {
         let outer = self.node(d.span, Some(parent), "dim");
-        d.terms.iter().filter_map(|t| t.symbol.as_ref()).for_each(|i| self.ident(i, outer));
+        d.terms
+            .iter()
+            .filter_map(|t| t.symbol.as_ref())
+            .for_each(|i| self.ident(i, outer));
     }
 
     fn block(&self, b: &Block, parent: Span) {
         let outer = self.node(b.span, Some(parent), "block");
-        assert!(self.src[b.span.range()].starts_with('{') && self.src[b.span.range()].ends_with('}'));
+        assert!(
+            self.src[b.span.range()].starts_with('{') && self.src[b.span.range()].ends_with('}')
+        );
         b.stmts.iter().for_each(|s| self.stmt(s, Some(outer)));
         if let Some(v) = &b.value {
             self.expr(v, Some(outer));
@@ -371,7 +462,9 @@ impl Checker<'_> {
                 self.expr(e, o);
                 assert_eq!(e.span, s.span, "expression statement span");
             }
-            StmtKind::Stage { kind_span, body, .. } => {
+            StmtKind::Stage {
+                kind_span, body, ..
+            } => {
                 self.node(*kind_span, o, "stage keyword");
                 body.iter().for_each(|b| self.stmt(b, o));
             }
@@ -379,7 +472,12 @@ impl Checker<'_> {
                 self.ident(n, s.span);
                 self.expr(e, o);
             }),
-            StmtKind::Every { period, unit, after, body } => {
+            StmtKind::Every {
+                period,
+                unit,
+                after,
+                body,
+            } => {
                 self.expr(period, o);
                 self.ident(unit, s.span);
                 if let Some(a) = after {
@@ -437,12 +535,19 @@ impl Checker<'_> {
                         IndexItem::Expr(x) => self.expr(x, o),
                         IndexItem::Slice { start, end, span } => {
                             self.node(*span, o, "slice");
-                            start.iter().chain(end.iter()).for_each(|x| self.expr(x, Some(*span)));
+                            start
+                                .iter()
+                                .chain(end.iter())
+                                .for_each(|x| self.expr(x, Some(*span)));
                         }
                     }
                 }
             }
-            ExprKind::If { cond, then, otherwise } => {
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 self.expr(cond, o);
                 self.expr(then, o);
                 self.expr(otherwise, o);

@@ -54,7 +54,12 @@ pub enum AutodiffError {
     #[error("cannot differentiate with respect to {node}: it is {ty}, not a float tensor")]
     NotFloat { node: NodeId, ty: Type },
     #[error("the cotangent {cotangent} of {node} is {got}, but {node} is {want}")]
-    CotangentType { node: NodeId, cotangent: NodeId, got: Type, want: Type },
+    CotangentType {
+        node: NodeId,
+        cotangent: NodeId,
+        got: Type,
+        want: Type,
+    },
     /// An adjoint rule built an ill-typed node: a bug in this module.
     #[error("internal error: an adjoint rule built an ill-typed node: {0}")]
     IllTyped(#[from] TypeError),
@@ -68,7 +73,12 @@ pub fn grad(g: &mut Graph, loss: NodeId, wrt: &[NodeId]) -> Result<Vec<NodeId>, 
     let ty = &node(g, loss)?.ty;
     match ty {
         Type::Tensor(t) if t.dtype.is_float() && t.rank() == 0 => {}
-        _ => return Err(AutodiffError::LossNotScalar { node: loss, ty: ty.clone() }),
+        _ => {
+            return Err(AutodiffError::LossNotScalar {
+                node: loss,
+                ty: ty.clone(),
+            });
+        }
     }
     let one = g.constant(g.ty(loss).dtype, 1.0);
     let grads = backprop(g, &[(loss, one)], wrt)?;
@@ -109,13 +119,21 @@ fn backprop(
     for &w in wrt {
         let ty = &node(g, w)?.ty;
         if !ty.as_tensor().is_some_and(|t| t.dtype.is_float()) {
-            return Err(AutodiffError::NotFloat { node: w, ty: ty.clone() });
+            return Err(AutodiffError::NotFloat {
+                node: w,
+                ty: ty.clone(),
+            });
         }
     }
     for &(n, c) in cotangents {
         let (want, got) = (&node(g, n)?.ty, &node(g, c)?.ty);
         if want != got || want.as_tensor().is_none() {
-            return Err(AutodiffError::CotangentType { node: n, cotangent: c, got: got.clone(), want: want.clone() });
+            return Err(AutodiffError::CotangentType {
+                node: n,
+                cotangent: c,
+                got: got.clone(),
+                want: want.clone(),
+            });
         }
     }
     let n = g.nodes.len();
@@ -127,7 +145,9 @@ fn backprop(
         }
     }
     for id in (0..n).rev().map(|i| NodeId(i as u32)) {
-        let Some(cot) = adj[id.index()].clone().filter(|_| active[id.index()]) else { continue };
+        let Some(cot) = adj[id.index()].clone().filter(|_| active[id.index()]) else {
+            continue;
+        };
         let args = g.node(id).args.clone();
         let needs: Vec<bool> = args.iter().map(|a| active[a.index()]).collect();
         let first_new = g.nodes.len();
@@ -142,7 +162,10 @@ fn backprop(
             }
         }
     }
-    Ok(wrt.iter().map(|w| adj[w.index()].as_ref().map(Cotangent::tensor)).collect())
+    Ok(wrt
+        .iter()
+        .map(|w| adj[w.index()].as_ref().map(Cotangent::tensor))
+        .collect())
 }
 
 fn node(g: &Graph, id: NodeId) -> Result<&crate::graph::Node, AutodiffError> {
@@ -170,7 +193,9 @@ impl Cotangent {
 fn accumulate(g: &mut Graph, slot: &mut Option<Cotangent>, c: Cotangent) -> Result<(), TypeError> {
     let sum = match (slot.take(), c) {
         (None, c) => c,
-        (Some(Cotangent::Tensor(a)), Cotangent::Tensor(b)) => Cotangent::Tensor(g.binary(BinaryOp::Add, a, b)?),
+        (Some(Cotangent::Tensor(a)), Cotangent::Tensor(b)) => {
+            Cotangent::Tensor(g.binary(BinaryOp::Add, a, b)?)
+        }
         (Some(Cotangent::Tuple(a)), Cotangent::Tuple(b)) => Cotangent::Tuple(
             a.into_iter()
                 .zip(b)
@@ -204,7 +229,11 @@ fn activity(g: &Graph, seeds: impl Iterator<Item = NodeId>, wrt: &[NodeId]) -> V
             }
         }
     }
-    depends.iter().zip(&reaches).map(|(d, r)| *d && *r).collect()
+    depends
+        .iter()
+        .zip(&reaches)
+        .map(|(d, r)| *d && *r)
+        .collect()
 }
 
 /// Whether each node depends differentiably on a `source` node: through float values

@@ -21,7 +21,9 @@ pub(super) fn adjoint(
     let node = g.node(id);
     let (op, args) = (node.op.clone(), node.args.clone());
     if let Op::Scan(_) = op {
-        let Cotangent::Tuple(dys) = cot else { unreachable!("a scan's cotangent is a tuple") };
+        let Cotangent::Tuple(dys) = cot else {
+            unreachable!("a scan's cotangent is a tuple")
+        };
         return Ok(tensors(scan::adjoint(g, id, dys, needs)?));
     }
     let dy = cot.tensor();
@@ -54,20 +56,39 @@ pub(super) fn adjoint(
             }
             vec![Some(g.transpose(dy, inverse)?)]
         }
-        Op::Reduce { op: ReduceOp::Sum, axes } => vec![Some(expand(g, dy, &axes, &shape(g, 0))?)],
-        Op::Reduce { op: ReduceOp::Max | ReduceOp::Min, axes } => vec![Some(reduce_choice(g, args[0], id, dy, &axes)?)],
+        Op::Reduce {
+            op: ReduceOp::Sum,
+            axes,
+        } => vec![Some(expand(g, dy, &axes, &shape(g, 0))?)],
+        Op::Reduce {
+            op: ReduceOp::Max | ReduceOp::Min,
+            axes,
+        } => vec![Some(reduce_choice(g, args[0], id, dy, &axes)?)],
         Op::MatMul => {
             let (a, b) = (args[0], args[1]);
             let da = needs[0]
-                .then(|| g.transpose(b, vec![1, 0]).and_then(|bt| g.add(Op::MatMul, vec![dy, bt])))
+                .then(|| {
+                    g.transpose(b, vec![1, 0])
+                        .and_then(|bt| g.add(Op::MatMul, vec![dy, bt]))
+                })
                 .transpose()?;
             let db = needs[1]
-                .then(|| g.transpose(a, vec![1, 0]).and_then(|at| g.add(Op::MatMul, vec![at, dy])))
+                .then(|| {
+                    g.transpose(a, vec![1, 0])
+                        .and_then(|at| g.add(Op::MatMul, vec![at, dy]))
+                })
                 .transpose()?;
             vec![da, db]
         }
-        Op::Slice { axis, start, end } => vec![Some(g.pad(dy, axis, start, shape(g, 0)[axis] - end)?)],
-        Op::Pad { axis, before, .. } => vec![Some(g.slice(dy, axis, before, before + shape(g, 0)[axis])?)],
+        Op::Slice { axis, start, end } => {
+            vec![Some(g.pad(dy, axis, start, shape(g, 0)[axis] - end)?)]
+        }
+        Op::Pad { axis, before, .. } => vec![Some(g.slice(
+            dy,
+            axis,
+            before,
+            before + shape(g, 0)[axis],
+        )?)],
         Op::Concat { axis } => {
             let mut start = 0;
             let mut grads = Vec::with_capacity(args.len());
@@ -81,7 +102,9 @@ pub(super) fn adjoint(
         Op::Gather => vec![Some(gather(g, args[0], args[1], dy)?), None],
         Op::DynIndex => vec![Some(dyn_index(g, args[0], args[1], dy)?), None],
         Op::Project(k) => {
-            let Type::Tuple(elements) = &g.node(args[0]).ty else { unreachable!("project reads a tuple") };
+            let Type::Tuple(elements) = &g.node(args[0]).ty else {
+                unreachable!("project reads a tuple")
+            };
             let mut slots = vec![None; elements.len()];
             slots[k] = Some(dy);
             return Ok(vec![Some(Cotangent::Tuple(slots))]);
@@ -92,7 +115,10 @@ pub(super) fn adjoint(
 }
 
 fn tensors(grads: Vec<Option<NodeId>>) -> Vec<Option<Cotangent>> {
-    grads.into_iter().map(|d| d.map(Cotangent::Tensor)).collect()
+    grads
+        .into_iter()
+        .map(|d| d.map(Cotangent::Tensor))
+        .collect()
 }
 
 fn zeros_like(g: &mut Graph, x: NodeId) -> Result<NodeId, TypeError> {
@@ -101,7 +127,13 @@ fn zeros_like(g: &mut Graph, x: NodeId) -> Result<NodeId, TypeError> {
 }
 
 /// `x`'s gradient for `y = op(x)`.
-fn unary(g: &mut Graph, op: UnaryOp, x: NodeId, y: NodeId, dy: NodeId) -> Result<Option<NodeId>, TypeError> {
+fn unary(
+    g: &mut Graph,
+    op: UnaryOp,
+    x: NodeId,
+    y: NodeId,
+    dy: NodeId,
+) -> Result<Option<NodeId>, TypeError> {
     use BinaryOp::{Add, Mul, Sub};
     let d = match op {
         UnaryOp::Neg => g.unary(UnaryOp::Neg, dy)?,
@@ -149,14 +181,23 @@ fn binary(
     use BinaryOp::*;
     let (da, db) = match op {
         Add => (Some(dy), Some(dy)),
-        Sub => (Some(dy), needs[1].then(|| g.unary(UnaryOp::Neg, dy)).transpose()?),
-        Mul => {
-            (needs[0].then(|| g.binary(Mul, dy, b)).transpose()?, needs[1].then(|| g.binary(Mul, dy, a)).transpose()?)
-        }
+        Sub => (
+            Some(dy),
+            needs[1].then(|| g.unary(UnaryOp::Neg, dy)).transpose()?,
+        ),
+        Mul => (
+            needs[0].then(|| g.binary(Mul, dy, b)).transpose()?,
+            needs[1].then(|| g.binary(Mul, dy, a)).transpose()?,
+        ),
         Div => {
             // d(a/b)/db = -a/b² = -(1/b)·y, so both share dy/b.
             let dy_b = g.binary(Div, dy, b)?;
-            let db = needs[1].then(|| g.binary(Mul, dy_b, y).and_then(|d| g.unary(UnaryOp::Neg, d))).transpose()?;
+            let db = needs[1]
+                .then(|| {
+                    g.binary(Mul, dy_b, y)
+                        .and_then(|d| g.unary(UnaryOp::Neg, d))
+                })
+                .transpose()?;
             (Some(dy_b), db)
         }
         Rem => {
@@ -191,7 +232,12 @@ fn binary(
             let dy_r2 = g.binary(Div, dy, r2)?;
             (
                 needs[0].then(|| g.binary(Mul, dy_r2, b)).transpose()?,
-                needs[1].then(|| g.binary(Mul, dy_r2, a).and_then(|d| g.unary(UnaryOp::Neg, d))).transpose()?,
+                needs[1]
+                    .then(|| {
+                        g.binary(Mul, dy_r2, a)
+                            .and_then(|d| g.unary(UnaryOp::Neg, d))
+                    })
+                    .transpose()?,
             )
         }
         Lt | Le | Gt | Ge | Eq | Ne | And | Or => (None, None),
@@ -222,8 +268,14 @@ fn pow_exponent(g: &mut Graph, a: NodeId, y: NodeId, dy: NodeId) -> Result<NodeI
 fn unbroadcast(g: &mut Graph, dy: NodeId, shape: &[usize]) -> Result<NodeId, TypeError> {
     let out = g.ty(dy).shape.clone();
     let lead = out.len() - shape.len();
-    let axes: Vec<usize> = (0..out.len()).filter(|&i| i < lead || (shape[i - lead] == 1 && out[i] != 1)).collect();
-    let summed = if axes.is_empty() { dy } else { g.reduce(ReduceOp::Sum, dy, axes)? };
+    let axes: Vec<usize> = (0..out.len())
+        .filter(|&i| i < lead || (shape[i - lead] == 1 && out[i] != 1))
+        .collect();
+    let summed = if axes.is_empty() {
+        dy
+    } else {
+        g.reduce(ReduceOp::Sum, dy, axes)?
+    };
     g.reshape(summed, shape)
 }
 
@@ -235,7 +287,11 @@ fn expand(g: &mut Graph, dy: NodeId, axes: &[usize], shape: &[usize]) -> Result<
     let r = if leading {
         dy
     } else {
-        let kept: Vec<usize> = shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
+        let kept: Vec<usize> = shape
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+            .collect();
         g.reshape(dy, &kept)?
     };
     g.broadcast(r, shape)
@@ -243,7 +299,13 @@ fn expand(g: &mut Graph, dy: NodeId, axes: &[usize], shape: &[usize]) -> Result<
 
 /// The gradient of `y = reduce_max/min(x)`: `dy` shared evenly between the positions
 /// of `x` equal to `y`.
-fn reduce_choice(g: &mut Graph, x: NodeId, y: NodeId, dy: NodeId, axes: &[usize]) -> Result<NodeId, TypeError> {
+fn reduce_choice(
+    g: &mut Graph,
+    x: NodeId,
+    y: NodeId,
+    dy: NodeId,
+    axes: &[usize],
+) -> Result<NodeId, TypeError> {
     let ty = g.ty(x).clone();
     let yb = expand(g, y, axes, &ty.shape)?;
     let chosen = g.binary(BinaryOp::Eq, x, yb)?;

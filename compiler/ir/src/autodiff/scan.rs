@@ -40,7 +40,9 @@ pub(super) fn adjoint(
     dys: &[Option<NodeId>],
     needs: &[bool],
 ) -> Result<Vec<Option<NodeId>>, AutodiffError> {
-    let Op::Scan(scan) = &g.node(id).op else { unreachable!("the scan rule on a non-scan") };
+    let Op::Scan(scan) = &g.node(id).op else {
+        unreachable!("the scan rule on a non-scan")
+    };
     let scan: Scan = (**scan).clone();
     let args = g.node(id).args.clone();
     let (nc, ns) = (scan.n_carry, scan.n_seq);
@@ -52,7 +54,9 @@ pub(super) fn adjoint(
         carries: (0..nc).filter(|&k| active[k]).collect(),
         seqs: (0..ns).filter(|&j| needs[nc + j]).collect(),
         invariants: (0..ni).filter(|&j| needs[nc + ns + j]).collect(),
-        outputs: (0..scan.n_out()).filter(|&m| out_active[nc + m] && dys[nc + m].is_some()).collect(),
+        outputs: (0..scan.n_out())
+            .filter(|&m| out_active[nc + m] && dys[nc + m].is_some())
+            .collect(),
     };
     let seeded = plan.carries.iter().any(|&k| dys[k].is_some()) || !plan.outputs.is_empty();
     if !seeded {
@@ -78,11 +82,20 @@ pub(super) fn adjoint(
         r_args.push(g.project(id, starts + k)?);
     }
     r_args.extend(&args[nc..nc + ns]);
-    r_args.extend(plan.outputs.iter().map(|&m| dys[nc + m].expect("seeded output")));
+    r_args.extend(
+        plan.outputs
+            .iter()
+            .map(|&m| dys[nc + m].expect("seeded output")),
+    );
     r_args.extend(&args[nc + ns..]);
     let n_carry = plan.carries.len() + plan.invariants.len();
-    let reverse =
-        Scan { length: scan.length, reverse: !scan.reverse, n_carry, n_seq: nc + ns + plan.outputs.len(), body };
+    let reverse = Scan {
+        length: scan.length,
+        reverse: !scan.reverse,
+        n_carry,
+        n_seq: nc + ns + plan.outputs.len(),
+        body,
+    };
     let r = g.add(Op::Scan(Box::new(reverse)), r_args)?;
 
     // Its results, `[dc…, dinv…, dx…]`, are the arguments' gradients.
@@ -108,7 +121,9 @@ fn active_inputs(scan: &Scan, needs: &[bool]) -> Vec<bool> {
     active.push(false); // the step index
     loop {
         let outs = output_deps(&scan.body, &active);
-        let grown: Vec<usize> = (0..scan.n_carry).filter(|&k| outs[k] && !active[k]).collect();
+        let grown: Vec<usize> = (0..scan.n_carry)
+            .filter(|&k| outs[k] && !active[k])
+            .collect();
         if grown.is_empty() {
             return active;
         }
@@ -120,7 +135,11 @@ fn active_inputs(scan: &Scan, needs: &[bool]) -> Vec<bool> {
 
 /// Whether each body output depends on an `active` body input.
 fn output_deps(body: &Graph, active: &[bool]) -> Vec<bool> {
-    let source: Vec<bool> = body.nodes.iter().map(|n| matches!(n.op, Op::Input(k) if active[k])).collect();
+    let source: Vec<bool> = body
+        .nodes
+        .iter()
+        .map(|n| matches!(n.op, Op::Input(k) if active[k]))
+        .collect();
     let deps = depends_on(body, &source);
     body.outputs.iter().map(|o| deps[o.index()]).collect()
 }
@@ -129,7 +148,9 @@ fn output_deps(body: &Graph, active: &[bool]) -> Vec<bool> {
 /// returns the tuple position of the first. A body that already returns its input
 /// carries as its last outputs (a scan differentiated before) is reused as is.
 fn emit_start_carries(g: &mut Graph, id: NodeId) -> Result<usize, TypeError> {
-    let Op::Scan(scan) = &mut g.nodes[id.index()].op else { unreachable!("not a scan") };
+    let Op::Scan(scan) = &mut g.nodes[id.index()].op else {
+        unreachable!("not a scan")
+    };
     let nc = scan.n_carry;
     let body = &mut scan.body;
     let n = body.outputs.len();
@@ -139,7 +160,8 @@ fn emit_start_carries(g: &mut Graph, id: NodeId) -> Result<usize, TypeError> {
     }
     for k in 0..nc {
         let existing = body.ids().find(|&i| body.node(i).op == Op::Input(k));
-        let input = existing.unwrap_or_else(|| body.add_typed(Op::Input(k), vec![], body.inputs[k].clone()));
+        let input = existing
+            .unwrap_or_else(|| body.add_typed(Op::Input(k), vec![], body.inputs[k].clone()));
         body.outputs.push(input);
     }
     let node = g.node(id);
@@ -158,17 +180,36 @@ fn reverse_body(scan: &Scan, plan: &Plan) -> Result<Graph, AutodiffError> {
     let mut b = Graph::new();
     let input = |b: &mut Graph, i: usize| b.add_input(fwd.inputs[i].clone());
     let dc: Vec<NodeId> = plan.carries.iter().map(|&k| input(&mut b, k)).collect();
-    let dinv: Vec<NodeId> = plan.invariants.iter().map(|&j| input(&mut b, nc + ns + j)).collect();
+    let dinv: Vec<NodeId> = plan
+        .invariants
+        .iter()
+        .map(|&j| input(&mut b, nc + ns + j))
+        .collect();
     let c: Vec<NodeId> = (0..nc).map(|k| input(&mut b, k)).collect();
     let x: Vec<NodeId> = (0..ns).map(|j| input(&mut b, nc + j)).collect();
-    let dy: Vec<NodeId> = plan.outputs.iter().map(|&m| b.add_input(fwd.ty(fwd.outputs[nc + m]).clone())).collect();
+    let dy: Vec<NodeId> = plan
+        .outputs
+        .iter()
+        .map(|&m| b.add_input(fwd.ty(fwd.outputs[nc + m]).clone()))
+        .collect();
     let inv: Vec<NodeId> = (0..ni).map(|j| input(&mut b, nc + ns + j)).collect();
     let t = input(&mut b, nc + ns + ni);
 
-    let step_inputs: Vec<NodeId> = c.iter().chain(&x).chain(&inv).chain([&t]).copied().collect();
+    let step_inputs: Vec<NodeId> = c
+        .iter()
+        .chain(&x)
+        .chain(&inv)
+        .chain([&t])
+        .copied()
+        .collect();
     let y = b.inline(fwd, &step_inputs);
     let seeds: Vec<(NodeId, NodeId)> = (plan.carries.iter().map(|&k| y[k]).zip(dc.iter().copied()))
-        .chain(plan.outputs.iter().map(|&m| y[nc + m]).zip(dy.iter().copied()))
+        .chain(
+            plan.outputs
+                .iter()
+                .map(|&m| y[nc + m])
+                .zip(dy.iter().copied()),
+        )
         .collect();
     let wrt: Vec<NodeId> = (plan.carries.iter().map(|&k| c[k]))
         .chain(plan.seqs.iter().map(|&j| x[j]))

@@ -46,7 +46,10 @@ impl DerefMut for Builder {
 
 impl Builder {
     fn new() -> Builder {
-        Builder { g: Graph::new(), inputs: vec![] }
+        Builder {
+            g: Graph::new(),
+            inputs: vec![],
+        }
     }
 
     fn tensor(&mut self, t: Tensor) -> NodeId {
@@ -73,7 +76,11 @@ impl Builder {
 
     fn case(mut self, name: impl Into<String>, y: NodeId) -> Case {
         self.g.outputs = vec![y];
-        Case { name: name.into(), graph: self.g, inputs: self.inputs }
+        Case {
+            name: name.into(),
+            graph: self.g,
+            inputs: self.inputs,
+        }
     }
 }
 
@@ -84,22 +91,37 @@ fn with_loss(case: &Case) -> (Graph, NodeId, Vec<NodeId>) {
     let mut g = case.graph.clone();
     let y = g.outputs[0];
     let ty = g.ty(y).clone();
-    let w: Vec<f64> = (0..ty.numel() as u64).map(|i| rng::normal(99, 0, 0, 0, i)).collect();
-    let w = g.add_checked(Op::Literal(w.into()), vec![], ty.clone()).unwrap();
+    let w: Vec<f64> = (0..ty.numel() as u64)
+        .map(|i| rng::normal(99, 0, 0, 0, i))
+        .collect();
+    let w = g
+        .add_checked(Op::Literal(w.into()), vec![], ty.clone())
+        .unwrap();
     let yw = g.binary(Mul, y, w).unwrap();
-    let loss = g.reduce(ReduceOp::Sum, yw, (0..ty.rank()).collect()).unwrap();
-    let wrt = g.ids().filter(|&id| matches!(g.node(id).op, Op::Input(_)) && g.ty(id).dtype.is_float()).collect();
+    let loss = g
+        .reduce(ReduceOp::Sum, yw, (0..ty.rank()).collect())
+        .unwrap();
+    let wrt = g
+        .ids()
+        .filter(|&id| matches!(g.node(id).op, Op::Input(_)) && g.ty(id).dtype.is_float())
+        .collect();
     g.outputs = vec![loss];
     (g, loss, wrt)
 }
 
 fn input_index(g: &Graph, id: NodeId) -> usize {
-    let Op::Input(k) = g.node(id).op else { unreachable!() };
+    let Op::Input(k) = g.node(id).op else {
+        unreachable!()
+    };
     k
 }
 
 fn widen(t: &Tensor) -> Tensor {
-    if t.dtype() == DType::F32 { t.cast(DType::F64) } else { t.clone() }
+    if t.dtype() == DType::F32 {
+        t.cast(DType::F64)
+    } else {
+        t.clone()
+    }
 }
 
 /// `g` with the gradients of `loss` w.r.t. `wrt` as outputs, verified, run on `inputs`.
@@ -110,7 +132,11 @@ fn gradients(mut g: Graph, loss: NodeId, wrt: &[NodeId], inputs: &[Tensor]) -> V
     }
     g.outputs = grads;
     verify(&g).unwrap_or_else(|e| panic!("{e}\n{g}"));
-    run(&g, inputs).unwrap_or_else(|e| panic!("{e}\n{g}")).iter().map(Tensor::to_f64_vec).collect()
+    run(&g, inputs)
+        .unwrap_or_else(|e| panic!("{e}\n{g}"))
+        .iter()
+        .map(Tensor::to_f64_vec)
+        .collect()
 }
 
 /// Central differences of the f64 loss w.r.t. every element of input `k`.
@@ -147,7 +173,10 @@ fn check_differences(case: &Case) -> Vec<Vec<f64>> {
     for (&w, d64) in wrt.iter().zip(&exact) {
         let k = input_index(&g, w);
         let what = format!("{}: d loss / d input {k}", case.name);
-        assert!(d64.iter().all(|v| v.is_finite()), "{what}: not finite: {d64:?}");
+        assert!(
+            d64.iter().all(|v| v.is_finite()),
+            "{what}: not finite: {d64:?}"
+        );
         let fd = finite_differences(&g64, &inputs64, k);
         for (i, (&a, &f)) in d64.iter().zip(&fd).enumerate() {
             assert!(
@@ -165,10 +194,16 @@ fn check_single_precision(case: &Case, exact: &[Vec<f64>]) {
     let single = gradients(g, loss, &wrt, &case.inputs);
     for (k, (d32, d64)) in single.iter().zip(exact).enumerate() {
         let what = format!("{}: d loss / d float input {k}", case.name);
-        assert!(d32.iter().all(|v| v.is_finite()), "{what}: not finite: {d32:?}");
+        assert!(
+            d32.iter().all(|v| v.is_finite()),
+            "{what}: not finite: {d32:?}"
+        );
         let scale = d64.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for (i, (&s, &a)) in d32.iter().zip(d64).enumerate() {
-            assert!((s - a).abs() <= F32_RTOL * (a.abs() + 1e-2 * scale) + 1e-6, "{what}[{i}]: f32 {s}, f64 {a}");
+            assert!(
+                (s - a).abs() <= F32_RTOL * (a.abs() + 1e-2 * scale) + 1e-6,
+                "{what}[{i}]: f32 {s}, f64 {a}"
+            );
         }
     }
 }
@@ -177,7 +212,11 @@ fn unary_cases() -> Vec<Case> {
     let mut cases = vec![];
     for op in [Neg, Exp, Tanh, Sin, Cos, Abs, Log, Sqrt] {
         let mut b = Builder::new();
-        let x = if matches!(op, Log | Sqrt) { b.uniform(&[3, 4], 0.5, 2.0) } else { b.normal(&[3, 4]) };
+        let x = if matches!(op, Log | Sqrt) {
+            b.uniform(&[3, 4], 0.5, 2.0)
+        } else {
+            b.normal(&[3, 4])
+        };
         let y = b.unary(op, x).unwrap();
         cases.push(b.case(format!("{op:?}"), y));
     }
@@ -279,7 +318,8 @@ fn broadcast_cases() -> Vec<Case> {
             let x = b.normal(to);
             let pb = b.broadcast(p, to).unwrap();
             let pb = if from == to {
-                b.add_checked(Op::Broadcast, vec![p], TensorType::new(DType::F32, to)).unwrap()
+                b.add_checked(Op::Broadcast, vec![p], TensorType::new(DType::F32, to))
+                    .unwrap()
             } else {
                 pb
             };
@@ -350,7 +390,13 @@ fn index_cases() -> Vec<Case> {
 
     let mut b = Builder::new();
     let x = b.normal(&[3, 4]);
-    let idx = b.add_checked(Op::Literal([2.0, 0.0, 3.0].into()), vec![], TensorType::new(DType::I32, [3])).unwrap();
+    let idx = b
+        .add_checked(
+            Op::Literal([2.0, 0.0, 3.0].into()),
+            vec![],
+            TensorType::new(DType::I32, [3]),
+        )
+        .unwrap();
     let y = b.add(Op::Gather, vec![x, idx]).unwrap();
     cases.push(b.case("gather", y));
 
@@ -367,9 +413,27 @@ fn index_cases() -> Vec<Case> {
     let (c0, c1) = (b.constant(DType::I32, 1.0), b.constant(DType::I32, 2.0));
     let ty = TensorType::new(DType::F32, [3, 4]);
     let u = b
-        .add_checked(Op::Random { dist: Distribution::Uniform, seed: 3, stream: 1 }, vec![c0, c1], ty.clone())
+        .add_checked(
+            Op::Random {
+                dist: Distribution::Uniform,
+                seed: 3,
+                stream: 1,
+            },
+            vec![c0, c1],
+            ty.clone(),
+        )
         .unwrap();
-    let n = b.add_checked(Op::Random { dist: Distribution::Normal, seed: 3, stream: 2 }, vec![c0, c1], ty).unwrap();
+    let n = b
+        .add_checked(
+            Op::Random {
+                dist: Distribution::Normal,
+                seed: 3,
+                stream: 2,
+            },
+            vec![c0, c1],
+            ty,
+        )
+        .unwrap();
     let xi = b.binary(Mul, x, i).unwrap();
     let xu = b.binary(Mul, xi, u).unwrap();
     let y = b.binary(Add, xu, n).unwrap();
@@ -406,11 +470,21 @@ fn discounted_returns(steps: usize) -> Case {
     let mut b = Builder::new();
     let init = b.normal(&[N]);
     let r = b.normal(&[steps, N]);
-    let done: Vec<f64> = (0..steps * N).map(|i| if i % 4 == 1 { 1.0 } else { 0.0 }).collect();
+    let done: Vec<f64> = (0..steps * N)
+        .map(|i| if i % 4 == 1 { 1.0 } else { 0.0 })
+        .collect();
     let done = b.tensor(Tensor::from_f64(DType::F32, &[steps, N], &done));
     let gamma = b.uniform(&[], 0.8, 0.99);
-    let scan = Scan { length: steps, reverse: true, n_carry: 1, n_seq: 2, body };
-    let s = b.add(Op::Scan(Box::new(scan)), vec![init, r, done, gamma]).unwrap();
+    let scan = Scan {
+        length: steps,
+        reverse: true,
+        n_carry: 1,
+        n_seq: 2,
+        body,
+    };
+    let s = b
+        .add(Op::Scan(Box::new(scan)), vec![init, r, done, gamma])
+        .unwrap();
     let last = b.project(s, 0).unwrap();
     let returns = b.project(s, 1).unwrap();
     let last = b.reshape(last, &[1, N]).unwrap();
@@ -439,9 +513,23 @@ fn two_carries() -> Case {
     body.outputs = vec![h2, s2, h2];
 
     let mut b = Builder::new();
-    let (h0, s0, xs, a, k) = (b.normal(&[N]), b.normal(&[N]), b.normal(&[6, N]), b.normal(&[N]), b.normal(&[]));
-    let scan = Scan { length: 6, reverse: false, n_carry: 2, n_seq: 1, body };
-    let sc = b.add(Op::Scan(Box::new(scan)), vec![h0, s0, xs, a, k]).unwrap();
+    let (h0, s0, xs, a, k) = (
+        b.normal(&[N]),
+        b.normal(&[N]),
+        b.normal(&[6, N]),
+        b.normal(&[N]),
+        b.normal(&[]),
+    );
+    let scan = Scan {
+        length: 6,
+        reverse: false,
+        n_carry: 2,
+        n_seq: 1,
+        body,
+    };
+    let sc = b
+        .add(Op::Scan(Box::new(scan)), vec![h0, s0, xs, a, k])
+        .unwrap();
     let hs = b.project(sc, 2).unwrap();
     let s_last = b.project(sc, 1).unwrap();
     let s_last = b.reshape(s_last, &[1, N]).unwrap();
@@ -464,8 +552,16 @@ fn indexed_invariant() -> Case {
 
     let mut b = Builder::new();
     let (c0, xs, table) = (b.normal(&[2]), b.normal(&[5, 2]), b.normal(&[5, 2]));
-    let scan = Scan { length: 5, reverse: false, n_carry: 1, n_seq: 1, body };
-    let s = b.add(Op::Scan(Box::new(scan)), vec![c0, xs, table]).unwrap();
+    let scan = Scan {
+        length: 5,
+        reverse: false,
+        n_carry: 1,
+        n_seq: 1,
+        body,
+    };
+    let s = b
+        .add(Op::Scan(Box::new(scan)), vec![c0, xs, table])
+        .unwrap();
     let y = b.project(s, 0).unwrap();
     b.case("scan indexing an invariant by t", y)
 }
@@ -488,15 +584,29 @@ fn nested_scans() -> Case {
     let xt = outer.add_input(f(&[4, 2]));
     outer.add_input(TensorType::scalar(DType::I32));
     let zero = outer.full(&f(&[2]), 0.0).unwrap();
-    let scan = Scan { length: 4, reverse: true, n_carry: 1, n_seq: 1, body: inner };
-    let s = outer.add(Op::Scan(Box::new(scan)), vec![zero, xt, v]).unwrap();
+    let scan = Scan {
+        length: 4,
+        reverse: true,
+        n_carry: 1,
+        n_seq: 1,
+        body: inner,
+    };
+    let s = outer
+        .add(Op::Scan(Box::new(scan)), vec![zero, xt, v])
+        .unwrap();
     let total = outer.project(s, 0).unwrap();
     let v2 = outer.unary(Tanh, total).unwrap();
     outer.outputs = vec![v2, v2];
 
     let mut b = Builder::new();
     let (v0, xs) = (b.normal(&[2]), b.normal(&[3, 4, 2]));
-    let scan = Scan { length: 3, reverse: false, n_carry: 1, n_seq: 1, body: outer };
+    let scan = Scan {
+        length: 3,
+        reverse: false,
+        n_carry: 1,
+        n_seq: 1,
+        body: outer,
+    };
     let s = b.add(Op::Scan(Box::new(scan)), vec![v0, xs]).unwrap();
     let y = b.project(s, 1).unwrap();
     b.case("nested scans", y)
@@ -530,7 +640,12 @@ fn policy_gradient() -> Case {
 fn mlp() -> Case {
     let mut b = Builder::new();
     let x = b.normal(&[5, 3]);
-    let (w1, b1, w2, b2) = (b.normal(&[3, 4]), b.normal(&[4]), b.normal(&[4, 2]), b.normal(&[2]));
+    let (w1, b1, w2, b2) = (
+        b.normal(&[3, 4]),
+        b.normal(&[4]),
+        b.normal(&[4, 2]),
+        b.normal(&[2]),
+    );
     let target = b.normal(&[5, 2]);
     let h = b.add(Op::MatMul, vec![x, w1]).unwrap();
     let b1 = b.broadcast(b1, &[5, 4]).unwrap();
@@ -558,7 +673,13 @@ fn cases() -> Vec<Case> {
     cases.extend(index_cases());
     cases.push(matmul_case());
     cases.extend([0, 1, 5].map(discounted_returns));
-    cases.extend([two_carries(), indexed_invariant(), nested_scans(), policy_gradient(), mlp()]);
+    cases.extend([
+        two_carries(),
+        indexed_invariant(),
+        nested_scans(),
+        policy_gradient(),
+        mlp(),
+    ]);
     cases
 }
 
@@ -652,7 +773,14 @@ fn an_unused_input_gets_zeros() {
     let loss = g.reduce(ReduceOp::Sum, x, vec![0]).unwrap();
     let d = grad(&mut g, loss, &[unused]).unwrap();
     g.outputs = d;
-    let out = run(&g, &[Tensor::zeros(DType::F32, &[2]), Tensor::zeros(DType::F32, &[2, 2])]).unwrap();
+    let out = run(
+        &g,
+        &[
+            Tensor::zeros(DType::F32, &[2]),
+            Tensor::zeros(DType::F32, &[2, 2]),
+        ],
+    )
+    .unwrap();
     assert_eq!(out[0], Tensor::zeros(DType::F32, &[2, 2]));
 }
 
@@ -695,7 +823,10 @@ fn a_scan_differentiated_twice_emits_its_carries_once() {
     let case = discounted_returns(4);
     let (mut g, loss, wrt) = with_loss(&case);
     let d1 = grad(&mut g, loss, &wrt).unwrap();
-    let scan = g.ids().find(|&i| matches!(g.node(i).op, Op::Scan(_))).unwrap();
+    let scan = g
+        .ids()
+        .find(|&i| matches!(g.node(i).op, Op::Scan(_)))
+        .unwrap();
     let ty = g.node(scan).ty.clone();
     let d2 = grad(&mut g, loss, &wrt).unwrap();
     assert_eq!(g.node(scan).ty, ty);
@@ -712,13 +843,31 @@ fn rejects_bad_requests() {
     let x = g.add_input(TensorType::new(DType::F32, [2]));
     let i = g.add_input(TensorType::new(DType::I32, []));
     let s = g.reduce(ReduceOp::Sum, x, vec![0]).unwrap();
-    assert!(matches!(grad(&mut g, x, &[x]), Err(AutodiffError::LossNotScalar { .. })));
-    assert!(matches!(grad(&mut g, i, &[x]), Err(AutodiffError::LossNotScalar { .. })));
-    assert!(matches!(grad(&mut g, s, &[i]), Err(AutodiffError::NotFloat { .. })));
-    assert!(matches!(grad(&mut g, s, &[NodeId(99)]), Err(AutodiffError::NoSuchNode(_))));
-    assert!(matches!(vjp(&mut g, &[(s, x)], &[x]), Err(AutodiffError::CotangentType { .. })));
+    assert!(matches!(
+        grad(&mut g, x, &[x]),
+        Err(AutodiffError::LossNotScalar { .. })
+    ));
+    assert!(matches!(
+        grad(&mut g, i, &[x]),
+        Err(AutodiffError::LossNotScalar { .. })
+    ));
+    assert!(matches!(
+        grad(&mut g, s, &[i]),
+        Err(AutodiffError::NotFloat { .. })
+    ));
+    assert!(matches!(
+        grad(&mut g, s, &[NodeId(99)]),
+        Err(AutodiffError::NoSuchNode(_))
+    ));
+    assert!(matches!(
+        vjp(&mut g, &[(s, x)], &[x]),
+        Err(AutodiffError::CotangentType { .. })
+    ));
     g.nodes[2].args[0] = NodeId(5);
-    assert!(matches!(grad(&mut g, s, &[x]), Err(AutodiffError::Invalid(_))));
+    assert!(matches!(
+        grad(&mut g, s, &[x]),
+        Err(AutodiffError::Invalid(_))
+    ));
 }
 
 /// Gradient nodes point at the source of the forward node they differentiate.
@@ -727,7 +876,11 @@ fn gradient_nodes_inherit_the_source_span() {
     let mut g = Graph::new();
     let x = g.add_input(TensorType::new(DType::F32, [2]));
     let e = g.unary(Exp, x).unwrap();
-    let span = crate::graph::Origin { file: 1, start: 4, end: 9 };
+    let span = crate::graph::Origin {
+        file: 1,
+        start: 4,
+        end: 9,
+    };
     g.nodes[e.index()].origin = Some(span);
     let loss = g.reduce(ReduceOp::Sum, e, vec![0]).unwrap();
     let d = grad(&mut g, loss, &[x]).unwrap()[0];
@@ -824,5 +977,8 @@ fn every_op_is_differentiated_in_some_case() {
     }
     collect_kinds(&stop_graph().0, &mut seen);
     let missing: Vec<usize> = (0..KINDS).filter(|&k| !seen[k]).collect();
-    assert!(missing.is_empty(), "op kinds without a gradient case: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "op kinds without a gradient case: {missing:?}"
+    );
 }

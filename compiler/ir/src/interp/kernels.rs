@@ -76,19 +76,33 @@ macro_rules! with_real {
 /// failed (an index out of range, an integer division by zero).
 pub(crate) fn apply(op: &Op, ty: &TensorType, args: &[&Tensor]) -> Result<Tensor, String> {
     let out = match op {
-        Op::Input(_) | Op::Scan(_) | Op::Project(_) => unreachable!("{} is evaluated by the graph walker", op.name()),
+        Op::Input(_) | Op::Scan(_) | Op::Project(_) => {
+            unreachable!("{} is evaluated by the graph walker", op.name())
+        }
         Op::Const(v) => Tensor::full(ty.dtype, &[], *v),
         Op::Literal(values) => Tensor::from_f64(ty.dtype, &ty.shape, values),
         Op::Unary(u) => unary(*u, args[0]),
         Op::Binary(b) => binary(*b, args[0], args[1])?,
-        Op::Select => with_dtype!(ty.dtype, T => T::wrap(select(args[0], T::peek(args[1]), T::peek(args[2])))),
+        Op::Select => {
+            with_dtype!(ty.dtype, T => T::wrap(select(args[0], T::peek(args[1]), T::peek(args[2]))))
+        }
         Op::Cast => args[0].cast(ty.dtype),
-        Op::Broadcast => with_dtype!(ty.dtype, T => T::wrap(broadcast(T::peek(args[0]), &ty.shape))),
+        Op::Broadcast => {
+            with_dtype!(ty.dtype, T => T::wrap(broadcast(T::peek(args[0]), &ty.shape)))
+        }
         Op::Reshape => with_dtype!(ty.dtype, T => T::wrap(reshape(T::peek(args[0]), &ty.shape))),
-        Op::Transpose(perm) => with_dtype!(ty.dtype, T => T::wrap(transpose(T::peek(args[0]), perm))),
-        Op::Reduce { op, axes } => with_num!(ty.dtype, T => T::wrap(reduce(T::peek(args[0]), *op, axes))),
-        Op::ArgMax { axis } => with_num!(args[0].dtype(), T => Tensor::I32(argmax(T::peek(args[0]), *axis))),
-        Op::MatMul => with_real!(ty.dtype, T => T::wrap(matmul(T::peek(args[0]), T::peek(args[1])))),
+        Op::Transpose(perm) => {
+            with_dtype!(ty.dtype, T => T::wrap(transpose(T::peek(args[0]), perm)))
+        }
+        Op::Reduce { op, axes } => {
+            with_num!(ty.dtype, T => T::wrap(reduce(T::peek(args[0]), *op, axes)))
+        }
+        Op::ArgMax { axis } => {
+            with_num!(args[0].dtype(), T => Tensor::I32(argmax(T::peek(args[0]), *axis)))
+        }
+        Op::MatMul => {
+            with_real!(ty.dtype, T => T::wrap(matmul(T::peek(args[0]), T::peek(args[1]))))
+        }
         Op::Slice { axis, start, end } => {
             with_dtype!(ty.dtype, T => T::wrap(T::peek(args[0]).slice_axis(Axis(*axis), Slice::from(*start..*end)).to_owned()))
         }
@@ -96,8 +110,12 @@ pub(crate) fn apply(op: &Op, ty: &TensorType, args: &[&Tensor]) -> Result<Tensor
             with_dtype!(ty.dtype, T => T::wrap(pad(T::peek(args[0]), &ty.shape, *axis, *before)))
         }
         Op::Concat { axis } => with_dtype!(ty.dtype, T => T::wrap(concat(args, *axis))),
-        Op::Gather => with_dtype!(ty.dtype, T => T::wrap(gather(T::peek(args[0]), i32::peek(args[1]))?)),
-        Op::OneHot { depth } => with_num!(ty.dtype, T => T::wrap(one_hot::<T>(i32::peek(args[0]), *depth))),
+        Op::Gather => {
+            with_dtype!(ty.dtype, T => T::wrap(gather(T::peek(args[0]), i32::peek(args[1]))?))
+        }
+        Op::OneHot { depth } => {
+            with_num!(ty.dtype, T => T::wrap(one_hot::<T>(i32::peek(args[0]), *depth)))
+        }
         Op::DynIndex => {
             let t = int_scalar(args[1]);
             let len = args[0].shape()[0];
@@ -106,10 +124,17 @@ pub(crate) fn apply(op: &Op, ty: &TensorType, args: &[&Tensor]) -> Result<Tensor
             }
             index_axis0(args[0], t as usize)
         }
-        Op::Iota { axis } => Tensor::I32(ArrayD::from_shape_fn(IxDyn(&ty.shape), |ix| ix[*axis] as i32)),
-        Op::Random { dist, seed, stream } => {
-            random(ty, *dist, *seed, *stream, int_scalar(args[0]), int_scalar(args[1]))
-        }
+        Op::Iota { axis } => Tensor::I32(ArrayD::from_shape_fn(IxDyn(&ty.shape), |ix| {
+            ix[*axis] as i32
+        })),
+        Op::Random { dist, seed, stream } => random(
+            ty,
+            *dist,
+            *seed,
+            *stream,
+            int_scalar(args[0]),
+            int_scalar(args[1]),
+        ),
         Op::StopGradient => args[0].clone(),
     };
     Ok(out)
@@ -153,7 +178,10 @@ fn binary(op: BinaryOp, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
             if matches!(op, BinaryOp::Div | BinaryOp::Rem)
                 && let Some((ix, _)) = b.indexed_iter().find(|(_, v)| **v == 0)
             {
-                return Err(format!("integer division by zero at position {:?}", ix.slice()));
+                return Err(format!(
+                    "integer division by zero at position {:?}",
+                    ix.slice()
+                ));
             }
             Tensor::I32(zip(a, b, scalar::int_arith(op)))
         }
@@ -163,7 +191,10 @@ fn binary(op: BinaryOp, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
 }
 
 fn select<T: Elem>(cond: &Tensor, a: &ArrayD<T>, b: &ArrayD<T>) -> ArrayD<T> {
-    Zip::from(bool::peek(cond)).and(a).and(b).map_collect(|&c, x, y| if c { x.clone() } else { y.clone() })
+    Zip::from(bool::peek(cond))
+        .and(a)
+        .and(b)
+        .map_collect(|&c, x, y| if c { x.clone() } else { y.clone() })
 }
 
 /// A copy of `v` in standard layout.
@@ -172,7 +203,10 @@ fn standard<T: Clone>(v: ArrayViewD<'_, T>) -> ArrayD<T> {
 }
 
 fn broadcast<T: Clone>(a: &ArrayD<T>, shape: &[usize]) -> ArrayD<T> {
-    standard(a.broadcast(IxDyn(shape)).expect("broadcastable (checked by the verifier)"))
+    standard(
+        a.broadcast(IxDyn(shape))
+            .expect("broadcastable (checked by the verifier)"),
+    )
 }
 
 fn reshape<T: Clone>(a: &ArrayD<T>, shape: &[usize]) -> ArrayD<T> {
@@ -191,7 +225,14 @@ fn rows<T: Copy>(a: &ArrayD<T>, kept: &[usize]) -> (Vec<T>, usize) {
     let rest = (0..a.ndim()).filter(|d| !kept.contains(d));
     let perm: Vec<usize> = kept.iter().copied().chain(rest).collect();
     let row_len = perm[kept.len()..].iter().map(|&d| a.shape()[d]).product();
-    (a.view().permuted_axes(IxDyn(&perm)).iter().copied().collect(), row_len)
+    (
+        a.view()
+            .permuted_axes(IxDyn(&perm))
+            .iter()
+            .copied()
+            .collect(),
+        row_len,
+    )
 }
 
 /// Reduces over `axes`. Each output element folds its inputs in row-major order over
@@ -207,7 +248,11 @@ fn reduce<T: Num>(a: &ArrayD<T>, op: ReduceOp, axes: &[usize]) -> ArrayD<T> {
     };
     let (flat, n) = rows(a, &kept);
     let out_len = shape.iter().product::<usize>();
-    let out = (0..out_len).map(|i| flat[i * n..(i + 1) * n].iter().fold(init, |acc, &x| step(acc, x)));
+    let out = (0..out_len).map(|i| {
+        flat[i * n..(i + 1) * n]
+            .iter()
+            .fold(init, |acc, &x| step(acc, x))
+    });
     ArrayD::from_shape_vec(IxDyn(&shape), out.collect()).expect("reduced shape")
 }
 
@@ -271,10 +316,16 @@ fn matmul<T: Real>(a: &ArrayD<T>, b: &ArrayD<T>) -> ArrayD<T> {
     ArrayD::from_shape_vec(IxDyn(&[m, n]), out).expect("matmul shape")
 }
 
-fn pad<T: Clone + Default>(a: &ArrayD<T>, shape: &[usize], axis: usize, before: usize) -> ArrayD<T> {
+fn pad<T: Clone + Default>(
+    a: &ArrayD<T>,
+    shape: &[usize],
+    axis: usize,
+    before: usize,
+) -> ArrayD<T> {
     let mut out = ArrayD::from_elem(IxDyn(shape), T::default());
     let len = a.shape()[axis];
-    out.slice_axis_mut(Axis(axis), Slice::from(before..before + len)).assign(a);
+    out.slice_axis_mut(Axis(axis), Slice::from(before..before + len))
+        .assign(a);
     out
 }
 
@@ -291,7 +342,10 @@ fn gather<T: Clone>(x: &ArrayD<T>, idx: &ArrayD<i32>) -> Result<ArrayD<T>, Strin
     let mut out = Vec::with_capacity(idx.len());
     for (s, (pos, &i)) in idx.indexed_iter().enumerate() {
         if i < 0 || i as usize >= k {
-            return Err(format!("index {i} at position {:?} is out of range 0..{k}", pos.slice()));
+            return Err(format!(
+                "index {i} at position {:?} is out of range 0..{k}",
+                pos.slice()
+            ));
         }
         out.push(flat[s * k + i as usize].clone());
     }
@@ -317,6 +371,8 @@ fn random(ty: &TensorType, dist: Distribution, seed: u64, stream: u32, c0: i32, 
         Distribution::Uniform => rng::uniform,
         Distribution::Normal => rng::normal,
     };
-    let values: Vec<f64> = (0..ty.numel() as u64).map(|i| draw(seed, stream, c0, c1, i)).collect();
+    let values: Vec<f64> = (0..ty.numel() as u64)
+        .map(|i| draw(seed, stream, c0, c1, i))
+        .collect();
     Tensor::from_f64(ty.dtype, &ty.shape, &values)
 }

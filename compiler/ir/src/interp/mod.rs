@@ -81,11 +81,19 @@ impl Executable for Interpreter {
 
 fn check_inputs(g: &Graph, inputs: &[Tensor]) -> Result<(), RunError> {
     if inputs.len() != g.inputs.len() {
-        return Err(RunError::new(format!("expected {} inputs, got {}", g.inputs.len(), inputs.len())));
+        return Err(RunError::new(format!(
+            "expected {} inputs, got {}",
+            g.inputs.len(),
+            inputs.len()
+        )));
     }
     for (k, (t, ty)) in inputs.iter().zip(&g.inputs).enumerate() {
         if t.dtype() != ty.dtype || t.shape() != ty.shape.as_slice() {
-            return Err(RunError::new(format!("input {k}: expected {ty}, got {}{:?}", t.dtype(), t.shape())));
+            return Err(RunError::new(format!(
+                "input {k}: expected {ty}, got {}{:?}",
+                t.dtype(),
+                t.shape()
+            )));
         }
     }
     Ok(())
@@ -114,13 +122,19 @@ fn eval(g: &Graph, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunError> {
         let value = eval_node(g, id, &values, inputs).map_err(|message| locate(g, id, &message))?;
         values.push(value);
     }
-    Ok(g.outputs.iter().map(|o| values[o.index()].tensor().clone()).collect())
+    Ok(g.outputs
+        .iter()
+        .map(|o| values[o.index()].tensor().clone())
+        .collect())
 }
 
 /// `message` prefixed with the node, its op and, when known, its source span.
 fn locate(g: &Graph, id: NodeId, message: &str) -> RunError {
     let node = g.node(id);
-    let span = node.origin.map(|o| format!(", source {}:{}..{}", o.file, o.start, o.end)).unwrap_or_default();
+    let span = node
+        .origin
+        .map(|o| format!(", source {}:{}..{}", o.file, o.start, o.end))
+        .unwrap_or_default();
     RunError::new(format!("{id} ({}{span}): {message}", node.op.name()))
 }
 
@@ -128,7 +142,11 @@ fn eval_node(g: &Graph, id: NodeId, values: &[Value], inputs: &[&Tensor]) -> Res
     let node = g.node(id);
     let args: Vec<&Tensor> = match node.op {
         Op::Project(_) => vec![],
-        _ => node.args.iter().map(|a| values[a.index()].tensor()).collect(),
+        _ => node
+            .args
+            .iter()
+            .map(|a| values[a.index()].tensor())
+            .collect(),
     };
     let value = match &node.op {
         Op::Input(k) => Value::Tensor(inputs[*k].clone()),
@@ -145,18 +163,32 @@ fn eval_node(g: &Graph, id: NodeId, values: &[Value], inputs: &[&Tensor]) -> Res
 /// Runs the body once per step, visiting `t = 0..length` (or `length-1` down to `0`
 /// when reversed), and stacks each step's outputs at index `t`.
 fn eval_scan(scan: &Scan, ty: &Type, args: &[&Tensor]) -> Result<Vec<Tensor>, String> {
-    let Type::Tuple(out_types) = ty else { unreachable!("a scan has a tuple type") };
+    let Type::Tuple(out_types) = ty else {
+        unreachable!("a scan has a tuple type")
+    };
     let (n_carry, n_seq) = (scan.n_carry, scan.n_seq);
     let (seqs, invariants) = args[n_carry..].split_at(n_seq);
     let mut carries: Vec<Tensor> = args[..n_carry].iter().map(|&t| t.clone()).collect();
-    let mut stacked: Vec<Tensor> = out_types[n_carry..].iter().map(|t| Tensor::zeros(t.dtype, &t.shape)).collect();
-    let steps: Vec<usize> = if scan.reverse { (0..scan.length).rev().collect() } else { (0..scan.length).collect() };
+    let mut stacked: Vec<Tensor> = out_types[n_carry..]
+        .iter()
+        .map(|t| Tensor::zeros(t.dtype, &t.shape))
+        .collect();
+    let steps: Vec<usize> = if scan.reverse {
+        (0..scan.length).rev().collect()
+    } else {
+        (0..scan.length).collect()
+    };
     for t in steps {
         let slices: Vec<Tensor> = seqs.iter().map(|s| kernels::index_axis0(s, t)).collect();
         let index = Tensor::I32(ndarray::arr0(t as i32).into_dyn());
-        let inputs: Vec<&Tensor> =
-            carries.iter().chain(&slices).chain(invariants.iter().copied()).chain([&index]).collect();
-        let mut outs = eval(&scan.body, &inputs).map_err(|e| format!("at step {t}: {}", e.message))?;
+        let inputs: Vec<&Tensor> = carries
+            .iter()
+            .chain(&slices)
+            .chain(invariants.iter().copied())
+            .chain([&index])
+            .collect();
+        let mut outs =
+            eval(&scan.body, &inputs).map_err(|e| format!("at step {t}: {}", e.message))?;
         let per_step = outs.split_off(n_carry);
         carries = outs;
         for (dst, src) in stacked.iter_mut().zip(&per_step) {
@@ -171,7 +203,9 @@ fn eval_scan(scan: &Scan, ty: &Type, args: &[&Tensor]) -> Result<Vec<Tensor>, St
 fn set_row(dst: &mut Tensor, t: usize, src: &Tensor) {
     use scalar::Elem;
     fn set<T: Elem>(dst: &mut Tensor, t: usize, src: &Tensor) {
-        T::peek_mut(dst).index_axis_mut(Axis(0), t).assign(T::peek(src));
+        T::peek_mut(dst)
+            .index_axis_mut(Axis(0), t)
+            .assign(T::peek(src));
     }
     match src {
         Tensor::F32(_) => set::<f32>(dst, t, src),

@@ -30,13 +30,21 @@ macro_rules! impl_elem {
             fn peek(t: &Tensor) -> &ArrayD<$t> {
                 match t {
                     Tensor::$variant(a) => a,
-                    other => panic!("expected a {} tensor, got {}", stringify!($t), other.dtype()),
+                    other => panic!(
+                        "expected a {} tensor, got {}",
+                        stringify!($t),
+                        other.dtype()
+                    ),
                 }
             }
             fn peek_mut(t: &mut Tensor) -> &mut ArrayD<$t> {
                 match t {
                     Tensor::$variant(a) => a,
-                    other => panic!("expected a {} tensor, got {}", stringify!($t), other.dtype()),
+                    other => panic!(
+                        "expected a {} tensor, got {}",
+                        stringify!($t),
+                        other.dtype()
+                    ),
                 }
             }
         }
@@ -73,7 +81,12 @@ pub(crate) fn min<T: Num>(a: T, b: T) -> T {
 
 /// The float types, with the math the unary and binary ops need.
 pub(crate) trait Real:
-    Num + Neg<Output = Self> + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self>
+    Num
+    + Neg<Output = Self>
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
 {
     fn exp(self) -> Self;
     fn ln(self) -> Self;
@@ -213,7 +226,11 @@ pub(crate) fn int_arith(op: BinaryOp) -> fn(i32, i32) -> i32 {
         BinaryOp::Div => i32::wrapping_div,
         BinaryOp::Rem => |a: i32, b: i32| {
             let r = a.wrapping_rem(b);
-            if r != 0 && (r < 0) != (b < 0) { r + b } else { r }
+            if r != 0 && (r < 0) != (b < 0) {
+                r + b
+            } else {
+                r
+            }
         },
         BinaryOp::Max => max,
         BinaryOp::Min => min,
@@ -261,15 +278,24 @@ mod tests {
     #[test]
     fn integer_division_truncates_and_rem_is_floored() {
         let (div, rem) = (int_arith(BinaryOp::Div), int_arith(BinaryOp::Rem));
-        assert_eq!([div(7, 2), div(-7, 2), div(7, -2), div(-7, -2)], [3, -3, -3, 3]);
-        assert_eq!([rem(7, 3), rem(-7, 3), rem(7, -3), rem(-7, -3), rem(6, -3)], [1, 2, -2, -1, 0]);
+        assert_eq!(
+            [div(7, 2), div(-7, 2), div(7, -2), div(-7, -2)],
+            [3, -3, -3, 3]
+        );
+        assert_eq!(
+            [rem(7, 3), rem(-7, 3), rem(7, -3), rem(-7, -3), rem(6, -3)],
+            [1, 2, -2, -1, 0]
+        );
         assert_eq!(div(i32::MIN, -1), i32::MIN);
     }
 
     #[test]
     fn float_rem_is_floored() {
         let rem = real_arith::<f64>(BinaryOp::Rem);
-        assert_eq!([rem(7.5, 2.0), rem(-7.5, 2.0), rem(7.5, -2.0)], [1.5, 0.5, -0.5]);
+        assert_eq!(
+            [rem(7.5, 2.0), rem(-7.5, 2.0), rem(7.5, -2.0)],
+            [1.5, 0.5, -0.5]
+        );
     }
 
     #[test]

@@ -15,7 +15,11 @@ use crate::graph::{Graph, Node, NodeId, Op, Type};
 
 /// `g` with duplicate nodes merged.
 pub fn run(g: &Graph) -> Graph {
-    let mut out = Graph { inputs: g.inputs.clone(), nodes: vec![], outputs: vec![] };
+    let mut out = Graph {
+        inputs: g.inputs.clone(),
+        nodes: vec![],
+        outputs: vec![],
+    };
     let mut map: Vec<NodeId> = Vec::with_capacity(g.nodes.len());
     let mut seen: HashMap<(String, Vec<NodeId>, Type), NodeId> = HashMap::new();
     for node in &g.nodes {
@@ -24,12 +28,22 @@ pub fn run(g: &Graph) -> Graph {
             Op::Scan(scan) => {
                 let mut scan = scan.clone();
                 scan.body = run(&scan.body);
-                out.push(Node { op: Op::Scan(scan), args, ty: node.ty.clone(), origin: node.origin })
+                out.push(Node {
+                    op: Op::Scan(scan),
+                    args,
+                    ty: node.ty.clone(),
+                    origin: node.origin,
+                })
             }
             op => {
                 let key = (op.to_string(), args.clone(), node.ty.clone());
                 *seen.entry(key).or_insert_with(|| {
-                    out.push(Node { op: op.clone(), args, ty: node.ty.clone(), origin: node.origin })
+                    out.push(Node {
+                        op: op.clone(),
+                        args,
+                        ty: node.ty.clone(),
+                        origin: node.origin,
+                    })
                 })
             }
         };
@@ -55,11 +69,22 @@ mod tests {
         let ty = TensorType::new(DType::F32, [2]);
         let mut g = Graph::new();
         let x = g.add_input(ty.clone());
-        let zeros = [g.full(&ty, 0.0).unwrap(), g.full(&ty, 0.0).unwrap(), g.full(&ty, -0.0).unwrap()];
-        let sums: Vec<NodeId> = zeros.iter().map(|&z| g.binary(BinaryOp::Add, x, z).unwrap()).collect();
+        let zeros = [
+            g.full(&ty, 0.0).unwrap(),
+            g.full(&ty, 0.0).unwrap(),
+            g.full(&ty, -0.0).unwrap(),
+        ];
+        let sums: Vec<NodeId> = zeros
+            .iter()
+            .map(|&z| g.binary(BinaryOp::Add, x, z).unwrap())
+            .collect();
         let (c0, c1) = (g.constant(DType::I32, 0.0), g.constant(DType::I32, 0.0));
         let random = |g: &mut Graph, stream| {
-            let op = Op::Random { dist: Distribution::Uniform, seed: 1, stream };
+            let op = Op::Random {
+                dist: Distribution::Uniform,
+                seed: 1,
+                stream,
+            };
             g.add_checked(op, vec![c0, c1], ty.clone()).unwrap()
         };
         let draws = [random(&mut g, 0), random(&mut g, 0), random(&mut g, 1)];

@@ -12,7 +12,11 @@ use crate::types;
 /// `g` without its dead nodes.
 pub fn run(g: &Graph) -> Graph {
     let (live, read) = liveness(g);
-    let mut out = Graph { inputs: g.inputs.clone(), nodes: vec![], outputs: vec![] };
+    let mut out = Graph {
+        inputs: g.inputs.clone(),
+        nodes: vec![],
+        outputs: vec![],
+    };
     let mut map: Vec<Option<NodeId>> = vec![None; g.nodes.len()];
     // For each scan, the new tuple position of each old one (None if removed).
     let mut positions: Vec<Vec<Option<usize>>> = vec![vec![]; g.nodes.len()];
@@ -20,7 +24,11 @@ pub fn run(g: &Graph) -> Graph {
         if !live[i] {
             continue;
         }
-        let args: Vec<NodeId> = node.args.iter().map(|a| map[a.index()].expect("live argument")).collect();
+        let args: Vec<NodeId> = node
+            .args
+            .iter()
+            .map(|a| map[a.index()].expect("live argument"))
+            .collect();
         let new = match &node.op {
             Op::Scan(scan) => {
                 let mut scan = scan.clone();
@@ -28,24 +36,47 @@ pub fn run(g: &Graph) -> Graph {
                 scan.body = run(&scan.body);
                 let op = Op::Scan(scan);
                 let ty = types::infer(&out, &op, &args).expect("a pruned scan stays well-typed");
-                Node { op, args, ty, origin: node.origin }
+                Node {
+                    op,
+                    args,
+                    ty,
+                    origin: node.origin,
+                }
             }
             Op::Project(k) => {
                 let k = positions[node.args[0].index()][*k].expect("a read output is kept");
-                Node { op: Op::Project(k), args, ty: node.ty.clone(), origin: node.origin }
+                Node {
+                    op: Op::Project(k),
+                    args,
+                    ty: node.ty.clone(),
+                    origin: node.origin,
+                }
             }
-            op => Node { op: op.clone(), args, ty: node.ty.clone(), origin: node.origin },
+            op => Node {
+                op: op.clone(),
+                args,
+                ty: node.ty.clone(),
+                origin: node.origin,
+            },
         };
         map[i] = Some(out.push(new));
     }
-    out.outputs = g.outputs.iter().map(|o| map[o.index()].expect("outputs are live")).collect();
+    out.outputs = g
+        .outputs
+        .iter()
+        .map(|o| map[o.index()].expect("outputs are live"))
+        .collect();
     out
 }
 
 /// Which nodes are live (outputs, inputs, and what they need), and for each tuple
 /// node which of its elements a live `project` reads.
 fn liveness(g: &Graph) -> (Vec<bool>, Vec<Vec<bool>>) {
-    let mut live: Vec<bool> = g.nodes.iter().map(|n| matches!(n.op, Op::Input(_))).collect();
+    let mut live: Vec<bool> = g
+        .nodes
+        .iter()
+        .map(|n| matches!(n.op, Op::Input(_)))
+        .collect();
     for o in &g.outputs {
         live[o.index()] = true;
     }
@@ -114,8 +145,14 @@ mod tests {
             h.to_string(),
             "inputs f32[2], f32[2]\n%0 = input[0] : f32[2]\n%1 = input[1] : f32[2]\n%2 = neg %0 : f32[2]\noutputs %2, %0\n"
         );
-        let inputs = [Tensor::full(DType::F32, &[2], 1.5), Tensor::full(DType::F32, &[2], 2.0)];
-        assert_eq!(interp::run(&h, &inputs).unwrap(), interp::run(&g, &inputs).unwrap());
+        let inputs = [
+            Tensor::full(DType::F32, &[2], 1.5),
+            Tensor::full(DType::F32, &[2], 2.0),
+        ];
+        assert_eq!(
+            interp::run(&h, &inputs).unwrap(),
+            interp::run(&g, &inputs).unwrap()
+        );
     }
 
     /// A scan with two per-step outputs of which only the second is read: the first,
@@ -131,17 +168,32 @@ mod tests {
         body.outputs = vec![c, e, n];
         let mut g = Graph::new();
         let x = g.add_input(s);
-        let scan =
-            g.add(Op::Scan(Box::new(Scan { length: 3, reverse: false, n_carry: 1, n_seq: 0, body })), vec![x]).unwrap();
+        let scan = g
+            .add(
+                Op::Scan(Box::new(Scan {
+                    length: 3,
+                    reverse: false,
+                    n_carry: 1,
+                    n_seq: 0,
+                    body,
+                })),
+                vec![x],
+            )
+            .unwrap();
         let negs = g.project(scan, 2).unwrap();
         g.outputs = vec![negs];
 
         let h = run(&g);
         verify(&h).unwrap();
-        let Op::Scan(pruned) = &h.node(NodeId(1)).op else { panic!("{h}") };
+        let Op::Scan(pruned) = &h.node(NodeId(1)).op else {
+            panic!("{h}")
+        };
         assert_eq!(pruned.body.nodes.len(), 3, "{h}");
         assert_eq!(h.node(NodeId(2)).op, Op::Project(1));
         let inputs = [Tensor::full(DType::F32, &[], 0.5)];
-        assert_eq!(interp::run(&h, &inputs).unwrap(), interp::run(&g, &inputs).unwrap());
+        assert_eq!(
+            interp::run(&h, &inputs).unwrap(),
+            interp::run(&g, &inputs).unwrap()
+        );
     }
 }

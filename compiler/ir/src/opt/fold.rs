@@ -14,7 +14,11 @@ use crate::interp;
 
 /// `g` with its scalar constant arithmetic evaluated.
 pub fn run(g: &Graph) -> Graph {
-    let mut out = Graph { inputs: g.inputs.clone(), nodes: vec![], outputs: vec![] };
+    let mut out = Graph {
+        inputs: g.inputs.clone(),
+        nodes: vec![],
+        outputs: vec![],
+    };
     let mut map: Vec<NodeId> = Vec::with_capacity(g.nodes.len());
     for node in &g.nodes {
         let args: Vec<NodeId> = node.args.iter().map(|a| map[a.index()]).collect();
@@ -29,7 +33,12 @@ pub fn run(g: &Graph) -> Graph {
                 None => (op.clone(), args),
             },
         };
-        map.push(out.push(Node { op, args, ty: node.ty.clone(), origin: node.origin }));
+        map.push(out.push(Node {
+            op,
+            args,
+            ty: node.ty.clone(),
+            origin: node.origin,
+        }));
     }
     out.outputs = g.outputs.iter().map(|o| map[o.index()]).collect();
     out
@@ -79,7 +88,10 @@ mod tests {
         assert_eq!(h.node(neg).op, Op::Const(-((0.1f32 + 0.2f32) as f64)));
         assert!(h.node(neg).args.is_empty());
         assert_eq!(h.node(n).op, Op::Const(1.0));
-        assert!(matches!(h.node(y).op, Op::Binary(BinaryOp::Mul)), "inputs are not constants");
+        assert!(
+            matches!(h.node(y).op, Op::Binary(BinaryOp::Mul)),
+            "inputs are not constants"
+        );
     }
 
     #[test]

@@ -62,7 +62,16 @@ mod tests {
         let c0 = g.add_input(f(&[3]));
         let xs = g.add_input(f(&[4, 3]));
         let s = g
-            .add(Op::Scan(Box::new(Scan { length: 4, reverse: false, n_carry: 1, n_seq: 1, body })), vec![c0, xs])
+            .add(
+                Op::Scan(Box::new(Scan {
+                    length: 4,
+                    reverse: false,
+                    n_carry: 1,
+                    n_seq: 1,
+                    body,
+                })),
+                vec![c0, xs],
+            )
             .unwrap();
         let last = g.project(s, 0).unwrap();
         let (two, three) = (g.constant(DType::F32, 2.0), g.constant(DType::F32, 3.0));
@@ -77,7 +86,10 @@ mod tests {
 
     fn inputs() -> Vec<Tensor> {
         let v = |n: usize| (0..n).map(|i| (i as f64 * 0.37).sin()).collect::<Vec<_>>();
-        vec![Tensor::from_f64(DType::F32, &[3], &v(3)), Tensor::from_f64(DType::F32, &[4, 3], &v(12))]
+        vec![
+            Tensor::from_f64(DType::F32, &[3], &v(3)),
+            Tensor::from_f64(DType::F32, &[4, 3], &v(12)),
+        ]
     }
 
     /// Every pass keeps the graph valid and its outputs bit-identical; together they
@@ -97,9 +109,15 @@ mod tests {
         // update, which the gradient never reads, goes (-1).
         assert_eq!(size(&g) - size(&h), 3, "{h}");
         // The forward scan no longer stacks its unread per-step `tanh`.
-        let Type::Tuple(elements) = &h.node(NodeId(2)).ty else { panic!("{h}") };
+        let Type::Tuple(elements) = &h.node(NodeId(2)).ty else {
+            panic!("{h}")
+        };
         assert_eq!(elements.len(), 2, "{h}");
-        assert!(!h.nodes.iter().any(|n| matches!(n.op, Op::Binary(_)) && n.args.iter().all(|a| is_const(&h, *a))));
+        assert!(
+            !h.nodes
+                .iter()
+                .any(|n| matches!(n.op, Op::Binary(_)) && n.args.iter().all(|a| is_const(&h, *a)))
+        );
     }
 
     /// A random scalar program over two inputs: each instruction `(op, a, b, c)` applies
@@ -112,7 +130,9 @@ mod tests {
         const UNARY: [UnaryOp; 10] = [Neg, Exp, Log, Sqrt, Tanh, Sin, Cos, Abs, Sign, Floor];
         const CONSTANTS: [f64; 4] = [0.0, -0.0, 2.5, -3.0];
         let mut g = Graph::new();
-        let mut values: Vec<NodeId> = (0..2).map(|_| g.add_input(TensorType::scalar(DType::F32))).collect();
+        let mut values: Vec<NodeId> = (0..2)
+            .map(|_| g.add_input(TensorType::scalar(DType::F32)))
+            .collect();
         for &(op, a, b, c) in program {
             let [a, b, c] = [a, b, c].map(|i| values[i % values.len()]);
             let op = op as usize;
@@ -136,7 +156,11 @@ mod tests {
     }
 
     fn bits(outputs: &[Tensor]) -> Vec<u64> {
-        outputs.iter().flat_map(Tensor::to_f64_vec).map(f64::to_bits).collect()
+        outputs
+            .iter()
+            .flat_map(Tensor::to_f64_vec)
+            .map(f64::to_bits)
+            .collect()
     }
 
     proptest::proptest! {
@@ -157,7 +181,16 @@ mod tests {
 
     /// Nodes, counting those in scan bodies.
     fn size(g: &Graph) -> usize {
-        g.nodes.iter().map(|n| 1 + if let Op::Scan(s) = &n.op { size(&s.body) } else { 0 }).sum()
+        g.nodes
+            .iter()
+            .map(|n| {
+                1 + if let Op::Scan(s) = &n.op {
+                    size(&s.body)
+                } else {
+                    0
+                }
+            })
+            .sum()
     }
 
     fn is_const(g: &Graph, id: NodeId) -> bool {

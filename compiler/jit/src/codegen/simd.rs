@@ -25,16 +25,22 @@ const VM: Type = types::I32X4;
 
 /// Whether `k` (coalesced) has a four-lane form.
 pub fn fits(k: &Kernel) -> bool {
-    let KernelKind::Map { .. } = k.kind else { return false };
+    let KernelKind::Map { .. } = k.kind else {
+        return false;
+    };
     let inner = k.space.len() - 1;
     let params_f32 = k.params.iter().all(|p| p.dtype == DType::F32);
-    let loads_ok =
-        k.indices.iter().all(|ix| ix.dynamic.is_empty() && ix.step_stride == 0 && matches!(ix.strides[inner], 0 | 1));
+    let loads_ok = k.indices.iter().all(|ix| {
+        ix.dynamic.is_empty() && ix.step_stride == 0 && matches!(ix.strides[inner], 0 | 1)
+    });
     let op_ok = |inst: &crate::kernel::Inst| match &inst.op {
         Op::Load { .. } => true,
         Op::Const(_) => matches!(inst.dtype, DType::F32 | DType::Bool),
         Op::Unary(u, _) => match inst.dtype {
-            DType::F32 => matches!(u, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Sign),
+            DType::F32 => matches!(
+                u,
+                UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Sign
+            ),
             DType::Bool => *u == UnaryOp::Not,
             _ => false,
         },
@@ -43,14 +49,24 @@ pub fn fits(k: &Kernel) -> bool {
                 b.is_comparison()
                     || matches!(
                         b,
-                        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Max | BinaryOp::Min
+                        BinaryOp::Add
+                            | BinaryOp::Sub
+                            | BinaryOp::Mul
+                            | BinaryOp::Div
+                            | BinaryOp::Max
+                            | BinaryOp::Min
                     )
             }
             DType::Bool => b.is_logical() || matches!(b, BinaryOp::Eq | BinaryOp::Ne),
             _ => false,
         },
         Op::Select(..) => matches!(inst.dtype, DType::F32 | DType::Bool),
-        Op::Coord(_) | Op::Cast(_) | Op::Random { .. } | Op::Carry(_) | Op::Step | Op::Assert(..) => false,
+        Op::Coord(_)
+        | Op::Cast(_)
+        | Op::Random { .. }
+        | Op::Carry(_)
+        | Op::Step
+        | Op::Assert(..) => false,
     };
     params_f32 && loads_ok && k.insts.iter().all(op_ok)
 }
@@ -69,11 +85,16 @@ impl Emitter<'_, '_> {
                     let at = self.index(*index);
                     let addr = self.address(*param, at);
                     if k.indices[index.index()].strides[inner] == 0 {
-                        let x = self.b.ins().load(types::F32, MemFlagsData::trusted(), addr, 0);
+                        let x = self
+                            .b
+                            .ins()
+                            .load(types::F32, MemFlagsData::trusted(), addr, 0);
                         self.b.ins().splat(VF, x)
                     } else {
                         // Element-aligned only: no `aligned` flag on a vector access.
-                        self.b.ins().load(VF, MemFlagsData::new().with_notrap(), addr, 0)
+                        self.b
+                            .ins()
+                            .load(VF, MemFlagsData::new().with_notrap(), addr, 0)
                     }
                 }
                 Op::Const(c) => self.splat_const(inst.dtype, *c),
@@ -87,14 +108,19 @@ impl Emitter<'_, '_> {
         for &(param, v) in stores {
             let addr = self.address(param, i);
             let x = vals[v.index()].expect("stored values are computed");
-            self.b.ins().store(MemFlagsData::new().with_notrap(), x, addr, 0);
+            self.b
+                .ins()
+                .store(MemFlagsData::new().with_notrap(), x, addr, 0);
         }
     }
 
     /// A constant in every lane (a bool as a lane mask).
     fn splat_const(&mut self, dtype: DType, c: f64) -> Value {
         if dtype == DType::Bool {
-            let m = self.b.ins().iconst(types::I32, if c != 0.0 { -1 } else { 0 });
+            let m = self
+                .b
+                .ins()
+                .iconst(types::I32, if c != 0.0 { -1 } else { 0 });
             self.b.ins().splat(VM, m)
         } else {
             let x = self.b.ins().f32const(c as f32);
@@ -138,8 +164,15 @@ impl Emitter<'_, '_> {
             return match op {
                 BinaryOp::And => self.b.ins().band(a, b),
                 BinaryOp::Or => self.b.ins().bor(a, b),
-                BinaryOp::Eq => self.b.ins().icmp(cranelift_codegen::ir::condcodes::IntCC::Equal, a, b),
-                _ => self.b.ins().icmp(cranelift_codegen::ir::condcodes::IntCC::NotEqual, a, b),
+                BinaryOp::Eq => {
+                    self.b
+                        .ins()
+                        .icmp(cranelift_codegen::ir::condcodes::IntCC::Equal, a, b)
+                }
+                _ => self
+                    .b
+                    .ins()
+                    .icmp(cranelift_codegen::ir::condcodes::IntCC::NotEqual, a, b),
             };
         }
         match op {
@@ -150,7 +183,11 @@ impl Emitter<'_, '_> {
             BinaryOp::Max | BinaryOp::Min => {
                 // `a` when it is NaN or wins (ties included), else `b`: the scalar rule.
                 let a_nan = self.b.ins().fcmp(FloatCC::Unordered, a, a);
-                let cc = if op == BinaryOp::Max { FloatCC::GreaterThanOrEqual } else { FloatCC::LessThanOrEqual };
+                let cc = if op == BinaryOp::Max {
+                    FloatCC::GreaterThanOrEqual
+                } else {
+                    FloatCC::LessThanOrEqual
+                };
                 let wins = self.b.ins().fcmp(cc, a, b);
                 let take_a = self.b.ins().bor(a_nan, wins);
                 self.vector_select(take_a, a, b)
@@ -179,7 +216,9 @@ mod tests {
 
     fn first_kernel_fits(g: &Graph) -> bool {
         let s = crate::fuse::fuse(g, true).unwrap();
-        let Step::Kernel(k) = &s.steps[0] else { panic!("not a kernel") };
+        let Step::Kernel(k) = &s.steps[0] else {
+            panic!("not a kernel")
+        };
         fits(&k.coalesced())
     }
 

@@ -23,9 +23,11 @@ fn time(exe: &dyn Executable, inputs: &[Tensor], reps: usize) -> f64 {
 fn report(name: &str, elems: usize, g: &Graph, inputs: &[Tensor], reps: usize) {
     let interp = rlp_ir::interp::Interpreter::new(g.clone()).unwrap();
     let ti = time(&interp, inputs, reps.min(3));
-    for (label, fuse, threads) in
-        [("fused, 1 thread", true, 1), ("fused, 2 threads", true, 2), ("unfused, 1 thread", false, 1)]
-    {
+    for (label, fuse, threads) in [
+        ("fused, 1 thread", true, 1),
+        ("fused, 2 threads", true, 2),
+        ("unfused, 1 thread", false, 1),
+    ] {
         let tj = time(jit(g, fuse, threads).as_ref(), inputs, reps);
         println!(
             "{name} [{label}]: {:.1} M elem/s ({:.3} ms), interpreter {:.1} M elem/s ({:.3} ms), speed-up {:.1}x",
@@ -72,24 +74,42 @@ fn bench_fused_elementwise() {
 #[ignore]
 fn bench_discounted_returns_scan() {
     let (t, n) = (2048, 64);
-    let body = graph(&[ty(F, &[n]), ty(F, &[n]), ty(DType::Bool, &[n]), ty(F, &[]), ty(DType::I32, &[])], |g, x| {
-        let zero = g.full(&ty(F, &[n]), 0.0).unwrap();
-        let kept = g.select(x[2], zero, x[0]).unwrap();
-        let gb = g.broadcast(x[3], &[n]).unwrap();
-        let disc = g.binary(BinaryOp::Mul, gb, kept).unwrap();
-        let ret = g.binary(BinaryOp::Add, x[1], disc).unwrap();
-        vec![ret, ret]
-    });
-    let g = graph(&[ty(F, &[t, n]), ty(DType::Bool, &[t, n]), ty(F, &[])], |g, x| {
-        let init = g.full(&ty(F, &[n]), 0.0).unwrap();
-        let s: NodeId = g
-            .add(
-                Op::Scan(Box::new(Scan { length: t, reverse: true, n_carry: 1, n_seq: 2, body })),
-                vec![init, x[0], x[1], x[2]],
-            )
-            .unwrap();
-        vec![g.project(s, 1).unwrap()]
-    });
+    let body = graph(
+        &[
+            ty(F, &[n]),
+            ty(F, &[n]),
+            ty(DType::Bool, &[n]),
+            ty(F, &[]),
+            ty(DType::I32, &[]),
+        ],
+        |g, x| {
+            let zero = g.full(&ty(F, &[n]), 0.0).unwrap();
+            let kept = g.select(x[2], zero, x[0]).unwrap();
+            let gb = g.broadcast(x[3], &[n]).unwrap();
+            let disc = g.binary(BinaryOp::Mul, gb, kept).unwrap();
+            let ret = g.binary(BinaryOp::Add, x[1], disc).unwrap();
+            vec![ret, ret]
+        },
+    );
+    let g = graph(
+        &[ty(F, &[t, n]), ty(DType::Bool, &[t, n]), ty(F, &[])],
+        |g, x| {
+            let init = g.full(&ty(F, &[n]), 0.0).unwrap();
+            let s: NodeId = g
+                .add(
+                    Op::Scan(Box::new(Scan {
+                        length: t,
+                        reverse: true,
+                        n_carry: 1,
+                        n_seq: 2,
+                        body,
+                    })),
+                    vec![init, x[0], x[1], x[2]],
+                )
+                .unwrap();
+            vec![g.project(s, 1).unwrap()]
+        },
+    );
     let mut inputs = Gen(3).inputs(&g, false);
     inputs[2] = t_scalar(0.99);
     report("discounted returns [2048, 64]", t * n, &g, &inputs, 10);
@@ -117,7 +137,10 @@ fn bench_small_graph_overhead() {
         let logp = g.binary(BinaryOp::Sub, z, lsb).unwrap();
         vec![g.add(Op::Gather, vec![logp, x[1]]).unwrap()]
     });
-    let inputs = vec![Gen(4).tensor(&ty(F, &[b, a]), false), t(DType::I32, &[b], &[1.0; 16])];
+    let inputs = vec![
+        Gen(4).tensor(&ty(F, &[b, a]), false),
+        t(DType::I32, &[b], &[1.0; 16]),
+    ];
     let interp = rlp_ir::interp::Interpreter::new(g.clone()).unwrap();
     let exe = jit(&g, true, 1);
     let reps = 2000;
@@ -129,5 +152,9 @@ fn bench_small_graph_overhead() {
         t0.elapsed().as_secs_f64() / reps as f64
     };
     let (tj, ti) = (per_run(exe.as_ref()), per_run(&interp));
-    println!("log-prob [16, 4]: jit {:.2} us/run, interpreter {:.2} us/run", tj * 1e6, ti * 1e6);
+    println!(
+        "log-prob [16, 4]: jit {:.2} us/run, interpreter {:.2} us/run",
+        tj * 1e6,
+        ti * 1e6
+    );
 }

@@ -10,7 +10,10 @@ pub fn ty(dtype: DType, shape: &[usize]) -> TensorType {
 }
 
 /// A graph with the given inputs whose outputs `body` builds from the input nodes.
-pub fn graph(inputs: &[TensorType], body: impl FnOnce(&mut Graph, &[NodeId]) -> Vec<NodeId>) -> Graph {
+pub fn graph(
+    inputs: &[TensorType],
+    body: impl FnOnce(&mut Graph, &[NodeId]) -> Vec<NodeId>,
+) -> Graph {
     let mut g = Graph::new();
     let ins: Vec<NodeId> = inputs.iter().map(|t| g.add_input(t.clone())).collect();
     g.outputs = body(&mut g, &ins);
@@ -45,7 +48,8 @@ impl Gen {
             .map(|_| match t.dtype {
                 DType::F32 | DType::F64 => {
                     if specials && self.below(12) == 0 {
-                        [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN][self.below(5) as usize]
+                        [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN]
+                            [self.below(5) as usize]
                     } else {
                         self.uniform(-3.0, 3.0)
                     }
@@ -75,22 +79,34 @@ pub fn jit(g: &Graph, fuse: bool, threads: usize) -> Box<dyn Executable> {
 /// (any NaN equals any NaN).
 pub fn same_bits(a: &Tensor, b: &Tensor) -> Result<(), String> {
     if a.dtype() != b.dtype() || a.shape() != b.shape() {
-        return Err(format!("{}{:?} vs {}{:?}", a.dtype(), a.shape(), b.dtype(), b.shape()));
+        return Err(format!(
+            "{}{:?} vs {}{:?}",
+            a.dtype(),
+            a.shape(),
+            b.dtype(),
+            b.shape()
+        ));
     }
     let bad = match (a, b) {
-        (Tensor::F32(x), Tensor::F32(y)) => {
-            x.iter().zip(y).position(|(p, q)| p.to_bits() != q.to_bits() && !(p.is_nan() && q.is_nan()))
-        }
-        (Tensor::F64(x), Tensor::F64(y)) => {
-            x.iter().zip(y).position(|(p, q)| p.to_bits() != q.to_bits() && !(p.is_nan() && q.is_nan()))
-        }
+        (Tensor::F32(x), Tensor::F32(y)) => x
+            .iter()
+            .zip(y)
+            .position(|(p, q)| p.to_bits() != q.to_bits() && !(p.is_nan() && q.is_nan())),
+        (Tensor::F64(x), Tensor::F64(y)) => x
+            .iter()
+            .zip(y)
+            .position(|(p, q)| p.to_bits() != q.to_bits() && !(p.is_nan() && q.is_nan())),
         (Tensor::I32(x), Tensor::I32(y)) => x.iter().zip(y).position(|(p, q)| p != q),
         (Tensor::Bool(x), Tensor::Bool(y)) => x.iter().zip(y).position(|(p, q)| p != q),
         _ => unreachable!(),
     };
     match bad {
         None => Ok(()),
-        Some(i) => Err(format!("element {i}: {} vs {}", a.to_f64_vec()[i], b.to_f64_vec()[i])),
+        Some(i) => Err(format!(
+            "element {i}: {} vs {}",
+            a.to_f64_vec()[i],
+            b.to_f64_vec()[i]
+        )),
     }
 }
 
@@ -116,10 +132,17 @@ pub fn check(g: &Graph, inputs: &[Tensor]) -> Vec<Tensor> {
 }
 
 /// [`check`] with a custom equality.
-fn check_with(g: &Graph, inputs: &[Tensor], eq: &dyn Fn(&Tensor, &Tensor) -> Result<(), String>) -> Vec<Tensor> {
-    let want = rlp_ir::interp::run(g, inputs).unwrap_or_else(|e| panic!("interpreter failed: {e}\n{g}"));
+fn check_with(
+    g: &Graph,
+    inputs: &[Tensor],
+    eq: &dyn Fn(&Tensor, &Tensor) -> Result<(), String>,
+) -> Vec<Tensor> {
+    let want =
+        rlp_ir::interp::run(g, inputs).unwrap_or_else(|e| panic!("interpreter failed: {e}\n{g}"));
     for fuse in [true, false] {
-        let got = jit(g, fuse, 1).run(inputs).unwrap_or_else(|e| panic!("jit (fuse {fuse}) failed: {e}\n{g}"));
+        let got = jit(g, fuse, 1)
+            .run(inputs)
+            .unwrap_or_else(|e| panic!("jit (fuse {fuse}) failed: {e}\n{g}"));
         compare_all(&format!("fuse {fuse}"), &got, &want, g, eq);
     }
     want

@@ -18,12 +18,24 @@ fn gather_graph() -> Graph {
 fn gather_out_of_range_is_a_run_error() {
     let g = gather_graph();
     for bad in [4.0, -1.0, 1e9] {
-        let inputs = [Gen(1).tensor(&ty(DType::F32, &[3, 4]), false), t(DType::I32, &[3], &[0.0, bad, 2.0])];
+        let inputs = [
+            Gen(1).tensor(&ty(DType::F32, &[3, 4]), false),
+            t(DType::I32, &[3], &[0.0, bad, 2.0]),
+        ];
         let message = check_fails(&g, &inputs);
-        assert!(message.contains("gather") && message.contains("out of range 0..4"), "{message}");
+        assert!(
+            message.contains("gather") && message.contains("out of range 0..4"),
+            "{message}"
+        );
     }
     // In range is fine.
-    check(&g, &[Gen(1).tensor(&ty(DType::F32, &[3, 4]), false), t(DType::I32, &[3], &[0.0, 3.0, 2.0])]);
+    check(
+        &g,
+        &[
+            Gen(1).tensor(&ty(DType::F32, &[3, 4]), false),
+            t(DType::I32, &[3], &[0.0, 3.0, 2.0]),
+        ],
+    );
 }
 
 #[test]
@@ -43,8 +55,16 @@ fn dyn_index_out_of_range_is_a_run_error() {
 #[test]
 fn integer_division_by_zero_is_a_run_error() {
     for op in [BinaryOp::Div, BinaryOp::Rem] {
-        let g = graph(&[ty(DType::I32, &[3]), ty(DType::I32, &[3])], |g, x| vec![g.binary(op, x[0], x[1]).unwrap()]);
-        let message = check_fails(&g, &[t(DType::I32, &[3], &[1.0, 2.0, 3.0]), t(DType::I32, &[3], &[1.0, 0.0, 1.0])]);
+        let g = graph(&[ty(DType::I32, &[3]), ty(DType::I32, &[3])], |g, x| {
+            vec![g.binary(op, x[0], x[1]).unwrap()]
+        });
+        let message = check_fails(
+            &g,
+            &[
+                t(DType::I32, &[3], &[1.0, 2.0, 3.0]),
+                t(DType::I32, &[3], &[1.0, 0.0, 1.0]),
+            ],
+        );
         assert!(message.contains("division by zero"), "{message}");
     }
 }
@@ -57,18 +77,34 @@ fn wrong_inputs_are_run_errors() {
     let idx = t(DType::I32, &[3], &[0.0, 1.0, 2.0]);
     let e = exe.run(std::slice::from_ref(&x)).unwrap_err();
     assert!(e.message.contains("expected 2 inputs"), "{}", e.message);
-    let e = exe.run(&[x.clone(), t(DType::F32, &[3], &[0.0; 3])]).unwrap_err();
-    assert!(e.message.contains("input 1: expected i32[3], got f32[3]"), "{}", e.message);
-    let e = exe.run(&[t(DType::F32, &[4, 3], &[0.0; 12]), idx.clone()]).unwrap_err();
-    assert!(e.message.contains("input 0: expected f32[3,4]"), "{}", e.message);
+    let e = exe
+        .run(&[x.clone(), t(DType::F32, &[3], &[0.0; 3])])
+        .unwrap_err();
+    assert!(
+        e.message.contains("input 1: expected i32[3], got f32[3]"),
+        "{}",
+        e.message
+    );
+    let e = exe
+        .run(&[t(DType::F32, &[4, 3], &[0.0; 12]), idx.clone()])
+        .unwrap_err();
+    assert!(
+        e.message.contains("input 0: expected f32[3,4]"),
+        "{}",
+        e.message
+    );
     assert!(exe.run(&[x, idx]).is_ok());
 }
 
 #[test]
 fn non_standard_layout_inputs_are_read_in_logical_order() {
-    let g = graph(&[ty(DType::F32, &[3, 2])], |g, x| vec![g.binary(BinaryOp::Add, x[0], x[0]).unwrap()]);
+    let g = graph(&[ty(DType::F32, &[3, 2])], |g, x| {
+        vec![g.binary(BinaryOp::Add, x[0], x[0]).unwrap()]
+    });
     let base = t(DType::F32, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-    let rlp_runtime::Tensor::F32(a) = base else { unreachable!() };
+    let rlp_runtime::Tensor::F32(a) = base else {
+        unreachable!()
+    };
     let transposed = rlp_runtime::Tensor::F32(a.reversed_axes());
     let out = check(&g, &[transposed]);
     assert_eq!(out[0].to_f64_vec(), [2.0, 8.0, 4.0, 10.0, 6.0, 12.0]);
@@ -97,16 +133,29 @@ fn invalid_graphs_are_compile_errors() {
 fn scan_kernel_reports_out_of_range_index() {
     // Reads v[t + 1] from a v of length T: the last step is out of range.
     let n = 2;
-    let body = graph(&[ty(DType::F32, &[n]), ty(DType::F32, &[3, n]), ty(DType::I32, &[])], |g, x| {
-        let one = g.constant(DType::I32, 1.0);
-        let next = g.binary(BinaryOp::Add, x[2], one).unwrap();
-        let v = g.add(Op::DynIndex, vec![x[1], next]).unwrap();
-        vec![g.binary(BinaryOp::Add, x[0], v).unwrap()]
-    });
+    let body = graph(
+        &[
+            ty(DType::F32, &[n]),
+            ty(DType::F32, &[3, n]),
+            ty(DType::I32, &[]),
+        ],
+        |g, x| {
+            let one = g.constant(DType::I32, 1.0);
+            let next = g.binary(BinaryOp::Add, x[2], one).unwrap();
+            let v = g.add(Op::DynIndex, vec![x[1], next]).unwrap();
+            vec![g.binary(BinaryOp::Add, x[0], v).unwrap()]
+        },
+    );
     let g = graph(&[ty(DType::F32, &[n]), ty(DType::F32, &[3, n])], |g, x| {
         let s = g
             .add(
-                Op::Scan(Box::new(rlp_ir::Scan { length: 3, reverse: false, n_carry: 1, n_seq: 0, body })),
+                Op::Scan(Box::new(rlp_ir::Scan {
+                    length: 3,
+                    reverse: false,
+                    n_carry: 1,
+                    n_seq: 0,
+                    body,
+                })),
                 vec![x[0], x[1]],
             )
             .unwrap();

@@ -22,19 +22,22 @@ fn kinds(s: &Schedule) -> Vec<&'static str> {
 /// `tanh(x*w + b) * select(x > 0, x, -x)` with `w`, `b` broadcast along rows.
 fn fused_chain(rows: usize, cols: usize) -> Graph {
     let f = DType::F32;
-    graph(&[ty(f, &[rows, cols]), ty(f, &[cols]), ty(f, &[cols])], |g, x| {
-        let shape = [rows, cols];
-        let w = g.broadcast(x[1], &shape).unwrap();
-        let b = g.broadcast(x[2], &shape).unwrap();
-        let xw = g.binary(BinaryOp::Mul, x[0], w).unwrap();
-        let pre = g.binary(BinaryOp::Add, xw, b).unwrap();
-        let act = g.unary(UnaryOp::Tanh, pre).unwrap();
-        let zero = g.full(&ty(f, &shape), 0.0).unwrap();
-        let pos = g.binary(BinaryOp::Gt, x[0], zero).unwrap();
-        let neg = g.unary(UnaryOp::Neg, x[0]).unwrap();
-        let abs = g.select(pos, x[0], neg).unwrap();
-        vec![g.binary(BinaryOp::Mul, act, abs).unwrap()]
-    })
+    graph(
+        &[ty(f, &[rows, cols]), ty(f, &[cols]), ty(f, &[cols])],
+        |g, x| {
+            let shape = [rows, cols];
+            let w = g.broadcast(x[1], &shape).unwrap();
+            let b = g.broadcast(x[2], &shape).unwrap();
+            let xw = g.binary(BinaryOp::Mul, x[0], w).unwrap();
+            let pre = g.binary(BinaryOp::Add, xw, b).unwrap();
+            let act = g.unary(UnaryOp::Tanh, pre).unwrap();
+            let zero = g.full(&ty(f, &shape), 0.0).unwrap();
+            let pos = g.binary(BinaryOp::Gt, x[0], zero).unwrap();
+            let neg = g.unary(UnaryOp::Neg, x[0]).unwrap();
+            let abs = g.select(pos, x[0], neg).unwrap();
+            vec![g.binary(BinaryOp::Mul, act, abs).unwrap()]
+        },
+    )
 }
 
 #[test]
@@ -42,7 +45,9 @@ fn elementwise_chain_is_one_kernel() {
     let g = fused_chain(7, 17);
     let s = fuse(&g, true).unwrap();
     assert_eq!(kinds(&s), ["elementwise"], "{s}");
-    let Step::Kernel(k) = &s.steps[0] else { unreachable!() };
+    let Step::Kernel(k) = &s.steps[0] else {
+        unreachable!()
+    };
     // x, w and b are read; one buffer written.
     assert_eq!(k.params.iter().filter(|p| !p.write).count(), 3);
     assert_eq!(k.params.iter().filter(|p| p.write).count(), 1);
@@ -65,8 +70,12 @@ fn values_used_outside_a_group_are_stored_from_inside_it() {
     });
     let s = fuse(&g, true).unwrap();
     assert_eq!(kinds(&s), ["elementwise"]);
-    let Step::Kernel(k) = &s.steps[0] else { unreachable!() };
-    let KernelKind::Map { stores } = &k.kind else { unreachable!() };
+    let Step::Kernel(k) = &s.steps[0] else {
+        unreachable!()
+    };
+    let KernelKind::Map { stores } = &k.kind else {
+        unreachable!()
+    };
     assert_eq!(stores.len(), 2);
     check(&g, &Gen(1).inputs(&g, true));
 }
@@ -102,7 +111,18 @@ fn reductions_absorb_their_producers() {
     });
     let s = fuse(&g, true).unwrap();
     // `sq` feeds two groups, so it is materialised; `exp` fuses into the sum.
-    assert_eq!(kinds(&s), ["elementwise", "reduce", "reduce", "argmax", "elementwise", "reduce"], "{s}");
+    assert_eq!(
+        kinds(&s),
+        [
+            "elementwise",
+            "reduce",
+            "reduce",
+            "argmax",
+            "elementwise",
+            "reduce"
+        ],
+        "{s}"
+    );
     check(&g, &Gen(3).inputs(&g, true));
 }
 
@@ -138,7 +158,11 @@ fn a_long_chain_is_one_kernel_without_deep_recursion() {
     let g = graph(&[ty(DType::F64, &[5])], |g, x| {
         let mut v = x[0];
         for i in 0..n {
-            let op = if i % 2 == 0 { BinaryOp::Mul } else { BinaryOp::Add };
+            let op = if i % 2 == 0 {
+                BinaryOp::Mul
+            } else {
+                BinaryOp::Add
+            };
             v = g.binary_scalar(op, v, 0.5 + (i % 7) as f64 * 0.1).unwrap();
         }
         vec![v]

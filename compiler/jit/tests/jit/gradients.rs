@@ -48,7 +48,9 @@ fn policy_gradient(batch: usize) -> Graph {
     let chosen = g.add(Op::Gather, vec![logp, x[1]]).unwrap();
     let weighted = g.binary(BinaryOp::Mul, chosen, x[2]).unwrap();
     let total = g.reduce(ReduceOp::Sum, weighted, vec![0]).unwrap();
-    let loss = g.binary_scalar(BinaryOp::Mul, total, -1.0 / batch as f64).unwrap();
+    let loss = g
+        .binary_scalar(BinaryOp::Mul, total, -1.0 / batch as f64)
+        .unwrap();
     let grads = autodiff::grad(&mut g, loss, &x[3..]).unwrap();
     g.outputs = std::iter::once(loss).chain(grads).collect();
     g
@@ -71,18 +73,27 @@ fn policy_gradient_loss_and_weight_gradients() {
 #[test]
 fn gradient_through_a_reverse_scan() {
     let (steps, n) = (12, 5);
-    let body = graph(&[ty(F, &[n]), ty(F, &[n]), ty(F, &[n]), ty(DType::I32, &[])], |g, x| {
-        let disc = g.binary(BinaryOp::Mul, x[2], x[0]).unwrap();
-        let ret = g.binary(BinaryOp::Add, x[1], disc).unwrap();
-        let sq = g.binary(BinaryOp::Mul, ret, ret).unwrap();
-        vec![ret, sq]
-    });
+    let body = graph(
+        &[ty(F, &[n]), ty(F, &[n]), ty(F, &[n]), ty(DType::I32, &[])],
+        |g, x| {
+            let disc = g.binary(BinaryOp::Mul, x[2], x[0]).unwrap();
+            let ret = g.binary(BinaryOp::Add, x[1], disc).unwrap();
+            let sq = g.binary(BinaryOp::Mul, ret, ret).unwrap();
+            vec![ret, sq]
+        },
+    );
     let mut g = graph(&[ty(F, &[steps, n]), ty(F, &[n])], |_, _| vec![]);
     let (r, gamma) = (NodeId(0), NodeId(1));
     let init = g.full(&ty(F, &[n]), 0.0).unwrap();
     let s = g
         .add(
-            Op::Scan(Box::new(Scan { length: steps, reverse: true, n_carry: 1, n_seq: 1, body })),
+            Op::Scan(Box::new(Scan {
+                length: steps,
+                reverse: true,
+                n_carry: 1,
+                n_seq: 1,
+                body,
+            })),
             vec![init, r, gamma],
         )
         .unwrap();
@@ -91,7 +102,10 @@ fn gradient_through_a_reverse_scan() {
     let grads = autodiff::grad(&mut g, loss, &[r, gamma]).unwrap();
     g.outputs = std::iter::once(loss).chain(grads).collect();
     let mut rng = Gen(52);
-    let inputs = vec![rng.tensor(&ty(F, &[steps, n]), false), t(F, &[n], &[0.9, 0.5, 0.99, 1.0, 0.0])];
+    let inputs = vec![
+        rng.tensor(&ty(F, &[steps, n]), false),
+        t(F, &[n], &[0.9, 0.5, 0.99, 1.0, 0.0]),
+    ];
     check(&g, &inputs);
     check(&opt::optimize(&g), &inputs);
 }

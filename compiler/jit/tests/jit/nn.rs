@@ -33,7 +33,10 @@ fn log_softmax_and_gather() {
     for (b, a) in [(1, 1), (3, 4), (5, 2), (17, 6), (64, 5)] {
         let g = log_prob(b, a);
         let actions: Vec<f64> = (0..b).map(|_| rng.below(a as u64) as f64).collect();
-        let inputs = vec![rng.tensor(&ty(DType::F32, &[b, a]), false), t(DType::I32, &[b], &actions)];
+        let inputs = vec![
+            rng.tensor(&ty(DType::F32, &[b, a]), false),
+            t(DType::I32, &[b], &actions),
+        ];
         let out = check(&g, &inputs);
         // Hand check of one row: log-probabilities are at most 0.
         assert!(out[0].to_f64_vec().iter().all(|&v| v <= 0.0));
@@ -54,7 +57,13 @@ fn two_layer_mlp() {
         for batch in [0, 1, 3, 32] {
             let (i, h, o) = (8, 32, 4);
             let g = graph(
-                &[ty(dtype, &[batch, i]), ty(dtype, &[i, h]), ty(dtype, &[h]), ty(dtype, &[h, o]), ty(dtype, &[o])],
+                &[
+                    ty(dtype, &[batch, i]),
+                    ty(dtype, &[i, h]),
+                    ty(dtype, &[h]),
+                    ty(dtype, &[h, o]),
+                    ty(dtype, &[o]),
+                ],
                 |g, x| {
                     let h1 = dense(g, x[0], x[1], x[2]);
                     let a1 = g.unary(UnaryOp::Tanh, h1).unwrap();

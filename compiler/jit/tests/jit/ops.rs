@@ -33,7 +33,14 @@ const ARITH: [BinaryOp; 9] = [
     BinaryOp::Atan2,
 ];
 
-const COMPARE: [BinaryOp; 6] = [BinaryOp::Lt, BinaryOp::Le, BinaryOp::Gt, BinaryOp::Ge, BinaryOp::Eq, BinaryOp::Ne];
+const COMPARE: [BinaryOp; 6] = [
+    BinaryOp::Lt,
+    BinaryOp::Le,
+    BinaryOp::Gt,
+    BinaryOp::Ge,
+    BinaryOp::Eq,
+    BinaryOp::Ne,
+];
 
 #[test]
 fn unary_float_ops() {
@@ -54,18 +61,32 @@ fn unary_int_and_bool_ops() {
     let mut rng = Gen(2);
     for n in LENGTHS {
         for op in [UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Sign] {
-            let g = graph(&[ty(DType::I32, &[n])], |g, x| vec![g.unary(op, x[0]).unwrap()]);
+            let g = graph(&[ty(DType::I32, &[n])], |g, x| {
+                vec![g.unary(op, x[0]).unwrap()]
+            });
             let inputs = rng.inputs(&g, false);
             check(&g, &inputs);
         }
-        let g = graph(&[ty(DType::Bool, &[n])], |g, x| vec![g.unary(UnaryOp::Not, x[0]).unwrap()]);
+        let g = graph(&[ty(DType::Bool, &[n])], |g, x| {
+            vec![g.unary(UnaryOp::Not, x[0]).unwrap()]
+        });
         check(&g, &rng.inputs(&g, false));
     }
     // Wrapping at the edges of i32.
     let g = graph(&[ty(DType::I32, &[3])], |g, x| {
-        vec![g.unary(UnaryOp::Neg, x[0]).unwrap(), g.unary(UnaryOp::Abs, x[0]).unwrap()]
+        vec![
+            g.unary(UnaryOp::Neg, x[0]).unwrap(),
+            g.unary(UnaryOp::Abs, x[0]).unwrap(),
+        ]
     });
-    let out = check(&g, &[t(DType::I32, &[3], &[i32::MIN as f64, i32::MAX as f64, -7.0])]);
+    let out = check(
+        &g,
+        &[t(
+            DType::I32,
+            &[3],
+            &[i32::MIN as f64, i32::MAX as f64, -7.0],
+        )],
+    );
     assert_eq!(out[1].to_f64_vec(), [i32::MIN as f64, i32::MAX as f64, 7.0]);
 }
 
@@ -75,7 +96,9 @@ fn binary_float_ops() {
     for dtype in FLOATS {
         for op in ARITH.into_iter().chain(COMPARE) {
             for n in LENGTHS {
-                let g = graph(&[ty(dtype, &[n]), ty(dtype, &[n])], |g, x| vec![g.binary(op, x[0], x[1]).unwrap()]);
+                let g = graph(&[ty(dtype, &[n]), ty(dtype, &[n])], |g, x| {
+                    vec![g.binary(op, x[0], x[1]).unwrap()]
+                });
                 let inputs = rng.inputs(&g, true);
                 check(&g, &inputs);
             }
@@ -88,7 +111,9 @@ fn max_min_follow_the_interpreter_on_nan_and_signed_zero() {
     let a = [f64::NAN, 1.0, -0.0, 0.0, 2.0, f64::NAN];
     let b = [1.0, f64::NAN, 0.0, -0.0, 2.0, f64::NAN];
     for op in [BinaryOp::Max, BinaryOp::Min] {
-        let g = graph(&[ty(DType::F32, &[6]), ty(DType::F32, &[6])], |g, x| vec![g.binary(op, x[0], x[1]).unwrap()]);
+        let g = graph(&[ty(DType::F32, &[6]), ty(DType::F32, &[6])], |g, x| {
+            vec![g.binary(op, x[0], x[1]).unwrap()]
+        });
         let out = check(&g, &[t(DType::F32, &[6], &a), t(DType::F32, &[6], &b)]);
         let v = out[0].to_f64_vec();
         assert!(v[0].is_nan() && v[1].is_nan() && v[5].is_nan());
@@ -100,25 +125,35 @@ fn max_min_follow_the_interpreter_on_nan_and_signed_zero() {
 #[test]
 fn binary_int_and_bool_ops() {
     let mut rng = Gen(4);
-    let int_ops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Max, BinaryOp::Min];
+    let int_ops = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Max,
+        BinaryOp::Min,
+    ];
     for n in LENGTHS {
         for op in int_ops.into_iter().chain(COMPARE) {
-            let g =
-                graph(&[ty(DType::I32, &[n]), ty(DType::I32, &[n])], |g, x| vec![g.binary(op, x[0], x[1]).unwrap()]);
+            let g = graph(&[ty(DType::I32, &[n]), ty(DType::I32, &[n])], |g, x| {
+                vec![g.binary(op, x[0], x[1]).unwrap()]
+            });
             check(&g, &rng.inputs(&g, false));
         }
         for op in [BinaryOp::Div, BinaryOp::Rem] {
-            let g =
-                graph(&[ty(DType::I32, &[n]), ty(DType::I32, &[n])], |g, x| vec![g.binary(op, x[0], x[1]).unwrap()]);
+            let g = graph(&[ty(DType::I32, &[n]), ty(DType::I32, &[n])], |g, x| {
+                vec![g.binary(op, x[0], x[1]).unwrap()]
+            });
             let a = rng.tensor(&ty(DType::I32, &[n]), false);
             // Divisors away from zero (zero is an error, tested in `errors`).
-            let b: Vec<f64> =
-                (0..n).map(|i| [-3.0, -2.0, -1.0, 1.0, 2.0, 4.0][(i + rng.below(6) as usize) % 6]).collect();
+            let b: Vec<f64> = (0..n)
+                .map(|i| [-3.0, -2.0, -1.0, 1.0, 2.0, 4.0][(i + rng.below(6) as usize) % 6])
+                .collect();
             check(&g, &[a, t(DType::I32, &[n], &b)]);
         }
         for op in [BinaryOp::And, BinaryOp::Or, BinaryOp::Eq, BinaryOp::Ne] {
-            let g =
-                graph(&[ty(DType::Bool, &[n]), ty(DType::Bool, &[n])], |g, x| vec![g.binary(op, x[0], x[1]).unwrap()]);
+            let g = graph(&[ty(DType::Bool, &[n]), ty(DType::Bool, &[n])], |g, x| {
+                vec![g.binary(op, x[0], x[1]).unwrap()]
+            });
             check(&g, &rng.inputs(&g, false));
         }
     }
@@ -131,7 +166,13 @@ fn binary_int_and_bool_ops() {
             g.binary(BinaryOp::Rem, x[0], x[1]).unwrap(),
         ]
     });
-    let out = check(&g, &[t(DType::I32, &[2], &[i32::MIN as f64, -7.0]), t(DType::I32, &[2], &[-1.0, 3.0])]);
+    let out = check(
+        &g,
+        &[
+            t(DType::I32, &[2], &[i32::MIN as f64, -7.0]),
+            t(DType::I32, &[2], &[-1.0, 3.0]),
+        ],
+    );
     assert_eq!(out[2].to_f64_vec(), [i32::MIN as f64, -2.0]);
     assert_eq!(out[3].to_f64_vec(), [0.0, 2.0]);
 }
@@ -142,9 +183,10 @@ fn select_and_casts() {
     let dtypes = [DType::F32, DType::F64, DType::I32, DType::Bool];
     for n in LENGTHS {
         for dtype in dtypes {
-            let g = graph(&[ty(DType::Bool, &[n]), ty(dtype, &[n]), ty(dtype, &[n])], |g, x| {
-                vec![g.select(x[0], x[1], x[2]).unwrap()]
-            });
+            let g = graph(
+                &[ty(DType::Bool, &[n]), ty(dtype, &[n]), ty(dtype, &[n])],
+                |g, x| vec![g.select(x[0], x[1], x[2]).unwrap()],
+            );
             check(&g, &rng.inputs(&g, true));
             for to in dtypes {
                 let g = graph(&[ty(dtype, &[n])], |g, x| {
@@ -156,9 +198,14 @@ fn select_and_casts() {
         }
     }
     // Saturation and NaN → 0 when casting to i32.
-    let g = graph(&[ty(DType::F32, &[4])], |g, x| vec![g.cast(x[0], DType::I32).unwrap()]);
+    let g = graph(&[ty(DType::F32, &[4])], |g, x| {
+        vec![g.cast(x[0], DType::I32).unwrap()]
+    });
     let out = check(&g, &[t(DType::F32, &[4], &[1e10, -1e10, f64::NAN, -2.7])]);
-    assert_eq!(out[0].to_f64_vec(), [i32::MAX as f64, i32::MIN as f64, 0.0, -2.0]);
+    assert_eq!(
+        out[0].to_f64_vec(),
+        [i32::MAX as f64, i32::MIN as f64, 0.0, -2.0]
+    );
 }
 
 #[test]
@@ -167,8 +214,11 @@ fn constants_literals_iota_and_stop() {
         let g = graph(&[ty(DType::F32, &[n])], |g, x| {
             let c = g.full(&ty(DType::F32, &[n]), 0.1).unwrap();
             let s = g.add(Op::StopGradient, vec![x[0]]).unwrap();
-            let lit =
-                g.add_typed(Op::Literal((0..n).map(|i| i as f64 * 0.5 - 1.0).collect()), vec![], ty(DType::F32, &[n]));
+            let lit = g.add_typed(
+                Op::Literal((0..n).map(|i| i as f64 * 0.5 - 1.0).collect()),
+                vec![],
+                ty(DType::F32, &[n]),
+            );
             let sum = g.binary(BinaryOp::Add, s, c).unwrap();
             let iota = g.iota(&[2, n], 1).unwrap();
             let iota0 = g.iota(&[n, 3], 0).unwrap();
@@ -205,17 +255,24 @@ fn data_movement() {
 fn broadcast_from_rank_zero_and_middle_dims() {
     let mut rng = Gen(8);
     for n in LENGTHS {
-        let g = graph(&[ty(DType::F32, &[]), ty(DType::F32, &[3, 1, n]), ty(DType::F32, &[3, 5, n])], |g, x| {
-            let s = g.broadcast(x[0], &[3, 5, n]).unwrap();
-            let m = g.broadcast(x[1], &[3, 5, n]).unwrap();
-            let a = g.binary(BinaryOp::Mul, s, x[2]).unwrap();
-            let b = g.binary(BinaryOp::Sub, a, m).unwrap();
-            // Middle-dim broadcast of a leading-dim-less value, and a pure broadcast output.
-            let row = g.slice(x[2], 0, 0, 1).unwrap();
-            let row = g.reshape(row, &[5, n]).unwrap();
-            let r = g.broadcast(row, &[2, 5, n]).unwrap();
-            vec![b, r, m]
-        });
+        let g = graph(
+            &[
+                ty(DType::F32, &[]),
+                ty(DType::F32, &[3, 1, n]),
+                ty(DType::F32, &[3, 5, n]),
+            ],
+            |g, x| {
+                let s = g.broadcast(x[0], &[3, 5, n]).unwrap();
+                let m = g.broadcast(x[1], &[3, 5, n]).unwrap();
+                let a = g.binary(BinaryOp::Mul, s, x[2]).unwrap();
+                let b = g.binary(BinaryOp::Sub, a, m).unwrap();
+                // Middle-dim broadcast of a leading-dim-less value, and a pure broadcast output.
+                let row = g.slice(x[2], 0, 0, 1).unwrap();
+                let row = g.reshape(row, &[5, n]).unwrap();
+                let r = g.broadcast(row, &[2, 5, n]).unwrap();
+                vec![b, r, m]
+            },
+        );
         check(&g, &rng.inputs(&g, true));
     }
 }
@@ -227,7 +284,9 @@ fn reductions_over_first_last_middle_and_all_axes() {
         for n in LENGTHS {
             for axes in [vec![0], vec![2], vec![1], vec![0, 2], vec![0, 1, 2], vec![]] {
                 for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min] {
-                    let g = graph(&[ty(dtype, &[3, n, 4])], |g, x| vec![g.reduce(op, x[0], axes.clone()).unwrap()]);
+                    let g = graph(&[ty(dtype, &[3, n, 4])], |g, x| {
+                        vec![g.reduce(op, x[0], axes.clone()).unwrap()]
+                    });
                     check(&g, &rng.inputs(&g, true));
                 }
             }
@@ -241,13 +300,30 @@ fn argmax_first_maximum_and_nan() {
     for dtype in [DType::F32, DType::F64, DType::I32] {
         for n in LENGTHS.into_iter().filter(|&n| n > 0) {
             for axis in 0..3 {
-                let g = graph(&[ty(dtype, &[2, n, 3])], |g, x| vec![g.add(Op::ArgMax { axis }, vec![x[0]]).unwrap()]);
+                let g = graph(&[ty(dtype, &[2, n, 3])], |g, x| {
+                    vec![g.add(Op::ArgMax { axis }, vec![x[0]]).unwrap()]
+                });
                 check(&g, &rng.inputs(&g, true));
             }
         }
     }
-    let g = graph(&[ty(DType::F32, &[3, 4])], |g, x| vec![g.add(Op::ArgMax { axis: 1 }, vec![x[0]]).unwrap()]);
-    let rows = [1.0, 3.0, 3.0, 2.0, 1.0, f64::NAN, 5.0, f64::NAN, f64::NAN, 0.0, 9.0, 9.0];
+    let g = graph(&[ty(DType::F32, &[3, 4])], |g, x| {
+        vec![g.add(Op::ArgMax { axis: 1 }, vec![x[0]]).unwrap()]
+    });
+    let rows = [
+        1.0,
+        3.0,
+        3.0,
+        2.0,
+        1.0,
+        f64::NAN,
+        5.0,
+        f64::NAN,
+        f64::NAN,
+        0.0,
+        9.0,
+        9.0,
+    ];
     let out = check(&g, &[t(DType::F32, &[3, 4], &rows)]);
     assert_eq!(out[0].to_f64_vec(), [1.0, 1.0, 0.0]);
 }
@@ -256,7 +332,14 @@ fn argmax_first_maximum_and_nan() {
 fn matmul_including_transposed_operands() {
     let mut rng = Gen(11);
     for dtype in FLOATS {
-        for (m, k, n) in [(0, 3, 2), (2, 0, 3), (1, 1, 1), (3, 4, 5), (17, 5, 4), (4, 17, 3)] {
+        for (m, k, n) in [
+            (0, 3, 2),
+            (2, 0, 3),
+            (1, 1, 1),
+            (3, 4, 5),
+            (17, 5, 4),
+            (4, 17, 3),
+        ] {
             let g = graph(&[ty(dtype, &[m, k]), ty(dtype, &[n, k])], |g, x| {
                 let rt = g.transpose(x[1], vec![1, 0]).unwrap();
                 let p = g.add(Op::MatMul, vec![x[0], rt]).unwrap();
@@ -275,20 +358,32 @@ fn matmul_including_transposed_operands() {
 fn gather_one_hot_and_dyn_index() {
     let mut rng = Gen(12);
     for n in LENGTHS.into_iter().filter(|&n| n > 0) {
-        let g = graph(&[ty(DType::F32, &[4, n]), ty(DType::I32, &[4]), ty(DType::I32, &[])], |g, x| {
-            let gathered = g.add(Op::Gather, vec![x[0], x[1]]).unwrap();
-            let oh = g.one_hot(x[1], n, DType::F32).unwrap();
-            let ohi = g.one_hot(x[1], 3, DType::I32).unwrap();
-            let row = g.add(Op::DynIndex, vec![x[0], x[2]]).unwrap();
-            vec![gathered, oh, ohi, row]
-        });
+        let g = graph(
+            &[
+                ty(DType::F32, &[4, n]),
+                ty(DType::I32, &[4]),
+                ty(DType::I32, &[]),
+            ],
+            |g, x| {
+                let gathered = g.add(Op::Gather, vec![x[0], x[1]]).unwrap();
+                let oh = g.one_hot(x[1], n, DType::F32).unwrap();
+                let ohi = g.one_hot(x[1], 3, DType::I32).unwrap();
+                let row = g.add(Op::DynIndex, vec![x[0], x[2]]).unwrap();
+                vec![gathered, oh, ohi, row]
+            },
+        );
         let idx: Vec<f64> = (0..4).map(|_| rng.below(n as u64) as f64).collect();
-        let inputs =
-            vec![rng.tensor(&ty(DType::F32, &[4, n]), false), t(DType::I32, &[4], &idx), t(DType::I32, &[], &[3.0])];
+        let inputs = vec![
+            rng.tensor(&ty(DType::F32, &[4, n]), false),
+            t(DType::I32, &[4], &idx),
+            t(DType::I32, &[], &[3.0]),
+        ];
         check(&g, &inputs);
     }
     // One-hot of out-of-range indices gives zero rows (not an error).
-    let g = graph(&[ty(DType::I32, &[3])], |g, x| vec![g.one_hot(x[0], 2, DType::F64).unwrap()]);
+    let g = graph(&[ty(DType::I32, &[3])], |g, x| {
+        vec![g.one_hot(x[0], 2, DType::F64).unwrap()]
+    });
     let out = check(&g, &[t(DType::I32, &[3], &[-1.0, 1.0, 2.0])]);
     assert_eq!(out[0].to_f64_vec(), [0.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
 }
@@ -299,17 +394,40 @@ fn random_uniform_and_normal_match_the_interpreter() {
         for n in LENGTHS {
             for dist in [Distribution::Uniform, Distribution::Normal] {
                 let g = graph(&[ty(DType::I32, &[]), ty(DType::I32, &[])], |g, x| {
-                    let r = g.add_typed(Op::Random { dist, seed: 42, stream: 3 }, vec![x[0], x[1]], ty(dtype, &[3, n]));
-                    let r2 = g.add_typed(Op::Random { dist, seed: 42, stream: 4 }, vec![x[0], x[1]], ty(dtype, &[n]));
+                    let r = g.add_typed(
+                        Op::Random {
+                            dist,
+                            seed: 42,
+                            stream: 3,
+                        },
+                        vec![x[0], x[1]],
+                        ty(dtype, &[3, n]),
+                    );
+                    let r2 = g.add_typed(
+                        Op::Random {
+                            dist,
+                            seed: 42,
+                            stream: 4,
+                        },
+                        vec![x[0], x[1]],
+                        ty(dtype, &[n]),
+                    );
                     // Fused into arithmetic, and broadcast (read at other positions).
                     let b = g.broadcast(r2, &[3, n]).unwrap();
                     let s = g.binary(BinaryOp::Add, r, b).unwrap();
                     vec![r, s]
                 });
-                let out = check(&g, &[t(DType::I32, &[], &[5.0]), t(DType::I32, &[], &[-2.0])]);
+                let out = check(
+                    &g,
+                    &[t(DType::I32, &[], &[5.0]), t(DType::I32, &[], &[-2.0])],
+                );
                 if dist == Distribution::Uniform && n > 0 {
                     let first = rlp_runtime::rng::uniform(42, 3, 5, -2, 0);
-                    let want = if dtype == DType::F32 { first as f32 as f64 } else { first };
+                    let want = if dtype == DType::F32 {
+                        first as f32 as f64
+                    } else {
+                        first
+                    };
                     assert_eq!(out[0].to_f64_vec()[0], want);
                 }
             }

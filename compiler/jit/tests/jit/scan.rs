@@ -20,35 +20,64 @@ fn scan(
     args: Vec<NodeId>,
 ) -> Vec<NodeId> {
     let n_out = body.outputs.len();
-    let s = g.add(Op::Scan(Box::new(Scan { length, reverse, n_carry, n_seq, body })), args).unwrap();
+    let s = g
+        .add(
+            Op::Scan(Box::new(Scan {
+                length,
+                reverse,
+                n_carry,
+                n_seq,
+                body,
+            })),
+            args,
+        )
+        .unwrap();
     (0..n_out).map(|k| g.project(s, k).unwrap()).collect()
 }
 
 /// `ret[t] = r[t] + gamma * (done[t] ? 0 : ret[t+1])`, reverse over `[t, n]`.
 fn discounted_returns(t: usize, n: usize) -> Graph {
-    let body = graph(&[ty(F, &[n]), ty(F, &[n]), ty(DType::Bool, &[n]), ty(F, &[]), ty(DType::I32, &[])], |g, x| {
-        let (acc, r, done, gamma) = (x[0], x[1], x[2], x[3]);
-        let zero = g.full(&ty(F, &[n]), 0.0).unwrap();
-        let kept = g.select(done, zero, acc).unwrap();
-        let gb = g.broadcast(gamma, &[n]).unwrap();
-        let disc = g.binary(BinaryOp::Mul, gb, kept).unwrap();
-        let ret = g.binary(BinaryOp::Add, r, disc).unwrap();
-        vec![ret, ret]
-    });
-    graph(&[ty(F, &[t, n]), ty(DType::Bool, &[t, n]), ty(F, &[])], |g, x| {
-        let init = g.full(&ty(F, &[n]), 0.0).unwrap();
-        let outs = scan(g, body, t, true, 1, 2, vec![init, x[0], x[1], x[2]]);
-        vec![outs[1], outs[0]]
-    })
+    let body = graph(
+        &[
+            ty(F, &[n]),
+            ty(F, &[n]),
+            ty(DType::Bool, &[n]),
+            ty(F, &[]),
+            ty(DType::I32, &[]),
+        ],
+        |g, x| {
+            let (acc, r, done, gamma) = (x[0], x[1], x[2], x[3]);
+            let zero = g.full(&ty(F, &[n]), 0.0).unwrap();
+            let kept = g.select(done, zero, acc).unwrap();
+            let gb = g.broadcast(gamma, &[n]).unwrap();
+            let disc = g.binary(BinaryOp::Mul, gb, kept).unwrap();
+            let ret = g.binary(BinaryOp::Add, r, disc).unwrap();
+            vec![ret, ret]
+        },
+    );
+    graph(
+        &[ty(F, &[t, n]), ty(DType::Bool, &[t, n]), ty(F, &[])],
+        |g, x| {
+            let init = g.full(&ty(F, &[n]), 0.0).unwrap();
+            let outs = scan(g, body, t, true, 1, 2, vec![init, x[0], x[1], x[2]]);
+            vec![outs[1], outs[0]]
+        },
+    )
 }
 
 fn is_scan_kernel(g: &Graph) -> bool {
     let s = fuse(g, true).unwrap();
-    s.steps.iter().any(|st| matches!(st, Step::Kernel(k) if matches!(k.kind, KernelKind::Scan(_))))
+    s.steps
+        .iter()
+        .any(|st| matches!(st, Step::Kernel(k) if matches!(k.kind, KernelKind::Scan(_))))
 }
 
 fn is_host_loop(g: &Graph, fused: bool) -> bool {
-    fuse(g, fused).unwrap().steps.iter().any(|st| matches!(st, Step::Scan(_)))
+    fuse(g, fused)
+        .unwrap()
+        .steps
+        .iter()
+        .any(|st| matches!(st, Step::Scan(_)))
 }
 
 #[test]
@@ -57,8 +86,14 @@ fn discounted_returns_run_as_one_kernel() {
     assert!(is_scan_kernel(&g));
     assert!(is_host_loop(&g, false));
     let mut rng = Gen(31);
-    let done: Vec<f64> = (0..200 * 16).map(|_| f64::from(rng.below(10) == 0)).collect();
-    let inputs = vec![rng.tensor(&ty(F, &[200, 16]), false), t(DType::Bool, &[200, 16], &done), t(F, &[], &[0.99])];
+    let done: Vec<f64> = (0..200 * 16)
+        .map(|_| f64::from(rng.below(10) == 0))
+        .collect();
+    let inputs = vec![
+        rng.tensor(&ty(F, &[200, 16]), false),
+        t(DType::Bool, &[200, 16], &done),
+        t(F, &[], &[0.99]),
+    ];
     check(&g, &inputs);
     for (len, n) in [(0, 3), (1, 1), (3, 4), (5, 17)] {
         let g = discounted_returns(len, n);
@@ -83,26 +118,40 @@ fn discounted_returns_by_hand() {
 /// GAE with the value function as a loop invariant read at `t` and `t + 1`.
 fn gae(t: usize, n: usize) -> Graph {
     let (gamma, lambda) = (0.99, 0.95);
-    let body = graph(&[ty(F, &[n]), ty(F, &[n]), ty(F, &[n]), ty(F, &[t + 1, n]), ty(DType::I32, &[])], |g, x| {
-        let (adv, r, notdone, v, step) = (x[0], x[1], x[2], x[3], x[4]);
-        let one = g.constant(DType::I32, 1.0);
-        let next = g.binary(BinaryOp::Add, step, one).unwrap();
-        let v_t = g.add(Op::DynIndex, vec![v, step]).unwrap();
-        let v_next = g.add(Op::DynIndex, vec![v, next]).unwrap();
-        let gv = g.binary_scalar(BinaryOp::Mul, v_next, gamma).unwrap();
-        let gvm = g.binary(BinaryOp::Mul, gv, notdone).unwrap();
-        let rg = g.binary(BinaryOp::Add, r, gvm).unwrap();
-        let delta = g.binary(BinaryOp::Sub, rg, v_t).unwrap();
-        let gl = g.binary_scalar(BinaryOp::Mul, notdone, gamma * lambda).unwrap();
-        let carried = g.binary(BinaryOp::Mul, gl, adv).unwrap();
-        let a = g.binary(BinaryOp::Add, delta, carried).unwrap();
-        vec![a, a]
-    });
-    graph(&[ty(F, &[t, n]), ty(F, &[t, n]), ty(F, &[t + 1, n])], |g, x| {
-        let init = g.full(&ty(F, &[n]), 0.0).unwrap();
-        let outs = scan(g, body, t, true, 1, 2, vec![init, x[0], x[1], x[2]]);
-        vec![outs[1]]
-    })
+    let body = graph(
+        &[
+            ty(F, &[n]),
+            ty(F, &[n]),
+            ty(F, &[n]),
+            ty(F, &[t + 1, n]),
+            ty(DType::I32, &[]),
+        ],
+        |g, x| {
+            let (adv, r, notdone, v, step) = (x[0], x[1], x[2], x[3], x[4]);
+            let one = g.constant(DType::I32, 1.0);
+            let next = g.binary(BinaryOp::Add, step, one).unwrap();
+            let v_t = g.add(Op::DynIndex, vec![v, step]).unwrap();
+            let v_next = g.add(Op::DynIndex, vec![v, next]).unwrap();
+            let gv = g.binary_scalar(BinaryOp::Mul, v_next, gamma).unwrap();
+            let gvm = g.binary(BinaryOp::Mul, gv, notdone).unwrap();
+            let rg = g.binary(BinaryOp::Add, r, gvm).unwrap();
+            let delta = g.binary(BinaryOp::Sub, rg, v_t).unwrap();
+            let gl = g
+                .binary_scalar(BinaryOp::Mul, notdone, gamma * lambda)
+                .unwrap();
+            let carried = g.binary(BinaryOp::Mul, gl, adv).unwrap();
+            let a = g.binary(BinaryOp::Add, delta, carried).unwrap();
+            vec![a, a]
+        },
+    );
+    graph(
+        &[ty(F, &[t, n]), ty(F, &[t, n]), ty(F, &[t + 1, n])],
+        |g, x| {
+            let init = g.full(&ty(F, &[n]), 0.0).unwrap();
+            let outs = scan(g, body, t, true, 1, 2, vec![init, x[0], x[1], x[2]]);
+            vec![outs[1]]
+        },
+    )
 }
 
 #[test]
@@ -111,8 +160,11 @@ fn gae_reads_invariants_at_computed_indices() {
     assert!(is_scan_kernel(&g));
     let mut rng = Gen(32);
     let notdone: Vec<f64> = (0..50 * 8).map(|_| f64::from(rng.below(8) != 0)).collect();
-    let inputs =
-        vec![rng.tensor(&ty(F, &[50, 8]), false), t(F, &[50, 8], &notdone), rng.tensor(&ty(F, &[51, 8]), false)];
+    let inputs = vec![
+        rng.tensor(&ty(F, &[50, 8]), false),
+        t(F, &[50, 8], &notdone),
+        rng.tensor(&ty(F, &[51, 8]), false),
+    ];
     check(&g, &inputs);
 }
 
@@ -120,7 +172,14 @@ fn gae_reads_invariants_at_computed_indices() {
 fn gae_with_constant_values_matches_the_closed_form() {
     // r = 1, V = 0, no terminations: A[t] = Σ_{k≥t} (γλ)^{k-t}.
     let g = gae(3, 1);
-    let out = check(&g, &[t(F, &[3, 1], &[1.0; 3]), t(F, &[3, 1], &[1.0; 3]), t(F, &[4, 1], &[0.0; 4])]);
+    let out = check(
+        &g,
+        &[
+            t(F, &[3, 1], &[1.0; 3]),
+            t(F, &[3, 1], &[1.0; 3]),
+            t(F, &[4, 1], &[0.0; 4]),
+        ],
+    );
     let gl = (0.99f32 * 0.95) as f64;
     let want = [1.0 + gl * (1.0 + gl), 1.0 + gl, 1.0];
     for (a, b) in out[0].to_f64_vec().iter().zip(want) {
@@ -132,15 +191,20 @@ fn gae_with_constant_values_matches_the_closed_form() {
 fn forward_scan_with_several_carries_and_no_carry() {
     // Running sum and running max, forward; and a carry-less map over steps.
     let n = 5;
-    let body = graph(&[ty(F, &[n]), ty(F, &[n]), ty(F, &[n]), ty(DType::I32, &[])], |g, x| {
-        let s = g.binary(BinaryOp::Add, x[0], x[2]).unwrap();
-        let m = g.binary(BinaryOp::Max, x[1], x[2]).unwrap();
-        let tf = g.cast(x[3], F).unwrap();
-        let tb = g.broadcast(tf, &[n]).unwrap();
-        let o = g.binary(BinaryOp::Mul, s, tb).unwrap();
-        vec![s, m, o]
+    let body = graph(
+        &[ty(F, &[n]), ty(F, &[n]), ty(F, &[n]), ty(DType::I32, &[])],
+        |g, x| {
+            let s = g.binary(BinaryOp::Add, x[0], x[2]).unwrap();
+            let m = g.binary(BinaryOp::Max, x[1], x[2]).unwrap();
+            let tf = g.cast(x[3], F).unwrap();
+            let tb = g.broadcast(tf, &[n]).unwrap();
+            let o = g.binary(BinaryOp::Mul, s, tb).unwrap();
+            vec![s, m, o]
+        },
+    );
+    let map_body = graph(&[ty(F, &[n]), ty(DType::I32, &[])], |g, x| {
+        vec![g.unary(UnaryOp::Exp, x[0]).unwrap()]
     });
-    let map_body = graph(&[ty(F, &[n]), ty(DType::I32, &[])], |g, x| vec![g.unary(UnaryOp::Exp, x[0]).unwrap()]);
     let g = graph(&[ty(F, &[7, n])], |g, x| {
         let z = g.full(&ty(F, &[n]), 0.0).unwrap();
         let lo = g.full(&ty(F, &[n]), f64::NEG_INFINITY).unwrap();
@@ -156,15 +220,24 @@ fn forward_scan_with_several_carries_and_no_carry() {
 #[test]
 fn rnn_body_with_matmul_runs_as_a_host_loop() {
     let (steps, b, h) = (6, 3, 4);
-    let body = graph(&[ty(F, &[b, h]), ty(F, &[b, h]), ty(F, &[h, h]), ty(DType::I32, &[])], |g, x| {
-        let hw = g.add(Op::MatMul, vec![x[0], x[2]]).unwrap();
-        let pre = g.binary(BinaryOp::Add, hw, x[1]).unwrap();
-        let next = g.unary(UnaryOp::Tanh, pre).unwrap();
-        vec![next, next]
-    });
-    let g = graph(&[ty(F, &[b, h]), ty(F, &[steps, b, h]), ty(F, &[h, h])], |g, x| {
-        scan(g, body, steps, false, 1, 1, vec![x[0], x[1], x[2]])
-    });
+    let body = graph(
+        &[
+            ty(F, &[b, h]),
+            ty(F, &[b, h]),
+            ty(F, &[h, h]),
+            ty(DType::I32, &[]),
+        ],
+        |g, x| {
+            let hw = g.add(Op::MatMul, vec![x[0], x[2]]).unwrap();
+            let pre = g.binary(BinaryOp::Add, hw, x[1]).unwrap();
+            let next = g.unary(UnaryOp::Tanh, pre).unwrap();
+            vec![next, next]
+        },
+    );
+    let g = graph(
+        &[ty(F, &[b, h]), ty(F, &[steps, b, h]), ty(F, &[h, h])],
+        |g, x| scan(g, body, steps, false, 1, 1, vec![x[0], x[1], x[2]]),
+    );
     assert!(is_host_loop(&g, true));
     check(&g, &Gen(34).inputs(&g, false));
 }
@@ -176,11 +249,16 @@ fn nested_scans_run() {
         let s = g.binary(BinaryOp::Add, x[0], x[1]).unwrap();
         vec![s]
     });
-    let outer_body = graph(&[ty(F, &[n]), ty(F, &[4, n]), ty(DType::I32, &[])], |g, x| {
-        let outs = scan(g, inner.clone(), 4, true, 1, 1, vec![x[0], x[1]]);
-        let h = g.unary(UnaryOp::Sin, outs[0]).unwrap();
-        vec![h, h]
+    let outer_body = graph(
+        &[ty(F, &[n]), ty(F, &[4, n]), ty(DType::I32, &[])],
+        |g, x| {
+            let outs = scan(g, inner.clone(), 4, true, 1, 1, vec![x[0], x[1]]);
+            let h = g.unary(UnaryOp::Sin, outs[0]).unwrap();
+            vec![h, h]
+        },
+    );
+    let g = graph(&[ty(F, &[n]), ty(F, &[5, 4, n])], |g, x| {
+        scan(g, outer_body, 5, false, 1, 1, vec![x[0], x[1]])
     });
-    let g = graph(&[ty(F, &[n]), ty(F, &[5, 4, n])], |g, x| scan(g, outer_body, 5, false, 1, 1, vec![x[0], x[1]]));
     check(&g, &Gen(35).inputs(&g, false));
 }

@@ -55,7 +55,10 @@ fn large_vectorised_kernel_is_bit_identical_across_threads() {
 fn large_reduction_is_bit_identical_across_threads() {
     let g = graph(&[ty(DType::F32, &[4099, 33])], |g, x| {
         let e = g.unary(UnaryOp::Exp, x[0]).unwrap();
-        vec![g.reduce(ReduceOp::Sum, e, vec![1]).unwrap(), g.reduce(ReduceOp::Sum, x[0], vec![0]).unwrap()]
+        vec![
+            g.reduce(ReduceOp::Sum, e, vec![1]).unwrap(),
+            g.reduce(ReduceOp::Sum, x[0], vec![0]).unwrap(),
+        ]
     });
     let inputs = Gen(42).inputs(&g, false);
     assert_thread_independent(&g, &inputs);

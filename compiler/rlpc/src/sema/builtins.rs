@@ -27,23 +27,57 @@ impl Args {
             let (_, v, l, _) = self.kw.remove(i);
             return Some((v, l));
         }
-        if self.pos.is_empty() { None } else { Some(self.pos.remove(0)) }
+        if self.pos.is_empty() {
+            None
+        } else {
+            Some(self.pos.remove(0))
+        }
     }
     fn take_kw(&mut self, name: &str) -> Option<(Value, Loc)> {
         let i = self.kw.iter().position(|k| k.0.name == name)?;
         let (_, v, l, _) = self.kw.remove(i);
         Some((v, l))
     }
-    fn need(&mut self, f: &str, name: &str) -> R<(Value, Loc)> {
-        self.take(name).ok_or_else(|| Diag::new("arity", format!("`{f}` needs the argument `{name}`")).label(self.call, format!("`{name}` missing")))
+    /// Takes a required argument; when it is missing, a misspelt keyword for it is the
+    /// likelier mistake, so that is what gets reported.
+    pub fn need(&mut self, f: &str, name: &str) -> R<(Value, Loc)> {
+        if let Some(x) = self.take(name) {
+            return Ok(x);
+        }
+        if let Some((k, _, _, kl)) = self
+            .kw
+            .iter()
+            .find(|k| did_you_mean(&k.0.name, [name]).is_some())
+        {
+            return Err(Diag::new(
+                "unknown-keyword",
+                format!("`{f}` has no parameter `{}`", k.name),
+            )
+            .label(*kl, "unknown keyword")
+            .help(format!("did you mean `{name}`?")));
+        }
+        Err(
+            Diag::new("arity", format!("`{f}` needs the argument `{name}`"))
+                .label(self.call, format!("`{name}` missing")),
+        )
     }
+    /// [`Args::done`] for built-ins defined outside this module.
+    pub fn done_public(self, f: &str, known: &[&str]) -> R<()> {
+        self.done(f, known)
+    }
+
     /// Errors on arguments nobody took.
     fn done(self, f: &str, known: &[&str]) -> R<()> {
         if let Some((_, l)) = self.pos.first() {
-            return Err(Diag::new("arity", format!("too many arguments to `{f}`")).label(*l, "unexpected argument"));
+            return Err(Diag::new("arity", format!("too many arguments to `{f}`"))
+                .label(*l, "unexpected argument"));
         }
         if let Some((n, _, _, nl)) = self.kw.first() {
-            let mut d = Diag::new("unknown-keyword", format!("`{f}` has no parameter `{}`", n.name)).label(*nl, "unknown keyword");
+            let mut d = Diag::new(
+                "unknown-keyword",
+                format!("`{f}` has no parameter `{}`", n.name),
+            )
+            .label(*nl, "unknown keyword");
             if let Some(s) = did_you_mean(&n.name, known.iter().copied()) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
@@ -81,7 +115,15 @@ impl Builtin {
         let f = self.name();
         let call = a.call;
         let out = match self {
-            Builtin::Exp | Builtin::Log | Builtin::Sqrt | Builtin::Tanh | Builtin::Sin | Builtin::Cos | Builtin::Abs | Builtin::Sign | Builtin::Floor => {
+            Builtin::Exp
+            | Builtin::Log
+            | Builtin::Sqrt
+            | Builtin::Tanh
+            | Builtin::Sin
+            | Builtin::Cos
+            | Builtin::Abs
+            | Builtin::Sign
+            | Builtin::Floor => {
                 let (x, l) = a.need(f, "x")?;
                 a.done(f, &["x"])?;
                 let op = match self {
@@ -132,11 +174,27 @@ impl Builtin {
                 if let Some((y, ly)) = a.take("y") {
                     a.done(f, &["x", "y"])?;
                     if let (Some(p), Some(q)) = (num(&x), num(&y)) {
-                        return Ok(Value::Float(if self == Builtin::Min { p.min(q) } else { p.max(q) }));
+                        return Ok(Value::Float(if self == Builtin::Min {
+                            p.min(q)
+                        } else {
+                            p.max(q)
+                        }));
                     }
-                    let op = if self == Builtin::Min { BinaryOp::Min } else { BinaryOp::Max };
-                    let hx = if let Value::Tensor(t) = &x { Some(t.ty.dtype) } else { None };
-                    let hy = if let Value::Tensor(t) = &y { Some(t.ty.dtype) } else { None };
+                    let op = if self == Builtin::Min {
+                        BinaryOp::Min
+                    } else {
+                        BinaryOp::Max
+                    };
+                    let hx = if let Value::Tensor(t) = &x {
+                        Some(t.ty.dtype)
+                    } else {
+                        None
+                    };
+                    let hy = if let Value::Tensor(t) = &y {
+                        Some(t.ty.dtype)
+                    } else {
+                        None
+                    };
                     let tx = el.to_tensor(&x, lx, hy)?;
                     let ty = el.to_tensor(&y, ly, hx)?;
                     let (tx, ty) = el.unify(&tx, &ty, lx, ly, true)?;
@@ -145,7 +203,11 @@ impl Builtin {
                     let axis = a.take_kw("axis");
                     let keep = take_bool(&mut a, "keep")?;
                     a.done(f, &["x", "y", "axis", "keep"])?;
-                    let op = if self == Builtin::Min { ReduceOp::Min } else { ReduceOp::Max };
+                    let op = if self == Builtin::Min {
+                        ReduceOp::Min
+                    } else {
+                        ReduceOp::Max
+                    };
                     let t = el.to_tensor(&x, lx, None)?;
                     Value::Tensor(reduce(el, op, &t, axis, keep, lx)?)
                 }
@@ -179,7 +241,11 @@ impl Builtin {
                 let ax = match axis {
                     None => -1,
                     Some((Value::Int(i), _)) => i,
-                    Some((_, l)) => return Err(Diag::new("type-mismatch", "`axis` must be an int").label(l, "here")),
+                    Some((_, l)) => {
+                        return Err(
+                            Diag::new("type-mismatch", "`axis` must be an int").label(l, "here")
+                        );
+                    }
                 };
                 let ax = norm_axis(ax, t.ty.rank(), lx)?;
                 let n = el.node(&t)?;
@@ -195,7 +261,13 @@ impl Builtin {
                 match c {
                     Value::Bool(b) => return Ok(if b { x } else { y }),
                     Value::Tensor(t) => select(el, &t, &x, &y, lc, call)?,
-                    other => return Err(Diag::new("type-mismatch", format!("`where` needs a bool condition, found {}", other.kind())).label(lc, "condition")),
+                    other => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!("`where` needs a bool condition, found {}", other.kind()),
+                        )
+                        .label(lc, "condition"));
+                    }
                 }
             }
             Builtin::Stop => {
@@ -208,14 +280,22 @@ impl Builtin {
                         Value::Tensor(el.tval(r))
                     }
                     Value::Int(_) | Value::Float(_) => x,
-                    other => return Err(Diag::new("type-mismatch", format!("`stop` takes a tensor, found {}", other.kind())).label(lx, "here")),
+                    other => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!("`stop` takes a tensor, found {}", other.kind()),
+                        )
+                        .label(lx, "here"));
+                    }
                 }
             }
             Builtin::Zeros | Builtin::Ones | Builtin::Full => {
                 let (s, ls) = a.need(f, "shape")?;
                 let value = if self == Builtin::Full {
                     let (v, lv) = a.need(f, "value")?;
-                    num(&v).ok_or_else(|| Diag::new("type-mismatch", "`full` needs a number").label(lv, "here"))?
+                    num(&v).ok_or_else(|| {
+                        Diag::new("type-mismatch", "`full` needs a number").label(lv, "here")
+                    })?
                 } else if self == Builtin::Ones {
                     1.0
                 } else {
@@ -234,18 +314,30 @@ impl Builtin {
             }
             Builtin::Uniform | Builtin::Normal => {
                 let (s, ls) = a.need(f, "shape")?;
-                let (p0, p1) = if self == Builtin::Uniform { ("low", "high") } else { ("mean", "std") };
+                let (p0, p1) = if self == Builtin::Uniform {
+                    ("low", "high")
+                } else {
+                    ("mean", "std")
+                };
                 let lo = a.take(p0).map(|x| x.0);
                 let hi = a.take(p1).map(|x| x.0);
                 let d = take_dtype(&mut a)?.unwrap_or(DType::F32);
                 let seed = match a.take_kw("seed") {
                     None => 0,
                     Some((Value::Int(k), _)) => k,
-                    Some((_, l)) => return Err(Diag::new("type-mismatch", "`seed` must be an int").label(l, "here")),
+                    Some((_, l)) => {
+                        return Err(
+                            Diag::new("type-mismatch", "`seed` must be an int").label(l, "here")
+                        );
+                    }
                 };
                 a.done(f, &["shape", p0, p1, "dtype", "seed"])?;
                 let shape = shape_arg(&s, ls)?;
-                let dist = if self == Builtin::Uniform { Distribution::Uniform } else { Distribution::Normal };
+                let dist = if self == Builtin::Uniform {
+                    Distribution::Uniform
+                } else {
+                    Distribution::Normal
+                };
                 let r = random_seeded(el, dist, d, &shape, seed as u64)?;
                 // low + (high - low) * u, or mean + std * z.
                 let (off, scale) = match (lo, hi, dist) {
@@ -255,7 +347,10 @@ impl Builtin {
                         let span = el.binary(BinOp::Sub, hi, lo.clone(), call, call, call)?;
                         (lo, span)
                     }
-                    (m, s, _) => (m.unwrap_or(Value::Float(0.0)), s.unwrap_or(Value::Float(1.0))),
+                    (m, s, _) => (
+                        m.unwrap_or(Value::Float(0.0)),
+                        s.unwrap_or(Value::Float(1.0)),
+                    ),
                 };
                 let scaled = el.binary(BinOp::Mul, Value::Tensor(r), scale, call, call, call)?;
                 el.binary(BinOp::Add, off, scaled, call, call, call)?
@@ -268,11 +363,19 @@ impl Builtin {
                 let shape = shape_arg(&s, ls)?;
                 let init = match init {
                     Some((Value::Str(s), _)) => s.to_string(),
-                    Some((_, l)) => return Err(Diag::new("type-mismatch", "`init` is a string: \"uniform\", \"normal\" or \"zeros\"").label(l, "here")),
+                    Some((_, l)) => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            "`init` is a string: \"uniform\", \"normal\" or \"zeros\"",
+                        )
+                        .label(l, "here"));
+                    }
                     None => "uniform".to_string(),
                 };
                 let scale = match scale {
-                    Some((v, l)) => num(&v).ok_or_else(|| Diag::new("type-mismatch", "`scale` must be a number").label(l, "here"))?,
+                    Some((v, l)) => num(&v).ok_or_else(|| {
+                        Diag::new("type-mismatch", "`scale` must be a number").label(l, "here")
+                    })?,
                     None => 1.0,
                 };
                 param(el, &shape, &init, scale, call)?
@@ -293,7 +396,11 @@ impl Builtin {
                 let axis = a.take("axis");
                 a.done(f, &["xs", "axis"])?;
                 let (Value::List(items) | Value::Tuple(items)) = xs else {
-                    return Err(Diag::new("type-mismatch", format!("`{f}` takes a list of tensors")).label(lxs, "not a list"));
+                    return Err(Diag::new(
+                        "type-mismatch",
+                        format!("`{f}` takes a list of tensors"),
+                    )
+                    .label(lxs, "not a list"));
                 };
                 let mut ts = vec![];
                 for it in items.iter() {
@@ -302,7 +409,11 @@ impl Builtin {
                 let ax = match axis {
                     None => -1,
                     Some((Value::Int(i), _)) => i,
-                    Some((_, l)) => return Err(Diag::new("type-mismatch", "`axis` must be an int").label(l, "here")),
+                    Some((_, l)) => {
+                        return Err(
+                            Diag::new("type-mismatch", "`axis` must be an int").label(l, "here")
+                        );
+                    }
                 };
                 Value::Tensor(join(el, ts, ax, self == Builtin::Stack, lxs)?)
             }
@@ -310,13 +421,21 @@ impl Builtin {
                 let (x, lx) = a.need(f, "index")?;
                 let (n, ln) = a.need(f, "depth")?;
                 a.done(f, &["index", "depth"])?;
-                let Value::Int(n) = n else { return Err(Diag::new("type-mismatch", "`depth` must be an int").label(ln, "here")) };
+                let Value::Int(n) = n else {
+                    return Err(
+                        Diag::new("type-mismatch", "`depth` must be an int").label(ln, "here")
+                    );
+                };
                 let t = el.to_tensor(&x, lx, Some(DType::I32))?;
                 let t = el.cast(&t, DType::I32)?;
                 let mut s = t.ty.shape.clone();
                 s.push(n as usize);
                 let node = el.node(&t)?;
-                let r = el.emit_typed(Op::OneHot { depth: n as usize }, vec![node], TensorType::new(DType::F32, s));
+                let r = el.emit_typed(
+                    Op::OneHot { depth: n as usize },
+                    vec![node],
+                    TensorType::new(DType::F32, s),
+                );
                 Value::Tensor(el.tval(r))
             }
             Builtin::Len => {
@@ -325,7 +444,13 @@ impl Builtin {
                 match x {
                     Value::List(l) | Value::Tuple(l) => Value::Int(l.len() as i64),
                     Value::Tensor(t) if t.ty.rank() > 0 => Value::Int(t.ty.shape[0] as i64),
-                    other => return Err(Diag::new("type-mismatch", format!("`len` of {}", other.kind())).label(lx, "here")),
+                    other => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!("`len` of {}", other.kind()),
+                        )
+                        .label(lx, "here"));
+                    }
                 }
             }
             Builtin::Reshape => {
@@ -335,14 +460,20 @@ impl Builtin {
                 let t = el.to_tensor(&x, lx, None)?;
                 let shape = shape_arg(&s, ls)?;
                 if shape.iter().product::<usize>() != t.ty.numel() {
-                    return Err(Diag::new("shape-mismatch", format!("cannot reshape {} into {}", t.ty, show_shape(&shape))).label(ls, "element counts differ"));
+                    return Err(Diag::new(
+                        "shape-mismatch",
+                        format!("cannot reshape {} into {}", t.ty, show_shape(&shape)),
+                    )
+                    .label(ls, "element counts differ"));
                 }
                 Value::Tensor(reshape(el, &t, shape)?)
             }
             Builtin::Range => {
                 let (n, ln) = a.need(f, "n")?;
                 a.done(f, &["n"])?;
-                let Value::Int(n) = n else { return Err(Diag::new("type-mismatch", "`range` takes an int").label(ln, "here")) };
+                let Value::Int(n) = n else {
+                    return Err(Diag::new("type-mismatch", "`range` takes an int").label(ln, "here"));
+                };
                 Value::List((0..n.max(0)).map(Value::Int).collect::<Vec<_>>().into())
             }
             Builtin::Environment => environment(el, a)?,
@@ -351,7 +482,13 @@ impl Builtin {
                 let (init, _) = a.need(f, "init")?;
                 let (update, _) = a.need(f, "update")?;
                 a.done(f, &["init", "update"])?;
-                Value::Optimizer(Rc::new(OptDef { init, update, states: Default::default(), count: Default::default(), name: el.owner.clone() }))
+                Value::Optimizer(Rc::new(OptDef {
+                    init,
+                    update,
+                    states: Default::default(),
+                    count: Default::default(),
+                    name: el.owner.clone(),
+                }))
             }
         };
         Ok(out)
@@ -361,17 +498,39 @@ impl Builtin {
 fn take_dtype(a: &mut Args) -> R<Option<DType>> {
     match a.take_kw("dtype") {
         None => Ok(None),
-        Some((Value::Str(s), l)) => super::shapes::dtype(&s).map(Some).ok_or_else(|| Diag::new("unknown-type", format!("unknown dtype \"{s}\"")).label(l, "here")),
-        Some((_, l)) => Err(Diag::new("type-mismatch", "`dtype` is a string such as \"f32\"").label(l, "here")),
+        Some((Value::Str(s), l)) => super::shapes::dtype(&s).map(Some).ok_or_else(|| {
+            Diag::new("unknown-type", format!("unknown dtype \"{s}\"")).label(l, "here")
+        }),
+        Some((_, l)) => {
+            Err(Diag::new("type-mismatch", "`dtype` is a string such as \"f32\"").label(l, "here"))
+        }
     }
 }
 
 /// A shape given as an int or a list of ints.
 pub fn shape_arg(v: &Value, l: Loc) -> R<Vec<usize>> {
-    let bad = || Diag::new("type-mismatch", format!("a shape is an int or a list of non-negative ints, found {}", v.kind())).label(l, "here");
+    let bad = || {
+        Diag::new(
+            "type-mismatch",
+            format!(
+                "a shape is an int or a list of non-negative ints, found {}",
+                v.kind()
+            ),
+        )
+        .label(l, "here")
+    };
     match v {
         Value::Int(i) if *i >= 0 => Ok(vec![*i as usize]),
-        Value::List(xs) | Value::Tuple(xs) => xs.iter().map(|x| if let Value::Int(i) = x { if *i >= 0 { Ok(*i as usize) } else { Err(bad()) } } else { Err(bad()) }).collect(),
+        Value::List(xs) | Value::Tuple(xs) => xs
+            .iter()
+            .map(|x| {
+                if let Value::Int(i) = x {
+                    if *i >= 0 { Ok(*i as usize) } else { Err(bad()) }
+                } else {
+                    Err(bad())
+                }
+            })
+            .collect(),
         _ => Err(bad()),
     }
 }
@@ -390,10 +549,20 @@ pub fn random(el: &mut Elab, dist: Distribution, d: DType, shape: &[usize]) -> R
 }
 
 /// Random numbers keyed by the run's seed mixed with a program-given `offset`.
-fn random_seeded(el: &mut Elab, dist: Distribution, d: DType, shape: &[usize], offset: u64) -> R<TVal> {
+fn random_seeded(
+    el: &mut Elab,
+    dist: Distribution,
+    d: DType,
+    shape: &[usize],
+    offset: u64,
+) -> R<TVal> {
     let (stream, c0, c1) = el.rng()?;
     let seed = el.seed ^ offset.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let r = el.emit_typed(Op::Random { dist, seed, stream }, vec![c0, c1], TensorType::new(d, shape.to_vec()));
+    let r = el.emit_typed(
+        Op::Random { dist, seed, stream },
+        vec![c0, c1],
+        TensorType::new(d, shape.to_vec()),
+    );
     Ok(el.tval(r))
 }
 
@@ -417,7 +586,11 @@ fn norm_axis(ax: i64, rank: usize, l: Loc) -> R<usize> {
     let r = rank as i64;
     let k = if ax < 0 { r + ax } else { ax };
     if k < 0 || k >= r {
-        return Err(Diag::new("shape-mismatch", format!("axis {ax} is out of range for rank {rank}")).label(l, "here"));
+        return Err(Diag::new(
+            "shape-mismatch",
+            format!("axis {ax} is out of range for rank {rank}"),
+        )
+        .label(l, "here"));
     }
     Ok(k as usize)
 }
@@ -426,34 +599,61 @@ fn take_bool(a: &mut Args, name: &str) -> R<bool> {
     match a.take_kw(name) {
         None => Ok(false),
         Some((Value::Bool(b), _)) => Ok(b),
-        Some((v, l)) => Err(Diag::new("type-mismatch", format!("`{name}` must be true or false, found {}", v.kind())).label(l, "here")),
+        Some((v, l)) => Err(Diag::new(
+            "type-mismatch",
+            format!("`{name}` must be true or false, found {}", v.kind()),
+        )
+        .label(l, "here")),
     }
 }
 
 /// Reduces over `axis` (all axes when absent); `keep` leaves the reduced axes as 1s.
-fn reduce(el: &mut Elab, op: ReduceOp, t: &TVal, axis: Option<(Value, Loc)>, keep: bool, l: Loc) -> R<TVal> {
+fn reduce(
+    el: &mut Elab,
+    op: ReduceOp,
+    t: &TVal,
+    axis: Option<(Value, Loc)>,
+    keep: bool,
+    l: Loc,
+) -> R<TVal> {
     let axes: Vec<usize> = match axis {
         None => (0..t.ty.rank()).collect(),
         Some((Value::Int(i), la)) => vec![norm_axis(i, t.ty.rank(), la)?],
         Some((Value::List(xs), la)) => {
             let mut v = vec![];
             for x in xs.iter() {
-                let Value::Int(i) = x else { return Err(Diag::new("type-mismatch", "axes are ints").label(la, "here")) };
+                let Value::Int(i) = x else {
+                    return Err(Diag::new("type-mismatch", "axes are ints").label(la, "here"));
+                };
                 v.push(norm_axis(*i, t.ty.rank(), la)?);
             }
             v.sort();
             v.dedup();
             v
         }
-        Some((_, la)) => return Err(Diag::new("type-mismatch", "`axis` must be an int or a list of ints").label(la, "here")),
+        Some((_, la)) => {
+            return Err(
+                Diag::new("type-mismatch", "`axis` must be an int or a list of ints")
+                    .label(la, "here"),
+            );
+        }
     };
     let _ = l;
     if axes.is_empty() {
         return Ok(t.clone());
     }
-    let t = if t.ty.dtype == DType::Bool { el.cast(t, DType::F32)? } else { t.clone() };
+    let t = if t.ty.dtype == DType::Bool {
+        el.cast(t, DType::F32)?
+    } else {
+        t.clone()
+    };
     let n = el.node(&t)?;
-    let kept: Vec<usize> = t.ty.shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
+    let kept: Vec<usize> =
+        t.ty.shape
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+            .collect();
     let r = el.emit(Op::Reduce { op, axes }, vec![n])?;
     let r = el.tval(r);
     if keep { reshape(el, &r, kept) } else { Ok(r) }
@@ -463,7 +663,9 @@ fn join(el: &mut Elab, ts: Vec<TVal>, axis: i64, stack: bool, l: Loc) -> R<TVal>
     if ts.is_empty() {
         return Err(Diag::new("arity", "nothing to join").label(l, "empty list"));
     }
-    let d = ts.iter().fold(ts[0].ty.dtype, |d, t| promote(d, t.ty.dtype, false));
+    let d = ts
+        .iter()
+        .fold(ts[0].ty.dtype, |d, t| promote(d, t.ty.dtype, false));
     let mut nodes = vec![];
     let rank = ts[0].ty.rank() + usize::from(stack);
     let ax = norm_axis(axis, rank, l)?;
@@ -472,29 +674,55 @@ fn join(el: &mut Elab, ts: Vec<TVal>, axis: i64, stack: bool, l: Loc) -> R<TVal>
         if stack {
             let mut s = t.ty.shape.clone();
             if s != ts[0].ty.shape {
-                return Err(Diag::new("shape-mismatch", format!("cannot stack {} with {}", t.ty, ts[0].ty)).label(l, "shapes differ"));
+                return Err(Diag::new(
+                    "shape-mismatch",
+                    format!("cannot stack {} with {}", t.ty, ts[0].ty),
+                )
+                .label(l, "shapes differ"));
             }
             s.insert(ax, 1);
             t = reshape(el, &t, s)?;
         }
         nodes.push(el.node(&t)?);
     }
-    let r = el.emit(Op::Concat { axis: ax }, nodes).map_err(|_| Diag::new("shape-mismatch", "these tensors do not concatenate").label(l, "here"))?;
+    let r = el.emit(Op::Concat { axis: ax }, nodes).map_err(|_| {
+        Diag::new("shape-mismatch", "these tensors do not concatenate").label(l, "here")
+    })?;
     Ok(el.tval(r))
 }
 
 /// `where(cond, a, b)` with broadcasting; selects, never multiplies by a mask.
 pub fn select(el: &mut Elab, c: &TVal, a: &Value, b: &Value, lc: Loc, l: Loc) -> R<Value> {
     if c.ty.dtype != DType::Bool {
-        return Err(Diag::new("type-mismatch", format!("a condition must be bool, found {}", c.ty)).label(lc, "condition"));
+        return Err(Diag::new(
+            "type-mismatch",
+            format!("a condition must be bool, found {}", c.ty),
+        )
+        .label(lc, "condition"));
     }
-    let ha = if let Value::Tensor(t) = a { Some(t.ty.dtype) } else { None };
-    let hb = if let Value::Tensor(t) = b { Some(t.ty.dtype) } else { None };
+    let ha = if let Value::Tensor(t) = a {
+        Some(t.ty.dtype)
+    } else {
+        None
+    };
+    let hb = if let Value::Tensor(t) = b {
+        Some(t.ty.dtype)
+    } else {
+        None
+    };
     let ta = el.to_tensor(a, l, hb)?;
     let tb = el.to_tensor(b, l, ha)?;
     let (ta, tb) = el.unify(&ta, &tb, l, l, false)?;
     let shape = rlp_ir::types::broadcast_shapes(&c.ty.shape, &ta.ty.shape).ok_or_else(|| {
-        Diag::new("shape-mismatch", format!("condition {} does not broadcast with values {}", c.ty, ta.ty)).label(lc, "condition").label(l, "values")
+        Diag::new(
+            "shape-mismatch",
+            format!(
+                "condition {} does not broadcast with values {}",
+                c.ty, ta.ty
+            ),
+        )
+        .label(lc, "condition")
+        .label(l, "values")
     })?;
     let c = el.convert(c, &TensorType::new(DType::Bool, shape.clone()), lc)?;
     let ta = el.convert(&ta, &TensorType::new(ta.ty.dtype, shape.clone()), l)?;
@@ -505,16 +733,32 @@ pub fn select(el: &mut Elab, c: &TVal, a: &Value, b: &Value, lc: Loc, l: Loc) ->
 }
 
 /// A binary operator on two tensors: dtype promotion, broadcasting, then the op.
-pub fn tensor_binary(el: &mut Elab, op: BinOp, a: &TVal, b: &TVal, la: Loc, lb: Loc, loc: Loc) -> R<TVal> {
+pub fn tensor_binary(
+    el: &mut Elab,
+    op: BinOp,
+    a: &TVal,
+    b: &TVal,
+    la: Loc,
+    lb: Loc,
+    loc: Loc,
+) -> R<TVal> {
     match op {
         BinOp::MatMul => return matmul(el, a, b, la, lb),
         BinOp::Concat => return join(el, vec![a.clone(), b.clone()], -1, false, loc),
         _ => {}
     }
     let logical = matches!(op, BinOp::And | BinOp::Or);
-    let cmp = matches!(op, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge);
+    let cmp = matches!(
+        op,
+        BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
+    );
     if logical && (a.ty.dtype != DType::Bool || b.ty.dtype != DType::Bool) {
-        return Err(Diag::new("type-mismatch", format!("`{}` needs bools, found {} and {}", op.symbol(), a.ty, b.ty)).label(la, "left").label(lb, "right"));
+        return Err(Diag::new(
+            "type-mismatch",
+            format!("`{}` needs bools, found {} and {}", op.symbol(), a.ty, b.ty),
+        )
+        .label(la, "left")
+        .label(lb, "right"));
     }
     let (mut x, mut y) = el.unify(a, b, la, lb, !logical && !cmp)?;
     let bop = match op {
@@ -548,13 +792,23 @@ pub fn tensor_binary(el: &mut Elab, op: BinOp, a: &TVal, b: &TVal, la: Loc, lb: 
 
 /// `a @ b`: `[…, K] @ [K, N]` → `[…, N]` (leading dims flattened into one GEMM).
 fn matmul(el: &mut Elab, a: &TVal, b: &TVal, la: Loc, lb: Loc) -> R<TVal> {
-    let bad = |why: &str| Diag::new("shape-mismatch", format!("cannot multiply {} @ {}: {why}", a.ty, b.ty)).label(la, format!("this is {}", a.ty)).label(lb, format!("this is {}", b.ty));
+    let bad = |why: &str| {
+        Diag::new(
+            "shape-mismatch",
+            format!("cannot multiply {} @ {}: {why}", a.ty, b.ty),
+        )
+        .label(la, format!("this is {}", a.ty))
+        .label(lb, format!("this is {}", b.ty))
+    };
     if a.ty.rank() == 0 || b.ty.rank() == 0 || b.ty.rank() > 2 {
         return Err(bad("`@` takes [..., K] @ [K, N]"));
     }
     let k = *a.ty.shape.last().unwrap();
     if b.ty.shape[0] != k {
-        return Err(bad(&format!("inner dimensions {} and {} differ", k, b.ty.shape[0])));
+        return Err(bad(&format!(
+            "inner dimensions {} and {} differ",
+            k, b.ty.shape[0]
+        )));
     }
     let d = promote(promote(a.ty.dtype, b.ty.dtype, true), DType::F32, true);
     let a2 = el.cast(a, d)?;
@@ -591,10 +845,19 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
     if let [Ix::At(Value::Tensor(i), li)] = &idx[..] {
         if i.ty.rank() >= 1 && x.ty.rank() == i.ty.rank() + 1 {
             if i.ty.dtype != DType::I32 {
-                return Err(Diag::new("type-mismatch", format!("a gather index must be i32, found {}", i.ty)).label(*li, "index"));
+                return Err(Diag::new(
+                    "type-mismatch",
+                    format!("a gather index must be i32, found {}", i.ty),
+                )
+                .label(*li, "index"));
             }
             if x.ty.shape[..i.ty.rank()] != i.ty.shape[..] {
-                return Err(Diag::new("shape-mismatch", format!("index {} does not match the leading dims of {}", i.ty, x.ty)).label(*li, format!("this is {}", i.ty)).label(loc, format!("indexing {}", x.ty)));
+                return Err(Diag::new(
+                    "shape-mismatch",
+                    format!("index {} does not match the leading dims of {}", i.ty, x.ty),
+                )
+                .label(*li, format!("this is {}", i.ty))
+                .label(loc, format!("indexing {}", x.ty)));
             }
             let (nx, ni) = (el.node(x)?, el.node(i)?);
             let r = el.emit(Op::Gather, vec![nx, ni])?;
@@ -602,7 +865,11 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
         }
     }
     if idx.len() > x.ty.rank() {
-        return Err(Diag::new("index", format!("{} indices for a tensor of rank {}", idx.len(), x.ty.rank())).label(loc, format!("indexing {}", x.ty)));
+        return Err(Diag::new(
+            "index",
+            format!("{} indices for a tensor of rank {}", idx.len(), x.ty.rank()),
+        )
+        .label(loc, format!("indexing {}", x.ty)));
     }
     let mut cur = x.clone();
     let mut axis = 0;
@@ -612,7 +879,14 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
                 let (s, e) = slice_bounds(s, e, cur.ty.shape[axis]);
                 if (s, e) != (0, cur.ty.shape[axis]) {
                     let n = el.node(&cur)?;
-                    let r = el.emit(Op::Slice { axis, start: s, end: e }, vec![n])?;
+                    let r = el.emit(
+                        Op::Slice {
+                            axis,
+                            start: s,
+                            end: e,
+                        },
+                        vec![n],
+                    )?;
                     cur = el.tval(r);
                 }
                 axis += 1;
@@ -621,10 +895,22 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
                 let len = cur.ty.shape[axis] as i64;
                 let k = if i < 0 { len + i } else { i };
                 if k < 0 || k >= len {
-                    return Err(Diag::new("index", format!("index {i} is out of range for an axis of length {len}")).label(li, "out of range").label(loc, format!("indexing {}", x.ty)));
+                    return Err(Diag::new(
+                        "index",
+                        format!("index {i} is out of range for an axis of length {len}"),
+                    )
+                    .label(li, "out of range")
+                    .label(loc, format!("indexing {}", x.ty)));
                 }
                 let n = el.node(&cur)?;
-                let r = el.emit(Op::Slice { axis, start: k as usize, end: k as usize + 1 }, vec![n])?;
+                let r = el.emit(
+                    Op::Slice {
+                        axis,
+                        start: k as usize,
+                        end: k as usize + 1,
+                    },
+                    vec![n],
+                )?;
                 let r = el.tval(r);
                 let mut s = r.ty.shape.clone();
                 s.remove(axis);
@@ -632,7 +918,11 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
             }
             Ix::At(Value::Tensor(t), li) if t.ty.rank() == 0 && t.ty.dtype == DType::I32 => {
                 if axis != 0 {
-                    return Err(Diag::new("index", "a computed index must come first: `x[t]` or `x[t, …]`").label(li, "here"));
+                    return Err(Diag::new(
+                        "index",
+                        "a computed index must come first: `x[t]` or `x[t, …]`",
+                    )
+                    .label(li, "here"));
                 }
                 if let Some(s) = el.seq_slice(&cur, &t)? {
                     cur = s;
@@ -652,7 +942,15 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
 
 /// Creates a trainable parameter with its initial value drawn in the init graph.
 fn param(el: &mut Elab, shape: &[usize], init: &str, scale: f64, call: Loc) -> R<Value> {
-    let name = format!("{}.p{}", if el.owner.is_empty() { "param" } else { &el.owner }, el.slots.len());
+    let name = format!(
+        "{}.p{}",
+        if el.owner.is_empty() {
+            "param"
+        } else {
+            &el.owner
+        },
+        el.slots.len()
+    );
     let ty = TensorType::new(DType::F32, shape.to_vec());
     let slot = el.new_slot(&name, ty.clone(), SlotKind::Param);
     el.in_init(|el| {
@@ -661,7 +959,14 @@ fn param(el: &mut Elab, shape: &[usize], init: &str, scale: f64, call: Loc) -> R
             "uniform" => {
                 let u = random(el, Distribution::Uniform, DType::F32, shape)?;
                 // scale * (2u - 1): uniform on (-scale, scale).
-                let two = el.binary(BinOp::Mul, Value::Tensor(u), Value::Float(2.0), call, call, call)?;
+                let two = el.binary(
+                    BinOp::Mul,
+                    Value::Tensor(u),
+                    Value::Float(2.0),
+                    call,
+                    call,
+                    call,
+                )?;
                 let c = el.binary(BinOp::Sub, two, Value::Float(1.0), call, call, call)?;
                 match el.binary(BinOp::Mul, c, Value::Float(scale), call, call, call)? {
                     Value::Tensor(t) => t,
@@ -670,16 +975,32 @@ fn param(el: &mut Elab, shape: &[usize], init: &str, scale: f64, call: Loc) -> R
             }
             "normal" => {
                 let z = random(el, Distribution::Normal, DType::F32, shape)?;
-                match el.binary(BinOp::Mul, Value::Tensor(z), Value::Float(scale), call, call, call)? {
+                match el.binary(
+                    BinOp::Mul,
+                    Value::Tensor(z),
+                    Value::Float(scale),
+                    call,
+                    call,
+                    call,
+                )? {
                     Value::Tensor(t) => t,
                     _ => unreachable!(),
                 }
             }
-            other => return Err(Diag::new("unknown-init", format!("unknown initialiser \"{other}\"")).label(call, "here").help("initialisers: \"uniform\", \"normal\", \"zeros\"")),
+            other => {
+                return Err(
+                    Diag::new("unknown-init", format!("unknown initialiser \"{other}\""))
+                        .label(call, "here")
+                        .help("initialisers: \"uniform\", \"normal\", \"zeros\""),
+                );
+            }
         };
         el.write_slot(slot, &v)
     })?;
-    Ok(Value::Tensor(TVal { src: super::value::Src::Slot(slot), ty }))
+    Ok(Value::Tensor(TVal {
+        src: super::value::Src::Slot(slot),
+        ty,
+    }))
 }
 
 /// `environment(envs:, seed:, max_steps:, obs:, actions:, reset:, step:, observe:)`:
@@ -690,12 +1011,20 @@ fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
         let (v, l) = a.need(f, n)?;
         match v {
             Value::Int(i) => Ok((i, l)),
-            other => Err(Diag::new("type-mismatch", format!("`{n}` must be an int, found {}", other.kind())).label(l, "here")),
+            other => Err(Diag::new(
+                "type-mismatch",
+                format!("`{n}` must be an int, found {}", other.kind()),
+            )
+            .label(l, "here")),
         }
     };
     let (envs, le) = int(&mut a, "envs")?;
     if envs < 1 {
-        return Err(Diag::new("bad-value", format!("`envs` must be at least 1, got {envs}")).label(le, "here"));
+        return Err(Diag::new(
+            "bad-value",
+            format!("`envs` must be at least 1, got {envs}"),
+        )
+        .label(le, "here"));
     }
     let (max_steps, _) = int(&mut a, "max_steps")?;
     let (obs_dim, _) = int(&mut a, "obs")?;
@@ -704,25 +1033,75 @@ fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
     let (step, _) = a.need(f, "step")?;
     let observe = a.take_kw("observe").map(|x| x.0);
     let call = a.call;
-    a.done(f, &["envs", "max_steps", "obs", "actions", "reset", "step", "observe"])?;
+    a.done(
+        f,
+        &[
+            "envs",
+            "max_steps",
+            "obs",
+            "actions",
+            "reset",
+            "step",
+            "observe",
+        ],
+    )?;
     let n = envs as usize;
-    let owner = if el.owner.is_empty() { "env".to_string() } else { el.owner.clone() };
+    let owner = if el.owner.is_empty() {
+        "env".to_string()
+    } else {
+        el.owner.clone()
+    };
     // The first state comes from `reset(n)` in the init graph.
-    let (state, ep_len, ep_return, last_return, last_length) = el.in_init(|el| {
-        let s0 = el.call(reset.clone(), Args { pos: vec![(Value::Int(envs), call)], kw: vec![], call }, call)?;
-        let s0 = el.to_tensor(&s0, call, None)?;
-        let state = el.new_slot(&format!("{owner}.state"), s0.ty.clone(), SlotKind::State);
-        el.write_slot(state, &s0)?;
-        let mk = |el: &mut Elab, name: &str, d: DType| -> R<crate::program::SlotId> {
-            let s = el.new_slot(&format!("{owner}.{name}"), TensorType::new(d, vec![n]), SlotKind::State);
-            let z = filled(el, d, &[n], 0.0);
-            el.write_slot(s, &z)?;
-            Ok(s)
-        };
-        Ok((mk(el, "episode_length_so_far", DType::I32)?, mk(el, "episode_return_so_far", DType::F32)?, mk(el, "episode_return", DType::F32)?, mk(el, "episode_length", DType::I32)?))
-    })
-    .map(|(a, b, c, d)| (el.slots.iter().position(|s| s.name == format!("{owner}.state")).map(|i| crate::program::SlotId(i as u32)).unwrap(), a, b, c, d))?;
-    let slot_val = |el: &Elab, s: crate::program::SlotId| Value::Tensor(TVal { src: super::value::Src::Slot(s), ty: el.slots[s.0 as usize].ty.clone() });
+    let (state, ep_len, ep_return, last_return, last_length) = el
+        .in_init(|el| {
+            let s0 = el.call(
+                reset.clone(),
+                Args {
+                    pos: vec![(Value::Int(envs), call)],
+                    kw: vec![],
+                    call,
+                },
+                call,
+            )?;
+            let s0 = el.to_tensor(&s0, call, None)?;
+            let state = el.new_slot(&format!("{owner}.state"), s0.ty.clone(), SlotKind::State);
+            el.write_slot(state, &s0)?;
+            let mk = |el: &mut Elab, name: &str, d: DType| -> R<crate::program::SlotId> {
+                let s = el.new_slot(
+                    &format!("{owner}.{name}"),
+                    TensorType::new(d, vec![n]),
+                    SlotKind::State,
+                );
+                let z = filled(el, d, &[n], 0.0);
+                el.write_slot(s, &z)?;
+                Ok(s)
+            };
+            Ok((
+                mk(el, "episode_length_so_far", DType::I32)?,
+                mk(el, "episode_return_so_far", DType::F32)?,
+                mk(el, "episode_return", DType::F32)?,
+                mk(el, "episode_length", DType::I32)?,
+            ))
+        })
+        .map(|(a, b, c, d)| {
+            (
+                el.slots
+                    .iter()
+                    .position(|s| s.name == format!("{owner}.state"))
+                    .map(|i| crate::program::SlotId(i as u32))
+                    .unwrap(),
+                a,
+                b,
+                c,
+                d,
+            )
+        })?;
+    let slot_val = |el: &Elab, s: crate::program::SlotId| {
+        Value::Tensor(TVal {
+            src: super::value::Src::Slot(s),
+            ty: el.slots[s.0 as usize].ty.clone(),
+        })
+    };
     let fields = vec![
         ("envs".to_string(), Value::Int(envs)),
         ("obs".to_string(), Value::Int(obs_dim)),
@@ -732,5 +1111,19 @@ fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
         ("episode_return".to_string(), slot_val(el, last_return)),
         ("episode_length".to_string(), slot_val(el, last_length)),
     ];
-    Ok(Value::Env(Rc::new(EnvDef { envs: n, obs_dim: obs_dim as usize, actions: actions as usize, max_steps, reset, step, observe, state, ep_len, ep_return, last_return, last_length, fields })))
+    Ok(Value::Env(Rc::new(EnvDef {
+        envs: n,
+        obs_dim: obs_dim as usize,
+        actions: actions as usize,
+        max_steps,
+        reset,
+        step,
+        observe,
+        state,
+        ep_len,
+        ep_return,
+        last_return,
+        last_length,
+        fields,
+    })))
 }

@@ -96,7 +96,11 @@ impl<'a> Elab<'a> {
             init: None,
             in_train: false,
         };
-        e.counter = e.new_slot("iteration", TensorType::scalar(DType::I32), SlotKind::Counter);
+        e.counter = e.new_slot(
+            "iteration",
+            TensorType::scalar(DType::I32),
+            SlotKind::Counter,
+        );
         e
     }
 
@@ -109,7 +113,11 @@ impl<'a> Elab<'a> {
             k += 1;
             unique = format!("{name}#{k}");
         }
-        self.slots.push(Slot { name: unique, ty, kind });
+        self.slots.push(Slot {
+            name: unique,
+            ty,
+            kind,
+        });
         SlotId(self.slots.len() as u32 - 1)
     }
 
@@ -150,7 +158,11 @@ impl<'a> Elab<'a> {
     }
 
     fn origin(&self) -> Option<Origin> {
-        Some(Origin { file: self.loc.file.0, start: self.loc.span.start, end: self.loc.span.end })
+        Some(Origin {
+            file: self.loc.file.0,
+            start: self.loc.span.start,
+            end: self.loc.span.end,
+        })
     }
 
     /// Emits a node whose type follows from its arguments.
@@ -158,7 +170,9 @@ impl<'a> Elab<'a> {
         let origin = self.origin();
         let loc = self.loc;
         let g = &mut self.top().graph;
-        let id = g.add(op, args).map_err(|e| Diag::new("internal", format!("ill-typed node: {e}")).label(loc, "while compiling this"))?;
+        let id = g.add(op, args).map_err(|e| {
+            Diag::new("internal", format!("ill-typed node: {e}")).label(loc, "while compiling this")
+        })?;
         g.nodes[id.index()].origin = origin;
         Ok(id)
     }
@@ -174,7 +188,13 @@ impl<'a> Elab<'a> {
 
     pub fn tval(&mut self, id: NodeId) -> TVal {
         let ty = self.top().graph.ty(id).clone();
-        TVal { src: Src::Node { graph: self.top().id, id }, ty }
+        TVal {
+            src: Src::Node {
+                graph: self.top().id,
+                id,
+            },
+            ty,
+        }
     }
 
     /// The node holding `tv` in the current graph, capturing it from an enclosing
@@ -225,7 +245,11 @@ impl<'a> Elab<'a> {
     /// Sets the value of slot `s` in the stage graph.
     pub fn write_slot(&mut self, s: SlotId, v: &TVal) -> R<()> {
         if self.ctxs.len() != 1 {
-            return Err(Diag::new("state-in-loop", "state cannot be updated inside a `scan` body").label(self.loc, "updated here"));
+            return Err(Diag::new(
+                "state-in-loop",
+                "state cannot be updated inside a `scan` body",
+            )
+            .label(self.loc, "updated here"));
         }
         let want = self.slots[s.0 as usize].ty.clone();
         let v = self.convert(v, &want, self.loc)?;
@@ -242,7 +266,17 @@ impl<'a> Elab<'a> {
     /// it wrote.
     pub fn finish_stage(&mut self) -> (Graph, Vec<SlotId>, Vec<SlotId>) {
         let mut ctx = self.ctxs.pop().expect("stage ctx");
-        let reads = ctx.roles.iter().map(|r| if let Role::Slot(s) = r { *s } else { unreachable!("stage graphs read only slots") }).collect();
+        let reads = ctx
+            .roles
+            .iter()
+            .map(|r| {
+                if let Role::Slot(s) = r {
+                    *s
+                } else {
+                    unreachable!("stage graphs read only slots")
+                }
+            })
+            .collect();
         let writes = ctx.writes.clone();
         ctx.graph.outputs = writes.iter().map(|s| ctx.slot_vals[s]).collect();
         (ctx.graph, reads, writes)
@@ -263,7 +297,9 @@ impl<'a> Elab<'a> {
         let i32s = TensorType::scalar(DType::I32);
         let c = if level == 0 {
             let c0 = if self.ctxs[0].is_init {
-                self.ctxs[0].graph.add_typed(Op::Const(-1.0), vec![], i32s.clone())
+                self.ctxs[0]
+                    .graph
+                    .add_typed(Op::Const(-1.0), vec![], i32s.clone())
             } else {
                 self.read_slot(self.counter)
             };
@@ -324,9 +360,17 @@ impl<'a> Elab<'a> {
             for (i, n) in new.iter().enumerate() {
                 if n.ty != inits[i].ty {
                     let target = widen(&inits[i].ty, &n.ty).ok_or_else(|| {
-                        Diag::new("carry-type", format!("scan carry `{}` starts as {} but the loop body makes it {}", names.get(i).map_or("?", |s| s), inits[i].ty, n.ty))
-                            .label(loc, "in this scan")
-                            .help("give the carry an initial value of the type the body produces")
+                        Diag::new(
+                            "carry-type",
+                            format!(
+                                "scan carry `{}` starts as {} but the loop body makes it {}",
+                                names.get(i).map_or("?", |s| s),
+                                inits[i].ty,
+                                n.ty
+                            ),
+                        )
+                        .label(loc, "in this scan")
+                        .help("give the carry an initial value of the type the body produces")
                     });
                     let target = match target {
                         Ok(t) => t,
@@ -348,7 +392,10 @@ impl<'a> Elab<'a> {
                         let _ = n;
                     }
                     let want = init.ty.clone();
-                    let orig = TVal { src: init.src, ty: self.type_of_src(init)? };
+                    let orig = TVal {
+                        src: init.src,
+                        ty: self.type_of_src(init)?,
+                    };
                     *init = self.convert(&orig, &want, loc)?;
                 }
                 continue;
@@ -378,7 +425,14 @@ impl<'a> Elab<'a> {
         })
     }
 
-    fn close_scan(&mut self, ctx: Ctx, length: usize, reverse: bool, inits: &[TVal], outs: Vec<NodeId>) -> R<(Vec<TVal>, Vec<TVal>)> {
+    fn close_scan(
+        &mut self,
+        ctx: Ctx,
+        length: usize,
+        reverse: bool,
+        inits: &[TVal],
+        outs: Vec<NodeId>,
+    ) -> R<(Vec<TVal>, Vec<TVal>)> {
         let n_carry = inits.len();
         // Reorder the body's inputs to [carries, sequences, invariants, step].
         let rank = |r: &Role| match r {
@@ -406,14 +460,24 @@ impl<'a> Elab<'a> {
         for init in inits {
             args.push(self.node(init)?);
         }
-        let n_seq = ctx.roles.iter().filter(|r| matches!(r, Role::Seq(_))).count();
+        let n_seq = ctx
+            .roles
+            .iter()
+            .filter(|r| matches!(r, Role::Seq(_)))
+            .count();
         for &k in &order {
             match ctx.roles[k] {
                 Role::Seq(o) | Role::Inv(o) => args.push(o),
                 _ => {}
             }
         }
-        let scan = rlp_ir::Scan { length, reverse, n_carry, n_seq, body };
+        let scan = rlp_ir::Scan {
+            length,
+            reverse,
+            n_carry,
+            n_seq,
+            body,
+        };
         let node = self.emit(Op::Scan(Box::new(scan)), args)?;
         let n_out = match &self.top().graph.node(node).ty {
             rlp_ir::Type::Tuple(ts) => ts.len(),
@@ -440,7 +504,11 @@ impl<'a> Elab<'a> {
             Value::Bool(b) => (if *b { 1.0 } else { 0.0 }, DType::Bool),
             Value::List(items) => return self.list_tensor(items, loc, dtype),
             other => {
-                return Err(Diag::new("type-mismatch", format!("expected a tensor or a number, found {}", other.kind())).label(loc, "this is not a tensor"));
+                return Err(Diag::new(
+                    "type-mismatch",
+                    format!("expected a tensor or a number, found {}", other.kind()),
+                )
+                .label(loc, "this is not a tensor"));
             }
         };
         let n = self.emit_typed(Op::Const(x), vec![], TensorType::scalar(d));
@@ -457,11 +525,20 @@ impl<'a> Elab<'a> {
                     float = true;
                     vals.push(*f)
                 }
-                _ => return Err(Diag::new("type-mismatch", "a tensor literal holds numbers only").label(loc, "in this list")),
+                _ => {
+                    return Err(
+                        Diag::new("type-mismatch", "a tensor literal holds numbers only")
+                            .label(loc, "in this list"),
+                    );
+                }
             }
         }
         let d = dtype.unwrap_or(if float { DType::F32 } else { DType::I32 });
-        let n = self.emit_typed(Op::Literal(vals.clone().into()), vec![], TensorType::new(d, vec![vals.len()]));
+        let n = self.emit_typed(
+            Op::Literal(vals.clone().into()),
+            vec![],
+            TensorType::new(d, vec![vals.len()]),
+        );
         Ok(self.tval(n))
     }
 
@@ -473,8 +550,15 @@ impl<'a> Elab<'a> {
         }
         if v.ty.shape != want.shape {
             if !rlp_ir::types::broadcastable(&v.ty.shape, &want.shape) {
-                return Err(Diag::new("shape-mismatch", format!("expected shape {} but found {}", show_shape(&want.shape), show_shape(&v.ty.shape)))
-                    .label(loc, format!("this is {}", v.ty)));
+                return Err(Diag::new(
+                    "shape-mismatch",
+                    format!(
+                        "expected shape {} but found {}",
+                        show_shape(&want.shape),
+                        show_shape(&v.ty.shape)
+                    ),
+                )
+                .label(loc, format!("this is {}", v.ty)));
             }
             let n = self.node(&v)?;
             let b = self.emit_typed(Op::Broadcast, vec![n], want.clone());
@@ -496,10 +580,17 @@ impl<'a> Elab<'a> {
     pub fn unify(&mut self, a: &TVal, b: &TVal, la: Loc, lb: Loc, arith: bool) -> R<(TVal, TVal)> {
         let d = promote(a.ty.dtype, b.ty.dtype, arith);
         let shape = rlp_ir::types::broadcast_shapes(&a.ty.shape, &b.ty.shape).ok_or_else(|| {
-            Diag::new("shape-mismatch", format!("shapes {} and {} do not broadcast", show_shape(&a.ty.shape), show_shape(&b.ty.shape)))
-                .label(la, format!("this is {}", a.ty))
-                .label(lb, format!("this is {}", b.ty))
-                .help("dimensions are matched from the right; each pair must be equal or one of them 1")
+            Diag::new(
+                "shape-mismatch",
+                format!(
+                    "shapes {} and {} do not broadcast",
+                    show_shape(&a.ty.shape),
+                    show_shape(&b.ty.shape)
+                ),
+            )
+            .label(la, format!("this is {}", a.ty))
+            .label(lb, format!("this is {}", b.ty))
+            .help("dimensions are matched from the right; each pair must be equal or one of them 1")
         })?;
         let t = TensorType::new(d, shape);
         Ok((self.convert(a, &t, la)?, self.convert(b, &t, lb)?))
@@ -536,9 +627,12 @@ impl<'a> Elab<'a> {
             }
             StmtKind::Expr(e) => self.expr(e, fr).map(|_| ()),
             _ if self.in_train => super::train::train_stmt(self, s, fr),
-            _ => Err(Diag::new("misplaced", "this statement only makes sense inside a `train` block")
-                .label(self.at(fr, s.span), "not allowed here")
-                .help("stages, `minimize`, `log`, `every` and state updates go inside `train { … }`")),
+            _ => Err(Diag::new(
+                "misplaced",
+                "this statement only makes sense inside a `train` block",
+            )
+            .label(self.at(fr, s.span), "not allowed here")
+            .help("stages, `minimize`, `log`, `every` and state updates go inside `train { … }`")),
         }
     }
 
@@ -550,11 +644,27 @@ impl<'a> Elab<'a> {
         let items = match &v {
             Value::Tuple(t) | Value::List(t) => t.clone(),
             other => {
-                return Err(Diag::new("type-mismatch", format!("{} names on the left but the right is {}", names.len(), other.kind())).label(loc, "not a tuple"));
+                return Err(Diag::new(
+                    "type-mismatch",
+                    format!(
+                        "{} names on the left but the right is {}",
+                        names.len(),
+                        other.kind()
+                    ),
+                )
+                .label(loc, "not a tuple"));
             }
         };
         if items.len() != names.len() {
-            return Err(Diag::new("arity", format!("{} names on the left but {} values on the right", names.len(), items.len())).label(loc, format!("{} values", items.len())));
+            return Err(Diag::new(
+                "arity",
+                format!(
+                    "{} names on the left but {} values on the right",
+                    names.len(),
+                    items.len()
+                ),
+            )
+            .label(loc, format!("{} values", items.len())));
         }
         for (n, v) in names.iter().zip(items.iter()) {
             fr.set(&n.name, v.clone());
@@ -568,7 +678,12 @@ impl<'a> Elab<'a> {
         self.expr_depth += 1;
         if self.expr_depth > MAX_EXPR_DEPTH {
             self.expr_depth = 0;
-            return Err(Diag::new("too-deep", format!("expressions nest deeper than {MAX_EXPR_DEPTH}")).label(loc, "here").help("split it into named steps"));
+            return Err(Diag::new(
+                "too-deep",
+                format!("expressions nest deeper than {MAX_EXPR_DEPTH}"),
+            )
+            .label(loc, "here")
+            .help("split it into named steps"));
         }
         let out = self.expr_inner(e, fr, loc);
         self.expr_depth = self.expr_depth.saturating_sub(1);
@@ -617,7 +732,11 @@ impl<'a> Elab<'a> {
                 let b = self.expr(base, fr)?;
                 self.index(b, indices, fr, loc)?
             }
-            ExprKind::If { cond, then, otherwise } => {
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 let c = self.expr(cond, fr)?;
                 match c {
                     Value::Bool(true) => self.expr(then, fr)?,
@@ -629,17 +748,32 @@ impl<'a> Elab<'a> {
                         super::builtins::select(self, &t, &a, &b, self.at(fr, cond.span), loc)?
                     }
                     other => {
-                        return Err(Diag::new("type-mismatch", format!("`if` needs a bool condition, found {}", other.kind())).label(self.at(fr, cond.span), "condition"));
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!("`if` needs a bool condition, found {}", other.kind()),
+                        )
+                        .label(self.at(fr, cond.span), "condition"));
                     }
                 }
             }
-            ExprKind::Lambda { params, body } => Value::Closure(Rc::new(Closure { params: params.clone(), body: (**body).clone(), frame: fr.clone(), file: self.file(fr) })),
+            ExprKind::Lambda { params, body } => Value::Closure(Rc::new(Closure {
+                params: params.clone(),
+                body: (**body).clone(),
+                frame: fr.clone(),
+                file: self.file(fr),
+            })),
             ExprKind::Range { from, to } => {
                 let a = self.expr(from, fr)?;
                 let b = self.expr(to, fr)?;
                 match (num(&a), num(&b)) {
                     (Some(x), Some(y)) => Value::Range(x, y),
-                    _ => return Err(Diag::new("type-mismatch", "a range `a -> b` needs two numbers").label(loc, "here")),
+                    _ => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            "a range `a -> b` needs two numbers",
+                        )
+                        .label(loc, "here"));
+                    }
                 }
             }
             ExprKind::Block(b) => {
@@ -668,7 +802,8 @@ impl<'a> Elab<'a> {
         let mut cands = fr.names();
         cands.extend(self.mods.visible_names(fr.module));
         cands.extend(Builtin::names().iter().map(|s| s.to_string()));
-        let mut d = Diag::new("unknown-name", format!("unknown name `{name}`")).label(loc, "not defined");
+        let mut d =
+            Diag::new("unknown-name", format!("unknown name `{name}`")).label(loc, "not defined");
         if let Some(s) = did_you_mean(name, cands.iter().map(|s| s.as_str())) {
             d = d.help(format!("did you mean `{s}`?"));
         }
@@ -681,12 +816,21 @@ impl<'a> Elab<'a> {
         }
         if let Value::Module(m) = b {
             if let Some(f) = self.mods.module(*m).fns.get(&name.name) {
-                return Ok(Value::Fn(super::value::FnRef { module: *m, decl: f.clone() }));
+                return Ok(Value::Fn(super::value::FnRef {
+                    module: *m,
+                    decl: f.clone(),
+                }));
             }
         }
         if let Value::Tensor(t) = b {
             if name.name == "shape" {
-                return Ok(Value::List(t.ty.shape.iter().map(|&d| Value::Int(d as i64)).collect::<Vec<_>>().into()));
+                return Ok(Value::List(
+                    t.ty.shape
+                        .iter()
+                        .map(|&d| Value::Int(d as i64))
+                        .collect::<Vec<_>>()
+                        .into(),
+                ));
             }
         }
         let fields: Vec<String> = match b {
@@ -694,7 +838,11 @@ impl<'a> Elab<'a> {
             Value::Env(e) => e.fields.iter().map(|(n, _)| n.clone()).collect(),
             _ => vec![],
         };
-        let mut d = Diag::new("unknown-field", format!("{} has no field `{}`", b.kind(), name.name)).label(loc, "no such field");
+        let mut d = Diag::new(
+            "unknown-field",
+            format!("{} has no field `{}`", b.kind(), name.name),
+        )
+        .label(loc, "no such field");
         if let Some(s) = did_you_mean(&name.name, fields.iter().map(|s| s.as_str())) {
             d = d.help(format!("did you mean `{s}`?"));
         } else if !fields.is_empty() {
@@ -703,7 +851,13 @@ impl<'a> Elab<'a> {
         Err(d)
     }
 
-    fn call_expr(&mut self, callee: &ast::Expr, args: &[ast::Arg], fr: &Rc<Frame>, loc: Loc) -> R<Value> {
+    fn call_expr(
+        &mut self,
+        callee: &ast::Expr,
+        args: &[ast::Arg],
+        fr: &Rc<Frame>,
+        loc: Loc,
+    ) -> R<Value> {
         // `x.f(args)`: a field holding a function, else `f(x, args)` (method syntax for
         // any function whose first parameter is `x`).
         let mut pos = vec![];
@@ -711,7 +865,9 @@ impl<'a> Elab<'a> {
             let b = self.expr(base, fr)?;
             match b.field(&name.name) {
                 Some(v) => v,
-                None if matches!(b, Value::Module(_)) => self.field(&b, name, self.at(fr, name.span))?,
+                None if matches!(b, Value::Module(_)) => {
+                    self.field(&b, name, self.at(fr, name.span))?
+                }
                 None => {
                     pos.push((b, self.at(fr, base.span)));
                     self.lookup(&name.name, fr, self.at(fr, name.span))?
@@ -738,7 +894,12 @@ impl<'a> Elab<'a> {
         self.depth += 1;
         if self.depth > MAX_CALL_DEPTH {
             self.depth -= 1;
-            return Err(Diag::new("recursion", format!("calls nest deeper than {MAX_CALL_DEPTH}")).label(args.call, "while calling this").help("a recursive function needs a base case that stops it"));
+            return Err(Diag::new(
+                "recursion",
+                format!("calls nest deeper than {MAX_CALL_DEPTH}"),
+            )
+            .label(args.call, "while calling this")
+            .help("a recursive function needs a base case that stops it"));
         }
         let out = self.call_inner(f, args, callee_loc);
         self.depth -= 1;
@@ -757,7 +918,15 @@ impl<'a> Elab<'a> {
                 if let Some(ret) = &decl.ret {
                     let mut dims = DimEnv::from_frame(&frame);
                     let file = self.mods.module(fr.module).file;
-                    return check_value(self, ret, v, &mut dims, call_loc, file, "the return value");
+                    return check_value(
+                        self,
+                        ret,
+                        v,
+                        &mut dims,
+                        call_loc,
+                        file,
+                        "the return value",
+                    );
                 }
                 Ok(v)
             }
@@ -767,26 +936,67 @@ impl<'a> Elab<'a> {
                 self.expr(&c.body, &frame)
             }
             Value::Module(m) => {
-                let name = self.mods.module(m).name.rsplit('.').next().unwrap_or("").to_string();
+                let name = self
+                    .mods
+                    .module(m)
+                    .name
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
                 match self.mods.module(m).fns.get(&name) {
-                    Some(d) => self.call_inner(Value::Fn(super::value::FnRef { module: m, decl: d.clone() }), args, callee_loc),
-                    None => Err(Diag::new("not-callable", format!("module `{}` has no function `{name}` to call", self.mods.module(m).name)).label(callee_loc, "called here")),
+                    Some(d) => self.call_inner(
+                        Value::Fn(super::value::FnRef {
+                            module: m,
+                            decl: d.clone(),
+                        }),
+                        args,
+                        callee_loc,
+                    ),
+                    None => Err(Diag::new(
+                        "not-callable",
+                        format!(
+                            "module `{}` has no function `{name}` to call",
+                            self.mods.module(m).name
+                        ),
+                    )
+                    .label(callee_loc, "called here")),
                 }
             }
-            other => Err(Diag::new("not-callable", format!("{} is not a function", other.kind())).label(callee_loc, "called here")),
+            other => Err(Diag::new(
+                "not-callable",
+                format!("{} is not a function", other.kind()),
+            )
+            .label(callee_loc, "called here")),
         }
     }
 
     /// Binds call arguments to parameters in `frame`: positional, then keyword, then
     /// defaults; checks declared types and binds the dimension symbols they name.
-    fn bind_params(&mut self, params: &[ast::Param], args: Args, frame: &Rc<Frame>, fname: &str, module: Option<ModId>) -> R<()> {
-        let file = module.map(|m| self.mods.module(m).file).unwrap_or(self.loc.file);
+    fn bind_params(
+        &mut self,
+        params: &[ast::Param],
+        args: Args,
+        frame: &Rc<Frame>,
+        fname: &str,
+        module: Option<ModId>,
+    ) -> R<()> {
+        let file = module
+            .map(|m| self.mods.module(m).file)
+            .unwrap_or(self.loc.file);
         let call = args.call;
         if args.pos.len() > params.len() {
             let extra = &args.pos[params.len()].1;
-            return Err(Diag::new("arity", format!("`{fname}` takes {} arguments but {} were given", params.len(), args.pos.len()))
-                .label(*extra, "unexpected argument")
-                .label(call, "in this call"));
+            return Err(Diag::new(
+                "arity",
+                format!(
+                    "`{fname}` takes {} but {} were given",
+                    plural(params.len(), "argument"),
+                    args.pos.len()
+                ),
+            )
+            .label(*extra, "unexpected argument")
+            .label(call, "in this call"));
         }
         let mut given: Vec<Option<(Value, Loc)>> = vec![None; params.len()];
         for (i, (v, l)) in args.pos.into_iter().enumerate() {
@@ -794,17 +1004,31 @@ impl<'a> Elab<'a> {
         }
         for (name, v, l, nl) in args.kw {
             let Some(i) = params.iter().position(|p| p.name.name == name.name) else {
-                let mut d = Diag::new("unknown-keyword", format!("`{fname}` has no parameter `{}`", name.name)).label(nl, "unknown keyword");
+                let mut d = Diag::new(
+                    "unknown-keyword",
+                    format!("`{fname}` has no parameter `{}`", name.name),
+                )
+                .label(nl, "unknown keyword");
                 let cands = params.iter().map(|p| p.name.name.as_str());
                 if let Some(s) = did_you_mean(&name.name, cands) {
                     d = d.help(format!("did you mean `{s}`?"));
                 } else {
-                    d = d.help(format!("its parameters: {}", params.iter().map(|p| p.name.name.as_str()).collect::<Vec<_>>().join(", ")));
+                    d = d.help(format!(
+                        "its parameters: {}",
+                        params
+                            .iter()
+                            .map(|p| p.name.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
                 }
                 return Err(d);
             };
             if given[i].is_some() {
-                return Err(Diag::new("arity", format!("`{}` is given twice", name.name)).label(nl, "given again here"));
+                return Err(
+                    Diag::new("arity", format!("`{}` is given twice", name.name))
+                        .label(nl, "given again here"),
+                );
             }
             given[i] = Some((v, l));
         }
@@ -818,14 +1042,25 @@ impl<'a> Elab<'a> {
                         (v, call)
                     }
                     None => {
-                        return Err(Diag::new("arity", format!("`{fname}` needs the argument `{}`", p.name.name))
-                            .label(call, format!("`{}` missing", p.name.name))
-                            .label(Loc::new(file, p.span), "declared here"));
+                        return Err(Diag::new(
+                            "arity",
+                            format!("`{fname}` needs the argument `{}`", p.name.name),
+                        )
+                        .label(call, format!("`{}` missing", p.name.name))
+                        .label(Loc::new(file, p.span), "declared here"));
                     }
                 },
             };
             let v = match &p.ty {
-                Some(t) => check_value(self, t, v, &mut dims, l, file, &format!("argument `{}`", p.name.name))?,
+                Some(t) => check_value(
+                    self,
+                    t,
+                    v,
+                    &mut dims,
+                    l,
+                    file,
+                    &format!("argument `{}`", p.name.name),
+                )?,
                 None => v,
             };
             frame.set(&p.name.name, v);
@@ -845,34 +1080,76 @@ impl<'a> Elab<'a> {
                     UnOp::Not => (UnaryOp::Not, t.ty.dtype == DType::Bool),
                 };
                 if !ok {
-                    return Err(Diag::new("type-mismatch", format!("cannot apply `{}` to {}", if op == UnOp::Neg { "-" } else { "not" }, t.ty)).label(loc, "here"));
+                    return Err(Diag::new(
+                        "type-mismatch",
+                        format!(
+                            "cannot apply `{}` to {}",
+                            if op == UnOp::Neg { "-" } else { "not" },
+                            t.ty
+                        ),
+                    )
+                    .label(loc, "here"));
                 }
                 let n = self.node(t)?;
                 let r = self.emit(Op::Unary(uop), vec![n])?;
                 Ok(Value::Tensor(self.tval(r)))
             }
-            _ => Err(Diag::new("type-mismatch", format!("cannot apply `{}` to {}", if op == UnOp::Neg { "-" } else { "not" }, v.kind())).label(loc, "here")),
+            _ => Err(Diag::new(
+                "type-mismatch",
+                format!(
+                    "cannot apply `{}` to {}",
+                    if op == UnOp::Neg { "-" } else { "not" },
+                    v.kind()
+                ),
+            )
+            .label(loc, "here")),
         }
     }
 
-    pub fn binary(&mut self, op: BinOp, a: Value, b: Value, la: Loc, lb: Loc, loc: Loc) -> R<Value> {
+    pub fn binary(
+        &mut self,
+        op: BinOp,
+        a: Value,
+        b: Value,
+        la: Loc,
+        lb: Loc,
+        loc: Loc,
+    ) -> R<Value> {
         if let Some(v) = fold(op, &a, &b) {
             return Ok(v);
         }
         match (op, &a, &b) {
             (BinOp::Concat, Value::List(x), Value::List(y)) => {
-                return Ok(Value::List(x.iter().chain(y.iter()).cloned().collect::<Vec<_>>().into()));
+                return Ok(Value::List(
+                    x.iter().chain(y.iter()).cloned().collect::<Vec<_>>().into(),
+                ));
             }
             (BinOp::Concat, Value::Int(x), Value::Int(y)) => return Ok(Value::Int(x + y)), // feature sizes: env.obs ++ env.act
             _ => {}
         }
-        let is_tensorish = |v: &Value| matches!(v, Value::Tensor(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_));
+        let is_tensorish = |v: &Value| {
+            matches!(
+                v,
+                Value::Tensor(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_)
+            )
+        };
         if !is_tensorish(&a) || !is_tensorish(&b) {
             let (bad, l) = if is_tensorish(&a) { (&b, lb) } else { (&a, la) };
-            return Err(Diag::new("type-mismatch", format!("`{}` cannot take {}", op.symbol(), bad.kind())).label(l, "this operand").label(loc, "in this expression"));
+            return Err(Diag::new(
+                "type-mismatch",
+                format!("`{}` cannot take {}", op.symbol(), bad.kind()),
+            )
+            .label(l, "this operand")
+            .label(loc, "in this expression"));
         }
         // Numbers adopt the other side's dtype.
-        let hint = |v: &Value| if let Value::Tensor(t) = v { Some(t.ty.dtype) } else { None };
+        let hint = |v: &Value| {
+            if let Value::Tensor(t) = v {
+                Some(t.ty.dtype)
+            } else {
+                None
+            }
+        };
         let (ha, hb) = (hint(&a), hint(&b));
         let ta = self.to_tensor(&a, la, hb.filter(|d| *d != DType::Bool))?;
         let tb = self.to_tensor(&b, lb, ha.filter(|d| *d != DType::Bool))?;
@@ -889,12 +1166,23 @@ impl<'a> Elab<'a> {
                     IndexItem::Expr(e) => {
                         let i = self.expr(e, fr)?;
                         let Value::Int(i) = i else {
-                            return Err(Diag::new("type-mismatch", format!("a list index must be an int, found {}", i.kind())).label(self.at(fr, e.span), "index"));
+                            return Err(Diag::new(
+                                "type-mismatch",
+                                format!("a list index must be an int, found {}", i.kind()),
+                            )
+                            .label(self.at(fr, e.span), "index"));
                         };
                         let k = if i < 0 { xs.len() as i64 + i } else { i };
-                        xs.get(k as usize).filter(|_| k >= 0).cloned().ok_or_else(|| {
-                            Diag::new("index", format!("index {i} is out of range for {} items", xs.len())).label(self.at(fr, e.span), "out of range")
-                        })
+                        xs.get(k as usize)
+                            .filter(|_| k >= 0)
+                            .cloned()
+                            .ok_or_else(|| {
+                                Diag::new(
+                                    "index",
+                                    format!("index {i} is out of range for {} items", xs.len()),
+                                )
+                                .label(self.at(fr, e.span), "out of range")
+                            })
                     }
                     IndexItem::Slice { start, end, .. } => {
                         let s = self.opt_int(start, fr)?;
@@ -908,14 +1196,24 @@ impl<'a> Elab<'a> {
                 let mut idx = vec![];
                 for it in items {
                     idx.push(match it {
-                        IndexItem::Expr(e) => super::builtins::Ix::At(self.expr(e, fr)?, self.at(fr, e.span)),
-                        IndexItem::Slice { start, end, span } => super::builtins::Ix::Range(self.opt_int(start, fr)?, self.opt_int(end, fr)?, self.at(fr, *span)),
+                        IndexItem::Expr(e) => {
+                            super::builtins::Ix::At(self.expr(e, fr)?, self.at(fr, e.span))
+                        }
+                        IndexItem::Slice { start, end, span } => super::builtins::Ix::Range(
+                            self.opt_int(start, fr)?,
+                            self.opt_int(end, fr)?,
+                            self.at(fr, *span),
+                        ),
                     });
                 }
                 self.loc = loc;
                 super::builtins::index_tensor(self, t, idx, loc).map(Value::Tensor)
             }
-            other => Err(Diag::new("type-mismatch", format!("{} cannot be indexed", other.kind())).label(loc, "here")),
+            other => Err(Diag::new(
+                "type-mismatch",
+                format!("{} cannot be indexed", other.kind()),
+            )
+            .label(loc, "here")),
         }
     }
 
@@ -924,7 +1222,14 @@ impl<'a> Elab<'a> {
             None => Ok(None),
             Some(e) => match self.expr(e, fr)? {
                 Value::Int(i) => Ok(Some(i)),
-                other => Err(Diag::new("type-mismatch", format!("slice bounds must be ints known at compile time, found {}", other.kind())).label(self.at(fr, e.span), "bound")),
+                other => Err(Diag::new(
+                    "type-mismatch",
+                    format!(
+                        "slice bounds must be ints known at compile time, found {}",
+                        other.kind()
+                    ),
+                )
+                .label(self.at(fr, e.span), "bound")),
             },
         }
     }
@@ -933,8 +1238,11 @@ impl<'a> Elab<'a> {
     /// the loop variable, so the loop reads its step's slice instead of indexing.
     pub fn seq_slice(&mut self, outer: &TVal, t: &TVal) -> R<Option<TVal>> {
         let level = self.ctxs.len() - 1;
-        let Some((var, len)) = self.ctxs[level].scan else { return Ok(None) };
-        let is_var = matches!(t.src, Src::Node { graph, id } if graph == self.ctxs[level].id && id == var);
+        let Some((var, len)) = self.ctxs[level].scan else {
+            return Ok(None);
+        };
+        let is_var =
+            matches!(t.src, Src::Node { graph, id } if graph == self.ctxs[level].id && id == var);
         let outside = !matches!(outer.src, Src::Node { graph, .. } if graph == self.ctxs[level].id);
         if !is_var || !outside || outer.ty.rank() == 0 || outer.ty.shape[0] != len {
             return Ok(None);
@@ -954,7 +1262,10 @@ impl<'a> Elab<'a> {
     fn scan_expr(&mut self, s: &ast::Scan, fr: &Rc<Frame>, loc: Loc) -> R<Value> {
         let length = super::shapes::eval_dim(&s.length, fr, self.file(fr))?;
         if length < 0 {
-            return Err(Diag::new("shape-mismatch", format!("scan length is {length}")).label(self.at(fr, s.length.span), "negative"));
+            return Err(
+                Diag::new("shape-mismatch", format!("scan length is {length}"))
+                    .label(self.at(fr, s.length.span), "negative"),
+            );
         }
         let mut inits = vec![];
         let mut names = vec![];
@@ -980,11 +1291,19 @@ impl<'a> Elab<'a> {
                 let v = inner.get(n).unwrap();
                 new.push(el.to_tensor(&v, el.loc, None)?);
             }
-            let ys = if has_value { vec![el.to_tensor(&v, el.loc, None)?] } else { new.clone() };
+            let ys = if has_value {
+                vec![el.to_tensor(&v, el.loc, None)?]
+            } else {
+                new.clone()
+            };
             Ok((new, ys))
         };
         let (_, ys) = self.scan(length as usize, s.reverse, &names, inits, &mut f)?;
-        Ok(if ys.len() == 1 { Value::Tensor(ys[0].clone()) } else { Value::Tuple(ys.into_iter().map(Value::Tensor).collect::<Vec<_>>().into()) })
+        Ok(if ys.len() == 1 {
+            Value::Tensor(ys[0].clone())
+        } else {
+            Value::Tuple(ys.into_iter().map(Value::Tensor).collect::<Vec<_>>().into())
+        })
     }
 }
 
@@ -1009,7 +1328,11 @@ pub fn promote(a: DType, b: DType, arith: bool) -> DType {
         DType::F64 => 3,
     };
     let d = if rank(a) >= rank(b) { a } else { b };
-    if arith && d == DType::Bool { DType::F32 } else { d }
+    if arith && d == DType::Bool {
+        DType::F32
+    } else {
+        d
+    }
 }
 
 pub fn num(v: &Value) -> Option<f64> {
@@ -1078,5 +1401,20 @@ pub fn slice_bounds(start: Option<i64>, end: Option<i64>, len: usize) -> (usize,
 }
 
 pub fn show_shape(s: &[usize]) -> String {
-    format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        s.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// `1 argument`, `2 arguments`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }

@@ -19,14 +19,25 @@ pub enum FnArg {
 
 /// Lowers `module.name(args…)` to a graph. Returns the graph and the names of its
 /// outputs (`state`, `reward`, … for a record; `0`, `1`, … for a tuple).
-pub fn lower_function(mods: &Modules, module: &str, name: &str, args: Vec<FnArg>, seed: u64) -> Result<(Graph, Vec<String>), Diag> {
+pub fn lower_function(
+    mods: &Modules,
+    module: &str,
+    name: &str,
+    args: Vec<FnArg>,
+    seed: u64,
+) -> Result<(Graph, Vec<String>), Diag> {
     let (id, m) = mods
         .mods
         .iter()
         .enumerate()
         .find(|(_, m)| m.name == module)
         .ok_or_else(|| Diag::new("missing-module", format!("no module `{module}` is loaded")))?;
-    let decl = m.fns.get(name).cloned().ok_or_else(|| Diag::new("unknown-name", format!("module `{module}` has no function `{name}`")))?;
+    let decl = m.fns.get(name).cloned().ok_or_else(|| {
+        Diag::new(
+            "unknown-name",
+            format!("module `{module}` has no function `{name}`"),
+        )
+    })?;
     let mut el = Elab::new(mods, seed);
     el.push_ctx(false);
     let loc = Loc::new(m.file, decl.name.span);
@@ -44,8 +55,19 @@ pub fn lower_function(mods: &Modules, module: &str, name: &str, args: Vec<FnArg>
             loc,
         ));
     }
-    let f = Value::Fn(super::value::FnRef { module: super::modules::ModId(id as u32), decl });
-    let out = el.call(f, Args { pos, kw: vec![], call: loc }, loc)?;
+    let f = Value::Fn(super::value::FnRef {
+        module: super::modules::ModId(id as u32),
+        decl,
+    });
+    let out = el.call(
+        f,
+        Args {
+            pos,
+            kw: vec![],
+            call: loc,
+        },
+        loc,
+    )?;
     let mut names = vec![];
     let mut nodes = vec![];
     flatten(&mut el, &out, "", &mut names, &mut nodes)?;
@@ -54,17 +76,37 @@ pub fn lower_function(mods: &Modules, module: &str, name: &str, args: Vec<FnArg>
     Ok((ctx.graph, names))
 }
 
-fn flatten(el: &mut Elab, v: &Value, prefix: &str, names: &mut Vec<String>, nodes: &mut Vec<rlp_ir::NodeId>) -> Result<(), Diag> {
-    let join = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+fn flatten(
+    el: &mut Elab,
+    v: &Value,
+    prefix: &str,
+    names: &mut Vec<String>,
+    nodes: &mut Vec<rlp_ir::NodeId>,
+) -> Result<(), Diag> {
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
     match v {
         Value::Tensor(t) => {
             nodes.push(el.node(t)?);
-            names.push(if prefix.is_empty() { "out".into() } else { prefix.to_string() });
+            names.push(if prefix.is_empty() {
+                "out".into()
+            } else {
+                prefix.to_string()
+            });
         }
         Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
             let t = el.to_tensor(v, el.loc, None)?;
             nodes.push(el.node(&t)?);
-            names.push(if prefix.is_empty() { "out".into() } else { prefix.to_string() });
+            names.push(if prefix.is_empty() {
+                "out".into()
+            } else {
+                prefix.to_string()
+            });
         }
         Value::Record(fs) => {
             for (k, x) in fs.iter() {
@@ -85,7 +127,8 @@ impl Modules {
     /// Loads just the prelude and the named stdlib modules (for tests and tools).
     pub fn stdlib(extra: &[&str]) -> Result<Modules, Diag> {
         let src: String = extra.iter().map(|m| format!("use {m}\n")).collect();
-        let (m, _) = Modules::load_source("<stdlib>", &src).map_err(|(_, d)| d.into_iter().next().unwrap())?;
+        let (m, _) = Modules::load_source("<stdlib>", &src)
+            .map_err(|(_, d)| d.into_iter().next().unwrap())?;
         Ok(m)
     }
 }

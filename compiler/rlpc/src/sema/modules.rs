@@ -17,9 +17,15 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("std.nn", include_str!("../../../../stdlib/nn.rlp")),
     ("std.dist", include_str!("../../../../stdlib/dist.rlp")),
     ("std.optim", include_str!("../../../../stdlib/optim.rlp")),
-    ("std.estimators", include_str!("../../../../stdlib/estimators.rlp")),
+    (
+        "std.estimators",
+        include_str!("../../../../stdlib/estimators.rlp"),
+    ),
     ("std.losses", include_str!("../../../../stdlib/losses.rlp")),
-    ("std.env.cartpole", include_str!("../../../../stdlib/env/cartpole.rlp")),
+    (
+        "std.env.cartpole",
+        include_str!("../../../../stdlib/env/cartpole.rlp"),
+    ),
 ];
 
 /// Modules whose public functions every module sees without a `use`.
@@ -92,28 +98,55 @@ impl Modules {
             return Ok(id);
         }
         let Some((_, text)) = STDLIB.iter().find(|(n, _)| *n == name) else {
-            let mut d = Diag::new("missing-module", format!("there is no stdlib module `{name}`"));
+            let mut d = Diag::new(
+                "missing-module",
+                format!("there is no stdlib module `{name}`"),
+            );
             if let Some(loc) = used_at {
                 d = d.label(loc, "not in the stdlib");
             }
             let names = STDLIB.iter().map(|(n, _)| *n);
             let help = match did_you_mean(name, names) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("stdlib modules: {}", STDLIB.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")),
+                None => format!(
+                    "stdlib modules: {}",
+                    STDLIB
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             };
             return Err(d.help(help));
         };
-        let path = format!("<stdlib>/{}.rlp", name.trim_start_matches("std.").replace('.', "/"));
+        let path = format!(
+            "<stdlib>/{}.rlp",
+            name.trim_start_matches("std.").replace('.', "/")
+        );
         let id = self.load_text_keyed(name, &path, text.to_string(), None)?;
         Ok(id)
     }
 
-    fn load_text(&mut self, name: &str, text: String, path: Option<PathBuf>) -> Result<ModId, Diag> {
-        let key = path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| name.to_string());
+    fn load_text(
+        &mut self,
+        name: &str,
+        text: String,
+        path: Option<PathBuf>,
+    ) -> Result<ModId, Diag> {
+        let key = path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| name.to_string());
         self.load_text_keyed(&key, name, text, path)
     }
 
-    fn load_text_keyed(&mut self, key: &str, display: &str, text: String, path: Option<PathBuf>) -> Result<ModId, Diag> {
+    fn load_text_keyed(
+        &mut self,
+        key: &str,
+        display: &str,
+        text: String,
+        path: Option<PathBuf>,
+    ) -> Result<ModId, Diag> {
         let file = self.sources.add(display, text);
         let parsed = rlp_syntax::parse(self.sources.text(file)).map_err(|e| parse_diag(file, e))?;
         let id = ModId(self.mods.len() as u32);
@@ -121,19 +154,34 @@ impl Modules {
         for item in &parsed.items {
             if let Item::Fn(f) = item {
                 if fns.contains_key(&f.name.name) {
-                    return Err(Diag::new("duplicate", format!("`{}` is defined twice", f.name.name))
-                        .label(Loc::new(file, f.name.span), "second definition"));
+                    return Err(Diag::new(
+                        "duplicate",
+                        format!("`{}` is defined twice", f.name.name),
+                    )
+                    .label(Loc::new(file, f.name.span), "second definition"));
                 }
                 fns.insert(f.name.name.clone(), Rc::new(f.clone()));
             }
         }
-        self.mods.push(Module { name: key.to_string(), file, ast: Rc::new(parsed), fns, imports: HashMap::new() });
+        self.mods.push(Module {
+            name: key.to_string(),
+            file,
+            ast: Rc::new(parsed),
+            fns,
+            imports: HashMap::new(),
+        });
         self.by_key.insert(key.to_string(), id);
         let uses: Vec<ast::Use> = self.mods[id.0 as usize]
             .ast
             .items
             .iter()
-            .filter_map(|i| if let Item::Use(u) = i { Some(u.clone()) } else { None })
+            .filter_map(|i| {
+                if let Item::Use(u) = i {
+                    Some(u.clone())
+                } else {
+                    None
+                }
+            })
             .collect();
         for u in uses {
             self.resolve_use(id, &u, path.as_deref())?;
@@ -145,14 +193,26 @@ impl Modules {
         let file = self.module(into).file;
         let (target, default_name) = match &u.target {
             UseTarget::Path(segs) => {
-                let name = segs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(".");
-                let loc = Loc::new(file, segs.first().unwrap().span.to(segs.last().unwrap().span));
+                let name = segs
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(".");
+                let loc = Loc::new(
+                    file,
+                    segs.first().unwrap().span.to(segs.last().unwrap().span),
+                );
                 if segs[0].name != "std" {
-                    return Err(Diag::new("missing-module", format!("unknown module `{name}`"))
-                        .label(loc, "module paths start with `std`")
-                        .help("to use your own file, write `use \"./file.rlp\"`"));
+                    return Err(
+                        Diag::new("missing-module", format!("unknown module `{name}`"))
+                            .label(loc, "module paths start with `std`")
+                            .help("to use your own file, write `use \"./file.rlp\"`"),
+                    );
                 }
-                (self.load_std(&name, Some(loc))?, segs.last().unwrap().name.clone())
+                (
+                    self.load_std(&name, Some(loc))?,
+                    segs.last().unwrap().name.clone(),
+                )
             }
             UseTarget::File { path, span } => {
                 let loc = Loc::new(file, *span);
@@ -167,26 +227,41 @@ impl Modules {
                         self.load_text(&key, text, Some(full.clone()))?
                     }
                 };
-                let stem = full.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+                let stem = full
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default();
                 (id, stem)
             }
         };
         match &u.names {
             None => {
-                self.mods[into.0 as usize].imports.insert(default_name, Value::Module(target));
+                self.mods[into.0 as usize]
+                    .imports
+                    .insert(default_name, Value::Module(target));
             }
             Some(names) => {
                 for n in names {
                     let Some(f) = self.module(target).fns.get(&n.name).cloned() else {
-                        let cands: Vec<&str> = self.module(target).fns.keys().map(|s| s.as_str()).collect();
-                        let mut d = Diag::new("unknown-name", format!("module `{}` has no `{}`", self.module(target).name, n.name))
-                            .label(Loc::new(file, n.span), "not found there");
+                        let cands: Vec<&str> =
+                            self.module(target).fns.keys().map(|s| s.as_str()).collect();
+                        let mut d = Diag::new(
+                            "unknown-name",
+                            format!("module `{}` has no `{}`", self.module(target).name, n.name),
+                        )
+                        .label(Loc::new(file, n.span), "not found there");
                         if let Some(s) = did_you_mean(&n.name, cands) {
                             d = d.help(format!("did you mean `{s}`?"));
                         }
                         return Err(d);
                     };
-                    self.mods[into.0 as usize].imports.insert(n.name.clone(), Value::Fn(FnRef { module: target, decl: f }));
+                    self.mods[into.0 as usize].imports.insert(
+                        n.name.clone(),
+                        Value::Fn(FnRef {
+                            module: target,
+                            decl: f,
+                        }),
+                    );
                 }
             }
         }
@@ -197,14 +272,20 @@ impl Modules {
     pub fn lookup(&self, module: ModId, name: &str) -> Option<Value> {
         let m = self.module(module);
         if let Some(f) = m.fns.get(name) {
-            return Some(Value::Fn(FnRef { module, decl: f.clone() }));
+            return Some(Value::Fn(FnRef {
+                module,
+                decl: f.clone(),
+            }));
         }
         if let Some(v) = m.imports.get(name) {
             return Some(v.clone());
         }
         for &p in &self.prelude {
             if let Some(f) = self.module(p).fns.get(name).filter(|f| f.public) {
-                return Some(Value::Fn(FnRef { module: p, decl: f.clone() }));
+                return Some(Value::Fn(FnRef {
+                    module: p,
+                    decl: f.clone(),
+                }));
             }
         }
         None
@@ -215,7 +296,13 @@ impl Modules {
         let m = self.module(module);
         let mut out: Vec<String> = m.fns.keys().chain(m.imports.keys()).cloned().collect();
         for &p in &self.prelude {
-            out.extend(self.module(p).fns.iter().filter(|(_, f)| f.public).map(|(n, _)| n.clone()));
+            out.extend(
+                self.module(p)
+                    .fns
+                    .iter()
+                    .filter(|(_, f)| f.public)
+                    .map(|(n, _)| n.clone()),
+            );
         }
         out
     }
@@ -224,22 +311,44 @@ impl Modules {
 /// Reads a source file: a clear message for a missing, unreadable, binary or huge file.
 pub fn read_source(path: &Path) -> Result<String, String> {
     const MAX: u64 = 16 << 20;
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     if meta.is_dir() {
-        return Err(format!("`{}` is a directory, not a .rlp file", path.display()));
+        return Err(format!(
+            "`{}` is a directory, not a .rlp file",
+            path.display()
+        ));
     }
     if meta.len() > MAX {
-        return Err(format!("`{}` is {} bytes; source files are limited to {MAX} bytes", path.display(), meta.len()));
+        return Err(format!(
+            "`{}` is {} bytes; source files are limited to {MAX} bytes",
+            path.display(),
+            meta.len()
+        ));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     if bytes.contains(&0) {
-        return Err(format!("`{}` is a binary file, not .rlp source", path.display()));
+        return Err(format!(
+            "`{}` is a binary file, not .rlp source",
+            path.display()
+        ));
     }
-    String::from_utf8(bytes).map_err(|e| format!("`{}` is not valid UTF-8 (byte {})", path.display(), e.utf8_error().valid_up_to()))
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "`{}` is not valid UTF-8 (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 fn parse_diag(file: FileId, e: rlp_syntax::ParseError) -> Diag {
-    let label = if e.expected.is_empty() { String::new() } else { format!("expected {}", e.expected.join(", ")) };
+    let label = if e.expected.is_empty() {
+        String::new()
+    } else {
+        format!("expected {}", e.expected.join(", "))
+    };
     let mut d = Diag::new("parse", e.message).label(Loc::new(file, e.span), label);
     if let Some(h) = e.hint {
         d = d.help(h);

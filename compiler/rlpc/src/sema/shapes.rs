@@ -52,9 +52,19 @@ pub fn eval_dim(d: &DimExpr, fr: &Rc<Frame>, file: FileId) -> R<i64> {
             Some(s) => match fr.get(&s.name) {
                 Some(Value::Int(i)) => i,
                 Some(other) => {
-                    return Err(Diag::new("type-mismatch", format!("dimension `{}` is {}, not an int", s.name, other.kind())).label(Loc::new(file, s.span), "here"));
+                    return Err(Diag::new(
+                        "type-mismatch",
+                        format!("dimension `{}` is {}, not an int", s.name, other.kind()),
+                    )
+                    .label(Loc::new(file, s.span), "here"));
                 }
-                None => return Err(Diag::new("unknown-name", format!("unknown dimension `{}`", s.name)).label(Loc::new(file, s.span), "not bound")),
+                None => {
+                    return Err(Diag::new(
+                        "unknown-name",
+                        format!("unknown dimension `{}`", s.name),
+                    )
+                    .label(Loc::new(file, s.span), "not bound"));
+                }
             },
         };
         total += t.coeff * v;
@@ -64,7 +74,15 @@ pub fn eval_dim(d: &DimExpr, fr: &Rc<Frame>, file: FileId) -> R<i64> {
 
 /// Checks `v` against the declared type `t`, converting numbers and promoting dtypes
 /// where the declaration asks for it. `what` names the value in messages.
-pub fn check_value(el: &mut Elab, t: &TypeExpr, v: Value, dims: &mut DimEnv, at: Loc, file: FileId, what: &str) -> R<Value> {
+pub fn check_value(
+    el: &mut Elab,
+    t: &TypeExpr,
+    v: Value,
+    dims: &mut DimEnv,
+    at: Loc,
+    file: FileId,
+    what: &str,
+) -> R<Value> {
     let decl = Loc::new(file, t.span);
     match &t.kind {
         TypeKind::Named(n) => match n.name.as_str() {
@@ -91,39 +109,80 @@ pub fn check_value(el: &mut Elab, t: &TypeExpr, v: Value, dims: &mut DimEnv, at:
                 match &v {
                     Value::Int(_) | Value::Float(_) => Ok(v),
                     Value::Tensor(tv) if tv.ty.rank() == 0 => Ok(Value::Tensor(el.cast(tv, d)?)),
-                    _ => Err(mismatch(what, &format!("a scalar {}", n.name), &v, at, decl)),
+                    _ => Err(mismatch(
+                        what,
+                        &format!("a scalar {}", n.name),
+                        &v,
+                        at,
+                        decl,
+                    )),
                 }
             }
             _ => Ok(v), // an unchecked, descriptive name: `policy`, `env`
         },
-        TypeKind::Tensor { dims: want, dtype: dt } => {
+        TypeKind::Tensor {
+            dims: want,
+            dtype: dt,
+        } => {
             let d = match dt {
                 None => None,
                 Some(i) => Some(dtype(&i.name).ok_or_else(|| {
-                    Diag::new("unknown-type", format!("unknown dtype `{}`", i.name)).label(Loc::new(file, i.span), "not a dtype").help("dtypes: f32, f64, i32, bool")
+                    Diag::new("unknown-type", format!("unknown dtype `{}`", i.name))
+                        .label(Loc::new(file, i.span), "not a dtype")
+                        .help("dtypes: f32, f64, i32, bool")
                 })?),
             };
             let tv = match &v {
                 Value::Tensor(tv) => tv.clone(),
-                Value::Int(_) | Value::Float(_) | Value::Bool(_) if want.is_empty() => el.to_tensor(&v, at, d)?,
-                _ => return Err(mismatch(what, &format!("a tensor {}", describe(want)), &v, at, decl)),
+                Value::Int(_) | Value::Float(_) | Value::Bool(_) if want.is_empty() => {
+                    el.to_tensor(&v, at, d)?
+                }
+                _ => {
+                    return Err(mismatch(
+                        what,
+                        &format!("a tensor {}", describe(want)),
+                        &v,
+                        at,
+                        decl,
+                    ));
+                }
             };
             if tv.ty.rank() != want.len() {
-                return Err(Diag::new("shape-mismatch", format!("{what} should have rank {} ({}) but is {}", want.len(), describe(want), tv.ty))
-                    .label(at, format!("this is {}", tv.ty))
-                    .label(decl, "declared here"));
+                return Err(Diag::new(
+                    "shape-mismatch",
+                    format!(
+                        "{what} should have rank {} ({}) but is {}",
+                        want.len(),
+                        describe(want),
+                        tv.ty
+                    ),
+                )
+                .label(at, format!("this is {}", tv.ty))
+                .label(decl, "declared here"));
             }
             for (k, dim) in want.iter().enumerate() {
-                unify_dim(dim, tv.ty.shape[k] as i64, dims, at, decl, what, &tv.ty, file)?;
+                unify_dim(
+                    dim,
+                    tv.ty.shape[k] as i64,
+                    dims,
+                    at,
+                    decl,
+                    what,
+                    &tv.ty,
+                    file,
+                )?;
             }
             let tv = match d {
                 Some(d) if d != tv.ty.dtype => {
                     let ok = d.is_float() || (d == DType::I32 && tv.ty.dtype == DType::Bool);
                     if !ok {
-                        return Err(Diag::new("type-mismatch", format!("{what} should be {} but is {}", d, tv.ty.dtype))
-                            .label(at, format!("this is {}", tv.ty))
-                            .label(decl, "declared here")
-                            .help(format!("convert explicitly, e.g. `{}(x)`", d)));
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!("{what} should be {} but is {}", d, tv.ty.dtype),
+                        )
+                        .label(at, format!("this is {}", tv.ty))
+                        .label(decl, "declared here")
+                        .help(format!("convert explicitly, e.g. `{}(x)`", d)));
                     }
                     el.cast(&tv, d)?
                 }
@@ -135,7 +194,16 @@ pub fn check_value(el: &mut Elab, t: &TypeExpr, v: Value, dims: &mut DimEnv, at:
 }
 
 #[allow(clippy::too_many_arguments)]
-fn unify_dim(dim: &DimExpr, actual: i64, dims: &mut DimEnv, at: Loc, decl: Loc, what: &str, ty: &TensorType, file: FileId) -> R<()> {
+fn unify_dim(
+    dim: &DimExpr,
+    actual: i64,
+    dims: &mut DimEnv,
+    at: Loc,
+    decl: Loc,
+    what: &str,
+    ty: &TensorType,
+    file: FileId,
+) -> R<()> {
     // Sum the known part; at most one unknown symbol with coefficient ±1 is solved for.
     let mut known = 0i64;
     let mut unknown: Option<(&str, i64, rlp_syntax::ast::Span)> = None;
@@ -144,9 +212,12 @@ fn unify_dim(dim: &DimExpr, actual: i64, dims: &mut DimEnv, at: Loc, decl: Loc, 
             None => known += t.coeff,
             Some(s) => match dims.get(&s.name) {
                 Some(b) => known += t.coeff * b.1,
-                None if unknown.is_none() && t.coeff.abs() == 1 => unknown = Some((&s.name, t.coeff, s.span)),
+                None if unknown.is_none() && t.coeff.abs() == 1 => {
+                    unknown = Some((&s.name, t.coeff, s.span))
+                }
                 None => {
-                    return Err(Diag::new("shape-mismatch", "cannot solve this dimension").label(Loc::new(file, dim.span), "more than one unknown symbol"));
+                    return Err(Diag::new("shape-mismatch", "cannot solve this dimension")
+                        .label(Loc::new(file, dim.span), "more than one unknown symbol"));
                 }
             },
         }
@@ -155,18 +226,31 @@ fn unify_dim(dim: &DimExpr, actual: i64, dims: &mut DimEnv, at: Loc, decl: Loc, 
         Some((name, coeff, _)) => {
             let v = (actual - known) * coeff;
             if v < 0 {
-                return Err(Diag::new("shape-mismatch", format!("{what} has {actual} where {} was expected: `{name}` would be {v}", render(dim)))
-                    .label(at, format!("this is {ty}"))
-                    .label(decl, "declared here"));
+                return Err(Diag::new(
+                    "shape-mismatch",
+                    format!(
+                        "{what} has {actual} where {} was expected: `{name}` would be {v}",
+                        render(dim)
+                    ),
+                )
+                .label(at, format!("this is {ty}"))
+                .label(decl, "declared here"));
             }
             dims.bound.push((name.to_string(), v, at, what.to_string()));
             Ok(())
         }
         None if known == actual => Ok(()),
         None => {
-            let mut d = Diag::new("shape-mismatch", format!("{what} has shape {} but the declaration {} needs {} = {known} here", show_shape(&ty.shape), render_all(dim), render(dim)))
-                .label(at, format!("this is {ty}"))
-                .label(decl, "declared here");
+            let mut d = Diag::new(
+                "shape-mismatch",
+                format!(
+                    "{what} has shape {} but its declared `{}` is {known}",
+                    show_shape(&ty.shape),
+                    render(dim)
+                ),
+            )
+            .label(at, format!("this is {ty}"))
+            .label(decl, "declared here");
             if let Some(sym) = dim.terms.iter().filter_map(|t| t.symbol.as_ref()).next() {
                 if let Some((n, v, l, w)) = dims.get(&sym.name).cloned() {
                     if l != Loc::default() {
@@ -177,10 +261,6 @@ fn unify_dim(dim: &DimExpr, actual: i64, dims: &mut DimEnv, at: Loc, decl: Loc, 
             Err(d)
         }
     }
-}
-
-fn render_all(d: &DimExpr) -> String {
-    format!("`{}`", render(d))
 }
 
 fn render(d: &DimExpr) -> String {
@@ -202,11 +282,19 @@ fn render(d: &DimExpr) -> String {
 }
 
 fn describe(dims: &[DimExpr]) -> String {
-    format!("[{}]", dims.iter().map(render).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        dims.iter().map(render).collect::<Vec<_>>().join(", ")
+    )
 }
 
 fn mismatch(what: &str, want: &str, v: &Value, at: Loc, decl: Loc) -> Diag {
-    Diag::new("type-mismatch", format!("{what} should be {want} but is {}", v.kind())).label(at, format!("this is {}", v.kind())).label(decl, "declared here")
+    Diag::new(
+        "type-mismatch",
+        format!("{what} should be {want} but is {}", v.kind()),
+    )
+    .label(at, format!("this is {}", v.kind()))
+    .label(decl, "declared here")
 }
 
 pub fn dtype(name: &str) -> Option<DType> {

@@ -28,7 +28,11 @@ pub fn lower(mods: &Modules, main: ModId, seed: u64) -> Result<Program, Diag> {
             Item::Use(_) | Item::Fn(_) => {}
             Item::Stmt(s) => {
                 el.owner = match &s.kind {
-                    StmtKind::Let { names, .. } => names.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join("_"),
+                    StmtKind::Let { names, .. } => names
+                        .iter()
+                        .map(|n| n.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join("_"),
                     _ => String::new(),
                 };
                 el.stmt(s, &frame)?;
@@ -51,22 +55,51 @@ pub fn lower(mods: &Modules, main: ModId, seed: u64) -> Result<Program, Diag> {
 
     let Some(train) = train else {
         return Err(Diag::new("no-train", "this program has no `train` block")
-            .label(Loc::new(file, rlp_syntax::ast::Span::new(0, 0)), "nothing to run")
+            .label(
+                Loc::new(file, rlp_syntax::ast::Span::new(0, 0)),
+                "nothing to run",
+            )
             .help("add `train iterations: N { … }` with the stages to run"));
     };
     let count_loc = Loc::new(file, train.count.span);
     let iterations = match el.expr(&train.count, &frame)? {
         Value::Int(i) if i >= 0 => i as u64,
-        other => return Err(Diag::new("type-mismatch", format!("the number of {} must be a non-negative int, found {}", train.unit.name, other.kind())).label(count_loc, "here")),
+        other => {
+            return Err(Diag::new(
+                "type-mismatch",
+                format!(
+                    "the number of {} must be a non-negative int, found {}",
+                    train.unit.name,
+                    other.kind()
+                ),
+            )
+            .label(count_loc, "here"));
+        }
     };
     if !matches!(train.unit.name.as_str(), "iterations" | "steps") {
-        return Err(Diag::new("unknown-keyword", format!("`train {}:` is not a loop unit", train.unit.name))
-            .label(Loc::new(file, train.unit.span), "expected `iterations` or `steps`"));
+        return Err(Diag::new(
+            "unknown-keyword",
+            format!("`train {}:` is not a loop unit", train.unit.name),
+        )
+        .label(
+            Loc::new(file, train.unit.span),
+            "expected `iterations` or `steps`",
+        ));
     }
     let body_frame = Frame::child(&frame);
-    body_frame.set("iteration", Value::Tensor(TVal { src: Src::Slot(el.counter), ty: TensorType::scalar(DType::I32) }));
+    body_frame.set(
+        "iteration",
+        Value::Tensor(TVal {
+            src: Src::Slot(el.counter),
+            ty: TensorType::scalar(DType::I32),
+        }),
+    );
     el.in_train = true;
-    let mut lw = Lowering { stages: vec![], metrics: vec![], open: None };
+    let mut lw = Lowering {
+        stages: vec![],
+        metrics: vec![],
+        open: None,
+    };
     lw.body(&mut el, &train.body, &body_frame, Schedule::ALWAYS)?;
     lw.close(&mut el, &body_frame)?;
 
@@ -82,7 +115,16 @@ pub fn lower(mods: &Modules, main: ModId, seed: u64) -> Result<Program, Diag> {
         writes,
         env_steps: 0,
     };
-    Ok(Program { slots: el.slots, init, stages: lw.stages, metrics: lw.metrics, iterations, unit: train.unit.name.clone(), counter: el.counter, seed })
+    Ok(Program {
+        slots: el.slots,
+        init,
+        stages: lw.stages,
+        metrics: lw.metrics,
+        iterations,
+        unit: train.unit.name.clone(),
+        counter: el.counter,
+        seed,
+    })
 }
 
 struct Lowering {
@@ -93,7 +135,13 @@ struct Lowering {
 }
 
 impl Lowering {
-    fn body(&mut self, el: &mut Elab, stmts: &[ast::Stmt], fr: &Rc<Frame>, sched: Schedule) -> R<()> {
+    fn body(
+        &mut self,
+        el: &mut Elab,
+        stmts: &[ast::Stmt],
+        fr: &Rc<Frame>,
+        sched: Schedule,
+    ) -> R<()> {
         for s in stmts {
             let loc = el.at(fr, s.span);
             match &s.kind {
@@ -113,18 +161,42 @@ impl Lowering {
                         let l = el.at(fr, e.span);
                         let t = el.to_tensor(&v, l, Some(DType::F32))?;
                         if t.ty.rank() != 0 {
-                            return Err(Diag::new("shape-mismatch", format!("a logged metric is a scalar; `{}` is {}", name.name, t.ty)).label(l, format!("this is {}", t.ty)).help("reduce it first, e.g. `mean(x)`"));
+                            return Err(Diag::new(
+                                "shape-mismatch",
+                                format!("a logged metric is a scalar; `{}` is {}", name.name, t.ty),
+                            )
+                            .label(l, format!("this is {}", t.ty))
+                            .help("reduce it first, e.g. `mean(x)`"));
                         }
                         let t = el.cast(&t, DType::F32)?;
-                        let slot = el.new_slot(&format!("log.{}", name.name), TensorType::scalar(DType::F32), SlotKind::Transient);
+                        let slot = el.new_slot(
+                            &format!("log.{}", name.name),
+                            TensorType::scalar(DType::F32),
+                            SlotKind::Transient,
+                        );
                         el.write_slot(slot, &t)?;
-                        self.metrics.push(Metric { name: name.name.clone(), slot });
+                        self.metrics.push(Metric {
+                            name: name.name.clone(),
+                            slot,
+                        });
                     }
                     self.close(el, fr)?;
                 }
-                StmtKind::Every { period, unit, after, body } => {
-                    if !matches!(unit.name.as_str(), "step" | "steps" | "iteration" | "iterations") {
-                        return Err(Diag::new("unknown-keyword", format!("`every … {}` is not a unit", unit.name)).label(el.at(fr, unit.span), "expected `steps` or `iterations`"));
+                StmtKind::Every {
+                    period,
+                    unit,
+                    after,
+                    body,
+                } => {
+                    if !matches!(
+                        unit.name.as_str(),
+                        "step" | "steps" | "iteration" | "iterations"
+                    ) {
+                        return Err(Diag::new(
+                            "unknown-keyword",
+                            format!("`every … {}` is not a unit", unit.name),
+                        )
+                        .label(el.at(fr, unit.span), "expected `steps` or `iterations`"));
                     }
                     let p = const_int(el, period, fr)?;
                     let a = match after {
@@ -132,10 +204,16 @@ impl Lowering {
                         None => 0,
                     };
                     if p < 1 {
-                        return Err(Diag::new("bad-value", "`every` needs a period of at least 1").label(el.at(fr, period.span), "here"));
+                        return Err(
+                            Diag::new("bad-value", "`every` needs a period of at least 1")
+                                .label(el.at(fr, period.span), "here"),
+                        );
                     }
                     self.close(el, fr)?;
-                    let inner = Schedule { period: p as u64 * sched.period, after: sched.after + a as u64 };
+                    let inner = Schedule {
+                        period: p as u64 * sched.period,
+                        after: sched.after + a as u64,
+                    };
                     self.body(el, body, fr, inner)?;
                     self.close(el, fr)?;
                 }
@@ -150,7 +228,14 @@ impl Lowering {
         Ok(())
     }
 
-    fn open_stage(&mut self, el: &mut Elab, fr: &Rc<Frame>, kind: StageKind, loc: Loc, sched: Schedule) -> R<()> {
+    fn open_stage(
+        &mut self,
+        el: &mut Elab,
+        fr: &Rc<Frame>,
+        kind: StageKind,
+        loc: Loc,
+        sched: Schedule,
+    ) -> R<()> {
         if let Some((k, _, s)) = self.open {
             if k == kind && s == sched && kind != StageKind::Log {
                 return Ok(());
@@ -165,10 +250,20 @@ impl Lowering {
 
     /// Closes the open stage: locals it computed move to transient slots.
     fn close(&mut self, el: &mut Elab, fr: &Rc<Frame>) -> R<()> {
-        let Some((kind, loc, schedule)) = self.open.take() else { return Ok(()) };
+        let Some((kind, loc, schedule)) = self.open.take() else {
+            return Ok(());
+        };
         materialize_frame(el, fr, SlotKind::Transient, "tmp.")?;
         let (graph, reads, writes) = el.finish_stage();
-        self.stages.push(Stage { kind, loc, schedule, graph, reads, writes, env_steps: el.env_steps });
+        self.stages.push(Stage {
+            kind,
+            loc,
+            schedule,
+            graph,
+            reads,
+            writes,
+            env_steps: el.env_steps,
+        });
         Ok(())
     }
 }
@@ -176,7 +271,14 @@ impl Lowering {
 fn const_int(el: &mut Elab, e: &ast::Expr, fr: &Rc<Frame>) -> R<i64> {
     match el.expr(e, fr)? {
         Value::Int(i) => Ok(i),
-        other => Err(Diag::new("type-mismatch", format!("expected an int known at compile time, found {}", other.kind())).label(el.at(fr, e.span), "here")),
+        other => Err(Diag::new(
+            "type-mismatch",
+            format!(
+                "expected an int known at compile time, found {}",
+                other.kind()
+            ),
+        )
+        .label(el.at(fr, e.span), "here")),
     }
 }
 
@@ -197,13 +299,33 @@ fn materialize(el: &mut Elab, v: &Value, name: &str, kind: SlotKind) -> R<Value>
             Src::Node { graph, .. } if Some(graph) == el.ctxs.last().map(|c| c.id) => {
                 let slot = el.new_slot(name, t.ty.clone(), kind);
                 el.write_slot(slot, t)?;
-                Value::Tensor(TVal { src: Src::Slot(slot), ty: t.ty.clone() })
+                Value::Tensor(TVal {
+                    src: Src::Slot(slot),
+                    ty: t.ty.clone(),
+                })
             }
             _ => v.clone(),
         },
-        Value::Tuple(xs) => Value::Tuple(xs.iter().enumerate().map(|(i, x)| materialize(el, x, &format!("{name}.{i}"), kind)).collect::<R<Vec<_>>>()?.into()),
-        Value::List(xs) => Value::List(xs.iter().enumerate().map(|(i, x)| materialize(el, x, &format!("{name}.{i}"), kind)).collect::<R<Vec<_>>>()?.into()),
-        Value::Record(fs) => Value::Record(fs.iter().map(|(n, x)| Ok((n.clone(), materialize(el, x, &format!("{name}.{n}"), kind)?))).collect::<R<Vec<_>>>()?.into()),
+        Value::Tuple(xs) => Value::Tuple(
+            xs.iter()
+                .enumerate()
+                .map(|(i, x)| materialize(el, x, &format!("{name}.{i}"), kind))
+                .collect::<R<Vec<_>>>()?
+                .into(),
+        ),
+        Value::List(xs) => Value::List(
+            xs.iter()
+                .enumerate()
+                .map(|(i, x)| materialize(el, x, &format!("{name}.{i}"), kind))
+                .collect::<R<Vec<_>>>()?
+                .into(),
+        ),
+        Value::Record(fs) => Value::Record(
+            fs.iter()
+                .map(|(n, x)| Ok((n.clone(), materialize(el, x, &format!("{name}.{n}"), kind)?)))
+                .collect::<R<Vec<_>>>()?
+                .into(),
+        ),
         _ => v.clone(),
     })
 }
@@ -211,8 +333,11 @@ fn materialize(el: &mut Elab, v: &Value, name: &str, kind: SlotKind) -> R<Value>
 /// Statements only a `train` body has, reached from [`Elab::stmt`].
 pub fn train_stmt(el: &mut Elab, s: &ast::Stmt, fr: &Rc<Frame>) -> R<()> {
     match &s.kind {
-        StmtKind::Stage { .. } | StmtKind::Log { .. } | StmtKind::Every { .. } => Err(Diag::new("misplaced", "stages, `log` and `every` belong directly in the `train` block")
-            .label(el.at(fr, s.span), "nested here")),
+        StmtKind::Stage { .. } | StmtKind::Log { .. } | StmtKind::Every { .. } => Err(Diag::new(
+            "misplaced",
+            "stages, `log` and `every` belong directly in the `train` block",
+        )
+        .label(el.at(fr, s.span), "nested here")),
         _ => train_stmt_in(el, s, fr),
     }
 }
@@ -232,7 +357,13 @@ fn train_stmt_in(el: &mut Elab, s: &ast::Stmt, fr: &Rc<Frame>) -> R<()> {
         StmtKind::Update { place, value } => {
             let target = el.expr(place, fr)?;
             let v = el.expr(value, fr)?;
-            assign(el, &target, &v, el.at(fr, place.span), el.at(fr, value.span))
+            assign(
+                el,
+                &target,
+                &v,
+                el.at(fr, place.span),
+                el.at(fr, value.span),
+            )
         }
         StmtKind::AugAssign { place, op, value } => {
             let target = el.expr(place, fr)?;
@@ -250,28 +381,48 @@ fn train_stmt_in(el: &mut Elab, s: &ast::Stmt, fr: &Rc<Frame>) -> R<()> {
             }
             Ok(())
         }
-        StmtKind::Stage { .. } | StmtKind::Log { .. } | StmtKind::Every { .. } => train_stmt(el, s, fr),
+        StmtKind::Stage { .. } | StmtKind::Log { .. } | StmtKind::Every { .. } => {
+            train_stmt(el, s, fr)
+        }
     }
 }
 
 /// `target <- value`: state gets a new value; a module's parameters are copied
 /// parameter by parameter (`q_targ <- q`).
 fn assign(el: &mut Elab, target: &Value, value: &Value, lt: Loc, lv: Loc) -> R<()> {
-    if let Value::Tensor(TVal { src: Src::Slot(s), .. }) = target {
+    if let Value::Tensor(TVal {
+        src: Src::Slot(s), ..
+    }) = target
+    {
         let v = el.to_tensor(value, lv, None)?;
         return el.write_slot(*s, &v);
     }
     let dst = collect_params(el, target);
     let src = collect_tensors(el, value);
     if dst.is_empty() {
-        return Err(Diag::new("not-state", format!("{} holds no state to update", target.kind())).label(lt, "not state").help("`<-` updates tensors bound at top level and the parameters of modules"));
+        return Err(Diag::new(
+            "not-state",
+            format!("{} holds no state to update", target.kind()),
+        )
+        .label(lt, "not state")
+        .help("`<-` updates tensors bound at top level and the parameters of modules"));
     }
     if dst.len() != src.len() {
-        return Err(Diag::new("shape-mismatch", format!("cannot copy {} tensors into {}", src.len(), dst.len())).label(lt, format!("{} parameters", dst.len())).label(lv, format!("{} tensors", src.len())));
+        return Err(Diag::new(
+            "shape-mismatch",
+            format!("cannot copy {} tensors into {}", src.len(), dst.len()),
+        )
+        .label(lt, format!("{} parameters", dst.len()))
+        .label(lv, format!("{} tensors", src.len())));
     }
     for (d, s) in dst.iter().zip(src.iter()) {
         if el.slots[d.0 as usize].ty != s.ty {
-            return Err(Diag::new("shape-mismatch", format!("cannot copy {} into {}", s.ty, el.slots[d.0 as usize].ty)).label(lv, "source").label(lt, "target"));
+            return Err(Diag::new(
+                "shape-mismatch",
+                format!("cannot copy {} into {}", s.ty, el.slots[d.0 as usize].ty),
+            )
+            .label(lv, "source")
+            .label(lt, "target"));
         }
         el.write_slot(*d, s)?;
     }
@@ -283,7 +434,13 @@ fn assign(el: &mut Elab, target: &Value, value: &Value, lt: Loc, lv: Loc) -> R<(
 pub fn collect_params(el: &Elab, v: &Value) -> Vec<SlotId> {
     collect_tensors(el, v)
         .into_iter()
-        .filter_map(|t| if let Src::Slot(s) = t.src { Some(s) } else { None })
+        .filter_map(|t| {
+            if let Src::Slot(s) = t.src {
+                Some(s)
+            } else {
+                None
+            }
+        })
         .filter(|s| el.slots[s.0 as usize].kind == SlotKind::Param)
         .collect()
 }
@@ -361,7 +518,11 @@ fn names_in(e: &ast::Expr, out: &mut Vec<String>) {
                 }
             }
         }
-        ExprKind::If { cond, then, otherwise } => {
+        ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
             go(cond);
             go(then);
             go(otherwise)
@@ -398,26 +559,52 @@ fn block_names(b: &ast::Block, out: &mut Vec<String>) {
 
 /// `minimize LOSS [wrt …] with OPT`: differentiate, then apply the optimizer's
 /// update to each parameter.
-fn minimize(el: &mut Elab, loss: &ast::Expr, wrt: &[ast::Expr], with: &ast::Expr, fr: &Rc<Frame>, loc: Loc) -> R<()> {
+fn minimize(
+    el: &mut Elab,
+    loss: &ast::Expr,
+    wrt: &[ast::Expr],
+    with: &ast::Expr,
+    fr: &Rc<Frame>,
+    loc: Loc,
+) -> R<()> {
     let ll = el.at(fr, loss.span);
     let lv = el.expr(loss, fr)?;
     let lt = el.to_tensor(&lv, ll, None)?;
     if lt.ty.rank() != 0 || !lt.ty.dtype.is_float() {
-        return Err(Diag::new("shape-mismatch", format!("a loss must be a float scalar, but this is {}", lt.ty)).label(ll, format!("this is {}", lt.ty)).help("reduce it, e.g. `mean(…)`"));
+        return Err(Diag::new(
+            "shape-mismatch",
+            format!("a loss must be a float scalar, but this is {}", lt.ty),
+        )
+        .label(ll, format!("this is {}", lt.ty))
+        .help("reduce it, e.g. `mean(…)`"));
     }
     let opt_loc = el.at(fr, with.span);
     let opt = match el.expr(with, fr)? {
         Value::Optimizer(o) => o,
-        other => return Err(Diag::new("type-mismatch", format!("`with` takes an optimizer, found {}", other.kind())).label(opt_loc, "not an optimizer").help("e.g. `with adam(lr: 1e-3)`")),
+        other => {
+            return Err(Diag::new(
+                "type-mismatch",
+                format!("`with` takes an optimizer, found {}", other.kind()),
+            )
+            .label(opt_loc, "not an optimizer")
+            .help("e.g. `with adam(lr: 1e-3)`"));
+        }
     };
     if el.ctxs.len() != 1 {
-        return Err(Diag::new("misplaced", "`minimize` cannot run inside a scan").label(loc, "here"));
+        return Err(
+            Diag::new("misplaced", "`minimize` cannot run inside a scan").label(loc, "here"),
+        );
     }
     let loss_node = el.node(&lt)?;
     // The parameters: those named by `wrt`, else every parameter the loss reads.
     let params: Vec<SlotId> = if wrt.is_empty() {
         let anc = ancestors(&el.ctxs[0].graph, loss_node);
-        let mut ps: Vec<SlotId> = el.ctxs[0].slot_vals.iter().filter(|(s, n)| el.slots[s.0 as usize].kind == SlotKind::Param && anc[n.index()]).map(|(s, _)| *s).collect();
+        let mut ps: Vec<SlotId> = el.ctxs[0]
+            .slot_vals
+            .iter()
+            .filter(|(s, n)| el.slots[s.0 as usize].kind == SlotKind::Param && anc[n.index()])
+            .map(|(s, _)| *s)
+            .collect();
         ps.sort();
         ps
     } else {
@@ -426,24 +613,46 @@ fn minimize(el: &mut Elab, loss: &ast::Expr, wrt: &[ast::Expr], with: &ast::Expr
             let v = el.expr(w, fr)?;
             let found = collect_params(el, &v);
             if found.is_empty() {
-                return Err(Diag::new("not-state", format!("{} has no parameters to optimise", v.kind())).label(el.at(fr, w.span), "no parameters"));
+                return Err(Diag::new(
+                    "not-state",
+                    format!("{} has no parameters to optimise", v.kind()),
+                )
+                .label(el.at(fr, w.span), "no parameters"));
             }
-            ps.extend(found.into_iter().filter(|p| !ps.contains(p)).collect::<Vec<_>>());
+            ps.extend(
+                found
+                    .into_iter()
+                    .filter(|p| !ps.contains(p))
+                    .collect::<Vec<_>>(),
+            );
         }
         ps
     };
     if params.is_empty() {
-        return Err(Diag::new("no-params", "this loss does not depend on any parameter").label(ll, "constant loss").help("check that the loss uses a module's output"));
+        return Err(
+            Diag::new("no-params", "this loss does not depend on any parameter")
+                .label(ll, "constant loss")
+                .help("check that the loss uses a module's output"),
+        );
     }
     el.loc = loc;
     let mut nodes = vec![];
     for p in &params {
-        let tv = TVal { src: Src::Slot(*p), ty: el.slots[p.0 as usize].ty.clone() };
+        let tv = TVal {
+            src: Src::Slot(*p),
+            ty: el.slots[p.0 as usize].ty.clone(),
+        };
         nodes.push(el.node(&tv)?);
     }
-    let origin = Some(rlp_ir::Origin { file: loc.file.0, start: loc.span.start, end: loc.span.end });
+    let origin = Some(rlp_ir::Origin {
+        file: loc.file.0,
+        start: loc.span.start,
+        end: loc.span.end,
+    });
     let before = el.ctxs[0].graph.nodes.len();
-    let grads = rlp_ir::autodiff::grad(&mut el.ctxs[0].graph, loss_node, &nodes).map_err(|e| Diag::new("autodiff", format!("cannot differentiate this loss: {e}")).label(ll, "this loss"))?;
+    let grads = rlp_ir::autodiff::grad(&mut el.ctxs[0].graph, loss_node, &nodes).map_err(|e| {
+        Diag::new("autodiff", format!("cannot differentiate this loss: {e}")).label(ll, "this loss")
+    })?;
     for n in &mut el.ctxs[0].graph.nodes[before..] {
         n.origin = origin;
     }
@@ -451,8 +660,16 @@ fn minimize(el: &mut Elab, loss: &ast::Expr, wrt: &[ast::Expr], with: &ast::Expr
     let count = match *opt.count.borrow() {
         Some(c) => c,
         None => {
-            let name = if opt.name.is_empty() { "opt".to_string() } else { opt.name.clone() };
-            let c = el.new_slot(&format!("{name}.count"), TensorType::scalar(DType::F32), SlotKind::State);
+            let name = if opt.name.is_empty() {
+                "opt".to_string()
+            } else {
+                opt.name.clone()
+            };
+            let c = el.new_slot(
+                &format!("{name}.count"),
+                TensorType::scalar(DType::F32),
+                SlotKind::State,
+            );
             el.in_init(|el| {
                 let z = filled(el, DType::F32, &[], 0.0);
                 el.write_slot(c, &z)
@@ -461,26 +678,54 @@ fn minimize(el: &mut Elab, loss: &ast::Expr, wrt: &[ast::Expr], with: &ast::Expr
         }
     };
     *opt.count.borrow_mut() = Some(count);
-    let t_old = Value::Tensor(TVal { src: Src::Slot(count), ty: TensorType::scalar(DType::F32) });
+    let t_old = Value::Tensor(TVal {
+        src: Src::Slot(count),
+        ty: TensorType::scalar(DType::F32),
+    });
     let t = el.binary(BinOp::Add, t_old, Value::Float(1.0), loc, loc, loc)?;
     let t = el.to_tensor(&t, loc, None)?;
     el.write_slot(count, &t)?;
     for (p, g) in params.iter().zip(grads) {
-        let pv = TVal { src: Src::Slot(*p), ty: el.slots[p.0 as usize].ty.clone() };
+        let pv = TVal {
+            src: Src::Slot(*p),
+            ty: el.slots[p.0 as usize].ty.clone(),
+        };
         let state = opt_state(el, &opt, *p, loc)?;
         let gv = el.tval(g);
-        let args = Args { pos: vec![(Value::Tensor(pv), loc), (Value::Tensor(gv), loc), (state.clone(), loc), (Value::Tensor(t.clone()), loc)], kw: vec![], call: loc };
+        let args = Args {
+            pos: vec![
+                (Value::Tensor(pv), loc),
+                (Value::Tensor(gv), loc),
+                (state.clone(), loc),
+                (Value::Tensor(t.clone()), loc),
+            ],
+            kw: vec![],
+            call: loc,
+        };
         let out = el.call(opt.update.clone(), args, opt_loc)?;
         let (np, ns) = match out {
             Value::Tuple(xs) if xs.len() == 2 => (xs[0].clone(), xs[1].clone()),
-            other => return Err(Diag::new("type-mismatch", format!("an optimizer's `update` returns (new_param, new_state), found {}", other.kind())).label(opt_loc, "this optimizer")),
+            other => {
+                return Err(Diag::new(
+                    "type-mismatch",
+                    format!(
+                        "an optimizer's `update` returns (new_param, new_state), found {}",
+                        other.kind()
+                    ),
+                )
+                .label(opt_loc, "this optimizer"));
+            }
         };
         let np = el.to_tensor(&np, loc, None)?;
         el.write_slot(*p, &np)?;
         let olds = collect_tensors(el, &state);
         let news = collect_tensors(el, &ns);
         if olds.len() != news.len() {
-            return Err(Diag::new("type-mismatch", "an optimizer's `update` must return state of the same structure as `init`").label(opt_loc, "this optimizer"));
+            return Err(Diag::new(
+                "type-mismatch",
+                "an optimizer's `update` must return state of the same structure as `init`",
+            )
+            .label(opt_loc, "this optimizer"));
         }
         for (o, n) in olds.iter().zip(news.iter()) {
             if let Src::Slot(s) = o.src {
@@ -497,11 +742,26 @@ fn opt_state(el: &mut Elab, opt: &Rc<super::value::OptDef>, p: SlotId, loc: Loc)
         return Ok(v.clone());
     }
     let pname = el.slots[p.0 as usize].name.clone();
-    let oname = if opt.name.is_empty() { "opt".to_string() } else { opt.name.clone() };
-    let pv = TVal { src: Src::Slot(p), ty: el.slots[p.0 as usize].ty.clone() };
+    let oname = if opt.name.is_empty() {
+        "opt".to_string()
+    } else {
+        opt.name.clone()
+    };
+    let pv = TVal {
+        src: Src::Slot(p),
+        ty: el.slots[p.0 as usize].ty.clone(),
+    };
     let init = opt.init.clone();
     let v = el.in_init(|el| {
-        let v = el.call(init, Args { pos: vec![(Value::Tensor(pv), loc)], kw: vec![], call: loc }, loc)?;
+        let v = el.call(
+            init,
+            Args {
+                pos: vec![(Value::Tensor(pv), loc)],
+                kw: vec![],
+                call: loc,
+            },
+            loc,
+        )?;
         materialize(el, &v, &format!("{oname}.{pname}"), SlotKind::State)
     })?;
     opt.states.borrow_mut().push((p, v.clone()));
@@ -527,63 +787,126 @@ fn ancestors(g: &rlp_ir::Graph, root: rlp_ir::NodeId) -> Vec<bool> {
 /// tensors. Environment state is carried in its slots across calls.
 pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
     let call = a.call;
-    let (env, lenv) = a.pos.first().cloned().or_else(|| a.kw.iter().find(|k| k.0.name == "env").map(|k| (k.1.clone(), k.2))).ok_or_else(|| Diag::new("arity", "`rollout` needs an environment").label(call, "here"))?;
-    if !a.pos.is_empty() {
-        a.pos.remove(0);
-    } else {
-        a.kw.retain(|k| k.0.name != "env");
-    }
+    let (env, lenv) = a.need("rollout", "env")?;
+    let (policy, _) = a.need("rollout", "policy")?;
+    let (steps, lsteps) = a.need("rollout", "steps")?;
+    a.done_public("rollout", &["env", "policy", "steps"])?;
     let Value::Env(env) = env else {
-        return Err(Diag::new("type-mismatch", format!("`rollout` needs an environment, found {}", env.kind())).label(lenv, "not an environment"));
+        return Err(Diag::new(
+            "type-mismatch",
+            format!("`rollout` needs an environment, found {}", env.kind()),
+        )
+        .label(lenv, "not an environment"));
     };
-    let policy = if !a.pos.is_empty() { a.pos.remove(0).0 } else {
-        let i = a.kw.iter().position(|k| k.0.name == "policy").ok_or_else(|| Diag::new("arity", "`rollout` needs a policy").label(call, "here"))?;
-        a.kw.remove(i).1
+    let Value::Int(t_len) = steps else {
+        return Err(Diag::new(
+            "type-mismatch",
+            format!("`steps` must be an int, found {}", steps.kind()),
+        )
+        .label(lsteps, "here"));
     };
-    let steps = match a.kw.iter().position(|k| k.0.name == "steps") {
-        Some(i) => a.kw.remove(i),
-        None if !a.pos.is_empty() => {
-            let (v, l) = a.pos.remove(0);
-            (rlp_syntax::ast::Ident { name: "steps".into(), span: Default::default() }, v, l, l)
-        }
-        None => return Err(Diag::new("arity", "`rollout` needs `steps: T`").label(call, "here")),
-    };
-    let Value::Int(t_len) = steps.1 else {
-        return Err(Diag::new("type-mismatch", "`steps` must be an int").label(steps.2, "here"));
-    };
-    if let Some(k) = a.kw.first() {
-        return Err(Diag::new("unknown-keyword", format!("`rollout` has no parameter `{}`", k.0.name)).label(k.3, "unknown keyword"));
-    }
     if t_len < 1 {
-        return Err(Diag::new("bad-value", "`steps` must be at least 1").label(steps.2, "here"));
+        return Err(Diag::new("bad-value", "`steps` must be at least 1").label(lsteps, "here"));
     }
-    let slot = |el: &Elab, s: SlotId| TVal { src: Src::Slot(s), ty: el.slots[s.0 as usize].ty.clone() };
-    let inits = vec![slot(el, env.state), slot(el, env.ep_len), slot(el, env.ep_return), slot(el, env.last_return), slot(el, env.last_length)];
-    let names: Vec<String> = ["state", "ep_len", "ep_return", "last_return", "last_length"].iter().map(|s| s.to_string()).collect();
+    let slot = |el: &Elab, s: SlotId| TVal {
+        src: Src::Slot(s),
+        ty: el.slots[s.0 as usize].ty.clone(),
+    };
+    let inits = vec![
+        slot(el, env.state),
+        slot(el, env.ep_len),
+        slot(el, env.ep_return),
+        slot(el, env.last_return),
+        slot(el, env.last_length),
+    ];
+    let names: Vec<String> = ["state", "ep_len", "ep_return", "last_return", "last_length"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let n = env.envs;
     let mut fields: Vec<String> = vec![];
     let envr = env.clone();
     let mut body = |el: &mut Elab, c: Vec<TVal>, _t: TVal| -> R<(Vec<TVal>, Vec<TVal>)> {
-        let (s, ep_len, ep_ret, last_ret, last_len) = (c[0].clone(), c[1].clone(), c[2].clone(), c[3].clone(), c[4].clone());
+        let (s, ep_len, ep_ret, last_ret, last_len) = (
+            c[0].clone(),
+            c[1].clone(),
+            c[2].clone(),
+            c[3].clone(),
+            c[4].clone(),
+        );
         let observe = |el: &mut Elab, s: &TVal| -> R<TVal> {
             let o = match &envr.observe {
-                Some(f) => el.call(f.clone(), Args { pos: vec![(Value::Tensor(s.clone()), call)], kw: vec![], call }, call)?,
+                Some(f) => el.call(
+                    f.clone(),
+                    Args {
+                        pos: vec![(Value::Tensor(s.clone()), call)],
+                        kw: vec![],
+                        call,
+                    },
+                    call,
+                )?,
                 None => Value::Tensor(s.clone()),
             };
             let o = el.to_tensor(&o, call, None)?;
             el.cast(&o, DType::F32)
         };
         let obs = observe(el, &s)?;
-        let dist = el.call(policy.clone(), Args { pos: vec![(Value::Tensor(obs.clone()), call)], kw: vec![], call }, call)?;
-        let sample = dist.field("sample").ok_or_else(|| Diag::new("type-mismatch", format!("the policy must return a distribution with `sample`, found {}", dist.kind())).label(call, "in this rollout"))?;
-        let act = el.call(sample, Args { pos: vec![], kw: vec![], call }, call)?;
+        let dist = el.call(
+            policy.clone(),
+            Args {
+                pos: vec![(Value::Tensor(obs.clone()), call)],
+                kw: vec![],
+                call,
+            },
+            call,
+        )?;
+        let sample = dist.field("sample").ok_or_else(|| {
+            Diag::new(
+                "type-mismatch",
+                format!(
+                    "the policy must return a distribution with `sample`, found {}",
+                    dist.kind()
+                ),
+            )
+            .label(call, "in this rollout")
+        })?;
+        let act = el.call(
+            sample,
+            Args {
+                pos: vec![],
+                kw: vec![],
+                call,
+            },
+            call,
+        )?;
         let act = el.to_tensor(&act, call, None)?;
         let logp = match dist.field("log_prob") {
-            Some(f) => Some(el.call(f, Args { pos: vec![(Value::Tensor(act.clone()), call)], kw: vec![], call }, call)?),
+            Some(f) => Some(el.call(
+                f,
+                Args {
+                    pos: vec![(Value::Tensor(act.clone()), call)],
+                    kw: vec![],
+                    call,
+                },
+                call,
+            )?),
             None => None,
         };
-        let out = el.call(envr.step.clone(), Args { pos: vec![(Value::Tensor(s.clone()), call), (Value::Tensor(act.clone()), call)], kw: vec![], call }, call)?;
-        let get = |name: &str| out.field(name).ok_or_else(|| Diag::new("type-mismatch", format!("an environment's `step` returns a record with `state`, `reward` and `terminated`; `{name}` is missing")).label(call, "in this rollout"));
+        let out = el.call(
+            envr.step.clone(),
+            Args {
+                pos: vec![
+                    (Value::Tensor(s.clone()), call),
+                    (Value::Tensor(act.clone()), call),
+                ],
+                kw: vec![],
+                call,
+            },
+            call,
+        )?;
+        let get = |name: &str| {
+            out.field(name).ok_or_else(|| Diag::new("type-mismatch", format!("an environment's `step` returns a record with `state`, `reward` and `terminated`; `{name}` is missing")).label(call, "in this rollout"))
+        };
         let s2 = el.to_tensor(&get("state")?, call, None)?;
         let s2 = el.convert(&s2, &s.ty, call)?;
         let reward = el.to_tensor(&get("reward")?, call, Some(DType::F32))?;
@@ -593,31 +916,101 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
         let term = el.convert(&term, &TensorType::new(DType::Bool, vec![n]), call)?;
         let one = Value::Int(1);
         let len1 = el.binary(BinOp::Add, Value::Tensor(ep_len), one, call, call, call)?;
-        let ret1 = el.binary(BinOp::Add, Value::Tensor(ep_ret), Value::Tensor(reward.clone()), call, call, call)?;
-        let timeout = el.binary(BinOp::Ge, len1.clone(), Value::Int(envr.max_steps), call, call, call)?;
+        let ret1 = el.binary(
+            BinOp::Add,
+            Value::Tensor(ep_ret),
+            Value::Tensor(reward.clone()),
+            call,
+            call,
+            call,
+        )?;
+        let timeout = el.binary(
+            BinOp::Ge,
+            len1.clone(),
+            Value::Int(envr.max_steps),
+            call,
+            call,
+            call,
+        )?;
         let not_term = el.unary_not(&term)?;
-        let trunc = el.binary(BinOp::And, timeout, Value::Tensor(not_term), call, call, call)?;
-        let done = el.binary(BinOp::Or, Value::Tensor(term.clone()), trunc.clone(), call, call, call)?;
+        let trunc = el.binary(
+            BinOp::And,
+            timeout,
+            Value::Tensor(not_term),
+            call,
+            call,
+            call,
+        )?;
+        let done = el.binary(
+            BinOp::Or,
+            Value::Tensor(term.clone()),
+            trunc.clone(),
+            call,
+            call,
+            call,
+        )?;
         let done_t = el.to_tensor(&done, call, None)?;
         let next_obs = observe(el, &s2)?;
-        let fresh = el.call(envr.reset.clone(), Args { pos: vec![(Value::Int(n as i64), call)], kw: vec![], call }, call)?;
+        let fresh = el.call(
+            envr.reset.clone(),
+            Args {
+                pos: vec![(Value::Int(n as i64), call)],
+                kw: vec![],
+                call,
+            },
+            call,
+        )?;
         let fresh = el.to_tensor(&fresh, call, None)?;
         let fresh = el.convert(&fresh, &s.ty, call)?;
         // Broadcast the per-env flag over the state's trailing dims.
         let mut dshape = vec![n];
         dshape.extend(std::iter::repeat_n(1, s.ty.rank() - 1));
         let done_s = super::builtins::reshape(el, &done_t, dshape)?;
-        let s_next = super::builtins::select(el, &done_s, &Value::Tensor(fresh), &Value::Tensor(s2), call, call)?;
+        let s_next = super::builtins::select(
+            el,
+            &done_s,
+            &Value::Tensor(fresh),
+            &Value::Tensor(s2),
+            call,
+            call,
+        )?;
         let zero_i = Value::Int(0);
         let ep_len2 = super::builtins::select(el, &done_t, &zero_i, &len1, call, call)?;
         let ep_ret2 = super::builtins::select(el, &done_t, &Value::Float(0.0), &ret1, call, call)?;
-        let last_ret2 = super::builtins::select(el, &done_t, &ret1, &Value::Tensor(last_ret), call, call)?;
-        let last_len2 = super::builtins::select(el, &done_t, &len1, &Value::Tensor(last_len), call, call)?;
-        let ep_return_out = super::builtins::select(el, &done_t, &ret1, &Value::Float(0.0), call, call)?;
-        let carries = [s_next, ep_len2, ep_ret2, last_ret2, last_len2].iter().map(|v| el.to_tensor(v, call, None)).collect::<R<Vec<_>>>()?;
+        let last_ret2 =
+            super::builtins::select(el, &done_t, &ret1, &Value::Tensor(last_ret), call, call)?;
+        let last_len2 =
+            super::builtins::select(el, &done_t, &len1, &Value::Tensor(last_len), call, call)?;
+        let ep_return_out =
+            super::builtins::select(el, &done_t, &ret1, &Value::Float(0.0), call, call)?;
+        let carries = [s_next, ep_len2, ep_ret2, last_ret2, last_len2]
+            .iter()
+            .map(|v| el.to_tensor(v, call, None))
+            .collect::<R<Vec<_>>>()?;
         let trunc_t = el.to_tensor(&trunc, call, None)?;
-        let mut ys = vec![obs, act, reward, term, trunc_t, done_t, next_obs, el.to_tensor(&ep_return_out, call, None)?];
-        fields = ["obs", "action", "reward", "terminated", "truncated", "done", "next_obs", "episode_return"].iter().map(|s| s.to_string()).collect();
+        let mut ys = vec![
+            obs,
+            act,
+            reward,
+            term,
+            trunc_t,
+            done_t,
+            next_obs,
+            el.to_tensor(&ep_return_out, call, None)?,
+        ];
+        fields = [
+            "obs",
+            "action",
+            "reward",
+            "terminated",
+            "truncated",
+            "done",
+            "next_obs",
+            "episode_return",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         if let Some(lp) = logp {
             ys.push(el.to_tensor(&lp, call, None)?);
             fields.push("log_prob".into());
@@ -625,13 +1018,29 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
         Ok((carries, ys))
     };
     let (finals, ys) = el.scan(t_len as usize, false, &names, inits, &mut body)?;
-    for (s, v) in [env.state, env.ep_len, env.ep_return, env.last_return, env.last_length].iter().zip(finals.iter()) {
+    for (s, v) in [
+        env.state,
+        env.ep_len,
+        env.ep_return,
+        env.last_return,
+        env.last_length,
+    ]
+    .iter()
+    .zip(finals.iter())
+    {
         el.write_slot(*s, v)?;
     }
     el.env_steps += t_len as u64 * n as u64;
-    let mut rec: Vec<(String, Value)> = fields.into_iter().zip(ys.into_iter().map(Value::Tensor)).collect();
+    let mut rec: Vec<(String, Value)> = fields
+        .into_iter()
+        .zip(ys.into_iter().map(Value::Tensor))
+        .collect();
     // `not_terminated` as a float mask, for bootstrapped targets.
-    let term = rec.iter().find(|(n, _)| n == "terminated").map(|(_, v)| v.clone()).unwrap();
+    let term = rec
+        .iter()
+        .find(|(n, _)| n == "terminated")
+        .map(|(_, v)| v.clone())
+        .unwrap();
     if let Value::Tensor(t) = term {
         let nt = el.unary_not(&t)?;
         let nt = el.cast(&nt, DType::F32)?;

@@ -36,10 +36,18 @@ pub struct Frame {
 
 impl Frame {
     pub fn child(parent: &Rc<Frame>) -> Rc<Frame> {
-        Rc::new(Frame { vars: RefCell::default(), parent: Some(parent.clone()), module: parent.module })
+        Rc::new(Frame {
+            vars: RefCell::default(),
+            parent: Some(parent.clone()),
+            module: parent.module,
+        })
     }
     pub fn root(module: ModId) -> Rc<Frame> {
-        Rc::new(Frame { vars: RefCell::default(), parent: None, module })
+        Rc::new(Frame {
+            vars: RefCell::default(),
+            parent: None,
+            module,
+        })
     }
     pub fn get(&self, name: &str) -> Option<Value> {
         if let Some((_, v)) = self.vars.borrow().iter().rev().find(|(n, _)| n == name) {
@@ -155,7 +163,10 @@ impl Value {
     }
 
     pub fn is_callable(&self) -> bool {
-        matches!(self, Value::Fn(_) | Value::Closure(_) | Value::Builtin(_) | Value::Module(_))
+        matches!(
+            self,
+            Value::Fn(_) | Value::Closure(_) | Value::Builtin(_) | Value::Module(_)
+        )
     }
 
     pub fn record(fields: Vec<(String, Value)>) -> Value {
@@ -165,7 +176,11 @@ impl Value {
     pub fn field(&self, name: &str) -> Option<Value> {
         match self {
             Value::Record(fs) => fs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
-            Value::Env(e) => e.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
+            Value::Env(e) => e
+                .fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone()),
             _ => None,
         }
     }

@@ -1,0 +1,134 @@
+//! `rlpc check` on hostile input: always a message and exit code 1, never a panic
+//! (exit 101), a stack overflow (a signal) or a hang.
+
+use std::process::Command;
+
+fn check_bytes(name: &str, bytes: &[u8]) -> (i32, String) {
+    let dir = std::env::temp_dir().join(format!("rlpc-robust-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rlpc"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("rlpc runs");
+    let code = out
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("{name}: rlpc was killed by a signal: {:?}", out.status));
+    (code, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn rejects(name: &str, bytes: &[u8], expect: &str) {
+    let (code, err) = check_bytes(name, bytes);
+    assert_eq!(code, 1, "{name}: exit code {code}, stderr:\n{err}");
+    assert!(
+        err.contains(expect),
+        "{name}: expected `{expect}` in:\n{err}"
+    );
+}
+
+#[test]
+fn empty_file() {
+    rejects("empty.rlp", b"", "no `train` block");
+}
+
+#[test]
+fn binary_file() {
+    rejects(
+        "binary.rlp",
+        &[0x7f, b'E', b'L', b'F', 0, 1, 2, 3, 0xff, 0xfe],
+        "binary file",
+    );
+}
+
+#[test]
+fn invalid_utf8() {
+    rejects("latin1.rlp", b"x = 1 # caf\xe9\n", "not valid UTF-8");
+}
+
+#[test]
+fn deep_brackets() {
+    let src = format!("x = {}1{}\n", "(".repeat(100_000), ")".repeat(100_000));
+    rejects("deep.rlp", src.as_bytes(), "rlp::");
+}
+
+#[test]
+fn deep_lists() {
+    let src = format!("x = {}\n", "[".repeat(100_000));
+    rejects("lists.rlp", src.as_bytes(), "rlp::");
+}
+
+#[test]
+fn long_operator_chain() {
+    let src = format!(
+        "x = {}1\ntrain iterations: 1 {{ log a = 1.0 }}\n",
+        "1 + ".repeat(100_000)
+    );
+    rejects("chain.rlp", src.as_bytes(), "rlp::");
+}
+
+#[test]
+fn long_unary_chain() {
+    let src = format!("x = {}1\n", "-".repeat(100_000));
+    rejects("unary.rlp", src.as_bytes(), "rlp::");
+}
+
+#[test]
+fn megabyte_line() {
+    let src = format!("x = \"{}\n", "a".repeat(1 << 20));
+    rejects("line.rlp", src.as_bytes(), "rlp::");
+}
+
+#[test]
+fn crlf_tabs_and_multibyte_are_fine() {
+    let src = "use std.env.cartpole\r\n# θ, ẋ — état\r\nenv\t= cartpole(envs: 2)\r\npolicy = categorical(mlp(env.obs, [8], env.actions))\r\ntrain iterations: 1 {\r\n\tsample batch = rollout(env, policy, steps: 4)\r\n\tlog r = mean(batch.reward)\r\n}\r\n";
+    let (code, err) = check_bytes("crlf.rlp", src.as_bytes());
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn error_after_multibyte_points_at_the_right_place() {
+    let src = "# é\nx = yy\ntrain iterations: 1 { log a = 1.0 }\n";
+    rejects("mb.rlp", src.as_bytes(), "mb.rlp:2:5");
+}
+
+#[test]
+fn random_bytes_never_crash() {
+    // A fixed-seed xorshift stream: reproducible without a dependency.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let tokens: [&[u8]; 16] = [
+        b"(",
+        b")",
+        b"[",
+        b"]",
+        b"{",
+        b"}",
+        b"x",
+        b" = ",
+        b"\n",
+        b"1.5",
+        b"scan",
+        b"train",
+        b"fn",
+        b",",
+        b"->",
+        b"\xce\xb8",
+    ];
+    for case in 0..40 {
+        let mut src = vec![];
+        for _ in 0..200 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            src.extend_from_slice(tokens[(x % 16) as usize]);
+        }
+        let (code, err) = check_bytes(&format!("fuzz{case}.rlp"), &src);
+        assert!(code == 1 || code == 0, "case {case}: exit {code}\n{err}");
+        assert!(
+            code == 0 || err.contains("rlp::"),
+            "case {case}: no diagnostic:\n{err}"
+        );
+    }
+}
