@@ -4,6 +4,6 @@
 //! where and what was expected.
 
 pub mod ast;
-pub mod parser;
+mod parser;
 
 pub use parser::{MAX_BRACKET_DEPTH, MAX_EXPR_DEPTH, ParseError, line_col, parse};

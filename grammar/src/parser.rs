@@ -1813,3 +1813,109 @@ fn doc_above(src: &str, start: usize) -> Option<String> {
     lines.reverse();
     Some(lines.join("\n"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters_and_every_kind_of_line_break() {
+        let src = "ab\ncé\r\nx\ry";
+        assert_eq!(line_col(src, 0), (1, 1));
+        assert_eq!(line_col(src, 2), (1, 3));
+        assert_eq!(line_col(src, 3), (2, 1));
+        assert_eq!(line_col(src, 4), (2, 2));
+        // Inside `é`: clamped to its start.
+        assert_eq!(line_col(src, 6), (2, 3));
+        assert_eq!(line_col(src, 8), (3, 1));
+        assert_eq!(line_col(src, 10), (4, 1));
+        assert_eq!(line_col(src, 1000), (4, 2));
+    }
+
+    #[test]
+    fn prescan_matches_brackets_outside_strings_and_comments() {
+        let scan = prescan("f(\"(\", [x]) # (\n/// [\ny = {").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(scan.unclosed, [(26, b'{')]);
+        assert_eq!(scan.mismatch, None);
+        assert_eq!(scan.stray, None);
+        assert_eq!(scan.max_depth, 2);
+        let scan = prescan("(]\n)").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(scan.mismatch, Some((1, 0)));
+        assert_eq!(scan.stray, Some(3));
+        let scan = prescan("x = \"ab\\\"c\nd\"").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(scan.unterminated, Some((4, 10)));
+    }
+
+    #[test]
+    fn prescan_rejects_deep_brackets_at_the_first_one_too_deep() {
+        let src = "[".repeat(MAX_BRACKET_DEPTH + 5);
+        let e = prescan(&src).err().unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(e.span, Span::new(MAX_BRACKET_DEPTH, MAX_BRACKET_DEPTH + 1));
+        assert!(prescan(&"[".repeat(MAX_BRACKET_DEPTH)).is_ok());
+    }
+
+    #[test]
+    fn doc_above_reads_contiguous_doc_lines() {
+        let src = "x = 1\n/// a\n  ///  b\n///\nfn f() {}";
+        let at = src.find("fn").unwrap_or(0);
+        assert_eq!(doc_above(src, at).as_deref(), Some("a\n b\n"));
+        assert_eq!(doc_above(src, 0), None);
+        let src = "/// a\nx = 1; y = 2";
+        assert_eq!(doc_above(src, src.find('y').unwrap_or(0)), None);
+        let src = "/// a\r\n\r\nfn f() {}";
+        assert_eq!(doc_above(src, src.find("fn").unwrap_or(0)), None);
+    }
+
+    #[test]
+    fn token_span_covers_a_word_or_one_character() {
+        let src = "ab_1 + é\n";
+        assert_eq!(token_span(src, 0), Span::new(0, 4));
+        assert_eq!(token_span(src, 5), Span::new(5, 6));
+        assert_eq!(token_span(src, 7), Span::new(7, 9));
+        assert_eq!(token_span(src, 9), Span::new(9, 9));
+        assert_eq!(token_span(src, 10), Span::new(10, 10));
+    }
+
+    #[test]
+    fn expected_words_collapse_into_what_a_user_would_say() {
+        let words = |rules: &[Rule]| expected_words(rules).join(", ");
+        assert_eq!(
+            words(&[
+                Rule::number,
+                Rule::ident,
+                Rule::lparen,
+                Rule::lbrace,
+                Rule::rparen
+            ]),
+            "expression, ')'"
+        );
+        assert_eq!(
+            words(&[
+                Rule::infix_op,
+                Rule::lparen,
+                Rule::dot,
+                Rule::comma,
+                Rule::sep,
+                Rule::EOI
+            ]),
+            "operator, ',', end of statement"
+        );
+        assert_eq!(
+            words(&[Rule::let_stmt, Rule::ident, Rule::item_kw, Rule::kw_fn]),
+            "statement"
+        );
+        assert_eq!(words(&[Rule::ident, Rule::string]), "name, string");
+        assert_eq!(words(&[Rule::arrow, Rule::lbrace]), "'->', '{'");
+        assert_eq!(words(&[Rule::EOI]), "end of input");
+    }
+
+    #[test]
+    fn binary_operators_round_trip_through_their_symbols() {
+        use BinOp::*;
+        for op in [
+            Add, Sub, Mul, Div, Rem, Pow, MatMul, Concat, Eq, Ne, Lt, Le, Gt, Ge, And, Or,
+        ] {
+            assert_eq!(binop_of(op.symbol()), Some(op));
+        }
+    }
+}

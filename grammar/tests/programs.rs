@@ -120,7 +120,7 @@ fn the_brief_example_spans() {
     assert_eq!(texts[10], "polyak(t2, q2, tau: 0.005)");
 }
 
-const DESIGN_REINFORCE: &str = r#"
+const DESIGN_PIPELINE: &str = r#"
 use std.env.cartpole
 use std.estimators.{reward_to_go}
 use std.losses.{policy_gradient}
@@ -147,7 +147,7 @@ fn gae(r: [T, N], v: [T+1, N], done: [T, N], gamma: f32, lambda: f32) -> [T, N] 
 }
 "#;
 
-const DQN: &str = r#"
+const VALUE_BASED_SKETCH: &str = r#"
 use std.env.cartpole
 use std.estimators.{double_q_target}
 use std.losses.{huber}
@@ -172,7 +172,7 @@ train steps: 100_000 {
 }
 "#;
 
-const SAC: &str = r#"
+const ACTOR_CRITIC_SKETCH: &str = r#"
 env     = pendulum(envs: 1, seed: 0)
 pi      = tanh_gaussian(mlp(env.obs, [256, 256], 2 * env.act_dim), low: env.act_low, high: env.act_high)
 q1, q2  = mlp(env.obs ++ env.act, [256, 256], 1), mlp(env.obs ++ env.act, [256, 256], 1)
@@ -196,7 +196,7 @@ train steps: 20_000 {
 }
 "#;
 
-const MBPO_CEM: &str = r#"
+const MODEL_BASED_SKETCH: &str = r#"
 use std.plan.{cem}
 env   = pendulum(envs: 1, seed: 0)
 model = ensemble(5, mlp(env.obs ++ env.act, [200, 200], env.obs_dim))  # predicts Δs
@@ -214,7 +214,7 @@ train iterations: 15 {
 
 // Adapted: the sketch's `eval episodes: 10 on cartpole(envs: 10) with greedy(q)` is not
 // syntax of the language; it is written as an ordinary call here.
-const CQL: &str = r#"
+const OFFLINE_SKETCH: &str = r#"
 data = dataset("runs/cartpole_mixed.npz")          # obs, action, reward, next_obs, terminated
 q    = mlp(data.obs_dim, [256, 256], data.actions); q_targ = copy(q)
 
@@ -249,7 +249,7 @@ improve minimize huber(q(stop(enc(b.obs).mean))[b.action] - stop(y)) with adam(l
 
 #[test]
 fn design_programs() {
-    let m = parse_ok(DESIGN_REINFORCE);
+    let m = parse_ok(DESIGN_PIPELINE);
     assert_eq!(m.items.len(), 7);
     let Item::Train(t) = &m.items[6] else {
         panic!()
@@ -280,8 +280,8 @@ fn design_programs() {
 }
 
 #[test]
-fn dqn() {
-    let m = parse_ok(DQN);
+fn value_based_sketch() {
+    let m = parse_ok(VALUE_BASED_SKETCH);
     let Item::Train(t) = m.items.last().unwrap() else {
         panic!()
     };
@@ -297,8 +297,8 @@ fn dqn() {
 }
 
 #[test]
-fn sac() {
-    let m = parse_ok(SAC);
+fn actor_critic_sketch() {
+    let m = parse_ok(ACTOR_CRITIC_SKETCH);
     assert_eq!(
         items(&m).lines().nth(3).unwrap(),
         "(let t1 t2 (tuple (call copy q1) (call copy q2)))"
@@ -327,7 +327,7 @@ fn sac() {
 
 #[test]
 fn model_based_cem() {
-    let m = parse_ok(MBPO_CEM);
+    let m = parse_ok(MODEL_BASED_SKETCH);
     let Item::Train(t) = m.items.last().unwrap() else {
         panic!()
     };
@@ -343,8 +343,8 @@ fn model_based_cem() {
 }
 
 #[test]
-fn cql() {
-    let m = parse_ok(CQL);
+fn offline_sketch() {
+    let m = parse_ok(OFFLINE_SKETCH);
     assert_eq!(m.items.len(), 4);
     assert_eq!(
         item(&m.items[0]),
@@ -393,12 +393,12 @@ fn vae() {
 fn all_programs_as_one_file_and_with_crlf() {
     let all = [
         BRIEF,
-        DESIGN_REINFORCE,
+        DESIGN_PIPELINE,
         DESIGN_GAE,
-        DQN,
-        SAC,
-        MBPO_CEM,
-        CQL,
+        VALUE_BASED_SKETCH,
+        ACTOR_CRITIC_SKETCH,
+        MODEL_BASED_SKETCH,
+        OFFLINE_SKETCH,
         BANDITS,
         VAE,
     ]

@@ -84,6 +84,7 @@ fn command(cli: Cli) -> ExitCode {
             backend,
             quiet,
         } => {
+            let t0 = std::time::Instant::now();
             let (program, sources) = match rlpc::front_end(&file, seed) {
                 Ok(x) => x,
                 Err((diags, sources)) => {
@@ -106,9 +107,12 @@ fn command(cli: Cli) -> ExitCode {
                 PathBuf::from("runs").join(file.file_stem().unwrap_or_default())
             });
             if !quiet {
+                let total = t0.elapsed().as_secs_f64();
                 eprintln!(
-                    "compiled {} in {:.0} ms; writing {}",
+                    "compiled {} in {:.1} ms (front end {:.1} ms, kernels {:.1} ms); writing {}",
                     file.display(),
+                    total * 1e3,
+                    (total - compiled.compile_s) * 1e3,
                     compiled.compile_s * 1e3,
                     out.display()
                 );

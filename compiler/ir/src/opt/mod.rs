@@ -155,18 +155,26 @@ mod tests {
         g
     }
 
+    /// Bit patterns, with every NaN canonical: IEEE 754 leaves the sign and payload of
+    /// a NaN result unspecified, so folding at compile time may produce another NaN.
     fn bits(outputs: &[Tensor]) -> Vec<u64> {
         outputs
             .iter()
             .flat_map(Tensor::to_f64_vec)
-            .map(f64::to_bits)
+            .map(|v| {
+                if v.is_nan() {
+                    f64::NAN.to_bits()
+                } else {
+                    v.to_bits()
+                }
+            })
             .collect()
     }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
         #[test]
-        fn optimising_random_programs_keeps_every_bit(
+        fn optimising_random_programs_keeps_every_bit_but_nan_payloads(
             program in proptest::collection::vec((0u8..25, 0usize..32, 0usize..32, 0usize..32), 1..24),
             x in -4.0f64..4.0,
             y in -4.0f64..4.0,

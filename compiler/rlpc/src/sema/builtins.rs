@@ -472,7 +472,9 @@ impl Builtin {
                 let (n, ln) = a.need(f, "n")?;
                 a.done(f, &["n"])?;
                 let Value::Int(n) = n else {
-                    return Err(Diag::new("type-mismatch", "`range` takes an int").label(ln, "here"));
+                    return Err(
+                        Diag::new("type-mismatch", "`range` takes an int").label(ln, "here")
+                    );
                 };
                 Value::List((0..n.max(0)).map(Value::Int).collect::<Vec<_>>().into())
             }

@@ -181,6 +181,11 @@ impl Value {
                 .iter()
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v.clone()),
+            Value::Optimizer(o) => match name {
+                "init" => Some(o.init.clone()),
+                "update" => Some(o.update.clone()),
+                _ => None,
+            },
             _ => None,
         }
     }
