@@ -31,6 +31,25 @@ pub fn front_end(path: &Path, seed: u64) -> FrontEnd {
     })
 }
 
+/// [`front_end`] with `--set NAME=VALUE` overrides of top-level bindings.
+pub fn front_end_with(path: &Path, seed: u64, settings: &[(String, String)]) -> FrontEnd {
+    with_stack(|| {
+        let (mut mods, main) = sema::Modules::load_main(path).map_err(|(m, d)| (d, m.sources))?;
+        let overrides = if settings.is_empty() {
+            None
+        } else {
+            match mods.add_overrides(settings) {
+                Ok(m) => Some(m),
+                Err(d) => return Err((vec![d], mods.sources)),
+            }
+        };
+        match sema::lower_with(&mods, main, seed, overrides) {
+            Ok(p) => Ok((p, mods.sources)),
+            Err(d) => Err((vec![d], mods.sources)),
+        }
+    })
+}
+
 /// The same as [`front_end`] for source text (tests and tools).
 pub fn front_end_source(name: &str, text: &str, seed: u64) -> FrontEnd {
     with_stack(|| {

@@ -39,6 +39,10 @@ enum Cmd {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Override a top-level binding: `--set lr=3e-4` (repeatable; checked against
+        /// the kind of value the program binds).
+        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_setting)]
+        set: Vec<(String, String)>,
     },
     /// Check FILE and print diagnostics only (exit 1 on errors).
     Check { file: PathBuf },
@@ -83,9 +87,10 @@ fn command(cli: Cli) -> ExitCode {
             out,
             backend,
             quiet,
+            set,
         } => {
             let t0 = std::time::Instant::now();
-            let (program, sources) = match rlpc::front_end(&file, seed) {
+            let (program, sources) = match rlpc::front_end_with(&file, seed, &set) {
                 Ok(x) => x,
                 Err((diags, sources)) => {
                     eprint!("{}", render_fancy(&diags, &sources));
@@ -145,5 +150,14 @@ fn command(cli: Cli) -> ExitCode {
                 }
             }
         }
+    }
+}
+
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((n, v)) if !n.trim().is_empty() && !v.trim().is_empty() => {
+            Ok((n.trim().to_string(), v.trim().to_string()))
+        }
+        _ => Err(format!("`{s}` is not NAME=VALUE")),
     }
 }

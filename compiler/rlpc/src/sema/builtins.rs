@@ -1030,7 +1030,23 @@ fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
     }
     let (max_steps, _) = int(&mut a, "max_steps")?;
     let (obs_dim, _) = int(&mut a, "obs")?;
-    let (actions, _) = int(&mut a, "actions")?;
+    // Discrete environments give `actions` (a count); continuous ones `act_dim` with
+    // `act_low`/`act_high` bounds. Whatever is given is visible as a field.
+    let extra: Vec<(String, Value)> = ["actions", "act_dim", "act_low", "act_high"]
+        .iter()
+        .filter_map(|k| a.take_kw(k).map(|(v, _)| (k.to_string(), v)))
+        .collect();
+    let actions = match extra.iter().find(|(k, _)| k == "actions") {
+        Some((_, Value::Int(n))) => *n,
+        Some((_, v)) => {
+            return Err(Diag::new(
+                "type-mismatch",
+                format!("`actions` must be an int, found {}", v.kind()),
+            )
+            .label(a.call, "here"));
+        }
+        None => 0,
+    };
     let (reset, _) = a.need(f, "reset")?;
     let (step, _) = a.need(f, "step")?;
     let observe = a.take_kw("observe").map(|x| x.0);
@@ -1107,12 +1123,13 @@ fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
     let fields = vec![
         ("envs".to_string(), Value::Int(envs)),
         ("obs".to_string(), Value::Int(obs_dim)),
-        ("actions".to_string(), Value::Int(actions)),
         ("max_steps".to_string(), Value::Int(max_steps)),
         ("state".to_string(), slot_val(el, state)),
         ("episode_return".to_string(), slot_val(el, last_return)),
         ("episode_length".to_string(), slot_val(el, last_length)),
     ];
+    let mut fields = fields;
+    fields.extend(extra);
     Ok(Value::Env(Rc::new(EnvDef {
         envs: n,
         obs_dim: obs_dim as usize,

@@ -12,4 +12,4 @@ pub mod train;
 pub mod value;
 
 pub use modules::Modules;
-pub use train::lower;
+pub use train::{lower, lower_with};

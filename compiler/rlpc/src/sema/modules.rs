@@ -88,6 +88,15 @@ impl Modules {
         Ok(())
     }
 
+    /// Loads `--set NAME=VALUE` settings as a module of bindings named `<--set>`.
+    pub fn add_overrides(&mut self, settings: &[(String, String)]) -> Result<ModId, Diag> {
+        let text: String = settings
+            .iter()
+            .map(|(n, v)| format!("{n} = {v}\n"))
+            .collect();
+        self.load_text("<--set>", text, None)
+    }
+
     pub fn module(&self, id: ModId) -> &Module {
         &self.mods[id.0 as usize]
     }

@@ -17,10 +17,26 @@ use std::rc::Rc;
 
 /// Lowers a loaded program. `seed` keys every random draw.
 pub fn lower(mods: &Modules, main: ModId, seed: u64) -> Result<Program, Diag> {
+    lower_with(mods, main, seed, None)
+}
+
+/// [`lower`] with `--set NAME=VALUE` overrides, given as a module of bindings
+/// ([`Modules::add_overrides`]): each replaces the top-level binding of that name, which
+/// must exist and hold a value of the same kind.
+pub fn lower_with(
+    mods: &Modules,
+    main: ModId,
+    seed: u64,
+    overrides: Option<ModId>,
+) -> Result<Program, Diag> {
     let mut el = Elab::new(mods, seed);
     let file = mods.module(main).file;
     let frame = Frame::root(main);
     el.push_ctx(true);
+    let mut pending = match overrides {
+        Some(m) => override_values(&mut el, m)?,
+        None => vec![],
+    };
     let mut train: Option<&ast::Train> = None;
     let module = mods.module(main).ast.clone();
     for item in &module.items {
@@ -36,6 +52,15 @@ pub fn lower(mods: &Modules, main: ModId, seed: u64) -> Result<Program, Diag> {
                     _ => String::new(),
                 };
                 el.stmt(s, &frame)?;
+                if let StmtKind::Let { names, .. } = &s.kind {
+                    for n in names {
+                        if let Some(i) = pending.iter().position(|o| o.0 == n.name) {
+                            let (name, value, loc) = pending.remove(i);
+                            let old = frame.get(&name).expect("just bound");
+                            frame.set(&name, same_kind(&old, value, loc, Loc::new(file, n.span))?);
+                        }
+                    }
+                }
             }
             Item::Train(t) => {
                 if let Some(first) = train {
@@ -46,6 +71,20 @@ pub fn lower(mods: &Modules, main: ModId, seed: u64) -> Result<Program, Diag> {
                 train = Some(t);
             }
         }
+    }
+    if let Some((name, _, loc)) = pending.first() {
+        let names = frame.names();
+        let mut d = Diag::new(
+            "unknown-name",
+            format!("`--set {name}=…`: the program has no top-level binding `{name}`"),
+        )
+        .label(*loc, "set here");
+        if let Some(s) = crate::diag::did_you_mean(name, names.iter().map(|s| s.as_str())) {
+            d = d.help(format!("did you mean `{s}`?"));
+        } else {
+            d = d.help(format!("top-level bindings: {}", names.join(", ")));
+        }
+        return Err(d);
     }
     // Top-level tensors become state.
     materialize_frame(&mut el, &frame, SlotKind::State, "")?;
@@ -1055,5 +1094,61 @@ impl Elab<'_> {
         let n = self.node(t)?;
         let r = self.emit(Op::Unary(rlp_ir::UnaryOp::Not), vec![n])?;
         Ok(self.tval(r))
+    }
+}
+
+/// Evaluates the override bindings (plain values: numbers, bools, strings, lists).
+fn override_values(el: &mut Elab, m: ModId) -> R<Vec<(String, Value, Loc)>> {
+    let module = el.mods.module(m);
+    let file = module.file;
+    let ast = module.ast.clone();
+    let frame = Frame::root(m);
+    let mut out = vec![];
+    for item in &ast.items {
+        let Item::Stmt(ast::Stmt {
+            kind: StmtKind::Let { names, value, .. },
+            span,
+        }) = item
+        else {
+            return Err(Diag::new("parse", "`--set` takes NAME=VALUE")
+                .label(Loc::new(file, ast::Span::new(0, 0)), "here"));
+        };
+        let v = el.expr(value, &frame)?;
+        if matches!(v, Value::Tensor(_)) || v.is_callable() {
+            return Err(Diag::new(
+                "type-mismatch",
+                "`--set` values are numbers, bools, strings or lists",
+            )
+            .label(Loc::new(file, value.span), "not a plain value"));
+        }
+        out.push((names[0].name.clone(), v, Loc::new(file, *span)));
+    }
+    Ok(out)
+}
+
+/// The override if it has the kind of the binding it replaces (an int may set a float).
+fn same_kind(old: &Value, new: Value, at: Loc, decl: Loc) -> R<Value> {
+    let ok = match (old, &new) {
+        (Value::Float(_), Value::Int(i)) => return Ok(Value::Float(*i as f64)),
+        (Value::Int(_), Value::Int(_))
+        | (Value::Float(_), Value::Float(_))
+        | (Value::Bool(_), Value::Bool(_))
+        | (Value::Str(_), Value::Str(_)) => true,
+        (Value::List(_), Value::List(_)) => true,
+        _ => false,
+    };
+    if ok {
+        Ok(new)
+    } else {
+        Err(Diag::new(
+            "type-mismatch",
+            format!(
+                "`--set` gives {} but the program binds {}",
+                new.kind(),
+                old.kind()
+            ),
+        )
+        .label(at, "set here")
+        .label(decl, "bound here"))
     }
 }
