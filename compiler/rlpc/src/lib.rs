@@ -11,6 +11,7 @@
 //! 4. [`run::Trainer`] — run the loop: stages, metrics, checkpoints.
 
 pub mod diag;
+pub mod exec;
 pub mod program;
 pub mod run;
 pub mod sema;

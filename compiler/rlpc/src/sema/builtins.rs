@@ -359,7 +359,12 @@ impl Builtin {
                 let (s, ls) = a.need(f, "shape")?;
                 let init = a.take_kw("init");
                 let scale = a.take_kw("scale");
-                a.done(f, &["shape", "init", "scale"])?;
+                let name = match a.take_kw("name") {
+                    None => "p".to_string(),
+                    Some((Value::Str(n), _)) => n.to_string(),
+                    Some((_, l)) => return Err(Diag::new("type-mismatch", "`name` is a string").label(l, "here")),
+                };
+                a.done(f, &["shape", "init", "scale", "name"])?;
                 let shape = shape_arg(&s, ls)?;
                 let init = match init {
                     Some((Value::Str(s), _)) => s.to_string(),
@@ -378,7 +383,7 @@ impl Builtin {
                     })?,
                     None => 1.0,
                 };
-                param(el, &shape, &init, scale, call)?
+                param(el, &shape, &init, scale, &name, call)?
             }
             Builtin::F32 | Builtin::F64 | Builtin::I32 => {
                 let (x, lx) = a.need(f, "x")?;
@@ -943,16 +948,13 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
 }
 
 /// Creates a trainable parameter with its initial value drawn in the init graph.
-fn param(el: &mut Elab, shape: &[usize], init: &str, scale: f64, call: Loc) -> R<Value> {
-    let name = format!(
-        "{}.p{}",
-        if el.owner.is_empty() {
-            "param"
-        } else {
-            &el.owner
-        },
-        el.slots.len()
-    );
+/// Parameters are named `owner.name<k>`: the top-level binding that made them, the
+/// `name:` given to `param` (`w`, `b`), and a counter per name (`policy.w0`, `policy.w1`).
+fn param(el: &mut Elab, shape: &[usize], init: &str, scale: f64, pname: &str, call: Loc) -> R<Value> {
+    let owner = if el.owner.is_empty() { "param" } else { &el.owner };
+    let stem = format!("{owner}.{pname}");
+    let k = (0..).find(|k| !el.slots.iter().any(|s| s.name == format!("{stem}{k}"))).unwrap();
+    let name = format!("{stem}{k}");
     let ty = TensorType::new(DType::F32, shape.to_vec());
     let slot = el.new_slot(&name, ty.clone(), SlotKind::Param);
     el.in_init(|el| {

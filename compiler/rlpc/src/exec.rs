@@ -1,0 +1,102 @@
+//! `rlpc exec FILE:FUNCTION --arg NAME=VALUE … --out PATH`: one function, run on
+//! `.npy` inputs. For debugging estimators and for checking them against references
+//! computed elsewhere.
+
+use crate::diag::{Diag, SourceMap, render_fancy};
+use crate::run::Backend;
+use crate::sema::Modules;
+use crate::sema::function::{FnArg, lower_function};
+use rlp_ir::{Tensor, TensorType};
+use std::path::Path;
+
+/// An argument as given on the command line: a `.npy` file or a number.
+pub enum ArgValue {
+    Tensor(Tensor),
+    Int(i64),
+    Float(f64),
+}
+
+impl ArgValue {
+    /// `PATH.npy` loads a tensor; anything else must be a number.
+    pub fn parse(text: &str) -> Result<ArgValue, String> {
+        if text.ends_with(".npy") {
+            return rlp_runtime::io::load_npy(Path::new(text)).map(ArgValue::Tensor).map_err(|e| e.to_string());
+        }
+        if let Ok(i) = text.parse::<i64>() {
+            return Ok(ArgValue::Int(i));
+        }
+        text.parse::<f64>().map(ArgValue::Float).map_err(|_| format!("`{text}` is neither a .npy path nor a number"))
+    }
+}
+
+/// Runs `function` of the module in `file` on named arguments; returns the named outputs
+/// (`out` for a single tensor, field names for a record, `0`, `1`, … for a tuple).
+pub fn exec(
+    file: &Path,
+    function: &str,
+    args: Vec<(String, ArgValue)>,
+    backend: Backend,
+) -> Result<Vec<(String, Tensor)>, String> {
+    let (mods, main) = Modules::load_main(file).map_err(|(m, d)| render(&d, &m.sources))?;
+    let module = &mods.module(main);
+    let decl = module.fns.get(function).ok_or_else(|| {
+        let mut names: Vec<&str> = module.fns.keys().map(|s| s.as_str()).collect();
+        names.sort();
+        format!("`{}` has no function `{function}`; it defines: {}", file.display(), names.join(", "))
+    })?;
+    // Arguments go in parameter order; every parameter without a default must be given.
+    let mut given = args;
+    let mut ordered = vec![];
+    let mut inputs = vec![];
+    for p in &decl.params {
+        match given.iter().position(|(n, _)| *n == p.name.name) {
+            Some(i) => {
+                let (_, v) = given.remove(i);
+                ordered.push(match v {
+                    ArgValue::Tensor(t) => {
+                        let ty = TensorType::new(t.dtype(), t.shape().to_vec());
+                        inputs.push(t);
+                        FnArg::Tensor(ty)
+                    }
+                    ArgValue::Int(i) => FnArg::Int(i),
+                    ArgValue::Float(f) => FnArg::Float(f),
+                });
+            }
+            None if p.default.is_some() => break, // the rest take their defaults
+            None => return Err(format!("`{function}` needs the argument `{}` (--arg {}=…)", p.name.name, p.name.name)),
+        }
+    }
+    if let Some((n, _)) = given.first() {
+        return Err(format!("`{function}` has no parameter `{n}` (or it comes after one left to its default)"));
+    }
+    let key = module.name.clone();
+    let (graph, names) = lower_function(&mods, &key, function, ordered, 0).map_err(|d| render(&[d], &mods.sources))?;
+    let g = crate::run::prepare(&graph)?;
+    let outs = match backend {
+        Backend::Interp => rlp_ir::interp::run(&g, &inputs).map_err(|e| e.to_string())?,
+        Backend::Jit => {
+            let exe = rlp_jit::compile(&g, &rlp_jit::JitOptions::default()).map_err(|e| e.to_string())?;
+            exe.run(&inputs).map_err(|e| e.to_string())?
+        }
+    };
+    Ok(names.into_iter().zip(outs).collect())
+}
+
+/// Writes the outputs: one tensor to `.npy`, or all of them to `.npz`.
+pub fn write_outputs(path: &Path, outs: &[(String, Tensor)]) -> Result<(), String> {
+    if path.extension().is_some_and(|e| e == "npz") {
+        return rlp_runtime::io::save_npz(path, outs).map_err(|e| e.to_string());
+    }
+    match outs {
+        [(_, t)] => rlp_runtime::io::save_npy(path, t).map_err(|e| e.to_string()),
+        _ => Err(format!(
+            "the function returns {} tensors ({}); write them to a .npz",
+            outs.len(),
+            outs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+fn render(d: &[Diag], sources: &SourceMap) -> String {
+    render_fancy(d, sources)
+}

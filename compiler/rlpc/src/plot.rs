@@ -1,0 +1,226 @@
+//! Learning curves: one PNG per logged metric, plotted against environment steps.
+//!
+//! The curves are drawn from `metrics.csv` itself rather than from in-memory history, so
+//! a resumed run plots its whole history and the picture always matches the file. Text
+//! is rendered with a TTF shipped in the crate (`assets/DejaVuSans.ttf`) through
+//! plotters' `ab_glyph` backend: no system font library is needed, and the output is
+//! the same on every machine. Each PNG is encoded in memory and replaced atomically,
+//! so a run killed mid-plot leaves the previous picture, never half a file.
+
+use plotters::prelude::*;
+use rlp_runtime::io::write_atomic;
+use rlp_runtime::metrics::{FIXED_COLUMNS, read_metrics_csv};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// DejaVu Sans (Bitstream Vera license, see `assets/DejaVuSans-LICENSE.txt`).
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// Image size in pixels.
+const SIZE: (u32, u32) = (900, 540);
+
+/// The column plotted on the x axis.
+const X_COLUMN: &str = "env_steps";
+
+/// Makes the shipped font plotters' `sans-serif`, once per process.
+fn register_font() -> Result<(), String> {
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+                .map_err(|_| "the bundled font DejaVuSans.ttf could not be loaded".to_string())
+        })
+        .clone()
+}
+
+/// The file name of a metric's plot: its name with anything but letters, digits, `_`,
+/// `-` and `.` replaced, so a name can never escape the run directory.
+pub fn plot_file_name(metric: &str) -> String {
+    let safe: String = metric
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{}.png", safe.trim_start_matches('.'))
+}
+
+/// Reads `csv` and writes `<metric>.png` into `dir` for every metric column. Returns the
+/// paths written.
+pub fn write_learning_curves(dir: &Path, csv: &Path) -> Result<Vec<PathBuf>, String> {
+    let (columns, rows) = read_metrics_csv(csv).map_err(|e| e.to_string())?;
+    let x_col = columns
+        .iter()
+        .position(|c| c == X_COLUMN)
+        .ok_or_else(|| format!("`{}` has no `{X_COLUMN}` column", csv.display()))?;
+    let mut written = vec![];
+    for (col, name) in columns.iter().enumerate().skip(FIXED_COLUMNS.len()) {
+        let points: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|r| (r[x_col], r[col]))
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
+        let png = render(name, &points)?;
+        let path = dir.join(plot_file_name(name));
+        write_atomic(&path, &png).map_err(|e| e.to_string())?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// One learning curve as PNG bytes: the raw values in a light colour and, when there
+/// are enough of them, a moving average on top (RL curves are noisy).
+pub fn render(metric: &str, points: &[(f64, f64)]) -> Result<Vec<u8>, String> {
+    register_font()?;
+    let (w, h) = SIZE;
+    let mut rgb = vec![0u8; (w * h * 3) as usize];
+    draw(metric, points, &mut rgb).map_err(|e| format!("cannot draw the plot of `{metric}`: {e}"))?;
+    encode_png(&rgb, w, h).map_err(|e| format!("cannot encode the plot of `{metric}`: {e}"))
+}
+
+fn draw(
+    metric: &str,
+    points: &[(f64, f64)],
+    rgb: &mut [u8],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = BitMapBackend::with_buffer(rgb, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (x0, x1) = padded_range(points.iter().map(|p| p.0), 0.0);
+    let (y0, y1) = padded_range(points.iter().map(|p| p.1), 0.05);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(metric, ("sans-serif", 26))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    chart
+        .configure_mesh()
+        .x_desc("environment steps")
+        .y_desc(metric)
+        .x_label_formatter(&|v| si(*v))
+        .y_label_formatter(&|v| short(*v))
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 17))
+        .light_line_style(RGBColor(238, 238, 238))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()?;
+    let smoothed = moving_average(points);
+    let raw_colour = if smoothed.is_some() {
+        RGBColor(160, 190, 230)
+    } else {
+        RGBColor(31, 90, 180)
+    };
+    chart.draw_series(LineSeries::new(points.iter().copied(), raw_colour.stroke_width(1)))?;
+    if let Some(s) = smoothed {
+        chart.draw_series(LineSeries::new(s, RGBColor(31, 90, 180).stroke_width(2)))?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// A trailing moving average over about a twentieth of the points; `None` when there
+/// are too few points for smoothing to say anything.
+fn moving_average(points: &[(f64, f64)]) -> Option<Vec<(f64, f64)>> {
+    let window = points.len() / 20;
+    if window < 2 {
+        return None;
+    }
+    let mut sum = 0.0;
+    let mut out = Vec::with_capacity(points.len());
+    for (i, &(x, y)) in points.iter().enumerate() {
+        sum += y;
+        if i >= window {
+            sum -= points[i - window].1;
+        }
+        out.push((x, sum / (i + 1).min(window) as f64));
+    }
+    Some(out)
+}
+
+/// The min and max of `values`, widened by `pad` of the span on each side; a unit
+/// range around a single value (or around 0 with no values) so the axis is never empty.
+fn padded_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    if lo == hi {
+        let d = (lo.abs() * 0.1).max(0.5);
+        return (lo - d, hi + d);
+    }
+    let d = (hi - lo) * pad;
+    (lo - d, hi + d)
+}
+
+/// `12k`, `1.5M`: step counts as people read them.
+fn si(v: f64) -> String {
+    let a = v.abs();
+    let (d, suffix) = if a >= 1e9 {
+        (1e9, "G")
+    } else if a >= 1e6 {
+        (1e6, "M")
+    } else if a >= 1e3 {
+        (1e3, "k")
+    } else {
+        return short(v);
+    };
+    let s = format!("{:.1}", v / d);
+    format!("{}{suffix}", s.strip_suffix(".0").unwrap_or(&s))
+}
+
+/// A compact tick label: at most four significant digits, no trailing zeros.
+fn short(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let a = v.abs();
+    if !(1e-3..1e5).contains(&a) {
+        return format!("{v:.2e}");
+    }
+    let decimals = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_png_for_edge_cases() {
+        for pts in [vec![], vec![(0.0, 1.0)], vec![(0.0, 1.0), (10.0, 3.0)]] {
+            let png = render("return", &pts).unwrap();
+            assert_eq!(&png[1..4], b"PNG");
+        }
+    }
+
+    #[test]
+    fn labels_and_names() {
+        assert_eq!(si(12_000.0), "12k");
+        assert_eq!(si(1_500_000.0), "1.5M");
+        assert_eq!(short(0.12345), "0.1235");
+        assert_eq!(short(200.0), "200");
+        assert_eq!(plot_file_name("../x y"), "_x_y.png");
+    }
+}
