@@ -12,6 +12,7 @@
 
 pub mod diag;
 pub mod exec;
+pub mod explain;
 pub mod program;
 pub mod run;
 pub mod sema;

@@ -73,7 +73,7 @@ fn command(cli: Cli) -> ExitCode {
         },
         Cmd::Explain { file, seed } => match rlpc::front_end(&file, seed) {
             Ok((p, _)) => {
-                print!("{}", rlpc::program::explain(&p));
+                match rlpc::explain::explain(&p, &rlpc::explain::ExplainOptions { kernels: true, ..Default::default() }) { Ok(s) => print!("{s}"), Err(e) => { eprintln!("error: {e}"); return ExitCode::FAILURE; } }
                 ExitCode::SUCCESS
             }
             Err((diags, sources)) => {

@@ -104,7 +104,7 @@ impl Culprit {
             s.push_str(" (inside the loop's body)");
         }
         match (self.loc(), sources) {
-            (Some(loc), Some(m)) if (loc.file.0 as usize) < m.len() => {
+            (Some(loc), Some(m)) => {
                 s.push_str(&format!(" at {}\n", m.describe(loc)));
                 s.push_str(&source_excerpt(m, loc));
             }
@@ -137,8 +137,11 @@ fn source_excerpt(m: &SourceMap, loc: Loc) -> String {
     let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
     let line = &text[line_start..line_end];
     let end = (loc.span.end as usize).clamp(at, line_end);
-    let pad = text[line_start..at].chars().count();
+    // Tabs stay tabs so the carets line up under the expression.
+    let lead: String = text[line_start..at]
+        .chars()
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
     let width = text[at..end].chars().count().max(1);
-    let lead = " ".repeat(pad);
     format!("    | {line}\n    | {lead}{}\n", "^".repeat(width))
 }

@@ -120,28 +120,3 @@ impl Program {
     }
 }
 
-/// A readable dump of a program: slots, then each stage's graph.
-pub fn explain(p: &Program) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let _ = writeln!(s, "train {}: {}", p.unit, p.iterations);
-    let _ = writeln!(s, "slots:");
-    for (i, slot) in p.slots.iter().enumerate() {
-        let _ = writeln!(s, "  ${i} {} : {} ({:?})", slot.name, slot.ty, slot.kind);
-    }
-    for st in std::iter::once(&p.init).chain(&p.stages) {
-        let reads: Vec<String> = st.reads.iter().map(|r| p.slot(*r).name.clone()).collect();
-        let writes: Vec<String> = st.writes.iter().map(|r| p.slot(*r).name.clone()).collect();
-        let _ = writeln!(
-            s,
-            "\nstage {} (every {} after {}): reads [{}] writes [{}]",
-            st.kind.name(),
-            st.schedule.period,
-            st.schedule.after,
-            reads.join(", "),
-            writes.join(", ")
-        );
-        let _ = write!(s, "{}", st.graph);
-    }
-    s
-}

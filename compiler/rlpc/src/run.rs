@@ -2,18 +2,24 @@
 //!
 //! Each stage graph is optimised, verified and handed to a backend; the trainer then
 //! keeps every slot's tensor on the host and runs the stages in order, once per
-//! iteration, checking every value a stage writes for NaN/Inf.
+//! iteration, checking every value a stage writes for NaN/Inf (and, when one is found,
+//! tracing it to its source expression with [`crate::nonfinite`]). [`train`] adds the
+//! run directory: metrics, plots, checkpoints and resumption.
 
 use crate::diag::SourceMap;
 use crate::program::{Program, SlotKind, Stage};
-use rlp_ir::{Graph, Tensor};
+use crate::rundir;
+use rlp_ir::{Graph, Tensor, TensorType};
 use rlp_runtime::Executable;
+use rlp_runtime::checkpoint;
 use rlp_runtime::metrics::MetricsWriter;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Which backend runs the graphs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// Cranelift JIT with fusion (the default).
     Jit,
@@ -67,22 +73,58 @@ pub fn compile(program: Program, backend: Backend) -> Result<Compiled, String> {
     })
 }
 
-/// What a finished run reports.
+/// What a finished (or stopped) run reports.
 #[derive(Debug, Clone)]
 pub struct Summary {
+    /// Iterations completed, counting those before a resume.
     pub iterations: u64,
     pub env_steps: u64,
+    /// Seconds of training, counting those before a resume.
     pub wall_s: f64,
     /// The metrics of the last iteration, by name.
     pub last: Vec<(String, f64)>,
+    /// The checkpoint step (iterations completed) the run resumed from.
+    pub resumed_from: Option<u64>,
+    /// Whether all of the program's iterations ran (false after `stop_after`).
+    pub finished: bool,
 }
 
+/// Default checkpoint period, in iterations.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 50;
+/// Checkpoints kept on disk by default (the newest ones).
+pub const DEFAULT_KEEP_CHECKPOINTS: usize = 3;
+
 /// Options for a run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Run directory: `metrics.csv` and friends. `None` writes nothing.
+    /// Run directory: `metrics.csv`, plots, checkpoints, `params.npz` (see
+    /// [`crate::rundir`]). `None` writes nothing.
     pub out: Option<PathBuf>,
     pub quiet: bool,
+    /// Save a checkpoint (and redraw the plots) every this many iterations; 0 saves only
+    /// at the end. A checkpoint is always saved at the end.
+    pub checkpoint_every: u64,
+    /// Checkpoints kept (the newest); 0 keeps all.
+    pub keep_checkpoints: usize,
+    /// Continue from the latest checkpoint in `out` instead of starting from `init`.
+    pub resume: bool,
+    /// Stop after this many iterations (counted from 0, not from the resume point)
+    /// without the end-of-run outputs, as if the process had been killed there. For
+    /// testing resumption.
+    pub stop_after: Option<u64>,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            out: None,
+            quiet: false,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            keep_checkpoints: DEFAULT_KEEP_CHECKPOINTS,
+            resume: false,
+            stop_after: None,
+        }
+    }
 }
 
 /// The loop's state: one tensor per slot.
@@ -119,20 +161,44 @@ impl<'c> Trainer<'c> {
         let outs = exe
             .run(&inputs)
             .map_err(|e| format!("stage `{}` failed: {e}", stage.kind.name()))?;
+        // Check everything before writing anything: a failed stage leaves the state as
+        // it was before the stage, which is what the culprit search re-runs from.
+        if let Some(k) = outs.iter().position(|t| !t.all_finite()) {
+            return Err(self.non_finite_error(stage, &inputs, k, sources));
+        }
         for (s, t) in stage.writes.iter().zip(outs) {
-            if !t.all_finite() {
-                let where_ = sources
-                    .map(|m| format!(" ({})", m.describe(stage.loc)))
-                    .unwrap_or_default();
-                return Err(format!(
-                    "non-finite value (NaN or Inf) in `{}`, written by stage `{}`{where_}",
-                    self.c.program.slot(*s).name,
-                    stage.kind.name()
-                ));
-            }
             self.slots[s.0 as usize] = t;
         }
         Ok(())
+    }
+
+    /// The message for a non-finite value in output `k` of `stage`: the slot and the
+    /// stage, then the node that made the value, found by re-running the stage.
+    fn non_finite_error(
+        &self,
+        stage: &Stage,
+        inputs: &[Tensor],
+        k: usize,
+        sources: Option<&SourceMap>,
+    ) -> String {
+        let where_ = sources
+            .map(|m| format!(" ({})", m.describe(stage.loc)))
+            .unwrap_or_default();
+        let mut msg = format!(
+            "non-finite value (NaN or Inf) in `{}`, written by stage `{}`{where_}",
+            self.c.program.slot(stage.writes[k]).name,
+            stage.kind.name()
+        );
+        match crate::nonfinite::locate(&stage.graph, inputs, k) {
+            Some(culprit) => {
+                msg.push_str("\n  ");
+                msg.push_str(&culprit.describe(sources));
+            }
+            None => msg.push_str(
+                "\n  (the reference interpreter did not reproduce it, so no expression is named)",
+            ),
+        }
+        msg
     }
 
     /// Runs iteration `it`: the stages due, in order. Returns the env steps taken.
@@ -165,18 +231,115 @@ impl<'c> Trainer<'c> {
 
     /// The persistent state, by slot name (what a checkpoint holds).
     pub fn state(&self) -> Vec<(String, Tensor)> {
+        self.named(|k| k != SlotKind::Transient)
+    }
+
+    /// The trainable parameters, by slot name (what `params.npz` holds).
+    pub fn params(&self) -> Vec<(String, Tensor)> {
+        self.named(|k| k == SlotKind::Param)
+    }
+
+    fn named(&self, keep: impl Fn(SlotKind) -> bool) -> Vec<(String, Tensor)> {
         self.c
             .program
             .slots
             .iter()
             .zip(&self.slots)
-            .filter(|(s, _)| s.kind != SlotKind::Transient)
+            .filter(|(s, _)| keep(s.kind))
             .map(|(s, t)| (s.name.clone(), t.clone()))
             .collect()
     }
+
+    /// Replaces the persistent state with `saved` (read from `file`, which errors name).
+    /// Every non-transient slot must be there with its dtype and shape, and nothing else:
+    /// anything less means the checkpoint belongs to a different program.
+    pub fn restore(&mut self, saved: &[(String, Tensor)], file: &Path) -> Result<(), String> {
+        let mut by_name: HashMap<&str, &Tensor> =
+            saved.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        for (i, slot) in self.c.program.slots.iter().enumerate() {
+            if slot.kind == SlotKind::Transient {
+                continue;
+            }
+            let t = by_name.remove(slot.name.as_str()).ok_or_else(|| {
+                format!(
+                    "`{}`: the checkpoint has no `{}` ({}), which the program needs; \
+                     it was saved by a different program",
+                    file.display(),
+                    slot.name,
+                    slot.ty
+                )
+            })?;
+            if t.dtype() != slot.ty.dtype || t.shape() != slot.ty.shape.as_slice() {
+                return Err(format!(
+                    "`{}`: `{}` is {} in the checkpoint but {} in the program",
+                    file.display(),
+                    slot.name,
+                    TensorType::new(t.dtype(), t.shape()),
+                    slot.ty
+                ));
+            }
+            self.slots[i] = t.clone();
+        }
+        let mut extra: Vec<&str> = by_name.into_keys().collect();
+        if !extra.is_empty() {
+            extra.sort_unstable();
+            return Err(format!(
+                "`{}`: the checkpoint has `{}`, which the program does not; \
+                 it was saved by a different program",
+                file.display(),
+                extra.join("`, `")
+            ));
+        }
+        Ok(())
+    }
 }
 
-/// Runs the whole loop with a progress bar and `metrics.csv`.
+/// Where a run stands, as saved in each checkpoint's metadata alongside the slots.
+struct Progress {
+    /// Iterations completed: the next one to run.
+    iteration: u64,
+    env_steps: u64,
+    wall_s: f64,
+}
+
+impl Progress {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "wall_s": self.wall_s,
+        })
+    }
+
+    fn from_json(meta: &serde_json::Value, file: &Path) -> Result<Progress, String> {
+        let field = |k: &str| {
+            meta.get(k).ok_or_else(|| {
+                format!("`{}`: the checkpoint metadata has no `{k}`", file.display())
+            })
+        };
+        let int = |k: &str| {
+            field(k)?.as_u64().ok_or_else(|| {
+                format!("`{}`: `{k}` is not a non-negative integer", file.display())
+            })
+        };
+        Ok(Progress {
+            iteration: int("iteration")?,
+            env_steps: int("env_steps")?,
+            // Only the wall clock column depends on it: a missing one is not worth failing.
+            wall_s: field("wall_s").ok().and_then(|v| v.as_f64()).unwrap_or(0.0),
+        })
+    }
+}
+
+/// Runs the whole loop with a progress bar and, with a run directory, `metrics.csv`,
+/// periodic checkpoints with plots, and at the end a last checkpoint, the plots and
+/// `params.npz` (see [`crate::rundir`]). With `opts.resume` it continues the run in
+/// `opts.out` from its latest checkpoint; the result is bit-identical to a run that was
+/// never interrupted, because every random draw is keyed by the iteration counter and
+/// everything else that changes is a slot in the checkpoint.
+///
+/// On an error (a NaN, a full disk) the run stops; checkpoints already written are left
+/// as they are, so the last good one can be resumed from or inspected.
 pub fn train(
     c: &Compiled,
     opts: &RunOptions,
@@ -184,28 +347,55 @@ pub fn train(
 ) -> Result<Summary, String> {
     let p = &c.program;
     let names: Vec<&str> = p.metrics.iter().map(|m| m.name.as_str()).collect();
+    let mut trainer = Trainer::new(c)?;
+    let mut at = Progress {
+        iteration: 0,
+        env_steps: 0,
+        wall_s: 0.0,
+    };
+    let mut resumed_from = None;
     let mut writer = match &opts.out {
+        None if opts.resume => return Err("resuming needs a run directory".into()),
+        None => None,
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create the run directory `{}`: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                format!("cannot create the run directory `{}`: {e}", dir.display())
+            })?;
+            let csv = dir.join(rundir::METRICS);
+            if opts.resume {
+                at = resume_into(&mut trainer, dir)?;
+                resumed_from = Some(at.iteration);
+            }
             Some(
-                MetricsWriter::create(&dir.join("metrics.csv"), &names)
-                    .map_err(|e| e.to_string())?,
+                match at.iteration {
+                    0 => MetricsWriter::create(&csv, &names),
+                    n => MetricsWriter::resume(&csv, &names, n - 1),
+                }
+                .map_err(|e| e.to_string())?,
             )
         }
-        None => None,
     };
-    let bar = progress_bar(p.iterations, opts.quiet);
+    let end = opts.stop_after.map_or(p.iterations, |k| k.min(p.iterations));
+    let bar = progress_bar(p.iterations, at.iteration, opts.quiet);
     let t0 = Instant::now();
-    let mut trainer = Trainer::new(c)?;
-    let mut env_steps = 0u64;
+    let wall0 = at.wall_s;
+    let mut last_checkpoint = resumed_from;
     let mut last = vec![];
-    for it in 0..p.iterations {
-        env_steps += trainer.step(it, sources)?;
+    for it in at.iteration..end {
+        let steps = trainer.step(it, sources).map_err(|e| {
+            if let Some(b) = &bar {
+                b.abandon();
+            }
+            stopped_message(e, opts.out.as_deref(), last_checkpoint)
+        })?;
+        at = Progress {
+            iteration: it + 1,
+            env_steps: at.env_steps + steps,
+            wall_s: wall0 + t0.elapsed().as_secs_f64(),
+        };
         let values = trainer.metric_values();
-        let wall = t0.elapsed().as_secs_f64();
         if let Some(w) = writer.as_mut() {
-            w.write_row(it, env_steps, wall, &values)
+            w.write_row(it, at.env_steps, at.wall_s, &values)
                 .map_err(|e| e.to_string())?;
         }
         last = names
@@ -215,45 +405,125 @@ pub fn train(
             .collect();
         if let Some(b) = &bar {
             b.set_position(it + 1);
-            b.set_message(
-                last.iter()
-                    .map(|(n, v)| format!("{n} {v:.2}"))
-                    .collect::<Vec<_>>()
-                    .join("  "),
-            );
+            b.set_message(format_metrics(&last));
+        }
+        let due = opts.checkpoint_every > 0 && at.iteration % opts.checkpoint_every == 0;
+        if let Some(dir) = &opts.out
+            && due
+            && at.iteration < p.iterations
+        {
+            save_checkpoint(dir, &trainer, &at, opts.keep_checkpoints)?;
+            crate::plot::write_learning_curves(dir, &dir.join(rundir::METRICS))?;
+            last_checkpoint = Some(at.iteration);
         }
     }
+    let finished = end == p.iterations;
     if let Some(b) = bar {
-        b.finish();
+        if finished {
+            b.finish();
+        } else {
+            b.abandon();
+        }
     }
-    if let Some(dir) = &opts.out {
-        save_final(dir, &trainer, p.iterations)?;
+    if finished && let Some(dir) = &opts.out {
+        // An already-finished run that is resumed only rewrites its outputs.
+        save_checkpoint(dir, &trainer, &at, opts.keep_checkpoints)?;
+        rlp_runtime::io::save_npz(&dir.join(rundir::PARAMS), &trainer.params())
+            .map_err(|e| e.to_string())?;
+        crate::plot::write_learning_curves(dir, &dir.join(rundir::METRICS))?;
     }
     Ok(Summary {
-        iterations: p.iterations,
-        env_steps,
-        wall_s: t0.elapsed().as_secs_f64(),
+        iterations: at.iteration,
+        env_steps: at.env_steps,
+        wall_s: at.wall_s,
         last,
+        resumed_from,
+        finished,
     })
 }
 
-fn save_final(dir: &Path, t: &Trainer, step: u64) -> Result<(), String> {
-    let meta = serde_json::json!({ "iteration": step });
-    rlp_runtime::checkpoint::save_checkpoint(&dir.join("checkpoints"), step, &t.state(), &meta, 3)
-        .map_err(|e| e.to_string())?;
+/// Loads the latest checkpoint of the run in `dir` into `trainer`.
+fn resume_into(trainer: &mut Trainer, dir: &Path) -> Result<Progress, String> {
+    let ckpts = dir.join(rundir::CHECKPOINTS);
+    let (step, state, meta) = checkpoint::load_latest(&ckpts)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "`{}` has no checkpoint to resume from (the run stopped before its first one)",
+                ckpts.display()
+            )
+        })?;
+    let npz = checkpoint::npz_path(&ckpts, step);
+    let at = Progress::from_json(&meta, &checkpoint::meta_path(&ckpts, step))?;
+    let total = trainer.c.program.iterations;
+    if at.iteration != step || step > total {
+        return Err(format!(
+            "`{}`: the checkpoint is after iteration {}, which does not fit a run of {total}",
+            npz.display(),
+            at.iteration
+        ));
+    }
+    trainer.restore(&state, &npz)?;
+    Ok(at)
+}
+
+/// `e`, plus where the last good checkpoint is, so the user knows what survived.
+fn stopped_message(e: String, out: Option<&Path>, last_checkpoint: Option<u64>) -> String {
+    match (out, last_checkpoint) {
+        (Some(dir), Some(step)) => format!(
+            "{e}\nthe last good checkpoint, after {step} iterations, is kept: {}",
+            checkpoint::npz_path(&dir.join(rundir::CHECKPOINTS), step).display()
+        ),
+        _ => e,
+    }
+}
+
+fn save_checkpoint(dir: &Path, t: &Trainer, at: &Progress, keep: usize) -> Result<(), String> {
+    checkpoint::save_checkpoint(
+        &dir.join(rundir::CHECKPOINTS),
+        at.iteration,
+        &t.state(),
+        &at.to_json(),
+        keep,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(())
 }
 
-fn progress_bar(n: u64, quiet: bool) -> Option<indicatif::ProgressBar> {
+/// `return 187.3  loss 0.0123`: each metric with about four significant digits.
+fn format_metrics(metrics: &[(String, f64)]) -> String {
+    metrics
+        .iter()
+        .map(|(n, v)| {
+            let a = v.abs();
+            if a != 0.0 && !(1e-3..1e5).contains(&a) {
+                format!("{n} {v:.3e}")
+            } else {
+                let decimals = if a == 0.0 {
+                    0
+                } else {
+                    (3 - a.log10().floor() as i32).clamp(0, 4) as usize
+                };
+                format!("{n} {v:.decimals$}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+/// A bar over all of the program's iterations, starting at `start` when resuming (the
+/// ETA counts only the iterations this process runs).
+fn progress_bar(n: u64, start: u64, quiet: bool) -> Option<indicatif::ProgressBar> {
     if quiet {
         return None;
     }
-    let b = indicatif::ProgressBar::new(n);
+    let b = indicatif::ProgressBar::new(n).with_position(start);
     let style = indicatif::ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30}] {pos}/{len} it  eta {eta}  {msg}",
+        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} it  {per_sec}  eta {eta}  {msg}",
     )
     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
     .progress_chars("=> ");
     b.set_style(style);
+    b.reset_eta();
     Some(b)
 }

@@ -48,6 +48,7 @@ fn example_solves_cartpole_seed_0() {
         &RunOptions {
             out: None,
             quiet: true,
+            ..RunOptions::default()
         },
         Some(&sources),
     )

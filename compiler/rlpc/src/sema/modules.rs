@@ -26,6 +26,22 @@ pub const STDLIB: &[(&str, &str)] = &[
         "std.env.cartpole",
         include_str!("../../../../stdlib/env/cartpole.rlp"),
     ),
+    (
+        "std.env.pendulum",
+        include_str!("../../../../stdlib/env/pendulum.rlp"),
+    ),
+    (
+        "std.env.mountain_car",
+        include_str!("../../../../stdlib/env/mountain_car.rlp"),
+    ),
+    (
+        "std.env.mountain_car_continuous",
+        include_str!("../../../../stdlib/env/mountain_car_continuous.rlp"),
+    ),
+    (
+        "std.env.acrobot",
+        include_str!("../../../../stdlib/env/acrobot.rlp"),
+    ),
 ];
 
 /// Modules whose public functions every module sees without a `use`.

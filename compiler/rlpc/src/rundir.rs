@@ -1,0 +1,129 @@
+//! The run directory: what `rlpc run` leaves behind, and what `rlpc run --resume` reads.
+//!
+//! ```text
+//! runs/<name>/
+//!   program.rlp      the main file's text, as compiled
+//!   settings.json    how it was run: file, seed, backend, --set overrides, iterations…
+//!   metrics.csv      one row per iteration
+//!   <metric>.png     a learning curve per logged metric (x = environment steps)
+//!   checkpoints/     ckpt-N.npz + ckpt-N.json every K iterations and at the end,
+//!                    latest.json naming the newest (N = iterations completed)
+//!   params.npz       the trained parameters (Param slots only), at the end
+//! ```
+//!
+//! `program.rlp` and `settings.json` are written before the first iteration, so a run
+//! killed at any point can be resumed with exactly the program and settings it began with.
+
+use crate::run::Backend;
+use rlp_runtime::io::write_atomic;
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+pub const PROGRAM: &str = "program.rlp";
+pub const SETTINGS: &str = "settings.json";
+pub const METRICS: &str = "metrics.csv";
+pub const PARAMS: &str = "params.npz";
+pub const CHECKPOINTS: &str = "checkpoints";
+
+/// How a run was started: everything needed to start it again identically.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The main file as given on the command line.
+    pub file: PathBuf,
+    pub seed: u64,
+    pub backend: Backend,
+    /// `--set NAME=VALUE` overrides, in command-line order (later ones win).
+    pub set: Vec<String>,
+    /// Iterations of the loop (from the program, after overrides).
+    pub iterations: u64,
+    /// Checkpoint period in iterations (0: only at the end).
+    pub checkpoint_every: u64,
+    /// The rlpc that started the run.
+    pub rlpc_version: String,
+}
+
+impl Settings {
+    /// The overrides as `(name, value)` pairs, as the front end takes them.
+    pub fn overrides(&self) -> Vec<(String, String)> {
+        self.set
+            .iter()
+            .filter_map(|s| s.split_once('='))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+/// Creates `dir` for a fresh run and writes `program.rlp` and `settings.json`.
+///
+/// Outputs a previous run left in `dir` that this run would otherwise mix with its own
+/// are removed: its checkpoints (so `--resume` can never pick up another run's state
+/// before this one's first checkpoint) and its `params.npz`. Other files are left alone.
+pub fn start(dir: &Path, source: &str, settings: &Settings) -> Result<(), String> {
+    fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create the run directory `{}`: {e}", dir.display()))?;
+    remove_previous_outputs(dir)?;
+    write_atomic(&dir.join(PROGRAM), source.as_bytes()).map_err(|e| e.to_string())?;
+    let mut json = serde_json::to_vec_pretty(settings).expect("settings serialize to JSON");
+    json.push(b'\n');
+    write_atomic(&dir.join(SETTINGS), &json).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Reads back what [`start`] wrote: the program text and the settings.
+pub fn load(dir: &Path) -> Result<(String, Settings), String> {
+    if !dir.is_dir() {
+        return Err(format!("`{}` is not a run directory", dir.display()));
+    }
+    let read = |name: &str| {
+        let path = dir.join(name);
+        fs::read(&path).map_err(|e| {
+            if e.kind() == ErrorKind::NotFound {
+                format!(
+                    "`{}` is missing: `{}` was not made by `rlpc run`, or is damaged",
+                    path.display(),
+                    dir.display()
+                )
+            } else {
+                format!("cannot read `{}`: {e}", path.display())
+            }
+        })
+    };
+    let program_path = dir.join(PROGRAM);
+    let source = String::from_utf8(read(PROGRAM)?)
+        .map_err(|_| format!("`{}` is not UTF-8 text", program_path.display()))?;
+    let settings_path = dir.join(SETTINGS);
+    let settings = serde_json::from_slice(&read(SETTINGS)?)
+        .map_err(|e| format!("`{}` is not valid run settings: {e}", settings_path.display()))?;
+    Ok((source, settings))
+}
+
+fn remove_previous_outputs(dir: &Path) -> Result<(), String> {
+    let remove = |path: PathBuf| match fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!(
+            "cannot remove `{}` left by an earlier run: {e}",
+            path.display()
+        )),
+    };
+    remove(dir.join(PARAMS))?;
+    let ckpts = dir.join(CHECKPOINTS);
+    let Ok(entries) = fs::read_dir(&ckpts) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = name == rlp_runtime::checkpoint::LATEST
+            || name
+                .strip_prefix("ckpt-")
+                .and_then(|s| s.strip_suffix(".npz").or_else(|| s.strip_suffix(".json")))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if ours {
+            remove(entry.path())?;
+        }
+    }
+    Ok(())
+}
