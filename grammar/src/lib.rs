@@ -7,3 +7,5 @@ pub mod ast;
 mod parser;
 
 pub use parser::{MAX_BRACKET_DEPTH, MAX_EXPR_DEPTH, ParseError, line_col, parse};
+pub mod format;
+pub use format::format;

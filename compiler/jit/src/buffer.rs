@@ -42,17 +42,6 @@ impl Storage {
         }
     }
 
-    /// A copy of `len` elements of `dtype` at `ptr`.
-    ///
-    /// # Safety
-    /// `ptr` must point to `len` initialised elements of `dtype`.
-    pub unsafe fn copy_from(dtype: DType, ptr: *const u8, len: usize) -> Storage {
-        let mut s = Storage::zeroed(dtype, len);
-        // SAFETY: the caller guarantees the source; `s` holds exactly `len` elements.
-        unsafe { std::ptr::copy_nonoverlapping(ptr, s.as_mut_ptr(), len * dtype.size_bytes()) };
-        s
-    }
-
     /// The element type.
     pub fn dtype(&self) -> DType {
         match self {

@@ -18,7 +18,6 @@ use crate::native;
 use rayon::prelude::*;
 use rlp_ir::TensorType;
 use rlp_runtime::{DType, Executable, RunError, Tensor};
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Kernels with fewer scalar operations than this run on the calling thread: below it,
@@ -42,13 +41,17 @@ pub struct JitExecutable {
 struct Program {
     schedule: Schedule,
     steps: Vec<StepCode>,
+    /// `writes[s]`: the buffers step `s` writes (allocated just before it runs).
+    writes: Vec<Vec<BufId>>,
     /// Literal buffers' contents, by buffer index.
-    literals: HashMap<BufId, Storage>,
+    literals: Vec<(BufId, Storage)>,
 }
 
 enum StepCode {
     Kernel {
         f: KernelFn,
+        /// The buffer of each kernel parameter, in argument order.
+        params: Vec<BufId>,
         units: usize,
         work: usize,
     },
@@ -63,6 +66,7 @@ impl Program {
             steps.push(match step {
                 Step::Kernel(k) => StepCode::Kernel {
                     f: fns.next().expect("one function per kernel"),
+                    params: k.params.iter().map(|p| p.buf).collect(),
                     units: k.units(),
                     work: k.work_per_unit(),
                 },
@@ -81,9 +85,11 @@ impl Program {
                 _ => None,
             })
             .collect();
+        let writes = schedule.steps.iter().map(|s| step_buffers(s).1).collect();
         Program {
             schedule,
             steps,
+            writes,
             literals,
         }
     }
@@ -258,24 +264,40 @@ fn call_kernel(threads: &Threads, f: KernelFn, args: &[*mut u8], units: usize, w
 }
 
 /// Released buffers by dtype and length, ready for reuse.
+///
+/// A short list searched linearly rather than a hash map: a schedule has a few dozen
+/// distinct buffer sizes at most, and a host-loop scan takes and gives buffers several
+/// times per step, where hashing showed up in profiles.
 #[derive(Default)]
-struct Spare(HashMap<(DType, usize), Vec<Storage>>);
+struct Spare(Vec<((DType, usize), Vec<Storage>)>);
 
 impl Spare {
+    fn slot(&mut self, key: (DType, usize)) -> &mut Vec<Storage> {
+        let i = match self.0.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.0.push((key, vec![]));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
     fn take(&mut self, dtype: DType, len: usize) -> Storage {
         self.0
-            .get_mut(&(dtype, len))
-            .and_then(Vec::pop)
+            .iter_mut()
+            .find(|(k, _)| *k == (dtype, len))
+            .and_then(|(_, v)| v.pop())
             .unwrap_or_else(|| Storage::zeroed(dtype, len))
     }
 
     fn give(&mut self, s: Storage) {
-        self.0.entry((s.dtype(), s.len())).or_default().push(s);
+        self.slot((s.dtype(), s.len())).push(s);
     }
 
     fn merge(&mut self, other: Spare) {
         for (key, mut v) in other.0 {
-            self.0.entry(key).or_default().append(&mut v);
+            self.slot(key).append(&mut v);
         }
     }
 }
@@ -287,6 +309,8 @@ struct Frame<'p, 's> {
     ptrs: Vec<*mut u8>,
     owned: Vec<Option<Storage>>,
     spare: &'s mut Spare,
+    /// Scratch for a kernel call's argument addresses (kept to avoid an allocation per call).
+    args: Vec<*mut u8>,
 }
 
 impl<'p, 's> Frame<'p, 's> {
@@ -298,19 +322,27 @@ impl<'p, 's> Frame<'p, 's> {
     ) -> Frame<'p, 's> {
         let n = program.schedule.buffers.len();
         let mut ptrs = vec![std::ptr::null_mut(); n];
-        for (k, &b) in program.schedule.inputs.iter().enumerate() {
-            // Inputs are only ever read.
-            ptrs[b.index()] = inputs[k].cast_mut();
-        }
         for (b, s) in &program.literals {
             ptrs[b.index()] = s.as_ptr().cast_mut();
         }
-        Frame {
+        let mut frame = Frame {
             program,
             threads,
             ptrs,
             owned: (0..n).map(|_| None).collect(),
             spare,
+            args: vec![],
+        };
+        frame.bind(inputs);
+        frame
+    }
+
+    /// Points the schedule's inputs at `inputs` (a frame is reused across the steps of a
+    /// host-loop scan, rebinding only its inputs).
+    fn bind(&mut self, inputs: &[*const u8]) {
+        for (k, &b) in self.program.schedule.inputs.iter().enumerate() {
+            // Inputs are only ever read.
+            self.ptrs[b.index()] = inputs[k].cast_mut();
         }
     }
 
@@ -335,10 +367,10 @@ impl<'p, 's> Frame<'p, 's> {
         let program: &'p Program = self.program;
         let schedule = &program.schedule;
         for (s, step) in schedule.steps.iter().enumerate() {
-            for b in step_buffers(step).1 {
+            for &b in &program.writes[s] {
                 self.allocate(b);
             }
-            self.step(step, &program.steps[s])?;
+            self.step(s, step, &program.steps[s])?;
             for &b in &schedule.frees[s] {
                 self.release(b);
             }
@@ -346,12 +378,23 @@ impl<'p, 's> Frame<'p, 's> {
         Ok(())
     }
 
-    fn step(&mut self, step: &Step, code: &StepCode) -> Result<(), RunError> {
+    fn step(&mut self, s: usize, step: &Step, code: &StepCode) -> Result<(), RunError> {
         match (step, code) {
-            (Step::Kernel(k), StepCode::Kernel { f, units, work }) => {
-                let args: Vec<*mut u8> =
-                    k.params.iter().map(|p| self.ptrs[p.buf.index()]).collect();
-                match call_kernel(self.threads, *f, &args, *units, *work) {
+            (
+                Step::Kernel(k),
+                StepCode::Kernel {
+                    f,
+                    params,
+                    units,
+                    work,
+                },
+            ) => {
+                let mut args = std::mem::take(&mut self.args);
+                args.clear();
+                args.extend(params.iter().map(|b| self.ptrs[b.index()]));
+                let status = call_kernel(self.threads, *f, &args, *units, *work);
+                self.args = args;
+                match status {
                     0 => Ok(()),
                     status => {
                         let check = &k.checks[status as usize - 1];
@@ -368,7 +411,7 @@ impl<'p, 's> Frame<'p, 's> {
                 Ok(())
             }
             (Step::Native(n), _) => {
-                let out = step_buffers(step).1[0];
+                let out = self.program.writes[s][0];
                 let dtype = self.program.schedule.buffers[out.index()].dtype;
                 unsafe { native::run(n, &self.ptrs, dtype) };
                 Ok(())
@@ -379,6 +422,11 @@ impl<'p, 's> Frame<'p, 's> {
     }
 
     /// Runs a scan's body schedule once per step, carrying state between steps.
+    ///
+    /// One body frame serves every step (only its inputs are rebound), and sequence
+    /// slices and invariants are read in place: per-step costs are the body's own steps,
+    /// one copy of each per-step output into its stacked buffer, and no allocation once
+    /// the spares are warm.
     fn host_scan(&mut self, scan: &HostScan, body: &Program) -> Result<(), RunError> {
         let program: &'p Program = self.program;
         let bufs = &program.schedule.buffers;
@@ -388,53 +436,80 @@ impl<'p, 's> Frame<'p, 's> {
             .iter()
             .map(|&b| {
                 let (dtype, len) = info(b);
+                let mut c = self.spare.take(dtype, len);
                 // SAFETY: initial carries are allocated buffers of this length.
-                unsafe { Storage::copy_from(dtype, self.ptrs[b.index()], len) }
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        self.ptrs[b.index()].cast_const(),
+                        c.as_mut_ptr(),
+                        len * dtype.size_bytes(),
+                    )
+                };
+                c
             })
             .collect();
-        let mut step_index = Storage::I32(vec![0]);
-        for k in 0..scan.length {
-            let t = if scan.reverse { scan.length - 1 - k } else { k };
-            if let Storage::I32(v) = &mut step_index {
-                v[0] = t as i32;
-            }
-            let mut inputs: Vec<*const u8> = carries.iter().map(Storage::as_ptr).collect();
-            for (i, &b) in scan.args[n_carry..].iter().enumerate() {
+        // Each sequence's base address and slice size in bytes (0 for invariants).
+        let others: Vec<(*const u8, usize)> = scan.args[n_carry..]
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| {
                 let base = self.ptrs[b.index()].cast_const();
                 if i < scan.n_seq {
                     let (dtype, len) = info(b);
-                    let slice = len / scan.length;
-                    // SAFETY: slice `t` of a sequence lies within its buffer.
-                    inputs.push(unsafe { base.add(t * slice * dtype.size_bytes()) });
+                    (base, len / scan.length.max(1) * dtype.size_bytes())
                 } else {
-                    inputs.push(base);
+                    (base, 0)
                 }
+            })
+            .collect();
+        let out_bases: Vec<*mut u8> = scan.outs.iter().map(|b| self.ptrs[b.index()]).collect();
+        let mut step_index = [0i32];
+        let mut inputs: Vec<*const u8> = Vec::with_capacity(n_carry + others.len() + 1);
+        inputs.extend(carries.iter().map(Storage::as_ptr));
+        // SAFETY (each `add`): slice `t` of a sequence lies within its buffer.
+        inputs.extend(others.iter().map(|&(base, _)| base));
+        inputs.push(step_index.as_ptr().cast());
+        let mut frame = Frame::new(body, &inputs, self.spare, self.threads);
+        let mut result = Ok(());
+        for k in 0..scan.length {
+            let t = if scan.reverse { scan.length - 1 - k } else { k };
+            step_index[0] = t as i32;
+            inputs.clear();
+            inputs.extend(carries.iter().map(Storage::as_ptr));
+            inputs.extend(others.iter().map(|&(base, size)| unsafe { base.add(t * size) }));
+            inputs.push(step_index.as_ptr().cast());
+            frame.bind(&inputs);
+            result = frame.run();
+            if result.is_err() {
+                break;
             }
-            inputs.push(step_index.as_ptr());
-            let outs = run_program(body, &inputs, self.spare, self.threads)?;
+            let outs = frame.take_outputs();
+            frame.release_all();
             for (i, out) in outs.into_iter().enumerate() {
                 if i < n_carry {
                     let old = std::mem::replace(&mut carries[i], out);
-                    self.spare.give(old);
+                    frame.spare.give(old);
                 } else {
-                    let dst = scan.outs[i];
                     let bytes = out.len() * out.dtype().size_bytes();
                     // SAFETY: the stacked output holds `length` slices of this size.
                     unsafe {
                         std::ptr::copy_nonoverlapping(
                             out.as_ptr(),
-                            self.ptrs[dst.index()].add(t * bytes),
+                            out_bases[i].add(t * bytes),
                             bytes,
                         );
                     }
-                    self.spare.give(out);
+                    frame.spare.give(out);
                 }
             }
         }
-        for (c, &dst) in carries.into_iter().zip(&scan.outs[..n_carry]) {
+        frame.release_all();
+        drop(frame);
+        result?;
+        for (c, &dst) in carries.into_iter().zip(&out_bases[..n_carry]) {
             let bytes = c.len() * c.dtype().size_bytes();
             // SAFETY: a final carry's buffer has the carry's type.
-            unsafe { std::ptr::copy_nonoverlapping(c.as_ptr(), self.ptrs[dst.index()], bytes) };
+            unsafe { std::ptr::copy_nonoverlapping(c.as_ptr(), dst, bytes) };
             self.spare.give(c);
         }
         Ok(())
@@ -460,8 +535,17 @@ impl<'p, 's> Frame<'p, 's> {
                     other => {
                         self.owned[b.index()] = other;
                         let buf = &schedule.buffers[b.index()];
-                        // SAFETY: every output buffer is an input, literal or written temp.
-                        unsafe { Storage::copy_from(buf.dtype, self.ptrs[b.index()], buf.len) }
+                        let mut c = self.spare.take(buf.dtype, buf.len);
+                        // SAFETY: every output buffer is an input, literal or written temp
+                        // of this type and length.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                self.ptrs[b.index()].cast_const(),
+                                c.as_mut_ptr(),
+                                buf.len * buf.dtype.size_bytes(),
+                            )
+                        };
+                        c
                     }
                 }
             })

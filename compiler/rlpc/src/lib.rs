@@ -13,8 +13,11 @@
 pub mod diag;
 pub mod exec;
 pub mod explain;
+pub mod nonfinite;
+pub mod plot;
 pub mod program;
 pub mod run;
+pub mod rundir;
 pub mod sema;
 
 use diag::{Diag, SourceMap};

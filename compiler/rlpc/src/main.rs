@@ -1,8 +1,9 @@
 //! The `rlpc` command line.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use rlpc::diag::render_fancy;
+use rlpc::diag::{SourceMap, render_fancy};
 use rlpc::run::{self, Backend, RunOptions};
+use rlpc::rundir;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,13 +26,15 @@ enum BackendArg {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Compile FILE and train it.
+    /// Compile FILE and train it, or continue an interrupted run with `--resume DIR`.
     Run {
-        file: PathBuf,
+        #[arg(required_unless_present = "resume")]
+        file: Option<PathBuf>,
         /// Seed for every random draw (parameters, environments, sampling).
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Run directory for metrics.csv and checkpoints (default: runs/<file stem>).
+        /// Run directory for metrics.csv, plots, checkpoints and params.npz
+        /// (default: runs/<file stem>).
         #[arg(long)]
         out: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
@@ -43,6 +46,17 @@ enum Cmd {
         /// the kind of value the program binds).
         #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_setting)]
         set: Vec<(String, String)>,
+        /// Save a checkpoint and redraw the plots every K iterations (0: only at the end).
+        #[arg(long, value_name = "K", default_value_t = run::DEFAULT_CHECKPOINT_EVERY)]
+        checkpoint_every: u64,
+        /// Continue the run in DIR from its latest checkpoint, with the program and
+        /// settings saved there.
+        #[arg(long, value_name = "DIR",
+              conflicts_with_all = ["file", "seed", "out", "backend", "set", "checkpoint_every"])]
+        resume: Option<PathBuf>,
+        /// Stop after K iterations as if killed (no final checkpoint): for testing resume.
+        #[arg(long, value_name = "K", hide = true)]
+        stop_after: Option<u64>,
     },
     /// Check FILE and print diagnostics only (exit 1 on errors).
     Check { file: PathBuf },
@@ -88,48 +102,43 @@ fn command(cli: Cli) -> ExitCode {
             backend,
             quiet,
             set,
+            checkpoint_every,
+            resume,
+            stop_after,
         } => {
-            let t0 = std::time::Instant::now();
-            let (program, sources) = match rlpc::front_end_with(&file, seed, &set) {
-                Ok(x) => x,
-                Err((diags, sources)) => {
-                    eprint!("{}", render_fancy(&diags, &sources));
-                    return ExitCode::FAILURE;
+            let started = match (resume, file) {
+                (Some(dir), _) => resume_run(dir),
+                (None, Some(file)) => {
+                    let backend = match backend {
+                        BackendArg::Jit => Backend::Jit,
+                        BackendArg::Interp => Backend::Interp,
+                    };
+                    let out = out.unwrap_or_else(|| {
+                        PathBuf::from("runs").join(file.file_stem().unwrap_or_default())
+                    });
+                    new_run(file, out, seed, backend, set, checkpoint_every)
                 }
+                (None, None) => unreachable!("clap requires FILE unless --resume is given"),
             };
-            let backend = match backend {
-                BackendArg::Jit => Backend::Jit,
-                BackendArg::Interp => Backend::Interp,
+            let Some(Started {
+                compiled,
+                sources,
+                opts,
+                label,
+            }) = started
+            else {
+                return ExitCode::FAILURE;
             };
-            let compiled = match run::compile(program, backend) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let opts = RunOptions {
+                quiet,
+                stop_after,
+                ..opts
             };
-            let out = out.unwrap_or_else(|| {
-                PathBuf::from("runs").join(file.file_stem().unwrap_or_default())
-            });
+            let out = opts.out.clone().expect("a CLI run always has a run directory");
             if !quiet {
-                let total = t0.elapsed().as_secs_f64();
-                eprintln!(
-                    "compiled {} in {:.1} ms (front end {:.1} ms, kernels {:.1} ms); writing {}",
-                    file.display(),
-                    total * 1e3,
-                    (total - compiled.compile_s) * 1e3,
-                    compiled.compile_s * 1e3,
-                    out.display()
-                );
+                eprintln!("{label}; writing {}", out.display());
             }
-            match run::train(
-                &compiled,
-                &RunOptions {
-                    out: Some(out.clone()),
-                    quiet,
-                },
-                Some(&sources),
-            ) {
+            match run::train(&compiled, &opts, Some(&sources)) {
                 Ok(s) => {
                     let last = s
                         .last
@@ -137,11 +146,20 @@ fn command(cli: Cli) -> ExitCode {
                         .map(|(n, v)| format!("{n} = {v:.3}"))
                         .collect::<Vec<_>>()
                         .join(", ");
-                    println!(
-                        "done: {} iterations, {} env steps in {:.1} s; last: {last}",
-                        s.iterations, s.env_steps, s.wall_s
-                    );
-                    println!("metrics: {}", out.join("metrics.csv").display());
+                    if s.finished {
+                        println!(
+                            "done: {} iterations, {} env steps in {:.1} s; last: {last}",
+                            s.iterations, s.env_steps, s.wall_s
+                        );
+                    } else {
+                        println!(
+                            "stopped after {} iterations (--stop-after); resume with \
+                             `rlpc run --resume {}`",
+                            s.iterations,
+                            out.display()
+                        );
+                    }
+                    println!("run directory: {}", out.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -151,6 +169,118 @@ fn command(cli: Cli) -> ExitCode {
             }
         }
     }
+}
+
+/// A compiled program ready to train, with the options that go with its run directory.
+struct Started {
+    compiled: run::Compiled,
+    sources: SourceMap,
+    opts: RunOptions,
+    /// What was compiled and how long it took, for the first line of output.
+    label: String,
+}
+
+/// Compiles `file` and prepares the run directory `out` (`program.rlp`, `settings.json`).
+/// Errors are printed; `None` means exit 1.
+fn new_run(
+    file: PathBuf,
+    out: PathBuf,
+    seed: u64,
+    backend: Backend,
+    set: Vec<(String, String)>,
+    checkpoint_every: u64,
+) -> Option<Started> {
+    let t0 = std::time::Instant::now();
+    let (compiled, sources) = compile(&file, seed, &set, backend)?;
+    let total = t0.elapsed().as_secs_f64();
+    let label = format!(
+        "compiled {} in {:.1} ms (front end {:.1} ms, kernels {:.1} ms)",
+        file.display(),
+        total * 1e3,
+        (total - compiled.compile_s) * 1e3,
+        compiled.compile_s * 1e3,
+    );
+    // The front end has just read the file; read it again to save exactly that text.
+    let source = std::fs::read_to_string(&file)
+        .map_err(|e| eprintln!("error: cannot read `{}`: {e}", file.display()))
+        .ok()?;
+    let settings = rundir::Settings {
+        iterations: compiled.program.iterations,
+        file,
+        seed,
+        backend,
+        set: set.iter().map(|(n, v)| format!("{n}={v}")).collect(),
+        checkpoint_every,
+        rlpc_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    rundir::start(&out, &source, &settings)
+        .map_err(|e| eprintln!("error: {e}"))
+        .ok()?;
+    Some(Started {
+        compiled,
+        sources,
+        opts: RunOptions {
+            out: Some(out),
+            checkpoint_every,
+            ..RunOptions::default()
+        },
+        label,
+    })
+}
+
+/// Recompiles the program saved in the run directory `dir` with its saved settings.
+///
+/// It compiles the original file when that still holds the saved text (so its relative
+/// `use "./…"` imports resolve as they did), and otherwise `dir/program.rlp`.
+fn resume_run(dir: PathBuf) -> Option<Started> {
+    let (source, settings) = rundir::load(&dir)
+        .map_err(|e| eprintln!("error: {e}"))
+        .ok()?;
+    let unchanged = std::fs::read_to_string(&settings.file).is_ok_and(|t| t == source);
+    let file = if unchanged {
+        settings.file.clone()
+    } else {
+        dir.join(rundir::PROGRAM)
+    };
+    let (compiled, sources) =
+        compile(&file, settings.seed, &settings.overrides(), settings.backend)?;
+    if compiled.program.iterations != settings.iterations {
+        eprintln!(
+            "error: `{}` runs {} iterations but `{}` says {}",
+            file.display(),
+            compiled.program.iterations,
+            dir.join(rundir::SETTINGS).display(),
+            settings.iterations
+        );
+        return None;
+    }
+    Some(Started {
+        compiled,
+        sources,
+        opts: RunOptions {
+            out: Some(dir.clone()),
+            checkpoint_every: settings.checkpoint_every,
+            resume: true,
+            ..RunOptions::default()
+        },
+        label: format!("resuming {} (seed {})", file.display(), settings.seed),
+    })
+}
+
+/// Front end and kernels; errors printed.
+fn compile(
+    file: &std::path::Path,
+    seed: u64,
+    set: &[(String, String)],
+    backend: Backend,
+) -> Option<(run::Compiled, SourceMap)> {
+    let (program, sources) = rlpc::front_end_with(file, seed, set)
+        .map_err(|(diags, sources)| eprint!("{}", render_fancy(&diags, &sources)))
+        .ok()?;
+    let compiled = run::compile(program, backend)
+        .map_err(|e| eprintln!("error: {e}"))
+        .ok()?;
+    Some((compiled, sources))
 }
 
 fn parse_setting(s: &str) -> Result<(String, String), String> {

@@ -23,6 +23,7 @@ use std::path::Path;
 
 /// Small wrappers for functions that take functions, and for gradient checks.
 const WRAPPERS: &str = r#"
+use std.estimators.{gae}
 use std.losses.{elbo, gaussian_log_prob, huber, clipped_surrogate, conservative_penalty,
                 kl_categorical, kl_gaussian, expectile_loss, advantage_weighted_nll}
 
@@ -345,7 +346,7 @@ fn loss_gradients_match_finite_differences() {
     gradient_check("expectile_loss", &[vec![5, 2]], &[], &[0.8]);
     gradient_check("conservative_penalty", &[vec![6, 4], vec![6]], &[(1, 4)], &[]);
     gradient_check("mean_kl_categorical", &[vec![3, 5], vec![3, 5]], &[], &[]);
-    gradient_check("mean_kl_gaussian", &[vec![3, 2]; 4], &[], &[]);
+    gradient_check("mean_kl_gaussian", &vec![vec![3, 2]; 4], &[], &[]);
     gradient_check(
         "elbo_gaussian_decoder",
         &[vec![4, 3], vec![4, 3], vec![4, 3], vec![4, 3]],

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Environment-stepping throughput: rlpc's .rlp CartPole and Pendulum kernels, stepped by
+# `rlpc run` of a generated program (uniform-random policy written in .rlp, one long
+# rollout per iteration), beside Gymnasium's numpy-vectorised CartPole
+# (`gymnasium.make_vec("CartPole-v1", vectorization_mode="vector_entry_point")`) and
+# Pendulum (`gymnasium.vector.SyncVectorEnv`) measured in the same run.
+#
+# Usage:   bench/envs.sh [RLPC_BINARY]      (default: target/release/rlpc; build it with
+#                                            `cargo build --release -p rlpc` first)
+# Needs:   /tmp/gymvenv with gymnasium 1.4.0 + numpy for the baseline
+#          (python3 -m venv /tmp/gymvenv && /tmp/gymvenv/bin/pip install gymnasium==1.4.0 numpy);
+#          set GYM_PYTHON to use another interpreter, or GYM_PYTHON=none to skip it.
+# Output:  a markdown table on stdout. rlpc steps/s exclude compile time (stderr's
+#          "compiled … in X ms" line) and the first iteration: they come from the run's
+#          metrics.csv (cumulative env_steps and wall_s of the training loop).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RLPC=${1:-target/release/rlpc}
+PY=${GYM_PYTHON:-/tmp/gymvenv/bin/python}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# envs steps-per-rollout iterations
+CONFIGS=("1 2000 6" "64 1000 6" "1024 500 6" "16384 100 6")
+
+rlpc_rate() { # env envs steps iterations -> "steps/s compile_ms"
+  local env=$1 n=$2 t=$3 it=$4 action
+  if [ "$env" = cartpole ]; then
+    action="i32(floor(uniform([$n], low: 0.0, high: 2.0)))"
+  else
+    action="uniform([$n, 1], low: -2.0, high: 2.0)"
+  fi
+  cat > "$WORK/b.rlp" <<RLP
+use std.env.$env
+env = $env(envs: $n, seed: 1)
+policy = obs -> { sample: () -> $action }
+train iterations: $it {
+  sample batch = rollout(env, policy, steps: $t)
+  log r = mean(batch.reward)
+}
+RLP
+  "$RLPC" run --out "$WORK/run" "$WORK/b.rlp" >"$WORK/out" 2>"$WORK/err" || {
+    cat "$WORK/err" >&2; exit 1; }
+  grep -q '^done:' "$WORK/out" || { cat "$WORK/out" "$WORK/err" >&2; exit 1; }
+  local compiled
+  compiled=$(grep -ho 'compiled .* in [0-9.]* ms' "$WORK/err" "$WORK/out" | head -1 |
+             sed -E 's/.* in ([0-9.]+) ms.*/\1/')
+  # metrics.csv has cumulative env_steps and wall_s (the loop only, after compiling) per
+  # iteration; the rate is taken from the end of iteration 0 to the last, so the first
+  # (warm-up) iteration is left out too.
+  awk -F, -v c="$compiled" 'NR == 2 { s0 = $2; w0 = $3 } NR > 2 { s = $2; w = $3 }
+      END { printf "%.0f %s\n", (s - s0) / (w - w0), c }' "$WORK/run/metrics.csv"
+}
+
+gym_rate() { # env envs -> steps/s
+  [ "$PY" = none ] && { echo "-"; return; }
+  "$PY" - "$1" "$2" <<'PYEOF'
+import sys, time, warnings
+import numpy as np, gymnasium as gym
+warnings.simplefilter("ignore")
+name, n = sys.argv[1], int(sys.argv[2])
+if name == "cartpole":
+    env = gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="vector_entry_point")
+    acts = lambda rng: rng.integers(0, 2, size=n)
+else:
+    env = gym.make_vec("Pendulum-v1", num_envs=n, vectorization_mode="sync")
+    acts = lambda rng: rng.uniform(-2.0, 2.0, size=(n, 1)).astype(np.float32)
+rng = np.random.default_rng(0)
+env.reset(seed=0)
+pre = [acts(rng) for _ in range(64)]
+steps, t0 = 0, time.perf_counter()
+while time.perf_counter() - t0 < 2.0:
+    for a in pre:
+        env.step(a)
+    steps += 64 * n
+print(f"{steps / (time.perf_counter() - t0):.0f}")
+PYEOF
+}
+
+echo "| env | envs | rlpc steps/s | rlpc compile ms | Gymnasium steps/s | ratio |"
+echo "|---|---:|---:|---:|---:|---:|"
+for env in cartpole pendulum; do
+  for c in "${CONFIGS[@]}"; do
+    set -- $c
+    read -r rate cms < <(rlpc_rate "$env" "$1" "$2" "$3")
+    g=$(gym_rate "$env" "$1")
+    ratio=$(awk -v a="$rate" -v b="$g" 'BEGIN { if (b == "-" || b == 0) print "-"; else printf "%.1f×", a / b }')
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$env" "$1" "$rate" "$cms" "$g" "$ratio"
+  done
+done

@@ -1,0 +1,257 @@
+//! The run directory through the real CLI: its files, kill-and-resume exactness, NaN
+//! reports that name the source line, and clean errors for unwritable directories.
+
+use rlp_runtime::checkpoint;
+use rlp_runtime::io::load_npz;
+use rlp_runtime::metrics::read_metrics_csv;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// CartPole REINFORCE cut down to seconds: few envs, short rollouts, few iterations.
+/// It has everything a checkpoint must carry: parameters, Adam moments and step count,
+/// environment state and episode statistics, and random draws keyed by the iteration.
+const SMALL: &str = "\
+use std.env.cartpole
+use std.estimators.{reward_to_go}
+use std.losses.{policy_gradient}
+
+env    = cartpole(envs: 4, seed: 1)
+policy = categorical(mlp(env.obs, [8], env.actions))
+opt    = adam(lr: 1e-2)
+
+train iterations: 9 {
+  sample  batch = rollout(env, policy, steps: 20)
+  fit     q     = reward_to_go(batch.reward, batch.done, gamma: 0.99)
+          adv   = (q - mean(q)) / (std(q) + 1e-8)
+  improve minimize policy_gradient(policy, batch, adv) with opt
+  log     return = mean(env.episode_return), steps = sum(batch.reward)
+}
+";
+
+/// A state that shrinks by 1 each iteration; its `log` turns NaN once it is negative,
+/// at iteration 3. Line 5 holds the `log`.
+const GOES_NAN: &str = "\
+x = zeros([2]) + 2.5
+
+train iterations: 10 {
+  fit x <- x - 1.0
+      y = log(x) * 2.0
+  log v = mean(y)
+}
+";
+
+fn rlpc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rlpc"))
+}
+
+/// A fresh, empty directory for one test (under the target directory, not /tmp, so
+/// parallel test binaries never collide).
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("run_dir").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    let out = rlpc().args(args).output().expect("run rlpc");
+    out
+}
+
+fn ok(args: &[&str]) -> Output {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "rlpc {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `metrics.csv` without the wall-clock column, which is the only one allowed to differ.
+fn metrics_without_wall(dir: &Path) -> Vec<Vec<u64>> {
+    let (cols, rows) = read_metrics_csv(&dir.join("metrics.csv")).unwrap();
+    let wall = cols.iter().position(|c| c == "wall_s").unwrap();
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .filter(|(i, _)| *i != wall)
+                .map(|(_, v)| v.to_bits())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn killed_and_resumed_run_is_bit_identical() {
+    let root = scratch("resume");
+    let file = root.join("small.rlp");
+    std::fs::write(&file, SMALL).unwrap();
+    let (full, split) = (root.join("full"), root.join("split"));
+    let common = ["--quiet", "--seed", "7", "--set", "opt=adam(lr: 2e-2)"];
+    let mut a = vec!["run", s(&file), "--out", s(&full), "--checkpoint-every", "2"];
+    a.extend(common);
+    ok(&a);
+    // Checkpoints after 2 and 4 iterations, then killed after 5: iteration 4's metrics
+    // row is in the file but not in the checkpoint, and must be replaced, not doubled.
+    let mut b = vec!["run", s(&file), "--out", s(&split), "--checkpoint-every", "2"];
+    b.extend(common);
+    b.extend(["--stop-after", "5"]);
+    let stopped = ok(&b);
+    assert!(String::from_utf8_lossy(&stopped.stdout).contains("--resume"));
+    assert!(!split.join("params.npz").exists(), "a killed run has no final params");
+    let (step, _, _) = checkpoint::load_latest(&split.join("checkpoints"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(step, 4);
+    assert_eq!(read_metrics_csv(&split.join("metrics.csv")).unwrap().1.len(), 5);
+
+    ok(&["run", "--resume", s(&split), "--quiet"]);
+
+    assert_eq!(
+        load_npz(&full.join("params.npz")).unwrap(),
+        load_npz(&split.join("params.npz")).unwrap()
+    );
+    let (fs, fstate, fmeta) = checkpoint::load_latest(&full.join("checkpoints"))
+        .unwrap()
+        .unwrap();
+    let (ss, sstate, smeta) = checkpoint::load_latest(&split.join("checkpoints"))
+        .unwrap()
+        .unwrap();
+    assert_eq!((fs, ss), (9, 9));
+    assert_eq!(fstate, sstate, "every slot of the final state");
+    assert_eq!(fmeta["env_steps"], smeta["env_steps"]);
+    let rows = metrics_without_wall(&full);
+    assert_eq!(rows.len(), 9);
+    assert_eq!(rows, metrics_without_wall(&split));
+    // The optimiser really moved the parameters (so the comparison is not vacuous).
+    let params = load_npz(&full.join("params.npz")).unwrap();
+    assert!(!params.is_empty());
+    assert!(fstate.len() > params.len(), "state has more than the parameters");
+}
+
+#[test]
+fn run_directory_has_program_settings_plots_checkpoints_and_params() {
+    let root = scratch("contents");
+    let file = root.join("small.rlp");
+    std::fs::write(&file, SMALL).unwrap();
+    let out = root.join("out");
+    ok(&[
+        "run", s(&file), "--out", s(&out), "--quiet", "--seed", "3",
+        "--checkpoint-every", "2", "--set", "opt=adam(lr: 2e-2)",
+    ]);
+    assert_eq!(std::fs::read_to_string(out.join("program.rlp")).unwrap(), SMALL);
+    let settings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("settings.json")).unwrap()).unwrap();
+    assert_eq!(settings["seed"], 3);
+    assert_eq!(settings["backend"], "jit");
+    assert_eq!(settings["iterations"], 9);
+    assert_eq!(settings["checkpoint_every"], 2);
+    assert_eq!(settings["set"], serde_json::json!(["opt=adam(lr: 2e-2)"]));
+    assert_eq!(settings["rlpc_version"], env!("CARGO_PKG_VERSION"));
+    for png in ["return.png", "steps.png"] {
+        let bytes = std::fs::read(out.join(png)).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{png}");
+    }
+    // Kept: the newest three of 2, 4, 6, 8, 9.
+    let mut ckpts: Vec<String> = std::fs::read_dir(out.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".npz"))
+        .collect();
+    ckpts.sort();
+    assert_eq!(ckpts, ["ckpt-6.npz", "ckpt-8.npz", "ckpt-9.npz"]);
+    let params = load_npz(&out.join("params.npz")).unwrap();
+    let (_, state, _) = checkpoint::load_latest(&out.join("checkpoints")).unwrap().unwrap();
+    for (name, t) in &params {
+        assert!(name.starts_with("policy."), "{name} is not a parameter");
+        assert_eq!(Some(t), state.iter().find(|(n, _)| n == name).map(|(_, t)| t));
+    }
+}
+
+#[test]
+fn nan_names_the_source_line_and_keeps_the_last_checkpoint() {
+    let root = scratch("nan");
+    let file = root.join("goes_nan.rlp");
+    std::fs::write(&file, GOES_NAN).unwrap();
+    let out = root.join("out");
+    let r = run(&["run", s(&file), "--out", s(&out), "--quiet", "--checkpoint-every", "2"]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("iteration 2"), "{err}");
+    assert!(err.contains("stage `fit`"), "{err}");
+    assert!(err.contains("`log`"), "{err}");
+    assert!(err.contains("goes_nan.rlp:5:"), "{err}");
+    assert!(err.contains("y = log(x) * 2.0"), "{err}");
+    assert!(err.contains("ckpt-2.npz"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // The periodic checkpoint survives untouched, and nothing after it was written.
+    let (step, state, _) = checkpoint::load_latest(&out.join("checkpoints")).unwrap().unwrap();
+    assert_eq!(step, 2);
+    let x = &state.iter().find(|(n, _)| n == "x").unwrap().1;
+    assert_eq!(x.to_f64_vec(), [0.5, 0.5]);
+    assert!(!out.join("params.npz").exists());
+}
+
+#[test]
+fn a_huge_learning_rate_is_traced_to_the_source() {
+    let root = scratch("lr");
+    let file = root.join("small.rlp");
+    std::fs::write(&file, SMALL).unwrap();
+    let r = run(&[
+        "run", s(&file), "--out", s(&root.join("out")), "--quiet",
+        "--set", "opt=adam(lr: 1e38)",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.contains("non-finite value"), "{err}");
+    assert!(err.contains("the first non-finite value was made by"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn unwritable_run_directory_is_a_clean_error() {
+    let root = scratch("unwritable");
+    let file = root.join("small.rlp");
+    std::fs::write(&file, SMALL).unwrap();
+    let blocker = root.join("a_file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let r = run(&["run", s(&file), "--out", s(&blocker.join("out")), "--quiet"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: cannot create the run directory"), "{err}");
+    assert!(err.contains("a_file"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn resume_errors_name_the_file() {
+    let root = scratch("resume_errors");
+    // Not a run directory at all.
+    let r = run(&["run", "--resume", s(&root.join("nothing"))]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("is not a run directory"));
+    // A run killed before its first checkpoint.
+    let file = root.join("small.rlp");
+    std::fs::write(&file, SMALL).unwrap();
+    let out = root.join("out");
+    ok(&["run", s(&file), "--out", s(&out), "--quiet", "--stop-after", "1"]);
+    let r = run(&["run", "--resume", s(&out), "--quiet"]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("no checkpoint to resume from"));
+    // A checkpoint from a different program: a slot of the wrong shape.
+    ok(&["run", s(&file), "--out", s(&out), "--quiet", "--checkpoint-every", "2",
+         "--stop-after", "3"]);
+    let other = SMALL.replace("[8]", "[5]");
+    std::fs::write(out.join("program.rlp"), &other).unwrap();
+    std::fs::write(&file, &other).unwrap();
+    let r = run(&["run", "--resume", s(&out), "--quiet"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.contains("ckpt-2.npz"), "{err}");
+    assert!(err.contains("in the checkpoint but"), "{err}");
+}
