@@ -137,7 +137,7 @@ impl Printer<'_> {
             let (text, end) = (c.text.clone(), c.pos + c.text.len());
             self.line(&text);
             // Keep a blank line that separates this comment from what follows.
-            let upto = self.comments.get(self.next).map_or(pos, |n| n.pos.min(pos));
+            let upto = self.comments.get(self.next).map_or(pos, |n| n.pos.min(pos)).min(self.src.len());
             if upto > end && has_blank_line(&self.src[end..upto]) {
                 self.out.push('\n');
             }

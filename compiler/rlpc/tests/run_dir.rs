@@ -17,7 +17,8 @@ use std.losses.{policy_gradient}
 
 env    = cartpole(envs: 4, seed: 1)
 policy = categorical(mlp(env.obs, [8], env.actions))
-opt    = adam(lr: 1e-2)
+lr     = 1e-2
+opt    = adam(lr: lr)
 
 train iterations: 9 {
   sample  batch = rollout(env, policy, steps: 20)
@@ -93,7 +94,7 @@ fn killed_and_resumed_run_is_bit_identical() {
     let file = root.join("small.rlp");
     std::fs::write(&file, SMALL).unwrap();
     let (full, split) = (root.join("full"), root.join("split"));
-    let common = ["--quiet", "--seed", "7", "--set", "opt=adam(lr: 2e-2)"];
+    let common = ["--quiet", "--seed", "7", "--set", "lr=2e-2"];
     let mut a = vec!["run", s(&file), "--out", s(&full), "--checkpoint-every", "2"];
     a.extend(common);
     ok(&a);
@@ -143,7 +144,7 @@ fn run_directory_has_program_settings_plots_checkpoints_and_params() {
     let out = root.join("out");
     ok(&[
         "run", s(&file), "--out", s(&out), "--quiet", "--seed", "3",
-        "--checkpoint-every", "2", "--set", "opt=adam(lr: 2e-2)",
+        "--checkpoint-every", "2", "--set", "lr=2e-2",
     ]);
     assert_eq!(std::fs::read_to_string(out.join("program.rlp")).unwrap(), SMALL);
     let settings: serde_json::Value =
@@ -152,7 +153,7 @@ fn run_directory_has_program_settings_plots_checkpoints_and_params() {
     assert_eq!(settings["backend"], "jit");
     assert_eq!(settings["iterations"], 9);
     assert_eq!(settings["checkpoint_every"], 2);
-    assert_eq!(settings["set"], serde_json::json!(["opt=adam(lr: 2e-2)"]));
+    assert_eq!(settings["set"], serde_json::json!(["lr=2e-2"]));
     assert_eq!(settings["rlpc_version"], env!("CARGO_PKG_VERSION"));
     for png in ["return.png", "steps.png"] {
         let bytes = std::fs::read(out.join(png)).unwrap();
@@ -205,7 +206,7 @@ fn a_huge_learning_rate_is_traced_to_the_source() {
     std::fs::write(&file, SMALL).unwrap();
     let r = run(&[
         "run", s(&file), "--out", s(&root.join("out")), "--quiet",
-        "--set", "opt=adam(lr: 1e38)",
+        "--set", "lr=1e38",
     ]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{err}");
