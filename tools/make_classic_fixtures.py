@@ -10,7 +10,7 @@ Four files in ``runtime/tests/fixtures/`` (uncompressed, fixed zip timestamps, s
 with the same versions gives byte-identical files):
 
 - ``pendulum_v1.npz``                  6 episodes x 200 steps, all truncated by the time limit
-- ``mountain_car_v0.npz``              7 episodes: 4 reach the goal, 3 truncated at 200 steps
+- ``mountain_car_v0.npz``              7 episodes: 3 reach the goal, 4 truncated at 200 steps
 - ``mountain_car_continuous_v0.npz``   4 episodes: 3 reach the goal, 1 truncated at 999 steps
 - ``acrobot_v1.npz``                   4 episodes: 2 reach the height, 2 truncated at 500 steps
 

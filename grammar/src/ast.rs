@@ -188,6 +188,12 @@ pub enum StmtKind {
     },
     /// `repeat N { ... }`.
     Repeat { count: Expr, body: Vec<Stmt> },
+    /// `for x in LIST { ... }`: the body once per element of a list known at compile time.
+    For {
+        var: Ident,
+        iter: Expr,
+        body: Vec<Stmt>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

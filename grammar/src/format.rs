@@ -14,7 +14,13 @@ use crate::parser::ParseError;
 /// Formats `source`; an unparsable file is returned as its parse error.
 pub fn format(source: &str) -> Result<String, ParseError> {
     let module = crate::parse(source)?;
-    let mut p = Printer { src: source, out: String::new(), comments: comments(source), next: 0, indent: 0 };
+    let mut p = Printer {
+        src: source,
+        out: String::new(),
+        comments: comments(source),
+        next: 0,
+        indent: 0,
+    };
     p.module(&module);
     Ok(p.out)
 }
@@ -51,7 +57,12 @@ fn comments(src: &str) -> Vec<Comment> {
             let end = src[i..].find('\n').map_or(src.len(), |k| i + k);
             let trailing = !src[line_start..i].trim().is_empty();
             let text = src[i..end].trim_end().trim_end_matches('\r').to_string();
-            out.push(Comment { pos: i, doc: text.starts_with("///"), text, trailing });
+            out.push(Comment {
+                pos: i,
+                doc: text.starts_with("///"),
+                text,
+                trailing,
+            });
             i = end;
             continue;
         }
@@ -137,7 +148,11 @@ impl Printer<'_> {
             let (text, end) = (c.text.clone(), c.pos + c.text.len());
             self.line(&text);
             // Keep a blank line that separates this comment from what follows.
-            let upto = self.comments.get(self.next).map_or(pos, |n| n.pos.min(pos)).min(self.src.len());
+            let upto = self
+                .comments
+                .get(self.next)
+                .map_or(pos, |n| n.pos.min(pos))
+                .min(self.src.len());
             if upto > end && has_blank_line(&self.src[end..upto]) {
                 self.out.push('\n');
             }
@@ -155,7 +170,9 @@ impl Printer<'_> {
 
     /// A trailing comment on the line where `end` is.
     fn trailing_after(&mut self, end: usize) {
-        let line_end = self.src[end..].find('\n').map_or(self.src.len(), |k| end + k);
+        let line_end = self.src[end..]
+            .find('\n')
+            .map_or(self.src.len(), |k| end + k);
         if self.next < self.comments.len() {
             let c = &self.comments[self.next];
             if c.trailing && c.pos >= end && c.pos < line_end {
@@ -209,19 +226,33 @@ impl Printer<'_> {
 
     fn use_decl(&self, u: &Use) -> String {
         let target = match &u.target {
-            UseTarget::Path(p) => p.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join("."),
+            UseTarget::Path(p) => p
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>()
+                .join("."),
             UseTarget::File { path, .. } => quote(path),
         };
         match &u.names {
             None => format!("use {target}"),
-            Some(ns) => format!("use {target}.{{{}}}", ns.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")),
+            Some(ns) => format!(
+                "use {target}.{{{}}}",
+                ns.iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 
     fn doc(&mut self, doc: &Option<String>) {
         if let Some(d) = doc {
             for l in d.lines() {
-                let s = if l.is_empty() { "///".to_string() } else { format!("/// {l}") };
+                let s = if l.is_empty() {
+                    "///".to_string()
+                } else {
+                    format!("/// {l}")
+                };
                 self.line(&s);
             }
         }
@@ -229,8 +260,17 @@ impl Printer<'_> {
 
     fn fn_decl(&mut self, f: &FnDecl) {
         self.doc(&f.doc);
-        let ret = f.ret.as_ref().map(|t| format!(" -> {}", self.ty(t))).unwrap_or_default();
-        let head = format!("{}fn {}({}){ret} {{", if f.public { "pub " } else { "" }, f.name.name, self.params(&f.params));
+        let ret = f
+            .ret
+            .as_ref()
+            .map(|t| format!(" -> {}", self.ty(t)))
+            .unwrap_or_default();
+        let head = format!(
+            "{}fn {}({}){ret} {{",
+            if f.public { "pub " } else { "" },
+            f.name.name,
+            self.params(&f.params)
+        );
         self.line(&head);
         self.block_body(&f.body);
         self.line("}");
@@ -324,8 +364,16 @@ impl Printer<'_> {
                     self.line("}");
                 }
             }
-            StmtKind::Every { period, unit, after, body } => {
-                let after = after.as_ref().map(|a| format!(" after {}", self.expr(a, 0))).unwrap_or_default();
+            StmtKind::Every {
+                period,
+                unit,
+                after,
+                body,
+            } => {
+                let after = after
+                    .as_ref()
+                    .map(|a| format!(" after {}", self.expr(a, 0)))
+                    .unwrap_or_default();
                 let head = format!("every {} {}{after} {{", self.expr(period, 0), unit.name);
                 self.line(&head);
                 self.body(body, s.span.end as usize);
@@ -337,11 +385,25 @@ impl Printer<'_> {
                 self.body(body, s.span.end as usize);
                 self.line("}");
             }
+            StmtKind::For { var, iter, body } => {
+                let head = format!("for {} in {} {{", var.name, self.expr(iter, 0));
+                self.line(&head);
+                self.body(body, s.span.end as usize);
+                self.line("}");
+            }
             StmtKind::Let { names, value, doc } => {
                 self.doc(doc);
-                let lhs = names.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ");
+                let lhs = names
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let rhs = match &value.kind {
-                    ExprKind::Tuple(items) if names.len() > 1 => items.iter().map(|e| self.expr(e, LAMBDA)).collect::<Vec<_>>().join(", "),
+                    ExprKind::Tuple(items) if names.len() > 1 => items
+                        .iter()
+                        .map(|e| self.expr(e, LAMBDA))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     _ => self.expr(value, 0),
                 };
                 self.multiline(&format!("{lhs} = {rhs}"));
@@ -351,20 +413,42 @@ impl Printer<'_> {
                 self.multiline(&s);
             }
             StmtKind::AugAssign { place, op, value } => {
-                let s = format!("{} {}= {}", self.expr(place, POSTFIX), op.symbol(), self.expr(value, 0));
+                let s = format!(
+                    "{} {}= {}",
+                    self.expr(place, POSTFIX),
+                    op.symbol(),
+                    self.expr(value, 0)
+                );
                 self.multiline(&s);
             }
             StmtKind::Minimize { loss, wrt, with } => {
                 let wrt = if wrt.is_empty() {
                     String::new()
                 } else {
-                    format!(" wrt {}", wrt.iter().map(|w| self.expr(w, LAMBDA + 1)).collect::<Vec<_>>().join(", "))
+                    format!(
+                        " wrt {}",
+                        wrt.iter()
+                            .map(|w| self.expr(w, LAMBDA + 1))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 };
-                let s = format!("minimize {}{wrt} with {}", self.expr(loss, IF), self.expr(with, IF));
+                let s = format!(
+                    "minimize {}{wrt} with {}",
+                    self.expr(loss, IF),
+                    self.expr(with, IF)
+                );
                 self.multiline(&s);
             }
             StmtKind::Log { entries } => {
-                let s = format!("log {}", entries.iter().map(|(n, e)| format!("{} = {}", n.name, self.expr(e, LAMBDA))).collect::<Vec<_>>().join(", "));
+                let s = format!(
+                    "log {}",
+                    entries
+                        .iter()
+                        .map(|(n, e)| format!("{} = {}", n.name, self.expr(e, LAMBDA)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
                 self.multiline(&s);
             }
             StmtKind::Expr(e) => {
@@ -406,8 +490,14 @@ impl Printer<'_> {
             ExprKind::Tuple(xs) if xs.len() == 1 => format!("({},)", self.expr(&xs[0], LAMBDA)),
             ExprKind::Tuple(xs) => format!("({})", self.list(xs)),
             ExprKind::Record(fs) => self.record(fs),
-            ExprKind::Unary { op: UnOp::Neg, operand } => format!("-{}", self.expr(operand, POW)),
-            ExprKind::Unary { op: UnOp::Not, operand } => format!("not {}", self.expr(operand, NOT)),
+            ExprKind::Unary {
+                op: UnOp::Neg,
+                operand,
+            } => format!("-{}", self.expr(operand, POW)),
+            ExprKind::Unary {
+                op: UnOp::Not,
+                operand,
+            } => format!("not {}", self.expr(operand, NOT)),
             ExprKind::Binary { op, lhs, rhs } => {
                 let p = binop_prec(*op);
                 let (l, r) = match op {
@@ -415,7 +505,12 @@ impl Printer<'_> {
                     _ if p == CMP => (p + 1, p + 1),
                     _ => (p, p + 1),
                 };
-                format!("{} {} {}", self.expr(lhs, l), op.symbol(), self.expr(rhs, r))
+                format!(
+                    "{} {} {}",
+                    self.expr(lhs, l),
+                    op.symbol(),
+                    self.expr(rhs, r)
+                )
             }
             ExprKind::Call { callee, args } => {
                 let a = args
@@ -436,16 +531,30 @@ impl Printer<'_> {
                         IndexItem::Expr(x) => self.expr(x, LAMBDA),
                         IndexItem::Slice { start, end, .. } => format!(
                             "{}:{}",
-                            start.as_ref().map(|x| self.expr(x, LAMBDA)).unwrap_or_default(),
-                            end.as_ref().map(|x| self.expr(x, LAMBDA)).unwrap_or_default()
+                            start
+                                .as_ref()
+                                .map(|x| self.expr(x, LAMBDA))
+                                .unwrap_or_default(),
+                            end.as_ref()
+                                .map(|x| self.expr(x, LAMBDA))
+                                .unwrap_or_default()
                         ),
                     })
                     .collect::<Vec<_>>()
                     .join(", ");
                 format!("{}[{items}]", self.expr(base, POSTFIX))
             }
-            ExprKind::If { cond, then, otherwise } => {
-                format!("if {} then {} else {}", self.expr(cond, OR), self.expr(then, OR), self.expr(otherwise, IF))
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                format!(
+                    "if {} then {} else {}",
+                    self.expr(cond, OR),
+                    self.expr(then, OR),
+                    self.expr(otherwise, IF)
+                )
             }
             ExprKind::Lambda { params, body } => {
                 let ps = match params.as_slice() {
@@ -454,25 +563,43 @@ impl Printer<'_> {
                 };
                 format!("{ps} -> {}", self.expr(body, LAMBDA))
             }
-            ExprKind::Range { from, to } => format!("{} -> {}", self.expr(from, IF), self.expr(to, LAMBDA)),
+            ExprKind::Range { from, to } => {
+                format!("{} -> {}", self.expr(from, IF), self.expr(to, LAMBDA))
+            }
             ExprKind::Block(b) => self.block_text(b, &[]),
             ExprKind::Scan(s) => {
-                let carries = s.carries.iter().map(|(n, x)| format!("{} = {}", n.name, self.expr(x, LAMBDA))).collect::<Vec<_>>().join(", ");
-                let head = format!("scan {}{} in {} ({carries}) ", if s.reverse { "reverse " } else { "" }, s.var.name, dim(&s.length));
+                let carries = s
+                    .carries
+                    .iter()
+                    .map(|(n, x)| format!("{} = {}", n.name, self.expr(x, LAMBDA)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let head = format!(
+                    "scan {}{} in {} ({carries}) ",
+                    if s.reverse { "reverse " } else { "" },
+                    s.var.name,
+                    dim(&s.length)
+                );
                 format!("{head}{}", self.block_text(&s.body, &[]))
             }
         }
     }
 
     fn list(&self, xs: &[Expr]) -> String {
-        xs.iter().map(|x| self.expr(x, LAMBDA)).collect::<Vec<_>>().join(", ")
+        xs.iter()
+            .map(|x| self.expr(x, LAMBDA))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn record(&self, fs: &[(Ident, Expr)]) -> String {
         if fs.is_empty() {
             return "{}".into();
         }
-        let parts: Vec<String> = fs.iter().map(|(n, x)| format!("{}: {}", n.name, self.expr(x, LAMBDA))).collect();
+        let parts: Vec<String> = fs
+            .iter()
+            .map(|(n, x)| format!("{}: {}", n.name, self.expr(x, LAMBDA)))
+            .collect();
         let one = format!("{{ {} }}", parts.join(", "));
         if one.len() <= 80 && !one.contains('\n') {
             return one;
@@ -495,7 +622,13 @@ impl Printer<'_> {
     /// A block expression as text (nested printing: comments inside it stay with the
     /// enclosing statement, printed before it).
     fn block_text(&self, b: &Block, _: &[()]) -> String {
-        let mut inner = Printer { src: self.src, out: String::new(), comments: vec![], next: 0, indent: 1 };
+        let mut inner = Printer {
+            src: self.src,
+            out: String::new(),
+            comments: vec![],
+            next: 0,
+            indent: 1,
+        };
         for s in &b.stmts {
             inner.stmt(s);
         }
@@ -510,7 +643,11 @@ impl Printer<'_> {
 /// Where the comments before `pos` begin (so a blank line goes above them, not between
 /// them and their statement).
 fn first_comment_or(p: &Printer, pos: usize) -> usize {
-    p.comments[p.next..].iter().take_while(|c| c.pos < pos).find(|c| !c.trailing).map_or(pos, |c| c.pos)
+    p.comments[p.next..]
+        .iter()
+        .take_while(|c| c.pos < pos)
+        .find(|c| !c.trailing)
+        .map_or(pos, |c| c.pos)
 }
 
 /// Whether a gap between two statements holds an empty line.

@@ -370,6 +370,7 @@ fn describe(rule: Rule) -> (Class, &'static str) {
         Rule::log_stmt | Rule::kw_log => (ItemStart, "'log'"),
         Rule::every_stmt | Rule::kw_every => (ItemStart, "'every'"),
         Rule::repeat_stmt | Rule::kw_repeat => (ItemStart, "'repeat'"),
+        Rule::for_stmt | Rule::kw_for => (ItemStart, "'for'"),
 
         Rule::infix_op => (Operator, "operator"),
         Rule::op_add => (Operator, "'+'"),
@@ -530,7 +531,7 @@ fn describe_found(src: &str, span: Span) -> String {
 }
 
 const KEYWORDS: &[&str] = &[
-    "use", "fn", "pub", "train", "sample", "fit", "improve", "every", "after", "repeat",
+    "use", "fn", "pub", "train", "sample", "fit", "improve", "every", "after", "repeat", "for",
     "minimize", "wrt", "with", "scan", "reverse", "in", "if", "then", "else", "and", "or", "not",
     "true", "false",
 ];
@@ -688,6 +689,7 @@ fn is_stmt(rule: Rule) -> bool {
             | Rule::log_stmt
             | Rule::every_stmt
             | Rule::repeat_stmt
+            | Rule::for_stmt
             | Rule::let_stmt
             | Rule::expr_stmt
     )
@@ -1164,6 +1166,15 @@ impl<'s> Cx<'s> {
                 let (body, d) = self.block_stmts(kids.want(Rule::block)?)?;
                 depth = depth.max(d);
                 StmtKind::Repeat { count, body }
+            }
+            Rule::for_stmt => {
+                kids.want(Rule::kw_for)?;
+                let var = self.name(&kids.want(Rule::ident)?)?;
+                kids.want(Rule::kw_in)?;
+                let iter = expr(kids.want(Rule::expr)?, &mut depth)?;
+                let (body, d) = self.block_stmts(kids.want(Rule::block)?)?;
+                depth = depth.max(d);
+                StmtKind::For { var, iter, body }
             }
             Rule::let_stmt => {
                 let mut names = Vec::new();

@@ -22,7 +22,11 @@ fn shape(src: &str) -> String {
 
 fn check(src: &str) {
     let once = format(src).expect("formats");
-    assert_eq!(shape(&once), shape(src), "formatting changed the program:\n{once}");
+    assert_eq!(
+        shape(&once),
+        shape(src),
+        "formatting changed the program:\n{once}"
+    );
     let twice = format(&once).unwrap();
     assert_eq!(twice, once, "not idempotent");
     for line in src.lines() {

@@ -168,6 +168,14 @@ fn clif_type(d: DType) -> Type {
     }
 }
 
+/// Whether a scan kernel runs step-major ([`Emitter::emit_scan_step_major`]): whenever
+/// it has more than one unit (one unit keeps its carries in registers), except with
+/// runtime checks, whose first failure is reported in the element-major order the
+/// executor documents.
+fn step_major(k: &Kernel, s: &ScanKernel) -> bool {
+    !k.space.is_empty() && k.checks.is_empty() && s.final_stores.len() == s.init.len()
+}
+
 /// Emits one kernel function.
 struct Emitter<'a, 'f> {
     k: &'a Kernel,
@@ -185,6 +193,9 @@ struct Emitter<'a, 'f> {
     /// The scan step `t` (i64), inside a scan's step loop.
     step: Option<Value>,
     carries: Vec<Variable>,
+    /// In a step-major scan, the current unit's flat index: carries then live in their
+    /// final-store buffers at this index rather than in variables.
+    carry_unit: Option<Value>,
     /// Blocks returning a failed check's code, emitted at the end.
     fails: HashMap<usize, Block>,
 }
@@ -208,6 +219,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
             inner: None,
             step: None,
             carries: vec![],
+            carry_unit: None,
             fails: HashMap::new(),
         }
     }
@@ -241,6 +253,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
             KernelKind::ArgMax { n_kept, value, out } => {
                 self.emit_reduce(start, end, *n_kept, *value, *out, Fold::ArgMax)
             }
+            KernelKind::Scan(s) if step_major(k, s) => self.emit_scan_step_major(start, end, s),
             KernelKind::Scan(s) => self.emit_scan(start, end, s),
         }
         let fails: Vec<(usize, Block)> = self.fails.iter().map(|(&c, &b)| (c, b)).collect();
@@ -549,6 +562,176 @@ impl<'a, 'f> Emitter<'a, 'f> {
         self.exit(exit);
     }
 
+    /// The same scan with the loops swapped: `for t in steps { for j in start..end {
+    /// body } }`, the carries of unit `j` kept in its final-store buffers.
+    ///
+    /// Why: units are the contiguous axis of every sequence and output (`t * units + j`),
+    /// so the inner loop streams memory and runs four `f32` lanes at a time (module
+    /// `simd`) where the element-major loop strides by `units` each step. Each unit still
+    /// evaluates exactly the same instructions in the same step order, so results are
+    /// unchanged; prologue values are recomputed each step instead of being kept.
+    fn emit_scan_step_major(&mut self, start: Value, end: Value, s: &ScanKernel) {
+        let units = self.k.space.iter().product::<usize>() as i64;
+        let vector = simd::fits_scan(self.k);
+        // Initial carries into the final-store buffers.
+        self.emit_rows(start, end, false, &mut |e, iv, _| {
+            e.clear_vals();
+            e.emit_list(&s.prologue);
+            for (k, &init) in s.init.iter().enumerate() {
+                e.store(s.final_stores[k], iv, init);
+            }
+        });
+        let step = self.b.declare_var(types::I64);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(step, zero);
+        let [step_head, step_body, done] = std::array::from_fn(|_| self.b.create_block());
+        self.b.ins().jump(step_head, &[]);
+
+        self.b.switch_to_block(step_head);
+        let kv = self.b.use_var(step);
+        let more = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedLessThan, kv, s.length as i64);
+        self.b.ins().brif(more, step_body, &[], done, &[]);
+
+        self.b.switch_to_block(step_body);
+        let kv = self.b.use_var(step);
+        let t = if s.reverse {
+            let last = self.b.ins().iconst(types::I64, s.length as i64 - 1);
+            self.b.ins().isub(last, kv)
+        } else {
+            kv
+        };
+        self.step = Some(t);
+        let t_units = self.b.ins().imul_imm_s(t, units);
+        self.emit_rows(start, end, vector, &mut |e, iv, lanes| {
+            let at = e.b.ins().iadd(t_units, iv);
+            if lanes {
+                let vals = e.vector_values(iv);
+                for &(param, v) in &s.step_stores {
+                    let x = vals[v.index()].expect("stored values are computed");
+                    e.store_vector(param, at, x);
+                }
+                for (k, &v) in s.next.iter().enumerate() {
+                    let x = vals[v.index()].expect("carries are computed");
+                    e.store_vector(s.final_stores[k], iv, x);
+                }
+            } else {
+                e.carry_unit = Some(iv);
+                e.clear_vals();
+                e.emit_list(&s.prologue);
+                e.emit_list(&s.body);
+                for &(param, v) in &s.step_stores {
+                    e.store(param, at, v);
+                }
+                // Every next carry is read (above, as a value) before any is stored.
+                let next: Vec<Value> = s.next.iter().map(|&v| e.val(v)).collect();
+                for (k, x) in next.into_iter().enumerate() {
+                    e.store_raw(s.final_stores[k], iv, x);
+                }
+                e.carry_unit = None;
+            }
+        });
+        self.step = None;
+        let kv = self.b.use_var(step);
+        let k1 = self.b.ins().iadd_imm_s(kv, 1);
+        self.b.def_var(step, k1);
+        self.b.ins().jump(step_head, &[]);
+
+        self.b.switch_to_block(done);
+        let ok = self.b.ins().iconst(types::I32, 0);
+        self.b.ins().return_(&[ok]);
+    }
+
+    /// Visits flat units `start..end` in runs along the last space dim, calling `point`
+    /// with the unit's flat index (`self.inner` and the row's bases set): for four units
+    /// at a time while four remain in the run when `vector`, then one at a time. Leaves
+    /// the builder in a fresh block after the loop.
+    fn emit_rows(
+        &mut self,
+        start: Value,
+        end: Value,
+        vector: bool,
+        point: &mut dyn FnMut(&mut Self, Value, bool),
+    ) {
+        let rank = self.k.space.len();
+        let row_len = self.k.space[rank - 1].max(1) as i64;
+        let i = self.b.declare_var(types::I64);
+        let col = self.b.declare_var(types::I64);
+        let col_end_var = self.b.declare_var(types::I64);
+        self.b.def_var(i, start);
+        let [row_head, row_body, inner_head, inner_body, exit] =
+            std::array::from_fn(|_| self.b.create_block());
+        self.b.ins().jump(row_head, &[]);
+
+        self.b.switch_to_block(row_head);
+        let iv = self.b.use_var(i);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, iv, end);
+        self.b.ins().brif(more, row_body, &[], exit, &[]);
+
+        self.b.switch_to_block(row_body);
+        let iv = self.b.use_var(i);
+        let row = self.b.ins().udiv_imm_u(iv, row_len);
+        let row_start = self.b.ins().imul_imm_s(row, row_len);
+        let col0 = self.b.ins().isub(iv, row_start);
+        let outer: Vec<usize> = (0..rank - 1).collect();
+        let coords = self.decompose(row, &outer);
+        self.set_bases(None, &outer, &coords);
+        let left = self.b.ins().isub(end, iv);
+        let to_end = self.b.ins().iadd(col0, left);
+        let len = self.b.ins().iconst(types::I64, row_len);
+        let col_end = self.b.ins().smin(to_end, len);
+        self.b.def_var(col_end_var, col_end);
+        self.b.def_var(col, col0);
+        self.b.ins().jump(inner_head, &[]);
+
+        self.b.switch_to_block(inner_head);
+        if vector {
+            let (vec_body, tail_head) = (self.b.create_block(), self.b.create_block());
+            let c = self.b.use_var(col);
+            let ce = self.b.use_var(col_end_var);
+            let c4 = self.b.ins().iadd_imm_s(c, simd::LANES as i64);
+            let room = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, c4, ce);
+            self.b.ins().brif(room, vec_body, &[], tail_head, &[]);
+
+            self.b.switch_to_block(vec_body);
+            let c = self.b.use_var(col);
+            self.inner = Some((rank - 1, c));
+            let iv = self.b.use_var(i);
+            point(self, iv, true);
+            let c = self.b.use_var(col);
+            let iv = self.b.use_var(i);
+            let c4 = self.b.ins().iadd_imm_s(c, simd::LANES as i64);
+            let i4 = self.b.ins().iadd_imm_s(iv, simd::LANES as i64);
+            self.b.def_var(col, c4);
+            self.b.def_var(i, i4);
+            self.b.ins().jump(inner_head, &[]);
+
+            self.b.switch_to_block(tail_head);
+        }
+        let c = self.b.use_var(col);
+        let ce = self.b.use_var(col_end_var);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, c, ce);
+        self.b.ins().brif(more, inner_body, &[], row_head, &[]);
+
+        self.b.switch_to_block(inner_body);
+        let c = self.b.use_var(col);
+        self.inner = Some((rank - 1, c));
+        let iv = self.b.use_var(i);
+        point(self, iv, false);
+        let c = self.b.use_var(col);
+        let iv = self.b.use_var(i);
+        let c1 = self.b.ins().iadd_imm_s(c, 1);
+        let i1 = self.b.ins().iadd_imm_s(iv, 1);
+        self.b.def_var(col, c1);
+        self.b.def_var(i, i1);
+        self.b.ins().jump(inner_head, &[]);
+
+        self.b.switch_to_block(exit);
+        self.inner = None;
+    }
+
     fn exit(&mut self, exit: Block) {
         self.b.switch_to_block(exit);
         let ok = self.b.ins().iconst(types::I32, 0);
@@ -723,7 +906,19 @@ impl<'a, 'f> Emitter<'a, 'f> {
                 let (c0, c1) = (self.val(c0), self.val(c1));
                 self.call(name, &[seed, stream, c0, c1, idx])
             }
-            Op::Carry(k) => self.b.use_var(self.carries[k]),
+            Op::Carry(c) => match self.carry_unit {
+                Some(unit) => {
+                    let param = match &k.kind {
+                        KernelKind::Scan(s) => s.final_stores[c],
+                        _ => unreachable!("carries only occur in scan kernels"),
+                    };
+                    let addr = self.address(param, unit);
+                    self.b
+                        .ins()
+                        .load(clif_type(dtype), MemFlagsData::trusted(), addr, 0)
+                }
+                None => self.b.use_var(self.carries[c]),
+            },
             Op::Step => {
                 let t = self.step.expect("step outside a scan step");
                 self.b.ins().ireduce(types::I32, t)

@@ -476,7 +476,11 @@ impl<'p, 's> Frame<'p, 's> {
             step_index[0] = t as i32;
             inputs.clear();
             inputs.extend(carries.iter().map(Storage::as_ptr));
-            inputs.extend(others.iter().map(|&(base, size)| unsafe { base.add(t * size) }));
+            inputs.extend(
+                others
+                    .iter()
+                    .map(|&(base, size)| unsafe { base.add(t * size) }),
+            );
             inputs.push(step_index.as_ptr().cast());
             frame.bind(&inputs);
             result = frame.run();

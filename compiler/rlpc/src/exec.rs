@@ -20,12 +20,16 @@ impl ArgValue {
     /// `PATH.npy` loads a tensor; anything else must be a number.
     pub fn parse(text: &str) -> Result<ArgValue, String> {
         if text.ends_with(".npy") {
-            return rlp_runtime::io::load_npy(Path::new(text)).map(ArgValue::Tensor).map_err(|e| e.to_string());
+            return rlp_runtime::io::load_npy(Path::new(text))
+                .map(ArgValue::Tensor)
+                .map_err(|e| e.to_string());
         }
         if let Ok(i) = text.parse::<i64>() {
             return Ok(ArgValue::Int(i));
         }
-        text.parse::<f64>().map(ArgValue::Float).map_err(|_| format!("`{text}` is neither a .npy path nor a number"))
+        text.parse::<f64>()
+            .map(ArgValue::Float)
+            .map_err(|_| format!("`{text}` is neither a .npy path nor a number"))
     }
 }
 
@@ -42,7 +46,11 @@ pub fn exec(
     let decl = module.fns.get(function).ok_or_else(|| {
         let mut names: Vec<&str> = module.fns.keys().map(|s| s.as_str()).collect();
         names.sort();
-        format!("`{}` has no function `{function}`; it defines: {}", file.display(), names.join(", "))
+        format!(
+            "`{}` has no function `{function}`; it defines: {}",
+            file.display(),
+            names.join(", ")
+        )
     })?;
     // Arguments go in parameter order; every parameter without a default must be given.
     let mut given = args;
@@ -63,19 +71,28 @@ pub fn exec(
                 });
             }
             None if p.default.is_some() => break, // the rest take their defaults
-            None => return Err(format!("`{function}` needs the argument `{}` (--arg {}=…)", p.name.name, p.name.name)),
+            None => {
+                return Err(format!(
+                    "`{function}` needs the argument `{}` (--arg {}=…)",
+                    p.name.name, p.name.name
+                ));
+            }
         }
     }
     if let Some((n, _)) = given.first() {
-        return Err(format!("`{function}` has no parameter `{n}` (or it comes after one left to its default)"));
+        return Err(format!(
+            "`{function}` has no parameter `{n}` (or it comes after one left to its default)"
+        ));
     }
     let key = module.name.clone();
-    let (graph, names) = lower_function(&mods, &key, function, ordered, 0).map_err(|d| render(&[d], &mods.sources))?;
+    let (graph, names) = lower_function(&mods, &key, function, ordered, 0)
+        .map_err(|d| render(&[d], &mods.sources))?;
     let g = crate::run::prepare(&graph)?;
     let outs = match backend {
         Backend::Interp => rlp_ir::interp::run(&g, &inputs).map_err(|e| e.to_string())?,
         Backend::Jit => {
-            let exe = rlp_jit::compile(&g, &rlp_jit::JitOptions::default()).map_err(|e| e.to_string())?;
+            let exe =
+                rlp_jit::compile(&g, &rlp_jit::JitOptions::default()).map_err(|e| e.to_string())?;
             exe.run(&inputs).map_err(|e| e.to_string())?
         }
     };
@@ -92,7 +109,10 @@ pub fn write_outputs(path: &Path, outs: &[(String, Tensor)]) -> Result<(), Strin
         _ => Err(format!(
             "the function returns {} tensors ({}); write them to a .npz",
             outs.len(),
-            outs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            outs.iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }

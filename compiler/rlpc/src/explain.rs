@@ -18,14 +18,19 @@ pub struct ExplainOptions {
 
 /// The names `--after` accepts, in pipeline order.
 pub fn pass_names() -> Vec<&'static str> {
-    std::iter::once("lower").chain(rlp_ir::opt::PASSES.iter().map(|(n, _)| *n)).collect()
+    std::iter::once("lower")
+        .chain(rlp_ir::opt::PASSES.iter().map(|(n, _)| *n))
+        .collect()
 }
 
 pub fn explain(p: &Program, opts: &ExplainOptions) -> Result<String, String> {
     let names = pass_names();
     let after = opts.after.as_deref().unwrap_or(names[names.len() - 1]);
     if !names.contains(&after) {
-        return Err(format!("unknown pass `{after}`; passes: {}", names.join(", ")));
+        return Err(format!(
+            "unknown pass `{after}`; passes: {}",
+            names.join(", ")
+        ));
     }
     let mut s = String::new();
     let _ = writeln!(s, "train {}: {}", p.unit, p.iterations);
@@ -47,7 +52,11 @@ pub fn explain(p: &Program, opts: &ExplainOptions) -> Result<String, String> {
         let mut g = st.graph.clone();
         for pass in &names {
             if *pass != "lower" {
-                let f = rlp_ir::opt::PASSES.iter().find(|(n, _)| n == pass).expect("a pass").1;
+                let f = rlp_ir::opt::PASSES
+                    .iter()
+                    .find(|(n, _)| n == pass)
+                    .expect("a pass")
+                    .1;
                 g = f(&g);
             }
             if opts.every_pass || *pass == after {
@@ -61,7 +70,11 @@ pub fn explain(p: &Program, opts: &ExplainOptions) -> Result<String, String> {
         if opts.kernels {
             let g = rlp_ir::opt::optimize(&st.graph);
             let _ = writeln!(s, "-- kernels");
-            let _ = write!(s, "{}", rlp_jit::kernels_summary(&g, &rlp_jit::JitOptions::default()));
+            let _ = write!(
+                s,
+                "{}",
+                rlp_jit::kernels_summary(&g, &rlp_jit::JitOptions::default())
+            );
         }
     }
     Ok(s)

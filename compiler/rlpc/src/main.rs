@@ -87,7 +87,19 @@ fn command(cli: Cli) -> ExitCode {
         },
         Cmd::Explain { file, seed } => match rlpc::front_end(&file, seed) {
             Ok((p, _)) => {
-                match rlpc::explain::explain(&p, &rlpc::explain::ExplainOptions { kernels: true, ..Default::default() }) { Ok(s) => print!("{s}"), Err(e) => { eprintln!("error: {e}"); return ExitCode::FAILURE; } }
+                match rlpc::explain::explain(
+                    &p,
+                    &rlpc::explain::ExplainOptions {
+                        kernels: true,
+                        ..Default::default()
+                    },
+                ) {
+                    Ok(s) => print!("{s}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
                 ExitCode::SUCCESS
             }
             Err((diags, sources)) => {
@@ -134,7 +146,10 @@ fn command(cli: Cli) -> ExitCode {
                 stop_after,
                 ..opts
             };
-            let out = opts.out.clone().expect("a CLI run always has a run directory");
+            let out = opts
+                .out
+                .clone()
+                .expect("a CLI run always has a run directory");
             if !quiet {
                 eprintln!("{label}; writing {}", out.display());
             }
@@ -242,8 +257,12 @@ fn resume_run(dir: PathBuf) -> Option<Started> {
     } else {
         dir.join(rundir::PROGRAM)
     };
-    let (compiled, sources) =
-        compile(&file, settings.seed, &settings.overrides(), settings.backend)?;
+    let (compiled, sources) = compile(
+        &file,
+        settings.seed,
+        &settings.overrides(),
+        settings.backend,
+    )?;
     if compiled.program.iterations != settings.iterations {
         eprintln!(
             "error: `{}` runs {} iterations but `{}` says {}",

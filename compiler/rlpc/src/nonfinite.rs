@@ -12,22 +12,26 @@
 //! the graph) matters: programs legitimately build infinities that never reach an
 //! output, such as a `-inf` mask fed to a `max`.
 //!
+//! When the walk ends at a `scan` (a loop: rollouts, returns), the scan is replayed
+//! step by step and the walk continues inside its body at the first step that went bad.
+//!
 //! This runs only on the error path, so it favours simplicity over speed and memory: it
 //! re-evaluates the unoptimised graph with every node made an output.
 
 use crate::diag::{FileId, Loc, SourceMap};
-use rlp_ir::{Graph, NodeId, Origin, Tensor};
+use rlp_ir::{Graph, NodeId, Op, Origin, Scan, Tensor};
 use rlp_syntax::ast::Span;
 
 /// The node a non-finite value started at.
 #[derive(Debug, Clone)]
 pub struct Culprit {
     pub node: NodeId,
-    /// The op's name as the IR prints it (`log`, `div`, `scan`…).
+    /// The op's name as the IR prints it (`log`, `div`, `exp`…).
     pub op: &'static str,
     pub origin: Option<Origin>,
-    /// Whether the node is a `scan`: the value was made somewhere inside its body.
-    pub in_loop: bool,
+    /// When the node is inside loop bodies: the step of each enclosing `scan`, outermost
+    /// first, with the scan's origin.
+    pub loops: Vec<(usize, Option<Origin>)>,
     /// How many elements of its value are NaN, +Inf and -Inf, and how many it has.
     pub nan: usize,
     pub pos_inf: usize,
@@ -39,7 +43,13 @@ pub struct Culprit {
 /// inputs the stage ran on. `None` when the interpreter does not reproduce the value
 /// (or fails): the caller then reports the stage alone.
 pub fn locate(graph: &Graph, inputs: &[Tensor], output: usize) -> Option<Culprit> {
-    let start = *graph.outputs.get(output)?;
+    trace(graph, inputs, &[output])
+}
+
+/// Evaluates `graph` keeping every tensor value, then walks back from the first of
+/// `outputs` that is non-finite. A walk that ends at a `scan` (non-finite results from
+/// finite arguments) continues inside its body, step by step.
+fn trace(graph: &Graph, inputs: &[Tensor], outputs: &[usize]) -> Option<Culprit> {
     let mut g = graph.clone();
     let tensor_nodes: Vec<NodeId> = g
         .ids()
@@ -53,28 +63,38 @@ pub fn locate(graph: &Graph, inputs: &[Tensor], output: usize) -> Option<Culprit
         value[id.index()] = Some(v);
     }
     let bad = |id: NodeId| value[id.index()].as_ref().is_none_or(|t| !t.all_finite());
-    if !bad(start) {
-        return None;
-    }
-    let mut cur = start;
-    // A `project` of a scan with a non-finite value means the scan made it: step onto
-    // the scan (counted as bad), then on through its arguments.
+    let start = outputs
+        .iter()
+        .filter_map(|&k| graph.outputs.get(k).copied())
+        .find(|&id| bad(id))?;
+    // Follow the earliest non-finite argument until none is. A `project` of a scan
+    // steps onto the scan (which has no value of its own, so counts as bad).
+    let (mut cur, mut came_from) = (start, start);
     while let Some(next) = g.node(cur).args.iter().copied().filter(|&a| bad(a)).min() {
-        cur = next;
+        (came_from, cur) = (cur, next);
     }
     let node = g.node(cur);
-    // A scan has no value of its own: count the elements of the projection we came by.
-    let counted = value[cur.index()].as_ref().or_else(|| {
-        g.ids()
-            .filter(|&id| g.node(id).args.contains(&cur))
-            .find_map(|id| value[id.index()].as_ref().filter(|t| !t.all_finite()))
-    });
-    let xs = counted.map(|t| t.to_f64_vec()).unwrap_or_default();
+    if let (Op::Scan(scan), Op::Project(k)) = (&node.op, &g.node(came_from).op) {
+        let args: Vec<Tensor> = node
+            .args
+            .iter()
+            .map(|a| value[a.index()].clone())
+            .collect::<Option<_>>()?;
+        if let Some(mut inner) = trace_scan(scan, &args, *k) {
+            inner.loops[0].1 = node.origin;
+            return Some(inner);
+        }
+    }
+    let xs = value[cur.index()]
+        .as_ref()
+        .or(value[came_from.index()].as_ref())
+        .map(|t| t.to_f64_vec())
+        .unwrap_or_default();
     Some(Culprit {
         node: cur,
         op: node.op.name(),
         origin: node.origin,
-        in_loop: value[cur.index()].is_none(),
+        loops: vec![],
         nan: xs.iter().filter(|v| v.is_nan()).count(),
         pos_inf: xs.iter().filter(|&&v| v == f64::INFINITY).count(),
         neg_inf: xs.iter().filter(|&&v| v == f64::NEG_INFINITY).count(),
@@ -82,27 +102,59 @@ pub fn locate(graph: &Graph, inputs: &[Tensor], output: usize) -> Option<Culprit
     })
 }
 
+/// Replays a scan whose arguments are finite, one step at a time, and traces the first
+/// step whose body makes a non-finite carry or per-step output `k` (the result the
+/// caller came by; a non-finite carry is checked too, since it feeds every later step).
+fn trace_scan(scan: &Scan, args: &[Tensor], k: usize) -> Option<Culprit> {
+    let (n_carry, n_seq) = (scan.n_carry, scan.n_seq);
+    let (seqs, invariants) = args[n_carry..].split_at(n_seq);
+    let mut carries: Vec<Tensor> = args[..n_carry].to_vec();
+    let steps: Box<dyn Iterator<Item = usize>> = if scan.reverse {
+        Box::new((0..scan.length).rev())
+    } else {
+        Box::new(0..scan.length)
+    };
+    let watched: Vec<usize> = std::iter::once(k).chain(0..n_carry).collect();
+    for t in steps {
+        let mut inputs = carries.clone();
+        inputs.extend(seqs.iter().map(|s| row(s, t)));
+        inputs.extend(invariants.iter().cloned());
+        inputs.push(Tensor::I32(ndarray::arr0(t as i32).into_dyn()));
+        let outs = rlp_ir::interp::run(&scan.body, &inputs).ok()?;
+        if watched
+            .iter()
+            .any(|&i| outs.get(i).is_some_and(|o| !o.all_finite()))
+        {
+            let mut c = trace(&scan.body, &inputs, &watched)?;
+            c.loops.insert(0, (t, None));
+            return Some(c);
+        }
+        carries = outs[..n_carry].to_vec();
+    }
+    None
+}
+
+/// `t[i]` along axis 0.
+fn row(t: &Tensor, i: usize) -> Tensor {
+    use ndarray::Axis;
+    match t {
+        Tensor::F32(a) => Tensor::F32(a.index_axis(Axis(0), i).to_owned()),
+        Tensor::F64(a) => Tensor::F64(a.index_axis(Axis(0), i).to_owned()),
+        Tensor::I32(a) => Tensor::I32(a.index_axis(Axis(0), i).to_owned()),
+        Tensor::Bool(a) => Tensor::Bool(a.index_axis(Axis(0), i).to_owned()),
+    }
+}
+
 impl Culprit {
     /// The source location of the node, if it has one.
     pub fn loc(&self) -> Option<Loc> {
-        self.origin.map(|o| {
-            Loc::new(
-                FileId(o.file),
-                Span {
-                    start: o.start,
-                    end: o.end,
-                },
-            )
-        })
+        self.origin.map(to_loc)
     }
 
     /// A multi-line explanation: the op, `file:line:col`, the source line with the
     /// expression underlined, and what the value held.
     pub fn describe(&self, sources: Option<&SourceMap>) -> String {
         let mut s = format!("the first non-finite value was made by `{}`", self.op);
-        if self.in_loop {
-            s.push_str(" (inside the loop's body)");
-        }
         match (self.loc(), sources) {
             (Some(loc), Some(m)) => {
                 s.push_str(&format!(" at {}\n", m.describe(loc)));
@@ -110,8 +162,19 @@ impl Culprit {
             }
             _ => s.push_str(" (no source location)\n"),
         }
+        for (step, origin) in self.loops.iter().rev() {
+            s.push_str(&format!("  in step {step} of the loop"));
+            match (origin.map(to_loc), sources) {
+                (Some(loc), Some(m)) => s.push_str(&format!(" at {}\n", m.describe(loc))),
+                _ => s.push('\n'),
+            }
+        }
         let mut parts = vec![];
-        for (n, what) in [(self.nan, "NaN"), (self.pos_inf, "+Inf"), (self.neg_inf, "-Inf")] {
+        for (n, what) in [
+            (self.nan, "NaN"),
+            (self.pos_inf, "+Inf"),
+            (self.neg_inf, "-Inf"),
+        ] {
             if n > 0 {
                 parts.push(format!("{n} {what}"));
             }
@@ -126,6 +189,16 @@ impl Culprit {
         }
         s
     }
+}
+
+fn to_loc(o: Origin) -> Loc {
+    Loc::new(
+        FileId(o.file),
+        Span {
+            start: o.start,
+            end: o.end,
+        },
+    )
 }
 
 /// The source line a location starts on, with `^` under the located part (on that

@@ -78,7 +78,8 @@ pub fn render(metric: &str, points: &[(f64, f64)]) -> Result<Vec<u8>, String> {
     register_font()?;
     let (w, h) = SIZE;
     let mut rgb = vec![0u8; (w * h * 3) as usize];
-    draw(metric, points, &mut rgb).map_err(|e| format!("cannot draw the plot of `{metric}`: {e}"))?;
+    draw(metric, points, &mut rgb)
+        .map_err(|e| format!("cannot draw the plot of `{metric}`: {e}"))?;
     encode_png(&rgb, w, h).map_err(|e| format!("cannot encode the plot of `{metric}`: {e}"))
 }
 
@@ -114,7 +115,10 @@ fn draw(
     } else {
         RGBColor(31, 90, 180)
     };
-    chart.draw_series(LineSeries::new(points.iter().copied(), raw_colour.stroke_width(1)))?;
+    chart.draw_series(LineSeries::new(
+        points.iter().copied(),
+        raw_colour.stroke_width(1),
+    ))?;
     if let Some(s) = smoothed {
         chart.draw_series(LineSeries::new(s, RGBColor(31, 90, 180).stroke_width(2)))?;
     }

@@ -119,4 +119,3 @@ impl Program {
         &self.slots[id.0 as usize]
     }
 }
-

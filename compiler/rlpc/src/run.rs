@@ -318,9 +318,9 @@ impl Progress {
             })
         };
         let int = |k: &str| {
-            field(k)?.as_u64().ok_or_else(|| {
-                format!("`{}`: `{k}` is not a non-negative integer", file.display())
-            })
+            field(k)?
+                .as_u64()
+                .ok_or_else(|| format!("`{}`: `{k}` is not a non-negative integer", file.display()))
         };
         Ok(Progress {
             iteration: int("iteration")?,
@@ -358,9 +358,8 @@ pub fn train(
         None if opts.resume => return Err("resuming needs a run directory".into()),
         None => None,
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                format!("cannot create the run directory `{}`: {e}", dir.display())
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create the run directory `{}`: {e}", dir.display()))?;
             let csv = dir.join(rundir::METRICS);
             if opts.resume {
                 at = resume_into(&mut trainer, dir)?;
@@ -375,7 +374,9 @@ pub fn train(
             )
         }
     };
-    let end = opts.stop_after.map_or(p.iterations, |k| k.min(p.iterations));
+    let end = opts
+        .stop_after
+        .map_or(p.iterations, |k| k.min(p.iterations));
     let bar = progress_bar(p.iterations, at.iteration, opts.quiet);
     let t0 = Instant::now();
     let wall0 = at.wall_s;
@@ -519,9 +520,15 @@ fn progress_bar(n: u64, start: u64, quiet: bool) -> Option<indicatif::ProgressBa
     }
     let b = indicatif::ProgressBar::new(n).with_position(start);
     let style = indicatif::ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} it  {per_sec}  eta {eta}  {msg}",
+        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} it  {rate}  eta {eta}  {msg}",
     )
     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .with_key(
+        "rate",
+        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.1} it/s", s.per_sec());
+        },
+    )
     .progress_chars("=> ");
     b.set_style(style);
     b.reset_eta();

@@ -94,8 +94,12 @@ pub fn load(dir: &Path) -> Result<(String, Settings), String> {
     let source = String::from_utf8(read(PROGRAM)?)
         .map_err(|_| format!("`{}` is not UTF-8 text", program_path.display()))?;
     let settings_path = dir.join(SETTINGS);
-    let settings = serde_json::from_slice(&read(SETTINGS)?)
-        .map_err(|e| format!("`{}` is not valid run settings: {e}", settings_path.display()))?;
+    let settings = serde_json::from_slice(&read(SETTINGS)?).map_err(|e| {
+        format!(
+            "`{}` is not valid run settings: {e}",
+            settings_path.display()
+        )
+    })?;
     Ok((source, settings))
 }
 

@@ -80,9 +80,11 @@ fn graphs(env: &Env, e: usize) -> (rlp_ir::Graph, Vec<String>, Option<rlp_ir::Gr
     };
     let (g, names) =
         lower_function(&mods, env.module, "step", vec![state(), action], 0).expect("step");
-    let obs = env
-        .observe
-        .then(|| lower_function(&mods, env.module, "observe", vec![state()], 0).expect("observe").0);
+    let obs = env.observe.then(|| {
+        lower_function(&mods, env.module, "observe", vec![state()], 0)
+            .expect("observe")
+            .0
+    });
     (g, names, obs)
 }
 
@@ -103,7 +105,11 @@ fn jit(g: rlp_ir::Graph) -> Box<dyn Executable> {
 /// Checks the fixture's own time-limit bookkeeping: every episode ends on its last step,
 /// by termination before the limit or by truncation exactly at it.
 fn check_fixture_flags(env: &Env, fx: &HashMap<String, Tensor>) -> (usize, usize) {
-    let lengths: Vec<usize> = fx["length"].to_f64_vec().iter().map(|&l| l as usize).collect();
+    let lengths: Vec<usize> = fx["length"]
+        .to_f64_vec()
+        .iter()
+        .map(|&l| l as usize)
+        .collect();
     let tmax = fx["terminated"].shape()[1];
     assert_eq!(tmax, env.limit);
     let term = fx["terminated"].to_f64_vec();
@@ -113,7 +119,11 @@ fn check_fixture_flags(env: &Env, fx: &HashMap<String, Tensor>) -> (usize, usize
         for t in 0..tmax {
             let last = t + 1 == n;
             let (te, tr) = (term[k * tmax + t] != 0.0, trunc[k * tmax + t] != 0.0);
-            assert_eq!(tr, last && n == env.limit && !te, "episode {k} step {t}: truncated");
+            assert_eq!(
+                tr,
+                last && n == env.limit && !te,
+                "episode {k} step {t}: truncated"
+            );
             if !last {
                 assert!(!te, "episode {k} step {t}: terminated before the end");
             }
@@ -137,7 +147,11 @@ fn replay(env: &Env, build: Build) -> usize {
         assert!(n_term > 0, "the fixture covers termination");
     }
     assert!(n_trunc > 0, "the fixture covers truncation");
-    let lengths: Vec<usize> = fx["length"].to_f64_vec().iter().map(|&l| l as usize).collect();
+    let lengths: Vec<usize> = fx["length"]
+        .to_f64_vec()
+        .iter()
+        .map(|&l| l as usize)
+        .collect();
     let e = lengths.len();
     let tmax = env.limit;
     let o_dim = fx["obs"].shape()[2];
@@ -278,7 +292,11 @@ fn train(src: &str, backend: rlpc::run::Backend) -> Vec<f64> {
 fn constructors_train_with_a_random_policy() {
     let discrete = "i32(floor(uniform([8], low: 0.0, high: 3.0)))";
     let cases = [
-        ("pendulum", "pendulum", "uniform([8, 1], low: -3.0, high: 3.0)"),
+        (
+            "pendulum",
+            "pendulum",
+            "uniform([8, 1], low: -3.0, high: 3.0)",
+        ),
         ("mountain_car", "mountain_car", discrete),
         (
             "mountain_car_continuous",
@@ -293,7 +311,10 @@ fn constructors_train_with_a_random_policy() {
         let b = train(&src, rlpc::run::Backend::Interp);
         eprintln!("{module}: metrics {a:?}");
         for (x, y) in a.iter().zip(&b) {
-            assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "{module}: {a:?} vs {b:?}");
+            assert!(
+                (x - y).abs() <= 1e-4 * y.abs().max(1.0),
+                "{module}: {a:?} vs {b:?}"
+            );
         }
         // Pendulum episodes end only by the time limit; 260 steps finish one per env.
         let ret = a[0];

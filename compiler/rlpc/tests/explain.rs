@@ -19,22 +19,47 @@ train iterations: 1 {
 "#;
 
 fn program() -> rlpc::program::Program {
-    rlpc::front_end_source("explain.rlp", PROGRAM, 0).map_err(|(d, s)| rlpc::diag::render_plain(&d, &s)).unwrap().0
+    rlpc::front_end_source("explain.rlp", PROGRAM, 0)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap()
+        .0
 }
 
 #[test]
 fn every_pass_and_kernels() {
-    let text = explain(&program(), &ExplainOptions { every_pass: true, kernels: true, ..Default::default() }).unwrap();
+    let text = explain(
+        &program(),
+        &ExplainOptions {
+            every_pass: true,
+            kernels: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     insta::assert_snapshot!(text);
 }
 
 #[test]
 fn after_one_pass_only() {
     let p = program();
-    let lowered = explain(&p, &ExplainOptions { after: Some("lower".into()), ..Default::default() }).unwrap();
+    let lowered = explain(
+        &p,
+        &ExplainOptions {
+            after: Some("lower".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let last = explain(&p, &ExplainOptions::default()).unwrap();
     assert!(lowered.contains("-- after lower") && !lowered.contains("-- after dce"));
     assert!(last.contains("-- after dce") && !last.contains("-- after lower"));
-    let err = explain(&p, &ExplainOptions { after: Some("fuse-all".into()), ..Default::default() }).unwrap_err();
+    let err = explain(
+        &p,
+        &ExplainOptions {
+            after: Some("fuse-all".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(err.contains("fold, cse, dce"), "{err}");
 }

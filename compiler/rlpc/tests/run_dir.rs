@@ -48,7 +48,9 @@ fn rlpc() -> Command {
 /// A fresh, empty directory for one test (under the target directory, not /tmp, so
 /// parallel test binaries never collide).
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("run_dir").join(name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("run_dir")
+        .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -95,22 +97,45 @@ fn killed_and_resumed_run_is_bit_identical() {
     std::fs::write(&file, SMALL).unwrap();
     let (full, split) = (root.join("full"), root.join("split"));
     let common = ["--quiet", "--seed", "7", "--set", "lr=2e-2"];
-    let mut a = vec!["run", s(&file), "--out", s(&full), "--checkpoint-every", "2"];
+    let mut a = vec![
+        "run",
+        s(&file),
+        "--out",
+        s(&full),
+        "--checkpoint-every",
+        "2",
+    ];
     a.extend(common);
     ok(&a);
     // Checkpoints after 2 and 4 iterations, then killed after 5: iteration 4's metrics
     // row is in the file but not in the checkpoint, and must be replaced, not doubled.
-    let mut b = vec!["run", s(&file), "--out", s(&split), "--checkpoint-every", "2"];
+    let mut b = vec![
+        "run",
+        s(&file),
+        "--out",
+        s(&split),
+        "--checkpoint-every",
+        "2",
+    ];
     b.extend(common);
     b.extend(["--stop-after", "5"]);
     let stopped = ok(&b);
     assert!(String::from_utf8_lossy(&stopped.stdout).contains("--resume"));
-    assert!(!split.join("params.npz").exists(), "a killed run has no final params");
+    assert!(
+        !split.join("params.npz").exists(),
+        "a killed run has no final params"
+    );
     let (step, _, _) = checkpoint::load_latest(&split.join("checkpoints"))
         .unwrap()
         .unwrap();
     assert_eq!(step, 4);
-    assert_eq!(read_metrics_csv(&split.join("metrics.csv")).unwrap().1.len(), 5);
+    assert_eq!(
+        read_metrics_csv(&split.join("metrics.csv"))
+            .unwrap()
+            .1
+            .len(),
+        5
+    );
 
     ok(&["run", "--resume", s(&split), "--quiet"]);
 
@@ -133,7 +158,10 @@ fn killed_and_resumed_run_is_bit_identical() {
     // The optimiser really moved the parameters (so the comparison is not vacuous).
     let params = load_npz(&full.join("params.npz")).unwrap();
     assert!(!params.is_empty());
-    assert!(fstate.len() > params.len(), "state has more than the parameters");
+    assert!(
+        fstate.len() > params.len(),
+        "state has more than the parameters"
+    );
 }
 
 #[test]
@@ -143,10 +171,22 @@ fn run_directory_has_program_settings_plots_checkpoints_and_params() {
     std::fs::write(&file, SMALL).unwrap();
     let out = root.join("out");
     ok(&[
-        "run", s(&file), "--out", s(&out), "--quiet", "--seed", "3",
-        "--checkpoint-every", "2", "--set", "lr=2e-2",
+        "run",
+        s(&file),
+        "--out",
+        s(&out),
+        "--quiet",
+        "--seed",
+        "3",
+        "--checkpoint-every",
+        "2",
+        "--set",
+        "lr=2e-2",
     ]);
-    assert_eq!(std::fs::read_to_string(out.join("program.rlp")).unwrap(), SMALL);
+    assert_eq!(
+        std::fs::read_to_string(out.join("program.rlp")).unwrap(),
+        SMALL
+    );
     let settings: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("settings.json")).unwrap()).unwrap();
     assert_eq!(settings["seed"], 3);
@@ -168,10 +208,15 @@ fn run_directory_has_program_settings_plots_checkpoints_and_params() {
     ckpts.sort();
     assert_eq!(ckpts, ["ckpt-6.npz", "ckpt-8.npz", "ckpt-9.npz"]);
     let params = load_npz(&out.join("params.npz")).unwrap();
-    let (_, state, _) = checkpoint::load_latest(&out.join("checkpoints")).unwrap().unwrap();
+    let (_, state, _) = checkpoint::load_latest(&out.join("checkpoints"))
+        .unwrap()
+        .unwrap();
     for (name, t) in &params {
         assert!(name.starts_with("policy."), "{name} is not a parameter");
-        assert_eq!(Some(t), state.iter().find(|(n, _)| n == name).map(|(_, t)| t));
+        assert_eq!(
+            Some(t),
+            state.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+        );
     }
 }
 
@@ -181,7 +226,15 @@ fn nan_names_the_source_line_and_keeps_the_last_checkpoint() {
     let file = root.join("goes_nan.rlp");
     std::fs::write(&file, GOES_NAN).unwrap();
     let out = root.join("out");
-    let r = run(&["run", s(&file), "--out", s(&out), "--quiet", "--checkpoint-every", "2"]);
+    let r = run(&[
+        "run",
+        s(&file),
+        "--out",
+        s(&out),
+        "--quiet",
+        "--checkpoint-every",
+        "2",
+    ]);
     assert_eq!(r.status.code(), Some(1));
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("iteration 2"), "{err}");
@@ -192,7 +245,9 @@ fn nan_names_the_source_line_and_keeps_the_last_checkpoint() {
     assert!(err.contains("ckpt-2.npz"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     // The periodic checkpoint survives untouched, and nothing after it was written.
-    let (step, state, _) = checkpoint::load_latest(&out.join("checkpoints")).unwrap().unwrap();
+    let (step, state, _) = checkpoint::load_latest(&out.join("checkpoints"))
+        .unwrap()
+        .unwrap();
     assert_eq!(step, 2);
     let x = &state.iter().find(|(n, _)| n == "x").unwrap().1;
     assert_eq!(x.to_f64_vec(), [0.5, 0.5]);
@@ -205,13 +260,21 @@ fn a_huge_learning_rate_is_traced_to_the_source() {
     let file = root.join("small.rlp");
     std::fs::write(&file, SMALL).unwrap();
     let r = run(&[
-        "run", s(&file), "--out", s(&root.join("out")), "--quiet",
-        "--set", "lr=1e38",
+        "run",
+        s(&file),
+        "--out",
+        s(&root.join("out")),
+        "--quiet",
+        "--set",
+        "lr=1e38",
     ]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{err}");
     assert!(err.contains("non-finite value"), "{err}");
-    assert!(err.contains("the first non-finite value was made by"), "{err}");
+    assert!(
+        err.contains("the first non-finite value was made by"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -225,7 +288,10 @@ fn unwritable_run_directory_is_a_clean_error() {
     let r = run(&["run", s(&file), "--out", s(&blocker.join("out")), "--quiet"]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{err}");
-    assert!(err.starts_with("error: cannot create the run directory"), "{err}");
+    assert!(
+        err.starts_with("error: cannot create the run directory"),
+        "{err}"
+    );
     assert!(err.contains("a_file"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
@@ -241,12 +307,29 @@ fn resume_errors_name_the_file() {
     let file = root.join("small.rlp");
     std::fs::write(&file, SMALL).unwrap();
     let out = root.join("out");
-    ok(&["run", s(&file), "--out", s(&out), "--quiet", "--stop-after", "1"]);
+    ok(&[
+        "run",
+        s(&file),
+        "--out",
+        s(&out),
+        "--quiet",
+        "--stop-after",
+        "1",
+    ]);
     let r = run(&["run", "--resume", s(&out), "--quiet"]);
     assert!(String::from_utf8_lossy(&r.stderr).contains("no checkpoint to resume from"));
     // A checkpoint from a different program: a slot of the wrong shape.
-    ok(&["run", s(&file), "--out", s(&out), "--quiet", "--checkpoint-every", "2",
-         "--stop-after", "3"]);
+    ok(&[
+        "run",
+        s(&file),
+        "--out",
+        s(&out),
+        "--quiet",
+        "--checkpoint-every",
+        "2",
+        "--stop-after",
+        "3",
+    ]);
     let other = SMALL.replace("[8]", "[5]");
     std::fs::write(out.join("program.rlp"), &other).unwrap();
     std::fs::write(&file, &other).unwrap();

@@ -41,9 +41,14 @@ fn dir() -> PathBuf {
 #[test]
 fn a_user_estimator_is_used_like_a_stdlib_one() {
     let d = dir();
-    let src = MAIN.replace("use std.env.cartpole", "use std.env.cartpole\nuse std.losses.{policy_gradient}");
+    let src = MAIN.replace(
+        "use std.env.cartpole",
+        "use std.env.cartpole\nuse std.losses.{policy_gradient}",
+    );
     std::fs::write(d.join("main.rlp"), &src).unwrap();
-    let (p, _) = rlpc::front_end(&d.join("main.rlp"), 0).map_err(|(e, s)| rlpc::diag::render_plain(&e, &s)).unwrap();
+    let (p, _) = rlpc::front_end(&d.join("main.rlp"), 0)
+        .map_err(|(e, s)| rlpc::diag::render_plain(&e, &s))
+        .unwrap();
     let c = run::compile(p, Backend::Jit).unwrap();
     let mut t = Trainer::new(&c).unwrap();
     for it in 0..3 {
@@ -57,10 +62,18 @@ fn a_user_estimator_gets_shape_errors_at_the_call() {
     let d = dir();
     let bad = "use \"./my_estimators.rlp\".{td_residual}\nx = td_residual(zeros([5, 2]), zeros([5, 2]), zeros([5, 2]) > 0.0)\ntrain iterations: 1 { log a = 1.0 }\n";
     std::fs::write(d.join("bad.rlp"), bad).unwrap();
-    let Err((diags, sources)) = rlpc::front_end(&d.join("bad.rlp"), 0) else { panic!("must not compile") };
+    let Err((diags, sources)) = rlpc::front_end(&d.join("bad.rlp"), 0) else {
+        panic!("must not compile")
+    };
     let text = rlpc::diag::render_plain(&diags, &sources);
-    assert!(text.contains("shape-mismatch") && text.contains("T + 1"), "{text}");
-    assert!(text.contains("my_estimators.rlp"), "the declaration in the user's file is shown:\n{text}");
+    assert!(
+        text.contains("shape-mismatch") && text.contains("T + 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("my_estimators.rlp"),
+        "the declaration in the user's file is shown:\n{text}"
+    );
 }
 
 #[test]
@@ -71,23 +84,53 @@ fn exec_runs_one_function_on_npy_inputs() {
     let v: Vec<f64> = (0..(t + 1) * n).map(|i| 0.5 * i as f64).collect();
     let term = vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0];
     let args = vec![
-        ("r".to_string(), ArgValue::Tensor(Tensor::from_f64(DType::F32, &[t, n], &r))),
-        ("v".to_string(), ArgValue::Tensor(Tensor::from_f64(DType::F32, &[t + 1, n], &v))),
-        ("terminated".to_string(), ArgValue::Tensor(Tensor::from_f64(DType::Bool, &[t, n], &term))),
+        (
+            "r".to_string(),
+            ArgValue::Tensor(Tensor::from_f64(DType::F32, &[t, n], &r)),
+        ),
+        (
+            "v".to_string(),
+            ArgValue::Tensor(Tensor::from_f64(DType::F32, &[t + 1, n], &v)),
+        ),
+        (
+            "terminated".to_string(),
+            ArgValue::Tensor(Tensor::from_f64(DType::Bool, &[t, n], &term)),
+        ),
         ("gamma".to_string(), ArgValue::parse("0.5").unwrap()),
     ];
     for backend in [Backend::Interp, Backend::Jit] {
-        let out = exec(&d.join("my_estimators.rlp"), "td_residual", args.iter().map(|(k, a)| (k.clone(), clone_arg(a))).collect(), backend).unwrap();
+        let out = exec(
+            &d.join("my_estimators.rlp"),
+            "td_residual",
+            args.iter()
+                .map(|(k, a)| (k.clone(), clone_arg(a)))
+                .collect(),
+            backend,
+        )
+        .unwrap();
         let got = out[0].1.to_f64_vec();
         for i in 0..t * n {
             let next = if term[i] == 1.0 { 0.0 } else { v[i + n] };
             let want = r[i] + 0.5 * next - v[i];
-            assert!((got[i] - want).abs() < 1e-6, "{backend:?} element {i}: {} vs {want}", got[i]);
+            assert!(
+                (got[i] - want).abs() < 1e-6,
+                "{backend:?} element {i}: {} vs {want}",
+                got[i]
+            );
         }
     }
-    let missing = exec(&d.join("my_estimators.rlp"), "td_residual", vec![], Backend::Interp).err().unwrap();
+    let missing = exec(
+        &d.join("my_estimators.rlp"),
+        "td_residual",
+        vec![],
+        Backend::Interp,
+    )
+    .err()
+    .unwrap();
     assert!(missing.contains("needs the argument `r`"), "{missing}");
-    let unknown = exec(&d.join("my_estimators.rlp"), "gae", vec![], Backend::Interp).err().unwrap();
+    let unknown = exec(&d.join("my_estimators.rlp"), "gae", vec![], Backend::Interp)
+        .err()
+        .unwrap();
     assert!(unknown.contains("td_residual"), "{unknown}");
 }
 

@@ -25,13 +25,23 @@ const VM: Type = types::I32X4;
 
 /// Whether `k` (coalesced) has a four-lane form.
 pub fn fits(k: &Kernel) -> bool {
-    let KernelKind::Map { .. } = k.kind else {
-        return false;
-    };
+    matches!(k.kind, KernelKind::Map { .. }) && lane_wise(k)
+}
+
+/// Whether a (coalesced) scan kernel's step-major loop has a four-lane form: as for a
+/// map kernel, with carries (vector loads from their final-store buffers) and loads
+/// that move with the step allowed. The step index itself is only ever used by
+/// addressing here (`i32` ops have no lane form), so it stays scalar.
+pub fn fits_scan(k: &Kernel) -> bool {
+    matches!(k.kind, KernelKind::Scan(_)) && !k.space.is_empty() && lane_wise(k)
+}
+
+fn lane_wise(k: &Kernel) -> bool {
+    let scan = matches!(k.kind, KernelKind::Scan(_));
     let inner = k.space.len() - 1;
     let params_f32 = k.params.iter().all(|p| p.dtype == DType::F32);
     let loads_ok = k.indices.iter().all(|ix| {
-        ix.dynamic.is_empty() && ix.step_stride == 0 && matches!(ix.strides[inner], 0 | 1)
+        ix.dynamic.is_empty() && (scan || ix.step_stride == 0) && matches!(ix.strides[inner], 0 | 1)
     });
     let op_ok = |inst: &crate::kernel::Inst| match &inst.op {
         Op::Load { .. } => true,
@@ -61,12 +71,8 @@ pub fn fits(k: &Kernel) -> bool {
             _ => false,
         },
         Op::Select(..) => matches!(inst.dtype, DType::F32 | DType::Bool),
-        Op::Coord(_)
-        | Op::Cast(_)
-        | Op::Random { .. }
-        | Op::Carry(_)
-        | Op::Step
-        | Op::Assert(..) => false,
+        Op::Carry(_) | Op::Step => scan,
+        Op::Coord(_) | Op::Cast(_) | Op::Random { .. } | Op::Assert(..) => false,
     };
     params_f32 && loads_ok && k.insts.iter().all(op_ok)
 }
@@ -75,6 +81,24 @@ impl Emitter<'_, '_> {
     /// Emits the kernel's instructions for the four elements from flat index `i` (the
     /// innermost coordinate is set), and stores them.
     pub(super) fn emit_vector(&mut self, i: Value, stores: &[(usize, ValId)]) {
+        let vals = self.vector_values(i);
+        for &(param, v) in stores {
+            let x = vals[v.index()].expect("stored values are computed");
+            self.store_vector(param, i, x);
+        }
+    }
+
+    /// Stores four lanes at element `index` of `param`.
+    pub(super) fn store_vector(&mut self, param: usize, index: Value, x: Value) {
+        let addr = self.address(param, index);
+        self.b
+            .ins()
+            .store(MemFlagsData::new().with_notrap(), x, addr, 0);
+    }
+
+    /// Every instruction's value for the four units from flat index `i` (the innermost
+    /// coordinate is set; in a scan, so is the step).
+    pub(super) fn vector_values(&mut self, i: Value) -> Vec<Option<Value>> {
         let k = self.k;
         let mut vals: Vec<Option<Value>> = vec![None; k.insts.len()];
         for (n, inst) in k.insts.iter().enumerate() {
@@ -101,17 +125,25 @@ impl Emitter<'_, '_> {
                 Op::Unary(u, a) => self.vector_unary(*u, inst.dtype, v(a)),
                 Op::Binary(b, x, y) => self.vector_binary(*b, k.insts[x.index()].dtype, v(x), v(y)),
                 Op::Select(c, a, b) => self.vector_select(v(c), v(a), v(b)),
+                Op::Carry(c) => {
+                    let KernelKind::Scan(s) = &k.kind else {
+                        unreachable!("carries only occur in scan kernels")
+                    };
+                    let addr = self.address(s.final_stores[*c], i);
+                    self.b
+                        .ins()
+                        .load(VF, MemFlagsData::new().with_notrap(), addr, 0)
+                }
+                // Only addressing uses the step (see `fits_scan`): a scalar suffices.
+                Op::Step => {
+                    let t = self.step.expect("step outside a scan step");
+                    self.b.ins().ireduce(types::I32, t)
+                }
                 _ => unreachable!("`fits` admits only lane-wise instructions"),
             };
             vals[n] = Some(value);
         }
-        for &(param, v) in stores {
-            let addr = self.address(param, i);
-            let x = vals[v.index()].expect("stored values are computed");
-            self.b
-                .ins()
-                .store(MemFlagsData::new().with_notrap(), x, addr, 0);
-        }
+        vals
     }
 
     /// A constant in every lane (a bool as a lane mask).

@@ -107,7 +107,8 @@ builtins! {
     ZerosLike => "zeros_like", Uniform => "uniform", Normal => "normal", Param => "param",
     F32 => "f32", F64 => "f64", I32 => "i32", Stack => "stack", Concat => "concat",
     OneHot => "one_hot", Len => "len", Reshape => "reshape", Environment => "environment",
-    Rollout => "rollout", Optimizer => "optimizer", Range => "range",
+    Rollout => "rollout", Optimizer => "optimizer", Range => "range", Take => "take",
+    Indices => "indices", Int => "int", Map => "map",
 }
 
 impl Builtin {
@@ -362,7 +363,11 @@ impl Builtin {
                 let name = match a.take_kw("name") {
                     None => "p".to_string(),
                     Some((Value::Str(n), _)) => n.to_string(),
-                    Some((_, l)) => return Err(Diag::new("type-mismatch", "`name` is a string").label(l, "here")),
+                    Some((_, l)) => {
+                        return Err(
+                            Diag::new("type-mismatch", "`name` is a string").label(l, "here")
+                        );
+                    }
                 };
                 a.done(f, &["shape", "init", "scale", "name"])?;
                 let shape = shape_arg(&s, ls)?;
@@ -472,6 +477,96 @@ impl Builtin {
                     .label(ls, "element counts differ"));
                 }
                 Value::Tensor(reshape(el, &t, shape)?)
+            }
+            Builtin::Take => {
+                let (x, lx) = a.need(f, "x")?;
+                let (i, li) = a.need(f, "index")?;
+                a.done(f, &["x", "index"])?;
+                let t = el.to_tensor(&x, lx, None)?;
+                let idx = el.to_tensor(&i, li, Some(DType::I32))?;
+                Value::Tensor(take(el, &t, &idx, lx, li)?)
+            }
+            Builtin::Indices => {
+                let (n, ln) = a.need(f, "n")?;
+                a.done(f, &["n"])?;
+                let Value::Int(n) = n else {
+                    return Err(
+                        Diag::new("type-mismatch", "`indices` takes an int").label(ln, "here")
+                    );
+                };
+                let r = el.emit_typed(
+                    Op::Iota { axis: 0 },
+                    vec![],
+                    TensorType::new(DType::I32, vec![n.max(0) as usize]),
+                );
+                Value::Tensor(el.tval(r))
+            }
+            Builtin::Int => {
+                let (x, lx) = a.need(f, "x")?;
+                a.done(f, &["x"])?;
+                match x {
+                    Value::Int(_) => x,
+                    Value::Float(v) if v.is_finite() => Value::Int(v.floor() as i64),
+                    other => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!(
+                                "`int` converts a number known at compile time, found {}",
+                                other.kind()
+                            ),
+                        )
+                        .label(lx, "here")
+                        .help("for tensors use `i32(x)`"));
+                    }
+                }
+            }
+            Builtin::Map => {
+                let (func, lf) = a.need(f, "f")?;
+                let (xs, lxs) = a.need(f, "xs")?;
+                a.done(f, &["f", "xs"])?;
+                let apply = |el: &mut Elab, v: Value| {
+                    el.call(
+                        func.clone(),
+                        Args {
+                            pos: vec![(v, lxs)],
+                            kw: vec![],
+                            call,
+                        },
+                        lf,
+                    )
+                };
+                match xs {
+                    Value::List(items) => Value::List(
+                        items
+                            .iter()
+                            .map(|v| apply(el, v.clone()))
+                            .collect::<R<Vec<_>>>()?
+                            .into(),
+                    ),
+                    Value::Tuple(items) => Value::Tuple(
+                        items
+                            .iter()
+                            .map(|v| apply(el, v.clone()))
+                            .collect::<R<Vec<_>>>()?
+                            .into(),
+                    ),
+                    Value::Record(fs) => Value::Record(
+                        fs.iter()
+                            .map(|(n, v)| Ok((n.clone(), apply(el, v.clone())?)))
+                            .collect::<R<Vec<_>>>()?
+                            .into(),
+                    ),
+                    other => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!(
+                                "`map` runs over a list, tuple or record, found {}",
+                                other.kind()
+                            ),
+                        )
+                        .label(lxs, "here"));
+                    }
+                }
             }
             Builtin::Range => {
                 let (n, ln) = a.need(f, "n")?;
@@ -840,6 +935,53 @@ fn emit_bin_op(el: &mut Elab, op: Op, a: &TVal, b: &TVal) -> R<TVal> {
     Ok(el.tval(r))
 }
 
+/// `take(x, idx)`: rows of `x` (axis 0) picked by an i32 vector, `[B, F…]` → `[M, F…]`.
+/// Lowered to a gather along the last axis of a broadcast, transposed view of `x`, so
+/// no copy of `x` is made where views are free (the JIT).
+fn take(el: &mut Elab, x: &TVal, idx: &TVal, lx: Loc, li: Loc) -> R<TVal> {
+    if idx.ty.rank() != 1 || idx.ty.dtype != DType::I32 {
+        return Err(Diag::new(
+            "type-mismatch",
+            format!(
+                "`take` needs an i32 vector of row indices, found {}",
+                idx.ty
+            ),
+        )
+        .label(li, "index"));
+    }
+    if x.ty.rank() == 0 {
+        return Err(Diag::new(
+            "shape-mismatch",
+            "`take` picks rows of a tensor of rank 1 or more",
+        )
+        .label(lx, "a scalar"));
+    }
+    let b = x.ty.shape[0];
+    let m = idx.ty.shape[0];
+    let rest: Vec<usize> = x.ty.shape[1..].to_vec();
+    let f: usize = rest.iter().product();
+    let x2 = reshape(el, x, vec![b, f])?;
+    let n = el.node(&x2)?;
+    let xt = el.emit(Op::Transpose(vec![1, 0]), vec![n])?;
+    let xb = el.emit_typed(
+        Op::Broadcast,
+        vec![xt],
+        TensorType::new(x.ty.dtype, vec![m, f, b]),
+    );
+    let i2 = reshape(el, idx, vec![m, 1])?;
+    let ni = el.node(&i2)?;
+    let ib = el.emit_typed(
+        Op::Broadcast,
+        vec![ni],
+        TensorType::new(DType::I32, vec![m, f]),
+    );
+    let g = el.emit(Op::Gather, vec![xb, ib])?;
+    let g = el.tval(g);
+    let mut out = vec![m];
+    out.extend(rest);
+    reshape(el, &g, out)
+}
+
 /// One index of `x[…]`.
 pub enum Ix {
     At(Value, Loc),
@@ -950,10 +1092,23 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
 /// Creates a trainable parameter with its initial value drawn in the init graph.
 /// Parameters are named `owner.name<k>`: the top-level binding that made them, the
 /// `name:` given to `param` (`w`, `b`), and a counter per name (`policy.w0`, `policy.w1`).
-fn param(el: &mut Elab, shape: &[usize], init: &str, scale: f64, pname: &str, call: Loc) -> R<Value> {
-    let owner = if el.owner.is_empty() { "param" } else { &el.owner };
+fn param(
+    el: &mut Elab,
+    shape: &[usize],
+    init: &str,
+    scale: f64,
+    pname: &str,
+    call: Loc,
+) -> R<Value> {
+    let owner = if el.owner.is_empty() {
+        "param"
+    } else {
+        &el.owner
+    };
     let stem = format!("{owner}.{pname}");
-    let k = (0..).find(|k| !el.slots.iter().any(|s| s.name == format!("{stem}{k}"))).unwrap();
+    let k = (0..)
+        .find(|k| !el.slots.iter().any(|s| s.name == format!("{stem}{k}")))
+        .unwrap();
     let name = format!("{stem}{k}");
     let ty = TensorType::new(DType::F32, shape.to_vec());
     let slot = el.new_slot(&name, ty.clone(), SlotKind::Param);

@@ -626,6 +626,15 @@ impl<'a> Elab<'a> {
                 self.bind(names, v, fr, self.at(fr, value.span))
             }
             StmtKind::Expr(e) => self.expr(e, fr).map(|_| ()),
+            StmtKind::For { var, iter, body } if !self.in_train => {
+                for item in super::train::for_items(self, iter, fr)? {
+                    fr.set(&var.name, item);
+                    for st in body {
+                        self.stmt(st, fr)?;
+                    }
+                }
+                Ok(())
+            }
             _ if self.in_train => super::train::train_stmt(self, s, fr),
             _ => Err(Diag::new(
                 "misplaced",

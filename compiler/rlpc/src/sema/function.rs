@@ -39,7 +39,8 @@ pub fn lower_function(
         )
     })?;
     let mut el = Elab::new(mods, seed);
-    el.push_ctx(false);
+    // Random draws in the function use fixed counters: no iteration counter input.
+    el.push_ctx(true);
     let loc = Loc::new(m.file, decl.name.span);
     let mut pos = vec![];
     for a in args {

@@ -17,6 +17,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("std.nn", include_str!("../../../../stdlib/nn.rlp")),
     ("std.dist", include_str!("../../../../stdlib/dist.rlp")),
     ("std.optim", include_str!("../../../../stdlib/optim.rlp")),
+    ("std.data", include_str!("../../../../stdlib/data.rlp")),
     (
         "std.estimators",
         include_str!("../../../../stdlib/estimators.rlp"),
@@ -45,7 +46,7 @@ pub const STDLIB: &[(&str, &str)] = &[
 ];
 
 /// Modules whose public functions every module sees without a `use`.
-pub const PRELUDE: &[&str] = &["std.core", "std.nn", "std.dist", "std.optim"];
+pub const PRELUDE: &[&str] = &["std.core", "std.nn", "std.dist", "std.optim", "std.data"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct ModId(pub u32);

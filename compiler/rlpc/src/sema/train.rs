@@ -221,6 +221,13 @@ impl Lowering {
                     }
                     self.close(el, fr)?;
                 }
+                StmtKind::For { var, iter, body } => {
+                    // A loop at the level of stages may hold stages itself.
+                    for item in for_items(el, iter, fr)? {
+                        fr.set(&var.name, item);
+                        self.body(el, body, fr, sched)?;
+                    }
+                }
                 StmtKind::Every {
                     period,
                     unit,
@@ -414,6 +421,15 @@ fn train_stmt_in(el: &mut Elab, s: &ast::Stmt, fr: &Rc<Frame>) -> R<()> {
         StmtKind::Repeat { count, body } => {
             let n = const_int(el, count, fr)?;
             for _ in 0..n.max(0) {
+                for st in body {
+                    train_stmt_in(el, st, fr)?;
+                }
+            }
+            Ok(())
+        }
+        StmtKind::For { var, iter, body } => {
+            for item in for_items(el, iter, fr)? {
+                fr.set(&var.name, item);
                 for st in body {
                     train_stmt_in(el, st, fr)?;
                 }
@@ -1150,5 +1166,22 @@ fn same_kind(old: &Value, new: Value, at: Loc, decl: Loc) -> R<Value> {
         )
         .label(at, "set here")
         .label(decl, "bound here"))
+    }
+}
+
+/// The elements a `for` loop runs over: a list or tuple known at compile time.
+pub fn for_items(el: &mut Elab, iter: &ast::Expr, fr: &Rc<Frame>) -> R<Vec<Value>> {
+    match el.expr(iter, fr)? {
+        Value::List(xs) | Value::Tuple(xs) => Ok(xs.to_vec()),
+        Value::Int(n) => Ok((0..n.max(0)).map(Value::Int).collect()),
+        other => Err(Diag::new(
+            "type-mismatch",
+            format!(
+                "`for` runs over a list known at compile time, found {}",
+                other.kind()
+            ),
+        )
+        .label(el.at(fr, iter.span), "not a list")
+        .help("loops over tensors are written with `scan`")),
     }
 }
