@@ -74,3 +74,15 @@ fn same_seed_same_run_different_seed_different_run() {
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
+
+/// The clipped-surrogate example (GAE, minibatches, epochs) reaches CartPole's 475.
+#[test]
+fn clipped_surrogate_example_solves_cartpole_seed_0() {
+    let (p, sources) = rlpc::front_end(&example("ppo_cartpole.rlp"), 0)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap();
+    let c = run::compile(p, Backend::Jit).unwrap();
+    let summary = run::train(&c, &RunOptions { out: None, quiet: true }, Some(&sources)).unwrap();
+    let ret = summary.last.iter().find(|(n, _)| n == "return").unwrap().1;
+    assert!(ret >= 475.0, "mean return in the last iteration was {ret}");
+}
