@@ -126,6 +126,26 @@ pub struct DimExpr {
     pub span: Span,
 }
 
+/// The canonical spelling, `T + 1`, `2 * N - 1`: used by the formatter and diagnostics.
+impl std::fmt::Display for DimExpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, t) in self.terms.iter().enumerate() {
+            let mag = t.coeff.abs();
+            if i > 0 {
+                f.write_str(if t.coeff < 0 { " - " } else { " + " })?;
+            } else if t.coeff < 0 {
+                f.write_str("-")?;
+            }
+            match &t.symbol {
+                Some(sym) if mag == 1 => f.write_str(&sym.name)?,
+                Some(sym) => write!(f, "{mag} * {}", sym.name)?,
+                None => write!(f, "{mag}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `coeff * symbol` (symbol absent: a constant). `coeff` carries the sign.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DimTerm {

@@ -674,21 +674,7 @@ fn item_span(i: &Item) -> Span {
 }
 
 fn dim(d: &DimExpr) -> String {
-    let mut s = String::new();
-    for (i, t) in d.terms.iter().enumerate() {
-        let mag = t.coeff.abs();
-        if i > 0 {
-            s.push_str(if t.coeff < 0 { " - " } else { " + " });
-        } else if t.coeff < 0 {
-            s.push('-');
-        }
-        match &t.symbol {
-            Some(sym) if mag == 1 => s.push_str(&sym.name),
-            Some(sym) => s.push_str(&format!("{mag} * {}", sym.name)),
-            None => s.push_str(&mag.to_string()),
-        }
-    }
-    s
+    d.to_string()
 }
 
 fn quote(s: &str) -> String {

@@ -171,9 +171,13 @@ fn clif_type(d: DType) -> Type {
 /// Whether a scan kernel runs step-major ([`Emitter::emit_scan_step_major`]): whenever
 /// it has more than one unit (one unit keeps its carries in registers), except with
 /// runtime checks, whose first failure is reported in the element-major order the
-/// executor documents.
+/// executor documents. `RLP_JIT_ELEMENT_MAJOR_SCANS` (set at compile time) forces the
+/// element-major loop, for before/after benchmarks (`bench_gae`).
 fn step_major(k: &Kernel, s: &ScanKernel) -> bool {
-    !k.space.is_empty() && k.checks.is_empty() && s.final_stores.len() == s.init.len()
+    !k.space.is_empty()
+        && k.checks.is_empty()
+        && s.final_stores.len() == s.init.len()
+        && std::env::var_os("RLP_JIT_ELEMENT_MAJOR_SCANS").is_none()
 }
 
 /// Emits one kernel function.

@@ -28,6 +28,7 @@ enum BackendArg {
 enum Cmd {
     /// Compile FILE and train it, or continue an interrupted run with `--resume DIR`.
     Run {
+        /// The `.rlp` program to train.
         #[arg(required_unless_present = "resume")]
         file: Option<PathBuf>,
         /// Seed for every random draw (parameters, environments, sampling).
@@ -60,11 +61,41 @@ enum Cmd {
     },
     /// Check FILE and print diagnostics only (exit 1 on errors).
     Check { file: PathBuf },
-    /// Print the stages and the IR of FILE.
+    /// Print the slots, each stage's graph and the fused kernels of FILE.
     Explain {
         file: PathBuf,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Show the graphs after this pass (`lower`, `fold`, `cse`, `dce`; default: the last).
+        #[arg(long, value_name = "PASS")]
+        after: Option<String>,
+        /// Show the graphs after every pass.
+        #[arg(long)]
+        all_passes: bool,
+        /// Leave out the fused kernels.
+        #[arg(long)]
+        no_kernels: bool,
+    },
+    /// Format FILE in the canonical layout (comments kept). Prints it, or with
+    /// `--write` replaces the file; `--check` exits 1 if it is not formatted.
+    Fmt {
+        file: PathBuf,
+        #[arg(long, conflicts_with = "check")]
+        write: bool,
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run one function on .npy inputs: `rlpc exec FILE:FUNCTION --arg r=r.npy
+    /// --arg gamma=0.99 --out out.npy` (a .npz output holds several tensors).
+    Exec {
+        /// `FILE:FUNCTION`.
+        target: String,
+        #[arg(long = "arg", value_name = "NAME=PATH.npy|NUMBER", value_parser = parse_setting)]
+        args: Vec<(String, String)>,
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
+        backend: BackendArg,
     },
 }
 
@@ -85,13 +116,27 @@ fn command(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Cmd::Explain { file, seed } => match rlpc::front_end(&file, seed) {
+        Cmd::Fmt { file, write, check } => fmt(&file, write, check),
+        Cmd::Exec {
+            target,
+            args,
+            out,
+            backend,
+        } => exec(&target, args, &out, backend),
+        Cmd::Explain {
+            file,
+            seed,
+            after,
+            all_passes,
+            no_kernels,
+        } => match rlpc::front_end(&file, seed) {
             Ok((p, _)) => {
                 match rlpc::explain::explain(
                     &p,
                     &rlpc::explain::ExplainOptions {
-                        kernels: true,
-                        ..Default::default()
+                        after,
+                        every_pass: all_passes,
+                        kernels: !no_kernels,
                     },
                 ) {
                     Ok(s) => print!("{s}"),
@@ -308,5 +353,96 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
             Ok((n.trim().to_string(), v.trim().to_string()))
         }
         _ => Err(format!("`{s}` is not NAME=VALUE")),
+    }
+}
+
+fn backend_of(b: BackendArg) -> Backend {
+    match b {
+        BackendArg::Jit => Backend::Jit,
+        BackendArg::Interp => Backend::Interp,
+    }
+}
+
+fn fmt(file: &std::path::Path, write: bool, check: bool) -> ExitCode {
+    let text = match rlpc::sema::modules::read_source(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rlp_syntax::format(&text) {
+        Ok(f) if check => {
+            if f == text {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "{} is not formatted (run `rlpc fmt --write {}`)",
+                    file.display(),
+                    file.display()
+                );
+                ExitCode::FAILURE
+            }
+        }
+        Ok(f) if write => match rlp_runtime::io::write_atomic(file, f.as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(f) => {
+            print!("{f}");
+            ExitCode::SUCCESS
+        }
+        Err(_) => match rlpc::front_end(file, 0) {
+            // A file that does not parse: show the diagnostic the compiler gives.
+            Err((diags, sources)) => {
+                eprint!("{}", render_fancy(&diags, &sources));
+                ExitCode::FAILURE
+            }
+            Ok(_) => ExitCode::FAILURE,
+        },
+    }
+}
+
+fn exec(
+    target: &str,
+    args: Vec<(String, String)>,
+    out: &std::path::Path,
+    backend: BackendArg,
+) -> ExitCode {
+    let Some((file, function)) = target.rsplit_once(':') else {
+        eprintln!("error: `{target}` is not FILE:FUNCTION");
+        return ExitCode::FAILURE;
+    };
+    let mut parsed = vec![];
+    for (name, value) in args {
+        match rlpc::exec::ArgValue::parse(&value) {
+            Ok(v) => parsed.push((name, v)),
+            Err(e) => {
+                eprintln!("error: --arg {name}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let result = rlpc::exec::exec(
+        std::path::Path::new(file),
+        function,
+        parsed,
+        backend_of(backend),
+    )
+    .and_then(|outs| rlpc::exec::write_outputs(out, &outs).map(|()| outs));
+    match result {
+        Ok(outs) => {
+            for (n, t) in &outs {
+                eprintln!("{n}: {} {:?}", t.dtype(), t.shape());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -518,19 +518,28 @@ fn progress_bar(n: u64, start: u64, quiet: bool) -> Option<indicatif::ProgressBa
     if quiet {
         return None;
     }
-    let b = indicatif::ProgressBar::new(n).with_position(start);
+    let b = indicatif::ProgressBar::new(n);
     let style = indicatif::ProgressStyle::with_template(
         "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} it  {rate}  eta {eta}  {msg}",
     )
     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
     .with_key(
         "rate",
-        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-            let _ = write!(w, "{:.1} it/s", s.per_sec());
+        move |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            // indicatif's own rate of a finished bar counts the resumed-over iterations.
+            let rate = if s.is_finished() {
+                (s.pos() - start.min(s.pos())) as f64 / s.elapsed().as_secs_f64().max(1e-9)
+            } else {
+                s.per_sec()
+            };
+            let _ = write!(w, "{rate:.1} it/s");
         },
     )
     .progress_chars("=> ");
     b.set_style(style);
+    // Through the estimator, then restart its clock: the rate and ETA count only the
+    // iterations this process runs.
+    b.set_position(start);
     b.reset_eta();
     Some(b)
 }

@@ -82,7 +82,15 @@ fn clipped_surrogate_example_solves_cartpole_seed_0() {
         .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
         .unwrap();
     let c = run::compile(p, Backend::Jit).unwrap();
-    let summary = run::train(&c, &RunOptions { out: None, quiet: true }, Some(&sources)).unwrap();
+    let summary = run::train(
+        &c,
+        &RunOptions {
+            out: None,
+            quiet: true,
+        },
+        Some(&sources),
+    )
+    .unwrap();
     let ret = summary.last.iter().find(|(n, _)| n == "return").unwrap().1;
     assert!(ret >= 475.0, "mean return in the last iteration was {ret}");
 }

@@ -18,4 +18,5 @@ mod nn;
 mod ops;
 mod prop;
 mod scan;
+mod scan_step_major;
 mod threads;

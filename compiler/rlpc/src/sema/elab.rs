@@ -410,6 +410,9 @@ impl<'a> Elab<'a> {
                 outs.push(self.node(y)?);
             }
             let ctx = self.ctxs.pop().expect("scan ctx");
+            // The scan node belongs to the construct that made it, not to the last
+            // expression of its body.
+            self.loc = loc;
             return self.close_scan(ctx, length, reverse, &inits, outs);
         }
         unreachable!("scan widening converges in two rounds")

@@ -1130,7 +1130,7 @@ fn override_values(el: &mut Elab, m: ModId) -> R<Vec<(String, Value, Loc)>> {
                 .label(Loc::new(file, ast::Span::new(0, 0)), "here"));
         };
         let v = el.expr(value, &frame)?;
-        if matches!(v, Value::Tensor(_)) || v.is_callable() {
+        if !is_plain(&v) {
             return Err(Diag::new(
                 "type-mismatch",
                 "`--set` values are numbers, bools, strings or lists",
@@ -1183,5 +1183,14 @@ pub fn for_items(el: &mut Elab, iter: &ast::Expr, fr: &Rc<Frame>) -> R<Vec<Value
         )
         .label(el.at(fr, iter.span), "not a list")
         .help("loops over tensors are written with `scan`")),
+    }
+}
+
+/// Numbers, bools, strings and lists of them: what `--set` may give.
+fn is_plain(v: &Value) -> bool {
+    match v {
+        Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Str(_) => true,
+        Value::List(xs) => xs.iter().all(is_plain),
+        _ => false,
     }
 }
