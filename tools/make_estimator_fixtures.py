@@ -338,6 +338,21 @@ def main():
     case("td_lambda__constant_value", [r, nv, term, trunc], [gamma, lam], closed + c,
          scan_tol(T))
 
+    # A time-limited task with reward 1 per step and only truncations: V = 1/(1-γ) is
+    # the fixed point, so advantages are 0 and λ-returns and n-step returns equal V.
+    T, N, gamma = 10, 3, 0.9
+    c = 1 / (1 - gamma)
+    trunc = np.zeros((T, N), dtype=bool)
+    trunc[[2, 6, 9], [0, 1, 2]] = True
+    term = np.zeros((T, N), dtype=bool)
+    r, v = f32(np.ones((T, N))), f32(np.full((T, N), c))
+    case("gae__time_limit_fixed_point", [r, v, v, term, trunc], [gamma, 0.95],
+         np.zeros((T, N)), scan_tol(T))
+    case("td_lambda__time_limit_fixed_point", [r, v, term, trunc], [gamma, 0.95],
+         np.full((T, N), c), scan_tol(T))
+    case("n_step_return__time_limit_fixed_point", [r, v, term, trunc], [4, gamma],
+         np.full((T, N), c), scan_tol(T))
+
     # NaN in V(next obs) at terminal steps: finite outputs, identical to a clean twin.
     T, N = 15, 4
     r, v, nv, term, trunc = rollout(rng, T, N, p_term=0.3)

@@ -1070,6 +1070,18 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
             ys.push(el.to_tensor(&lp, call, None)?);
             fields.push("log_prob".into());
         }
+        // Anything else the environment's `step` reports (a bandit's `regret`, a goal
+        // task's `success`) is stacked into the batch under its own name.
+        if let Value::Record(extra) = &out {
+            for (name, v) in extra.iter() {
+                if !["state", "reward", "terminated"].contains(&name.as_str()) && !fields.contains(name) {
+                    if let Ok(t) = el.to_tensor(v, call, None) {
+                        ys.push(t);
+                        fields.push(name.clone());
+                    }
+                }
+            }
+        }
         Ok((carries, ys))
     };
     let (finals, ys) = el.scan(t_len as usize, false, &names, inits, &mut body)?;
