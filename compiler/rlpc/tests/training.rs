@@ -87,6 +87,7 @@ fn clipped_surrogate_example_solves_cartpole_seed_0() {
         &RunOptions {
             out: None,
             quiet: true,
+            ..RunOptions::default()
         },
         Some(&sources),
     )

@@ -579,7 +579,7 @@ impl Builtin {
                 Value::List((0..n.max(0)).map(Value::Int).collect::<Vec<_>>().into())
             }
             Builtin::Environment => environment(el, a)?,
-            Builtin::Rollout => super::train::rollout(el, a)?,
+            Builtin::Rollout => super::rollout::rollout(el, a)?,
             Builtin::Optimizer => {
                 let (init, _) = a.need(f, "init")?;
                 let (update, _) = a.need(f, "update")?;

@@ -1,0 +1,369 @@
+//! Parameters and optimisation: which parameters a value holds, and `minimize`.
+//!
+//! A module is a closure over its parameters, so "the parameters of `policy`" are the
+//! parameter slots reachable from the names its body mentions. `minimize` appends the
+//! reverse-mode gradient of the loss to the stage graph and applies the optimizer's
+//! `.rlp` update to each parameter, creating the optimizer's state on first use.
+
+use super::builtins::{Args, filled};
+use super::elab::{Elab, R};
+use super::train::materialize;
+use super::value::{Frame, Src, TVal, Value};
+use crate::diag::{Diag, Loc};
+use crate::program::{SlotId, SlotKind};
+use rlp_ir::{DType, TensorType};
+use rlp_syntax::ast::{self, BinOp, ExprKind, StmtKind};
+use std::rc::Rc;
+
+/// The parameter slots a value holds (modules are closures over their parameters), in
+/// a stable order.
+pub fn collect_params(el: &Elab, v: &Value) -> Vec<SlotId> {
+    collect_tensors(el, v)
+        .into_iter()
+        .filter_map(|t| {
+            if let Src::Slot(s) = t.src {
+                Some(s)
+            } else {
+                None
+            }
+        })
+        .filter(|s| el.slots[s.0 as usize].kind == SlotKind::Param)
+        .collect()
+}
+
+pub(super) fn collect_tensors(el: &Elab, v: &Value) -> Vec<TVal> {
+    let mut out = vec![];
+    let mut seen = vec![];
+    walk_tensors(v, &mut out, &mut seen);
+    let _ = el;
+    out
+}
+
+fn walk_tensors(v: &Value, out: &mut Vec<TVal>, seen: &mut Vec<*const ()>) {
+    match v {
+        Value::Tensor(t) => {
+            let dup = out.iter().any(|o: &TVal| o.src == t.src);
+            if !dup {
+                out.push(t.clone());
+            }
+        }
+        Value::Tuple(xs) | Value::List(xs) => xs.iter().for_each(|x| walk_tensors(x, out, seen)),
+        Value::Record(fs) => fs.iter().for_each(|(_, x)| walk_tensors(x, out, seen)),
+        Value::Closure(c) => {
+            let key = Rc::as_ptr(c) as *const ();
+            if seen.contains(&key) {
+                return;
+            }
+            seen.push(key);
+            // Only what the body names: a closure does not own its whole scope.
+            let mut names = vec![];
+            names_in(&c.body, &mut names);
+            let params: Vec<&str> = c.params.iter().map(|p| p.name.name.as_str()).collect();
+            for n in names {
+                if params.contains(&n.as_str()) {
+                    continue;
+                }
+                if let Some(x) = c.frame.get(&n) {
+                    walk_tensors(&x, out, seen);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every name an expression mentions (free or not; over-approximating is harmless).
+fn names_in(e: &ast::Expr, out: &mut Vec<String>) {
+    let mut go = |x: &ast::Expr| names_in(x, out);
+    match &e.kind {
+        ExprKind::Name(i) => {
+            let n = i.name.clone();
+            out.push(n);
+        }
+        ExprKind::List(xs) | ExprKind::Tuple(xs) => xs.iter().for_each(go),
+        ExprKind::Record(fs) => fs.iter().for_each(|(_, x)| go(x)),
+        ExprKind::Unary { operand, .. } => go(operand),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            go(lhs);
+            go(rhs)
+        }
+        ExprKind::Call { callee, args } => {
+            go(callee);
+            args.iter().for_each(|a| go(&a.value))
+        }
+        ExprKind::Field { base, .. } => go(base),
+        ExprKind::Index { base, indices } => {
+            go(base);
+            for i in indices {
+                match i {
+                    ast::IndexItem::Expr(x) => go(x),
+                    ast::IndexItem::Slice { start, end, .. } => {
+                        start.iter().for_each(&mut go);
+                        end.iter().for_each(&mut go);
+                    }
+                }
+            }
+        }
+        ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            go(cond);
+            go(then);
+            go(otherwise)
+        }
+        ExprKind::Lambda { body, .. } => go(body),
+        ExprKind::Range { from, to } => {
+            go(from);
+            go(to)
+        }
+        ExprKind::Block(b) => block_names(b, out),
+        ExprKind::Scan(s) => {
+            s.carries.iter().for_each(|(_, x)| names_in(x, out));
+            block_names(&s.body, out);
+        }
+        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Str(_) => {}
+    }
+}
+
+fn block_names(b: &ast::Block, out: &mut Vec<String>) {
+    for s in &b.stmts {
+        match &s.kind {
+            StmtKind::Let { value, .. } | StmtKind::Expr(value) => names_in(value, out),
+            StmtKind::Update { place, value } | StmtKind::AugAssign { place, value, .. } => {
+                names_in(place, out);
+                names_in(value, out)
+            }
+            _ => {}
+        }
+    }
+    if let Some(v) = &b.value {
+        names_in(v, out);
+    }
+}
+
+/// `minimize LOSS [wrt …] with OPT`: differentiate, then apply the optimizer's
+/// update to each parameter.
+pub(super) fn minimize(
+    el: &mut Elab,
+    loss: &ast::Expr,
+    wrt: &[ast::Expr],
+    with: &ast::Expr,
+    fr: &Rc<Frame>,
+    loc: Loc,
+) -> R<()> {
+    let ll = el.at(fr, loss.span);
+    let lv = el.expr(loss, fr)?;
+    let lt = el.to_tensor(&lv, ll, None)?;
+    if lt.ty.rank() != 0 || !lt.ty.dtype.is_float() {
+        return Err(Diag::new(
+            "shape-mismatch",
+            format!("a loss must be a float scalar, but this is {}", lt.ty),
+        )
+        .label(ll, format!("this is {}", lt.ty))
+        .help("reduce it, e.g. `mean(…)`"));
+    }
+    let opt_loc = el.at(fr, with.span);
+    let opt = match el.expr(with, fr)? {
+        Value::Optimizer(o) => o,
+        other => {
+            return Err(Diag::new(
+                "type-mismatch",
+                format!("`with` takes an optimizer, found {}", other.kind()),
+            )
+            .label(opt_loc, "not an optimizer")
+            .help("e.g. `with adam(lr: 1e-3)`"));
+        }
+    };
+    if el.ctxs.len() != 1 {
+        return Err(
+            Diag::new("misplaced", "`minimize` cannot run inside a scan").label(loc, "here"),
+        );
+    }
+    let loss_node = el.node(&lt)?;
+    // The parameters: those named by `wrt`, else every parameter the loss reads.
+    let params: Vec<SlotId> = if wrt.is_empty() {
+        let anc = ancestors(&el.ctxs[0].graph, loss_node);
+        let mut ps: Vec<SlotId> = el.ctxs[0]
+            .slot_vals
+            .iter()
+            .filter(|(s, n)| el.slots[s.0 as usize].kind == SlotKind::Param && anc[n.index()])
+            .map(|(s, _)| *s)
+            .collect();
+        ps.sort();
+        ps
+    } else {
+        let mut ps = vec![];
+        for w in wrt {
+            let v = el.expr(w, fr)?;
+            let found = collect_params(el, &v);
+            if found.is_empty() {
+                return Err(Diag::new(
+                    "not-state",
+                    format!("{} has no parameters to optimise", v.kind()),
+                )
+                .label(el.at(fr, w.span), "no parameters"));
+            }
+            ps.extend(
+                found
+                    .into_iter()
+                    .filter(|p| !ps.contains(p))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        ps
+    };
+    if params.is_empty() {
+        return Err(
+            Diag::new("no-params", "this loss does not depend on any parameter")
+                .label(ll, "constant loss")
+                .help("check that the loss uses a module's output"),
+        );
+    }
+    el.loc = loc;
+    let mut nodes = vec![];
+    for p in &params {
+        let tv = TVal {
+            src: Src::Slot(*p),
+            ty: el.slots[p.0 as usize].ty.clone(),
+        };
+        nodes.push(el.node(&tv)?);
+    }
+    let origin = Some(rlp_ir::Origin {
+        file: loc.file.0,
+        start: loc.span.start,
+        end: loc.span.end,
+    });
+    let before = el.ctxs[0].graph.nodes.len();
+    let grads = rlp_ir::autodiff::grad(&mut el.ctxs[0].graph, loss_node, &nodes).map_err(|e| {
+        Diag::new("autodiff", format!("cannot differentiate this loss: {e}")).label(ll, "this loss")
+    })?;
+    for n in &mut el.ctxs[0].graph.nodes[before..] {
+        n.origin = origin;
+    }
+    // Optimizer step counter, shared by all parameters of this optimizer.
+    let count = match *opt.count.borrow() {
+        Some(c) => c,
+        None => {
+            let name = if opt.name.is_empty() {
+                "opt".to_string()
+            } else {
+                opt.name.clone()
+            };
+            let c = el.new_slot(
+                &format!("{name}.count"),
+                TensorType::scalar(DType::F32),
+                SlotKind::State,
+            );
+            el.in_init(|el| {
+                let z = filled(el, DType::F32, &[], 0.0);
+                el.write_slot(c, &z)
+            })?;
+            c
+        }
+    };
+    *opt.count.borrow_mut() = Some(count);
+    let t_old = Value::Tensor(TVal {
+        src: Src::Slot(count),
+        ty: TensorType::scalar(DType::F32),
+    });
+    let t = el.binary(BinOp::Add, t_old, Value::Float(1.0), loc, loc, loc)?;
+    let t = el.to_tensor(&t, loc, None)?;
+    el.write_slot(count, &t)?;
+    for (p, g) in params.iter().zip(grads) {
+        let pv = TVal {
+            src: Src::Slot(*p),
+            ty: el.slots[p.0 as usize].ty.clone(),
+        };
+        let state = opt_state(el, &opt, *p, loc)?;
+        let gv = el.tval(g);
+        let args = Args {
+            pos: vec![
+                (Value::Tensor(pv), loc),
+                (Value::Tensor(gv), loc),
+                (state.clone(), loc),
+                (Value::Tensor(t.clone()), loc),
+            ],
+            kw: vec![],
+            call: loc,
+        };
+        let out = el.call(opt.update.clone(), args, opt_loc)?;
+        let (np, ns) = match out {
+            Value::Tuple(xs) if xs.len() == 2 => (xs[0].clone(), xs[1].clone()),
+            other => {
+                return Err(Diag::new(
+                    "type-mismatch",
+                    format!(
+                        "an optimizer's `update` returns (new_param, new_state), found {}",
+                        other.kind()
+                    ),
+                )
+                .label(opt_loc, "this optimizer"));
+            }
+        };
+        let np = el.to_tensor(&np, loc, None)?;
+        el.write_slot(*p, &np)?;
+        let olds = collect_tensors(el, &state);
+        let news = collect_tensors(el, &ns);
+        if olds.len() != news.len() {
+            return Err(Diag::new(
+                "type-mismatch",
+                "an optimizer's `update` must return state of the same structure as `init`",
+            )
+            .label(opt_loc, "this optimizer"));
+        }
+        for (o, n) in olds.iter().zip(news.iter()) {
+            if let Src::Slot(s) = o.src {
+                el.write_slot(s, n)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The optimizer's state for one parameter, created (in the init graph) on first use.
+fn opt_state(el: &mut Elab, opt: &Rc<super::value::OptDef>, p: SlotId, loc: Loc) -> R<Value> {
+    if let Some((_, v)) = opt.states.borrow().iter().find(|(s, _)| *s == p) {
+        return Ok(v.clone());
+    }
+    let pname = el.slots[p.0 as usize].name.clone();
+    let oname = if opt.name.is_empty() {
+        "opt".to_string()
+    } else {
+        opt.name.clone()
+    };
+    let pv = TVal {
+        src: Src::Slot(p),
+        ty: el.slots[p.0 as usize].ty.clone(),
+    };
+    let init = opt.init.clone();
+    let v = el.in_init(|el| {
+        let v = el.call(
+            init,
+            Args {
+                pos: vec![(Value::Tensor(pv), loc)],
+                kw: vec![],
+                call: loc,
+            },
+            loc,
+        )?;
+        materialize(el, &v, &format!("{oname}.{pname}"), SlotKind::State)
+    })?;
+    opt.states.borrow_mut().push((p, v.clone()));
+    Ok(v)
+}
+
+/// Which nodes `root` depends on (scan bodies count through their arguments).
+fn ancestors(g: &rlp_ir::Graph, root: rlp_ir::NodeId) -> Vec<bool> {
+    let mut mark = vec![false; g.nodes.len()];
+    mark[root.index()] = true;
+    for i in (0..=root.index()).rev() {
+        if mark[i] {
+            for a in &g.nodes[i].args {
+                mark[a.index()] = true;
+            }
+        }
+    }
+    mark
+}
