@@ -113,6 +113,8 @@ impl Diag {
                 files.push(l.loc.file);
             }
         }
+        // The user's own file leads; stdlib locations follow as related reports.
+        files.sort_by_key(|&f| sources.name(f).starts_with("<stdlib>"));
         let part = |f: FileId| -> Vec<LabeledSpan> {
             self.labels
                 .iter()

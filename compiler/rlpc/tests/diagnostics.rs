@@ -136,3 +136,17 @@ fn unreadable_file() {
         };
     insta::assert_snapshot!(render_plain(&diags, &sources));
 }
+
+#[test]
+fn policy_head_does_not_match_the_action_space() {
+    insta::assert_snapshot!(check(
+        "use std.env.cartpole\nenv = cartpole(envs: 2)\npolicy = categorical(mlp(env.obs, [8], 3))\ntrain iterations: 1 {\n  sample batch = rollout(env, policy, steps: 4)\n}\n"
+    ));
+}
+
+#[test]
+fn error_inside_the_stdlib_points_at_the_users_call() {
+    insta::assert_snapshot!(check(
+        "use std.env.cartpole\nenv = cartpole(envs: 2)\npolicy = categorical(mlp(env.obs + 1, [8], 2))\ntrain iterations: 1 {\n  sample batch = rollout(env, policy, steps: 4)\n}\n"
+    ));
+}

@@ -31,8 +31,9 @@ train iterations: 3 {
 }
 "#;
 
-fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rlpc-user-modules-{}", std::process::id()));
+/// A directory of the test's own (tests run in parallel) holding the user's module.
+fn dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rlpc-user-modules-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(d.join("my_estimators.rlp"), MINE).unwrap();
     d
@@ -40,7 +41,7 @@ fn dir() -> PathBuf {
 
 #[test]
 fn a_user_estimator_is_used_like_a_stdlib_one() {
-    let d = dir();
+    let d = dir("used");
     let src = MAIN.replace(
         "use std.env.cartpole",
         "use std.env.cartpole\nuse std.losses.{policy_gradient}",
@@ -59,7 +60,7 @@ fn a_user_estimator_is_used_like_a_stdlib_one() {
 
 #[test]
 fn a_user_estimator_gets_shape_errors_at_the_call() {
-    let d = dir();
+    let d = dir("shapes");
     let bad = "use \"./my_estimators.rlp\".{td_residual}\nx = td_residual(zeros([5, 2]), zeros([5, 2]), zeros([5, 2]) > 0.0)\ntrain iterations: 1 { log a = 1.0 }\n";
     std::fs::write(d.join("bad.rlp"), bad).unwrap();
     let Err((diags, sources)) = rlpc::front_end(&d.join("bad.rlp"), 0) else {
@@ -78,7 +79,7 @@ fn a_user_estimator_gets_shape_errors_at_the_call() {
 
 #[test]
 fn exec_runs_one_function_on_npy_inputs() {
-    let d = dir();
+    let d = dir("exec");
     let (t, n) = (3, 2);
     let r: Vec<f64> = (0..t * n).map(|i| i as f64).collect();
     let v: Vec<f64> = (0..(t + 1) * n).map(|i| 0.5 * i as f64).collect();

@@ -913,9 +913,23 @@ impl<'a> Elab<'a> {
             .label(args.call, "while calling this")
             .help("a recursive function needs a base case that stops it"));
         }
+        let site = args.call;
+        let name = match &f {
+            Value::Fn(r) => format!("`{}`", r.decl.name.name),
+            Value::Builtin(b) => format!("`{}`", b.name()),
+            _ => "a function".to_string(),
+        };
         let out = self.call_inner(f, args, callee_loc);
         self.depth -= 1;
-        out
+        // An error raised inside another file (the stdlib, a user module) also points at
+        // the call that led there, so the user sees their own line.
+        out.map_err(|d| {
+            if d.labels.iter().any(|l| l.loc.file == site.file) || site == Loc::default() {
+                d
+            } else {
+                d.label(site, format!("in {name}, called here"))
+            }
+        })
     }
 
     fn call_inner(&mut self, f: Value, args: Args, callee_loc: Loc) -> R<Value> {

@@ -3,7 +3,7 @@
 use super::builtins::Args;
 use super::elab::{Elab, R};
 use super::value::{Src, TVal, Value};
-use crate::diag::Diag;
+use crate::diag::{Diag, Loc};
 use crate::program::SlotId;
 use rlp_ir::{DType, Op, TensorType};
 use rlp_syntax::ast::BinOp;
@@ -106,6 +106,7 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
             call,
         )?;
         let act = el.to_tensor(&act, call, None)?;
+        check_action_space(&envr, &dist, &act, call)?;
         let logp = match dist.field("log_prob") {
             Some(f) => Some(el.call(
                 f,
@@ -296,4 +297,41 @@ impl Elab<'_> {
         let r = self.emit(Op::Unary(rlp_ir::UnaryOp::Not), vec![n])?;
         Ok(self.tval(r))
     }
+}
+
+/// The policy must act in the environment's action space: as many logits as discrete
+/// actions, or actions of the declared dimension. Caught here, a wrong head size is an
+/// error at compile time instead of a silently wrong environment step.
+fn check_action_space(env: &super::value::EnvDef, dist: &Value, act: &TVal, call: Loc) -> R<()> {
+    let n = env.envs;
+    if env.actions > 0 {
+        if let Some(Value::Tensor(l)) = dist.field("logits") {
+            let k = l.ty.shape.last().copied().unwrap_or(1);
+            if k != env.actions {
+                return Err(Diag::new(
+                    "shape-mismatch",
+                    format!("the policy gives {k} action logits but the environment has {} actions", env.actions),
+                )
+                .label(call, format!("logits are {}", l.ty))
+                .help("size the policy's output by `env.actions`"));
+            }
+        }
+        if act.ty.shape != [n] || act.ty.dtype != DType::I32 {
+            return Err(Diag::new(
+                "shape-mismatch",
+                format!("a discrete environment takes one i32 action per environment ([{n}] i32), but the policy samples {}", act.ty),
+            )
+            .label(call, "in this rollout"));
+        }
+    } else if let Some(Value::Int(d)) = env.fields.iter().find(|(k, _)| k == "act_dim").map(|(_, v)| v.clone()) {
+        if act.ty.shape != [n, d as usize] {
+            return Err(Diag::new(
+                "shape-mismatch",
+                format!("the environment takes actions of shape [{n}, {d}], but the policy samples {}", act.ty),
+            )
+            .label(call, "in this rollout")
+            .help("size the policy's output by `env.act_dim`"));
+        }
+    }
+    Ok(())
 }

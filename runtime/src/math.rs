@@ -1,0 +1,303 @@
+//! `f32` `exp`, `ln` and `tanh` from plain IEEE arithmetic: the definitions every backend
+//! shares bit for bit.
+//!
+//! Why not `f32::exp` & co.: those call libm once per element, which a JIT cannot
+//! vectorise and cannot reproduce without calling the very same function. These are
+//! written as a fixed sequence of single-rounding `f32` operations (add, sub, mul, div),
+//! integer operations on the bit patterns (add, sub, and, or, arithmetic shift),
+//! comparisons and selects — never a fused multiply-add and no `f64` intermediates — so
+//! that the JIT (`rlp-jit`, `codegen/math.rs`) emits exactly the same sequence, scalar
+//! or four lanes at a time, and rounds identically. Every constant the sequences use is
+//! a `pub const` here, and the JIT takes them from here. Change a function only together
+//! with its JIT emitter.
+//!
+//! Algorithms (the polynomials are Cephes' single-precision minimax fits):
+//! - [`exp_f32`]: clamp to [-104, 88.8] (beyond, the result is 0 or +inf anyway);
+//!   `n = round(x·log2 e)` with the 1.5·2²³ trick; `r = x − n·ln2` in two Cody–Waite
+//!   steps; `exp(r) ≈ 1 + r + r²·P(r)` (degree 5); scale by 2ⁿ as two exponent-built
+//!   powers of two, so that subnormal results are rounded once and 2¹²⁸ needs no
+//!   special case.
+//! - [`ln_f32`]: subnormals scaled by 2²⁵; `x = m·2ᵉ` with `m ∈ [√½, √2)` from the bits;
+//!   `f = m − 1`; `ln(1+f) ≈ f − f²/2 + f³·P(f)` (degree 8) plus `e·ln2` in two parts;
+//!   then the special values (0 → −inf, negative → NaN, +inf, NaN) by select.
+//! - [`tanh_f32`]: on `a = |x|`: `a + a·a²·P(a²)` (degree 4) below 0.625, else
+//!   `1 − 2/(exp(2a) + 1)` with [`exp_f32`]; the sign of `x` is or-ed back in, so
+//!   `tanh(−0) = −0` and large inputs saturate to exactly ±1.
+//!
+//! Measured accuracy against `f64` references (tests below: every f32 in the tested
+//! ranges with a stride, plus random bit patterns): `exp` ≤ 1 ulp, `ln` ≤ 1 ulp,
+//! `tanh` ≤ 2 ulp (see `docs/bench/math.md` for the exact figures).
+
+/// log2(e).
+pub const LOG2E: f32 = std::f32::consts::LOG2_E;
+/// 1.5·2²³: adding it rounds an `f32` of magnitude below 2²² to an integer, which then
+/// sits in the low mantissa bits.
+pub const ROUND_MAGIC: f32 = 12_582_912.0;
+/// The high part of ln 2 (few mantissa bits, so `n·LN2_HI` is exact).
+pub const LN2_HI: f32 = 0.693_359_4;
+/// ln 2 − [`LN2_HI`].
+pub const LN2_LO: f32 = -2.121_944_4e-4;
+/// Above this, `exp` is +inf (ln(f32::MAX) ≈ 88.72284).
+pub const EXP_HI: f32 = 88.8;
+/// Below this, `exp` is 0 (ln of half the smallest subnormal ≈ −103.97).
+pub const EXP_LO: f32 = -104.0;
+/// `exp(r) ≈ 1 + r + r²·P(r)`, highest degree first.
+pub const EXP_P: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_2e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_5e-1,
+    5.000_000_1e-1,
+];
+
+/// √½: mantissas below it are doubled.
+pub const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
+/// 2²⁵: the scale that makes subnormals normal.
+pub const SUBNORMAL_SCALE: f32 = 33_554_432.0;
+/// `ln(1+f) ≈ f − f²/2 + f³·P(f)`, highest degree first.
+pub const LOG_P: [f32; 9] = [
+    7.037_683_6e-2,
+    -1.151_461e-1,
+    1.167_699_9e-1,
+    -1.242_014_1e-1,
+    1.424_932_3e-1,
+    -1.666_805_8e-1,
+    2.000_071_4e-1,
+    -2.499_999_4e-1,
+    3.333_333e-1,
+];
+
+/// Below this `|x|`, `tanh` uses its polynomial.
+pub const TANH_SMALL: f32 = 0.625;
+/// `tanh(a) ≈ a + a·a²·P(a²)`, highest degree first.
+pub const TANH_P: [f32; 5] = [
+    -5.704_988_7e-3,
+    2.063_908_9e-2,
+    -5.373_971_6e-2,
+    1.333_144_2e-1,
+    -3.333_328_2e-1,
+];
+
+/// The sign bit of an `f32`.
+pub const SIGN: u32 = 0x8000_0000;
+
+/// `p[0]·x^(k-1) + … + p[k-1]` by Horner's rule: a multiply then an add per step.
+#[inline(always)]
+fn horner(p: &[f32], x: f32) -> f32 {
+    let mut acc = p[0];
+    for &c in &p[1..] {
+        acc = acc * x + c;
+    }
+    acc
+}
+
+/// `2^n` for `n` in [-126, 127], built from its exponent bits.
+#[inline(always)]
+fn pow2(n: i32) -> f32 {
+    f32::from_bits((n.wrapping_add(127) << 23) as u32)
+}
+
+/// `e^x` in `f32` (≤ 1 ulp measured; see the module docs for the algorithm).
+#[inline]
+pub fn exp_f32(x: f32) -> f32 {
+    // Comparisons are false for NaN, which therefore flows through unchanged.
+    let x = if x > EXP_HI { EXP_HI } else { x };
+    let x = if x < EXP_LO { EXP_LO } else { x };
+    let t = x * LOG2E + ROUND_MAGIC;
+    let n = t - ROUND_MAGIC;
+    let ni = (t.to_bits() as i32).wrapping_sub(ROUND_MAGIC.to_bits() as i32);
+    let r = x - n * LN2_HI;
+    let r = r - n * LN2_LO;
+    let z = r * r;
+    let y = horner(&EXP_P, r) * z + r + 1.0;
+    let n1 = ni >> 1;
+    let n2 = ni.wrapping_sub(n1);
+    y * pow2(n1) * pow2(n2)
+}
+
+/// An exact `i32 → f32` for |e| < 2²²: the integer placed in [`ROUND_MAGIC`]'s mantissa.
+#[inline(always)]
+fn small_int_to_f32(e: i32) -> f32 {
+    f32::from_bits((ROUND_MAGIC.to_bits() as i32).wrapping_add(e) as u32) - ROUND_MAGIC
+}
+
+/// `ln x` in `f32` (≤ 1 ulp measured; see the module docs for the algorithm).
+#[inline]
+pub fn ln_f32(x: f32) -> f32 {
+    let sub = x < f32::MIN_POSITIVE;
+    let xs = if sub { x * SUBNORMAL_SCALE } else { x };
+    let bias: i32 = if sub { 126 + 25 } else { 126 };
+    let ix = xs.to_bits() as i32;
+    // x = m·2^e with m in [0.5, 1).
+    let e = (ix >> 23).wrapping_sub(bias);
+    let m = f32::from_bits(((ix & 0x007f_ffff) | 0x3f00_0000) as u32);
+    let low = m < SQRT_HALF;
+    let e = if low { e.wrapping_sub(1) } else { e };
+    let f = if low { m + m - 1.0 } else { m - 1.0 };
+    let ef = small_int_to_f32(e);
+    let z = f * f;
+    let y = horner(&LOG_P, f) * f * z;
+    let y = y + ef * LN2_LO;
+    let y = y - 0.5 * z;
+    let r = f + y;
+    let r = r + ef * LN2_HI;
+    let r = if x == f32::INFINITY { f32::INFINITY } else { r };
+    let r = if x == 0.0 { f32::NEG_INFINITY } else { r };
+    let r = if x < 0.0 { f32::NAN } else { r };
+    if x != x { x } else { r }
+}
+
+/// `tanh x` in `f32` (≤ 2 ulp measured; see the module docs for the algorithm).
+#[inline]
+pub fn tanh_f32(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let a = f32::from_bits(bits & !SIGN);
+    let z = a * a;
+    let small = horner(&TANH_P, z) * z * a + a;
+    let e = exp_f32(a + a);
+    let big = 1.0 - 2.0 / (e + 1.0);
+    let r = if a < TANH_SMALL { small } else { big };
+    f32::from_bits(r.to_bits() | (bits & SIGN))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Distance in ulps between `got` and the exact `want`, measured in units of the
+    /// spacing of `f32`s at `want` (subnormal spacing below the normal range).
+    fn ulps(got: f32, want: f64) -> f64 {
+        if want.is_nan() {
+            return if got.is_nan() { 0.0 } else { f64::INFINITY };
+        }
+        if want.is_infinite() || got.is_infinite() {
+            return if f64::from(got) == want { 0.0 } else { f64::INFINITY };
+        }
+        let r = want as f32; // within half an ulp of `want`
+        let a = r.abs();
+        let spacing = if a < f32::MIN_POSITIVE {
+            f32::from_bits(1) as f64
+        } else {
+            // The spacing just above a power of two is the larger one: use the spacing
+            // of the binade `want` lies in.
+            let e = (a.to_bits() >> 23) as i32 - 127;
+            let w = want.abs();
+            let e = if w < (2f64).powi(e) { e - 1 } else { e };
+            (2f64).powi(e - 23)
+        };
+        (f64::from(got) - want).abs() / spacing
+    }
+
+    /// Every `step`-th f32 from `lo` to `hi` (by bit pattern, over positive and
+    /// negative ranges), plus pseudo-random bit patterns.
+    fn inputs(lo: f32, hi: f32, step: u32) -> Vec<f32> {
+        let mut v = Vec::new();
+        let mut x = lo;
+        while x <= hi {
+            v.push(x);
+            let b = x.to_bits();
+            x = if x < 0.0 {
+                if b <= SIGN + step {
+                    0.0
+                } else {
+                    f32::from_bits(b - step)
+                }
+            } else {
+                f32::from_bits(b + step)
+            };
+        }
+        let mut s = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let y = f32::from_bits(s as u32);
+            if y >= lo && y <= hi {
+                v.push(y);
+            }
+        }
+        v
+    }
+
+    fn max_ulps(f: fn(f32) -> f32, r: fn(f64) -> f64, xs: &[f32]) -> (f64, f32) {
+        let mut worst = (0.0, 0.0);
+        for &x in xs {
+            let u = ulps(f(x), r(f64::from(x)));
+            if u > worst.0 {
+                worst = (u, x);
+            }
+        }
+        worst
+    }
+
+    #[test]
+    fn exp_is_within_one_ulp() {
+        let xs = inputs(-104.0, 89.0, 97);
+        let (u, at) = max_ulps(exp_f32, f64::exp, &xs);
+        println!("exp_f32: max {u:.3} ulp at {at:e} over {} inputs", xs.len());
+        assert!(u <= 1.0, "exp: {u} ulp at {at:e}");
+    }
+
+    #[test]
+    fn ln_is_within_one_ulp() {
+        let xs = inputs(0.0, f32::MAX, 97);
+        let (u, at) = max_ulps(ln_f32, f64::ln, &xs);
+        println!("ln_f32: max {u:.3} ulp at {at:e} over {} inputs", xs.len());
+        assert!(u <= 1.0, "ln: {u} ulp at {at:e}");
+    }
+
+    #[test]
+    fn tanh_is_within_two_ulps() {
+        let xs = inputs(-20.0, 20.0, 31);
+        let (u, at) = max_ulps(tanh_f32, f64::tanh, &xs);
+        println!("tanh_f32: max {u:.3} ulp at {at:e} over {} inputs", xs.len());
+        assert!(u <= 2.0, "tanh: {u} ulp at {at:e}");
+    }
+
+    #[test]
+    fn special_values() {
+        let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+        let cases: [(fn(f32) -> f32, f32, f32); 30] = [
+            (exp_f32, 0.0, 1.0),
+            (exp_f32, -0.0, 1.0),
+            (exp_f32, f32::INFINITY, f32::INFINITY),
+            (exp_f32, f32::NEG_INFINITY, 0.0),
+            (exp_f32, f32::NAN, f32::NAN),
+            (exp_f32, 88.8, f32::INFINITY),
+            (exp_f32, 89.0, f32::INFINITY),
+            (exp_f32, 1e30, f32::INFINITY),
+            (exp_f32, -104.0, 0.0),
+            (exp_f32, -1e30, 0.0),
+            (exp_f32, 1.0, std::f32::consts::E),
+            (ln_f32, 1.0, 0.0),
+            (ln_f32, 0.0, f32::NEG_INFINITY),
+            (ln_f32, -0.0, f32::NEG_INFINITY),
+            (ln_f32, -1.0, f32::NAN),
+            (ln_f32, -1e-40, f32::NAN),
+            (ln_f32, f32::NEG_INFINITY, f32::NAN),
+            (ln_f32, f32::INFINITY, f32::INFINITY),
+            (ln_f32, f32::NAN, f32::NAN),
+            (ln_f32, 2.0, std::f32::consts::LN_2),
+            (tanh_f32, 0.0, 0.0),
+            (tanh_f32, -0.0, -0.0),
+            (tanh_f32, f32::INFINITY, 1.0),
+            (tanh_f32, f32::NEG_INFINITY, -1.0),
+            (tanh_f32, 10.0, 1.0),
+            (tanh_f32, -10.0, -1.0),
+            (tanh_f32, 1e30, 1.0),
+            (tanh_f32, -1e30, -1.0),
+            (tanh_f32, f32::NAN, f32::NAN),
+            (tanh_f32, 1e-30, 1e-30),
+        ];
+        for (i, (f, x, want)) in cases.into_iter().enumerate() {
+            assert!(same(f(x), want), "case {i}: f({x:e}) = {:e}, want {want:e}", f(x));
+        }
+        // Largest finite exp, smallest subnormal results, exp of the ln of subnormals.
+        assert!(exp_f32(88.72283).is_finite());
+        assert_eq!(exp_f32(-103.0) > 0.0, true);
+        assert!(exp_f32(-87.5) < f32::MIN_POSITIVE && exp_f32(-87.5) > 0.0);
+        assert!((ln_f32(f32::from_bits(1)) - (-103.278_93)).abs() < 1e-4);
+        assert!(tanh_f32(-1e-30).to_bits() == (-1e-30f32).to_bits());
+    }
+}
