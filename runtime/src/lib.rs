@@ -4,12 +4,15 @@
 //! - [`exec`]: the [`exec::Executable`] boundary every backend implements.
 //! - [`rng`]: the counter-based random numbers every backend draws from.
 //! - [`io`]: atomic file writes and `.npy` / `.npz` tensor files.
+//! - [`math`]: `f32` exp / ln / tanh as plain arithmetic every backend reproduces.
 //! - [`metrics`]: the `metrics.csv` of a run.
 //! - [`checkpoint`]: a run's state saved so that a crash always leaves one to resume from.
 
 pub mod checkpoint;
 pub mod exec;
+pub mod external;
 pub mod io;
+pub mod math;
 pub mod metrics;
 pub mod rng;
 pub mod tensor;

@@ -171,10 +171,10 @@ mod tests {
         if want.is_nan() {
             return if got.is_nan() { 0.0 } else { f64::INFINITY };
         }
-        if want.is_infinite() || got.is_infinite() {
-            return if f64::from(got) == want { 0.0 } else { f64::INFINITY };
+        let r = want as f32; // within half an ulp of `want` (or overflowed to inf)
+        if r.is_infinite() || got.is_infinite() {
+            return if got == r { 0.0 } else { f64::INFINITY };
         }
-        let r = want as f32; // within half an ulp of `want`
         let a = r.abs();
         let spacing = if a < f32::MIN_POSITIVE {
             f32::from_bits(1) as f64

@@ -1,8 +1,10 @@
 //! Rust functions that generated code calls for what Cranelift has no instruction for.
 //!
 //! Why call out instead of emitting polynomial approximations: the JIT must give the
-//! interpreter's results bit for bit, and the interpreter uses Rust's `f32::exp`,
+//! interpreter's results bit for bit, and the interpreter uses Rust's `f32::sin`,
 //! `f64::ln`, …; calling the very same functions is the only way to round identically.
+//! (f32 `exp`, `log` and `tanh` are the exception: the interpreter defines them as
+//! plain arithmetic, `rlp_runtime::math`, which codegen emits inline.)
 //! Random draws call `rlp_runtime::rng`, the one definition every backend shares.
 
 use rlp_runtime::rng;
@@ -39,9 +41,6 @@ macro_rules! math {
 }
 
 math! {
-    exp_f32: f32 => |x| x.exp();
-    ln_f32: f32 => |x| x.ln();
-    tanh_f32: f32 => |x| x.tanh();
     sin_f32: f32 => |x| x.sin();
     cos_f32: f32 => |x| x.cos();
     pow_f32: f32 => |x, y| x.powf(y);
@@ -86,9 +85,6 @@ pub fn table() -> Vec<Callout> {
         addr,
     };
     vec![
-        c("rlp_exp_f32", UNARY_F32, Arg::F32, exp_f32 as *const u8),
-        c("rlp_ln_f32", UNARY_F32, Arg::F32, ln_f32 as *const u8),
-        c("rlp_tanh_f32", UNARY_F32, Arg::F32, tanh_f32 as *const u8),
         c("rlp_sin_f32", UNARY_F32, Arg::F32, sin_f32 as *const u8),
         c("rlp_cos_f32", UNARY_F32, Arg::F32, cos_f32 as *const u8),
         c("rlp_pow_f32", BINARY_F32, Arg::F32, pow_f32 as *const u8),

@@ -19,8 +19,10 @@
 //! (module `simd`); lane-wise IEEE operations round exactly as the scalar ones.
 //!
 //! Semantics that must match the interpreter exactly are written out here: no fused
-//! multiply-add is ever emitted; transcendental functions call the same Rust `std`
-//! functions the interpreter uses (module `callouts`); integer division never traps.
+//! multiply-add is ever emitted; f32 `exp`, `log` and `tanh` are emitted inline as
+//! `rlp_runtime::math`'s operation sequences (module `math`), the interpreter's
+//! definitions; other transcendental functions call the same Rust `std` functions the
+//! interpreter uses (module `callouts`); integer division never traps.
 
 use crate::JitError;
 use crate::callouts::{self, Arg};
@@ -37,6 +39,7 @@ use rlp_runtime::DType;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+mod math;
 mod simd;
 
 /// A compiled kernel (see the module doc for the ABI).
@@ -981,6 +984,14 @@ impl<'a, 'f> Emitter<'a, 'f> {
         }
     }
 
+    /// An emitter of the inline f32 math sequences, on scalars or on four lanes.
+    fn math(&mut self, vector: bool) -> math::MathEmitter<'_, 'f> {
+        math::MathEmitter {
+            b: &mut self.b,
+            vector,
+        }
+    }
+
     /// Calls the `f32` or `f64` flavour of a math callout.
     fn float_call(
         &mut self,
@@ -1027,9 +1038,12 @@ impl<'a, 'f> Emitter<'a, 'f> {
                 let x = self.select(neg, minus, a);
                 self.select(pos, one, x)
             }
-            (UnaryOp::Exp, _) => self.float_call("rlp_exp_f32", "rlp_exp_f64", dtype, &[a]),
-            (UnaryOp::Log, _) => self.float_call("rlp_ln_f32", "rlp_ln_f64", dtype, &[a]),
-            (UnaryOp::Tanh, _) => self.float_call("rlp_tanh_f32", "rlp_tanh_f64", dtype, &[a]),
+            (UnaryOp::Exp, DType::F32) => self.math(false).exp(a),
+            (UnaryOp::Log, DType::F32) => self.math(false).ln(a),
+            (UnaryOp::Tanh, DType::F32) => self.math(false).tanh(a),
+            (UnaryOp::Exp, _) => self.call("rlp_exp_f64", &[a]),
+            (UnaryOp::Log, _) => self.call("rlp_ln_f64", &[a]),
+            (UnaryOp::Tanh, _) => self.call("rlp_tanh_f64", &[a]),
             (UnaryOp::Sin, _) => self.float_call("rlp_sin_f32", "rlp_sin_f64", dtype, &[a]),
             (UnaryOp::Cos, _) => self.float_call("rlp_cos_f32", "rlp_cos_f64", dtype, &[a]),
         }

@@ -49,6 +49,14 @@ pub fn explain(p: &Program, opts: &ExplainOptions) -> Result<String, String> {
             st.reads.iter().map(name).collect::<Vec<_>>().join(", "),
             st.writes.iter().map(name).collect::<Vec<_>>().join(", ")
         );
+        if let Some(x) = &st.external {
+            let e = &p.externals[x.env];
+            let _ = writeln!(
+                s,
+                "-- external rollout of `{}` ({} envs on {} workers) for {} steps: the graph below is the policy, run once per step",
+                e.id, e.envs, e.workers, x.steps
+            );
+        }
         let mut g = st.graph.clone();
         for pass in &names {
             if *pass != "lower" {

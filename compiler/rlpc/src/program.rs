@@ -88,6 +88,87 @@ pub struct Stage {
     pub writes: Vec<SlotId>,
     /// Environment steps this stage takes each time it runs.
     pub env_steps: u64,
+    /// For a rollout of an external environment: `graph` is the policy, run once per
+    /// environment step by the runtime, which exchanges actions and observations with the
+    /// environment's worker processes in between.
+    pub external: Option<ExternalRollout>,
+}
+
+/// An environment outside the program (a Gymnasium environment, a user's simulator),
+/// stepped by worker processes over the protocol of `docs/external-envs.md`.
+#[derive(Clone, Debug)]
+pub struct ExternalEnvDecl {
+    /// The environment id the workers create (`CartPole-v1`).
+    pub id: String,
+    pub envs: usize,
+    pub workers: usize,
+    pub seed: u64,
+}
+
+/// What one external rollout reads and writes. The policy graph reads the current
+/// observations (`obs`) and the step index (`step`) and writes `action` (and
+/// `log_prob`); after `steps` steps the runtime writes the stacked batch fields and the
+/// episode statistics.
+#[derive(Clone, Debug)]
+pub struct ExternalRollout {
+    /// Index into [`Program::externals`].
+    pub env: usize,
+    pub steps: usize,
+    pub obs: SlotId,
+    pub step: SlotId,
+    pub action: SlotId,
+    pub log_prob: Option<SlotId>,
+    /// `[T, N, …]` outputs, by field.
+    pub batch: Vec<(BatchField, SlotId)>,
+    pub ep_return: SlotId,
+    pub ep_len: SlotId,
+    pub last_return: SlotId,
+    pub last_length: SlotId,
+}
+
+/// The fields of a rollout's batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchField {
+    Obs,
+    Action,
+    Reward,
+    Terminated,
+    Truncated,
+    Done,
+    NextObs,
+    EpisodeReturn,
+    LogProb,
+    NotTerminated,
+}
+
+impl BatchField {
+    pub const ALL: [BatchField; 10] = [
+        BatchField::Obs,
+        BatchField::Action,
+        BatchField::Reward,
+        BatchField::Terminated,
+        BatchField::Truncated,
+        BatchField::Done,
+        BatchField::NextObs,
+        BatchField::EpisodeReturn,
+        BatchField::LogProb,
+        BatchField::NotTerminated,
+    ];
+    /// The field's name in the batch record (the same as `rollout` of a `.rlp` env).
+    pub fn name(self) -> &'static str {
+        match self {
+            BatchField::Obs => "obs",
+            BatchField::Action => "action",
+            BatchField::Reward => "reward",
+            BatchField::Terminated => "terminated",
+            BatchField::Truncated => "truncated",
+            BatchField::Done => "done",
+            BatchField::NextObs => "next_obs",
+            BatchField::EpisodeReturn => "episode_return",
+            BatchField::LogProb => "log_prob",
+            BatchField::NotTerminated => "not_terminated",
+        }
+    }
 }
 
 /// A logged metric: the slot that holds it after the stages ran.
@@ -111,6 +192,8 @@ pub struct Program {
     pub unit: String,
     /// The counter slot holding the iteration index.
     pub counter: SlotId,
+    /// External environments, started by the runtime when first stepped.
+    pub externals: Vec<ExternalEnvDecl>,
     pub seed: u64,
 }
 

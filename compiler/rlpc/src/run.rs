@@ -7,7 +7,7 @@
 //! run directory: metrics, plots, checkpoints and resumption.
 
 use crate::diag::SourceMap;
-use crate::program::{Program, SlotKind, Stage};
+use crate::program::{BatchField, ExternalRollout, Program, SlotKind, Stage};
 use crate::rundir;
 use rlp_ir::{Graph, Tensor, TensorType};
 use rlp_runtime::Executable;
@@ -131,6 +131,8 @@ impl Default for RunOptions {
 pub struct Trainer<'c> {
     c: &'c Compiled,
     pub slots: Vec<Tensor>,
+    /// External environments, started when first stepped.
+    externals: Vec<Option<rlp_runtime::external::ExternalEnv>>,
 }
 
 impl<'c> Trainer<'c> {
@@ -142,7 +144,8 @@ impl<'c> Trainer<'c> {
             .iter()
             .map(|s| Tensor::zeros(s.ty.dtype, &s.ty.shape))
             .collect();
-        let mut t = Trainer { c, slots };
+        let externals = c.program.externals.iter().map(|_| None).collect();
+        let mut t = Trainer { c, slots, externals };
         t.run_stage(&c.program.init, c.init.as_ref(), None)?;
         Ok(t)
     }
@@ -208,12 +211,106 @@ impl<'c> Trainer<'c> {
         let mut steps = 0;
         for (stage, exe) in p.stages.iter().zip(&self.c.stages) {
             if stage.schedule.due(it) {
-                self.run_stage(stage, exe.as_ref(), sources)
-                    .map_err(|e| format!("iteration {it}: {e}"))?;
+                match &stage.external {
+                    Some(x) => self.run_external(stage, exe.as_ref(), x, sources),
+                    None => self.run_stage(stage, exe.as_ref(), sources),
+                }
+                .map_err(|e| format!("iteration {it}: {e}"))?;
                 steps += stage.env_steps;
             }
         }
         Ok(steps)
+    }
+
+    /// An external rollout: the policy graph once per step, the environment's workers
+    /// in between, then the stacked batch and the episode statistics into their slots.
+    fn run_external(
+        &mut self,
+        stage: &Stage,
+        exe: &dyn Executable,
+        x: &ExternalRollout,
+        sources: Option<&SourceMap>,
+    ) -> Result<(), String> {
+        use rlp_ir::DType;
+        let p = &self.c.program;
+        let decl = &p.externals[x.env];
+        let slot = |s: crate::program::SlotId| s.0 as usize;
+        if self.externals[x.env].is_none() {
+            let seed = p.seed.wrapping_mul(1_000_003).wrapping_add(decl.seed);
+            let opts = rlp_runtime::external::ExternalOptions::default();
+            let mut env = rlp_runtime::external::ExternalEnv::start(&decl.id, decl.envs, decl.workers, seed, &opts)
+                .map_err(|e| format!("environment `{}`: {e}", decl.id))?;
+            self.slots[slot(x.obs)] = env.reset().map_err(|e| format!("environment `{}`: {e}", decl.id))?;
+            for s in [x.ep_return, x.ep_len] {
+                let ty = &p.slot(s).ty;
+                self.slots[slot(s)] = Tensor::zeros(ty.dtype, &ty.shape);
+            }
+            self.externals[x.env] = Some(env);
+        }
+        let n = decl.envs;
+        let mut ep_ret: Vec<f32> = self.slots[slot(x.ep_return)].to_f64_vec().iter().map(|&v| v as f32).collect();
+        let mut ep_len: Vec<f64> = self.slots[slot(x.ep_len)].to_f64_vec();
+        let mut last_ret: Vec<f64> = self.slots[slot(x.last_return)].to_f64_vec();
+        let mut last_len: Vec<f64> = self.slots[slot(x.last_length)].to_f64_vec();
+        let mut cols: Vec<(BatchField, Vec<f64>)> = x.batch.iter().map(|(f, _)| (*f, Vec::new())).collect();
+        let mut push = |f: BatchField, v: &[f64]| {
+            if let Some((_, c)) = cols.iter_mut().find(|(g, _)| *g == f) {
+                c.extend_from_slice(v);
+            }
+        };
+        for t in 0..x.steps {
+            self.slots[slot(x.step)] = Tensor::full(DType::I32, &[], t as f64);
+            self.run_stage(stage, exe, sources)?;
+            let action = self.slots[slot(x.action)].clone();
+            let env = self.externals[x.env].as_mut().expect("started above");
+            let r = env.step(&action).map_err(|e| format!("environment `{}`, step {t} of the rollout: {e}", decl.id))?;
+            if !r.reward.all_finite() || !r.obs.all_finite() || !r.final_obs.all_finite() {
+                return Err(format!("environment `{}` returned a non-finite reward or observation at step {t} of the rollout", decl.id));
+            }
+            let reward = r.reward.to_f64_vec();
+            let term = r.terminated.to_f64_vec();
+            let trunc = r.truncated.to_f64_vec();
+            let mut done = vec![0.0; n];
+            let mut finished = vec![0.0; n];
+            for e in 0..n {
+                ep_ret[e] += reward[e] as f32;
+                ep_len[e] += 1.0;
+                if term[e] != 0.0 || trunc[e] != 0.0 {
+                    done[e] = 1.0;
+                    finished[e] = ep_ret[e] as f64;
+                    last_ret[e] = ep_ret[e] as f64;
+                    last_len[e] = ep_len[e];
+                    ep_ret[e] = 0.0;
+                    ep_len[e] = 0.0;
+                }
+            }
+            push(BatchField::Obs, &self.slots[slot(x.obs)].to_f64_vec());
+            push(BatchField::Action, &action.to_f64_vec());
+            if let Some(lp) = x.log_prob {
+                push(BatchField::LogProb, &self.slots[slot(lp)].to_f64_vec());
+            }
+            push(BatchField::Reward, &reward);
+            push(BatchField::Terminated, &term);
+            push(BatchField::Truncated, &trunc);
+            push(BatchField::Done, &done);
+            push(BatchField::NextObs, &r.final_obs.to_f64_vec());
+            push(BatchField::EpisodeReturn, &finished);
+            push(BatchField::NotTerminated, &term.iter().map(|&v| 1.0 - v).collect::<Vec<_>>());
+            self.slots[slot(x.obs)] = r.obs;
+        }
+        for ((_, values), (_, s)) in cols.iter().zip(&x.batch) {
+            let ty = &p.slot(*s).ty;
+            self.slots[slot(*s)] = Tensor::from_f64(ty.dtype, &ty.shape, values);
+        }
+        let put = |slots: &mut Vec<Tensor>, s: crate::program::SlotId, v: &[f64]| {
+            let ty = &p.slot(s).ty;
+            slots[slot(s)] = Tensor::from_f64(ty.dtype, &ty.shape, v);
+        };
+        put(&mut self.slots, x.ep_return, &ep_ret.iter().map(|&v| v as f64).collect::<Vec<_>>());
+        put(&mut self.slots, x.ep_len, &ep_len);
+        put(&mut self.slots, x.last_return, &last_ret);
+        put(&mut self.slots, x.last_length, &last_len);
+        Ok(())
     }
 
     pub fn metric_values(&self) -> Vec<f64> {

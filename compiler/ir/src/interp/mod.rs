@@ -12,8 +12,10 @@
 //! # The semantics a backend must match
 //! Where `graph.rs` leaves a choice open, this is the definition:
 //! - float ops compute in the operand's type with the standard library's functions
-//!   (`f32::exp`, `f32::powf`, …), one rounding per op, never a fused multiply-add
-//!   (`rem` is `a - floor(a / b) * b`: four roundings);
+//!   (`f32::powf`, `f64::exp`, …), one rounding per op, never a fused multiply-add
+//!   (`rem` is `a - floor(a / b) * b`: four roundings); f32 `exp`, `log` and `tanh`
+//!   are `rlp_runtime::math`'s plain-arithmetic definitions instead (≤ 2 ulp), which
+//!   the JIT emits inline;
 //! - `max`/`min`: NaN if either operand is NaN; the first operand on ties (so
 //!   `max(-0.0, 0.0)` is `-0.0`);
 //! - `sign`: -1 or 1 away from zero; its argument itself at ±0 and NaN;

@@ -2,8 +2,11 @@
 //! backend must reproduce bit for bit.
 //!
 //! Float ops compute in the operand's own type with the standard library's functions
-//! (`f32::exp` for f32, never f64 and round), one rounding per op (`a - floor(a / b) * b`
+//! (`f64::exp` for f64, never a wider type and round), one rounding per op (`a - floor(a / b) * b`
 //! is a division, a floor, a multiply and a subtract: never a fused multiply-add).
+//! The exceptions are f32 `exp`, `log` and `tanh`, defined by [`rlp_runtime::math`]:
+//! plain-arithmetic sequences that the JIT emits inline (and vectorises) rather than
+//! calling libm per element.
 //! Integer arithmetic wraps on overflow; division by zero is an error the caller reports.
 
 use ndarray::ArrayD;
@@ -100,8 +103,9 @@ pub(crate) trait Real:
     fn atan2(self, x: Self) -> Self;
 }
 
+/// `$exp`, `$ln`, `$tanh`: the type's definitions of those three (see the module docs).
 macro_rules! impl_real {
-    ($t:ident) => {
+    ($t:ident, $exp:path, $ln:path, $tanh:path) => {
         impl Num for $t {
             const ZERO: $t = 0.0;
             const ONE: $t = 1.0;
@@ -116,16 +120,16 @@ macro_rules! impl_real {
         }
         impl Real for $t {
             fn exp(self) -> $t {
-                $t::exp(self)
+                $exp(self)
             }
             fn ln(self) -> $t {
-                $t::ln(self)
+                $ln(self)
             }
             fn sqrt(self) -> $t {
                 $t::sqrt(self)
             }
             fn tanh(self) -> $t {
-                $t::tanh(self)
+                $tanh(self)
             }
             fn sin(self) -> $t {
                 $t::sin(self)
@@ -148,8 +152,13 @@ macro_rules! impl_real {
         }
     };
 }
-impl_real!(f32);
-impl_real!(f64);
+impl_real!(
+    f32,
+    rlp_runtime::math::exp_f32,
+    rlp_runtime::math::ln_f32,
+    rlp_runtime::math::tanh_f32
+);
+impl_real!(f64, f64::exp, f64::ln, f64::tanh);
 
 impl Num for i32 {
     const ZERO: i32 = 0;

@@ -5,8 +5,9 @@
 //!
 //! A map kernel fits when every buffer it touches is `f32`, every load steps by 0 or 1
 //! element along the innermost dim with no data-dependent term, and every instruction has
-//! an exact lane-wise form (no calls: `exp`, `tanh`… stay scalar, as do `floor`, `rem`
-//! and casts, which need features older CPUs lack). Booleans live as lane masks (all
+//! an exact lane-wise form (no calls: `sin`, `pow`… stay scalar, as do `floor`, `rem`
+//! and casts, which need features older CPUs lack; `exp`, `log` and `tanh` are inline
+//! arithmetic, module `math`, and have one). Booleans live as lane masks (all
 //! ones or all zeros). Each lane computes exactly what the scalar loop computes for its
 //! element, so results are unchanged.
 
@@ -49,7 +50,13 @@ fn lane_wise(k: &Kernel) -> bool {
         Op::Unary(u, _) => match inst.dtype {
             DType::F32 => matches!(
                 u,
-                UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Sign
+                UnaryOp::Neg
+                    | UnaryOp::Abs
+                    | UnaryOp::Sqrt
+                    | UnaryOp::Sign
+                    | UnaryOp::Exp
+                    | UnaryOp::Log
+                    | UnaryOp::Tanh
             ),
             DType::Bool => *u == UnaryOp::Not,
             _ => false,
@@ -177,6 +184,9 @@ impl Emitter<'_, '_> {
             (UnaryOp::Neg, _) => self.b.ins().fneg(a),
             (UnaryOp::Abs, _) => self.b.ins().fabs(a),
             (UnaryOp::Sqrt, _) => self.b.ins().sqrt(a),
+            (UnaryOp::Exp, _) => self.math(true).exp(a),
+            (UnaryOp::Log, _) => self.math(true).ln(a),
+            (UnaryOp::Tanh, _) => self.math(true).tanh(a),
             (UnaryOp::Sign, _) => {
                 // As the scalar form: -1, 1, or the operand itself (±0, NaN).
                 let zero = self.splat_const(DType::F32, 0.0);
@@ -255,7 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn arithmetic_on_f32_fits_and_calls_do_not() {
+    fn arithmetic_and_inline_math_on_f32_fit_and_calls_do_not() {
         let mut g = Graph::new();
         let x = g.add_input(TensorType::new(DType::F32, [3, 8]));
         let y = g.add_input(TensorType::new(DType::F32, [8]));
@@ -264,7 +274,10 @@ mod tests {
         let s = g.unary(UnaryOp::Sqrt, m).unwrap();
         g.outputs = vec![s];
         assert!(first_kernel_fits(&g));
-        let e = g.unary(UnaryOp::Exp, s).unwrap();
+        let e = g.unary(UnaryOp::Tanh, s).unwrap();
+        g.outputs = vec![e];
+        assert!(first_kernel_fits(&g));
+        let e = g.unary(UnaryOp::Sin, s).unwrap();
         g.outputs = vec![e];
         assert!(!first_kernel_fits(&g));
         let mut h = Graph::new();

@@ -14,6 +14,7 @@ mod common;
 mod errors;
 mod fusion;
 mod gradients;
+mod math;
 mod nn;
 mod ops;
 mod prop;

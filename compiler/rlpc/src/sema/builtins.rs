@@ -61,6 +61,11 @@ impl Args {
                 .label(self.call, format!("`{name}` missing")),
         )
     }
+    /// [`Args::take`] for built-ins defined outside this module.
+    pub fn take_public(&mut self, name: &str) -> Option<(Value, Loc)> {
+        self.take(name)
+    }
+
     /// [`Args::done`] for built-ins defined outside this module.
     pub fn done_public(self, f: &str, known: &[&str]) -> R<()> {
         self.done(f, known)
@@ -108,7 +113,7 @@ builtins! {
     F32 => "f32", F64 => "f64", I32 => "i32", Stack => "stack", Concat => "concat",
     OneHot => "one_hot", Len => "len", Reshape => "reshape", Environment => "environment",
     Rollout => "rollout", Optimizer => "optimizer", Range => "range", Take => "take",
-    Indices => "indices", Int => "int", Map => "map",
+    Indices => "indices", Int => "int", Map => "map", Gym => "gym",
 }
 
 impl Builtin {
@@ -579,6 +584,7 @@ impl Builtin {
                 Value::List((0..n.max(0)).map(Value::Int).collect::<Vec<_>>().into())
             }
             Builtin::Environment => environment(el, a)?,
+            Builtin::Gym => super::rollout::gym(el, a)?,
             Builtin::Rollout => super::rollout::rollout(el, a)?,
             Builtin::Optimizer => {
                 let (init, _) = a.need(f, "init")?;

@@ -74,6 +74,10 @@ pub struct Elab<'a> {
     pub init: Option<Ctx>,
     /// Whether statements like `minimize`, `<-` and stages are allowed here.
     pub in_train: bool,
+    /// External environments declared so far.
+    pub externals: Vec<crate::program::ExternalEnvDecl>,
+    /// External rollouts met in the stage being built: they run before it.
+    pub pending: Vec<crate::program::Stage>,
 }
 
 pub type R<T> = Result<T, Diag>;
@@ -95,6 +99,8 @@ impl<'a> Elab<'a> {
             owner: String::new(),
             init: None,
             in_train: false,
+            externals: vec![],
+            pending: vec![],
         };
         e.counter = e.new_slot(
             "iteration",
@@ -288,6 +294,11 @@ impl<'a> Elab<'a> {
         self.next_stream += 1;
         let (c0, c1) = self.counters(self.ctxs.len() - 1)?;
         Ok((stream, c0, c1))
+    }
+
+    /// Makes the current graph draw its random numbers at counters `(c0, c1)`.
+    pub fn set_counters(&mut self, c0: NodeId, c1: NodeId) {
+        self.top().rng = Some((c0, c1));
     }
 
     fn counters(&mut self, level: usize) -> R<(NodeId, NodeId)> {

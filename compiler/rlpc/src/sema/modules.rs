@@ -43,9 +43,18 @@ pub const STDLIB: &[(&str, &str)] = &[
         "std.env.acrobot",
         include_str!("../../../../stdlib/env/acrobot.rlp"),
     ),
-    ("std.env.bandit", include_str!("../../../../stdlib/env/bandit.rlp")),
-    ("std.env.gridworld", include_str!("../../../../stdlib/env/gridworld.rlp")),
-    ("std.env.point_mass", include_str!("../../../../stdlib/env/point_mass.rlp")),
+    (
+        "std.env.bandit",
+        include_str!("../../../../stdlib/env/bandit.rlp"),
+    ),
+    (
+        "std.env.gridworld",
+        include_str!("../../../../stdlib/env/gridworld.rlp"),
+    ),
+    (
+        "std.env.point_mass",
+        include_str!("../../../../stdlib/env/point_mass.rlp"),
+    ),
 ];
 
 /// Modules whose public functions every module sees without a `use`.

@@ -4,7 +4,7 @@ use super::builtins::Args;
 use super::elab::{Elab, R};
 use super::value::{Src, TVal, Value};
 use crate::diag::{Diag, Loc};
-use crate::program::SlotId;
+use crate::program::{SlotId, SlotKind};
 use rlp_ir::{DType, Op, TensorType};
 use rlp_syntax::ast::BinOp;
 
@@ -17,13 +17,6 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
     let (policy, _) = a.need("rollout", "policy")?;
     let (steps, lsteps) = a.need("rollout", "steps")?;
     a.done_public("rollout", &["env", "policy", "steps"])?;
-    let Value::Env(env) = env else {
-        return Err(Diag::new(
-            "type-mismatch",
-            format!("`rollout` needs an environment, found {}", env.kind()),
-        )
-        .label(lenv, "not an environment"));
-    };
     let Value::Int(t_len) = steps else {
         return Err(Diag::new(
             "type-mismatch",
@@ -34,6 +27,17 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
     if t_len < 1 {
         return Err(Diag::new("bad-value", "`steps` must be at least 1").label(lsteps, "here"));
     }
+    let env = match env {
+        Value::Env(e) => e,
+        Value::External(x) => return external_rollout(el, &x, &policy, t_len as usize, call),
+        other => {
+            return Err(Diag::new(
+                "type-mismatch",
+                format!("`rollout` needs an environment, found {}", other.kind()),
+            )
+            .label(lenv, "not an environment"));
+        }
+    };
     let slot = |el: &Elab, s: SlotId| TVal {
         src: Src::Slot(s),
         ty: el.slots[s.0 as usize].ty.clone(),
@@ -106,7 +110,8 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
             call,
         )?;
         let act = el.to_tensor(&act, call, None)?;
-        check_action_space(&envr, &dist, &act, call)?;
+        let act_dim = envr.fields.iter().find(|(k, _)| k == "act_dim").and_then(|(_, v)| if let Value::Int(d) = v { Some(*d as usize) } else { None });
+        check_action_space(envr.envs, envr.actions, act_dim, &dist, &act, call)?;
         let logp = match dist.field("log_prob") {
             Some(f) => Some(el.call(
                 f,
@@ -302,15 +307,14 @@ impl Elab<'_> {
 /// The policy must act in the environment's action space: as many logits as discrete
 /// actions, or actions of the declared dimension. Caught here, a wrong head size is an
 /// error at compile time instead of a silently wrong environment step.
-fn check_action_space(env: &super::value::EnvDef, dist: &Value, act: &TVal, call: Loc) -> R<()> {
-    let n = env.envs;
-    if env.actions > 0 {
+fn check_action_space(n: usize, actions: usize, act_dim: Option<usize>, dist: &Value, act: &TVal, call: Loc) -> R<()> {
+    if actions > 0 {
         if let Some(Value::Tensor(l)) = dist.field("logits") {
             let k = l.ty.shape.last().copied().unwrap_or(1);
-            if k != env.actions {
+            if k != actions {
                 return Err(Diag::new(
                     "shape-mismatch",
-                    format!("the policy gives {k} action logits but the environment has {} actions", env.actions),
+                    format!("the policy gives {k} action logits but the environment has {actions} actions"),
                 )
                 .label(call, format!("logits are {}", l.ty))
                 .help("size the policy's output by `env.actions`"));
@@ -323,8 +327,8 @@ fn check_action_space(env: &super::value::EnvDef, dist: &Value, act: &TVal, call
             )
             .label(call, "in this rollout"));
         }
-    } else if let Some(Value::Int(d)) = env.fields.iter().find(|(k, _)| k == "act_dim").map(|(_, v)| v.clone()) {
-        if act.ty.shape != [n, d as usize] {
+    } else if let Some(d) = act_dim {
+        if act.ty.shape != [n, d] {
             return Err(Diag::new(
                 "shape-mismatch",
                 format!("the environment takes actions of shape [{n}, {d}], but the policy samples {}", act.ty),
@@ -334,4 +338,181 @@ fn check_action_space(env: &super::value::EnvDef, dist: &Value, act: &TVal, call
         }
     }
     Ok(())
+}
+
+/// `gym(id: "CartPole-v1", envs: 8, workers: 2, seed: 0)`: an environment stepped by
+/// worker processes (`docs/external-envs.md`). One worker is started now, to learn the
+/// observation and action spaces, so shapes are checked before training.
+pub fn gym(el: &mut Elab, mut a: Args) -> R<Value> {
+    let f = "gym";
+    let call = a.call;
+    let (id, lid) = a.need(f, "id")?;
+    let Value::Str(id) = id else {
+        return Err(Diag::new("type-mismatch", "`id` is a string such as \"CartPole-v1\"").label(lid, "here"));
+    };
+    let mut int = |name: &str, default: i64| -> R<i64> {
+        match a.take_public(name) {
+            None => Ok(default),
+            Some((Value::Int(i), _)) if i >= 0 => Ok(i),
+            Some((v, l)) => Err(Diag::new("type-mismatch", format!("`{name}` must be a non-negative int, found {}", v.kind())).label(l, "here")),
+        }
+    };
+    let envs = int("envs", 1)?.max(1) as usize;
+    let workers = int("workers", 1)?.clamp(1, envs as i64) as usize;
+    let seed = int("seed", 0)? as u64;
+    a.done_public(f, &["id", "envs", "workers", "seed"])?;
+    let spec = rlp_runtime::external::ExternalEnv::probe(&id, &rlp_runtime::external::ExternalOptions::default()).map_err(|e| {
+        Diag::new("external-env", format!("cannot start environment `{id}`: {e}"))
+            .label(call, "started here")
+            .help("external environments need Python with gymnasium (`pip install gymnasium`); set RLPC_PYTHON to choose the interpreter")
+    })?;
+    let index = el.externals.len();
+    el.externals.push(crate::program::ExternalEnvDecl { id: id.to_string(), envs, workers, seed });
+    let owner = if el.owner.is_empty() { "env".to_string() } else { el.owner.clone() };
+    let mut obs_shape = vec![envs];
+    obs_shape.extend(&spec.obs_shape);
+    let (obs, ep_len, ep_return, last_return, last_length) = el.in_init(|el| {
+        let mk = |el: &mut Elab, name: &str, d: DType, shape: Vec<usize>| -> R<SlotId> {
+            let s = el.new_slot(&format!("{owner}.{name}"), TensorType::new(d, shape.clone()), SlotKind::State);
+            let z = super::builtins::filled(el, d, &shape, 0.0);
+            el.write_slot(s, &z)?;
+            Ok(s)
+        };
+        Ok((
+            mk(el, "obs", DType::F32, obs_shape.clone())?,
+            mk(el, "episode_length_so_far", DType::I32, vec![envs])?,
+            mk(el, "episode_return_so_far", DType::F32, vec![envs])?,
+            mk(el, "episode_return", DType::F32, vec![envs])?,
+            mk(el, "episode_length", DType::I32, vec![envs])?,
+        ))
+    })?;
+    let slot_val = |el: &Elab, s: SlotId| Value::Tensor(TVal { src: Src::Slot(s), ty: el.slots[s.0 as usize].ty.clone() });
+    let mut fields = vec![
+        ("envs".to_string(), Value::Int(envs as i64)),
+        ("obs".to_string(), Value::Int(spec.obs_shape.iter().product::<usize>() as i64)),
+        ("obs_shape".to_string(), Value::List(spec.obs_shape.iter().map(|&d| Value::Int(d as i64)).collect::<Vec<_>>().into())),
+        ("max_steps".to_string(), Value::Int(spec.max_steps.map_or(0, |m| m as i64))),
+        ("episode_return".to_string(), slot_val(el, last_return)),
+        ("episode_length".to_string(), slot_val(el, last_length)),
+    ];
+    match &spec.action {
+        rlp_runtime::external::ActionSpace::Discrete(n) => fields.push(("actions".to_string(), Value::Int(*n as i64))),
+        rlp_runtime::external::ActionSpace::Box { shape, low, high } => {
+            fields.push(("act_dim".to_string(), Value::Int(shape.iter().product::<usize>() as i64)));
+            let list = |v: &[f32]| Value::List(v.iter().map(|&x| Value::Float(x as f64)).collect::<Vec<_>>().into());
+            let lo = if low.iter().all(|&x| x == low[0]) && !low.is_empty() { Value::Float(low[0] as f64) } else { list(low) };
+            let hi = if high.iter().all(|&x| x == high[0]) && !high.is_empty() { Value::Float(high[0] as f64) } else { list(high) };
+            fields.push(("act_low".to_string(), lo));
+            fields.push(("act_high".to_string(), hi));
+        }
+    }
+    Ok(Value::External(std::rc::Rc::new(super::value::ExternalDef {
+        index,
+        envs,
+        obs_shape: spec.obs_shape.clone(),
+        obs,
+        ep_len,
+        ep_return,
+        last_return,
+        last_length,
+        fields,
+    })))
+}
+
+/// A rollout of an external environment: the policy becomes a graph of its own, run by
+/// the runtime once per step between exchanges with the workers; the batch and the
+/// episode statistics arrive in slots. It runs before the rest of its stage.
+fn external_rollout(el: &mut Elab, x: &super::value::ExternalDef, policy: &Value, steps: usize, call: Loc) -> R<Value> {
+    use crate::program::{BatchField, ExternalRollout, Stage, StageKind};
+    if el.ctxs.len() != 1 {
+        return Err(Diag::new("misplaced", "a rollout of an external environment cannot run inside a scan").label(call, "here"));
+    }
+    let n = x.envs;
+    let owner = if el.owner.is_empty() { "rollout".to_string() } else { el.owner.clone() };
+    let step = el.new_slot(&format!("{owner}.step"), TensorType::scalar(DType::I32), SlotKind::Counter);
+    // The policy graph, built in a context of its own.
+    let saved = std::mem::take(&mut el.ctxs);
+    let saved_steps = el.env_steps;
+    el.push_ctx(false);
+    let built = (|| -> R<(SlotId, Option<SlotId>)> {
+        let c0 = el.node(&TVal { src: Src::Slot(el.counter), ty: TensorType::scalar(DType::I32) })?;
+        let c1 = el.node(&TVal { src: Src::Slot(step), ty: TensorType::scalar(DType::I32) })?;
+        el.set_counters(c0, c1);
+        let obs = Value::Tensor(TVal { src: Src::Slot(x.obs), ty: el.slots[x.obs.0 as usize].ty.clone() });
+        let dist = el.call(policy.clone(), Args { pos: vec![(obs, call)], kw: vec![], call }, call)?;
+        let sample = dist.field("sample").ok_or_else(|| {
+            Diag::new("type-mismatch", format!("the policy must return a distribution with `sample`, found {}", dist.kind())).label(call, "in this rollout")
+        })?;
+        let act = el.call(sample, Args { pos: vec![], kw: vec![], call }, call)?;
+        let act = el.to_tensor(&act, call, None)?;
+        let actions = x.fields.iter().find(|(k, _)| k == "actions").and_then(|(_, v)| if let Value::Int(k) = v { Some(*k as usize) } else { None }).unwrap_or(0);
+        let act_dim = x.fields.iter().find(|(k, _)| k == "act_dim").and_then(|(_, v)| if let Value::Int(d) = v { Some(*d as usize) } else { None });
+        check_action_space(n, actions, act_dim, &dist, &act, call)?;
+        let act = if actions > 0 { act } else { el.cast(&act, DType::F32)? };
+        let a_slot = el.new_slot(&format!("{owner}.action_now"), act.ty.clone(), SlotKind::Transient);
+        el.write_slot(a_slot, &act)?;
+        let lp = match dist.field("log_prob") {
+            Some(f) => {
+                let lp = el.call(f, Args { pos: vec![(Value::Tensor(act.clone()), call)], kw: vec![], call }, call)?;
+                let lp = el.to_tensor(&lp, call, None)?;
+                let s = el.new_slot(&format!("{owner}.log_prob_now"), lp.ty.clone(), SlotKind::Transient);
+                el.write_slot(s, &lp)?;
+                Some(s)
+            }
+            None => None,
+        };
+        Ok((a_slot, lp))
+    })();
+    let (graph, reads, writes) = el.finish_stage();
+    el.ctxs = saved;
+    el.env_steps = saved_steps;
+    let (action, log_prob) = built?;
+    // The batch: one transient slot per field, written by the runtime.
+    let stacked = |el: &Elab, s: SlotId| {
+        let t = &el.slots[s.0 as usize].ty;
+        let mut shape = vec![steps];
+        shape.extend(&t.shape);
+        TensorType::new(t.dtype, shape)
+    };
+    let per_env = |d: DType| TensorType::new(d, vec![steps, n]);
+    let mut batch = vec![];
+    let mut record = vec![];
+    for field in BatchField::ALL {
+        let ty = match field {
+            BatchField::Obs | BatchField::NextObs => stacked(el, x.obs),
+            BatchField::Action => stacked(el, action),
+            BatchField::LogProb => match log_prob {
+                Some(s) => stacked(el, s),
+                None => continue,
+            },
+            BatchField::Reward | BatchField::EpisodeReturn | BatchField::NotTerminated => per_env(DType::F32),
+            BatchField::Terminated | BatchField::Truncated | BatchField::Done => per_env(DType::Bool),
+        };
+        let s = el.new_slot(&format!("{owner}.{}", field.name()), ty.clone(), SlotKind::Transient);
+        batch.push((field, s));
+        record.push((field.name().to_string(), Value::Tensor(TVal { src: Src::Slot(s), ty })));
+    }
+    el.pending.push(Stage {
+        kind: StageKind::Sample,
+        loc: call,
+        schedule: crate::program::Schedule::ALWAYS,
+        graph,
+        reads,
+        writes,
+        env_steps: (steps * n) as u64,
+        external: Some(ExternalRollout {
+            env: x.index,
+            steps,
+            obs: x.obs,
+            step,
+            action,
+            log_prob,
+            batch,
+            ep_return: x.ep_return,
+            ep_len: x.ep_len,
+            last_return: x.last_return,
+            last_length: x.last_length,
+        }),
+    });
+    Ok(Value::record(record))
 }

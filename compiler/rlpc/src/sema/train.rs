@@ -154,6 +154,7 @@ pub fn lower_with(
         reads: vec![],
         writes,
         env_steps: 0,
+        external: None,
     };
     Ok(Program {
         slots: el.slots,
@@ -163,6 +164,7 @@ pub fn lower_with(
         iterations,
         unit: train.unit.name.clone(),
         counter: el.counter,
+        externals: el.externals,
         seed,
     })
 }
@@ -302,15 +304,24 @@ impl Lowering {
         };
         materialize_frame(el, fr, SlotKind::Transient, "tmp.")?;
         let (graph, reads, writes) = el.finish_stage();
-        self.stages.push(Stage {
-            kind,
-            loc,
-            schedule,
-            graph,
-            reads,
-            writes,
-            env_steps: el.env_steps,
-        });
+        // External rollouts met in this stage run first; the stage's own graph is
+        // dropped when a rollout was all it held.
+        for mut ext in std::mem::take(&mut el.pending) {
+            ext.schedule = schedule;
+            self.stages.push(ext);
+        }
+        if !writes.is_empty() {
+            self.stages.push(Stage {
+                kind,
+                loc,
+                schedule,
+                graph,
+                reads,
+                writes,
+                env_steps: el.env_steps,
+                external: None,
+            });
+        }
         Ok(())
     }
 }

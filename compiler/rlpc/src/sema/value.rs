@@ -106,6 +106,21 @@ pub struct EnvDef {
     pub fields: Vec<(String, Value)>,
 }
 
+/// An external environment: its index in the program's list, what its workers said it
+/// looks like, and the slots the runtime keeps its observations and statistics in.
+#[derive(Debug)]
+pub struct ExternalDef {
+    pub index: usize,
+    pub envs: usize,
+    pub obs_shape: Vec<usize>,
+    pub obs: SlotId,
+    pub ep_len: SlotId,
+    pub ep_return: SlotId,
+    pub last_return: SlotId,
+    pub last_length: SlotId,
+    pub fields: Vec<(String, Value)>,
+}
+
 /// An optimizer: how to make per-parameter state, and how to update.
 #[derive(Debug)]
 pub struct OptDef {
@@ -134,6 +149,8 @@ pub enum Value {
     Builtin(super::builtins::Builtin),
     Module(ModId),
     Env(Rc<EnvDef>),
+    /// An environment stepped by worker processes (`gym(…)`).
+    External(Rc<ExternalDef>),
     Optimizer(Rc<OptDef>),
     /// `a -> b` outside a lambda: schedules.
     Range(f64, f64),
@@ -156,7 +173,7 @@ impl Value {
             Value::Closure(_) => "a function".into(),
             Value::Builtin(b) => format!("the built-in `{}`", b.name()),
             Value::Module(_) => "a module".into(),
-            Value::Env(_) => "an environment".into(),
+            Value::Env(_) | Value::External(_) => "an environment".into(),
             Value::Optimizer(_) => "an optimizer".into(),
             Value::Range(..) => "a range".into(),
         }
@@ -176,6 +193,7 @@ impl Value {
     pub fn field(&self, name: &str) -> Option<Value> {
         match self {
             Value::Record(fs) => fs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
+            Value::External(e) => e.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
             Value::Env(e) => e
                 .fields
                 .iter()
