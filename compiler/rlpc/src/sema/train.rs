@@ -146,12 +146,18 @@ pub fn lower_with(
     let mut init_ctx = el.init.take().expect("init ctx");
     let writes = init_ctx.writes.clone();
     init_ctx.graph.outputs = writes.iter().map(|s| init_ctx.slot_vals[s]).collect();
+    // The init graph may read slots too (the iteration counter, 0 then).
+    let reads = init_ctx
+        .roles
+        .iter()
+        .filter_map(|r| if let super::elab::Role::Slot(s) = r { Some(*s) } else { None })
+        .collect();
     let init = Stage {
         kind: StageKind::Init,
         loc: Loc::new(file, rlp_syntax::ast::Span::new(0, 0)),
         schedule: Schedule::ALWAYS,
         graph: init_ctx.graph,
-        reads: vec![],
+        reads,
         writes,
         env_steps: 0,
         external: None,

@@ -1,0 +1,93 @@
+//! The policy-gradient and actor-critic programs in `examples/` learn: each trains with
+//! one fixed seed and must end above the task's threshold (the last iteration's mean
+//! episode return). Measurements over more seeds: `docs/bench/programs.md`.
+
+use rlpc::run::{self, Backend, RunOptions};
+use std::path::Path;
+
+/// Trains `examples/{name}` with `seed` and `--set` overrides; the last logged `return`.
+fn last_return(name: &str, seed: u64, settings: &[(&str, &str)]) -> f64 {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (p, sources) = rlpc::front_end_with(&path, seed, &settings)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap();
+    let c = run::compile(p, Backend::Jit).unwrap();
+    let summary = run::train(
+        &c,
+        &RunOptions {
+            out: None,
+            quiet: true,
+            ..RunOptions::default()
+        },
+        Some(&sources),
+    )
+    .unwrap();
+    summary.last.iter().find(|(n, _)| n == "return").unwrap().1
+}
+
+fn assert_at_least(name: &str, settings: &[(&str, &str)], threshold: f64) {
+    let ret = last_return(name, 0, settings);
+    assert!(
+        ret >= threshold,
+        "{name} {settings:?}: mean return in the last iteration was {ret}, below {threshold}"
+    );
+}
+
+/// Gaussian policy, GAE and the clipped surrogate: Pendulum-v1 at ≥ -250.
+#[test]
+fn gaussian_clipped_surrogate_solves_pendulum() {
+    assert_at_least("ppo_pendulum.rlp", &[], -250.0);
+}
+
+/// Many environments, short rollouts, one update each, GAE advantages: CartPole at 475.
+#[test]
+fn synchronous_gae_actor_critic_solves_cartpole() {
+    assert_at_least("a2c_cartpole.rlp", &[], 475.0);
+}
+
+/// A value network fitted to Monte-Carlo targets as the baseline: CartPole at 475.
+#[test]
+fn fitted_value_actor_critic_solves_cartpole() {
+    assert_at_least("actor_critic_cartpole.rlp", &[], 475.0);
+}
+
+/// Reward-to-go with a mean baseline (the program's defaults): CartPole at 195.
+#[test]
+fn score_function_reward_to_go_solves_cartpole() {
+    assert_at_least("reinforce_variants_cartpole.rlp", &[], 195.0);
+}
+
+/// The whole-episode return, no causality: CartPole at 195.
+#[test]
+fn score_function_total_return_solves_cartpole() {
+    assert_at_least("reinforce_variants_cartpole.rlp", &[("causal", "false")], 195.0);
+}
+
+/// No baseline: CartPole at 195.
+#[test]
+fn score_function_without_baseline_solves_cartpole() {
+    assert_at_least("reinforce_variants_cartpole.rlp", &[("baseline", "false")], 195.0);
+}
+
+/// γ^t counted from the episode's start: CartPole at 195.
+#[test]
+fn score_function_discounted_from_start_solves_cartpole() {
+    assert_at_least(
+        "reinforce_variants_cartpole.rlp",
+        &[("discount_from_start", "true")],
+        195.0,
+    );
+}
+
+/// Several improvement steps per batch with truncated per-step importance ratios:
+/// CartPole at 195.
+#[test]
+fn importance_weighted_reuse_solves_cartpole() {
+    assert_at_least("offpolicy_pg_cartpole.rlp", &[], 195.0);
+}
