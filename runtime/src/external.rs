@@ -59,7 +59,11 @@ pub enum ActionSpace {
     Discrete(usize),
     /// f32 actions of the given shape; `low` / `high` are flattened row-major, unbounded
     /// limits are ±infinity.
-    Box { shape: Vec<usize>, low: Vec<f32>, high: Vec<f32> },
+    Box {
+        shape: Vec<usize>,
+        low: Vec<f32>,
+        high: Vec<f32>,
+    },
 }
 
 /// How workers are started.
@@ -77,7 +81,11 @@ pub struct ExternalOptions {
 
 impl Default for ExternalOptions {
     fn default() -> Self {
-        ExternalOptions { python: None, worker_script: None, timeout: Duration::from_secs(30) }
+        ExternalOptions {
+            python: None,
+            worker_script: None,
+            timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -95,7 +103,11 @@ pub enum ExternalError {
         "the Python `{}` cannot import `{module}` ({message}); install it with `{} -m pip install gymnasium numpy`, or point $RLPC_PYTHON at a Python that has it",
         python.display(), python.display()
     )]
-    MissingPackage { python: PathBuf, module: String, message: String },
+    MissingPackage {
+        python: PathBuf,
+        module: String,
+        message: String,
+    },
     #[error("unknown environment `{id}`: {message}")]
     UnknownEnv { id: String, message: String },
     #[error("environment `{id}` cannot be created: {message}")]
@@ -103,9 +115,17 @@ pub enum ExternalError {
     #[error("environment `{id}` is not supported: {message}")]
     Unsupported { id: String, message: String },
     #[error("environment worker {worker} died ({status}){}", stderr_suffix(stderr))]
-    WorkerDied { worker: usize, status: String, stderr: Vec<String> },
+    WorkerDied {
+        worker: usize,
+        status: String,
+        stderr: Vec<String>,
+    },
     #[error("environment worker {worker} did not answer within {} s (it was killed){}", secs_str(*timeout), stderr_suffix(stderr))]
-    Timeout { worker: usize, timeout: Duration, stderr: Vec<String> },
+    Timeout {
+        worker: usize,
+        timeout: Duration,
+        stderr: Vec<String>,
+    },
     #[error("protocol error from environment worker {worker}: {message}")]
     Protocol { worker: usize, message: String },
     #[error("{0}")]
@@ -221,7 +241,11 @@ impl ExternalEnv {
 
         let mut env = ExternalEnv {
             id: id.to_string(),
-            spec: EnvSpec { obs_shape: vec![], action: ActionSpace::Discrete(0), max_steps: None },
+            spec: EnvSpec {
+                obs_shape: vec![],
+                action: ActionSpace::Discrete(0),
+                max_steps: None,
+            },
             num_envs,
             obs_dim: 0,
             workers: Vec::with_capacity(nworkers),
@@ -233,7 +257,8 @@ impl ExternalEnv {
         let mut first_env = 0;
         for w in 0..nworkers {
             let k = num_envs / nworkers + usize::from(w < num_envs % nworkers);
-            env.workers.push(spawn_worker(w, &python, &script, k, first_env)?);
+            env.workers
+                .push(spawn_worker(w, &python, &script, k, first_env)?);
             first_env += k;
         }
         let start = Instant::now();
@@ -256,9 +281,7 @@ impl ExternalEnv {
                 if *first != s {
                     return Err(env.fail(ExternalError::Protocol {
                         worker: w,
-                        message: format!(
-                            "its spec {s:?} differs from worker 0's {first:?}"
-                        ),
+                        message: format!("its spec {s:?} differs from worker 0's {first:?}"),
                     }));
                 }
             } else {
@@ -284,7 +307,13 @@ impl ExternalEnv {
         let start = Instant::now();
         for w in 0..self.workers.len() {
             let reply_len = self.workers[w].num_envs * self.obs_dim * 4;
-            self.send(w, Req::Frame { bytes: vec![b'R'], reply_len })?;
+            self.send(
+                w,
+                Req::Frame {
+                    bytes: vec![b'R'],
+                    reply_len,
+                },
+            )?;
         }
         let mut obs = Vec::with_capacity(self.num_envs * self.obs_dim);
         for w in 0..self.workers.len() {
@@ -320,8 +349,11 @@ impl ExternalEnv {
         }
         let n = self.num_envs;
         let (mut obs, mut final_obs) = (Vec::with_capacity(n * d), Vec::with_capacity(n * d));
-        let (mut reward, mut terminated, mut truncated) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut reward, mut terminated, mut truncated) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         for w in 0..self.workers.len() {
             let reply = self.await_reply(w, start)?;
             let k = self.workers[w].num_envs;
@@ -341,7 +373,7 @@ impl ExternalEnv {
                             return Err(self.fail(ExternalError::Protocol {
                                 worker: w,
                                 message: format!("flag byte {b} is neither 0 nor 1"),
-                            }))
+                            }));
                         }
                     }
                 }
@@ -351,7 +383,9 @@ impl ExternalEnv {
             obs: self.obs_tensor(obs),
             final_obs: self.obs_tensor(final_obs),
             reward: Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[n]), reward).expect("shape")),
-            terminated: Tensor::Bool(ArrayD::from_shape_vec(IxDyn(&[n]), terminated).expect("shape")),
+            terminated: Tensor::Bool(
+                ArrayD::from_shape_vec(IxDyn(&[n]), terminated).expect("shape"),
+            ),
             truncated: Tensor::Bool(ArrayD::from_shape_vec(IxDyn(&[n]), truncated).expect("shape")),
         })
     }
@@ -404,15 +438,17 @@ impl ExternalEnv {
                 }
                 let mut bytes = Vec::with_capacity(4 * actions.len());
                 match actions {
-                    Tensor::F32(a) => a.iter().for_each(|x| bytes.extend_from_slice(&x.to_le_bytes())),
-                    Tensor::F64(a) => {
-                        a.iter().for_each(|&x| bytes.extend_from_slice(&(x as f32).to_le_bytes()))
-                    }
+                    Tensor::F32(a) => a
+                        .iter()
+                        .for_each(|x| bytes.extend_from_slice(&x.to_le_bytes())),
+                    Tensor::F64(a) => a
+                        .iter()
+                        .for_each(|&x| bytes.extend_from_slice(&(x as f32).to_le_bytes())),
                     other => {
                         return Err(bad(format!(
                             "continuous actions must be f32, got {}",
                             other.dtype()
-                        )))
+                        )));
                     }
                 }
                 Ok(bytes)
@@ -420,7 +456,12 @@ impl ExternalEnv {
         }
     }
 
-    fn parse_spec(&mut self, w: usize, reply: &[u8], python: &Path) -> Result<EnvSpec, ExternalError> {
+    fn parse_spec(
+        &mut self,
+        w: usize,
+        reply: &[u8],
+        python: &Path,
+    ) -> Result<EnvSpec, ExternalError> {
         let text = String::from_utf8_lossy(reply);
         let value: Value = match serde_json::from_str(text.trim()) {
             Ok(v) => v,
@@ -434,7 +475,10 @@ impl ExternalEnv {
         };
         let id = self.id.clone();
         if let Some(err) = value.get("error") {
-            let message = err.as_str().map(str::to_string).unwrap_or_else(|| err.to_string());
+            let message = err
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| err.to_string());
             let kind = value.get("kind").and_then(Value::as_str).unwrap_or("error");
             let e = match kind {
                 "missing_module" => ExternalError::MissingPackage {
@@ -471,14 +515,26 @@ impl ExternalEnv {
         if self.broken.is_none() {
             let text = e.to_string();
             let line = text.lines().next().unwrap_or("");
-            let short = line.split("; last lines of its stderr").next().unwrap_or(line);
-            self.broken = Some(short.split("; it wrote nothing").next().unwrap_or(short).to_string());
+            let short = line
+                .split("; last lines of its stderr")
+                .next()
+                .unwrap_or(line);
+            self.broken = Some(
+                short
+                    .split("; it wrote nothing")
+                    .next()
+                    .unwrap_or(short)
+                    .to_string(),
+            );
         }
         e
     }
 
     fn send(&mut self, w: usize, req: Req) -> Result<(), ExternalError> {
-        let sent = self.workers[w].tx.as_ref().is_some_and(|tx| tx.send(req).is_ok());
+        let sent = self.workers[w]
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(req).is_ok());
         if sent {
             Ok(())
         } else {
@@ -575,11 +631,18 @@ impl Worker {
                 let _ = h.join();
             }
         }
-        ExternalError::WorkerDied { worker: self.index, status, stderr: self.stderr_tail() }
+        ExternalError::WorkerDied {
+            worker: self.index,
+            status,
+            stderr: self.stderr_tail(),
+        }
     }
 
     fn stderr_tail(&self) -> Vec<String> {
-        self.stderr.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default()
+        self.stderr
+            .lock()
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -595,11 +658,15 @@ fn spawn_worker(
         Script::File(p) => cmd.arg(p),
         Script::Embedded => cmd.arg("-c").arg(EMBEDDED_WORKER),
     };
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|source| ExternalError::PythonNotFound {
-        python: python.to_path_buf(),
-        source,
-    })?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|source| ExternalError::PythonNotFound {
+            python: python.to_path_buf(),
+            source,
+        })?;
     let stdin = child.stdin.take().expect("piped stdin");
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
@@ -667,18 +734,22 @@ fn io_loop(
                 let _ = stdin.write_all(b"Q").and_then(|_| stdin.flush());
                 return; // drops stdin: the worker sees end of file
             }
-            Req::Line(bytes) => stdin.write_all(&bytes).and_then(|_| stdin.flush()).and_then(|_| {
-                let mut line = Vec::new();
-                (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line)?;
-                Ok(line)
-            }),
-            Req::Frame { bytes, reply_len } => {
-                stdin.write_all(&bytes).and_then(|_| stdin.flush()).and_then(|_| {
+            Req::Line(bytes) => stdin
+                .write_all(&bytes)
+                .and_then(|_| stdin.flush())
+                .and_then(|_| {
+                    let mut line = Vec::new();
+                    (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line)?;
+                    Ok(line)
+                }),
+            Req::Frame { bytes, reply_len } => stdin
+                .write_all(&bytes)
+                .and_then(|_| stdin.flush())
+                .and_then(|_| {
                     let mut buf = vec![0u8; reply_len];
                     reader.read_exact(&mut buf)?;
                     Ok(buf)
-                })
-            }
+                }),
         };
         let failed = result.is_err();
         if replies.send(result).is_err() || failed {
@@ -688,13 +759,19 @@ fn io_loop(
 }
 
 fn push_f32(out: &mut Vec<f32>, bytes: &[u8]) {
-    out.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+    out.extend(
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+    );
 }
 
 fn parse_spec_value(v: &Value) -> Result<EnvSpec, String> {
     if let Some(p) = v.get("protocol") {
         if p.as_u64() != Some(PROTOCOL_VERSION) {
-            return Err(format!("it speaks protocol {p}, this runtime speaks {PROTOCOL_VERSION}"));
+            return Err(format!(
+                "it speaks protocol {p}, this runtime speaks {PROTOCOL_VERSION}"
+            ));
         }
     }
     let dims = |field: &Value, name: &str| -> Result<Vec<usize>, String> {
@@ -702,14 +779,21 @@ fn parse_spec_value(v: &Value) -> Result<EnvSpec, String> {
             .as_array()
             .ok_or_else(|| format!("`{name}` is not an array"))?
             .iter()
-            .map(|d| d.as_u64().map(|d| d as usize).ok_or_else(|| format!("`{name}` holds {d}")))
+            .map(|d| {
+                d.as_u64()
+                    .map(|d| d as usize)
+                    .ok_or_else(|| format!("`{name}` holds {d}"))
+            })
             .collect()
     };
     let obs_shape = dims(v.get("obs_shape").unwrap_or(&Value::Null), "obs_shape")?;
     let action = v.get("action").ok_or("the spec has no `action`")?;
     let action = match action.get("type").and_then(Value::as_str) {
         Some("discrete") => {
-            let n = action.get("n").and_then(Value::as_u64).ok_or("discrete action without `n`")?;
+            let n = action
+                .get("n")
+                .and_then(Value::as_u64)
+                .ok_or("discrete action without `n`")?;
             if n == 0 || n > i32::MAX as u64 {
                 return Err(format!("discrete action count {n}"));
             }
@@ -724,12 +808,18 @@ fn parse_spec_value(v: &Value) -> Result<EnvSpec, String> {
                     .and_then(Value::as_array)
                     .ok_or_else(|| format!("box action without `{name}`"))?;
                 if xs.len() != size {
-                    return Err(format!("`{name}` has {} values for shape {shape:?}", xs.len()));
+                    return Err(format!(
+                        "`{name}` has {} values for shape {shape:?}",
+                        xs.len()
+                    ));
                 }
                 xs.iter()
                     .map(|x| match x {
                         Value::Null => Ok(unbounded),
-                        x => x.as_f64().map(|x| x as f32).ok_or_else(|| format!("`{name}` holds {x}")),
+                        x => x
+                            .as_f64()
+                            .map(|x| x as f32)
+                            .ok_or_else(|| format!("`{name}` holds {x}")),
                     })
                     .collect()
             };
@@ -743,7 +833,11 @@ fn parse_spec_value(v: &Value) -> Result<EnvSpec, String> {
         None | Some(Value::Null) => None,
         Some(m) => Some(m.as_u64().ok_or_else(|| format!("`max_steps` is {m}"))?),
     };
-    Ok(EnvSpec { obs_shape, action, max_steps })
+    Ok(EnvSpec {
+        obs_shape,
+        action,
+        max_steps,
+    })
 }
 
 fn python_path(opts: &ExternalOptions) -> PathBuf {
@@ -766,7 +860,9 @@ enum Script {
 /// repository the runtime was built from, else the embedded copy.
 fn worker_script(opts: &ExternalOptions) -> Result<Script, ExternalError> {
     let explicit: Option<PathBuf> = opts.worker_script.clone().or_else(|| {
-        std::env::var_os("RLPC_GYM_WORKER").filter(|p| !p.is_empty()).map(PathBuf::from)
+        std::env::var_os("RLPC_GYM_WORKER")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
     });
     if let Some(path) = explicit {
         return if path.is_file() {
@@ -783,7 +879,11 @@ fn worker_script(opts: &ExternalOptions) -> Result<Script, ExternalError> {
     }
     let repo: OsString = concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/").into();
     candidates.push(PathBuf::from(repo).join(WORKER_FILE));
-    Ok(candidates.into_iter().find(|p| p.is_file()).map(Script::File).unwrap_or(Script::Embedded))
+    Ok(candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .map(Script::File)
+        .unwrap_or(Script::Embedded))
 }
 
 #[cfg(test)]
@@ -800,7 +900,11 @@ mod tests {
             parse_spec_value(&v).unwrap(),
             EnvSpec {
                 obs_shape: vec![3],
-                action: ActionSpace::Box { shape: vec![1], low: vec![-2.0], high: vec![f32::INFINITY] },
+                action: ActionSpace::Box {
+                    shape: vec![1],
+                    low: vec![-2.0],
+                    high: vec![f32::INFINITY]
+                },
                 max_steps: Some(200),
             }
         );
@@ -808,7 +912,10 @@ mod tests {
             r#"{"obs_shape":[4],"action":{"type":"discrete","n":2},"max_steps":null}"#,
         )
         .unwrap();
-        assert_eq!(parse_spec_value(&v).unwrap().action, ActionSpace::Discrete(2));
+        assert_eq!(
+            parse_spec_value(&v).unwrap().action,
+            ActionSpace::Discrete(2)
+        );
         let v: Value = serde_json::from_str(r#"{"protocol":2,"obs_shape":[4]}"#).unwrap();
         assert!(parse_spec_value(&v).unwrap_err().contains("protocol"));
     }

@@ -251,7 +251,10 @@ mod tests {
     fn tanh_is_within_two_ulps() {
         let xs = inputs(-20.0, 20.0, 31);
         let (u, at) = max_ulps(tanh_f32, f64::tanh, &xs);
-        println!("tanh_f32: max {u:.3} ulp at {at:e} over {} inputs", xs.len());
+        println!(
+            "tanh_f32: max {u:.3} ulp at {at:e} over {} inputs",
+            xs.len()
+        );
         assert!(u <= 2.0, "tanh: {u} ulp at {at:e}");
     }
 
@@ -291,7 +294,11 @@ mod tests {
             (tanh_f32, 1e-30, 1e-30),
         ];
         for (i, (f, x, want)) in cases.into_iter().enumerate() {
-            assert!(same(f(x), want), "case {i}: f({x:e}) = {:e}, want {want:e}", f(x));
+            assert!(
+                same(f(x), want),
+                "case {i}: f({x:e}) = {:e}, want {want:e}",
+                f(x)
+            );
         }
         // Largest finite exp, smallest subnormal results, exp of the ln of subnormals.
         assert!(exp_f32(88.72283).is_finite());

@@ -145,7 +145,11 @@ impl<'c> Trainer<'c> {
             .map(|s| Tensor::zeros(s.ty.dtype, &s.ty.shape))
             .collect();
         let externals = c.program.externals.iter().map(|_| None).collect();
-        let mut t = Trainer { c, slots, externals };
+        let mut t = Trainer {
+            c,
+            slots,
+            externals,
+        };
         t.run_stage(&c.program.init, c.init.as_ref(), None)?;
         Ok(t)
     }
@@ -238,9 +242,17 @@ impl<'c> Trainer<'c> {
         if self.externals[x.env].is_none() {
             let seed = p.seed.wrapping_mul(1_000_003).wrapping_add(decl.seed);
             let opts = rlp_runtime::external::ExternalOptions::default();
-            let mut env = rlp_runtime::external::ExternalEnv::start(&decl.id, decl.envs, decl.workers, seed, &opts)
+            let mut env = rlp_runtime::external::ExternalEnv::start(
+                &decl.id,
+                decl.envs,
+                decl.workers,
+                seed,
+                &opts,
+            )
+            .map_err(|e| format!("environment `{}`: {e}", decl.id))?;
+            self.slots[slot(x.obs)] = env
+                .reset()
                 .map_err(|e| format!("environment `{}`: {e}", decl.id))?;
-            self.slots[slot(x.obs)] = env.reset().map_err(|e| format!("environment `{}`: {e}", decl.id))?;
             for s in [x.ep_return, x.ep_len] {
                 let ty = &p.slot(s).ty;
                 self.slots[slot(s)] = Tensor::zeros(ty.dtype, &ty.shape);
@@ -248,11 +260,16 @@ impl<'c> Trainer<'c> {
             self.externals[x.env] = Some(env);
         }
         let n = decl.envs;
-        let mut ep_ret: Vec<f32> = self.slots[slot(x.ep_return)].to_f64_vec().iter().map(|&v| v as f32).collect();
+        let mut ep_ret: Vec<f32> = self.slots[slot(x.ep_return)]
+            .to_f64_vec()
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
         let mut ep_len: Vec<f64> = self.slots[slot(x.ep_len)].to_f64_vec();
         let mut last_ret: Vec<f64> = self.slots[slot(x.last_return)].to_f64_vec();
         let mut last_len: Vec<f64> = self.slots[slot(x.last_length)].to_f64_vec();
-        let mut cols: Vec<(BatchField, Vec<f64>)> = x.batch.iter().map(|(f, _)| (*f, Vec::new())).collect();
+        let mut cols: Vec<(BatchField, Vec<f64>)> =
+            x.batch.iter().map(|(f, _)| (*f, Vec::new())).collect();
         let mut push = |f: BatchField, v: &[f64]| {
             if let Some((_, c)) = cols.iter_mut().find(|(g, _)| *g == f) {
                 c.extend_from_slice(v);
@@ -263,9 +280,14 @@ impl<'c> Trainer<'c> {
             self.run_stage(stage, exe, sources)?;
             let action = self.slots[slot(x.action)].clone();
             let env = self.externals[x.env].as_mut().expect("started above");
-            let r = env.step(&action).map_err(|e| format!("environment `{}`, step {t} of the rollout: {e}", decl.id))?;
+            let r = env
+                .step(&action)
+                .map_err(|e| format!("environment `{}`, step {t} of the rollout: {e}", decl.id))?;
             if !r.reward.all_finite() || !r.obs.all_finite() || !r.final_obs.all_finite() {
-                return Err(format!("environment `{}` returned a non-finite reward or observation at step {t} of the rollout", decl.id));
+                return Err(format!(
+                    "environment `{}` returned a non-finite reward or observation at step {t} of the rollout",
+                    decl.id
+                ));
             }
             let reward = r.reward.to_f64_vec();
             let term = r.terminated.to_f64_vec();
@@ -295,7 +317,10 @@ impl<'c> Trainer<'c> {
             push(BatchField::Done, &done);
             push(BatchField::NextObs, &r.final_obs.to_f64_vec());
             push(BatchField::EpisodeReturn, &finished);
-            push(BatchField::NotTerminated, &term.iter().map(|&v| 1.0 - v).collect::<Vec<_>>());
+            push(
+                BatchField::NotTerminated,
+                &term.iter().map(|&v| 1.0 - v).collect::<Vec<_>>(),
+            );
             self.slots[slot(x.obs)] = r.obs;
         }
         for ((_, values), (_, s)) in cols.iter().zip(&x.batch) {
@@ -306,7 +331,11 @@ impl<'c> Trainer<'c> {
             let ty = &p.slot(s).ty;
             slots[slot(s)] = Tensor::from_f64(ty.dtype, &ty.shape, v);
         };
-        put(&mut self.slots, x.ep_return, &ep_ret.iter().map(|&v| v as f64).collect::<Vec<_>>());
+        put(
+            &mut self.slots,
+            x.ep_return,
+            &ep_ret.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+        );
         put(&mut self.slots, x.ep_len, &ep_len);
         put(&mut self.slots, x.last_return, &last_ret);
         put(&mut self.slots, x.last_length, &last_len);

@@ -66,13 +66,21 @@ fn score_function_reward_to_go_solves_cartpole() {
 /// The whole-episode return, no causality: CartPole at 195.
 #[test]
 fn score_function_total_return_solves_cartpole() {
-    assert_at_least("reinforce_variants_cartpole.rlp", &[("causal", "false")], 195.0);
+    assert_at_least(
+        "reinforce_variants_cartpole.rlp",
+        &[("causal", "false")],
+        195.0,
+    );
 }
 
 /// No baseline: CartPole at 195.
 #[test]
 fn score_function_without_baseline_solves_cartpole() {
-    assert_at_least("reinforce_variants_cartpole.rlp", &[("baseline", "false")], 195.0);
+    assert_at_least(
+        "reinforce_variants_cartpole.rlp",
+        &[("baseline", "false")],
+        195.0,
+    );
 }
 
 /// γ^t counted from the episode's start: CartPole at 195.

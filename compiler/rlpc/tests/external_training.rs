@@ -8,9 +8,16 @@ use std::process::Command;
 
 fn gymnasium_available() -> bool {
     let python = std::env::var("RLPC_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python).args(["-c", "import gymnasium"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = Command::new(&python)
+        .args(["-c", "import gymnasium"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !ok {
-        assert!(std::env::var_os("CI").is_none(), "CI must provide Python with gymnasium (RLPC_PYTHON={python})");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide Python with gymnasium (RLPC_PYTHON={python})"
+        );
         eprintln!("skipped: `{python}` cannot import gymnasium (set RLPC_PYTHON)");
     }
     ok
@@ -22,10 +29,21 @@ fn clipped_surrogate_solves_gymnasium_cartpole() {
         return;
     }
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/ppo_gym_cartpole.rlp");
-    let (p, sources) = rlpc::front_end(&file, 0).map_err(|(d, s)| rlpc::diag::render_plain(&d, &s)).unwrap();
+    let (p, sources) = rlpc::front_end(&file, 0)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap();
     assert_eq!(p.externals.len(), 1);
     let c = run::compile(p, Backend::Jit).unwrap();
-    let summary = run::train(&c, &RunOptions { out: None, quiet: true, ..RunOptions::default() }, Some(&sources)).unwrap();
+    let summary = run::train(
+        &c,
+        &RunOptions {
+            out: None,
+            quiet: true,
+            ..RunOptions::default()
+        },
+        Some(&sources),
+    )
+    .unwrap();
     let ret = summary.last.iter().find(|(n, _)| n == "return").unwrap().1;
     assert!(ret >= 475.0, "mean return in the last iteration was {ret}");
 }
@@ -36,7 +54,12 @@ fn an_unknown_environment_id_is_a_compile_error() {
         return;
     }
     let src = "env = gym(id: \"NoSuchEnv-v9\")\ntrain iterations: 1 { log a = 1.0 }\n";
-    let Err((diags, sources)) = rlpc::front_end_source("bad_env.rlp", src, 0) else { panic!("must not compile") };
+    let Err((diags, sources)) = rlpc::front_end_source("bad_env.rlp", src, 0) else {
+        panic!("must not compile")
+    };
     let text = rlpc::diag::render_plain(&diags, &sources);
-    assert!(text.contains("NoSuchEnv-v9") && text.contains("bad_env.rlp:1"), "{text}");
+    assert!(
+        text.contains("NoSuchEnv-v9") && text.contains("bad_env.rlp:1"),
+        "{text}"
+    );
 }

@@ -20,11 +20,19 @@ pub(super) struct MathEmitter<'b, 'f> {
 
 impl MathEmitter<'_, '_> {
     fn fty(&self) -> Type {
-        if self.vector { types::F32X4 } else { types::F32 }
+        if self.vector {
+            types::F32X4
+        } else {
+            types::F32
+        }
     }
 
     fn ity(&self) -> Type {
-        if self.vector { types::I32X4 } else { types::I32 }
+        if self.vector {
+            types::I32X4
+        } else {
+            types::I32
+        }
     }
 
     fn f(&mut self, c: f32) -> Value {

@@ -52,7 +52,10 @@ fn specials() -> Vec<f32> {
         0.707_106_8,
         1.414_213_5,
     ];
-    let more: Vec<f32> = v.iter().flat_map(|&x| [x.next_up(), x.next_down()]).collect();
+    let more: Vec<f32> = v
+        .iter()
+        .flat_map(|&x| [x.next_up(), x.next_down()])
+        .collect();
     v.extend(more);
     v
 }
@@ -60,7 +63,9 @@ fn specials() -> Vec<f32> {
 /// `n` random bit patterns (every class: subnormals, NaNs, infinities) and `n` values
 /// uniform in [-120, 120).
 fn random(rng: &mut Gen, n: usize) -> Vec<f32> {
-    let mut v: Vec<f32> = (0..n).map(|_| f32::from_bits(rng.next_u64() as u32)).collect();
+    let mut v: Vec<f32> = (0..n)
+        .map(|_| f32::from_bits(rng.next_u64() as u32))
+        .collect();
     v.extend((0..n).map(|_| rng.uniform(-120.0, 120.0) as f32));
     v
 }

@@ -822,7 +822,10 @@ impl<'a> Elab<'a> {
         if name == "iteration" {
             // The loop counter is visible everywhere, closures included.
             let ty = self.slots[self.counter.0 as usize].ty.clone();
-            return Ok(Value::Tensor(TVal { src: Src::Slot(self.counter), ty }));
+            return Ok(Value::Tensor(TVal {
+                src: Src::Slot(self.counter),
+                ty,
+            }));
         }
         if let Some(b) = Builtin::by_name(name) {
             return Ok(Value::Builtin(b));

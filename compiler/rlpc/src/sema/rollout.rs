@@ -110,7 +110,17 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
             call,
         )?;
         let act = el.to_tensor(&act, call, None)?;
-        let act_dim = envr.fields.iter().find(|(k, _)| k == "act_dim").and_then(|(_, v)| if let Value::Int(d) = v { Some(*d as usize) } else { None });
+        let act_dim = envr
+            .fields
+            .iter()
+            .find(|(k, _)| k == "act_dim")
+            .and_then(|(_, v)| {
+                if let Value::Int(d) = v {
+                    Some(*d as usize)
+                } else {
+                    None
+                }
+            });
         check_action_space(envr.envs, envr.actions, act_dim, &dist, &act, call)?;
         let logp = match dist.field("log_prob") {
             Some(f) => Some(el.call(
@@ -307,7 +317,14 @@ impl Elab<'_> {
 /// The policy must act in the environment's action space: as many logits as discrete
 /// actions, or actions of the declared dimension. Caught here, a wrong head size is an
 /// error at compile time instead of a silently wrong environment step.
-fn check_action_space(n: usize, actions: usize, act_dim: Option<usize>, dist: &Value, act: &TVal, call: Loc) -> R<()> {
+fn check_action_space(
+    n: usize,
+    actions: usize,
+    act_dim: Option<usize>,
+    dist: &Value,
+    act: &TVal,
+    call: Loc,
+) -> R<()> {
     if actions > 0 {
         if let Some(Value::Tensor(l)) = dist.field("logits") {
             let k = l.ty.shape.last().copied().unwrap_or(1);
@@ -331,7 +348,10 @@ fn check_action_space(n: usize, actions: usize, act_dim: Option<usize>, dist: &V
         if act.ty.shape != [n, d] {
             return Err(Diag::new(
                 "shape-mismatch",
-                format!("the environment takes actions of shape [{n}, {d}], but the policy samples {}", act.ty),
+                format!(
+                    "the environment takes actions of shape [{n}, {d}], but the policy samples {}",
+                    act.ty
+                ),
             )
             .label(call, "in this rollout")
             .help("size the policy's output by `env.act_dim`"));
@@ -348,13 +368,20 @@ pub fn gym(el: &mut Elab, mut a: Args) -> R<Value> {
     let call = a.call;
     let (id, lid) = a.need(f, "id")?;
     let Value::Str(id) = id else {
-        return Err(Diag::new("type-mismatch", "`id` is a string such as \"CartPole-v1\"").label(lid, "here"));
+        return Err(
+            Diag::new("type-mismatch", "`id` is a string such as \"CartPole-v1\"")
+                .label(lid, "here"),
+        );
     };
     let mut int = |name: &str, default: i64| -> R<i64> {
         match a.take_public(name) {
             None => Ok(default),
             Some((Value::Int(i), _)) if i >= 0 => Ok(i),
-            Some((v, l)) => Err(Diag::new("type-mismatch", format!("`{name}` must be a non-negative int, found {}", v.kind())).label(l, "here")),
+            Some((v, l)) => Err(Diag::new(
+                "type-mismatch",
+                format!("`{name}` must be a non-negative int, found {}", v.kind()),
+            )
+            .label(l, "here")),
         }
     };
     let envs = int("envs", 1)?.max(1) as usize;
@@ -367,13 +394,26 @@ pub fn gym(el: &mut Elab, mut a: Args) -> R<Value> {
             .help("external environments need Python with gymnasium (`pip install gymnasium`); set RLPC_PYTHON to choose the interpreter")
     })?;
     let index = el.externals.len();
-    el.externals.push(crate::program::ExternalEnvDecl { id: id.to_string(), envs, workers, seed });
-    let owner = if el.owner.is_empty() { "env".to_string() } else { el.owner.clone() };
+    el.externals.push(crate::program::ExternalEnvDecl {
+        id: id.to_string(),
+        envs,
+        workers,
+        seed,
+    });
+    let owner = if el.owner.is_empty() {
+        "env".to_string()
+    } else {
+        el.owner.clone()
+    };
     let mut obs_shape = vec![envs];
     obs_shape.extend(&spec.obs_shape);
     let (obs, ep_len, ep_return, last_return, last_length) = el.in_init(|el| {
         let mk = |el: &mut Elab, name: &str, d: DType, shape: Vec<usize>| -> R<SlotId> {
-            let s = el.new_slot(&format!("{owner}.{name}"), TensorType::new(d, shape.clone()), SlotKind::State);
+            let s = el.new_slot(
+                &format!("{owner}.{name}"),
+                TensorType::new(d, shape.clone()),
+                SlotKind::State,
+            );
             let z = super::builtins::filled(el, d, &shape, 0.0);
             el.write_slot(s, &z)?;
             Ok(s)
@@ -386,76 +426,209 @@ pub fn gym(el: &mut Elab, mut a: Args) -> R<Value> {
             mk(el, "episode_length", DType::I32, vec![envs])?,
         ))
     })?;
-    let slot_val = |el: &Elab, s: SlotId| Value::Tensor(TVal { src: Src::Slot(s), ty: el.slots[s.0 as usize].ty.clone() });
+    let slot_val = |el: &Elab, s: SlotId| {
+        Value::Tensor(TVal {
+            src: Src::Slot(s),
+            ty: el.slots[s.0 as usize].ty.clone(),
+        })
+    };
     let mut fields = vec![
         ("envs".to_string(), Value::Int(envs as i64)),
-        ("obs".to_string(), Value::Int(spec.obs_shape.iter().product::<usize>() as i64)),
-        ("obs_shape".to_string(), Value::List(spec.obs_shape.iter().map(|&d| Value::Int(d as i64)).collect::<Vec<_>>().into())),
-        ("max_steps".to_string(), Value::Int(spec.max_steps.map_or(0, |m| m as i64))),
+        (
+            "obs".to_string(),
+            Value::Int(spec.obs_shape.iter().product::<usize>() as i64),
+        ),
+        (
+            "obs_shape".to_string(),
+            Value::List(
+                spec.obs_shape
+                    .iter()
+                    .map(|&d| Value::Int(d as i64))
+                    .collect::<Vec<_>>()
+                    .into(),
+            ),
+        ),
+        (
+            "max_steps".to_string(),
+            Value::Int(spec.max_steps.map_or(0, |m| m as i64)),
+        ),
         ("episode_return".to_string(), slot_val(el, last_return)),
         ("episode_length".to_string(), slot_val(el, last_length)),
     ];
     match &spec.action {
-        rlp_runtime::external::ActionSpace::Discrete(n) => fields.push(("actions".to_string(), Value::Int(*n as i64))),
+        rlp_runtime::external::ActionSpace::Discrete(n) => {
+            fields.push(("actions".to_string(), Value::Int(*n as i64)))
+        }
         rlp_runtime::external::ActionSpace::Box { shape, low, high } => {
-            fields.push(("act_dim".to_string(), Value::Int(shape.iter().product::<usize>() as i64)));
-            let list = |v: &[f32]| Value::List(v.iter().map(|&x| Value::Float(x as f64)).collect::<Vec<_>>().into());
-            let lo = if low.iter().all(|&x| x == low[0]) && !low.is_empty() { Value::Float(low[0] as f64) } else { list(low) };
-            let hi = if high.iter().all(|&x| x == high[0]) && !high.is_empty() { Value::Float(high[0] as f64) } else { list(high) };
+            fields.push((
+                "act_dim".to_string(),
+                Value::Int(shape.iter().product::<usize>() as i64),
+            ));
+            let list = |v: &[f32]| {
+                Value::List(
+                    v.iter()
+                        .map(|&x| Value::Float(x as f64))
+                        .collect::<Vec<_>>()
+                        .into(),
+                )
+            };
+            let lo = if low.iter().all(|&x| x == low[0]) && !low.is_empty() {
+                Value::Float(low[0] as f64)
+            } else {
+                list(low)
+            };
+            let hi = if high.iter().all(|&x| x == high[0]) && !high.is_empty() {
+                Value::Float(high[0] as f64)
+            } else {
+                list(high)
+            };
             fields.push(("act_low".to_string(), lo));
             fields.push(("act_high".to_string(), hi));
         }
     }
-    Ok(Value::External(std::rc::Rc::new(super::value::ExternalDef {
-        index,
-        envs,
-        obs_shape: spec.obs_shape.clone(),
-        obs,
-        ep_len,
-        ep_return,
-        last_return,
-        last_length,
-        fields,
-    })))
+    Ok(Value::External(std::rc::Rc::new(
+        super::value::ExternalDef {
+            index,
+            envs,
+            obs_shape: spec.obs_shape.clone(),
+            obs,
+            ep_len,
+            ep_return,
+            last_return,
+            last_length,
+            fields,
+        },
+    )))
 }
 
 /// A rollout of an external environment: the policy becomes a graph of its own, run by
 /// the runtime once per step between exchanges with the workers; the batch and the
 /// episode statistics arrive in slots. It runs before the rest of its stage.
-fn external_rollout(el: &mut Elab, x: &super::value::ExternalDef, policy: &Value, steps: usize, call: Loc) -> R<Value> {
+fn external_rollout(
+    el: &mut Elab,
+    x: &super::value::ExternalDef,
+    policy: &Value,
+    steps: usize,
+    call: Loc,
+) -> R<Value> {
     use crate::program::{BatchField, ExternalRollout, Stage, StageKind};
     if el.ctxs.len() != 1 {
-        return Err(Diag::new("misplaced", "a rollout of an external environment cannot run inside a scan").label(call, "here"));
+        return Err(Diag::new(
+            "misplaced",
+            "a rollout of an external environment cannot run inside a scan",
+        )
+        .label(call, "here"));
     }
     let n = x.envs;
-    let owner = if el.owner.is_empty() { "rollout".to_string() } else { el.owner.clone() };
-    let step = el.new_slot(&format!("{owner}.step"), TensorType::scalar(DType::I32), SlotKind::Counter);
+    let owner = if el.owner.is_empty() {
+        "rollout".to_string()
+    } else {
+        el.owner.clone()
+    };
+    let step = el.new_slot(
+        &format!("{owner}.step"),
+        TensorType::scalar(DType::I32),
+        SlotKind::Counter,
+    );
     // The policy graph, built in a context of its own.
     let saved = std::mem::take(&mut el.ctxs);
     let saved_steps = el.env_steps;
     el.push_ctx(false);
     let built = (|| -> R<(SlotId, Option<SlotId>)> {
-        let c0 = el.node(&TVal { src: Src::Slot(el.counter), ty: TensorType::scalar(DType::I32) })?;
-        let c1 = el.node(&TVal { src: Src::Slot(step), ty: TensorType::scalar(DType::I32) })?;
-        el.set_counters(c0, c1);
-        let obs = Value::Tensor(TVal { src: Src::Slot(x.obs), ty: el.slots[x.obs.0 as usize].ty.clone() });
-        let dist = el.call(policy.clone(), Args { pos: vec![(obs, call)], kw: vec![], call }, call)?;
-        let sample = dist.field("sample").ok_or_else(|| {
-            Diag::new("type-mismatch", format!("the policy must return a distribution with `sample`, found {}", dist.kind())).label(call, "in this rollout")
+        let c0 = el.node(&TVal {
+            src: Src::Slot(el.counter),
+            ty: TensorType::scalar(DType::I32),
         })?;
-        let act = el.call(sample, Args { pos: vec![], kw: vec![], call }, call)?;
+        let c1 = el.node(&TVal {
+            src: Src::Slot(step),
+            ty: TensorType::scalar(DType::I32),
+        })?;
+        el.set_counters(c0, c1);
+        let obs = Value::Tensor(TVal {
+            src: Src::Slot(x.obs),
+            ty: el.slots[x.obs.0 as usize].ty.clone(),
+        });
+        let dist = el.call(
+            policy.clone(),
+            Args {
+                pos: vec![(obs, call)],
+                kw: vec![],
+                call,
+            },
+            call,
+        )?;
+        let sample = dist.field("sample").ok_or_else(|| {
+            Diag::new(
+                "type-mismatch",
+                format!(
+                    "the policy must return a distribution with `sample`, found {}",
+                    dist.kind()
+                ),
+            )
+            .label(call, "in this rollout")
+        })?;
+        let act = el.call(
+            sample,
+            Args {
+                pos: vec![],
+                kw: vec![],
+                call,
+            },
+            call,
+        )?;
         let act = el.to_tensor(&act, call, None)?;
-        let actions = x.fields.iter().find(|(k, _)| k == "actions").and_then(|(_, v)| if let Value::Int(k) = v { Some(*k as usize) } else { None }).unwrap_or(0);
-        let act_dim = x.fields.iter().find(|(k, _)| k == "act_dim").and_then(|(_, v)| if let Value::Int(d) = v { Some(*d as usize) } else { None });
+        let actions = x
+            .fields
+            .iter()
+            .find(|(k, _)| k == "actions")
+            .and_then(|(_, v)| {
+                if let Value::Int(k) = v {
+                    Some(*k as usize)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or(0);
+        let act_dim = x
+            .fields
+            .iter()
+            .find(|(k, _)| k == "act_dim")
+            .and_then(|(_, v)| {
+                if let Value::Int(d) = v {
+                    Some(*d as usize)
+                } else {
+                    None
+                }
+            });
         check_action_space(n, actions, act_dim, &dist, &act, call)?;
-        let act = if actions > 0 { act } else { el.cast(&act, DType::F32)? };
-        let a_slot = el.new_slot(&format!("{owner}.action_now"), act.ty.clone(), SlotKind::Transient);
+        let act = if actions > 0 {
+            act
+        } else {
+            el.cast(&act, DType::F32)?
+        };
+        let a_slot = el.new_slot(
+            &format!("{owner}.action_now"),
+            act.ty.clone(),
+            SlotKind::Transient,
+        );
         el.write_slot(a_slot, &act)?;
         let lp = match dist.field("log_prob") {
             Some(f) => {
-                let lp = el.call(f, Args { pos: vec![(Value::Tensor(act.clone()), call)], kw: vec![], call }, call)?;
+                let lp = el.call(
+                    f,
+                    Args {
+                        pos: vec![(Value::Tensor(act.clone()), call)],
+                        kw: vec![],
+                        call,
+                    },
+                    call,
+                )?;
                 let lp = el.to_tensor(&lp, call, None)?;
-                let s = el.new_slot(&format!("{owner}.log_prob_now"), lp.ty.clone(), SlotKind::Transient);
+                let s = el.new_slot(
+                    &format!("{owner}.log_prob_now"),
+                    lp.ty.clone(),
+                    SlotKind::Transient,
+                );
                 el.write_slot(s, &lp)?;
                 Some(s)
             }
@@ -485,12 +658,26 @@ fn external_rollout(el: &mut Elab, x: &super::value::ExternalDef, policy: &Value
                 Some(s) => stacked(el, s),
                 None => continue,
             },
-            BatchField::Reward | BatchField::EpisodeReturn | BatchField::NotTerminated => per_env(DType::F32),
-            BatchField::Terminated | BatchField::Truncated | BatchField::Done => per_env(DType::Bool),
+            BatchField::Reward | BatchField::EpisodeReturn | BatchField::NotTerminated => {
+                per_env(DType::F32)
+            }
+            BatchField::Terminated | BatchField::Truncated | BatchField::Done => {
+                per_env(DType::Bool)
+            }
         };
-        let s = el.new_slot(&format!("{owner}.{}", field.name()), ty.clone(), SlotKind::Transient);
+        let s = el.new_slot(
+            &format!("{owner}.{}", field.name()),
+            ty.clone(),
+            SlotKind::Transient,
+        );
         batch.push((field, s));
-        record.push((field.name().to_string(), Value::Tensor(TVal { src: Src::Slot(s), ty })));
+        record.push((
+            field.name().to_string(),
+            Value::Tensor(TVal {
+                src: Src::Slot(s),
+                ty,
+            }),
+        ));
     }
     el.pending.push(Stage {
         kind: StageKind::Sample,

@@ -150,7 +150,13 @@ pub fn lower_with(
     let reads = init_ctx
         .roles
         .iter()
-        .filter_map(|r| if let super::elab::Role::Slot(s) = r { Some(*s) } else { None })
+        .filter_map(|r| {
+            if let super::elab::Role::Slot(s) = r {
+                Some(*s)
+            } else {
+                None
+            }
+        })
         .collect();
     let init = Stage {
         kind: StageKind::Init,

@@ -193,7 +193,11 @@ impl Value {
     pub fn field(&self, name: &str) -> Option<Value> {
         match self {
             Value::Record(fs) => fs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
-            Value::External(e) => e.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
+            Value::External(e) => e
+                .fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone()),
             Value::Env(e) => e
                 .fields
                 .iter()
