@@ -767,12 +767,12 @@ fn push_f32(out: &mut Vec<f32>, bytes: &[u8]) {
 }
 
 fn parse_spec_value(v: &Value) -> Result<EnvSpec, String> {
-    if let Some(p) = v.get("protocol") {
-        if p.as_u64() != Some(PROTOCOL_VERSION) {
-            return Err(format!(
-                "it speaks protocol {p}, this runtime speaks {PROTOCOL_VERSION}"
-            ));
-        }
+    if let Some(p) = v.get("protocol")
+        && p.as_u64() != Some(PROTOCOL_VERSION)
+    {
+        return Err(format!(
+            "it speaks protocol {p}, this runtime speaks {PROTOCOL_VERSION}"
+        ));
     }
     let dims = |field: &Value, name: &str| -> Result<Vec<usize>, String> {
         field
