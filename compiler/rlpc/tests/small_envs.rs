@@ -485,3 +485,19 @@ fn gridworld_pg_example_reaches_the_goal() {
     assert!(avg(&success[50..]) >= 0.98, "{:?}", &success[50..]);
     assert!(ret[59] >= 0.8, "return {}", ret[59]);
 }
+
+/// A map drawn as text gives the same cell codes as the list form.
+#[test]
+fn gridworld_map_drawn_as_text() {
+    let src = "use std.env.gridworld.{grid_from_string}\nfn flat() { stack(map(r -> i32(r), grid_from_string(\"S..#\\n.#.G\\n..H.\")), axis: 0) }\n";
+    let (mods, _) = rlpc::sema::Modules::load_source("text_map.rlp", src)
+        .map_err(|(_, d)| d[0].message.clone())
+        .unwrap();
+    let (g, _) =
+        rlpc::sema::function::lower_function(&mods, "text_map.rlp", "flat", vec![], 0).unwrap();
+    let out = rlp_ir::interp::run(&g, &[]).unwrap();
+    assert_eq!(
+        out[0].to_f64_vec(),
+        vec![4.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 3.0, 0.0]
+    );
+}

@@ -113,7 +113,8 @@ builtins! {
     F32 => "f32", F64 => "f64", I32 => "i32", Stack => "stack", Concat => "concat",
     OneHot => "one_hot", Len => "len", Reshape => "reshape", Environment => "environment",
     Rollout => "rollout", Optimizer => "optimizer", Range => "range", Take => "take",
-    Indices => "indices", Int => "int", Map => "map", Gym => "gym",
+    Indices => "indices", Int => "int", Map => "map", Gym => "gym", Split => "split",
+    Chars => "chars",
 }
 
 impl Builtin {
@@ -572,6 +573,36 @@ impl Builtin {
                         .label(lxs, "here"));
                     }
                 }
+            }
+            Builtin::Split | Builtin::Chars => {
+                let (t, lt) = a.need(f, "text")?;
+                let sep = if self == Builtin::Split {
+                    Some(a.need(f, "sep")?)
+                } else {
+                    None
+                };
+                a.done(f, &["text", "sep"])?;
+                let Value::Str(t) = t else {
+                    return Err(Diag::new(
+                        "type-mismatch",
+                        format!("`{f}` takes a string, found {}", t.kind()),
+                    )
+                    .label(lt, "here"));
+                };
+                let parts: Vec<Value> = match sep {
+                    Some((Value::Str(sep), _)) if !sep.is_empty() => {
+                        t.split(&*sep).map(|p| Value::Str(p.into())).collect()
+                    }
+                    Some((_, ls)) => {
+                        return Err(Diag::new("type-mismatch", "`sep` is a non-empty string")
+                            .label(ls, "here"));
+                    }
+                    None => t
+                        .chars()
+                        .map(|c| Value::Str(c.to_string().into()))
+                        .collect(),
+                };
+                Value::List(parts.into())
             }
             Builtin::Range => {
                 let (n, ln) = a.need(f, "n")?;

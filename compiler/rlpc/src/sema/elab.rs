@@ -1408,6 +1408,12 @@ fn fold(op: BinOp, a: &Value, b: &Value) -> Option<Value> {
             BinOp::Ge => Bool(x >= y),
             _ => return None,
         },
+        (Value::Str(x), Value::Str(y)) => match op {
+            BinOp::Eq => Bool(x == y),
+            BinOp::Ne => Bool(x != y),
+            BinOp::Concat | BinOp::Add => Value::Str(format!("{x}{y}").into()),
+            _ => return None,
+        },
         (Bool(x), Bool(y)) => match op {
             BinOp::And => Bool(*x && *y),
             BinOp::Or => Bool(*x || *y),
