@@ -122,8 +122,16 @@ fn define_all(
     let mut ctx = module.make_context();
     let mut fctx = FunctionBuilderContext::new();
     let mut ids = Vec::with_capacity(kernels.len());
+    // Kernels that differ only in the buffers they are called with (the same update
+    // unrolled over minibatches, one layer's step per parameter) share one function.
+    let mut seen: HashMap<String, FuncId> = HashMap::new();
     for kernel in kernels {
         let kernel = kernel.coalesced();
+        let key = shape_key(&kernel);
+        if let Some(&id) = seen.get(&key) {
+            ids.push(id);
+            continue;
+        }
         let mut sig = module.make_signature();
         sig.params.extend([AbiParam::new(types::I64); 3]);
         sig.returns.push(AbiParam::new(types::I32));
@@ -144,12 +152,24 @@ fn define_all(
             .define_function(id, &mut ctx)
             .map_err(|e| codegen_err(&kernel.name, format!("{e:?}")))?;
         module.clear_context(&mut ctx);
+        seen.insert(key, id);
         ids.push(id);
     }
     module
         .finalize_definitions()
         .map_err(|e| codegen_err("<module>", e))?;
     Ok(ids)
+}
+
+/// Everything that decides a kernel's machine code, and nothing else: not its name,
+/// not the buffers bound to its parameters, not the graph nodes it came from.
+fn shape_key(k: &Kernel) -> String {
+    let params: Vec<_> = k.params.iter().map(|p| (p.dtype, p.write)).collect();
+    let checks: Vec<_> = k.checks.iter().map(|c| c.op).collect();
+    format!(
+        "{params:?}|{:?}|{:?}|{:?}|{:?}|{checks:?}",
+        k.space, k.kind, k.indices, k.insts
+    )
 }
 
 fn arg_type(a: Arg) -> Type {
