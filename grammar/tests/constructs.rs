@@ -596,6 +596,11 @@ fn every_and_repeat() {
     );
     // A trailing bare expression stays a statement in statement bodies.
     assert_eq!(s("repeat 2 { f(x) }"), "(repeat 2 (call f x))");
+    assert_eq!(
+        s("for mb in minibatches(batch, 4) {\n  minimize l(mb) with opt\n}"),
+        "(for mb (call minibatches batch 4) (minimize (call l mb) with opt))"
+    );
+    assert!(rlp_syntax::parse("for = 1").is_err(), "`for` is a keyword");
 }
 
 #[test]

@@ -241,6 +241,9 @@ pub fn stmt(s: &Stmt) -> String {
             format!("(every {} {}{a}{})", expr(period), unit.name, body(b))
         }
         StmtKind::Repeat { count, body: b } => format!("(repeat {}{})", expr(count), body(b)),
+        StmtKind::For { var, iter, body: b } => {
+            format!("(for {} {}{})", var.name, expr(iter), body(b))
+        }
     }
 }
 
@@ -487,6 +490,11 @@ impl Checker<'_> {
             }
             StmtKind::Repeat { count, body } => {
                 self.expr(count, o);
+                body.iter().for_each(|b| self.stmt(b, o));
+            }
+            StmtKind::For { var, iter, body } => {
+                self.ident(var, s.span);
+                self.expr(iter, o);
                 body.iter().for_each(|b| self.stmt(b, o));
             }
         }
