@@ -70,8 +70,20 @@ unsafe fn gemm_typed<T: Copy + 'static>(step: &MatMul, ptrs: &[*mut u8], zero: T
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism(m, n, k),
         );
+    }
+}
+
+/// Threads for a matmul: large products split their output blocks across the rayon
+/// pool. Each output element still accumulates over `k` in the same blocked order, so
+/// the result does not depend on the thread count (checked against the interpreter's
+/// single-threaded product in the tests).
+fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    if m.saturating_mul(n).saturating_mul(k) >= 1 << 22 && rayon::current_num_threads() > 1 {
+        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        gemm::Parallelism::None
     }
 }
 
