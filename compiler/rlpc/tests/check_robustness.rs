@@ -132,3 +132,63 @@ fn random_bytes_never_crash() {
         );
     }
 }
+
+/// The fuzz target's seed corpus (`fuzz/corpus/check`), and deterministic mutations of
+/// every file in it (truncations, deleted and duplicated spans, swapped bytes), through
+/// the same entry point the cargo-fuzz target uses: never a panic or an internal error.
+#[test]
+fn fuzz_corpus_and_its_mutations_never_crash_the_front_end() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/check");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "the seed corpus is missing");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n.max(1) as u64) as usize
+    };
+    let mut cases = 0;
+    for f in files {
+        let src = std::fs::read_to_string(&f).unwrap();
+        let bytes = src.as_bytes();
+        let mut variants = vec![src.clone()];
+        for _ in 0..25 {
+            let (a, b) = (next(bytes.len()), next(bytes.len()));
+            let (lo, hi) = (a.min(b), a.max(b));
+            let mut v = bytes.to_vec();
+            match next(4) {
+                0 => v.truncate(lo),
+                1 => {
+                    v.drain(lo..hi.min(lo + 40));
+                }
+                2 => {
+                    let chunk = v[lo..hi.min(lo + 40)].to_vec();
+                    v.splice(hi..hi, chunk);
+                }
+                _ => {
+                    let last = v.len().saturating_sub(1);
+                    v.swap(lo.min(last), hi.min(last));
+                }
+            }
+            if let Ok(s) = String::from_utf8(v) {
+                variants.push(s);
+            }
+        }
+        for v in variants {
+            cases += 1;
+            if let Err((diags, _)) = rlpc::front_end_source("fuzz.rlp", &v, 0) {
+                assert!(
+                    diags.iter().all(|d| d.code != "internal"),
+                    "internal error on a mutation of {}:\n{v}",
+                    f.display()
+                );
+            }
+        }
+    }
+    assert!(cases > 100);
+}

@@ -69,9 +69,10 @@ fn large_reduction_is_bit_identical_across_threads() {
 fn large_matmul_is_bit_identical_across_threads_and_to_the_interpreter() {
     // Large enough for the multi-threaded GEMM path, with sizes that split unevenly.
     for (m, k, n) in [(513, 300, 257), (4096, 64, 256), (37, 1031, 129)] {
-        let g = graph(&[ty(DType::F32, &[m, k]), ty(DType::F32, &[k, n])], |g, x| {
-            vec![g.add(rlp_ir::Op::MatMul, vec![x[0], x[1]]).unwrap()]
-        });
+        let g = graph(
+            &[ty(DType::F32, &[m, k]), ty(DType::F32, &[k, n])],
+            |g, x| vec![g.add(rlp_ir::Op::MatMul, vec![x[0], x[1]]).unwrap()],
+        );
         let inputs = Gen(7 + m as u64).inputs(&g, false);
         assert_thread_independent(&g, &inputs);
         let want = rlp_ir::interp::run(&g, &inputs).unwrap();
