@@ -238,10 +238,12 @@ impl Lowering {
                 }
                 StmtKind::For { var, iter, body } => {
                     // A loop at the level of stages may hold stages itself.
+                    let scope = LoopScope::enter(fr);
                     for item in for_items(el, iter, fr)? {
                         fr.set(&var.name, item);
                         self.body(el, body, fr, sched)?;
                     }
+                    scope.leave(fr);
                 }
                 StmtKind::Every {
                     period,
@@ -452,12 +454,14 @@ fn train_stmt_in(el: &mut Elab, s: &ast::Stmt, fr: &Rc<Frame>) -> R<()> {
             Ok(())
         }
         StmtKind::For { var, iter, body } => {
+            let scope = LoopScope::enter(fr);
             for item in for_items(el, iter, fr)? {
                 fr.set(&var.name, item);
                 for st in body {
                     train_stmt_in(el, st, fr)?;
                 }
             }
+            scope.leave(fr);
             Ok(())
         }
         StmtKind::Stage { .. } | StmtKind::Log { .. } | StmtKind::Every { .. } => {
@@ -522,5 +526,18 @@ pub fn for_items(el: &mut Elab, iter: &ast::Expr, fr: &Rc<Frame>) -> R<Vec<Value
         )
         .label(el.at(fr, iter.span), "not a list")
         .help("loops over tensors are written with `scan`")),
+    }
+}
+
+/// The names a `for` body introduces live only inside it: they are dropped when the
+/// loop ends, so they are not carried to later stages (and not kept as state).
+struct LoopScope(usize);
+
+impl LoopScope {
+    fn enter(fr: &Rc<Frame>) -> LoopScope {
+        LoopScope(fr.vars.borrow().len())
+    }
+    fn leave(self, fr: &Rc<Frame>) {
+        fr.vars.borrow_mut().truncate(self.0);
     }
 }
