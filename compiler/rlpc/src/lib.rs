@@ -11,11 +11,13 @@
 //! 4. [`run::Trainer`] — run the loop: stages, metrics, checkpoints.
 
 pub mod diag;
+pub mod eval;
 pub mod exec;
 pub mod explain;
 pub mod nonfinite;
 pub mod plot;
 pub mod program;
+pub mod render;
 pub mod run;
 pub mod rundir;
 pub mod sema;

@@ -59,6 +59,31 @@ enum Cmd {
         #[arg(long, value_name = "K", hide = true)]
         stop_after: Option<u64>,
     },
+    /// Evaluate the saved policy of the run directory DIR: episode returns with
+    /// deterministic (mode) actions, or sampled ones with `--stochastic`.
+    Eval {
+        /// A run directory made by `rlpc run` (holds program.rlp, settings.json, params.npz).
+        dir: PathBuf,
+        /// Episodes to report.
+        #[arg(long, value_name = "K", default_value_t = 10)]
+        episodes: usize,
+        /// Sample actions from the policy instead of taking the distribution's mode.
+        #[arg(long)]
+        stochastic: bool,
+        /// The top-level binding holding the policy.
+        #[arg(long, value_name = "NAME", default_value = "policy")]
+        policy: String,
+        /// The top-level binding holding the environment.
+        #[arg(long, value_name = "NAME", default_value = "env")]
+        env: String,
+        /// Write a PNG per observation of the first environment's first episode here
+        /// (classic-control environments).
+        #[arg(long, value_name = "OUTDIR")]
+        frames: Option<PathBuf>,
+        /// Write the same frames as an animated GIF.
+        #[arg(long, value_name = "FILE")]
+        gif: Option<PathBuf>,
+    },
     /// Check FILE and print diagnostics only (exit 1 on errors).
     Check { file: PathBuf },
     /// Print the slots, each stage's graph and the fused kernels of FILE.
@@ -116,6 +141,29 @@ fn command(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Cmd::Eval {
+            dir,
+            episodes,
+            stochastic,
+            policy,
+            env,
+            frames,
+            gif,
+        } => {
+            let opts = rlpc::eval::EvalOptions {
+                episodes,
+                stochastic,
+                policy,
+                env,
+            };
+            match eval(&dir, &opts, frames.as_deref(), gif.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::Fmt { file, write, check } => fmt(&file, write, check),
         Cmd::Exec {
             target,
@@ -445,4 +493,54 @@ fn exec(
             ExitCode::FAILURE
         }
     }
+}
+
+fn eval(
+    dir: &std::path::Path,
+    opts: &rlpc::eval::EvalOptions,
+    frames: Option<&std::path::Path>,
+    gif: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let r = rlpc::eval::evaluate(dir, opts)?;
+    let mode = if opts.stochastic {
+        "stochastic (sampled) actions"
+    } else {
+        "deterministic (mode) actions"
+    };
+    println!(
+        "evaluated {} with {mode}: {} episodes of `{}` in `{}` ({} environments, {} rollout{} of {} steps)",
+        dir.display(),
+        r.returns.len(),
+        opts.policy,
+        opts.env,
+        r.envs,
+        r.rounds,
+        if r.rounds == 1 { "" } else { "s" },
+        r.steps
+    );
+    println!(
+        "return: mean {:.3} \u{b1} {:.3} (std), min {:.3}, max {:.3}",
+        r.mean(),
+        r.std(),
+        r.min(),
+        r.max()
+    );
+    let mean_len = r.lengths.iter().sum::<u64>() as f64 / r.lengths.len().max(1) as f64;
+    println!("episode length: mean {mean_len:.1}");
+    if frames.is_some() || gif.is_some() {
+        let scene = rlpc::render::Scene::choose(
+            r.env_constructor.as_deref(),
+            r.first_episode_obs.first().map_or(0, |o| o.len()),
+            &opts.env,
+        )?;
+        if let Some(out) = frames {
+            let written = rlpc::render::write_frames(out, scene, &r.first_episode_obs)?;
+            println!("{} frames written to {}", written.len(), out.display());
+        }
+        if let Some(file) = gif {
+            rlpc::render::write_gif(file, scene, &r.first_episode_obs)?;
+            println!("animation written to {}", file.display());
+        }
+    }
+    Ok(())
 }

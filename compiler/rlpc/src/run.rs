@@ -376,6 +376,44 @@ impl<'c> Trainer<'c> {
             .collect()
     }
 
+    /// Replaces every Param slot with the tensor of the same name in `saved` (read from
+    /// `file`, which errors name), leaving all other state as the init graph made it.
+    /// Every Param slot must be there with its dtype and shape; tensors in `saved` that
+    /// the program has no Param slot for (a value network an evaluation does not use)
+    /// are ignored.
+    pub fn restore_params(
+        &mut self,
+        saved: &[(String, Tensor)],
+        file: &Path,
+    ) -> Result<(), String> {
+        let by_name: HashMap<&str, &Tensor> = saved.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        for (i, slot) in self.c.program.slots.iter().enumerate() {
+            if slot.kind != SlotKind::Param {
+                continue;
+            }
+            let t = by_name.get(slot.name.as_str()).ok_or_else(|| {
+                format!(
+                    "`{}` has no parameter `{}` ({}), which the program needs; \
+                     it was saved by a different program",
+                    file.display(),
+                    slot.name,
+                    slot.ty
+                )
+            })?;
+            if t.dtype() != slot.ty.dtype || t.shape() != slot.ty.shape.as_slice() {
+                return Err(format!(
+                    "`{}`: `{}` is {} in the file but {} in the program",
+                    file.display(),
+                    slot.name,
+                    TensorType::new(t.dtype(), t.shape()),
+                    slot.ty
+                ));
+            }
+            self.slots[i] = (*t).clone();
+        }
+        Ok(())
+    }
+
     /// Replaces the persistent state with `saved` (read from `file`, which errors name).
     /// Every non-transient slot must be there with its dtype and shape, and nothing else:
     /// anything less means the checkpoint belongs to a different program.

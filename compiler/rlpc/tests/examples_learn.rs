@@ -99,3 +99,10 @@ fn score_function_discounted_from_start_solves_cartpole() {
 fn importance_weighted_reuse_solves_cartpole() {
     assert_at_least("offpolicy_pg_cartpole.rlp", &[], 195.0);
 }
+
+/// Natural gradient: conjugate gradient on Fisher-vector products that are gradients of
+/// gradients (`grad` twice), written in `.rlp`.
+#[test]
+fn natural_gradient_with_autodiff_fisher_products_solves_cartpole() {
+    assert_at_least("npg_cartpole.rlp", &[], 195.0);
+}

@@ -114,7 +114,7 @@ builtins! {
     OneHot => "one_hot", Len => "len", Reshape => "reshape", Environment => "environment",
     Rollout => "rollout", Optimizer => "optimizer", Range => "range", Take => "take",
     Indices => "indices", Int => "int", Map => "map", Gym => "gym", Split => "split",
-    Chars => "chars",
+    Chars => "chars", Grad => "grad", Parameters => "parameters",
 }
 
 impl Builtin {
@@ -616,6 +616,8 @@ impl Builtin {
             }
             Builtin::Environment => environment(el, a)?,
             Builtin::Gym => super::rollout::gym(el, a)?,
+            Builtin::Grad => super::params::grad_builtin(el, a)?,
+            Builtin::Parameters => super::params::parameters_builtin(el, a)?,
             Builtin::Rollout => super::rollout::rollout(el, a)?,
             Builtin::Optimizer => {
                 let (init, _) = a.need(f, "init")?;

@@ -18,6 +18,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("std.dist", include_str!("../../../../stdlib/dist.rlp")),
     ("std.optim", include_str!("../../../../stdlib/optim.rlp")),
     ("std.data", include_str!("../../../../stdlib/data.rlp")),
+    ("std.linalg", include_str!("../../../../stdlib/linalg.rlp")),
     (
         "std.estimators",
         include_str!("../../../../stdlib/estimators.rlp"),
@@ -58,7 +59,14 @@ pub const STDLIB: &[(&str, &str)] = &[
 ];
 
 /// Modules whose public functions every module sees without a `use`.
-pub const PRELUDE: &[&str] = &["std.core", "std.nn", "std.dist", "std.optim", "std.data"];
+pub const PRELUDE: &[&str] = &[
+    "std.core",
+    "std.nn",
+    "std.dist",
+    "std.optim",
+    "std.data",
+    "std.linalg",
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct ModId(pub u32);

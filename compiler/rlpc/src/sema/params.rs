@@ -367,3 +367,83 @@ fn ancestors(g: &rlp_ir::Graph, root: rlp_ir::NodeId) -> Vec<bool> {
     }
     mark
 }
+
+/// `grad(loss, wrt: m)`: the gradient of a scalar loss with respect to the parameters
+/// of `m` (a module, a list of modules), as a list in the order of `parameters(m)`.
+/// Gradients are tensors like any other, so they can be differentiated again
+/// (Hessian- and Fisher-vector products).
+pub fn grad_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
+    let call = a.call;
+    let (loss, ll) = a.need("grad", "loss")?;
+    let (wrt, lw) = a.need("grad", "wrt")?;
+    a.done_public("grad", &["loss", "wrt"])?;
+    let lt = el.to_tensor(&loss, ll, None)?;
+    if lt.ty.rank() != 0 || !lt.ty.dtype.is_float() {
+        return Err(Diag::new(
+            "shape-mismatch",
+            format!("`grad` needs a float scalar, but this is {}", lt.ty),
+        )
+        .label(ll, format!("this is {}", lt.ty))
+        .help("reduce it, e.g. `mean(…)`"));
+    }
+    if el.ctxs.len() != 1 {
+        return Err(Diag::new("misplaced", "`grad` cannot run inside a scan").label(call, "here"));
+    }
+    let params = collect_params(el, &wrt);
+    if params.is_empty() {
+        return Err(
+            Diag::new("not-state", format!("{} has no parameters", wrt.kind()))
+                .label(lw, "no parameters"),
+        );
+    }
+    let loss_node = el.node(&lt)?;
+    let mut nodes = vec![];
+    for p in &params {
+        let tv = TVal {
+            src: Src::Slot(*p),
+            ty: el.slots[p.0 as usize].ty.clone(),
+        };
+        nodes.push(el.node(&tv)?);
+    }
+    let before = el.ctxs[0].graph.nodes.len();
+    let grads = rlp_ir::autodiff::grad(&mut el.ctxs[0].graph, loss_node, &nodes).map_err(|e| {
+        Diag::new("autodiff", format!("cannot differentiate this: {e}")).label(ll, "here")
+    })?;
+    let origin = Some(rlp_ir::Origin {
+        file: call.file.0,
+        start: call.span.start,
+        end: call.span.end,
+    });
+    for n in &mut el.ctxs[0].graph.nodes[before..] {
+        n.origin = origin;
+    }
+    let list: Vec<Value> = grads
+        .into_iter()
+        .map(|g| Value::Tensor(el.tval(g)))
+        .collect();
+    Ok(Value::List(list.into()))
+}
+
+/// `parameters(m)`: the current values of the parameters of `m`, as a list (the order
+/// `grad` and `m <- list` use).
+pub fn parameters_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
+    let (m, lm) = a.need("parameters", "module")?;
+    a.done_public("parameters", &["module"])?;
+    let params = collect_params(el, &m);
+    if params.is_empty() {
+        return Err(
+            Diag::new("not-state", format!("{} has no parameters", m.kind()))
+                .label(lm, "no parameters"),
+        );
+    }
+    let list: Vec<Value> = params
+        .iter()
+        .map(|p| {
+            Value::Tensor(TVal {
+                src: Src::Slot(*p),
+                ty: el.slots[p.0 as usize].ty.clone(),
+            })
+        })
+        .collect();
+    Ok(Value::List(list.into()))
+}

@@ -1,0 +1,391 @@
+//! `rlpc eval`: run the saved policy of a run directory and report episode returns.
+//!
+//! The run's program (`program.rlp`) is compiled again with its `train` block replaced
+//! by an evaluation loop written as `.rlp` text ([`eval_source`]):
+//!
+//! ```text
+//! __eval_policy = obs -> { __eval_d = POLICY(obs); { sample: __eval_d.mode, log_prob: __eval_d.log_prob } }
+//! train iterations: 1 {
+//!   sample __eval_batch = rollout(ENV, __eval_policy, steps: ENV.max_steps)
+//!   log return = mean(ENV.episode_return)
+//! }
+//! ```
+//!
+//! (with `--stochastic` the rollout uses `POLICY` itself, so actions are sampled). The
+//! top-level bindings are the same as in training, so the Param slots have the same
+//! names and are loaded from `params.npz` ([`crate::run::Trainer::restore_params`]);
+//! everything else (environment state, random streams) comes from the init graph with
+//! the run's seed.
+//!
+//! **What is measured.** Each round is one rollout of `max_steps` steps of all `N`
+//! environments; the environments keep their state between rounds, as in training.
+//! Because an episode is truncated after `max_steps` steps, every environment finishes
+//! at least one episode per round, so `ceil(K / N)` rounds give every environment at
+//! least `ceil(K / N)` complete episodes. The `K` returns reported are the first
+//! complete episode of environments `0..N`, then the second of each, and so on until
+//! `K` are taken — so short episodes are not favoured over long ones.
+
+use crate::diag::render_fancy;
+use crate::program::SlotKind;
+use crate::run::{self, Backend, Trainer};
+use crate::rundir;
+use rlp_ir::Tensor;
+use rlp_syntax::ast::{ExprKind, Item, StmtKind, UseTarget};
+use std::path::{Path, PathBuf};
+
+/// What to evaluate and how.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Episodes to report (at least 1).
+    pub episodes: usize,
+    /// Sample actions from the policy's distribution instead of taking its mode.
+    pub stochastic: bool,
+    /// The top-level binding holding the policy (`obs -> distribution`).
+    pub policy: String,
+    /// The top-level binding holding the environment.
+    pub env: String,
+}
+
+impl Default for EvalOptions {
+    fn default() -> EvalOptions {
+        EvalOptions {
+            episodes: 10,
+            stochastic: false,
+            policy: "policy".into(),
+            env: "env".into(),
+        }
+    }
+}
+
+/// The result of an evaluation.
+#[derive(Debug, Clone)]
+pub struct EvalReport {
+    /// The `K` episode returns, in the order described in the module documentation.
+    pub returns: Vec<f64>,
+    /// The length (steps) of each of those episodes.
+    pub lengths: Vec<u64>,
+    /// Environments stepped together.
+    pub envs: usize,
+    /// Rollouts run, each of `steps` steps.
+    pub rounds: u64,
+    pub steps: usize,
+    /// The name of the function that built the environment (`cartpole`), if the
+    /// environment binding is a plain call.
+    pub env_constructor: Option<String>,
+    /// Observations of environment 0's first episode: the one before each step, then
+    /// the last one (before the reset).
+    pub first_episode_obs: Vec<Vec<f64>>,
+    /// Actions of environment 0's first episode, one per step.
+    pub first_episode_actions: Vec<Vec<f64>>,
+}
+
+impl EvalReport {
+    pub fn mean(&self) -> f64 {
+        self.returns.iter().sum::<f64>() / self.returns.len().max(1) as f64
+    }
+    /// Population standard deviation (ddof 0).
+    pub fn std(&self) -> f64 {
+        let m = self.mean();
+        (self.returns.iter().map(|r| (r - m) * (r - m)).sum::<f64>()
+            / self.returns.len().max(1) as f64)
+            .sqrt()
+    }
+    pub fn min(&self) -> f64 {
+        self.returns.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+    pub fn max(&self) -> f64 {
+        self.returns
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// The evaluation program: `source` with its `train` block cut out and the evaluation
+/// loop appended. Also returns the environment's constructor name, when known. Errors
+/// when `opts.policy` or `opts.env` is not a top-level binding of `source`.
+pub fn eval_source(
+    source: &str,
+    file: &Path,
+    opts: &EvalOptions,
+) -> Result<(String, Option<String>), String> {
+    let module = rlp_syntax::parse(source)
+        .map_err(|e| format!("`{}` does not parse: {e}", file.display()))?;
+    let mut names: Vec<String> = vec![];
+    let mut imported: Vec<String> = vec![];
+    let mut constructor: Option<String> = None;
+    let mut cut = vec![];
+    for item in &module.items {
+        match item {
+            Item::Train(t) => cut.push(t.span),
+            Item::Stmt(s) => {
+                if let StmtKind::Let {
+                    names: ns, value, ..
+                } = &s.kind
+                {
+                    for n in ns {
+                        names.push(n.name.clone());
+                        if n.name == opts.env && ns.len() == 1 {
+                            constructor = callee_name(&value.kind);
+                        }
+                    }
+                }
+            }
+            Item::Use(u) => {
+                if let Some(ns) = &u.names {
+                    imported.extend(ns.iter().map(|n| n.name.clone()));
+                } else if let UseTarget::Path(p) = &u.target
+                    && let Some(last) = p.last()
+                {
+                    imported.push(last.name.clone());
+                }
+            }
+            Item::Fn(_) => {}
+        }
+    }
+    for (what, name) in [("policy", &opts.policy), ("environment", &opts.env)] {
+        if !is_ident(name) {
+            return Err(format!("`{name}` is not a name (--{})", flag(what)));
+        }
+        if !names.contains(name) && !imported.contains(name) {
+            let mut known = names.clone();
+            known.sort();
+            known.dedup();
+            return Err(format!(
+                "`{}` has no top-level binding `{name}` for the {what} (choose one with --{}; \
+                 its bindings are: {})",
+                file.display(),
+                flag(what),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+    }
+    let mut text = String::with_capacity(source.len() + 400);
+    let mut at = 0;
+    for span in cut {
+        text.push_str(&source[at..span.start as usize]);
+        at = span.end as usize;
+    }
+    text.push_str(&source[at..]);
+    let (policy, env) = (&opts.policy, &opts.env);
+    let used_policy = if opts.stochastic {
+        policy.clone()
+    } else {
+        text.push_str(&format!(
+            "\n__eval_policy = obs -> {{ __eval_d = {policy}(obs); \
+             {{ sample: __eval_d.mode, log_prob: __eval_d.log_prob }} }}\n"
+        ));
+        "__eval_policy".to_string()
+    };
+    text.push_str(&format!(
+        "\ntrain iterations: 1 {{\n  sample __eval_batch = rollout({env}, {used_policy}, steps: {env}.max_steps)\n  log __eval_return = mean({env}.episode_return)\n}}\n"
+    ));
+    Ok((text, constructor))
+}
+
+fn flag(what: &str) -> &'static str {
+    if what == "policy" { "policy" } else { "env" }
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut cs = s.chars();
+    cs.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `cartpole` for `cartpole(envs: 4)` or `std.env.cartpole(…)`.
+fn callee_name(e: &ExprKind) -> Option<String> {
+    let ExprKind::Call { callee, .. } = e else {
+        return None;
+    };
+    match &callee.kind {
+        ExprKind::Name(i) => Some(i.name.clone()),
+        ExprKind::Field { name, .. } => Some(name.name.clone()),
+        _ => None,
+    }
+}
+
+/// Evaluates the run in `dir` (see the module documentation).
+pub fn evaluate(dir: &Path, opts: &EvalOptions) -> Result<EvalReport, String> {
+    let (source, settings) = rundir::load(dir)?;
+    let params_path = dir.join(rundir::PARAMS);
+    if !params_path.is_file() {
+        return Err(format!(
+            "`{}` is missing: the run has not finished (only a finished `rlpc run` saves \
+             its parameters)",
+            params_path.display()
+        ));
+    }
+    let params = rlp_runtime::io::load_npz(&params_path).map_err(|e| e.to_string())?;
+    // Relative `use "./…"` imports resolve as in training when the original file still
+    // holds the saved text.
+    let unchanged = std::fs::read_to_string(&settings.file).is_ok_and(|t| t == source);
+    let base = if unchanged {
+        settings.file.clone()
+    } else {
+        dir.join(rundir::PROGRAM)
+    };
+    evaluate_program(
+        &source,
+        &base,
+        settings.seed,
+        &settings.overrides(),
+        &params,
+        &params_path,
+        opts,
+    )
+}
+
+/// Evaluates `source` (the text of the program file `file`, whose directory relative
+/// imports are resolved from) with the parameters `params` (read from `params_file`,
+/// which errors name). The same as [`evaluate`] without a run directory.
+pub fn evaluate_program(
+    source: &str,
+    file: &Path,
+    seed: u64,
+    overrides: &[(String, String)],
+    params: &[(String, Tensor)],
+    params_file: &Path,
+    opts: &EvalOptions,
+) -> Result<EvalReport, String> {
+    if opts.episodes == 0 {
+        return Err("--episodes must be at least 1".into());
+    }
+    let (text, constructor) = eval_source(source, file, opts)?;
+    let tmp = TempProgram::write(source, file, &text)?;
+    let (program, _sources) =
+        crate::front_end_with(&tmp.path, seed, overrides).map_err(|(diags, sources)| {
+            format!(
+                "the evaluation program does not compile:\n{}",
+                render_fancy(&diags, &sources)
+            )
+        })?;
+    drop(tmp);
+    let compiled = run::compile(program, Backend::Jit)?;
+    let mut trainer = Trainer::new(&compiled)?;
+    trainer.restore_params(params, params_file)?;
+    let slot = |field: &str| {
+        let name = format!("tmp.__eval_batch.{field}");
+        compiled
+            .program
+            .slots
+            .iter()
+            .position(|s| s.name == name && s.kind == SlotKind::Transient)
+            .ok_or_else(|| format!("internal error: the evaluation rollout has no `{name}`"))
+    };
+    let (obs_s, act_s, ret_s, done_s, next_s) = (
+        slot("obs")?,
+        slot("action")?,
+        slot("episode_return")?,
+        slot("done")?,
+        slot("next_obs")?,
+    );
+    let shape = compiled.program.slots[ret_s].ty.shape.clone();
+    let (steps, envs) = (shape[0], shape[1].max(1));
+    let obs_shape = &compiled.program.slots[obs_s].ty.shape;
+    let obs_w: usize = obs_shape[2..].iter().product();
+    let act_w: usize = compiled.program.slots[act_s].ty.shape[2..].iter().product();
+    let per_env = opts.episodes.div_ceil(envs);
+    let rounds = per_env as u64;
+    // Per environment: the (return, length) of each complete episode, in order.
+    let mut episodes: Vec<Vec<(f64, u64)>> = vec![vec![]; envs];
+    let mut running = vec![0u64; envs];
+    let mut first_obs = vec![];
+    let mut first_act = vec![];
+    let mut recording = true;
+    for it in 0..rounds {
+        trainer.step(it, None)?;
+        let ret = trainer.slots[ret_s].to_f64_vec();
+        let done = trainer.slots[done_s].to_f64_vec();
+        let (obs, act, next) = if recording {
+            (
+                trainer.slots[obs_s].to_f64_vec(),
+                trainer.slots[act_s].to_f64_vec(),
+                trainer.slots[next_s].to_f64_vec(),
+            )
+        } else {
+            (vec![], vec![], vec![])
+        };
+        for t in 0..steps {
+            if recording {
+                let o = (t * envs) * obs_w;
+                first_obs.push(obs[o..o + obs_w].to_vec());
+                let a = (t * envs) * act_w;
+                first_act.push(act[a..a + act_w.max(1)].to_vec());
+                if done[t * envs] != 0.0 {
+                    first_obs.push(next[o..o + obs_w].to_vec());
+                    recording = false;
+                }
+            }
+            for e in 0..envs {
+                running[e] += 1;
+                if done[t * envs + e] != 0.0 {
+                    episodes[e].push((ret[t * envs + e], running[e]));
+                    running[e] = 0;
+                }
+            }
+        }
+    }
+    let mut returns = vec![];
+    let mut lengths = vec![];
+    'take: for j in 0..per_env {
+        for eps in &episodes {
+            if returns.len() == opts.episodes {
+                break 'take;
+            }
+            let Some(&(r, l)) = eps.get(j) else {
+                return Err(format!(
+                    "internal error: an environment finished fewer than {per_env} episodes \
+                     in {rounds} rollouts of {steps} steps"
+                ));
+            };
+            returns.push(r);
+            lengths.push(l);
+        }
+    }
+    Ok(EvalReport {
+        returns,
+        lengths,
+        envs,
+        rounds,
+        steps,
+        env_constructor: constructor,
+        first_episode_obs: first_obs,
+        first_episode_actions: first_act,
+    })
+}
+
+/// The generated program, written next to the file it replaces (so relative imports
+/// resolve) when that file has any, else in the temporary directory; removed on drop.
+struct TempProgram {
+    path: PathBuf,
+}
+
+impl TempProgram {
+    fn write(source: &str, file: &Path, text: &str) -> Result<TempProgram, String> {
+        let imports_files = source.contains("use \"");
+        let dir = match file.parent() {
+            Some(p) if imports_files && !p.as_os_str().is_empty() => p.to_path_buf(),
+            Some(_) if imports_files => PathBuf::from("."),
+            _ => std::env::temp_dir(),
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = dir.join(format!(".rlpc-eval-{}-{nanos}.rlp", std::process::id()));
+        rlp_runtime::io::write_atomic(&path, text.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(TempProgram { path })
+    }
+}
+
+impl Drop for TempProgram {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
