@@ -82,7 +82,10 @@ fn eval_prints_mean_return() {
     let o = rlpc(&["eval", run.to_str().unwrap(), "--episodes", "4"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let line = return_line(&o);
-    assert!(line.contains('±') && line.contains("min") && line.contains("max"), "{line}");
+    assert!(
+        line.contains('±') && line.contains("min") && line.contains("max"),
+        "{line}"
+    );
     assert!(stdout(&o).contains("4 episodes"), "{}", stdout(&o));
 }
 
@@ -97,17 +100,28 @@ fn eval_is_deterministic_and_stochastic_differs() {
     let s = rlpc(&["eval", dir, "--episodes", "8", "--stochastic"]);
     assert!(s.status.success(), "{}", stderr(&s));
     assert!(stdout(&s).contains("stochastic"));
-    let det = evaluate(run, &EvalOptions { episodes: 8, ..EvalOptions::default() }).unwrap();
+    let det = evaluate(
+        run,
+        &EvalOptions {
+            episodes: 8,
+            ..EvalOptions::default()
+        },
+    )
+    .unwrap();
     let sto = evaluate(
         run,
-        &EvalOptions { episodes: 8, stochastic: true, ..EvalOptions::default() },
+        &EvalOptions {
+            episodes: 8,
+            stochastic: true,
+            ..EvalOptions::default()
+        },
     )
     .unwrap();
     assert_eq!(det.returns.len(), 8);
     assert_ne!(det.returns, sto.returns);
 }
 
-fn param<'a>(ps: &'a [(String, Tensor)], name: &str) -> Vec<f64> {
+fn param(ps: &[(String, Tensor)], name: &str) -> Vec<f64> {
     ps.iter()
         .find(|(n, _)| n == name)
         .unwrap_or_else(|| panic!("no {name}"))
@@ -120,8 +134,8 @@ fn param<'a>(ps: &'a [(String, Tensor)], name: &str) -> Vec<f64> {
 #[test]
 fn saved_policy_matches_in_memory_policy() {
     let (file, run) = trained();
-    let (program, _) = rlpc::front_end_source("tiny.rlp", PROGRAM, 0)
-        .unwrap_or_else(|_| panic!("front end"));
+    let (program, _) =
+        rlpc::front_end_source("tiny.rlp", PROGRAM, 0).unwrap_or_else(|_| panic!("front end"));
     let iterations = program.iterations;
     let compiled = run::compile(program, Backend::Jit).unwrap();
     let mut t = Trainer::new(&compiled).unwrap();
@@ -133,12 +147,18 @@ fn saved_policy_matches_in_memory_policy() {
     for (n, v) in &mem {
         assert_eq!(param(&saved, n), v.to_f64_vec(), "parameter {n}");
     }
-    let opts = EvalOptions { episodes: 6, ..EvalOptions::default() };
+    let opts = EvalOptions {
+        episodes: 6,
+        ..EvalOptions::default()
+    };
     let from_dir = evaluate(run, &opts).unwrap();
     let from_mem =
         evaluate_program(PROGRAM, file, 0, &[], &mem, Path::new("memory"), &opts).unwrap();
     assert_eq!(from_dir.returns, from_mem.returns);
-    assert_eq!(from_dir.first_episode_actions, from_mem.first_episode_actions);
+    assert_eq!(
+        from_dir.first_episode_actions,
+        from_mem.first_episode_actions
+    );
     // Greedy actions: argmax of tanh(o·w0 + b0)·w1 + b1 with the in-memory parameters.
     let (w0, b0, w1, b1) = (
         param(&mem, "policy.w0"),
@@ -147,7 +167,11 @@ fn saved_policy_matches_in_memory_policy() {
         param(&mem, "policy.b1"),
     );
     let mut checked = 0;
-    for (o, a) in from_mem.first_episode_obs.iter().zip(&from_mem.first_episode_actions) {
+    for (o, a) in from_mem
+        .first_episode_obs
+        .iter()
+        .zip(&from_mem.first_episode_actions)
+    {
         let h: Vec<f64> = (0..16)
             .map(|j| (b0[j] + (0..4).map(|i| o[i] * w0[i * 16 + j]).sum::<f64>()).tanh())
             .collect();
@@ -181,7 +205,14 @@ fn frames_and_gif() {
         gif.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let r = evaluate(run, &EvalOptions { episodes: 2, ..EvalOptions::default() }).unwrap();
+    let r = evaluate(
+        run,
+        &EvalOptions {
+            episodes: 2,
+            ..EvalOptions::default()
+        },
+    )
+    .unwrap();
     let n = r.first_episode_obs.len();
     assert_eq!(n, r.first_episode_actions.len() + 1);
     let mut pngs: Vec<_> = std::fs::read_dir(&frames)

@@ -2,34 +2,8 @@
 //! one fixed seed and must end above the task's threshold (the last iteration's mean
 //! episode return). Measurements over more seeds: `docs/bench/programs.md`.
 
-use rlpc::run::{self, Backend, RunOptions};
-use std::path::Path;
-
-/// Trains `examples/{name}` with `seed` and `--set` overrides; the last logged `return`.
-fn last_return(name: &str, seed: u64, settings: &[(&str, &str)]) -> f64 {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    let settings: Vec<(String, String)> = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let (p, sources) = rlpc::front_end_with(&path, seed, &settings)
-        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-        .unwrap();
-    let c = run::compile(p, Backend::Jit).unwrap();
-    let summary = run::train(
-        &c,
-        &RunOptions {
-            out: None,
-            quiet: true,
-            ..RunOptions::default()
-        },
-        Some(&sources),
-    )
-    .unwrap();
-    summary.last.iter().find(|(n, _)| n == "return").unwrap().1
-}
+mod common;
+use common::last_return;
 
 fn assert_at_least(name: &str, settings: &[(&str, &str)], threshold: f64) {
     let ret = last_return(name, 0, settings);

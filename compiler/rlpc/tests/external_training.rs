@@ -2,8 +2,8 @@
 //! Needs Python with gymnasium (`RLPC_PYTHON`, else `python3`); `.ci/run` installs it.
 //! Without it the test says it is skipped — except under CI, where that is a failure.
 
-use rlpc::run::{self, Backend, RunOptions};
-use std::path::Path;
+mod common;
+use common::last_return;
 use std::process::Command;
 
 fn gymnasium_available() -> bool {
@@ -28,23 +28,7 @@ fn clipped_surrogate_solves_gymnasium_cartpole() {
     if !gymnasium_available() {
         return;
     }
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/ppo_gym_cartpole.rlp");
-    let (p, sources) = rlpc::front_end(&file, 0)
-        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-        .unwrap();
-    assert_eq!(p.externals.len(), 1);
-    let c = run::compile(p, Backend::Jit).unwrap();
-    let summary = run::train(
-        &c,
-        &RunOptions {
-            out: None,
-            quiet: true,
-            ..RunOptions::default()
-        },
-        Some(&sources),
-    )
-    .unwrap();
-    let ret = summary.last.iter().find(|(n, _)| n == "return").unwrap().1;
+    let ret = last_return("ppo_gym_cartpole.rlp", 0, &[]);
     assert!(ret >= 475.0, "mean return in the last iteration was {ret}");
 }
 

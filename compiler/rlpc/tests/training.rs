@@ -1,7 +1,9 @@
 //! Whole programs: the JIT agrees with the interpreter on a full REINFORCE update, and
 //! the example learns CartPole.
 
-use rlpc::run::{self, Backend, RunOptions, Trainer};
+mod common;
+use common::last_return;
+use rlpc::run::{self, Backend, Trainer};
 use std::path::Path;
 
 fn example(name: &str) -> std::path::PathBuf {
@@ -39,21 +41,7 @@ fn jit_matches_interpreter_on_whole_iterations() {
 /// The README's example solves CartPole (mean return ≥ 195) within its own budget.
 #[test]
 fn example_solves_cartpole_seed_0() {
-    let (p, sources) = rlpc::front_end(&example("reinforce_cartpole.rlp"), 0)
-        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-        .unwrap();
-    let c = run::compile(p, Backend::Jit).unwrap();
-    let summary = run::train(
-        &c,
-        &RunOptions {
-            out: None,
-            quiet: true,
-            ..RunOptions::default()
-        },
-        Some(&sources),
-    )
-    .unwrap();
-    let ret = summary.last.iter().find(|(n, _)| n == "return").unwrap().1;
+    let ret = last_return("reinforce_cartpole.rlp", 0, &[]);
     assert!(ret >= 195.0, "mean return in the last iteration was {ret}");
 }
 
@@ -78,20 +66,6 @@ fn same_seed_same_run_different_seed_different_run() {
 /// The clipped-surrogate example (GAE, minibatches, epochs) reaches CartPole's 475.
 #[test]
 fn clipped_surrogate_example_solves_cartpole_seed_0() {
-    let (p, sources) = rlpc::front_end(&example("ppo_cartpole.rlp"), 0)
-        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-        .unwrap();
-    let c = run::compile(p, Backend::Jit).unwrap();
-    let summary = run::train(
-        &c,
-        &RunOptions {
-            out: None,
-            quiet: true,
-            ..RunOptions::default()
-        },
-        Some(&sources),
-    )
-    .unwrap();
-    let ret = summary.last.iter().find(|(n, _)| n == "return").unwrap().1;
+    let ret = last_return("ppo_cartpole.rlp", 0, &[]);
     assert!(ret >= 475.0, "mean return in the last iteration was {ret}");
 }

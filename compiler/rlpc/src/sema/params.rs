@@ -222,26 +222,7 @@ pub(super) fn minimize(
         );
     }
     el.loc = loc;
-    let mut nodes = vec![];
-    for p in &params {
-        let tv = TVal {
-            src: Src::Slot(*p),
-            ty: el.slots[p.0 as usize].ty.clone(),
-        };
-        nodes.push(el.node(&tv)?);
-    }
-    let origin = Some(rlp_ir::Origin {
-        file: loc.file.0,
-        start: loc.span.start,
-        end: loc.span.end,
-    });
-    let before = el.ctxs[0].graph.nodes.len();
-    let grads = rlp_ir::autodiff::grad(&mut el.ctxs[0].graph, loss_node, &nodes).map_err(|e| {
-        Diag::new("autodiff", format!("cannot differentiate this loss: {e}")).label(ll, "this loss")
-    })?;
-    for n in &mut el.ctxs[0].graph.nodes[before..] {
-        n.origin = origin;
-    }
+    let grads = differentiate(el, loss_node, &params, loc, ll)?;
     // Optimizer step counter, shared by all parameters of this optimizer.
     let count = match *opt.count.borrow() {
         Some(c) => c,
@@ -397,26 +378,7 @@ pub fn grad_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
         );
     }
     let loss_node = el.node(&lt)?;
-    let mut nodes = vec![];
-    for p in &params {
-        let tv = TVal {
-            src: Src::Slot(*p),
-            ty: el.slots[p.0 as usize].ty.clone(),
-        };
-        nodes.push(el.node(&tv)?);
-    }
-    let before = el.ctxs[0].graph.nodes.len();
-    let grads = rlp_ir::autodiff::grad(&mut el.ctxs[0].graph, loss_node, &nodes).map_err(|e| {
-        Diag::new("autodiff", format!("cannot differentiate this: {e}")).label(ll, "here")
-    })?;
-    let origin = Some(rlp_ir::Origin {
-        file: call.file.0,
-        start: call.span.start,
-        end: call.span.end,
-    });
-    for n in &mut el.ctxs[0].graph.nodes[before..] {
-        n.origin = origin;
-    }
+    let grads = differentiate(el, loss_node, &params, call, ll)?;
     let list: Vec<Value> = grads
         .into_iter()
         .map(|g| Value::Tensor(el.tval(g)))
@@ -446,4 +408,37 @@ pub fn parameters_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
         })
         .collect();
     Ok(Value::List(list.into()))
+}
+
+/// Appends to the stage graph the gradient of `loss` with respect to the current values
+/// of the parameter slots `params`; the new nodes are attributed to `at` (so a NaN in
+/// the backward pass names the `minimize` or `grad` that made it).
+fn differentiate(
+    el: &mut Elab,
+    loss: rlp_ir::NodeId,
+    params: &[SlotId],
+    at: Loc,
+    loss_loc: Loc,
+) -> R<Vec<rlp_ir::NodeId>> {
+    let mut nodes = vec![];
+    for p in params {
+        let tv = TVal {
+            src: Src::Slot(*p),
+            ty: el.slots[p.0 as usize].ty.clone(),
+        };
+        nodes.push(el.node(&tv)?);
+    }
+    let before = el.ctxs[0].graph.nodes.len();
+    let grads = rlp_ir::autodiff::grad(&mut el.ctxs[0].graph, loss, &nodes).map_err(|e| {
+        Diag::new("autodiff", format!("cannot differentiate this: {e}")).label(loss_loc, "here")
+    })?;
+    let origin = Some(rlp_ir::Origin {
+        file: at.file.0,
+        start: at.span.start,
+        end: at.span.end,
+    });
+    for n in &mut el.ctxs[0].graph.nodes[before..] {
+        n.origin = origin;
+    }
+    Ok(grads)
 }

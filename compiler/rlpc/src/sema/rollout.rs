@@ -81,59 +81,15 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
             el.cast(&o, DType::F32)
         };
         let obs = observe(el, &s)?;
-        let dist = el.call(
-            policy.clone(),
-            Args {
-                pos: vec![(Value::Tensor(obs.clone()), call)],
-                kw: vec![],
-                call,
-            },
+        let (act, logp) = act(
+            el,
+            &policy,
+            Value::Tensor(obs.clone()),
+            &envr.fields,
+            n,
             call,
         )?;
-        let sample = dist.field("sample").ok_or_else(|| {
-            Diag::new(
-                "type-mismatch",
-                format!(
-                    "the policy must return a distribution with `sample`, found {}",
-                    dist.kind()
-                ),
-            )
-            .label(call, "in this rollout")
-        })?;
-        let act = el.call(
-            sample,
-            Args {
-                pos: vec![],
-                kw: vec![],
-                call,
-            },
-            call,
-        )?;
-        let act = el.to_tensor(&act, call, None)?;
-        let act_dim = envr
-            .fields
-            .iter()
-            .find(|(k, _)| k == "act_dim")
-            .and_then(|(_, v)| {
-                if let Value::Int(d) = v {
-                    Some(*d as usize)
-                } else {
-                    None
-                }
-            });
-        check_action_space(envr.envs, envr.actions, act_dim, &dist, &act, call)?;
-        let logp = match dist.field("log_prob") {
-            Some(f) => Some(el.call(
-                f,
-                Args {
-                    pos: vec![(Value::Tensor(act.clone()), call)],
-                    kw: vec![],
-                    call,
-                },
-                call,
-            )?),
-            None => None,
-        };
+        let logp = logp.map(Value::Tensor);
         let out = el.call(
             envr.step.clone(),
             Args {
@@ -548,82 +504,15 @@ fn external_rollout(
             src: Src::Slot(x.obs),
             ty: el.slots[x.obs.0 as usize].ty.clone(),
         });
-        let dist = el.call(
-            policy.clone(),
-            Args {
-                pos: vec![(obs, call)],
-                kw: vec![],
-                call,
-            },
-            call,
-        )?;
-        let sample = dist.field("sample").ok_or_else(|| {
-            Diag::new(
-                "type-mismatch",
-                format!(
-                    "the policy must return a distribution with `sample`, found {}",
-                    dist.kind()
-                ),
-            )
-            .label(call, "in this rollout")
-        })?;
-        let act = el.call(
-            sample,
-            Args {
-                pos: vec![],
-                kw: vec![],
-                call,
-            },
-            call,
-        )?;
-        let act = el.to_tensor(&act, call, None)?;
-        let actions = x
-            .fields
-            .iter()
-            .find(|(k, _)| k == "actions")
-            .and_then(|(_, v)| {
-                if let Value::Int(k) = v {
-                    Some(*k as usize)
-                } else {
-                    None
-                }
-            })
-            .unwrap_or(0);
-        let act_dim = x
-            .fields
-            .iter()
-            .find(|(k, _)| k == "act_dim")
-            .and_then(|(_, v)| {
-                if let Value::Int(d) = v {
-                    Some(*d as usize)
-                } else {
-                    None
-                }
-            });
-        check_action_space(n, actions, act_dim, &dist, &act, call)?;
-        let act = if actions > 0 {
-            act
-        } else {
-            el.cast(&act, DType::F32)?
-        };
+        let (act, lp) = act(el, policy, obs, &x.fields, n, call)?;
         let a_slot = el.new_slot(
             &format!("{owner}.action_now"),
             act.ty.clone(),
             SlotKind::Transient,
         );
         el.write_slot(a_slot, &act)?;
-        let lp = match dist.field("log_prob") {
-            Some(f) => {
-                let lp = el.call(
-                    f,
-                    Args {
-                        pos: vec![(Value::Tensor(act.clone()), call)],
-                        kw: vec![],
-                        call,
-                    },
-                    call,
-                )?;
-                let lp = el.to_tensor(&lp, call, None)?;
+        let lp = match lp {
+            Some(lp) => {
                 let s = el.new_slot(
                     &format!("{owner}.log_prob_now"),
                     lp.ty.clone(),
@@ -702,4 +591,78 @@ fn external_rollout(
         }),
     });
     Ok(Value::record(record))
+}
+
+/// One decision of the policy: `policy(obs).sample()`, checked against the action space
+/// the environment's `fields` declare, and its log-probability when the distribution
+/// has one. Continuous actions (an environment with `act_dim`) are f32.
+fn act(
+    el: &mut Elab,
+    policy: &Value,
+    obs: Value,
+    fields: &[(String, Value)],
+    n: usize,
+    call: Loc,
+) -> R<(TVal, Option<TVal>)> {
+    let int_field = |name: &str| {
+        fields.iter().find(|(k, _)| k == name).and_then(|(_, v)| {
+            if let Value::Int(i) = v {
+                Some(*i as usize)
+            } else {
+                None
+            }
+        })
+    };
+    let dist = el.call(
+        policy.clone(),
+        Args {
+            pos: vec![(obs, call)],
+            kw: vec![],
+            call,
+        },
+        call,
+    )?;
+    let sample = dist.field("sample").ok_or_else(|| {
+        Diag::new(
+            "type-mismatch",
+            format!(
+                "the policy must return a distribution with `sample`, found {}",
+                dist.kind()
+            ),
+        )
+        .label(call, "in this rollout")
+    })?;
+    let a = el.call(
+        sample,
+        Args {
+            pos: vec![],
+            kw: vec![],
+            call,
+        },
+        call,
+    )?;
+    let a = el.to_tensor(&a, call, None)?;
+    let actions = int_field("actions").unwrap_or(0);
+    check_action_space(n, actions, int_field("act_dim"), &dist, &a, call)?;
+    let a = if int_field("act_dim").is_some() {
+        el.cast(&a, DType::F32)?
+    } else {
+        a
+    };
+    let logp = match dist.field("log_prob") {
+        Some(f) => {
+            let lp = el.call(
+                f,
+                Args {
+                    pos: vec![(Value::Tensor(a.clone()), call)],
+                    kw: vec![],
+                    call,
+                },
+                call,
+            )?;
+            Some(el.to_tensor(&lp, call, None)?)
+        }
+        None => None,
+    };
+    Ok((a, logp))
 }
