@@ -157,7 +157,7 @@ fn five_envs_on_two_workers_have_the_right_shapes() {
 /// The action environment `i` takes at step `t` in the reproduction test: mostly "push
 /// right", so that episodes terminate within a few dozen steps.
 fn scripted_action(t: usize, i: usize) -> i32 {
-    i32::from((t / 3 + i) % 4 != 0)
+    i32::from(!(t / 3 + i).is_multiple_of(4))
 }
 
 #[test]

@@ -70,7 +70,7 @@ impl Schedule {
         after: 0,
     };
     pub fn due(self, iteration: u64) -> bool {
-        iteration >= self.after && (iteration - self.after) % self.period == 0
+        iteration >= self.after && (iteration - self.after).is_multiple_of(self.period)
     }
 }
 

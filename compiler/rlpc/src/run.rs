@@ -572,7 +572,7 @@ pub fn train(
             b.set_position(it + 1);
             b.set_message(format_metrics(&last));
         }
-        let due = opts.checkpoint_every > 0 && at.iteration % opts.checkpoint_every == 0;
+        let due = opts.checkpoint_every > 0 && at.iteration.is_multiple_of(opts.checkpoint_every);
         if let Some(dir) = &opts.out
             && due
             && at.iteration < p.iterations

@@ -57,8 +57,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    let out = rlpc().args(args).output().expect("run rlpc");
-    out
+    rlpc().args(args).output().expect("run rlpc")
 }
 
 fn ok(args: &[&str]) -> Output {

@@ -84,7 +84,7 @@ fn exec_runs_one_function_on_npy_inputs() {
     let r: Vec<f64> = (0..t * n).map(|i| i as f64).collect();
     let v: Vec<f64> = (0..(t + 1) * n).map(|i| 0.5 * i as f64).collect();
     let term = vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0];
-    let args = vec![
+    let args = [
         (
             "r".to_string(),
             ArgValue::Tensor(Tensor::from_f64(DType::F32, &[t, n], &r)),

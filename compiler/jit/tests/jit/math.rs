@@ -49,8 +49,8 @@ fn specials() -> Vec<f32> {
         1e-30,
         -1e-30,
         std::f32::consts::FRAC_1_SQRT_2,
-        0.707_106_8,
-        1.414_213_5,
+        std::f32::consts::FRAC_1_SQRT_2,
+        std::f32::consts::SQRT_2,
     ];
     let more: Vec<f32> = v
         .iter()

@@ -1030,27 +1030,28 @@ pub enum Ix {
 /// Tensor indexing: ints and slices per axis; a loop variable or i32 scalar picks a
 /// row; a single i32 tensor of shape `x.shape[:-1]` gathers along the last axis.
 pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> {
-    if let [Ix::At(Value::Tensor(i), li)] = &idx[..] {
-        if i.ty.rank() >= 1 && x.ty.rank() == i.ty.rank() + 1 {
-            if i.ty.dtype != DType::I32 {
-                return Err(Diag::new(
-                    "type-mismatch",
-                    format!("a gather index must be i32, found {}", i.ty),
-                )
-                .label(*li, "index"));
-            }
-            if x.ty.shape[..i.ty.rank()] != i.ty.shape[..] {
-                return Err(Diag::new(
-                    "shape-mismatch",
-                    format!("index {} does not match the leading dims of {}", i.ty, x.ty),
-                )
-                .label(*li, format!("this is {}", i.ty))
-                .label(loc, format!("indexing {}", x.ty)));
-            }
-            let (nx, ni) = (el.node(x)?, el.node(i)?);
-            let r = el.emit(Op::Gather, vec![nx, ni])?;
-            return Ok(el.tval(r));
+    if let [Ix::At(Value::Tensor(i), li)] = &idx[..]
+        && i.ty.rank() >= 1
+        && x.ty.rank() == i.ty.rank() + 1
+    {
+        if i.ty.dtype != DType::I32 {
+            return Err(Diag::new(
+                "type-mismatch",
+                format!("a gather index must be i32, found {}", i.ty),
+            )
+            .label(*li, "index"));
         }
+        if x.ty.shape[..i.ty.rank()] != i.ty.shape[..] {
+            return Err(Diag::new(
+                "shape-mismatch",
+                format!("index {} does not match the leading dims of {}", i.ty, x.ty),
+            )
+            .label(*li, format!("this is {}", i.ty))
+            .label(loc, format!("indexing {}", x.ty)));
+        }
+        let (nx, ni) = (el.node(x)?, el.node(i)?);
+        let r = el.emit(Op::Gather, vec![nx, ni])?;
+        return Ok(el.tval(r));
     }
     if idx.len() > x.ty.rank() {
         return Err(Diag::new(

@@ -845,24 +845,24 @@ impl<'a> Elab<'a> {
         if let Some(v) = b.field(&name.name) {
             return Ok(v);
         }
-        if let Value::Module(m) = b {
-            if let Some(f) = self.mods.module(*m).fns.get(&name.name) {
-                return Ok(Value::Fn(super::value::FnRef {
-                    module: *m,
-                    decl: f.clone(),
-                }));
-            }
+        if let Value::Module(m) = b
+            && let Some(f) = self.mods.module(*m).fns.get(&name.name)
+        {
+            return Ok(Value::Fn(super::value::FnRef {
+                module: *m,
+                decl: f.clone(),
+            }));
         }
-        if let Value::Tensor(t) = b {
-            if name.name == "shape" {
-                return Ok(Value::List(
-                    t.ty.shape
-                        .iter()
-                        .map(|&d| Value::Int(d as i64))
-                        .collect::<Vec<_>>()
-                        .into(),
-                ));
-            }
+        if let Value::Tensor(t) = b
+            && name.name == "shape"
+        {
+            return Ok(Value::List(
+                t.ty.shape
+                    .iter()
+                    .map(|&d| Value::Int(d as i64))
+                    .collect::<Vec<_>>()
+                    .into(),
+            ));
         }
         let fields: Vec<String> = match b {
             Value::Record(fs) => fs.iter().map(|(n, _)| n.clone()).collect(),

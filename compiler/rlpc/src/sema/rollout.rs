@@ -219,11 +219,10 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
             for (name, v) in extra.iter() {
                 if !["state", "reward", "terminated"].contains(&name.as_str())
                     && !fields.contains(name)
+                    && let Ok(t) = el.to_tensor(v, call, None)
                 {
-                    if let Ok(t) = el.to_tensor(v, call, None) {
-                        ys.push(t);
-                        fields.push(name.clone());
-                    }
+                    ys.push(t);
+                    fields.push(name.clone());
                 }
             }
         }
@@ -300,18 +299,18 @@ fn check_action_space(
             )
             .label(call, "in this rollout"));
         }
-    } else if let Some(d) = act_dim {
-        if act.ty.shape != [n, d] {
-            return Err(Diag::new(
-                "shape-mismatch",
-                format!(
-                    "the environment takes actions of shape [{n}, {d}], but the policy samples {}",
-                    act.ty
-                ),
-            )
-            .label(call, "in this rollout")
-            .help("size the policy's output by `env.act_dim`"));
-        }
+    } else if let Some(d) = act_dim
+        && act.ty.shape != [n, d]
+    {
+        return Err(Diag::new(
+            "shape-mismatch",
+            format!(
+                "the environment takes actions of shape [{n}, {d}], but the policy samples {}",
+                act.ty
+            ),
+        )
+        .label(call, "in this rollout")
+        .help("size the policy's output by `env.act_dim`"));
     }
     Ok(())
 }

@@ -251,12 +251,11 @@ fn unify_dim(
             )
             .label(at, format!("this is {ty}"))
             .label(decl, "declared here");
-            if let Some(sym) = dim.terms.iter().filter_map(|t| t.symbol.as_ref()).next() {
-                if let Some((n, v, l, w)) = dims.get(&sym.name).cloned() {
-                    if l != Loc::default() {
-                        d = d.label(l, format!("`{n}` = {v} was fixed by {w}"));
-                    }
-                }
+            if let Some(sym) = dim.terms.iter().filter_map(|t| t.symbol.as_ref()).next()
+                && let Some((n, v, l, w)) = dims.get(&sym.name).cloned()
+                && l != Loc::default()
+            {
+                d = d.label(l, format!("`{n}` = {v} was fixed by {w}"));
             }
             Err(d)
         }

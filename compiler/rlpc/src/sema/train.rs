@@ -299,10 +299,12 @@ impl Lowering {
         loc: Loc,
         sched: Schedule,
     ) -> R<()> {
-        if let Some((k, _, s)) = self.open {
-            if k == kind && s == sched && kind != StageKind::Log {
-                return Ok(());
-            }
+        if let Some((k, _, s)) = self.open
+            && k == kind
+            && s == sched
+            && kind != StageKind::Log
+        {
+            return Ok(());
         }
         self.close(el, fr)?;
         el.push_ctx(false);
