@@ -31,6 +31,19 @@ fn fitted_value_actor_critic_solves_cartpole() {
     assert_at_least("actor_critic_cartpole.rlp", &[], 475.0);
 }
 
+/// The same program with the value fitted to bootstrapped TD(0) targets (and the TD
+/// error as the advantage): slower, so a smaller policy step and more critic steps.
+#[test]
+fn bootstrapped_actor_critic_solves_cartpole() {
+    let settings = [
+        ("td", "true"),
+        ("plr", "3e-4"),
+        ("vsteps", "20"),
+        ("iters", "500"),
+    ];
+    assert_at_least("actor_critic_cartpole.rlp", &settings, 475.0);
+}
+
 /// Reward-to-go with a mean baseline (the program's defaults): CartPole at 195.
 #[test]
 fn score_function_reward_to_go_solves_cartpole() {
@@ -79,4 +92,11 @@ fn importance_weighted_reuse_solves_cartpole() {
 #[test]
 fn natural_gradient_with_autodiff_fisher_products_solves_cartpole() {
     assert_at_least("npg_cartpole.rlp", &[], 195.0);
+}
+
+/// One environment step, then one critic and one actor update, every iteration:
+/// CartPole at 475.
+#[test]
+fn online_actor_critic_solves_cartpole() {
+    assert_at_least("online_actor_critic_cartpole.rlp", &[], 475.0);
 }
