@@ -100,3 +100,10 @@ fn natural_gradient_with_autodiff_fisher_products_solves_cartpole() {
 fn online_actor_critic_solves_cartpole() {
     assert_at_least("online_actor_critic_cartpole.rlp", &[], 475.0);
 }
+
+/// The variance-optimal constant baseline with exact per-sample score norms (a
+/// linear-softmax policy): CartPole at 195.
+#[test]
+fn variance_optimal_baseline_solves_cartpole() {
+    assert_at_least("reinforce_optimal_baseline_cartpole.rlp", &[], 195.0);
+}

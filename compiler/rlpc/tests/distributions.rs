@@ -1,0 +1,108 @@
+//! The continuous policy heads of `stdlib/dist.rlp` against independent formulas: the
+//! Gaussian and tanh-squashed Gaussian log-densities (change of variables), samples
+//! inside the action bounds, and the sample moments.
+
+use rlp_ir::{DType, Tensor, TensorType};
+use rlpc::sema::Modules;
+use rlpc::sema::function::{FnArg, lower_function};
+
+const WRAPPERS: &str = r#"
+fn squashed(o: [N, 2], a: [N, 1]) {
+  d = tanh_gaussian(x -> x, 1, -2.0, 2.0)(o)
+  (d.log_prob(a), d.sample(), d.mode())
+}
+fn plain(mu: [N, 1], log_std: [N, 1], a: [N, 1]) {
+  d = gaussian_mean_log_std(mu, log_std)
+  (d.log_prob(a), d.sample())
+}
+"#;
+
+fn run(name: &str, args: Vec<TensorType>, inputs: &[Tensor]) -> Vec<Vec<f64>> {
+    let (m, _) = Modules::load_source("w.rlp", WRAPPERS)
+        .map_err(|(_, d)| d[0].message.clone())
+        .unwrap();
+    let (g, _) = lower_function(
+        &m,
+        "w.rlp",
+        name,
+        args.into_iter().map(FnArg::Tensor).collect(),
+        3,
+    )
+    .unwrap();
+    let g = rlpc::run::prepare(&g).unwrap();
+    rlp_jit::compile(&g, &rlp_jit::JitOptions::default())
+        .unwrap()
+        .run(inputs)
+        .unwrap()
+        .iter()
+        .map(|t| t.to_f64_vec())
+        .collect()
+}
+
+fn normal_logpdf(x: f64, mu: f64, log_std: f64) -> f64 {
+    let z = (x - mu) / log_std.exp();
+    -0.5 * z * z - log_std - 0.5 * (2.0 * std::f64::consts::PI).ln()
+}
+
+#[test]
+fn tanh_gaussian_density_bounds_and_mode() {
+    let n = 4000;
+    let (mus, lss, acts): (Vec<f64>, Vec<f64>, Vec<f64>) = (
+        (0..n).map(|i| ((i % 7) as f64 - 3.0) * 0.3).collect(),
+        (0..n).map(|i| ((i % 5) as f64 - 2.0) * 0.4).collect(),
+        (0..n).map(|i| ((i % 11) as f64 - 5.0) * 0.35).collect(),
+    );
+    let o: Vec<f64> = (0..n).flat_map(|i| [mus[i], lss[i]]).collect();
+    let out = run(
+        "squashed",
+        vec![
+            TensorType::new(DType::F32, vec![n, 2]),
+            TensorType::new(DType::F32, vec![n, 1]),
+        ],
+        &[
+            Tensor::from_f64(DType::F32, &[n, 2], &o),
+            Tensor::from_f64(DType::F32, &[n, 1], &acts),
+        ],
+    );
+    let (lp, sample, mode) = (&out[0], &out[1], &out[2]);
+    for i in 0..n {
+        // a = 2 tanh(u): u = atanh(a / 2), |da/du| = 2 (1 - tanh(u)^2).
+        let y = acts[i] / 2.0;
+        let u = y.atanh();
+        let want = normal_logpdf(u, mus[i], lss[i]) - (2.0 * (1.0 - y * y)).ln();
+        assert!(
+            (lp[i] - want).abs() < 2e-3 * want.abs().max(1.0),
+            "sample {i}: {} vs {want}",
+            lp[i]
+        );
+        assert!(
+            sample[i] > -2.0 && sample[i] < 2.0,
+            "sample {i} out of bounds: {}",
+            sample[i]
+        );
+        assert!((mode[i] - 2.0 * mus[i].tanh()).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn gaussian_density_and_sample_moments() {
+    let n = 20000;
+    let mu = vec![0.7; n];
+    let ls = vec![(0.5f64).ln(); n];
+    let a: Vec<f64> = (0..n).map(|i| (i % 13) as f64 * 0.2 - 1.0).collect();
+    let t = |v: &[f64]| Tensor::from_f64(DType::F32, &[n, 1], v);
+    let ty = TensorType::new(DType::F32, vec![n, 1]);
+    let out = run(
+        "plain",
+        vec![ty.clone(), ty.clone(), ty],
+        &[t(&mu), t(&ls), t(&a)],
+    );
+    for i in 0..n {
+        let want = normal_logpdf(a[i], mu[i], ls[i]);
+        assert!((out[0][i] - want).abs() < 1e-4 * want.abs().max(1.0));
+    }
+    let m = out[1].iter().sum::<f64>() / n as f64;
+    let var = out[1].iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n as f64;
+    assert!((m - 0.7).abs() < 0.02, "sample mean {m}");
+    assert!((var.sqrt() - 0.5).abs() < 0.02, "sample std {}", var.sqrt());
+}
