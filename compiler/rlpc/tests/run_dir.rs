@@ -338,3 +338,57 @@ fn resume_errors_name_the_file() {
     assert!(err.contains("ckpt-2.npz"), "{err}");
     assert!(err.contains("in the checkpoint but"), "{err}");
 }
+
+/// A real kill: the process gets SIGKILL once its second checkpoint is on disk, at
+/// whatever point of whatever iteration it is in; resuming still ends exactly where an
+/// uninterrupted run ends.
+#[test]
+fn sigkilled_run_resumes_to_the_same_parameters() {
+    let root = scratch("sigkill");
+    let file = root.join("long.rlp");
+    std::fs::write(
+        &file,
+        SMALL.replace("train iterations: 9", "train iterations: 400"),
+    )
+    .unwrap();
+    let (full, killed) = (root.join("full"), root.join("killed"));
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "run",
+            s(&file),
+            "--out",
+            s(out),
+            "--checkpoint-every",
+            "20",
+            "--quiet",
+            "--seed",
+            "3",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect()
+    };
+    ok(&args(&full).iter().map(|x| x.as_str()).collect::<Vec<_>>());
+    let mut child = rlpc().args(args(&killed)).spawn().unwrap();
+    let second = killed.join("checkpoints").join("ckpt-40.npz");
+    let start = std::time::Instant::now();
+    while !second.exists() && start.elapsed().as_secs() < 60 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let finished_already = child.try_wait().unwrap().is_some();
+    child.kill().ok();
+    child.wait().unwrap();
+    assert!(
+        !finished_already,
+        "the run ended before it could be killed; make it longer"
+    );
+    ok(&["run", "--resume", s(&killed), "--quiet"]);
+    assert_eq!(
+        load_npz(&full.join("params.npz")).unwrap(),
+        load_npz(&killed.join("params.npz")).unwrap()
+    );
+    assert_eq!(metrics_without_wall(&full), metrics_without_wall(&killed));
+}
