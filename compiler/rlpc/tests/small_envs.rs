@@ -345,7 +345,7 @@ fn point_mass_dynamics_success_and_walls() {
             assert_eq!(ok[k], if success { 1.0 } else { 0.0 }, "{bn} case {k}");
         }
         assert_eq!(d[2], 1.0, "{bn}: the case inside the radius succeeds");
-        assert_eq!(s2[(3 * 6)], 1.0, "{bn}: clipped at the wall");
+        assert_eq!(s2[3 * 6], 1.0, "{bn}: clipped at the wall");
         assert_eq!(s2[3 * 6 + 2], 0.0, "{bn}: velocity into the wall zeroed");
     }
 }
