@@ -132,8 +132,8 @@ fn main() -> ExitCode {
 fn command(cli: Cli) -> ExitCode {
     match cli.cmd {
         Cmd::Check { file } => match rlpc::front_end(&file, 0) {
-            Ok(_) => {
-                eprintln!("{}: ok", file.display());
+            Ok((p, _)) => {
+                eprintln!("{}: ok — {}", file.display(), rlpc::program::summary(&p));
                 ExitCode::SUCCESS
             }
             Err((diags, sources)) => {

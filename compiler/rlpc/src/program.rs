@@ -202,3 +202,17 @@ impl Program {
         &self.slots[id.0 as usize]
     }
 }
+
+/// One line about a checked program: its parameters, state and stages.
+pub fn summary(p: &Program) -> String {
+    let count = |k: SlotKind| p.slots.iter().filter(move |s| s.kind == k);
+    let params: usize = count(SlotKind::Param).map(|s| s.ty.numel()).sum();
+    format!(
+        "{} parameter tensors ({params} values), {} state tensors, {} stages, {} {}",
+        count(SlotKind::Param).count(),
+        count(SlotKind::State).count(),
+        p.stages.len(),
+        p.iterations,
+        p.unit
+    )
+}
