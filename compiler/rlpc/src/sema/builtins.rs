@@ -826,6 +826,35 @@ fn join(el: &mut Elab, ts: Vec<TVal>, axis: i64, stack: bool, l: Loc) -> R<TVal>
         }
         nodes.push(el.node(&t)?);
     }
+    // A few width-1 pieces stacked along the last axis (an environment packing its state)
+    // become selects over the position on that axis: elementwise, so they fuse into the
+    // kernel around them (a concatenation is a copy of its own). Exact, NaN included.
+    let out_shape = {
+        let mut s = el.top_ty(nodes[0]).shape.clone();
+        s[ax] = nodes.iter().map(|&n| el.top_ty(n).shape[ax]).sum();
+        s
+    };
+    if stack && ax == rank - 1 && nodes.len() <= 16 {
+        let ty = TensorType::new(d, out_shape.clone());
+        let col = el.emit_typed(
+            Op::Iota { axis: ax },
+            vec![],
+            TensorType::new(DType::I32, out_shape.clone()),
+        );
+        let mut acc = el.emit_typed(Op::Broadcast, vec![nodes[nodes.len() - 1]], ty.clone());
+        for k in (0..nodes.len() - 1).rev() {
+            let kc = el.emit_typed(Op::Const(k as f64), vec![], TensorType::scalar(DType::I32));
+            let kb = el.emit_typed(
+                Op::Broadcast,
+                vec![kc],
+                TensorType::new(DType::I32, out_shape.clone()),
+            );
+            let here = el.emit(Op::Binary(BinaryOp::Eq), vec![col, kb])?;
+            let piece = el.emit_typed(Op::Broadcast, vec![nodes[k]], ty.clone());
+            acc = el.emit(Op::Select, vec![here, piece, acc])?;
+        }
+        return Ok(el.tval(acc));
+    }
     let r = el.emit(Op::Concat { axis: ax }, nodes).map_err(|_| {
         Diag::new("shape-mismatch", "these tensors do not concatenate").label(l, "here")
     })?;

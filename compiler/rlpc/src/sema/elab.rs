@@ -192,6 +192,11 @@ impl<'a> Elab<'a> {
         id
     }
 
+    /// The type of a node of the current graph.
+    pub fn top_ty(&mut self, id: NodeId) -> TensorType {
+        self.top().graph.ty(id).clone()
+    }
+
     pub fn tval(&mut self, id: NodeId) -> TVal {
         let ty = self.top().graph.ty(id).clone();
         TVal {
