@@ -391,25 +391,8 @@ impl<'c> Trainer<'c> {
             if slot.kind != SlotKind::Param {
                 continue;
             }
-            let t = by_name.get(slot.name.as_str()).ok_or_else(|| {
-                format!(
-                    "`{}` has no parameter `{}` ({}), which the program needs; \
-                     it was saved by a different program",
-                    file.display(),
-                    slot.name,
-                    slot.ty
-                )
-            })?;
-            if t.dtype() != slot.ty.dtype || t.shape() != slot.ty.shape.as_slice() {
-                return Err(format!(
-                    "`{}`: `{}` is {} in the file but {} in the program",
-                    file.display(),
-                    slot.name,
-                    TensorType::new(t.dtype(), t.shape()),
-                    slot.ty
-                ));
-            }
-            self.slots[i] = (*t).clone();
+            let t = saved_slot(file, slot, by_name.get(slot.name.as_str()).copied(), "file")?;
+            self.slots[i] = t.clone();
         }
         Ok(())
     }
@@ -424,24 +407,7 @@ impl<'c> Trainer<'c> {
             if slot.kind == SlotKind::Transient {
                 continue;
             }
-            let t = by_name.remove(slot.name.as_str()).ok_or_else(|| {
-                format!(
-                    "`{}`: the checkpoint has no `{}` ({}), which the program needs; \
-                     it was saved by a different program",
-                    file.display(),
-                    slot.name,
-                    slot.ty
-                )
-            })?;
-            if t.dtype() != slot.ty.dtype || t.shape() != slot.ty.shape.as_slice() {
-                return Err(format!(
-                    "`{}`: `{}` is {} in the checkpoint but {} in the program",
-                    file.display(),
-                    slot.name,
-                    TensorType::new(t.dtype(), t.shape()),
-                    slot.ty
-                ));
-            }
+            let t = saved_slot(file, slot, by_name.remove(slot.name.as_str()), "checkpoint")?;
             self.slots[i] = t.clone();
         }
         let mut extra: Vec<&str> = by_name.into_keys().collect();
@@ -493,6 +459,34 @@ impl Progress {
             wall_s: field("wall_s").ok().and_then(|v| v.as_f64()).unwrap_or(0.0),
         })
     }
+}
+
+/// The saved tensor for `slot`, if it is there with the slot's dtype and shape; the
+/// error names the file (`what` says which kind) and says why it does not fit.
+fn saved_slot<'t>(
+    file: &Path,
+    slot: &crate::program::Slot,
+    found: Option<&'t Tensor>,
+    what: &str,
+) -> Result<&'t Tensor, String> {
+    let t = found.ok_or_else(|| {
+        format!(
+            "`{}`: the {what} has no `{}` ({}), which the program needs; it was saved by a different program",
+            file.display(),
+            slot.name,
+            slot.ty
+        )
+    })?;
+    if t.dtype() != slot.ty.dtype || t.shape() != slot.ty.shape.as_slice() {
+        return Err(format!(
+            "`{}`: `{}` is {} in the {what} but {} in the program",
+            file.display(),
+            slot.name,
+            TensorType::new(t.dtype(), t.shape()),
+            slot.ty
+        ));
+    }
+    Ok(t)
 }
 
 /// Runs the whole loop with a progress bar and, with a run directory, `metrics.csv`,
