@@ -294,84 +294,22 @@ impl<'a, 'f> Emitter<'a, 'f> {
 
     // ---- loop skeletons ----
 
-    /// `for i in start..end`, visiting the space in rows of its last dim.
+    /// `for i in start..end`, visiting the space in rows of its last dim: four lanes at
+    /// a time where the kernel vectorises, then the scalar tail.
     fn emit_map(&mut self, start: Value, end: Value, stores: &[(usize, ValId)]) {
-        let rank = self.k.space.len();
-        let row_len = self.k.space[rank - 1].max(1) as i64;
-        let i = self.b.declare_var(types::I64);
-        let col = self.b.declare_var(types::I64);
-        self.b.def_var(i, start);
-        let (row_head, row_body, inner_head, inner_body, exit) = (
-            self.b.create_block(),
-            self.b.create_block(),
-            self.b.create_block(),
-            self.b.create_block(),
-            self.b.create_block(),
-        );
-        self.b.ins().jump(row_head, &[]);
-
-        self.b.switch_to_block(row_head);
-        let iv = self.b.use_var(i);
-        let more = self.b.ins().icmp(IntCC::SignedLessThan, iv, end);
-        self.b.ins().brif(more, row_body, &[], exit, &[]);
-
-        self.b.switch_to_block(row_body);
-        let iv = self.b.use_var(i);
-        let row = self.b.ins().udiv_imm_u(iv, row_len);
-        let row_start = self.b.ins().imul_imm_s(row, row_len);
-        let col0 = self.b.ins().isub(iv, row_start);
-        let outer: Vec<usize> = (0..rank - 1).collect();
-        let coords = self.decompose(row, &outer);
-        self.set_bases(None, &outer, &coords);
-        // The run ends at the row's end or at `end`, whichever comes first.
-        let left = self.b.ins().isub(end, iv);
-        let to_end = self.b.ins().iadd(col0, left);
-        let len = self.b.ins().iconst(types::I64, row_len);
-        let col_end = self.b.ins().smin(to_end, len);
-        self.b.def_var(col, col0);
-        self.b.ins().jump(inner_head, &[]);
-
-        self.b.switch_to_block(inner_head);
-        if simd::fits(self.k) {
-            // Four lanes while at least four elements remain, then the scalar tail.
-            let (vec_body, tail_head) = (self.b.create_block(), self.b.create_block());
-            let c = self.b.use_var(col);
-            let c4 = self.b.ins().iadd_imm_s(c, simd::LANES as i64);
-            let room = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, c4, col_end);
-            self.b.ins().brif(room, vec_body, &[], tail_head, &[]);
-
-            self.b.switch_to_block(vec_body);
-            let c = self.b.use_var(col);
-            self.inner = Some((rank - 1, c));
-            let iv = self.b.use_var(i);
-            self.emit_vector(iv, stores);
-            let c4 = self.b.ins().iadd_imm_s(c, simd::LANES as i64);
-            let i4 = self.b.ins().iadd_imm_s(iv, simd::LANES as i64);
-            self.b.def_var(col, c4);
-            self.b.def_var(i, i4);
-            self.b.ins().jump(inner_head, &[]);
-
-            self.b.switch_to_block(tail_head);
-        }
-        let c = self.b.use_var(col);
-        let more = self.b.ins().icmp(IntCC::SignedLessThan, c, col_end);
-        self.b.ins().brif(more, inner_body, &[], row_head, &[]);
-
-        self.b.switch_to_block(inner_body);
-        let c = self.b.use_var(col);
-        self.inner = Some((rank - 1, c));
-        self.emit_insts(0..self.k.insts.len());
-        let iv = self.b.use_var(i);
-        for &(param, v) in stores {
-            self.store(param, iv, v);
-        }
-        let c1 = self.b.ins().iadd_imm_s(c, 1);
-        let i1 = self.b.ins().iadd_imm_s(iv, 1);
-        self.b.def_var(col, c1);
-        self.b.def_var(i, i1);
-        self.b.ins().jump(inner_head, &[]);
-
-        self.exit(exit);
+        let vector = simd::fits(self.k);
+        self.emit_rows(start, end, vector, &mut |e, iv, lanes| {
+            if lanes {
+                e.emit_vector(iv, stores);
+            } else {
+                e.emit_insts(0..e.k.insts.len());
+                for &(param, v) in stores {
+                    e.store(param, iv, v);
+                }
+            }
+        });
+        let ok = self.b.ins().iconst(types::I32, 0);
+        self.b.ins().return_(&[ok]);
     }
 
     /// `for unit in start..end { acc = fold over reduced dims; out[unit] = acc }`.

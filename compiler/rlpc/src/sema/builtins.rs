@@ -261,10 +261,9 @@ impl Builtin {
             }
             Builtin::Where => {
                 let (c, lc) = a.need(f, "cond")?;
-                let (x, lx) = a.need(f, "a")?;
+                let (x, _) = a.need(f, "a")?;
                 let (y, _) = a.need(f, "b")?;
                 a.done(f, &["cond", "a", "b"])?;
-                let _ = lx;
                 match c {
                     Value::Bool(b) => return Ok(if b { x } else { y }),
                     Value::Tensor(t) => select(el, &t, &x, &y, lc, call)?,
