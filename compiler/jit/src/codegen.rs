@@ -199,7 +199,7 @@ fn clif_type(d: DType) -> Type {
 fn step_major(k: &Kernel, s: &ScanKernel) -> bool {
     !k.space.is_empty()
         && k.checks.is_empty()
-        && s.final_stores.len() == s.init.len()
+        && s.dense
         && std::env::var_os("RLP_JIT_ELEMENT_MAJOR_SCANS").is_none()
 }
 
@@ -446,7 +446,6 @@ impl<'a, 'f> Emitter<'a, 'f> {
     /// `for j in start..end { carries = init; for t in steps { body } ; store finals }`.
     fn emit_scan(&mut self, start: Value, end: Value, s: &ScanKernel) {
         let rank = self.k.space.len();
-        let units = self.k.space.iter().product::<usize>() as i64;
         let all: Vec<usize> = (0..rank).collect();
         let j = self.b.declare_var(types::I64);
         let step = self.b.declare_var(types::I64);
@@ -499,10 +498,8 @@ impl<'a, 'f> Emitter<'a, 'f> {
             self.vals[v.index()] = None;
         }
         self.emit_list(&s.body);
-        let t_units = self.b.ins().imul_imm_s(t, units);
-        let jv = self.b.use_var(j);
-        let at = self.b.ins().iadd(t_units, jv);
-        for &(param, v) in &s.step_stores {
+        for &(param, v, index) in &s.step_stores {
+            let at = self.index(index);
             self.store(param, at, v);
         }
         // Read every next carry before redefining any (a carry may pass to another).
@@ -516,9 +513,10 @@ impl<'a, 'f> Emitter<'a, 'f> {
 
         self.b.switch_to_block(unit_done);
         let jv = self.b.use_var(j);
-        for (k, &param) in s.final_stores.iter().enumerate() {
+        for (k, &(param, index)) in s.final_stores.iter().enumerate() {
             let v = self.b.use_var(self.carries[k]);
-            self.store_raw(param, jv, v);
+            let at = self.index(index);
+            self.store_raw(param, at, v);
         }
         let j1 = self.b.ins().iadd_imm_s(jv, 1);
         self.b.def_var(j, j1);
@@ -543,7 +541,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
             e.clear_vals();
             e.emit_list(&s.prologue);
             for (k, &init) in s.init.iter().enumerate() {
-                e.store(s.final_stores[k], iv, init);
+                e.store(s.final_stores[k].0, iv, init);
             }
         });
         let step = self.b.declare_var(types::I64);
@@ -574,26 +572,26 @@ impl<'a, 'f> Emitter<'a, 'f> {
             let at = e.b.ins().iadd(t_units, iv);
             if lanes {
                 let vals = e.vector_values(iv);
-                for &(param, v) in &s.step_stores {
+                for &(param, v, _) in &s.step_stores {
                     let x = vals[v.index()].expect("stored values are computed");
                     e.store_vector(param, at, x);
                 }
                 for (k, &v) in s.next.iter().enumerate() {
                     let x = vals[v.index()].expect("carries are computed");
-                    e.store_vector(s.final_stores[k], iv, x);
+                    e.store_vector(s.final_stores[k].0, iv, x);
                 }
             } else {
                 e.carry_unit = Some(iv);
                 e.clear_vals();
                 e.emit_list(&s.prologue);
                 e.emit_list(&s.body);
-                for &(param, v) in &s.step_stores {
+                for &(param, v, _) in &s.step_stores {
                     e.store(param, at, v);
                 }
                 // Every next carry is read (above, as a value) before any is stored.
                 let next: Vec<Value> = s.next.iter().map(|&v| e.val(v)).collect();
                 for (k, x) in next.into_iter().enumerate() {
-                    e.store_raw(s.final_stores[k], iv, x);
+                    e.store_raw(s.final_stores[k].0, iv, x);
                 }
                 e.carry_unit = None;
             }
@@ -874,7 +872,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
             Op::Carry(c) => match self.carry_unit {
                 Some(unit) => {
                     let param = match &k.kind {
-                        KernelKind::Scan(s) => s.final_stores[c],
+                        KernelKind::Scan(s) => s.final_stores[c].0,
                         _ => unreachable!("carries only occur in scan kernels"),
                     };
                     let addr = self.address(param, unit);

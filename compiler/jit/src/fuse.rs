@@ -624,8 +624,16 @@ impl<'g, 'c> Builder<'g, 'c> {
                     .iter()
                     .map(|t| self.temp(t.dtype, t.numel()))
                     .collect();
-                let step_stores: Vec<(BufId, ValId)> =
-                    outs[scan.n_carry..].iter().copied().zip(l.outs).collect();
+                let step_stores: Vec<_> = l
+                    .outs
+                    .iter()
+                    .map(|(c, v)| (outs[c.output], c.col, c.width, *v))
+                    .collect();
+                let final_stores: Vec<_> = l
+                    .finals
+                    .iter()
+                    .map(|c| (outs[c.output], c.col, c.width))
+                    .collect();
                 let name = self.kernel_name("scan");
                 let mut kernel: Kernel = l.builder.finish_scan(
                     name,
@@ -634,7 +642,7 @@ impl<'g, 'c> Builder<'g, 'c> {
                     l.init,
                     l.next,
                     &step_stores,
-                    &outs[..scan.n_carry],
+                    &final_stores,
                 );
                 kernel.nodes.insert(0, id);
                 self.steps.push(Step::Kernel(Box::new(kernel)));

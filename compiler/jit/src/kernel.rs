@@ -284,10 +284,13 @@ pub struct ScanKernel {
     pub init: Vec<ValId>,
     /// `next[k]`: carry `k` after a step (a body or prologue value, or an [`Op::Carry`]).
     pub next: Vec<ValId>,
-    /// Per-step outputs: `(param, value)` stored at `t * units + unit`.
-    pub step_stores: Vec<(usize, ValId)>,
-    /// Final carries: carry `k` is stored to `final_stores[k]` at `unit`.
-    pub final_stores: Vec<usize>,
+    /// Per-step outputs: `(param, value, index)`; the index moves with the step.
+    pub step_stores: Vec<(usize, ValId, IndexId)>,
+    /// Final carries: carry `k` is stored to param `final_stores[k].0` at its index.
+    pub final_stores: Vec<(usize, IndexId)>,
+    /// Whether every store is at `unit` (finals) or `t * units + unit` (per step), so a
+    /// unit's carries can live in their final-store buffers between steps.
+    pub dense: bool,
 }
 
 /// An affine element index: `offset + Σ coord[d]·strides[d] + t·step_stride + Σ dyn`.

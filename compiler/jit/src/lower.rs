@@ -285,8 +285,42 @@ impl KernelBuilder {
         dtype: DType,
     ) -> ValId {
         let strides = self.strides_at_point(shape, &row_major(shape));
+        self.random_at(strides, 0, dist, seed, stream, c0, c1, dtype)
+    }
+
+    /// Column `col` of one random draw of a wide value (`shape`: the logical shape plus a
+    /// last axis) at the point: its counter is the element's row-major position.
+    #[allow(clippy::too_many_arguments)]
+    pub fn random_column(
+        &mut self,
+        shape: &[usize],
+        col: usize,
+        dist: Distribution,
+        seed: u64,
+        stream: u32,
+        c0: ValId,
+        c1: ValId,
+        dtype: DType,
+    ) -> ValId {
+        let rank = shape.len() - 1;
+        let strides = self.strides_at_point(&shape[..rank], &row_major(shape)[..rank]);
+        self.random_at(strides, col as i64, dist, seed, stream, c0, c1, dtype)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn random_at(
+        &mut self,
+        strides: Vec<i64>,
+        offset: i64,
+        dist: Distribution,
+        seed: u64,
+        stream: u32,
+        c0: ValId,
+        c1: ValId,
+        dtype: DType,
+    ) -> ValId {
         let counter = self.intern(Index {
-            offset: 0,
+            offset,
             strides,
             step_stride: 0,
             dynamic: vec![],
@@ -388,7 +422,9 @@ impl KernelBuilder {
     }
 
     /// A scan kernel; instructions are split into prologue and body by whether they vary
-    /// with the step.
+    /// with the step. Each store names a column of `width` columns of its buffer's
+    /// element (`width` 1: the element itself): the final value of kernel carry `k` goes
+    /// to `final_stores[k]` at the unit, per-step values to `step_stores` at `t`.
     #[allow(clippy::too_many_arguments)]
     pub fn finish_scan(
         mut self,
@@ -397,26 +433,43 @@ impl KernelBuilder {
         reverse: bool,
         init: Vec<ValId>,
         next: Vec<ValId>,
-        step_stores: &[(BufId, ValId)],
-        final_stores: &[BufId],
+        step_stores: &[(BufId, usize, usize, ValId)],
+        final_stores: &[(BufId, usize, usize)],
     ) -> Kernel {
         let (mut prologue, mut body) = (vec![], vec![]);
         for (i, &v) in self.varying.iter().enumerate() {
             if v { &mut body } else { &mut prologue }.push(ValId(i as u32));
         }
+        let units: usize = self.logical.iter().product();
+        let unit_strides = row_major(&self.logical);
+        let column_index = |this: &mut Self, col: usize, width: usize, per_step: bool| {
+            this.intern(Index {
+                offset: col as i64,
+                strides: unit_strides.iter().map(|s| s * width as i64).collect(),
+                step_stride: if per_step { (units * width) as i64 } else { 0 },
+                dynamic: vec![],
+            })
+        };
+        let dense = step_stores
+            .iter()
+            .map(|s| s.2)
+            .chain(final_stores.iter().map(|s| s.2))
+            .all(|w| w == 1);
         let step_stores = step_stores
             .iter()
-            .map(|&(buf, v)| {
+            .map(|&(buf, col, width, v)| {
                 let dtype = self.dtype(v);
-                (self.param(buf, dtype, true), v)
+                let index = column_index(&mut self, col, width, true);
+                (self.param(buf, dtype, true), v, index)
             })
             .collect();
         let final_stores = final_stores
             .iter()
             .zip(&init)
-            .map(|(&buf, &v)| {
+            .map(|(&(buf, col, width), &v)| {
                 let dtype = self.dtype(v);
-                self.param(buf, dtype, true)
+                let index = column_index(&mut self, col, width, false);
+                (self.param(buf, dtype, true), index)
             })
             .collect();
         let scan = ScanKernel {
@@ -428,6 +481,7 @@ impl KernelBuilder {
             next,
             step_stores,
             final_stores,
+            dense,
         };
         self.finish(name, KernelKind::Scan(scan))
     }

@@ -136,7 +136,7 @@ impl Emitter<'_, '_> {
                     let KernelKind::Scan(s) = &k.kind else {
                         unreachable!("carries only occur in scan kernels")
                     };
-                    let addr = self.address(s.final_stores[*c], i);
+                    let addr = self.address(s.final_stores[*c].0, i);
                     self.b
                         .ins()
                         .load(VF, MemFlagsData::new().with_notrap(), addr, 0)

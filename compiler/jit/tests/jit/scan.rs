@@ -262,3 +262,107 @@ fn nested_scans_run() {
     });
     check(&g, &Gen(35).inputs(&g, false));
 }
+
+/// An environment-like step: an `f64[n, 4]` state beside `i32[n]` and `f32[n]` carries,
+/// columns sliced out, a row broadcast, a `[n, 4]` random draw, a stack by position,
+/// a concatenation and a row sum along the last axis. Runs as one scan kernel with the
+/// wide values kept per column, bit-identical to the interpreter.
+fn wide_step(steps: usize, n: usize) -> Graph {
+    use rlp_ir::{Distribution, ReduceOp};
+    let f64t = DType::F64;
+    let body = graph(
+        &[
+            ty(f64t, &[n, 4]),
+            ty(DType::I32, &[n]),
+            ty(F, &[n]),
+            ty(F, &[n, 2]),
+            ty(DType::I32, &[]),
+        ],
+        |g, x| {
+            let (s, count, ret, push) = (x[0], x[1], x[2], x[3]);
+            let col = |g: &mut Graph, c: usize| {
+                let sl = g.slice(s, 1, c, c + 1).unwrap();
+                g.reshape(sl, &[n]).unwrap()
+            };
+            let (a, b, th, w) = (col(g, 0), col(g, 1), col(g, 2), col(g, 3));
+            let sin = g.unary(UnaryOp::Sin, th).unwrap();
+            let cos = g.unary(UnaryOp::Cos, th).unwrap();
+            let a2 = g.binary(BinaryOp::Add, a, sin).unwrap();
+            let b2 = g.binary(BinaryOp::Mul, b, cos).unwrap();
+            let th2 = g.binary_scalar(BinaryOp::Add, th, 0.1).unwrap();
+            let w2 = g.binary(BinaryOp::Sub, w, a).unwrap();
+            // Stack by position: select over an iota along the last axis.
+            let pos = g.iota(&[n, 4], 1).unwrap();
+            let mut stacked = {
+                let r = g.reshape(w2, &[n, 1]).unwrap();
+                g.broadcast(r, &[n, 4]).unwrap()
+            };
+            for (c, v) in [(2, th2), (1, b2), (0, a2)] {
+                let r = g.reshape(v, &[n, 1]).unwrap();
+                let bv = g.broadcast(r, &[n, 4]).unwrap();
+                let k = g.constant(DType::I32, c as f64);
+                let kb = g.broadcast(k, &[n, 4]).unwrap();
+                let is = g.binary(BinaryOp::Eq, pos, kb).unwrap();
+                stacked = g.select(is, bv, stacked).unwrap();
+            }
+            // Reset rows whose counter hit 3 to a fresh draw.
+            let three = g.constant(DType::I32, 3.0);
+            let three = g.broadcast(three, &[n]).unwrap();
+            let done = g.binary(BinaryOp::Ge, count, three).unwrap();
+            let draw = g.add_typed(
+                Op::Random {
+                    dist: Distribution::Uniform,
+                    seed: 7,
+                    stream: 3,
+                },
+                vec![x[4], x[4]],
+                ty(f64t, &[n, 4]),
+            );
+            let d = g.reshape(done, &[n, 1]).unwrap();
+            let d = g.broadcast(d, &[n, 4]).unwrap();
+            let next = g.select(d, draw, stacked).unwrap();
+            let one = g.constant(DType::I32, 1.0);
+            let one = g.broadcast(one, &[n]).unwrap();
+            let inc = g.binary(BinaryOp::Add, count, one).unwrap();
+            let zero = g.full(&ty(DType::I32, &[n]), 0.0).unwrap();
+            let count2 = g.select(done, zero, inc).unwrap();
+            // Per-step outputs: the observation (f32, wide), [push, obs] concatenated,
+            // and a row sum.
+            let obs = g.cast(next, F).unwrap();
+            let both = g.add(Op::Concat { axis: 1 }, vec![push, obs]).unwrap();
+            let row = g
+                .add(
+                    Op::Reduce {
+                        op: ReduceOp::Sum,
+                        axes: vec![1],
+                    },
+                    vec![obs],
+                )
+                .unwrap();
+            let ret2 = g.binary(BinaryOp::Add, ret, row).unwrap();
+            vec![next, count2, ret2, obs, both, row]
+        },
+    );
+    graph(
+        &[
+            ty(f64t, &[n, 4]),
+            ty(DType::I32, &[n]),
+            ty(F, &[n]),
+            ty(F, &[steps, n, 2]),
+        ],
+        |g, x| scan(g, body, steps, false, 3, 1, vec![x[0], x[1], x[2], x[3]]),
+    )
+}
+
+#[test]
+fn wide_values_beside_narrow_ones_run_as_one_scan_kernel() {
+    let mut rng = Gen(35);
+    for (steps, n) in [(9, 1), (9, 3), (7, 4), (12, 5), (10, 17), (0, 2)] {
+        let g = wide_step(steps, n);
+        assert!(is_scan_kernel(&g), "steps {steps}, n {n}");
+        let mut inputs = rng.inputs(&g, false);
+        let counts: Vec<f64> = (0..n).map(|_| rng.below(4) as f64).collect();
+        inputs[1] = t(DType::I32, &[n], &counts);
+        check(&g, &inputs);
+    }
+}
