@@ -5,12 +5,22 @@
 //! backend, thread count and chunking yields the same numbers, and resuming a run needs
 //! only the counters. Each program statement that draws owns a `stream`; `c0`/`c1` are
 //! the loop counters of the draw (iteration, step); the element index is the row-major
-//! position in the drawn tensor.
+//! position in the drawn tensor. One Philox block gives four words: uniform element `i`
+//! is word `i % 4` of block `i / 4`, and normal element `i` takes words `2(i % 2)` and
+//! `2(i % 2) + 1` of block `i / 2` — so a vectorised kernel pays one block per four
+//! uniforms (an environment's four-variable reset is one block).
 
-const M0: u32 = 0xD251_1F53;
-const M1: u32 = 0xCD9E_8D57;
-const W0: u32 = 0x9E37_79B9;
-const W1: u32 = 0xBB67_AE85;
+/// Philox4x32 round multipliers and key increments (public so code generators that
+/// emit the rounds inline use the very same constants).
+pub const M0: u32 = 0xD251_1F53;
+#[allow(missing_docs)]
+pub const M1: u32 = 0xCD9E_8D57;
+#[allow(missing_docs)]
+pub const W0: u32 = 0x9E37_79B9;
+#[allow(missing_docs)]
+pub const W1: u32 = 0xBB67_AE85;
+/// Multiplies the high half of a block index into the fourth counter word.
+pub const HI_MIX: u32 = 0x2545_F491;
 
 #[inline(always)]
 fn mulhilo(a: u32, b: u32) -> (u32, u32) {
@@ -32,14 +42,14 @@ pub fn philox4x32(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     c
 }
 
-/// The four random words for one element of one draw.
+/// The four random words of block `block` of one draw.
 #[inline]
-pub fn words(seed: u64, stream: u32, c0: i32, c1: i32, index: u64) -> [u32; 4] {
-    // The high half of the index shares a word with the stream so tensors past 2^32
-    // elements still draw distinct numbers.
-    let hi = ((index >> 32) as u32).wrapping_mul(0x2545_F491) ^ stream;
+pub fn words(seed: u64, stream: u32, c0: i32, c1: i32, block: u64) -> [u32; 4] {
+    // The high half of the block shares a word with the stream so tensors past 2^32
+    // blocks still draw distinct numbers.
+    let hi = ((block >> 32) as u32).wrapping_mul(HI_MIX) ^ stream;
     philox4x32(
-        [index as u32, c0 as u32, c1 as u32, hi],
+        [block as u32, c0 as u32, c1 as u32, hi],
         [seed as u32, (seed >> 32) as u32],
     )
 }
@@ -50,17 +60,19 @@ pub fn unit(word: u32) -> f64 {
     ((word >> 8) as f64 + 0.5) * (1.0 / 16_777_216.0)
 }
 
-/// Uniform on (0, 1) for one element.
+/// Uniform on (0, 1) for one element: word `index % 4` of block `index / 4`.
 #[inline]
 pub fn uniform(seed: u64, stream: u32, c0: i32, c1: i32, index: u64) -> f64 {
-    unit(words(seed, stream, c0, c1, index)[0])
+    unit(words(seed, stream, c0, c1, index >> 2)[(index & 3) as usize])
 }
 
-/// Standard normal for one element (Box–Muller on the first two words).
+/// Standard normal for one element (Box–Muller on words `2(index % 2)` and
+/// `2(index % 2) + 1` of block `index / 2`).
 #[inline]
 pub fn normal(seed: u64, stream: u32, c0: i32, c1: i32, index: u64) -> f64 {
-    let w = words(seed, stream, c0, c1, index);
-    let (u1, u2) = (unit(w[0]), unit(w[1]));
+    let w = words(seed, stream, c0, c1, index >> 1);
+    let pair = 2 * (index & 1) as usize;
+    let (u1, u2) = (unit(w[pair]), unit(w[pair + 1]));
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
@@ -119,6 +131,17 @@ mod tests {
         assert_ne!(a, uniform(0, 0, 1, 0, 0));
         assert_ne!(a, uniform(0, 0, 0, 1, 0));
         assert_ne!(a, uniform(1, 0, 0, 0, 0));
-        assert_ne!(a, uniform(0, 0, 0, 0, 1 << 32));
+        assert_ne!(a, uniform(0, 0, 0, 0, 1 << 34));
+        // Neighbouring elements share a block but not a word.
+        assert_ne!(a, uniform(0, 0, 0, 0, 1));
+        assert_ne!(normal(0, 0, 0, 0, 0), normal(0, 0, 0, 0, 1));
+    }
+
+    #[test]
+    fn elements_take_the_words_of_their_block() {
+        let w = words(5, 2, 3, 4, 10);
+        for k in 0..4 {
+            assert_eq!(uniform(5, 2, 3, 4, 40 + k), unit(w[k as usize]));
+        }
     }
 }

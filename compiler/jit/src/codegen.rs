@@ -39,7 +39,9 @@ use rlp_runtime::DType;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+mod lanes;
 mod math;
+mod random;
 mod simd;
 
 /// A compiled kernel (see the module doc for the ABI).
@@ -197,10 +199,11 @@ fn clif_type(d: DType) -> Type {
 /// executor documents. `RLP_JIT_ELEMENT_MAJOR_SCANS` (set at compile time) forces the
 /// element-major loop, for before/after benchmarks (`bench_gae`).
 fn step_major(k: &Kernel, s: &ScanKernel) -> bool {
-    !k.space.is_empty()
-        && k.checks.is_empty()
-        && s.dense
-        && std::env::var_os("RLP_JIT_ELEMENT_MAJOR_SCANS").is_none()
+    !k.space.is_empty() && k.checks.is_empty() && s.dense && !forced_element_major()
+}
+
+fn forced_element_major() -> bool {
+    std::env::var_os("RLP_JIT_ELEMENT_MAJOR_SCANS").is_some()
 }
 
 /// Emits one kernel function.
@@ -225,6 +228,14 @@ struct Emitter<'a, 'f> {
     carry_unit: Option<Value>,
     /// Blocks returning a failed check's code, emitted at the end.
     fails: HashMap<usize, Block>,
+    /// Philox blocks computed in the current emission scope (cleared with `vals`).
+    blocks: HashMap<random::BlockKey, [Value; 4]>,
+    /// Four-lane values of a lanes scan group (module `lanes`).
+    lanes: Vec<Option<lanes::Lanes>>,
+    /// The carries of a lanes scan group: one variable per part.
+    lane_carries: Vec<Vec<Variable>>,
+    /// The lane the scalar emitter is computing for a lanes group, if any.
+    lane_tag: Option<u8>,
 }
 
 impl<'a, 'f> Emitter<'a, 'f> {
@@ -248,6 +259,10 @@ impl<'a, 'f> Emitter<'a, 'f> {
             carries: vec![],
             carry_unit: None,
             fails: HashMap::new(),
+            blocks: HashMap::new(),
+            lanes: vec![],
+            lane_carries: vec![],
+            lane_tag: None,
         }
     }
 
@@ -279,6 +294,12 @@ impl<'a, 'f> Emitter<'a, 'f> {
             } => self.emit_reduce(start, end, *n_kept, *value, *out, Fold::Reduce(*op)),
             KernelKind::ArgMax { n_kept, value, out } => {
                 self.emit_reduce(start, end, *n_kept, *value, *out, Fold::ArgMax)
+            }
+            KernelKind::Scan(s) if step_major(k, s) && simd::fits_scan(k) => {
+                self.emit_scan_step_major(start, end, s)
+            }
+            KernelKind::Scan(s) if lanes::fits(k) && !forced_element_major() => {
+                self.emit_scan_lanes(start, end, s)
             }
             KernelKind::Scan(s) if step_major(k, s) => self.emit_scan_step_major(start, end, s),
             KernelKind::Scan(s) => self.emit_scan(start, end, s),
@@ -448,10 +469,8 @@ impl<'a, 'f> Emitter<'a, 'f> {
         let rank = self.k.space.len();
         let all: Vec<usize> = (0..rank).collect();
         let j = self.b.declare_var(types::I64);
-        let step = self.b.declare_var(types::I64);
         self.b.def_var(j, start);
-        let [unit_head, unit_body, step_head, step_body, unit_done, exit] =
-            std::array::from_fn(|_| self.b.create_block());
+        let [unit_head, unit_body, exit] = std::array::from_fn(|_| self.b.create_block());
         self.b.ins().jump(unit_head, &[]);
 
         self.b.switch_to_block(unit_head);
@@ -463,6 +482,19 @@ impl<'a, 'f> Emitter<'a, 'f> {
         let jv = self.b.use_var(j);
         let coords = self.decompose(jv, &all);
         self.set_bases(None, &all, &coords);
+        self.scan_unit(s);
+        let jv = self.b.use_var(j);
+        let j1 = self.b.ins().iadd_imm_s(jv, 1);
+        self.b.def_var(j, j1);
+        self.b.ins().jump(unit_head, &[]);
+
+        self.exit(exit);
+    }
+
+    /// The whole scan for the unit at the current point (bases and the innermost
+    /// coordinate set): carries in variables, the step loop, the final stores. Leaves the
+    /// builder in the block after the loop.
+    fn scan_unit(&mut self, s: &ScanKernel) {
         self.clear_vals();
         self.emit_list(&s.prologue);
         self.carries.clear();
@@ -473,8 +505,10 @@ impl<'a, 'f> Emitter<'a, 'f> {
             self.b.def_var(var, v);
             self.carries.push(var);
         }
+        let step = self.b.declare_var(types::I64);
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(step, zero);
+        let [step_head, step_body, unit_done] = std::array::from_fn(|_| self.b.create_block());
         self.b.ins().jump(step_head, &[]);
 
         self.b.switch_to_block(step_head);
@@ -497,6 +531,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
         for &v in &s.body {
             self.vals[v.index()] = None;
         }
+        self.blocks.clear();
         self.emit_list(&s.body);
         for &(param, v, index) in &s.step_stores {
             let at = self.index(index);
@@ -512,17 +547,12 @@ impl<'a, 'f> Emitter<'a, 'f> {
         self.b.ins().jump(step_head, &[]);
 
         self.b.switch_to_block(unit_done);
-        let jv = self.b.use_var(j);
         for (k, &(param, index)) in s.final_stores.iter().enumerate() {
             let v = self.b.use_var(self.carries[k]);
             let at = self.index(index);
             self.store_raw(param, at, v);
         }
-        let j1 = self.b.ins().iadd_imm_s(jv, 1);
-        self.b.def_var(j, j1);
-        self.b.ins().jump(unit_head, &[]);
-
-        self.exit(exit);
+        self.step = None;
     }
 
     /// The same scan with the loops swapped: `for t in steps { for j in start..end {
@@ -795,6 +825,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
 
     fn clear_vals(&mut self) {
         self.vals.iter_mut().for_each(|v| *v = None);
+        self.blocks.clear();
     }
 
     fn emit_insts(&mut self, range: std::ops::Range<usize>) {
@@ -856,12 +887,21 @@ impl<'a, 'f> Emitter<'a, 'f> {
                 c0,
                 c1,
                 counter,
+            } if dist == Distribution::Uniform => {
+                self.uniform_scalar(seed, stream, c0, c1, counter, dtype)
+            }
+            Op::Random {
+                dist: _,
+                seed,
+                stream,
+                c0,
+                c1,
+                counter,
             } => {
-                let name = match (dist, dtype) {
-                    (Distribution::Uniform, DType::F64) => "rlp_uniform_f64",
-                    (Distribution::Uniform, _) => "rlp_uniform_f32",
-                    (Distribution::Normal, DType::F64) => "rlp_normal_f64",
-                    (Distribution::Normal, _) => "rlp_normal_f32",
+                let name = if dtype == DType::F64 {
+                    "rlp_normal_f64"
+                } else {
+                    "rlp_normal_f32"
                 };
                 let idx = self.index(counter);
                 let seed = self.b.ins().iconst(types::I64, seed as i64);

@@ -168,7 +168,7 @@ impl Emitter<'_, '_> {
     }
 
     /// `c ? a : b` per lane, for float vectors or masks.
-    fn vector_select(&mut self, c: Value, a: Value, b: Value) -> Value {
+    pub(super) fn vector_select(&mut self, c: Value, a: Value, b: Value) -> Value {
         let ty = self.b.func.dfg.value_type(a);
         if ty == VF {
             let c = self.b.ins().bitcast(VF, MemFlagsData::new(), c);
@@ -178,7 +178,7 @@ impl Emitter<'_, '_> {
         }
     }
 
-    fn vector_unary(&mut self, op: UnaryOp, dtype: DType, a: Value) -> Value {
+    pub(super) fn vector_unary(&mut self, op: UnaryOp, dtype: DType, a: Value) -> Value {
         match (op, dtype) {
             (UnaryOp::Not, _) => self.b.ins().bnot(a),
             (UnaryOp::Neg, _) => self.b.ins().fneg(a),
@@ -201,7 +201,13 @@ impl Emitter<'_, '_> {
         }
     }
 
-    fn vector_binary(&mut self, op: BinaryOp, dtype: DType, a: Value, b: Value) -> Value {
+    pub(super) fn vector_binary(
+        &mut self,
+        op: BinaryOp,
+        dtype: DType,
+        a: Value,
+        b: Value,
+    ) -> Value {
         if dtype == DType::Bool {
             return match op {
                 BinaryOp::And => self.b.ins().band(a, b),

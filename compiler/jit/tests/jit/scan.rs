@@ -339,8 +339,22 @@ fn wide_step(steps: usize, n: usize) -> Graph {
                     vec![obs],
                 )
                 .unwrap();
+            // A per-environment draw (four lanes share a block when aligned) and an
+            // integer counter cast to f32 join the return; the flag is an output too.
+            let u = g.add_typed(
+                Op::Random {
+                    dist: Distribution::Uniform,
+                    seed: 9,
+                    stream: 4,
+                },
+                vec![x[4], x[4]],
+                ty(F, &[n]),
+            );
+            let cf = g.cast(count2, F).unwrap();
             let ret2 = g.binary(BinaryOp::Add, ret, row).unwrap();
-            vec![next, count2, ret2, obs, both, row]
+            let ret2 = g.binary(BinaryOp::Add, ret2, u).unwrap();
+            let ret2 = g.binary(BinaryOp::Add, ret2, cf).unwrap();
+            vec![next, count2, ret2, obs, both, row, done]
         },
     );
     graph(
@@ -364,5 +378,14 @@ fn wide_values_beside_narrow_ones_run_as_one_scan_kernel() {
         let counts: Vec<f64> = (0..n).map(|_| rng.below(4) as f64).collect();
         inputs[1] = t(DType::I32, &[n], &counts);
         check(&g, &inputs);
+    }
+    // Three threads split 61 units into chunks of 6: groups of four that start off a
+    // Philox block boundary draw lane by lane, and must agree too.
+    let g = wide_step(700, 61);
+    let inputs = rng.inputs(&g, false);
+    let want = rlp_ir::interp::run(&g, &inputs).unwrap();
+    let got = jit(&g, true, 3).run(&inputs).unwrap();
+    for (a, b) in got.iter().zip(&want) {
+        same_bits(a, b).unwrap();
     }
 }

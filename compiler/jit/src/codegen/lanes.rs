@@ -1,0 +1,689 @@
+//! Four-lane scan kernels of every dtype: a whole environment rollout in vector registers.
+//!
+//! Why: the `simd` module vectorises `f32`-only kernels, but an environment step mixes
+//! `f64` state, `i32` counters, `bool` flags, `f32` observations and random draws. Here
+//! four units (environments) run side by side, element-major: their carries stay in
+//! registers for all `T` steps. Every value has four lanes — `f32` as `F32X4`, `i32` as
+//! `I32X4`, `bool` as an `I32X4` mask (all ones or zeros), `f64` as two `F64X2` halves.
+//! An instruction without a lane form here is computed lane by lane by the scalar
+//! emitter, so each lane computes exactly what the scalar loop computes for its unit and
+//! results are unchanged; only the common operations need a lane form to be fast.
+
+use super::Emitter;
+use crate::kernel::{IndexId, Kernel, KernelKind, Op, ScanKernel, ValId};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{ConstantData, Endianness, InstBuilder, MemFlagsData, Value, types};
+use cranelift_frontend::Variable;
+use rlp_ir::{BinaryOp, Distribution, UnaryOp};
+use rlp_runtime::DType;
+
+/// Units per vector.
+const LANES: usize = 4;
+
+/// A value for four units.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Lanes {
+    /// `F32X4`, `I32X4`, or an `I32X4` mask for `bool`.
+    One(Value),
+    /// An `f64` value: lanes 0–1 and 2–3 as `F64X2`.
+    Two(Value, Value),
+}
+
+/// Whether `k` (coalesced) runs four units at a time here: a scan kernel over at least
+/// one dim without runtime checks (their first failure is reported in unit order).
+pub fn fits(k: &Kernel) -> bool {
+    matches!(k.kind, KernelKind::Scan(_)) && !k.space.is_empty() && k.checks.is_empty()
+}
+
+fn little() -> MemFlagsData {
+    MemFlagsData::new().with_endianness(Endianness::Little)
+}
+
+fn vector_flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+impl Emitter<'_, '_> {
+    /// `for j in start..end`, four units at a time while four remain in a row of the last
+    /// space dim, each group running the whole scan; then one unit at a time.
+    pub(super) fn emit_scan_lanes(&mut self, start: Value, end: Value, s: &ScanKernel) {
+        self.emit_rows(start, end, true, &mut |e, _, lanes| {
+            if lanes {
+                e.scan_group(s)
+            } else {
+                e.scan_unit(s)
+            }
+        });
+        let ok = self.b.ins().iconst(types::I32, 0);
+        self.b.ins().return_(&[ok]);
+    }
+
+    /// The scan for the four units at the current point.
+    fn scan_group(&mut self, s: &ScanKernel) {
+        let k: &Kernel = self.k;
+        self.lanes = vec![None; k.insts.len()];
+        self.blocks.clear();
+        for &v in &s.prologue {
+            self.lane_inst(v);
+        }
+        let mut carries: Vec<Vec<Variable>> = Vec::with_capacity(s.init.len());
+        for &init in &s.init {
+            let parts = self.parts(init);
+            let vars = parts
+                .iter()
+                .map(|&x| {
+                    let ty = self.b.func.dfg.value_type(x);
+                    let var = self.b.declare_var(ty);
+                    self.b.def_var(var, x);
+                    var
+                })
+                .collect();
+            carries.push(vars);
+        }
+        self.lane_carries = carries.clone();
+        let step = self.b.declare_var(types::I64);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(step, zero);
+        let [head, body, done] = std::array::from_fn(|_| self.b.create_block());
+        self.b.ins().jump(head, &[]);
+
+        self.b.switch_to_block(head);
+        let kv = self.b.use_var(step);
+        let more = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedLessThan, kv, s.length as i64);
+        self.b.ins().brif(more, body, &[], done, &[]);
+
+        self.b.switch_to_block(body);
+        let kv = self.b.use_var(step);
+        let t = if s.reverse {
+            let last = self.b.ins().iconst(types::I64, s.length as i64 - 1);
+            self.b.ins().isub(last, kv)
+        } else {
+            kv
+        };
+        self.step = Some(t);
+        for &v in &s.body {
+            self.lanes[v.index()] = None;
+        }
+        self.blocks.clear();
+        for &v in &s.body {
+            self.lane_inst(v);
+        }
+        for &(param, v, index) in &s.step_stores {
+            let x = self.lane(v);
+            self.lane_store(param, index, x, k.insts[v.index()].dtype);
+        }
+        // Read every next carry before redefining any (a carry may pass to another).
+        let next: Vec<Vec<Value>> = s.next.iter().map(|&v| self.parts(v)).collect();
+        for (vars, xs) in carries.iter().zip(next) {
+            for (&var, x) in vars.iter().zip(xs) {
+                self.b.def_var(var, x);
+            }
+        }
+        let k1 = self.b.ins().iadd_imm_s(kv, 1);
+        self.b.def_var(step, k1);
+        self.b.ins().jump(head, &[]);
+
+        self.b.switch_to_block(done);
+        for (c, &(param, index)) in s.final_stores.iter().enumerate() {
+            let parts: Vec<Value> = carries[c].iter().map(|&v| self.b.use_var(v)).collect();
+            let x = match parts[..] {
+                [a] => Lanes::One(a),
+                [a, b] => Lanes::Two(a, b),
+                _ => unreachable!("a carry has one or two parts"),
+            };
+            let dtype = k.insts[s.init[c].index()].dtype;
+            self.lane_store(param, index, x, dtype);
+        }
+        self.step = None;
+    }
+
+    fn lane(&self, v: ValId) -> Lanes {
+        self.lanes[v.index()].unwrap_or_else(|| panic!("codegen: lanes of {v:?} used before set"))
+    }
+
+    fn parts(&self, v: ValId) -> Vec<Value> {
+        match self.lane(v) {
+            Lanes::One(a) => vec![a],
+            Lanes::Two(a, b) => vec![a, b],
+        }
+    }
+
+    fn one(&self, v: ValId) -> Value {
+        match self.lane(v) {
+            Lanes::One(a) => a,
+            Lanes::Two(..) => unreachable!("only f64 values have two parts"),
+        }
+    }
+
+    fn dtype_of(&self, v: ValId) -> DType {
+        self.k.insts[v.index()].dtype
+    }
+
+    /// Computes instruction `id` for the four units, with a lane form where there is one.
+    fn lane_inst(&mut self, id: ValId) {
+        let k: &Kernel = self.k;
+        let inst = &k.insts[id.index()];
+        let dtype = inst.dtype;
+        let fast = match &inst.op {
+            Op::Load { param, index } => self.lane_load(*param, *index, dtype),
+            Op::Const(c) => Some(self.lane_splat(dtype, *c)),
+            Op::Carry(c) => {
+                let vars = self.lane_carries[*c].clone();
+                Some(match vars[..] {
+                    [a] => Lanes::One(self.b.use_var(a)),
+                    [a, b] => Lanes::Two(self.b.use_var(a), self.b.use_var(b)),
+                    _ => unreachable!("a carry has one or two parts"),
+                })
+            }
+            Op::Step => {
+                let t = self.step.expect("step outside a scan step");
+                let t = self.b.ins().ireduce(types::I32, t);
+                Some(Lanes::One(self.b.ins().splat(types::I32X4, t)))
+            }
+            Op::Unary(u, a) => self.lane_unary(*u, dtype, self.lane(*a)),
+            Op::Binary(op, a, b) => {
+                let (x, y) = (self.lane(*a), self.lane(*b));
+                self.lane_binary(*op, self.dtype_of(*a), x, y)
+            }
+            Op::Select(c, a, b) => {
+                let (c, a, b) = (self.one(*c), self.lane(*a), self.lane(*b));
+                Some(self.lane_select(c, a, b))
+            }
+            Op::Cast(a) => self.lane_cast(self.lane(*a), self.dtype_of(*a), dtype),
+            Op::Random {
+                dist: Distribution::Uniform,
+                seed,
+                stream,
+                c0,
+                c1,
+                counter,
+            } => self.lane_uniform(id, *seed, *stream, *c0, *c1, *counter, dtype),
+            _ => None,
+        };
+        let x = match fast {
+            Some(x) => x,
+            None => self.lane_by_lane(id),
+        };
+        self.lanes[id.index()] = Some(x);
+    }
+
+    /// The kernel values an instruction reads, including the dynamic terms of its index.
+    fn reads(&self, id: ValId) -> Vec<ValId> {
+        let k: &Kernel = self.k;
+        let index_terms = |ix: &IndexId| -> Vec<ValId> {
+            k.indices[ix.index()]
+                .dynamic
+                .iter()
+                .map(|d| d.value)
+                .collect()
+        };
+        match &k.insts[id.index()].op {
+            Op::Load { index, .. } | Op::Coord(index) => index_terms(index),
+            Op::Const(_) | Op::Carry(_) | Op::Step => vec![],
+            Op::Unary(_, a) | Op::Cast(a) | Op::Assert(a, _) => vec![*a],
+            Op::Binary(_, a, b) => vec![*a, *b],
+            Op::Select(c, a, b) => vec![*c, *a, *b],
+            Op::Random {
+                c0, c1, counter, ..
+            } => {
+                let mut v = vec![*c0, *c1];
+                v.extend(index_terms(counter));
+                v
+            }
+        }
+    }
+
+    /// Instruction `id` computed by the scalar emitter once per lane, at that lane's
+    /// unit (the innermost coordinate plus the lane).
+    fn lane_by_lane(&mut self, id: ValId) -> Lanes {
+        let reads = self.reads(id);
+        let (dim, col) = self.inner.expect("lanes run inside a row");
+        let mut outs = [None; LANES];
+        for (l, out) in outs.iter_mut().enumerate() {
+            for &r in &reads {
+                let x = self.extract(self.lane(r), self.dtype_of(r), l);
+                self.vals[r.index()] = Some(x);
+            }
+            let c = self.b.ins().iadd_imm_s(col, l as i64);
+            self.inner = Some((dim, c));
+            self.lane_tag = Some(l as u8);
+            self.emit_inst(id);
+            *out = self.vals[id.index()];
+        }
+        self.inner = Some((dim, col));
+        self.lane_tag = None;
+        let outs = outs.map(|o| o.expect("the scalar emitter sets its result"));
+        self.assemble(self.dtype_of(id), outs)
+    }
+
+    /// Lane `l` of `x` as the scalar emitter's value (`bool`: an `I8` 0 or 1).
+    fn extract(&mut self, x: Lanes, dtype: DType, l: usize) -> Value {
+        match (x, dtype) {
+            (Lanes::Two(a, b), _) => {
+                let half = if l < 2 { a } else { b };
+                self.b.ins().extractlane(half, (l % 2) as u8)
+            }
+            (Lanes::One(a), DType::Bool) => {
+                let m = self.b.ins().extractlane(a, l as u8);
+                let bit = self.b.ins().band_imm_s(m, 1);
+                self.b.ins().ireduce(types::I8, bit)
+            }
+            (Lanes::One(a), _) => self.b.ins().extractlane(a, l as u8),
+        }
+    }
+
+    /// Four scalar-emitter values as one lane value.
+    fn assemble(&mut self, dtype: DType, xs: [Value; LANES]) -> Lanes {
+        let vector = |e: &mut Self, ty, xs: &[Value]| {
+            let mut v = e.b.ins().splat(ty, xs[0]);
+            for (l, &x) in xs.iter().enumerate().skip(1) {
+                v = e.b.ins().insertlane(v, x, l as u8);
+            }
+            v
+        };
+        match dtype {
+            DType::F64 => Lanes::Two(
+                vector(self, types::F64X2, &xs[..2]),
+                vector(self, types::F64X2, &xs[2..]),
+            ),
+            DType::F32 => Lanes::One(vector(self, types::F32X4, &xs)),
+            DType::I32 => Lanes::One(vector(self, types::I32X4, &xs)),
+            DType::Bool => {
+                let masks = xs.map(|b| {
+                    let w = self.b.ins().uextend(types::I32, b);
+                    self.b.ins().ineg(w)
+                });
+                Lanes::One(vector(self, types::I32X4, &masks))
+            }
+        }
+    }
+
+    /// A scalar of the scalar emitter's type in every lane.
+    fn broadcast_scalar(&mut self, dtype: DType, x: Value) -> Lanes {
+        match dtype {
+            DType::F64 => {
+                let v = self.b.ins().splat(types::F64X2, x);
+                Lanes::Two(v, v)
+            }
+            DType::F32 => Lanes::One(self.b.ins().splat(types::F32X4, x)),
+            DType::I32 => Lanes::One(self.b.ins().splat(types::I32X4, x)),
+            DType::Bool => {
+                let w = self.b.ins().uextend(types::I32, x);
+                let m = self.b.ins().ineg(w);
+                Lanes::One(self.b.ins().splat(types::I32X4, m))
+            }
+        }
+    }
+
+    fn lane_splat(&mut self, dtype: DType, c: f64) -> Lanes {
+        let x = self.constant(dtype, c);
+        self.broadcast_scalar(dtype, x)
+    }
+
+    /// A load whose index steps by 0 or 1 along the lanes; others go lane by lane.
+    fn lane_load(&mut self, param: usize, index: IndexId, dtype: DType) -> Option<Lanes> {
+        let ix = &self.k.indices[index.index()];
+        let inner = self.k.space.len() - 1;
+        if !ix.dynamic.is_empty() || !matches!(ix.strides[inner], 0 | 1) {
+            return None;
+        }
+        let contiguous = ix.strides[inner] == 1;
+        let at = self.index(index);
+        let addr = self.address(param, at);
+        if !contiguous {
+            let ty = super::clif_type(dtype);
+            let x = self.b.ins().load(ty, MemFlagsData::trusted(), addr, 0);
+            return Some(self.broadcast_scalar(dtype, x));
+        }
+        let f = vector_flags();
+        Some(match dtype {
+            DType::F64 => Lanes::Two(
+                self.b.ins().load(types::F64X2, f, addr, 0),
+                self.b.ins().load(types::F64X2, f, addr, 16),
+            ),
+            DType::F32 => Lanes::One(self.b.ins().load(types::F32X4, f, addr, 0)),
+            DType::I32 => Lanes::One(self.b.ins().load(types::I32X4, f, addr, 0)),
+            DType::Bool => {
+                // Four bytes of 0/1, widened to 32-bit lanes, compared with 0.
+                let word = self.b.ins().load(types::I32, f, addr, 0);
+                let v = self.b.ins().scalar_to_vector(types::I32X4, word);
+                let bytes = self.b.ins().bitcast(types::I8X16, little(), v);
+                let halves = self.b.ins().swiden_low(bytes);
+                let words = self.b.ins().swiden_low(halves);
+                let zero = self.b.ins().iconst(types::I32, 0);
+                let zero = self.b.ins().splat(types::I32X4, zero);
+                Lanes::One(self.b.ins().icmp(IntCC::NotEqual, words, zero))
+            }
+        })
+    }
+
+    /// Stores four lanes at `index` of `param`: vector stores where the index steps by
+    /// one along the lanes, else lane by lane.
+    fn lane_store(&mut self, param: usize, index: IndexId, x: Lanes, dtype: DType) {
+        let ix = &self.k.indices[index.index()];
+        let inner = self.k.space.len() - 1;
+        if ix.dynamic.is_empty() && ix.strides[inner] == 1 {
+            let at = self.index(index);
+            let addr = self.address(param, at);
+            let f = vector_flags();
+            match (x, dtype) {
+                (Lanes::Two(a, b), _) => {
+                    self.b.ins().store(f, a, addr, 0);
+                    self.b.ins().store(f, b, addr, 16);
+                }
+                (Lanes::One(m), DType::Bool) => {
+                    // Masks to bytes of 0/1: narrow twice, keep the low bit.
+                    let halves = self.b.ins().snarrow(m, m);
+                    let bytes = self.b.ins().snarrow(halves, halves);
+                    let one = self.b.ins().iconst(types::I8, 1);
+                    let ones = self.b.ins().splat(types::I8X16, one);
+                    let bits = self.b.ins().band(bytes, ones);
+                    let words = self.b.ins().bitcast(types::I32X4, little(), bits);
+                    let word = self.b.ins().extractlane(words, 0);
+                    self.b.ins().store(f, word, addr, 0);
+                }
+                (Lanes::One(v), _) => {
+                    self.b.ins().store(f, v, addr, 0);
+                }
+            }
+            return;
+        }
+        let (dim, col) = self.inner.expect("lanes run inside a row");
+        for l in 0..LANES {
+            let c = self.b.ins().iadd_imm_s(col, l as i64);
+            self.inner = Some((dim, c));
+            let at = self.index(index);
+            let v = self.extract(x, dtype, l);
+            self.store_raw(param, at, v);
+        }
+        self.inner = Some((dim, col));
+    }
+
+    /// `c ? a : b` per lane (`c` an `I32X4` mask).
+    fn lane_select(&mut self, c: Value, a: Lanes, b: Lanes) -> Lanes {
+        match (a, b) {
+            (Lanes::Two(a0, a1), Lanes::Two(b0, b1)) => {
+                let lo = self.b.ins().swiden_low(c);
+                let hi = self.b.ins().swiden_high(c);
+                let lo = self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), lo);
+                let hi = self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), hi);
+                Lanes::Two(
+                    self.b.ins().bitselect(lo, a0, b0),
+                    self.b.ins().bitselect(hi, a1, b1),
+                )
+            }
+            (Lanes::One(a), Lanes::One(b)) => Lanes::One(self.vector_select(c, a, b)),
+            _ => unreachable!("select operands share a dtype"),
+        }
+    }
+
+    fn lane_unary(&mut self, op: UnaryOp, dtype: DType, a: Lanes) -> Option<Lanes> {
+        Some(match (a, dtype) {
+            (Lanes::One(a), DType::F32) => match op {
+                UnaryOp::Neg
+                | UnaryOp::Abs
+                | UnaryOp::Sqrt
+                | UnaryOp::Sign
+                | UnaryOp::Exp
+                | UnaryOp::Log
+                | UnaryOp::Tanh => Lanes::One(self.vector_unary(op, dtype, a)),
+                _ => return None,
+            },
+            (Lanes::One(a), DType::Bool) if op == UnaryOp::Not => Lanes::One(self.b.ins().bnot(a)),
+            (Lanes::One(a), DType::I32) => match op {
+                UnaryOp::Neg => Lanes::One(self.b.ins().ineg(a)),
+                UnaryOp::Abs => Lanes::One(self.b.ins().iabs(a)),
+                _ => return None,
+            },
+            (Lanes::Two(a, b), _) => {
+                let f = |e: &mut Self, x| match op {
+                    UnaryOp::Neg => Some(e.b.ins().fneg(x)),
+                    UnaryOp::Abs => Some(e.b.ins().fabs(x)),
+                    UnaryOp::Sqrt => Some(e.b.ins().sqrt(x)),
+                    _ => None,
+                };
+                Lanes::Two(f(self, a)?, f(self, b)?)
+            }
+            _ => return None,
+        })
+    }
+
+    fn lane_binary(&mut self, op: BinaryOp, dtype: DType, a: Lanes, b: Lanes) -> Option<Lanes> {
+        let arith = matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+        );
+        let minmax = matches!(op, BinaryOp::Max | BinaryOp::Min);
+        Some(match (a, b, dtype) {
+            (Lanes::One(a), Lanes::One(b), DType::F32) if arith || minmax || op.is_comparison() => {
+                Lanes::One(self.vector_binary(op, dtype, a, b))
+            }
+            (Lanes::One(a), Lanes::One(b), DType::Bool)
+                if matches!(
+                    op,
+                    BinaryOp::And | BinaryOp::Or | BinaryOp::Eq | BinaryOp::Ne
+                ) =>
+            {
+                Lanes::One(self.vector_binary(op, dtype, a, b))
+            }
+            (Lanes::One(a), Lanes::One(b), DType::I32) => Lanes::One(match op {
+                BinaryOp::Add => self.b.ins().iadd(a, b),
+                BinaryOp::Sub => self.b.ins().isub(a, b),
+                BinaryOp::Mul => self.b.ins().imul(a, b),
+                BinaryOp::Max => self.b.ins().smax(a, b),
+                BinaryOp::Min => self.b.ins().smin(a, b),
+                _ if op.is_comparison() => {
+                    let cc = match op {
+                        BinaryOp::Lt => IntCC::SignedLessThan,
+                        BinaryOp::Le => IntCC::SignedLessThanOrEqual,
+                        BinaryOp::Gt => IntCC::SignedGreaterThan,
+                        BinaryOp::Ge => IntCC::SignedGreaterThanOrEqual,
+                        BinaryOp::Eq => IntCC::Equal,
+                        _ => IntCC::NotEqual,
+                    };
+                    self.b.ins().icmp(cc, a, b)
+                }
+                _ => return None,
+            }),
+            (Lanes::Two(a0, a1), Lanes::Two(b0, b1), _) if arith => {
+                let f = |e: &mut Self, x, y| match op {
+                    BinaryOp::Add => e.b.ins().fadd(x, y),
+                    BinaryOp::Sub => e.b.ins().fsub(x, y),
+                    BinaryOp::Mul => e.b.ins().fmul(x, y),
+                    _ => e.b.ins().fdiv(x, y),
+                };
+                Lanes::Two(f(self, a0, b0), f(self, a1, b1))
+            }
+            (Lanes::Two(a0, a1), Lanes::Two(b0, b1), _) if minmax => {
+                // As the scalar rule: `a` when it is NaN or wins (ties included).
+                let cc = if op == BinaryOp::Max {
+                    FloatCC::GreaterThanOrEqual
+                } else {
+                    FloatCC::LessThanOrEqual
+                };
+                let f = |e: &mut Self, x, y| {
+                    let nan = e.b.ins().fcmp(FloatCC::Unordered, x, x);
+                    let wins = e.b.ins().fcmp(cc, x, y);
+                    let take = e.b.ins().bor(nan, wins);
+                    let take = e.b.ins().bitcast(types::F64X2, MemFlagsData::new(), take);
+                    e.b.ins().bitselect(take, x, y)
+                };
+                Lanes::Two(f(self, a0, b0), f(self, a1, b1))
+            }
+            (Lanes::Two(a0, a1), Lanes::Two(b0, b1), _) if op.is_comparison() => {
+                let cc = match op {
+                    BinaryOp::Lt => FloatCC::LessThan,
+                    BinaryOp::Le => FloatCC::LessThanOrEqual,
+                    BinaryOp::Gt => FloatCC::GreaterThan,
+                    BinaryOp::Ge => FloatCC::GreaterThanOrEqual,
+                    BinaryOp::Eq => FloatCC::Equal,
+                    _ => FloatCC::NotEqual,
+                };
+                let lo = self.b.ins().fcmp(cc, a0, b0);
+                let hi = self.b.ins().fcmp(cc, a1, b1);
+                // Each 64-bit mask lane is all ones or zeros: keep its low 32 bits.
+                Lanes::One(self.shuffle_words(lo, hi, [0, 2, 4, 6]))
+            }
+            _ => return None,
+        })
+    }
+
+    fn lane_cast(&mut self, a: Lanes, from: DType, to: DType) -> Option<Lanes> {
+        if from == to {
+            return Some(a);
+        }
+        Some(match (a, from, to) {
+            (Lanes::One(a), DType::F32, DType::F64) => {
+                let lo = self.b.ins().fvpromote_low(a);
+                let upper = self.shuffle_words(a, a, [2, 3, 2, 3]);
+                let upper = self.b.ins().bitcast(types::F32X4, little(), upper);
+                Lanes::Two(lo, self.b.ins().fvpromote_low(upper))
+            }
+            (Lanes::Two(a, b), DType::F64, DType::F32) => {
+                let lo = self.b.ins().fvdemote(a);
+                let hi = self.b.ins().fvdemote(b);
+                let v = self.shuffle_words(lo, hi, [0, 1, 4, 5]);
+                Lanes::One(self.b.ins().bitcast(types::F32X4, little(), v))
+            }
+            (Lanes::One(a), DType::I32, DType::F32) => {
+                Lanes::One(self.b.ins().fcvt_from_sint(types::F32X4, a))
+            }
+            (Lanes::One(m), DType::Bool, _) => {
+                let one = self.lane_splat(to, 1.0);
+                let zero = self.lane_splat(to, 0.0);
+                self.lane_select(m, one, zero)
+            }
+            (x, _, DType::Bool) => {
+                let zero = self.lane_splat(from, 0.0);
+                self.lane_binary(BinaryOp::Ne, from, x, zero)?
+            }
+            _ => return None,
+        })
+    }
+
+    /// 32-bit lanes `idx` (0–3 from `a`, 4–7 from `b`) of two vectors, as `I32X4`.
+    fn shuffle_words(&mut self, a: Value, b: Value, idx: [u8; 4]) -> Value {
+        let a = self.b.ins().bitcast(types::I8X16, little(), a);
+        let b = self.b.ins().bitcast(types::I8X16, little(), b);
+        let mut mask = [0u8; 16];
+        for (w, &i) in idx.iter().enumerate() {
+            for byte in 0..4 {
+                mask[4 * w + byte] = 4 * i + byte as u8;
+            }
+        }
+        let imm = self
+            .b
+            .func
+            .dfg
+            .immediates
+            .push(ConstantData::from(&mask[..]));
+        let v = self.b.ins().shuffle(a, b, imm);
+        self.b.ins().bitcast(types::I32X4, little(), v)
+    }
+
+    /// A uniform draw for four units whose counters are consecutive: when the first is a
+    /// multiple of four, the four draws are the four words of one Philox block; otherwise
+    /// (a group straddling two blocks) lane by lane.
+    #[allow(clippy::too_many_arguments)]
+    fn lane_uniform(
+        &mut self,
+        id: ValId,
+        seed: u64,
+        stream: u32,
+        c0: ValId,
+        c1: ValId,
+        counter: IndexId,
+        dtype: DType,
+    ) -> Option<Lanes> {
+        let ix = &self.k.indices[counter.index()];
+        let inner = self.k.space.len() - 1;
+        if !ix.dynamic.is_empty() || ix.strides[inner] != 1 {
+            return None;
+        }
+        let at = self.index(counter);
+        let misaligned = self.b.ins().band_imm_s(at, 3);
+        let [aligned, straddles, merge] = std::array::from_fn(|_| self.b.create_block());
+        self.b.ins().brif(misaligned, straddles, &[], aligned, &[]);
+
+        self.b.switch_to_block(aligned);
+        let c0v = self.one(c0);
+        let c0s = self.b.ins().extractlane(c0v, 0);
+        let c1v = self.one(c1);
+        let c1s = self.b.ins().extractlane(c1v, 0);
+        let block = self.b.ins().ushr_imm_u(at, 2);
+        let words = self.philox_block(seed, stream, c0s, c1s, block);
+        let mut w = self.b.ins().scalar_to_vector(types::I32X4, words[0]);
+        for (l, &x) in words.iter().enumerate().skip(1) {
+            w = self.b.ins().insertlane(w, x, l as u8);
+        }
+        let fast = self.units_from_words(w, dtype)?;
+        let fast_parts = match fast {
+            Lanes::One(a) => vec![a],
+            Lanes::Two(a, b) => vec![a, b],
+        };
+        let args: Vec<_> = fast_parts.iter().map(|&v| v.into()).collect();
+        self.b.ins().jump(merge, &args);
+
+        self.b.switch_to_block(straddles);
+        let slow = self.lane_by_lane(id);
+        let slow_parts = match slow {
+            Lanes::One(a) => vec![a],
+            Lanes::Two(a, b) => vec![a, b],
+        };
+        let args: Vec<_> = slow_parts.iter().map(|&v| v.into()).collect();
+        self.b.ins().jump(merge, &args);
+
+        self.b.switch_to_block(merge);
+        let params: Vec<Value> = fast_parts
+            .iter()
+            .map(|&v| {
+                let ty = self.b.func.dfg.value_type(v);
+                self.b.append_block_param(merge, ty)
+            })
+            .collect();
+        // Philox blocks cached on one side are not available after the merge.
+        self.blocks.clear();
+        Some(match params[..] {
+            [a] => Lanes::One(a),
+            [a, b] => Lanes::Two(a, b),
+            _ => unreachable!("one or two parts"),
+        })
+    }
+
+    /// `rng::unit` of four `I32X4` words, as `dtype`: `(w >> 8) + 0.5` scaled by 2^-24.
+    /// In `f32` this rounds once, as the `f64` computation demoted does (the scaling is
+    /// exact).
+    fn units_from_words(&mut self, w: Value, dtype: DType) -> Option<Lanes> {
+        let top = self.b.ins().ushr_imm_u(w, 8);
+        if dtype == DType::F64 {
+            // `w >> 8` is below 2^24: exact in f32, and so after promoting.
+            let k = self.b.ins().fcvt_from_sint(types::F32X4, top);
+            let Lanes::Two(lo, hi) = self.lane_cast(Lanes::One(k), DType::F32, DType::F64)? else {
+                unreachable!("f64 values have two parts")
+            };
+            let Lanes::Two(half, _) = self.lane_splat(DType::F64, 0.5) else {
+                unreachable!("f64 values have two parts")
+            };
+            let Lanes::Two(scale, _) = self.lane_splat(DType::F64, 1.0 / 16_777_216.0) else {
+                unreachable!("f64 values have two parts")
+            };
+            let f = |e: &mut Self, x| {
+                let x = e.b.ins().fadd(x, half);
+                e.b.ins().fmul(x, scale)
+            };
+            Some(Lanes::Two(f(self, lo), f(self, hi)))
+        } else {
+            let x = self.b.ins().fcvt_from_sint(types::F32X4, top);
+            let half = self.lane_splat(DType::F32, 0.5);
+            let scale = self.lane_splat(DType::F32, 1.0 / 16_777_216.0);
+            let (Lanes::One(half), Lanes::One(scale)) = (half, scale) else {
+                unreachable!()
+            };
+            let x = self.b.ins().fadd(x, half);
+            Some(Lanes::One(self.b.ins().fmul(x, scale)))
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Inline uniform draws: the Philox4x32-10 rounds of `rlp_runtime::rng` as Cranelift IR.
+//!
+//! Why inline: a draw per environment step (actions, resets) made the callout the
+//! largest cost of a vectorised rollout; emitted inline, the ten rounds are a few dozen
+//! integer instructions, the key schedule folds to constants (the seed is known at
+//! compile time), and the four words of a block serve every element that shares it
+//! (the four columns of a `[N, 4]` reset are one block). The sequence is exactly
+//! `rng::uniform`'s, so results equal the interpreter's bit for bit.
+
+use super::Emitter;
+use crate::kernel::Index;
+use cranelift_codegen::ir::{InstBuilder, Value, types};
+use rlp_runtime::DType;
+use rlp_runtime::rng::{HI_MIX, M0, M1, W0, W1};
+
+/// What identifies a Philox block within one emission scope: the draw (seed, stream,
+/// counter values), the lane being computed (module `lanes`) and the block index as an
+/// affine index.
+pub(super) type BlockKey = (u64, u32, u32, u32, Option<u8>, Index);
+
+impl Emitter<'_, '_> {
+    /// The four words of block `block` (`i64`) of the draw `(seed, stream, c0, c1)`
+    /// (`i32` counters).
+    pub(super) fn philox_block(
+        &mut self,
+        seed: u64,
+        stream: u32,
+        c0: Value,
+        c1: Value,
+        block: Value,
+    ) -> [Value; 4] {
+        let b = &mut self.b;
+        let lo = b.ins().ireduce(types::I32, block);
+        let high = b.ins().ushr_imm_u(block, 32);
+        let high = b.ins().ireduce(types::I32, high);
+        let high = b.ins().imul_imm_s(high, i64::from(HI_MIX as i32));
+        let high = b.ins().bxor_imm_s(high, i64::from(stream as i32));
+        let mut c = [lo, c0, c1, high];
+        let (mut k0, mut k1) = (seed as u32, (seed >> 32) as u32);
+        for _ in 0..10 {
+            let mulhilo = |b: &mut cranelift_frontend::FunctionBuilder, m: u32, x: Value| {
+                let wide = b.ins().uextend(types::I64, x);
+                let p = b.ins().imul_imm_s(wide, i64::from(m));
+                let hi = b.ins().ushr_imm_u(p, 32);
+                (
+                    b.ins().ireduce(types::I32, hi),
+                    b.ins().ireduce(types::I32, p),
+                )
+            };
+            let (hi0, lo0) = mulhilo(b, M0, c[0]);
+            let (hi1, lo1) = mulhilo(b, M1, c[2]);
+            let x0 = b.ins().bxor(hi1, c[1]);
+            let x0 = b.ins().bxor_imm_s(x0, i64::from(k0 as i32));
+            let x2 = b.ins().bxor(hi0, c[3]);
+            let x2 = b.ins().bxor_imm_s(x2, i64::from(k1 as i32));
+            c = [x0, lo1, x2, lo0];
+            k0 = k0.wrapping_add(W0);
+            k1 = k1.wrapping_add(W1);
+        }
+        c
+    }
+
+    /// `rng::unit` of an `i32` word, as `dtype` (`F32` rounds the `f64` once).
+    pub(super) fn unit_from_word(&mut self, word: Value, dtype: DType) -> Value {
+        let b = &mut self.b;
+        let top = b.ins().ushr_imm_u(word, 8);
+        let x = b.ins().fcvt_from_uint(types::F64, top);
+        let half = b.ins().f64const(0.5);
+        let x = b.ins().fadd(x, half);
+        let scale = b.ins().f64const(1.0 / 16_777_216.0);
+        let u = b.ins().fmul(x, scale);
+        if dtype == DType::F64 {
+            u
+        } else {
+            b.ins().fdemote(types::F32, u)
+        }
+    }
+
+    /// Word `sel` (an `i64` in `0..4`) of `words`, without a branch.
+    pub(super) fn pick_word(&mut self, words: [Value; 4], sel: Value) -> Value {
+        let b = &mut self.b;
+        let low = b.ins().band_imm_u(sel, 1);
+        let high = b.ins().band_imm_u(sel, 2);
+        let w01 = b.ins().select(low, words[1], words[0]);
+        let w23 = b.ins().select(low, words[3], words[2]);
+        b.ins().select(high, w23, w01)
+    }
+
+    /// A uniform draw at element counter `counter` (an index of the kernel). When the
+    /// counter's block and word are affine with a word known at compile time, the block
+    /// is computed once per emission scope and shared by the draws that use it.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn uniform_scalar(
+        &mut self,
+        seed: u64,
+        stream: u32,
+        c0: crate::kernel::ValId,
+        c1: crate::kernel::ValId,
+        counter: crate::kernel::IndexId,
+        dtype: DType,
+    ) -> Value {
+        let ix = self.k.indices[counter.index()].clone();
+        let static_word = ix.dynamic.is_empty()
+            && ix.strides.iter().all(|s| s % 4 == 0)
+            && ix.step_stride % 4 == 0;
+        let (c0v, c1v) = (self.val(c0), self.val(c1));
+        if static_word {
+            let block_index = Index {
+                offset: ix.offset.div_euclid(4),
+                strides: ix.strides.iter().map(|s| s / 4).collect(),
+                step_stride: ix.step_stride / 4,
+                dynamic: vec![],
+            };
+            let key: BlockKey = (seed, stream, c0.0, c1.0, self.lane_tag, block_index);
+            let words = match self.blocks.get(&key) {
+                Some(w) => *w,
+                None => {
+                    let at = self.index(counter);
+                    let block = self.b.ins().ushr_imm_u(at, 2);
+                    let w = self.philox_block(seed, stream, c0v, c1v, block);
+                    self.blocks.insert(key, w);
+                    w
+                }
+            };
+            let word = words[ix.offset.rem_euclid(4) as usize];
+            return self.unit_from_word(word, dtype);
+        }
+        let at = self.index(counter);
+        let block = self.b.ins().ushr_imm_u(at, 2);
+        let words = self.philox_block(seed, stream, c0v, c1v, block);
+        let sel = self.b.ins().band_imm_u(at, 3);
+        let word = self.pick_word(words, sel);
+        self.unit_from_word(word, dtype)
+    }
+}
