@@ -3,8 +3,9 @@
 //! Why call out instead of emitting polynomial approximations: the JIT must give the
 //! interpreter's results bit for bit, and the interpreter uses Rust's `f32::sin`,
 //! `f64::ln`, …; calling the very same functions is the only way to round identically.
-//! (f32 `exp`, `log` and `tanh` are the exception: the interpreter defines them as
-//! plain arithmetic, `rlp_runtime::math`, which codegen emits inline.)
+//! (f32 `exp`, `log` and `tanh`, and f64 `sin` and `cos`, are the exception: the
+//! interpreter defines them as plain arithmetic, `rlp_runtime::math`, which codegen
+//! emits inline — here they call that same arithmetic.)
 //! Random draws call `rlp_runtime::rng`, the one definition every backend shares.
 
 use rlp_runtime::rng;
@@ -48,8 +49,8 @@ math! {
     exp_f64: f64 => |x| x.exp();
     ln_f64: f64 => |x| x.ln();
     tanh_f64: f64 => |x| x.tanh();
-    sin_f64: f64 => |x| x.sin();
-    cos_f64: f64 => |x| x.cos();
+    sin_f64: f64 => |x| rlp_runtime::math::sin_f64(x);
+    cos_f64: f64 => |x| rlp_runtime::math::cos_f64(x);
     pow_f64: f64 => |x, y| x.powf(y);
     atan2_f64: f64 => |y, x| y.atan2(x);
 }

@@ -18,6 +18,11 @@
 //! Elementwise `f32` kernels without calls run four lanes at a time with a scalar tail
 //! (module `simd`); lane-wise IEEE operations round exactly as the scalar ones.
 //!
+//! Scan kernels of any dtype run four units at a time with their carries in registers
+//! (module `lanes`, with deferred selects from module `lazy`); uniform draws are inline
+//! Philox rounds (module `random`). `RLP_JIT_DISASM=1` prints each kernel's machine code
+//! to stderr as it is compiled, for performance work.
+//!
 //! Semantics that must match the interpreter exactly are written out here: no fused
 //! multiply-add is ever emitted; f32 `exp`, `log` and `tanh` are emitted inline as
 //! `rlp_runtime::math`'s operation sequences (module `math`), the interpreter's
@@ -40,6 +45,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 mod lanes;
+mod lazy;
 mod math;
 mod random;
 mod simd;
@@ -150,9 +156,18 @@ fn define_all(
             b.seal_all_blocks();
             b.finalize(config);
         }
+        let disasm = std::env::var_os("RLP_JIT_DISASM").is_some();
+        ctx.set_disasm(disasm);
         module
             .define_function(id, &mut ctx)
             .map_err(|e| codegen_err(&kernel.name, format!("{e:?}")))?;
+        if disasm && let Some(code) = ctx.compiled_code() {
+            eprintln!(
+                "=== {}\n{}",
+                kernel.name,
+                code.vcode.as_deref().unwrap_or("")
+            );
+        }
         module.clear_context(&mut ctx);
         seen.insert(key, id);
         ids.push(id);
@@ -236,6 +251,8 @@ struct Emitter<'a, 'f> {
     lane_carries: Vec<Vec<Variable>>,
     /// The lane the scalar emitter is computing for a lanes group, if any.
     lane_tag: Option<u8>,
+    /// `(sin, cos)` of `f64` lane values computed in the current lanes scope.
+    trig: HashMap<ValId, (lanes::Lanes, lanes::Lanes)>,
 }
 
 impl<'a, 'f> Emitter<'a, 'f> {
@@ -263,6 +280,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
             lanes: vec![],
             lane_carries: vec![],
             lane_tag: None,
+            trig: HashMap::new(),
         }
     }
 

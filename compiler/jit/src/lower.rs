@@ -351,6 +351,9 @@ impl KernelBuilder {
             let check = self.check(op_name(op), id, "integer division by zero".into());
             self.push(Op::Assert(nonzero, check), DType::Bool);
         }
+        if let Some(v) = self.fold(node, operands) {
+            return Some(v);
+        }
         let op = match &node.op {
             rlp_ir::Op::Unary(u) => Op::Unary(*u, operands[0]),
             rlp_ir::Op::Binary(b) => Op::Binary(*b, operands[0], operands[1]),
@@ -361,6 +364,49 @@ impl KernelBuilder {
             _ => return None,
         };
         Some(self.push(op, dtype))
+    }
+
+    /// The constant of value `v`, if it is one.
+    fn constant_of(&self, v: ValId) -> Option<f64> {
+        match self.insts[v.index()].op {
+            Op::Const(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Selects on a constant condition, and integer and boolean comparisons and logic of
+    /// constants, decided now. (Stacking columns by position compares a constant column
+    /// index with constants: without this each step would select through every column.)
+    /// Float arithmetic is left to run, so it rounds as the interpreter does.
+    fn fold(&mut self, node: &Node, operands: &[ValId]) -> Option<ValId> {
+        match &node.op {
+            rlp_ir::Op::Select => {
+                let c = self.constant_of(operands[0])?;
+                Some(if c != 0.0 { operands[1] } else { operands[2] })
+            }
+            rlp_ir::Op::Binary(op) => {
+                let (a, b) = (
+                    self.constant_of(operands[0])?,
+                    self.constant_of(operands[1])?,
+                );
+                if matches!(self.dtype(operands[0]), DType::F32 | DType::F64) {
+                    return None;
+                }
+                let truth = match op {
+                    BinaryOp::Eq => a == b,
+                    BinaryOp::Ne => a != b,
+                    BinaryOp::Lt => a < b,
+                    BinaryOp::Le => a <= b,
+                    BinaryOp::Gt => a > b,
+                    BinaryOp::Ge => a >= b,
+                    BinaryOp::And => a != 0.0 && b != 0.0,
+                    BinaryOp::Or => a != 0.0 || b != 0.0,
+                    _ => return None,
+                };
+                Some(self.push(Op::Const(f64::from(u8::from(truth))), DType::Bool))
+            }
+            _ => None,
+        }
     }
 
     fn finish(self, name: String, kind: KernelKind) -> Kernel {

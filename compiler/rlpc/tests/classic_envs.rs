@@ -205,7 +205,9 @@ fn replay(env: &Env, build: Build) -> usize {
                 let err = (got - want).abs() / want.abs().max(1.0);
                 max_state_err = max_state_err.max(err);
                 assert!(
-                    err <= 1e-12, // measured: bit-exact
+                    // f64 sin/cos are rlpc's own (≤ 2 ulp from libm): Acrobot's RK4 drifts
+                    // to 3.1e-11 over the fixture; the others stay bit-exact.
+                    err <= 1e-10,
                     "{} episode {k} step {t} state {j}: {got} vs gymnasium {want}",
                     env.module
                 );

@@ -32,14 +32,15 @@ fn fitted_value_actor_critic_solves_cartpole() {
 }
 
 /// The same program with the value fitted to bootstrapped TD(0) targets (and the TD
-/// error as the advantage): slower, so a smaller policy step and more critic steps.
+/// error as the advantage): slower, so a smaller policy step, more critic steps and more
+/// iterations (700 solve seeds 0–2: 500 / 488 / 498).
 #[test]
 fn bootstrapped_actor_critic_solves_cartpole() {
     let settings = [
         ("td", "true"),
         ("plr", "3e-4"),
         ("vsteps", "20"),
-        ("iters", "500"),
+        ("iters", "700"),
     ];
     assert_at_least("actor_critic_cartpole.rlp", &settings, 475.0);
 }

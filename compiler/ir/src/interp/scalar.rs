@@ -105,7 +105,7 @@ pub(crate) trait Real:
 
 /// `$exp`, `$ln`, `$tanh`: the type's definitions of those three (see the module docs).
 macro_rules! impl_real {
-    ($t:ident, $exp:path, $ln:path, $tanh:path) => {
+    ($t:ident, $exp:path, $ln:path, $tanh:path, $sin:path, $cos:path) => {
         impl Num for $t {
             const ZERO: $t = 0.0;
             const ONE: $t = 1.0;
@@ -132,10 +132,10 @@ macro_rules! impl_real {
                 $tanh(self)
             }
             fn sin(self) -> $t {
-                $t::sin(self)
+                $sin(self)
             }
             fn cos(self) -> $t {
-                $t::cos(self)
+                $cos(self)
             }
             fn abs(self) -> $t {
                 $t::abs(self)
@@ -156,9 +156,18 @@ impl_real!(
     f32,
     rlp_runtime::math::exp_f32,
     rlp_runtime::math::ln_f32,
-    rlp_runtime::math::tanh_f32
+    rlp_runtime::math::tanh_f32,
+    f32::sin,
+    f32::cos
 );
-impl_real!(f64, f64::exp, f64::ln, f64::tanh);
+impl_real!(
+    f64,
+    f64::exp,
+    f64::ln,
+    f64::tanh,
+    rlp_runtime::math::sin_f64,
+    rlp_runtime::math::cos_f64
+);
 
 impl Num for i32 {
     const ZERO: i32 = 0;

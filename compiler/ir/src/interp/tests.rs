@@ -99,8 +99,8 @@ fn unary_ops_use_the_operand_type() {
     let cases: [(UnaryOp, Reference); 7] = [
         (UnaryOp::Neg, |x| -x),
         (UnaryOp::Tanh, f64::tanh),
-        (UnaryOp::Sin, f64::sin),
-        (UnaryOp::Cos, f64::cos),
+        (UnaryOp::Sin, rlp_runtime::math::sin_f64),
+        (UnaryOp::Cos, rlp_runtime::math::cos_f64),
         (UnaryOp::Abs, f64::abs),
         (UnaryOp::Floor, f64::floor),
         (UnaryOp::Exp, f64::exp),

@@ -16,6 +16,7 @@ use cranelift_codegen::ir::{ConstantData, Endianness, InstBuilder, MemFlagsData,
 use cranelift_frontend::Variable;
 use rlp_ir::{BinaryOp, Distribution, UnaryOp};
 use rlp_runtime::DType;
+use rlp_runtime::math as m;
 
 /// Units per vector.
 const LANES: usize = 4;
@@ -63,6 +64,7 @@ impl Emitter<'_, '_> {
         let k: &Kernel = self.k;
         self.lanes = vec![None; k.insts.len()];
         self.blocks.clear();
+        self.trig.clear();
         for &v in &s.prologue {
             self.lane_inst(v);
         }
@@ -108,12 +110,33 @@ impl Emitter<'_, '_> {
             self.lanes[v.index()] = None;
         }
         self.blocks.clear();
+        self.trig.clear();
+        let plan = super::lazy::plan(k, s);
         for &v in &s.body {
-            self.lane_inst(v);
+            for r in plan.regions.iter().filter(|r| r.before == Some(v)) {
+                self.emit_region(r);
+            }
+            if !plan.deferred[v.index()] {
+                self.lane_inst(v);
+            }
         }
-        for &(param, v, index) in &s.step_stores {
-            let x = self.lane(v);
-            self.lane_store(param, index, x, k.insts[v.index()].dtype);
+        for r in plan.regions.iter().filter(|r| r.before.is_none()) {
+            self.emit_region(r);
+        }
+        let quads = row_quads(k, &s.step_stores);
+        for (i, &(param, v, index)) in s.step_stores.iter().enumerate() {
+            match quads.iter().find(|q| q.contains(&i)) {
+                Some(q) if q[0] == i => {
+                    let cols = q.map(|j| self.one(s.step_stores[j].1));
+                    let base = s.step_stores[q[0]].2;
+                    self.store_rows(param, base, cols);
+                }
+                Some(_) => {}
+                None => {
+                    let x = self.lane(v);
+                    self.lane_store(param, index, x, k.insts[v.index()].dtype);
+                }
+            }
         }
         // Read every next carry before redefining any (a carry may pass to another).
         let next: Vec<Vec<Value>> = s.next.iter().map(|&v| self.parts(v)).collect();
@@ -183,7 +206,7 @@ impl Emitter<'_, '_> {
                 let t = self.b.ins().ireduce(types::I32, t);
                 Some(Lanes::One(self.b.ins().splat(types::I32X4, t)))
             }
-            Op::Unary(u, a) => self.lane_unary(*u, dtype, self.lane(*a)),
+            Op::Unary(u, a) => self.lane_unary(*u, dtype, *a),
             Op::Binary(op, a, b) => {
                 let (x, y) = (self.lane(*a), self.lane(*b));
                 self.lane_binary(*op, self.dtype_of(*a), x, y)
@@ -420,7 +443,8 @@ impl Emitter<'_, '_> {
         }
     }
 
-    fn lane_unary(&mut self, op: UnaryOp, dtype: DType, a: Lanes) -> Option<Lanes> {
+    fn lane_unary(&mut self, op: UnaryOp, dtype: DType, a: ValId) -> Option<Lanes> {
+        let (x, a) = (a, self.lane(a));
         Some(match (a, dtype) {
             (Lanes::One(a), DType::F32) => match op {
                 UnaryOp::Neg
@@ -430,6 +454,7 @@ impl Emitter<'_, '_> {
                 | UnaryOp::Exp
                 | UnaryOp::Log
                 | UnaryOp::Tanh => Lanes::One(self.vector_unary(op, dtype, a)),
+                UnaryOp::Floor => Lanes::One(self.b.ins().floor(a)),
                 _ => return None,
             },
             (Lanes::One(a), DType::Bool) if op == UnaryOp::Not => Lanes::One(self.b.ins().bnot(a)),
@@ -438,6 +463,10 @@ impl Emitter<'_, '_> {
                 UnaryOp::Abs => Lanes::One(self.b.ins().iabs(a)),
                 _ => return None,
             },
+            (Lanes::Two(..), _) if matches!(op, UnaryOp::Sin | UnaryOp::Cos) => {
+                let (sin, cos) = self.lane_sin_cos(x);
+                if op == UnaryOp::Sin { sin } else { cos }
+            }
             (Lanes::Two(a, b), _) => {
                 let f = |e: &mut Self, x| match op {
                     UnaryOp::Neg => Some(e.b.ins().fneg(x)),
@@ -547,6 +576,10 @@ impl Emitter<'_, '_> {
                 let hi = self.b.ins().fvdemote(b);
                 let v = self.shuffle_words(lo, hi, [0, 1, 4, 5]);
                 Lanes::One(self.b.ins().bitcast(types::F32X4, little(), v))
+            }
+            // Saturating, NaN to 0: the scalar cast's (Rust's `as`) rule.
+            (Lanes::One(a), DType::F32, DType::I32) => {
+                Lanes::One(self.b.ins().fcvt_to_sint_sat(types::I32X4, a))
             }
             (Lanes::One(a), DType::I32, DType::F32) => {
                 Lanes::One(self.b.ins().fcvt_from_sint(types::F32X4, a))
@@ -686,4 +719,252 @@ impl Emitter<'_, '_> {
             Some(Lanes::One(self.b.ins().fmul(x, scale)))
         }
     }
+
+    /// `sin` and `cos` of the `f64` value `x` for four units, computed together and kept
+    /// for the scope (the quadrant selection needs both kernels anyway): the sequence of
+    /// `rlp_runtime::math::{sin_f64, cos_f64}` on `F64X2` halves when every lane is within
+    /// the reduction limit, else lane by lane through the same scalar functions.
+    fn lane_sin_cos(&mut self, x: ValId) -> (Lanes, Lanes) {
+        if let Some(&pair) = self.trig.get(&x) {
+            return pair;
+        }
+        let Lanes::Two(x0, x1) = self.lane(x) else {
+            unreachable!("f64 values have two parts")
+        };
+        let split = |l: Lanes| match l {
+            Lanes::Two(a, b) => (a, b),
+            Lanes::One(_) => unreachable!("f64 values have two parts"),
+        };
+        let limit = split(self.lane_splat(DType::F64, m::TRIG_LIMIT)).0;
+        let in_range = |e: &mut Self, h| {
+            let a = e.b.ins().fabs(h);
+            e.b.ins().fcmp(FloatCC::LessThanOrEqual, a, limit)
+        };
+        let (ok0, ok1) = (in_range(self, x0), in_range(self, x1));
+        let ok = self.b.ins().band(ok0, ok1);
+        let all = self.b.ins().vall_true(ok);
+        let [fast, slow, merge] = std::array::from_fn(|_| self.b.create_block());
+        self.b.ins().brif(all, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let (s0, c0) = self.half_sin_cos(x0);
+        let (s1, c1) = self.half_sin_cos(x1);
+        self.b
+            .ins()
+            .jump(merge, &[s0.into(), s1.into(), c0.into(), c1.into()]);
+
+        self.b.switch_to_block(slow);
+        let mut sins = [x0; LANES];
+        let mut coss = [x0; LANES];
+        for l in 0..LANES {
+            let xl = self.extract(Lanes::Two(x0, x1), DType::F64, l);
+            sins[l] = self.call("rlp_sin_f64", &[xl]);
+            coss[l] = self.call("rlp_cos_f64", &[xl]);
+        }
+        let (s0, s1) = split(self.assemble(DType::F64, sins));
+        let (c0, c1) = split(self.assemble(DType::F64, coss));
+        self.b
+            .ins()
+            .jump(merge, &[s0.into(), s1.into(), c0.into(), c1.into()]);
+
+        self.b.switch_to_block(merge);
+        let p: Vec<Value> = (0..4)
+            .map(|_| self.b.append_block_param(merge, types::F64X2))
+            .collect();
+        let pair = (Lanes::Two(p[0], p[1]), Lanes::Two(p[2], p[3]));
+        self.trig.insert(x, pair);
+        pair
+    }
+
+    /// `(sin h, cos h)` for an `F64X2` within the reduction limit, as `math::sin_f64` and
+    /// `math::cos_f64` compute them, operation for operation.
+    fn half_sin_cos(&mut self, h: Value) -> (Value, Value) {
+        let c = |e: &mut Self, v: f64| {
+            let x = e.b.ins().f64const(v);
+            e.b.ins().splat(types::F64X2, x)
+        };
+        let two_pi = c(self, m::FRAC_2_PI);
+        let t = self.b.ins().fmul(h, two_pi);
+        let k = self.b.ins().nearest(t);
+        let mut r = h;
+        for part in [m::PIO2_1, m::PIO2_2, m::PIO2_3] {
+            let p = c(self, part);
+            let kp = self.b.ins().fmul(k, p);
+            r = self.b.ins().fsub(r, kp);
+        }
+        let quarter = c(self, 0.25);
+        let four = c(self, 4.0);
+        let kq = self.b.ins().fmul(k, quarter);
+        let fl = self.b.ins().floor(kq);
+        let f4 = self.b.ins().fmul(four, fl);
+        let q = self.b.ins().fsub(k, f4);
+        let z = self.b.ins().fmul(r, r);
+        let horner = |e: &mut Self, coeffs: &[f64]| {
+            let last = coeffs.len() - 1;
+            let mut p = c(e, coeffs[last]);
+            for &co in coeffs[..last].iter().rev() {
+                let pz = e.b.ins().fmul(p, z);
+                let cv = c(e, co);
+                p = e.b.ins().fadd(pz, cv);
+            }
+            p
+        };
+        let ps = horner(self, &m::SIN_F64);
+        let rz = self.b.ins().fmul(r, z);
+        let rzp = self.b.ins().fmul(rz, ps);
+        let sin_r = self.b.ins().fadd(r, rzp);
+        let pc = horner(self, &m::COS_F64);
+        let one = c(self, 1.0);
+        let zp = self.b.ins().fmul(z, pc);
+        let cos_r = self.b.ins().fadd(one, zp);
+        let is = |e: &mut Self, v: f64| {
+            let cv = c(e, v);
+            let mask = e.b.ins().fcmp(FloatCC::Equal, q, cv);
+            mask
+        };
+        let (q1, q2, q3) = (is(self, 1.0), is(self, 2.0), is(self, 3.0));
+        let two = c(self, 2.0);
+        let odd = self.b.ins().bor(q1, q3);
+        let upper = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, q, two);
+        let middle = self.b.ins().bor(q1, q2);
+        let pick = |e: &mut Self, mask: Value, a: Value, bb: Value| {
+            let m = e.b.ins().bitcast(types::F64X2, MemFlagsData::new(), mask);
+            e.b.ins().bitselect(m, a, bb)
+        };
+        let vs = pick(self, odd, cos_r, sin_r);
+        let ns = self.b.ins().fneg(vs);
+        let sin = pick(self, upper, ns, vs);
+        let vc = pick(self, odd, sin_r, cos_r);
+        let nc = self.b.ins().fneg(vc);
+        let cos = pick(self, middle, nc, vc);
+        (sin, cos)
+    }
+
+    /// A deferred region (module `lazy`): its cone runs when any lane has the condition
+    /// set, then the selects run as usual. The cone's results reach the selects as block
+    /// parameters (dummies when skipped: no lane selects them then), so every other
+    /// operand is used only after the merge and Cranelift computes it once, before the
+    /// branch, rather than in each arm.
+    fn emit_region(&mut self, r: &super::lazy::Region) {
+        let k: &Kernel = self.k;
+        let c = self.one(r.cond);
+        let any = self.b.ins().vany_true(c);
+        let [work, skip, merge] = std::array::from_fn(|_| self.b.create_block());
+        self.b.ins().brif(any, work, &[], skip, &[]);
+        let trig_before: Vec<ValId> = self.trig.keys().copied().collect();
+        let mut passed: Vec<ValId> = vec![];
+        for &v in &r.selects {
+            if let Op::Select(_, a, _) = k.insts[v.index()].op
+                && r.cone.contains(&a)
+                && !passed.contains(&a)
+            {
+                passed.push(a);
+            }
+        }
+
+        self.b.switch_to_block(work);
+        for &v in &r.cone {
+            self.lane_inst(v);
+        }
+        let args: Vec<_> = passed
+            .iter()
+            .flat_map(|&v| self.parts(v))
+            .map(Into::into)
+            .collect();
+        self.b.ins().jump(merge, &args);
+
+        self.b.switch_to_block(skip);
+        let mut dummies = vec![];
+        for &v in &passed {
+            let x = self.lane_splat(k.insts[v.index()].dtype, 0.0);
+            dummies.extend(match x {
+                Lanes::One(a) => vec![a],
+                Lanes::Two(a, b) => vec![a, b],
+            });
+        }
+        let args: Vec<_> = dummies.iter().map(|&v| v.into()).collect();
+        self.b.ins().jump(merge, &args);
+
+        self.b.switch_to_block(merge);
+        for &v in &passed {
+            let x = if k.insts[v.index()].dtype == DType::F64 {
+                let a = self.b.append_block_param(merge, types::F64X2);
+                let b = self.b.append_block_param(merge, types::F64X2);
+                Lanes::Two(a, b)
+            } else {
+                let vt = if k.insts[v.index()].dtype == DType::F32 {
+                    types::F32X4
+                } else {
+                    types::I32X4
+                };
+                Lanes::One(self.b.append_block_param(merge, vt))
+            };
+            self.lanes[v.index()] = Some(x);
+        }
+        // Values computed in the work block do not reach past the merge.
+        self.blocks.clear();
+        self.trig.retain(|x, _| trig_before.contains(x));
+        for &v in &r.selects {
+            self.lane_inst(v);
+        }
+    }
+
+    /// Stores four 32-bit columns of four lanes as four rows: element `(lane, col)` at
+    /// `index(base) + col` with the lane's unit (a 4×4 transpose, then vector stores).
+    fn store_rows(&mut self, param: usize, base: IndexId, cols: [Value; 4]) {
+        let t0 = self.shuffle_words(cols[0], cols[1], [0, 4, 1, 5]);
+        let t1 = self.shuffle_words(cols[2], cols[3], [0, 4, 1, 5]);
+        let t2 = self.shuffle_words(cols[0], cols[1], [2, 6, 3, 7]);
+        let t3 = self.shuffle_words(cols[2], cols[3], [2, 6, 3, 7]);
+        let rows = [
+            self.shuffle_words(t0, t1, [0, 1, 4, 5]),
+            self.shuffle_words(t0, t1, [2, 3, 6, 7]),
+            self.shuffle_words(t2, t3, [0, 1, 4, 5]),
+            self.shuffle_words(t2, t3, [2, 3, 6, 7]),
+        ];
+        let (dim, col) = self.inner.expect("lanes run inside a row");
+        for (l, row) in rows.into_iter().enumerate() {
+            let c = self.b.ins().iadd_imm_s(col, l as i64);
+            self.inner = Some((dim, c));
+            let at = self.index(base);
+            let addr = self.address(param, at);
+            self.b.ins().store(vector_flags(), row, addr, 0);
+        }
+        self.inner = Some((dim, col));
+    }
+}
+
+/// Groups of four per-step stores (by position in `stores`, in column order) that write
+/// the four consecutive 32-bit columns of one row per unit: one param, the same strides,
+/// offsets `o..o + 4`, a stride of four along the lanes.
+fn row_quads(k: &Kernel, stores: &[(usize, ValId, IndexId)]) -> Vec<[usize; 4]> {
+    let inner = k.space.len() - 1;
+    let mut quads = vec![];
+    for (i, &(param, v, index)) in stores.iter().enumerate() {
+        let ix = &k.indices[index.index()];
+        let word = matches!(k.insts[v.index()].dtype, DType::F32 | DType::I32);
+        if !word || !ix.dynamic.is_empty() || ix.strides[inner] != 4 {
+            continue;
+        }
+        let mut quad = [i; 4];
+        let found = (1..4).all(|c| {
+            stores.iter().enumerate().any(|(j, &(p, w, jx))| {
+                let other = &k.indices[jx.index()];
+                let hit = p == param
+                    && k.insts[w.index()].dtype == k.insts[v.index()].dtype
+                    && other.offset == ix.offset + c as i64
+                    && other.strides == ix.strides
+                    && other.step_stride == ix.step_stride
+                    && other.dynamic.is_empty();
+                if hit {
+                    quad[c] = j;
+                }
+                hit
+            })
+        });
+        if found && !quads.iter().any(|q: &[usize; 4]| q.contains(&i)) {
+            quads.push(quad);
+        }
+    }
+    quads
 }
