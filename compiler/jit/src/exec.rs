@@ -56,6 +56,8 @@ enum StepCode {
         work: usize,
     },
     Scan(Box<Program>),
+    /// A matrix product, with its epilogue kernel and that kernel's buffers if any.
+    MatMul(Option<(KernelFn, Vec<BufId>)>),
     Other,
 }
 
@@ -71,7 +73,11 @@ impl Program {
                     work: k.work_per_unit(),
                 },
                 Step::Scan(s) => StepCode::Scan(Box::new(Program::new(s.body.clone(), fns))),
-                Step::MatMul(_) | Step::Native(_) => StepCode::Other,
+                Step::MatMul(m) => StepCode::MatMul(m.epilogue.as_ref().map(|k| {
+                    let f = fns.next().expect("one function per kernel");
+                    (f, k.params.iter().map(|p| p.buf).collect())
+                })),
+                Step::Native(_) => StepCode::Other,
             });
         }
         let literals = schedule
@@ -263,6 +269,38 @@ fn call_kernel(threads: &Threads, f: KernelFn, args: &[*mut u8], units: usize, w
     })
 }
 
+/// A matrix product and its epilogue, block of rows by block of rows (blocks split
+/// across threads when the product is large): each block's epilogue runs right after
+/// its rows are computed, while they are in cache. Returns the epilogue's status.
+fn matmul_with_epilogue(
+    threads: &Threads,
+    m: &crate::kernel::MatMul,
+    ptrs: &[*mut u8],
+    f: KernelFn,
+    args: &[*mut u8],
+) -> i32 {
+    let blocks = m.row_blocks();
+    let work =
+        m.k.saturating_mul(m.n)
+            .saturating_mul(blocks.first().map_or(0, |b| b.1 - b.0));
+    let (ptrs, args) = (Args(ptrs), Args(args));
+    threads.split(blocks.len(), work, &move |b0, b1| {
+        let (ptrs, args) = (ptrs, args);
+        for &(r0, r1) in &blocks[b0..b1] {
+            // SAFETY: the buffers are allocated with their declared sizes; blocks cover
+            // disjoint rows of the product and of the epilogue's elementwise outputs.
+            let status = unsafe {
+                native::matmul_rows(m, ptrs.0, r0, r1, gemm::Parallelism::None);
+                f(args.0.as_ptr(), (r0 * m.n) as i64, (r1 * m.n) as i64)
+            };
+            if status != 0 {
+                return status;
+            }
+        }
+        0
+    })
+}
+
 /// Released buffers by dtype and length, ready for reuse.
 ///
 /// A short list searched linearly rather than a hash map: a schedule has a few dozen
@@ -394,6 +432,24 @@ impl<'p, 's> Frame<'p, 's> {
                 args.extend(params.iter().map(|b| self.ptrs[b.index()]));
                 let status = call_kernel(self.threads, *f, &args, *units, *work);
                 self.args = args;
+                match status {
+                    0 => Ok(()),
+                    status => {
+                        let check = &k.checks[status as usize - 1];
+                        Err(RunError::new(format!(
+                            "{} ({}): {}",
+                            check.node, check.op, check.message
+                        )))
+                    }
+                }
+            }
+            (Step::MatMul(m), StepCode::MatMul(Some((f, params)))) => {
+                let args: Vec<*mut u8> = params.iter().map(|b| self.ptrs[b.index()]).collect();
+                let status = matmul_with_epilogue(self.threads, m, &self.ptrs, *f, &args);
+                let k = m
+                    .epilogue
+                    .as_ref()
+                    .expect("an epilogue step has its kernel");
                 match status {
                     0 => Ok(()),
                     status => {

@@ -27,7 +27,8 @@
 
 use crate::JitError;
 use crate::kernel::{
-    BufId, Buffer, BufferKind, HostScan, Kernel, MatMul, Matrix, Native, Schedule, Step, ValId,
+    BufId, Buffer, BufferKind, HostScan, Kernel, KernelKind, MatMul, Matrix, Native, Schedule,
+    Step, ValId,
 };
 use crate::lower::{KernelBuilder, convert_const};
 use crate::view::{IndexRef, Source, View};
@@ -534,6 +535,7 @@ impl<'g, 'c> Builder<'g, 'c> {
             rhs,
             out,
             node: id,
+            epilogue: None,
         }));
         self.place[id.index()] = Place::View(View::contiguous(out, &ty.shape));
         Ok(())
@@ -677,6 +679,11 @@ impl<'g, 'c> Builder<'g, 'c> {
             .iter()
             .map(|&o| self.plain_arg(o))
             .collect();
+        // `RLP_JIT_NO_EPILOGUES` (at compile time) keeps epilogues as separate kernels,
+        // for before/after benchmarks (`bench_mlp`).
+        if self.fuse && std::env::var_os("RLP_JIT_NO_EPILOGUES").is_none() {
+            self.steps = attach_epilogues(std::mem::take(&mut self.steps));
+        }
         let frees = frees(&self.buffers, &self.steps, &outputs);
         Ok(Schedule {
             buffers: self.buffers,
@@ -699,12 +706,62 @@ pub(crate) fn step_buffers(step: &Step) -> (Vec<BufId>, Vec<BufId>) {
                 .collect(),
             k.params.iter().filter(|p| p.write).map(|p| p.buf).collect(),
         ),
-        Step::MatMul(m) => (vec![m.lhs.buf, m.rhs.buf], vec![m.out]),
+        Step::MatMul(m) => {
+            let (mut reads, mut writes) = (vec![m.lhs.buf, m.rhs.buf], vec![m.out]);
+            if let Some(k) = &m.epilogue {
+                let (r, w) = step_buffers(&Step::Kernel(k.clone()));
+                reads.extend(r.into_iter().filter(|&b| b != m.out));
+                writes.extend(w);
+            }
+            (reads, writes)
+        }
         Step::Native(Native::Pad { src, out, .. }) => (vec![*src], vec![*out]),
         Step::Native(Native::Concat { srcs, out, .. }) => (srcs.clone(), vec![*out]),
         Step::Native(Native::OneHot { idx, out, .. }) => (vec![*idx], vec![*out]),
         Step::Scan(s) => (s.args.clone(), s.outs.clone()),
     }
+}
+
+/// Moves each elementwise kernel that directly follows a matrix product and reads the
+/// product only at its own point into that product's epilogue (see [`MatMul`]).
+fn attach_epilogues(steps: Vec<Step>) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::with_capacity(steps.len());
+    for step in steps {
+        if let (Step::Kernel(k), Some(Step::MatMul(m))) = (&step, out.last_mut())
+            && m.epilogue.is_none()
+            && is_epilogue_of(k, m)
+        {
+            let Step::Kernel(k) = step else {
+                unreachable!("matched above")
+            };
+            m.epilogue = Some(k);
+            continue;
+        }
+        out.push(step);
+    }
+    out
+}
+
+/// Whether map kernel `k` can run row block by row block after `m`: it covers exactly
+/// the product's `[M, N]` elements in order and reads the product only at its own
+/// point (so a block's epilogue never needs rows of another block).
+fn is_epilogue_of(k: &Kernel, m: &MatMul) -> bool {
+    let KernelKind::Map { .. } = k.kind else {
+        return false;
+    };
+    if k.units() != m.m * m.n || m.m * m.n == 0 {
+        return false;
+    }
+    let flat = crate::view::row_major(&k.space);
+    k.insts.iter().all(|inst| match inst.op {
+        crate::kernel::Op::Load { param, index } if k.params[param].buf == m.out => {
+            let ix = &k.indices[index.index()];
+            // Size-1 dims carry no stride (they read as 0).
+            let at_point = (0..k.space.len()).all(|d| k.space[d] == 1 || ix.strides[d] == flat[d]);
+            ix.offset == 0 && ix.dynamic.is_empty() && ix.step_stride == 0 && at_point
+        }
+        _ => true,
+    }) && k.params.iter().all(|p| !(p.write && p.buf == m.out))
 }
 
 /// For each step, the temporaries it is the last to touch (outputs are never freed).

@@ -125,6 +125,30 @@ pub struct MatMul {
     pub out: BufId,
     /// The `MatMul` node.
     pub node: NodeId,
+    /// An elementwise kernel over the `[M, N]` result (bias, activation…) that reads the
+    /// result only at its own point: it runs on each block of rows right after the
+    /// product of those rows, while they are still in cache, instead of as a separate
+    /// pass over the whole result.
+    pub epilogue: Option<Box<Kernel>>,
+}
+
+/// Rows per block of a matrix product with an epilogue: large enough that the blocked
+/// products equal the whole one bit for bit (`gemm` only changes its algorithm for a
+/// single row), small enough that a block of results stays in cache for the epilogue.
+pub const EPILOGUE_ROWS: usize = 64;
+
+impl MatMul {
+    /// The row ranges a product with an epilogue runs in: one range up to
+    /// [`EPILOGUE_ROWS`] rows, else near-equal blocks of about that many (never a lone
+    /// row).
+    pub fn row_blocks(&self) -> Vec<(usize, usize)> {
+        let blocks = self.m.div_ceil(EPILOGUE_ROWS).max(1);
+        let per = self.m.div_ceil(blocks).max(1);
+        (0..blocks)
+            .map(|b| (b * per, ((b + 1) * per).min(self.m)))
+            .filter(|(a, e)| a < e)
+            .collect()
+    }
 }
 
 /// Data movement done by plain Rust on contiguous buffers.
@@ -488,7 +512,12 @@ pub fn for_each_kernel<'a>(schedule: &'a Schedule, f: &mut dyn FnMut(&'a Kernel)
         match step {
             Step::Kernel(k) => f(k),
             Step::Scan(s) => for_each_kernel(&s.body, f),
-            Step::MatMul(_) | Step::Native(_) => {}
+            Step::MatMul(m) => {
+                if let Some(k) = &m.epilogue {
+                    f(k)
+                }
+            }
+            Step::Native(_) => {}
         }
     }
 }
@@ -514,6 +543,21 @@ fn fmt_nodes(f: &mut fmt::Formatter<'_>, nodes: &[NodeId]) -> fmt::Result {
     Ok(())
 }
 
+/// One line for a kernel: name, loop kind, space, nodes, written buffers.
+fn write_kernel(f: &mut fmt::Formatter<'_>, k: &Kernel) -> fmt::Result {
+    write!(f, "{} {} ", k.name, k.kind_name())?;
+    fmt_shape(f, &k.space)?;
+    f.write_str(": ")?;
+    fmt_nodes(f, &k.nodes)?;
+    let outs: Vec<String> = k
+        .params
+        .iter()
+        .filter(|p| p.write)
+        .map(|p| p.buf.to_string())
+        .collect();
+    writeln!(f, " -> {}", outs.join(" "))
+}
+
 impl Schedule {
     /// Writes the schedule one step per line, nested scan bodies indented.
     fn write_indented(&self, f: &mut fmt::Formatter<'_>, indent: usize) -> fmt::Result {
@@ -521,24 +565,18 @@ impl Schedule {
         for step in &self.steps {
             f.write_str(&pad)?;
             match step {
-                Step::Kernel(k) => {
-                    write!(f, "{} {} ", k.name, k.kind_name())?;
-                    fmt_shape(f, &k.space)?;
-                    f.write_str(": ")?;
-                    fmt_nodes(f, &k.nodes)?;
-                    let outs: Vec<String> = k
-                        .params
-                        .iter()
-                        .filter(|p| p.write)
-                        .map(|p| p.buf.to_string())
-                        .collect();
-                    writeln!(f, " -> {}", outs.join(" "))?;
+                Step::Kernel(k) => write_kernel(f, k)?,
+                Step::MatMul(m) => {
+                    writeln!(
+                        f,
+                        "matmul {}x{}x{} {}: {} -> {}",
+                        m.m, m.k, m.n, m.dtype, m.node, m.out
+                    )?;
+                    if let Some(k) = &m.epilogue {
+                        write!(f, "{pad}  epilogue per {} rows: ", EPILOGUE_ROWS)?;
+                        write_kernel(f, k)?;
+                    }
                 }
-                Step::MatMul(m) => writeln!(
-                    f,
-                    "matmul {}x{}x{} {}: {} -> {}",
-                    m.m, m.k, m.n, m.dtype, m.node, m.out
-                )?,
                 Step::Native(n) => match n {
                     Native::Pad { src, out, .. } => writeln!(f, "pad {src} -> {out}")?,
                     Native::Concat { srcs, out, .. } => {

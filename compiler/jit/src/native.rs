@@ -16,19 +16,45 @@ use rlp_runtime::DType;
 /// `ptrs` must hold valid buffers for the step's operands (with the sizes the schedule
 /// declares) and a writable, non-overlapping output.
 pub unsafe fn matmul(step: &MatMul, ptrs: &[*mut u8]) {
+    let par = parallelism(step.m, step.n, step.k);
+    // SAFETY: forwarded from the caller.
+    unsafe { matmul_rows(step, ptrs, 0, step.m, par) }
+}
+
+/// Rows `r0..r1` of a matrix product (`gemm` computes each row the same way whatever
+/// block of rows it is called on, for blocks of more than one row; see
+/// [`crate::kernel::EPILOGUE_ROWS`]).
+///
+/// # Safety
+/// As [`matmul`]; `r0 <= r1 <= step.m`.
+pub unsafe fn matmul_rows(
+    step: &MatMul,
+    ptrs: &[*mut u8],
+    r0: usize,
+    r1: usize,
+    par: gemm::Parallelism,
+) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match step.dtype {
-            DType::F32 => gemm_typed::<f32>(step, ptrs, 0.0, 1.0),
-            DType::F64 => gemm_typed::<f64>(step, ptrs, 0.0, 1.0),
+            DType::F32 => gemm_typed::<f32>(step, ptrs, r0, r1, par, 0.0, 1.0),
+            DType::F64 => gemm_typed::<f64>(step, ptrs, r0, r1, par, 0.0, 1.0),
             DType::I32 | DType::Bool => unreachable!("type rules allow only float matmul"),
         }
     }
 }
 
-unsafe fn gemm_typed<T: Copy + 'static>(step: &MatMul, ptrs: &[*mut u8], zero: T, one: T) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_typed<T: Copy + 'static>(
+    step: &MatMul,
+    ptrs: &[*mut u8],
+    r0: usize,
+    r1: usize,
+    par: gemm::Parallelism,
+    zero: T,
+    one: T,
+) {
     let MatMul {
-        m,
         k,
         n,
         lhs,
@@ -36,7 +62,9 @@ unsafe fn gemm_typed<T: Copy + 'static>(step: &MatMul, ptrs: &[*mut u8], zero: T
         out,
         ..
     } = *step;
-    let dst = ptrs[out.index()].cast::<T>();
+    let m = r1 - r0;
+    // SAFETY: `out` holds step.m·n elements and r1 <= step.m.
+    let dst = unsafe { ptrs[out.index()].cast::<T>().add(r0 * n) };
     if m == 0 || n == 0 {
         return;
     }
@@ -46,31 +74,17 @@ unsafe fn gemm_typed<T: Copy + 'static>(step: &MatMul, ptrs: &[*mut u8], zero: T
         return;
     }
     // SAFETY: offsets and strides were derived from the operands' views, which stay
-    // inside their buffers; `gemm` computes dst = alpha·dst + beta·lhs·rhs and ignores
-    // alpha when `read_dst` is false.
+    // inside their buffers (row r0 of lhs included); `gemm` computes
+    // dst = alpha·dst + beta·lhs·rhs and ignores alpha when `read_dst` is false.
     unsafe {
-        let lp = ptrs[lhs.buf.index()].cast::<T>().add(lhs.offset);
+        let lp = ptrs[lhs.buf.index()]
+            .cast::<T>()
+            .add(lhs.offset)
+            .offset(r0 as isize * lhs.rs);
         let rp = ptrs[rhs.buf.index()].cast::<T>().add(rhs.offset);
         gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            n as isize,
-            false,
-            lp,
-            lhs.cs,
-            lhs.rs,
-            rp,
-            rhs.cs,
-            rhs.rs,
-            zero,
-            one,
-            false,
-            false,
-            false,
-            parallelism(m, n, k),
+            m, n, k, dst, 1, n as isize, false, lp, lhs.cs, lhs.rs, rp, rhs.cs, rhs.rs, zero, one,
+            false, false, false, par,
         );
     }
 }
@@ -79,7 +93,7 @@ unsafe fn gemm_typed<T: Copy + 'static>(step: &MatMul, ptrs: &[*mut u8], zero: T
 /// pool. Each output element still accumulates over `k` in the same blocked order, so
 /// the result does not depend on the thread count (checked against the interpreter's
 /// single-threaded product in the tests).
-fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+pub fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
     if m.saturating_mul(n).saturating_mul(k) >= 1 << 22 && rayon::current_num_threads() > 1 {
         gemm::Parallelism::Rayon(rayon::current_num_threads())
     } else {

@@ -173,3 +173,56 @@ fn a_long_chain_is_one_kernel_without_deep_recursion() {
     let want = rlp_ir::interp::run(&g, &inputs).unwrap();
     same_bits(&jit(&g, true, 1).run(&inputs).unwrap()[0], &want[0]).unwrap();
 }
+
+/// A dense layer `tanh(x @ w + b)`: the bias and activation run as the product's
+/// epilogue, row block by row block, and agree bit for bit with the interpreter and the
+/// unfused schedule (one product of every row) at sizes of one block, of several
+/// blocks with a short last one, and with threads.
+#[test]
+fn bias_and_activation_run_as_the_matmul_epilogue() {
+    let f = DType::F32;
+    let layer = |rows: usize, k: usize, n: usize| {
+        graph(&[ty(f, &[rows, k]), ty(f, &[k, n]), ty(f, &[n])], |g, x| {
+            let xw = g.add(Op::MatMul, vec![x[0], x[1]]).unwrap();
+            let b = g.broadcast(x[2], &[rows, n]).unwrap();
+            let pre = g.binary(BinaryOp::Add, xw, b).unwrap();
+            vec![g.unary(UnaryOp::Tanh, pre).unwrap()]
+        })
+    };
+    let mut rng = Gen(61);
+    for (rows, k, n) in [
+        (1, 4, 8),
+        (7, 5, 3),
+        (64, 16, 32),
+        (65, 16, 32),
+        (300, 64, 48),
+    ] {
+        let g = layer(rows, k, n);
+        let s = fuse(&g, true).unwrap();
+        assert_eq!(kinds(&s), ["matmul"], "{rows}x{k}x{n}: {s}");
+        let Step::MatMul(m) = &s.steps[0] else {
+            unreachable!()
+        };
+        assert!(m.epilogue.is_some());
+        assert!(m.row_blocks().iter().all(|(a, b)| b - a > 1 || rows == 1));
+        let inputs = rng.inputs(&g, false);
+        let want = check(&g, &inputs);
+        for threads in [2, 3] {
+            let got = jit(&g, true, threads).run(&inputs).unwrap();
+            same_bits(&got[0], &want[0]).unwrap();
+        }
+    }
+    // A consumer that reads the product at another point (a transpose) is not an
+    // epilogue: it needs rows of other blocks.
+    let g = graph(&[ty(f, &[8, 8]), ty(f, &[8, 8])], |g, x| {
+        let xw = g.add(Op::MatMul, vec![x[0], x[1]]).unwrap();
+        let t = g.transpose(xw, vec![1, 0]).unwrap();
+        vec![g.unary(UnaryOp::Tanh, t).unwrap()]
+    });
+    let s = fuse(&g, true).unwrap();
+    assert!(
+        matches!(&s.steps[0], Step::MatMul(m) if m.epilogue.is_none()),
+        "{s}"
+    );
+    check(&g, &rng.inputs(&g, false));
+}
