@@ -1,9 +1,10 @@
 //! The boundary between a compiled graph and the runtime that drives it.
 //!
 //! A backend (the reference interpreter, the Cranelift JIT, CUDA) turns one verified
-//! graph into an [`Executable`]; the training loop only ever calls `run`.
+//! graph into an [`Executable`]; the training loop only ever calls `run` (or `run_into`,
+//! which reuses the previous call's output memory).
 
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 
 /// A failure while running compiled code: a bad input, or a runtime check that failed
 /// (an index out of range, a shape that does not match what was compiled).
@@ -26,4 +27,59 @@ pub trait Executable: Send + Sync {
     /// Runs the graph: `inputs[i]` feeds the graph's `Input(i)`; the result holds one
     /// tensor per graph output, in order.
     fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, RunError>;
+
+    /// Runs the graph into `outputs`, reusing their memory where the backend can.
+    ///
+    /// For loops that run one graph every iteration (a rollout, an advantage pass, an
+    /// update): keep one `Vec` and pass it back each time, so large results are not
+    /// allocated afresh per call, which for big tensors means faulting every page in again.
+    ///
+    /// `outputs` is either empty, and is then filled as [`run`](Executable::run) would
+    /// return, or holds one tensor per graph output with exactly that output's dtype and
+    /// shape (what an earlier call left there). Their contents are overwritten, never read.
+    /// Anything else is an error that leaves `outputs` untouched. After a failed run,
+    /// `outputs` is unchanged or empty, so it can always be passed to the next call.
+    ///
+    /// This default runs [`run`](Executable::run) and moves its results in; backends
+    /// that own their buffers override it to write into the given memory.
+    fn run_into(&self, inputs: &[Tensor], outputs: &mut Vec<Tensor>) -> Result<(), RunError> {
+        let results = self.run(inputs)?;
+        check_reused_outputs(outputs, results.iter().map(|t| (t.dtype(), t.shape())))?;
+        *outputs = results;
+        Ok(())
+    }
+}
+
+/// Checks `outputs` handed to [`Executable::run_into`] against the graph's outputs
+/// `want` (dtype and shape of each, in order): empty, or one tensor of each type.
+pub fn check_reused_outputs<'a>(
+    outputs: &[Tensor],
+    want: impl ExactSizeIterator<Item = (DType, &'a [usize])>,
+) -> Result<(), RunError> {
+    if outputs.is_empty() {
+        return Ok(());
+    }
+    if outputs.len() != want.len() {
+        return Err(RunError::new(format!(
+            "outputs to reuse: expected {} tensors (or none), got {}",
+            want.len(),
+            outputs.len()
+        )));
+    }
+    for (k, (t, (dtype, shape))) in outputs.iter().zip(want).enumerate() {
+        if t.dtype() != dtype || t.shape() != shape {
+            return Err(RunError::new(format!(
+                "output {k} to reuse: expected {}, got {}",
+                type_name(dtype, shape),
+                type_name(t.dtype(), t.shape())
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `f32[4,8]`, as the IR prints tensor types.
+fn type_name(dtype: DType, shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    format!("{dtype}[{}]", dims.join(","))
 }

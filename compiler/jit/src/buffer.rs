@@ -82,6 +82,31 @@ impl Storage {
         }
     }
 
+    /// The tensor's memory as storage of its dtype and element count, for reuse (the
+    /// contents are whatever the tensor held, in memory order). `None` when the tensor's
+    /// allocation is not exactly its elements (a view of a larger array), which is never
+    /// the case for tensors this crate returns.
+    pub fn reuse(t: Tensor) -> Option<Storage> {
+        fn raw<A>(a: ArrayD<A>) -> Option<Vec<A>> {
+            let len = a.len();
+            let (v, _) = a.into_raw_vec_and_offset();
+            (v.len() == len).then_some(v)
+        }
+        Some(match t {
+            Tensor::F32(a) => Storage::F32(raw(a)?),
+            Tensor::F64(a) => Storage::F64(raw(a)?),
+            Tensor::I32(a) => Storage::I32(raw(a)?),
+            Tensor::Bool(a) => {
+                let mut v = std::mem::ManuallyDrop::new(raw(a)?);
+                // SAFETY: `bool` and `u8` have the same size and alignment and every
+                // `bool` is a valid `u8`, so the allocation is a valid `Vec<u8>`.
+                Storage::Bool(unsafe {
+                    Vec::from_raw_parts(v.as_mut_ptr().cast::<u8>(), v.len(), v.capacity())
+                })
+            }
+        })
+    }
+
     /// The tensor of `shape` (whose element count is `len`) holding these elements.
     pub fn into_tensor(self, shape: &[usize]) -> Tensor {
         let s = IxDyn(shape);

@@ -2,9 +2,11 @@
 //!
 //! Why a separate stage: fusion and codegen run once per graph; this runs every training
 //! step. It checks the caller's tensors against the graph's input types, hands each step
-//! its buffers (recycling temporaries after their last use), splits large kernels across
-//! rayon threads, runs host-loop scans, and turns failed runtime checks into
-//! [`RunError`]s that name the op.
+//! its buffers (recycling temporaries after their last use, and with
+//! [`Executable::run_into`] the memory of the caller's previous outputs, so a loop that
+//! runs one graph per iteration allocates no tensor memory once warm), splits large
+//! kernels across rayon threads, runs host-loop scans, and turns failed runtime checks
+//! into [`RunError`]s that name the op.
 //!
 //! Thread count never changes results: a kernel's units are independent and each unit's
 //! arithmetic (including reduction order) is fixed by the kernel, not by the split.
@@ -17,6 +19,7 @@ use crate::kernel::{BufId, BufferKind, HostScan, Kernel, Schedule, Step, for_eac
 use crate::native;
 use rayon::prelude::*;
 use rlp_ir::TensorType;
+use rlp_runtime::exec::check_reused_outputs;
 use rlp_runtime::{DType, Executable, RunError, Tensor};
 use std::sync::Mutex;
 
@@ -27,7 +30,8 @@ pub const PARALLEL_MIN_WORK: usize = 32 * 1024;
 /// A graph compiled by the JIT, ready to run.
 pub struct JitExecutable {
     inputs: Vec<TensorType>,
-    output_shapes: Vec<Vec<usize>>,
+    /// Each graph output's type, in order.
+    outputs: Vec<(DType, Vec<usize>)>,
     program: Program,
     threads: Threads,
     /// Temporaries kept between runs: a training loop runs the same graph thousands of
@@ -110,6 +114,12 @@ impl JitExecutable {
         schedule: Schedule,
         threads: usize,
     ) -> Result<JitExecutable, JitError> {
+        let outputs = schedule
+            .outputs
+            .iter()
+            .zip(output_shapes)
+            .map(|(b, shape)| (schedule.buffers[b.index()].dtype, shape))
+            .collect();
         let mut kernels: Vec<&Kernel> = vec![];
         for_each_kernel(&schedule, &mut |k| kernels.push(k));
         let (code, fns) = codegen::compile(&kernels)?;
@@ -126,7 +136,7 @@ impl JitExecutable {
         };
         Ok(JitExecutable {
             inputs,
-            output_shapes,
+            outputs,
             program,
             threads,
             spare: Mutex::new(Spare::default()),
@@ -158,8 +168,9 @@ impl JitExecutable {
         Ok(())
     }
 
-    fn run_inner(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, RunError> {
-        self.check_inputs(inputs)?;
+    /// Runs on checked inputs; `reuse` joins the spare buffers first, so outputs of its
+    /// types and sizes are written into that memory rather than fresh allocations.
+    fn run_checked(&self, inputs: &[Tensor], reuse: Vec<Storage>) -> Result<Vec<Tensor>, RunError> {
         // Generated code reads inputs in row-major order; copy any that are not.
         let standard: Vec<std::borrow::Cow<'_, Tensor>> = inputs
             .iter()
@@ -174,6 +185,9 @@ impl JitExecutable {
         let ptrs: Vec<*const u8> = standard.iter().map(|t| tensor_ptr(t)).collect();
         // Concurrent runs each take the spares (or allocate); both give theirs back.
         let mut spare = std::mem::take(&mut *self.spare.lock().unwrap_or_else(|e| e.into_inner()));
+        for s in reuse {
+            spare.give(s);
+        }
         let outs = run_program(&self.program, &ptrs, &mut spare, &self.threads);
         self.spare
             .lock()
@@ -182,8 +196,8 @@ impl JitExecutable {
         let outs = outs?;
         Ok(outs
             .into_iter()
-            .zip(&self.output_shapes)
-            .map(|(s, shape)| s.into_tensor(shape))
+            .zip(&self.outputs)
+            .map(|(s, (_, shape))| s.into_tensor(shape))
             .collect())
     }
 }
@@ -199,7 +213,21 @@ fn is_standard(t: &Tensor) -> bool {
 
 impl Executable for JitExecutable {
     fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, RunError> {
-        self.run_inner(inputs)
+        self.check_inputs(inputs)?;
+        self.run_checked(inputs, vec![])
+    }
+
+    /// Writes into the memory of `outputs` (by way of the spare buffers: the output
+    /// buffers take storage of their type and size from there, as temporaries do).
+    fn run_into(&self, inputs: &[Tensor], outputs: &mut Vec<Tensor>) -> Result<(), RunError> {
+        self.check_inputs(inputs)?;
+        check_reused_outputs(
+            outputs,
+            self.outputs.iter().map(|(d, shape)| (*d, shape.as_slice())),
+        )?;
+        let reuse = outputs.drain(..).filter_map(Storage::reuse).collect();
+        *outputs = self.run_checked(inputs, reuse)?;
+        Ok(())
     }
 }
 
@@ -627,4 +655,298 @@ fn run_program(
     let outs = result.map(|()| frame.take_outputs());
     frame.release_all();
     outs
+}
+
+#[cfg(test)]
+mod tests {
+    //! `run_into`: reused outputs give exactly what fresh ones do, whatever they held,
+    //! and outputs of the wrong number, dtype or shape are an error, not a panic.
+
+    use crate::{JitOptions, compile};
+    use rlp_ir::interp::Interpreter;
+    use rlp_ir::{BinaryOp, Graph, NodeId, Op, ReduceOp, Scan, TensorType, UnaryOp};
+    use rlp_runtime::{DType, Executable, Tensor};
+
+    const F: DType = DType::F32;
+
+    fn ty(dtype: DType, shape: &[usize]) -> TensorType {
+        TensorType::new(dtype, shape)
+    }
+
+    fn graph(
+        inputs: &[TensorType],
+        body: impl FnOnce(&mut Graph, &[NodeId]) -> Vec<NodeId>,
+    ) -> Graph {
+        let mut g = Graph::new();
+        let ins: Vec<NodeId> = inputs.iter().map(|t| g.add_input(t.clone())).collect();
+        g.outputs = body(&mut g, &ins);
+        g
+    }
+
+    fn scan(
+        g: &mut Graph,
+        body: Graph,
+        length: usize,
+        reverse: bool,
+        n_seq: usize,
+        args: Vec<NodeId>,
+    ) -> Vec<NodeId> {
+        let n_out = body.outputs.len();
+        let s = g
+            .add(
+                Op::Scan(Box::new(Scan {
+                    length,
+                    reverse,
+                    n_carry: 1,
+                    n_seq,
+                    body,
+                })),
+                args,
+            )
+            .unwrap();
+        (0..n_out).map(|k| g.project(s, k).unwrap()).collect()
+    }
+
+    /// Reverse discounted scan over `[t, n]` with done masks: one scan kernel, split
+    /// across threads when `n` is large.
+    fn advantage_scan(t: usize, n: usize) -> Graph {
+        let e = [n];
+        let body = graph(
+            &[ty(F, &e), ty(F, &e), ty(F, &e), ty(DType::I32, &[])],
+            |g, x| {
+                let one = g.full(&ty(F, &e), 1.0).unwrap();
+                let kept = g.binary(BinaryOp::Sub, one, x[2]).unwrap();
+                let disc = g.binary_scalar(BinaryOp::Mul, x[0], 0.95).unwrap();
+                let disc = g.binary(BinaryOp::Mul, disc, kept).unwrap();
+                let next = g.binary(BinaryOp::Add, x[1], disc).unwrap();
+                vec![next, next]
+            },
+        );
+        graph(&[ty(F, &[t, n]), ty(F, &[t, n])], |g, x| {
+            let init = g.full(&ty(F, &e), 0.0).unwrap();
+            let outs = scan(g, body, t, true, 2, vec![init, x[0], x[1]]);
+            vec![outs[1], outs[0]]
+        })
+    }
+
+    /// Several outputs of different dtypes: a fused chain, a reduction, a mask, an input
+    /// returned as is, and one value returned twice.
+    fn mixed(rows: usize, cols: usize) -> Graph {
+        graph(&[ty(F, &[rows, cols]), ty(DType::I32, &[cols])], |g, x| {
+            let e = g.unary(UnaryOp::Tanh, x[0]).unwrap();
+            let y = g.binary_scalar(BinaryOp::Mul, e, 3.0).unwrap();
+            let s = g.reduce(ReduceOp::Sum, y, vec![1]).unwrap();
+            let zero = g.full(&ty(F, &[rows, cols]), 0.0).unwrap();
+            let mask = g.binary(BinaryOp::Gt, y, zero).unwrap();
+            let k = g.binary_scalar(BinaryOp::Add, x[1], 1.0).unwrap();
+            vec![y, s, mask, x[0], k, y]
+        })
+    }
+
+    /// `h[t] = tanh(h[t-1] @ W + x[t])`: a body with a matmul runs as a host loop.
+    fn host_loop(steps: usize, b: usize, h: usize) -> Graph {
+        let body = graph(
+            &[
+                ty(F, &[b, h]),
+                ty(F, &[b, h]),
+                ty(F, &[h, h]),
+                ty(DType::I32, &[]),
+            ],
+            |g, x| {
+                let hw = g.add(Op::MatMul, vec![x[0], x[2]]).unwrap();
+                let pre = g.binary(BinaryOp::Add, hw, x[1]).unwrap();
+                let next = g.unary(UnaryOp::Tanh, pre).unwrap();
+                vec![next, next]
+            },
+        );
+        graph(
+            &[ty(F, &[b, h]), ty(F, &[steps, b, h]), ty(F, &[h, h])],
+            |g, x| scan(g, body, steps, false, 1, vec![x[0], x[1], x[2]]),
+        )
+    }
+
+    /// Inputs from a small deterministic generator; `done`-like inputs (any named
+    /// `mask_inputs`) are 0/1.
+    fn inputs(g: &Graph, seed: u64, mask_inputs: &[usize]) -> Vec<Tensor> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        g.inputs
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let v: Vec<f64> = (0..t.numel())
+                    .map(|_| match (t.dtype, mask_inputs.contains(&k)) {
+                        (_, true) => f64::from(next() < 0.1),
+                        (DType::I32, _) => (next() * 11.0).floor() - 5.0,
+                        _ => next() * 2.0 - 1.0,
+                    })
+                    .collect();
+                Tensor::from_f64(t.dtype, &t.shape, &v)
+            })
+            .collect()
+    }
+
+    /// Same dtype, shape and bits.
+    fn assert_same(got: &[Tensor], want: &[Tensor]) {
+        assert_eq!(got.len(), want.len());
+        for (k, (a, b)) in got.iter().zip(want).enumerate() {
+            assert_eq!((a.dtype(), a.shape()), (b.dtype(), b.shape()), "output {k}");
+            let bits =
+                |t: &Tensor| -> Vec<u64> { t.to_f64_vec().iter().map(|v| v.to_bits()).collect() };
+            assert!(bits(a) == bits(b), "output {k} differs");
+        }
+    }
+
+    /// Outputs of the right types full of junk (NaN, -7, true): results must not depend
+    /// on what reused memory held.
+    fn junk_like(outs: &[Tensor]) -> Vec<Tensor> {
+        outs.iter()
+            .map(|t| {
+                let v = match t.dtype() {
+                    DType::F32 | DType::F64 => f64::NAN,
+                    DType::I32 => -7.0,
+                    DType::Bool => 1.0,
+                };
+                Tensor::full(t.dtype(), t.shape(), v)
+            })
+            .collect()
+    }
+
+    fn data_ptr(t: &Tensor) -> *const u8 {
+        crate::buffer::tensor_ptr(t)
+    }
+
+    #[test]
+    fn reused_outputs_give_the_same_results_as_fresh_ones() {
+        let cases: Vec<(Graph, Vec<usize>)> = vec![
+            (advantage_scan(6, 4099), vec![1]),
+            (advantage_scan(3, 5), vec![1]),
+            (mixed(37, 300), vec![]),
+            (host_loop(5, 3, 4), vec![]),
+        ];
+        for (g, masks) in &cases {
+            for threads in [1, 2] {
+                for fuse in [true, false] {
+                    let exe = compile(g, &JitOptions { threads, fuse }).unwrap();
+                    let (a, b) = (inputs(g, 1, masks), inputs(g, 2, masks));
+                    let (want_a, want_b) = (exe.run(&a).unwrap(), exe.run(&b).unwrap());
+                    // Empty: filled as `run` would.
+                    let mut outs = vec![];
+                    exe.run_into(&a, &mut outs).unwrap();
+                    assert_same(&outs, &want_a);
+                    // Reused from the previous call, then junk of the right types.
+                    exe.run_into(&b, &mut outs).unwrap();
+                    assert_same(&outs, &want_b);
+                    let mut outs = junk_like(&outs);
+                    exe.run_into(&a, &mut outs).unwrap();
+                    assert_same(&outs, &want_a);
+                    // Fresh runs are unaffected by memory that went through `run_into`.
+                    assert_same(&exe.run(&b).unwrap(), &want_b);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_reused_output_is_written_in_place() {
+        let g = advantage_scan(64, 4096);
+        let exe = compile(&g, &JitOptions::default()).unwrap();
+        let x = inputs(&g, 3, &[1]);
+        let mut outs = vec![];
+        exe.run_into(&x, &mut outs).unwrap();
+        let before: Vec<*const u8> = outs.iter().map(data_ptr).collect();
+        for _ in 0..3 {
+            exe.run_into(&x, &mut outs).unwrap();
+            let after: Vec<*const u8> = outs.iter().map(data_ptr).collect();
+            // The same allocations come back (possibly swapped between same-sized outputs).
+            let mut sorted = (before.clone(), after);
+            sorted.0.sort();
+            sorted.1.sort();
+            assert_eq!(sorted.0, sorted.1);
+        }
+    }
+
+    #[test]
+    fn outputs_of_the_wrong_number_or_type_are_an_error() {
+        let g = mixed(4, 3);
+        let jit = compile(&g, &JitOptions::default()).unwrap();
+        let interp = Interpreter::new(g.clone()).unwrap();
+        let backends: [&dyn Executable; 2] = [jit.as_ref(), &interp];
+        let x = inputs(&g, 4, &[]);
+        let good = jit.run(&x).unwrap();
+        for exe in backends {
+            let cases: Vec<(Vec<Tensor>, &str)> = vec![
+                (
+                    good[..2].to_vec(),
+                    "outputs to reuse: expected 6 tensors (or none), got 2",
+                ),
+                (
+                    [good.clone(), good[..1].to_vec()].concat(),
+                    "outputs to reuse: expected 6 tensors (or none), got 7",
+                ),
+                (
+                    {
+                        let mut o = good.clone();
+                        o[1] = Tensor::zeros(F, &[5]);
+                        o
+                    },
+                    "output 1 to reuse: expected f32[4], got f32[5]",
+                ),
+                (
+                    {
+                        let mut o = good.clone();
+                        o[2] = Tensor::zeros(F, &[4, 3]);
+                        o
+                    },
+                    "output 2 to reuse: expected bool[4,3], got f32[4,3]",
+                ),
+                (
+                    {
+                        let mut o = good.clone();
+                        o[0] = Tensor::zeros(F, &[3, 4]);
+                        o
+                    },
+                    "output 0 to reuse: expected f32[4,3], got f32[3,4]",
+                ),
+            ];
+            for (bad, message) in cases {
+                let mut outs = bad.clone();
+                let e = exe.run_into(&x, &mut outs).unwrap_err();
+                assert_eq!(e.message, message);
+                // Left untouched.
+                assert_same(&outs, &bad);
+            }
+            // Wrong inputs: the inputs' error, outputs untouched.
+            let mut outs = junk_like(&good);
+            let e = exe.run_into(&x[..1], &mut outs).unwrap_err();
+            assert!(e.message.contains("expected 2 inputs"), "{}", e.message);
+            assert_same(&outs, &junk_like(&good));
+            // And the right outputs still work.
+            exe.run_into(&x, &mut outs).unwrap();
+            assert_same(&outs, &good);
+        }
+    }
+
+    #[test]
+    fn a_failed_run_leaves_outputs_usable() {
+        let g = graph(&[ty(F, &[5, 2]), ty(DType::I32, &[])], |g, x| {
+            let row = g.add(Op::DynIndex, vec![x[0], x[1]]).unwrap();
+            vec![g.binary(BinaryOp::Add, row, row).unwrap()]
+        });
+        let exe = compile(&g, &JitOptions::default()).unwrap();
+        let x = inputs(&g, 5, &[])[0].clone();
+        let at = |i: f64| vec![x.clone(), Tensor::from_f64(DType::I32, &[], &[i])];
+        let mut outs = vec![];
+        exe.run_into(&at(1.0), &mut outs).unwrap();
+        let e = exe.run_into(&at(5.0), &mut outs).unwrap_err();
+        assert!(e.message.contains("dyn_index"), "{}", e.message);
+        assert!(outs.is_empty() || outs.len() == 1);
+        exe.run_into(&at(4.0), &mut outs).unwrap();
+        assert_same(&outs, &exe.run(&at(4.0)).unwrap());
+    }
 }
