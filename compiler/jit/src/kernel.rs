@@ -135,7 +135,7 @@ pub struct MatMul {
 /// Rows per block of a matrix product with an epilogue: large enough that the blocked
 /// products equal the whole one bit for bit (`gemm` only changes its algorithm for a
 /// single row), small enough that a block of results stays in cache for the epilogue.
-pub const EPILOGUE_ROWS: usize = 64;
+pub const EPILOGUE_ROWS: usize = 256;
 
 impl MatMul {
     /// The row ranges a product with an epilogue runs in: one range up to

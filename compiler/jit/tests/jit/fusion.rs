@@ -193,9 +193,9 @@ fn bias_and_activation_run_as_the_matmul_epilogue() {
     for (rows, k, n) in [
         (1, 4, 8),
         (7, 5, 3),
-        (64, 16, 32),
-        (65, 16, 32),
-        (300, 64, 48),
+        (256, 16, 32),
+        (257, 16, 32),
+        (600, 64, 48),
     ] {
         let g = layer(rows, k, n);
         let s = fuse(&g, true).unwrap();
