@@ -314,7 +314,8 @@ fn matmul_with_epilogue(
     let (ptrs, args) = (Args(ptrs), Args(args));
     threads.split(blocks.len(), work, &move |b0, b1| {
         let (ptrs, args) = (ptrs, args);
-        for &(r0, r1) in &blocks[b0..b1] {
+        // The split may hand out empty ranges past the end.
+        for &(r0, r1) in blocks.get(b0..b1).unwrap_or(&[]) {
             // SAFETY: the buffers are allocated with their declared sizes; blocks cover
             // disjoint rows of the product and of the epilogue's elementwise outputs.
             let status = unsafe {

@@ -196,6 +196,8 @@ fn bias_and_activation_run_as_the_matmul_epilogue() {
         (256, 16, 32),
         (257, 16, 32),
         (600, 64, 48),
+        // Thirteen blocks over two or three threads: chunks of blocks past the end.
+        (3300, 8, 8),
     ] {
         let g = layer(rows, k, n);
         let s = fuse(&g, true).unwrap();
