@@ -1,7 +1,8 @@
 //! `rlpc explain`: what a program became — its slots, each stage's graph after any
-//! pass of the optimiser, and the kernels the JIT fuses it into.
+//! pass of the optimiser (with how its `for`/`repeat` statements were lowered: scan
+//! nodes or unrolled, and why), and the kernels the JIT fuses it into.
 
-use crate::program::Program;
+use crate::program::{LoopLowering, Program};
 use std::fmt::Write;
 
 /// Which graphs to show.
@@ -56,6 +57,26 @@ pub fn explain(p: &Program, opts: &ExplainOptions) -> Result<String, String> {
                 "-- external rollout of `{}` ({} envs on {} workers) for {} steps: the graph below is the policy, run once per step",
                 e.id, e.envs, e.workers, x.steps
             );
+        }
+        if !st.loops.is_empty() {
+            let _ = writeln!(s, "-- loops");
+        }
+        for l in &st.loops {
+            let pad = "  ".repeat(l.depth + 1);
+            let _ = writeln!(s, "{pad}{} `{}`", l.at, l.header);
+            let _ = match &l.lowering {
+                LoopLowering::Loop { carries, sequences } => writeln!(
+                    s,
+                    "{pad}  a scan node of {} steps: carries [{}], {} stacked sequence{}",
+                    l.iterations,
+                    carries.join(", "),
+                    sequences,
+                    if *sequences == 1 { "" } else { "s" }
+                ),
+                LoopLowering::Unrolled(why) => {
+                    writeln!(s, "{pad}  unrolled {} times: {why}", l.iterations)
+                }
+            };
         }
         let mut g = st.graph.clone();
         for pass in &names {

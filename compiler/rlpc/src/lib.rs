@@ -40,6 +40,16 @@ pub fn front_end(path: &Path, seed: u64) -> FrontEnd {
 
 /// [`front_end`] with `--set NAME=VALUE` overrides of top-level bindings.
 pub fn front_end_with(path: &Path, seed: u64, settings: &[(String, String)]) -> FrontEnd {
+    front_end_opts(path, seed, settings, sema::Options::default())
+}
+
+/// [`front_end_with`] with lowering options.
+pub fn front_end_opts(
+    path: &Path,
+    seed: u64,
+    settings: &[(String, String)],
+    opts: sema::Options,
+) -> FrontEnd {
     with_stack(|| {
         let (mut mods, main) = sema::Modules::load_main(path).map_err(|(m, d)| (d, m.sources))?;
         let overrides = if settings.is_empty() {
@@ -50,7 +60,7 @@ pub fn front_end_with(path: &Path, seed: u64, settings: &[(String, String)]) -> 
                 Err(d) => return Err((vec![d], mods.sources)),
             }
         };
-        match sema::lower_with(&mods, main, seed, overrides) {
+        match sema::lower_opts(&mods, main, seed, overrides, opts) {
             Ok(p) => Ok((p, mods.sources)),
             Err(d) => Err((vec![d], mods.sources)),
         }

@@ -92,6 +92,36 @@ pub struct Stage {
     /// environment step by the runtime, which exchanges actions and observations with the
     /// environment's worker processes in between.
     pub external: Option<ExternalRollout>,
+    /// How the `for` and `repeat` statements of the stage were lowered, outermost
+    /// first (for `rlpc explain`).
+    pub loops: Vec<LoopNote>,
+}
+
+/// How a `for` or `repeat` statement inside a stage was lowered (`sema::loops`).
+#[derive(Clone, Debug)]
+pub struct LoopNote {
+    /// `file:line:col` of the statement.
+    pub at: String,
+    /// The statement's first line (`for mb in minibatches(data, 4) {`).
+    pub header: String,
+    /// How many loops of the stage it is nested in.
+    pub depth: usize,
+    pub iterations: usize,
+    pub lowering: LoopLowering,
+}
+
+#[derive(Clone, Debug)]
+pub enum LoopLowering {
+    /// One `Scan` node of the stage (or of the enclosing loop's body).
+    Loop {
+        /// What it carries from one iteration to the next: the slots the body writes,
+        /// then the names it rebinds.
+        carries: Vec<String>,
+        /// Per-item tensors stacked along a leading axis, one slice per iteration.
+        sequences: usize,
+    },
+    /// The body elaborated once per iteration, and why.
+    Unrolled(String),
 }
 
 /// An environment outside the program (a Gymnasium environment, a user's simulator),
@@ -103,6 +133,98 @@ pub struct ExternalEnvDecl {
     pub envs: usize,
     pub workers: usize,
     pub seed: u64,
+    /// The spaces the program was compiled against, checked against the environment's
+    /// own when its workers start.
+    pub spec: rlp_runtime::external::EnvSpec,
+    /// Whether the program declared `spec` in `gym(…)` (else a worker reported it at
+    /// compile time).
+    pub declared: bool,
+    /// Whether `spec.max_steps` is known (declared or reported); else it is not checked.
+    pub max_steps_known: bool,
+}
+
+impl ExternalEnvDecl {
+    /// `Err` with a message naming the environment and both specs when `real` (what
+    /// its workers report) is not the spec the program was compiled against.
+    pub fn check(&self, real: &rlp_runtime::external::EnvSpec) -> Result<(), String> {
+        // A Box action space of any shape is a flat vector of its size to a program.
+        let flat = |s: &rlp_runtime::external::EnvSpec| {
+            let mut s = s.clone();
+            if let rlp_runtime::external::ActionSpace::Box { shape, .. } = &mut s.action {
+                *shape = vec![shape.iter().product()];
+            }
+            s
+        };
+        let mut want = flat(&self.spec);
+        if !self.max_steps_known {
+            want.max_steps = real.max_steps;
+        }
+        if want == flat(real) {
+            return Ok(());
+        }
+        let source = if self.declared {
+            "the program declares"
+        } else {
+            "the program was compiled for"
+        };
+        Err(format!(
+            "environment `{}`: {source} {}, but the environment has {}; {}",
+            self.id,
+            show_spec(&self.spec, self.max_steps_known),
+            show_spec(real, true),
+            if self.declared {
+                "correct the spaces in `gym(…)`, or leave them out to read them from the environment when compiling"
+            } else {
+                "recompile the program"
+            }
+        ))
+    }
+}
+
+/// `observations [4], 2 discrete actions, episodes of at most 500 steps`.
+pub fn show_spec(s: &rlp_runtime::external::EnvSpec, with_max_steps: bool) -> String {
+    use rlp_runtime::external::ActionSpace;
+    let dims = |d: &[usize]| {
+        format!(
+            "[{}]",
+            d.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut out = format!("observations {}", dims(&s.obs_shape));
+    match &s.action {
+        ActionSpace::Discrete(n) => out.push_str(&format!(", {n} discrete actions")),
+        ActionSpace::Box { shape, low, high } => {
+            let bound = |v: &[f32]| {
+                if !v.is_empty() && v.iter().all(|x| *x == v[0]) {
+                    format!("{}", v[0])
+                } else {
+                    format!(
+                        "[{}]",
+                        v.iter()
+                            .map(|x| x.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            };
+            out.push_str(&format!(
+                ", actions {} in [{}, {}]",
+                dims(shape),
+                bound(low),
+                bound(high)
+            ));
+        }
+    }
+    if with_max_steps {
+        match s.max_steps {
+            Some(m) => out.push_str(&format!(", episodes of at most {m} steps")),
+            None => out.push_str(", no episode step limit"),
+        }
+    }
+    out
 }
 
 /// What one external rollout reads and writes. The policy graph reads the current

@@ -34,6 +34,38 @@ pub struct Compiled {
     stages: Vec<Box<dyn Executable>>,
     /// Seconds from the start of `compile` to the last kernel ready.
     pub compile_s: f64,
+    /// External environments being started in the background since `compile` began,
+    /// one per [`Program::externals`]; the first trainer takes them.
+    starting: std::sync::Mutex<Vec<Option<Starting>>>,
+}
+
+impl Drop for Compiled {
+    /// Waits for environments still starting and stops their workers: none outlive
+    /// the program they were started for.
+    fn drop(&mut self) {
+        let starting = match self.starting.get_mut() {
+            Ok(s) => std::mem::take(s),
+            Err(poisoned) => std::mem::take(poisoned.into_inner()),
+        };
+        for h in starting.into_iter().flatten() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// An external environment starting on a thread of its own.
+type Starting = std::thread::JoinHandle<Result<rlp_runtime::external::ExternalEnv, String>>;
+
+/// Starts the workers of an external environment of a program run with seed
+/// `program_seed` (Python's start-up and imports take a good part of a second).
+fn start_external(
+    decl: &crate::program::ExternalEnvDecl,
+    program_seed: u64,
+) -> Result<rlp_runtime::external::ExternalEnv, String> {
+    let seed = program_seed.wrapping_mul(1_000_003).wrapping_add(decl.seed);
+    let opts = rlp_runtime::external::ExternalOptions::default();
+    rlp_runtime::external::ExternalEnv::start(&decl.id, decl.envs, decl.workers, seed, &opts)
+        .map_err(|e| format!("environment `{}`: {e}", decl.id))
 }
 
 /// The graph a backend receives: optimised and verified.
@@ -56,9 +88,18 @@ fn build(g: &Graph, backend: Backend) -> Result<Box<dyn Executable>, String> {
     }
 }
 
-/// Compiles every stage of `program` with `backend`.
+/// Compiles every stage of `program` with `backend`. The workers of its external
+/// environments start meanwhile, in the background.
 pub fn compile(program: Program, backend: Backend) -> Result<Compiled, String> {
     let t0 = Instant::now();
+    let starting = program
+        .externals
+        .iter()
+        .map(|decl| {
+            let (decl, seed) = (decl.clone(), program.seed);
+            Some(std::thread::spawn(move || start_external(&decl, seed)))
+        })
+        .collect();
     let init = build(&program.init.graph, backend)?;
     let stages = program
         .stages
@@ -70,6 +111,7 @@ pub fn compile(program: Program, backend: Backend) -> Result<Compiled, String> {
         init,
         stages,
         compile_s: t0.elapsed().as_secs_f64(),
+        starting: std::sync::Mutex::new(starting),
     })
 }
 
@@ -240,16 +282,20 @@ impl<'c> Trainer<'c> {
         let decl = &p.externals[x.env];
         let slot = |s: crate::program::SlotId| s.0 as usize;
         if self.externals[x.env].is_none() {
-            let seed = p.seed.wrapping_mul(1_000_003).wrapping_add(decl.seed);
-            let opts = rlp_runtime::external::ExternalOptions::default();
-            let mut env = rlp_runtime::external::ExternalEnv::start(
-                &decl.id,
-                decl.envs,
-                decl.workers,
-                seed,
-                &opts,
-            )
-            .map_err(|e| format!("environment `{}`: {e}", decl.id))?;
+            let started = self
+                .c
+                .starting
+                .lock()
+                .ok()
+                .and_then(|mut s| s.get_mut(x.env).and_then(Option::take));
+            let mut env = match started {
+                Some(h) => h.join().unwrap_or_else(|_| {
+                    Err(format!("environment `{}`: its start-up panicked", decl.id))
+                })?,
+                None => start_external(decl, p.seed)?,
+            };
+            // The spaces the program was compiled against must be the environment's.
+            decl.check(env.spec())?;
             self.slots[slot(x.obs)] = env
                 .reset()
                 .map_err(|e| format!("environment `{}`: {e}", decl.id))?;

@@ -63,3 +63,49 @@ fn after_one_pass_only() {
     .unwrap_err();
     assert!(err.contains("fold, cse, dce"), "{err}");
 }
+
+/// Loops in a stage: each `for` says whether it became a scan node (and what it carries)
+/// or was unrolled (and why); the loop's scan node and its body follow in the graph.
+#[test]
+fn loops_say_how_they_were_lowered() {
+    let src = r#"
+use std.env.cartpole
+env    = cartpole(envs: 2)
+policy = categorical(linear(env.obs, env.actions))
+opt    = sgd(lr: 0.1)
+
+train iterations: 1 {
+  sample  batch = rollout(env, policy, steps: 4)
+  improve for epoch in range(2) {
+            data = { obs: batch.obs, action: batch.action, r: batch.reward }
+            for mb in minibatches(data, 2) {
+              minimize -mean(policy(mb.obs).log_prob(mb.action) * mb.r) with opt
+            }
+          }
+          for k in range(2) {
+            policy <- map(p -> p * (1.0 - 0.01 * k), parameters(policy))
+          }
+}
+"#;
+    let p = rlpc::front_end_source("loops.rlp", src, 0)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap()
+        .0;
+    let text = explain(&p, &ExplainOptions::default()).unwrap();
+    // The improve stage: its header, the loops, and the graph's scan lines.
+    let stage = text.split("== stage improve").nth(1).unwrap();
+    let shown: Vec<&str> = stage
+        .lines()
+        .filter(|l| {
+            l.starts_with(" (every")
+                || l.starts_with("-- loops")
+                || l.starts_with("  ")
+                    && (l.contains("loops.rlp")
+                        || l.contains("scan node")
+                        || l.contains("unrolled"))
+                || l.contains("= scan[")
+        })
+        .map(|l| l.split(" : ").next().unwrap())
+        .collect();
+    insta::assert_snapshot!(shown.join("\n"));
+}

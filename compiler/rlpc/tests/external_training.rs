@@ -47,3 +47,97 @@ fn an_unknown_environment_id_is_a_compile_error() {
         "{text}"
     );
 }
+
+/// Spaces declared in `gym(…)`: compiling starts no Python (a missing interpreter is
+/// no compile error), while a program that leaves them out reads them from a worker.
+#[test]
+fn declared_spaces_compile_without_python() {
+    let dir = std::env::temp_dir().join(format!("rlpc-gym-decl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let check = |name: &str, gym: &str| {
+        let path = dir.join(name);
+        let src = format!(
+            "env = {gym}\npolicy = categorical(linear(env.obs, env.actions))\n\
+             train iterations: 1 {{\n  sample batch = rollout(env, policy, steps: 2)\n  log r = mean(batch.reward)\n}}\n"
+        );
+        std::fs::write(&path, src).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_rlpc"))
+            .arg("check")
+            .arg(&path)
+            .env("RLPC_PYTHON", dir.join("no-such-python"))
+            .output()
+            .unwrap()
+    };
+    let declared = check(
+        "declared.rlp",
+        "gym(id: \"CartPole-v1\", envs: 2, obs: [4], actions: 2)",
+    );
+    assert!(
+        declared.status.success(),
+        "{}",
+        String::from_utf8_lossy(&declared.stderr)
+    );
+    let probed = check("probed.rlp", "gym(id: \"CartPole-v1\", envs: 2)");
+    let err = String::from_utf8_lossy(&probed.stderr);
+    assert!(
+        !probed.status.success() && err.contains("no-such-python"),
+        "{err}"
+    );
+}
+
+/// Declared spaces that are not the environment's: the program compiles, and the run
+/// stops when the workers start, naming the environment and both specs.
+#[test]
+fn declared_spaces_are_checked_when_the_workers_start() {
+    if !gymnasium_available() {
+        return;
+    }
+    let first_step_error = |src: &str| {
+        let (p, sources) = rlpc::front_end_source("declared.rlp", src, 0)
+            .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+            .unwrap();
+        let c = rlpc::run::compile(p, rlpc::run::Backend::Jit).unwrap();
+        let mut t = rlpc::run::Trainer::new(&c).unwrap();
+        t.step(0, Some(&sources)).unwrap_err()
+    };
+    let program = |gym: &str, policy: &str| {
+        format!(
+            "env = {gym}\npolicy = {policy}\n\
+             train iterations: 1 {{\n  sample batch = rollout(env, policy, steps: 2)\n  log r = mean(batch.reward)\n}}\n"
+        )
+    };
+    let e = first_step_error(&program(
+        "gym(id: \"CartPole-v1\", envs: 2, obs: [5], actions: 2)",
+        "categorical(linear(env.obs, env.actions))",
+    ));
+    assert!(
+        e.contains("`CartPole-v1`")
+            && e.contains("declares observations [5], 2 discrete actions")
+            && e.contains(
+                "has observations [4], 2 discrete actions, episodes of at most 500 steps"
+            ),
+        "{e}"
+    );
+    // Continuous actions: unbounded is not [-2, 2].
+    let e = first_step_error(&program(
+        "gym(id: \"Pendulum-v1\", envs: 2, obs: [3], act_dim: 1)",
+        "gaussian(linear(env.obs, env.act_dim), env.act_dim)",
+    ));
+    assert!(
+        e.contains("`Pendulum-v1`")
+            && e.contains("actions [1] in [-inf, inf]")
+            && e.contains("actions [1] in [-2, 2]"),
+        "{e}"
+    );
+    // The right declaration trains.
+    let src = program(
+        "gym(id: \"Pendulum-v1\", envs: 2, obs: [3], act_dim: 1, act_low: -2.0, act_high: 2.0, max_steps: 200)",
+        "gaussian(linear(env.obs, env.act_dim), env.act_dim)",
+    );
+    let (p, _) = rlpc::front_end_source("declared.rlp", &src, 0)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap();
+    let c = rlpc::run::compile(p, rlpc::run::Backend::Jit).unwrap();
+    let mut t = rlpc::run::Trainer::new(&c).unwrap();
+    t.step(0, None).unwrap();
+}

@@ -24,9 +24,10 @@ const MAX_EXPR_DEPTH: usize = 5_000;
 /// What an input of the graph under construction stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// A stage graph's input: the value of a slot.
+    /// The value of a slot: a stage graph's input, or in a loop body the slot's value
+    /// at the start of the step (a carry when the body writes the slot).
     Slot(SlotId),
-    /// A scan body's carry.
+    /// A scan body's carry (in a loop body: a name the body rebinds).
     Carry,
     /// A scan body's slice of an outer sequence (outer node id).
     Seq(NodeId),
@@ -36,9 +37,23 @@ pub enum Role {
     Step,
 }
 
+/// What kind of graph a context builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtxKind {
+    /// A stage (or the init graph): its inputs are slots, its outputs the slots it wrote.
+    Stage,
+    /// The body of a `scan` expression: state cannot be updated in it.
+    Scan,
+    /// The body of a `for`/`repeat` statement lowered as a loop (`super::loops`): it
+    /// reads and writes slots like a stage; the slots it writes become its carries.
+    Loop,
+}
+
 /// One graph under construction.
+#[derive(Clone)]
 pub struct Ctx {
     pub id: u32,
+    pub kind: CtxKind,
     pub graph: Graph,
     pub roles: Vec<Role>,
     /// For stage graphs: the current value of each slot read or written.
@@ -52,6 +67,14 @@ pub struct Ctx {
     pub scan: Option<(NodeId, usize)>,
     /// A stage graph that is the `init` graph (no iteration counter yet).
     pub is_init: bool,
+    /// Unrolled loops running in this graph, outermost first: `(length, index)`. Random
+    /// draws made in them use `c1 = (c1 · length + index)…`, as a loop's draws do.
+    pub unrolled: Vec<(usize, usize)>,
+    /// The counters adjusted for `unrolled` (cleared when it changes).
+    unrolled_rng: Option<(NodeId, NodeId)>,
+    /// For loop bodies: gradient checks that wait for the body's writes to be known
+    /// (`super::loops::check_deferred`).
+    pub deferred: Vec<(SlotId, Vec<SlotId>)>,
 }
 
 pub struct Elab<'a> {
@@ -59,7 +82,11 @@ pub struct Elab<'a> {
     pub slots: Vec<Slot>,
     pub ctxs: Vec<Ctx>,
     next_graph: u32,
-    next_stream: u32,
+    pub next_stream: u32,
+    /// One past the highest stream handed out: the next stream of an unrolled loop's
+    /// iterations restarts at the loop's first, so draws made in the init graph from
+    /// inside one (state created on first use) take theirs from here.
+    pub stream_mark: u32,
     pub seed: u64,
     depth: usize,
     expr_depth: usize,
@@ -78,6 +105,24 @@ pub struct Elab<'a> {
     pub externals: Vec<crate::program::ExternalEnvDecl>,
     /// External rollouts met in the stage being built: they run before it.
     pub pending: Vec<crate::program::Stage>,
+    /// Lowering options.
+    pub opts: super::Options,
+    /// Optimizer state made on first use, in order: what a loop body may create
+    /// (`super::loops`), and what undoing a traced loop body restores.
+    pub opt_log: Vec<OptLog>,
+    /// Slots created as optimizer state (by `minimize`, on first use).
+    pub opt_slots: Vec<SlotId>,
+    /// Set while optimizer state is being created.
+    pub making_opt_state: bool,
+    /// How each loop was lowered, by the id of the stage graph it is in.
+    pub loop_notes: Vec<(u32, crate::program::LoopNote)>,
+}
+
+/// An optimizer's first-use state before a `minimize` added to it.
+pub struct OptLog {
+    pub opt: Rc<super::value::OptDef>,
+    pub states: usize,
+    pub count: Option<SlotId>,
 }
 
 pub type R<T> = Result<T, Diag>;
@@ -90,6 +135,7 @@ impl<'a> Elab<'a> {
             ctxs: vec![],
             next_graph: 0,
             next_stream: 0,
+            stream_mark: 0,
             seed,
             depth: 0,
             expr_depth: 0,
@@ -101,6 +147,11 @@ impl<'a> Elab<'a> {
             in_train: false,
             externals: vec![],
             pending: vec![],
+            opts: super::Options::default(),
+            opt_log: vec![],
+            opt_slots: vec![],
+            making_opt_state: false,
+            loop_notes: vec![],
         };
         e.counter = e.new_slot(
             "iteration",
@@ -124,7 +175,11 @@ impl<'a> Elab<'a> {
             ty,
             kind,
         });
-        SlotId(self.slots.len() as u32 - 1)
+        let id = SlotId(self.slots.len() as u32 - 1);
+        if self.making_opt_state {
+            self.opt_slots.push(id);
+        }
+        id
     }
 
     pub fn push_ctx(&mut self, is_init: bool) {
@@ -132,6 +187,7 @@ impl<'a> Elab<'a> {
         self.next_graph += 1;
         self.ctxs.push(Ctx {
             id,
+            kind: CtxKind::Stage,
             graph: Graph::new(),
             roles: vec![],
             slot_vals: HashMap::new(),
@@ -141,6 +197,9 @@ impl<'a> Elab<'a> {
             rng: None,
             scan: None,
             is_init,
+            unrolled: vec![],
+            unrolled_rng: None,
+            deferred: vec![],
         });
     }
 
@@ -156,7 +215,14 @@ impl<'a> Elab<'a> {
         };
         let saved = std::mem::take(&mut self.ctxs);
         self.ctxs.push(init);
+        // Inside an unrolled loop's later iterations the stream numbers restart; the
+        // init graph's draws take fresh ones.
+        let (stream, restarted) = (self.next_stream, self.next_stream < self.stream_mark);
+        self.next_stream = self.stream_mark;
         let out = f(self);
+        if restarted {
+            self.next_stream = stream;
+        }
         let init = self.ctxs.pop().expect("init ctx");
         self.ctxs = saved;
         self.init = Some(init);
@@ -218,7 +284,7 @@ impl<'a> Elab<'a> {
     fn node_at(&mut self, level: usize, tv: &TVal) -> R<NodeId> {
         match tv.src {
             Src::Node { graph, id } if self.ctxs[level].id == graph => Ok(id),
-            Src::Slot(s) if level == 0 => Ok(self.read_slot(s)),
+            Src::Slot(s) if self.ctxs[level].kind != CtxKind::Scan => Ok(self.read_slot(level, s)),
             _ if level == 0 => Err(Diag::new("stage-value", "this value was computed in another stage or graph and is not available here")
                 .label(self.loc, "used here")
                 .help("bind it to a name in an earlier stage of the same iteration, or make it state at top level")),
@@ -240,10 +306,10 @@ impl<'a> Elab<'a> {
         n
     }
 
-    /// The current value of a slot in the base (stage) graph.
-    fn read_slot(&mut self, s: SlotId) -> NodeId {
+    /// The current value of a slot in the stage or loop graph at `level`.
+    pub fn read_slot(&mut self, level: usize, s: SlotId) -> NodeId {
         let ty = self.slots[s.0 as usize].ty.clone();
-        let ctx = &mut self.ctxs[0];
+        let ctx = &mut self.ctxs[level];
         if let Some(&n) = ctx.slot_vals.get(&s) {
             return n;
         }
@@ -253,9 +319,14 @@ impl<'a> Elab<'a> {
         n
     }
 
-    /// Sets the value of slot `s` in the stage graph.
+    /// Whether the current graph is a stage or a loop body (reads and writes slots).
+    pub fn top_owns_slots(&self) -> bool {
+        self.ctxs.last().is_some_and(|c| c.kind != CtxKind::Scan)
+    }
+
+    /// Sets the value of slot `s` in the current stage or loop graph.
     pub fn write_slot(&mut self, s: SlotId, v: &TVal) -> R<()> {
-        if self.ctxs.len() != 1 {
+        if !self.top_owns_slots() {
             return Err(Diag::new(
                 "state-in-loop",
                 "state cannot be updated inside a `scan` body",
@@ -265,7 +336,7 @@ impl<'a> Elab<'a> {
         let want = self.slots[s.0 as usize].ty.clone();
         let v = self.convert(v, &want, self.loc)?;
         let n = self.node(&v)?;
-        let ctx = &mut self.ctxs[0];
+        let ctx = self.top();
         ctx.slot_vals.insert(s, n);
         if !ctx.writes.contains(&s) {
             ctx.writes.push(s);
@@ -297,6 +368,7 @@ impl<'a> Elab<'a> {
     pub fn rng(&mut self) -> R<(u32, NodeId, NodeId)> {
         let stream = self.next_stream;
         self.next_stream += 1;
+        self.stream_mark = self.stream_mark.max(self.next_stream);
         let (c0, c1) = self.counters(self.ctxs.len() - 1)?;
         Ok((stream, c0, c1))
     }
@@ -306,7 +378,35 @@ impl<'a> Elab<'a> {
         self.top().rng = Some((c0, c1));
     }
 
+    /// Sets which iteration of which unrolled loops the graph at `level` is in.
+    pub fn set_unrolled(&mut self, level: usize, unrolled: Vec<(usize, usize)>) {
+        let ctx = &mut self.ctxs[level];
+        ctx.unrolled = unrolled;
+        ctx.unrolled_rng = None;
+    }
+
     fn counters(&mut self, level: usize) -> R<(NodeId, NodeId)> {
+        let (c0, c1) = self.base_counters(level)?;
+        if self.ctxs[level].unrolled.is_empty() {
+            return Ok((c0, c1));
+        }
+        if let Some(c) = self.ctxs[level].unrolled_rng {
+            return Ok(c);
+        }
+        let i32s = TensorType::scalar(DType::I32);
+        let mut c1 = c1;
+        for (len, k) in self.ctxs[level].unrolled.clone() {
+            let g = &mut self.ctxs[level].graph;
+            let l = g.add_typed(Op::Const(len as f64), vec![], i32s.clone());
+            let m = g.add(Op::Binary(BinaryOp::Mul), vec![c1, l]).unwrap();
+            let k = g.add_typed(Op::Const(k as f64), vec![], i32s.clone());
+            c1 = g.add(Op::Binary(BinaryOp::Add), vec![m, k]).unwrap();
+        }
+        self.ctxs[level].unrolled_rng = Some((c0, c1));
+        Ok((c0, c1))
+    }
+
+    fn base_counters(&mut self, level: usize) -> R<(NodeId, NodeId)> {
         if let Some(c) = self.ctxs[level].rng {
             return Ok(c);
         }
@@ -317,7 +417,7 @@ impl<'a> Elab<'a> {
                     .graph
                     .add_typed(Op::Const(-1.0), vec![], i32s.clone())
             } else {
-                self.read_slot(self.counter)
+                self.read_slot(0, self.counter)
             };
             let c1 = self.ctxs[0].graph.add_typed(Op::Const(0.0), vec![], i32s);
             (c0, c1)
@@ -353,6 +453,7 @@ impl<'a> Elab<'a> {
         let loc = self.loc;
         for attempt in 0..3 {
             self.push_ctx(false);
+            self.top().kind = CtxKind::Scan;
             let mut carries = vec![];
             for init in &inits {
                 let n = self.top().graph.add_input(init.ty.clone());
@@ -459,7 +560,7 @@ impl<'a> Elab<'a> {
             Role::Seq(_) => 1,
             Role::Inv(_) => 2,
             Role::Step => 3,
-            Role::Slot(_) => unreachable!(),
+            Role::Slot(_) => unreachable!("scan bodies read no slots"),
         };
         let mut order: Vec<usize> = (0..ctx.roles.len()).collect();
         order.sort_by_key(|&k| (rank(&ctx.roles[k]), k));

@@ -6,6 +6,7 @@
 pub mod builtins;
 pub mod elab;
 pub mod function;
+pub mod loops;
 pub mod modules;
 pub mod overrides;
 pub mod params;
@@ -15,4 +16,12 @@ pub mod train;
 pub mod value;
 
 pub use modules::Modules;
-pub use train::{lower, lower_with};
+pub use train::{lower, lower_opts, lower_with};
+
+/// How the front end lowers a program.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Unroll every `for` and `repeat` statement instead of lowering the ones that
+    /// allow it to loops ([`loops`]): for checking that both give the same results.
+    pub unroll_loops: bool,
+}

@@ -6,7 +6,7 @@
 //! `.rlp` update to each parameter, creating the optimizer's state on first use.
 
 use super::builtins::{Args, filled};
-use super::elab::{Elab, R};
+use super::elab::{Elab, OptLog, R};
 use super::train::materialize;
 use super::value::{Frame, Src, TVal, Value};
 use crate::diag::{Diag, Loc};
@@ -73,7 +73,7 @@ fn walk_tensors(v: &Value, out: &mut Vec<TVal>, seen: &mut Vec<*const ()>) {
 }
 
 /// Every name an expression mentions (free or not; over-approximating is harmless).
-fn names_in(e: &ast::Expr, out: &mut Vec<String>) {
+pub(super) fn names_in(e: &ast::Expr, out: &mut Vec<String>) {
     let mut go = |x: &ast::Expr| names_in(x, out);
     match &e.kind {
         ExprKind::Name(i) => {
@@ -176,16 +176,17 @@ pub(super) fn minimize(
             .help("e.g. `with adam(lr: 1e-3)`"));
         }
     };
-    if el.ctxs.len() != 1 {
+    if !el.top_owns_slots() {
         return Err(
             Diag::new("misplaced", "`minimize` cannot run inside a scan").label(loc, "here"),
         );
     }
     let loss_node = el.node(&lt)?;
+    let top = el.ctxs.len() - 1;
     // The parameters: those named by `wrt`, else every parameter the loss reads.
     let params: Vec<SlotId> = if wrt.is_empty() {
-        let anc = ancestors(&el.ctxs[0].graph, loss_node);
-        let mut ps: Vec<SlotId> = el.ctxs[0]
+        let anc = ancestors(&el.ctxs[top].graph, loss_node);
+        let mut ps: Vec<SlotId> = el.ctxs[top]
             .slot_vals
             .iter()
             .filter(|(s, n)| el.slots[s.0 as usize].kind == SlotKind::Param && anc[n.index()])
@@ -222,11 +223,19 @@ pub(super) fn minimize(
         );
     }
     el.loc = loc;
+    super::loops::check_gradient(el, loss_node, &params, wrt.is_empty(), loc)?;
     let grads = differentiate(el, loss_node, &params, loc, ll)?;
     // Optimizer step counter, shared by all parameters of this optimizer.
-    let count = match *opt.count.borrow() {
+    let count = *opt.count.borrow();
+    let count = match count {
         Some(c) => c,
         None => {
+            el.opt_log.push(OptLog {
+                opt: opt.clone(),
+                states: opt.states.borrow().len(),
+                count: None,
+            });
+            el.making_opt_state = true;
             let name = if opt.name.is_empty() {
                 "opt".to_string()
             } else {
@@ -237,10 +246,12 @@ pub(super) fn minimize(
                 TensorType::scalar(DType::F32),
                 SlotKind::State,
             );
-            el.in_init(|el| {
+            let made = el.in_init(|el| {
                 let z = filled(el, DType::F32, &[], 0.0);
                 el.write_slot(c, &z)
-            })?;
+            });
+            el.making_opt_state = false;
+            made?;
             c
         }
     };
@@ -319,6 +330,12 @@ fn opt_state(el: &mut Elab, opt: &Rc<super::value::OptDef>, p: SlotId, loc: Loc)
         ty: el.slots[p.0 as usize].ty.clone(),
     };
     let init = opt.init.clone();
+    el.opt_log.push(OptLog {
+        opt: opt.clone(),
+        states: opt.states.borrow().len(),
+        count: *opt.count.borrow(),
+    });
+    el.making_opt_state = true;
     let v = el.in_init(|el| {
         let v = el.call(
             init,
@@ -330,7 +347,9 @@ fn opt_state(el: &mut Elab, opt: &Rc<super::value::OptDef>, p: SlotId, loc: Loc)
             loc,
         )?;
         materialize(el, &v, &format!("{oname}.{pname}"), SlotKind::State)
-    })?;
+    });
+    el.making_opt_state = false;
+    let v = v?;
     opt.states.borrow_mut().push((p, v.clone()));
     Ok(v)
 }
@@ -367,7 +386,7 @@ pub fn grad_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
         .label(ll, format!("this is {}", lt.ty))
         .help("reduce it, e.g. `mean(…)`"));
     }
-    if el.ctxs.len() != 1 {
+    if !el.top_owns_slots() {
         return Err(Diag::new("misplaced", "`grad` cannot run inside a scan").label(call, "here"));
     }
     let params = collect_params(el, &wrt);
@@ -378,6 +397,7 @@ pub fn grad_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
         );
     }
     let loss_node = el.node(&lt)?;
+    super::loops::check_gradient(el, loss_node, &params, false, call)?;
     let grads = differentiate(el, loss_node, &params, call, ll)?;
     let list: Vec<Value> = grads
         .into_iter()
@@ -410,7 +430,7 @@ pub fn parameters_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
     Ok(Value::List(list.into()))
 }
 
-/// Appends to the stage graph the gradient of `loss` with respect to the current values
+/// Appends to the stage (or loop) graph the gradient of `loss` with respect to the current values
 /// of the parameter slots `params`; the new nodes are attributed to `at` (so a NaN in
 /// the backward pass names the `minimize` or `grad` that made it).
 fn differentiate(
@@ -428,8 +448,9 @@ fn differentiate(
         };
         nodes.push(el.node(&tv)?);
     }
-    let before = el.ctxs[0].graph.nodes.len();
-    let grads = rlp_ir::autodiff::grad(&mut el.ctxs[0].graph, loss, &nodes).map_err(|e| {
+    let top = el.ctxs.len() - 1;
+    let before = el.ctxs[top].graph.nodes.len();
+    let grads = rlp_ir::autodiff::grad(&mut el.ctxs[top].graph, loss, &nodes).map_err(|e| {
         Diag::new("autodiff", format!("cannot differentiate this: {e}")).label(loss_loc, "here")
     })?;
     let origin = Some(rlp_ir::Origin {
@@ -437,7 +458,7 @@ fn differentiate(
         start: at.span.start,
         end: at.span.end,
     });
-    for n in &mut el.ctxs[0].graph.nodes[before..] {
+    for n in &mut el.ctxs[top].graph.nodes[before..] {
         n.origin = origin;
     }
     Ok(grads)

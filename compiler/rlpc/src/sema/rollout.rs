@@ -316,8 +316,11 @@ fn check_action_space(
 }
 
 /// `gym(id: "CartPole-v1", envs: 8, workers: 2, seed: 0)`: an environment stepped by
-/// worker processes (`docs/external-envs.md`). One worker is started now, to learn the
-/// observation and action spaces, so shapes are checked before training.
+/// worker processes (`docs/external-envs.md`). Its spaces are declared in the call
+/// (`obs: [4], actions: 2`, or `obs: [3], act_dim: 1, act_low: -2.0, act_high: 2.0`,
+/// and `max_steps:`), so compiling needs no worker; they are checked against the
+/// environment's own when its workers start. Without them, one worker is started now
+/// to read them, so shapes are still checked before training.
 pub fn gym(el: &mut Elab, mut a: Args) -> R<Value> {
     let f = "gym";
     let call = a.call;
@@ -342,18 +345,60 @@ pub fn gym(el: &mut Elab, mut a: Args) -> R<Value> {
     let envs = int("envs", 1)?.max(1) as usize;
     let workers = int("workers", 1)?.clamp(1, envs as i64) as usize;
     let seed = int("seed", 0)? as u64;
-    a.done_public(f, &["id", "envs", "workers", "seed"])?;
-    let spec = rlp_runtime::external::ExternalEnv::probe(&id, &rlp_runtime::external::ExternalOptions::default()).map_err(|e| {
-        Diag::new("external-env", format!("cannot start environment `{id}`: {e}"))
-            .label(call, "started here")
-            .help("external environments need Python with gymnasium (`pip install gymnasium`); set RLPC_PYTHON to choose the interpreter")
-    })?;
+    let obs = a.take_public("obs");
+    let actions = a.take_public("actions");
+    let act_dim = a.take_public("act_dim");
+    let act_low = a.take_public("act_low");
+    let act_high = a.take_public("act_high");
+    let max_steps = a.take_public("max_steps");
+    a.done_public(
+        f,
+        &[
+            "id",
+            "envs",
+            "workers",
+            "seed",
+            "obs",
+            "actions",
+            "act_dim",
+            "act_low",
+            "act_high",
+            "max_steps",
+        ],
+    )?;
+    let declared = obs.is_some()
+        || actions.is_some()
+        || act_dim.is_some()
+        || act_low.is_some()
+        || act_high.is_some()
+        || max_steps.is_some();
+    let (spec, max_steps_known) = if declared {
+        let spaces = DeclaredSpaces {
+            obs,
+            actions,
+            act_dim,
+            act_low,
+            act_high,
+            max_steps,
+        };
+        spaces.spec(call)?
+    } else {
+        let spec = rlp_runtime::external::ExternalEnv::probe(&id, &rlp_runtime::external::ExternalOptions::default()).map_err(|e| {
+            Diag::new("external-env", format!("cannot start environment `{id}`: {e}"))
+                .label(call, "started here")
+                .help("external environments need Python with gymnasium (`pip install gymnasium`); set RLPC_PYTHON to choose the interpreter, or declare the spaces (`obs: [4], actions: 2`) to compile without it")
+        })?;
+        (spec, true)
+    };
     let index = el.externals.len();
     el.externals.push(crate::program::ExternalEnvDecl {
         id: id.to_string(),
         envs,
         workers,
         seed,
+        spec: spec.clone(),
+        declared,
+        max_steps_known,
     });
     let owner = if el.owner.is_empty() {
         "env".to_string()
@@ -454,6 +499,123 @@ pub fn gym(el: &mut Elab, mut a: Args) -> R<Value> {
             fields,
         },
     )))
+}
+
+/// The spaces a `gym(…)` call declares.
+struct DeclaredSpaces {
+    obs: Option<(Value, Loc)>,
+    actions: Option<(Value, Loc)>,
+    act_dim: Option<(Value, Loc)>,
+    act_low: Option<(Value, Loc)>,
+    act_high: Option<(Value, Loc)>,
+    max_steps: Option<(Value, Loc)>,
+}
+
+impl DeclaredSpaces {
+    /// The spec they declare, and whether it includes the episode limit.
+    fn spec(self, call: Loc) -> R<(rlp_runtime::external::EnvSpec, bool)> {
+        use rlp_runtime::external::{ActionSpace, EnvSpec};
+        let positive = |name: &str, v: &Value, l: Loc| -> R<usize> {
+            match v {
+                Value::Int(i) if *i >= 1 => Ok(*i as usize),
+                other => Err(Diag::new(
+                    "type-mismatch",
+                    format!("`{name}` must be a positive int, found {}", other.kind()),
+                )
+                .label(l, "here")),
+            }
+        };
+        let Some((obs, lo)) = &self.obs else {
+            return Err(Diag::new(
+                "arity",
+                "`gym` declares its spaces with `obs:` and `actions:` (or `act_dim:`) together",
+            )
+            .label(call, "`obs` missing")
+            .help("e.g. `gym(id: \"CartPole-v1\", obs: [4], actions: 2)`, or give none of them to read the spaces from the environment when compiling"));
+        };
+        let obs_shape = match obs {
+            Value::List(xs) if !xs.is_empty() => xs
+                .iter()
+                .map(|x| positive("obs", x, *lo))
+                .collect::<R<Vec<_>>>()?,
+            Value::List(_) => vec![],
+            v => vec![positive("obs", v, *lo)?],
+        };
+        let action = match (&self.actions, &self.act_dim) {
+            (Some((v, l)), None) => {
+                if let Some((_, l2)) = self.act_low.as_ref().or(self.act_high.as_ref()) {
+                    return Err(Diag::new(
+                        "arity",
+                        "`act_low` and `act_high` bound continuous actions (`act_dim:`), not discrete ones",
+                    )
+                    .label(*l2, "here"));
+                }
+                ActionSpace::Discrete(positive("actions", v, *l)?)
+            }
+            (None, Some((v, l))) => {
+                let d = positive("act_dim", v, *l)?;
+                let bound = |b: &Option<(Value, Loc)>, name: &str, unbounded: f32| -> R<Vec<f32>> {
+                    let num = |x: &Value, l: Loc| match x {
+                        Value::Int(i) => Ok(*i as f32),
+                        Value::Float(f) => Ok(*f as f32),
+                        other => Err(Diag::new(
+                            "type-mismatch",
+                            format!("`{name}` holds numbers, found {}", other.kind()),
+                        )
+                        .label(l, "here")),
+                    };
+                    match b {
+                        None => Ok(vec![unbounded; d]),
+                        Some((Value::List(xs), l)) if xs.len() == d => {
+                            xs.iter().map(|x| num(x, *l)).collect()
+                        }
+                        Some((Value::List(xs), l)) => Err(Diag::new(
+                            "shape-mismatch",
+                            format!(
+                                "`{name}` has {} numbers for {d} action dimensions",
+                                xs.len()
+                            ),
+                        )
+                        .label(*l, "here")),
+                        Some((x, l)) => Ok(vec![num(x, *l)?; d]),
+                    }
+                };
+                ActionSpace::Box {
+                    shape: vec![d],
+                    low: bound(&self.act_low, "act_low", f32::NEG_INFINITY)?,
+                    high: bound(&self.act_high, "act_high", f32::INFINITY)?,
+                }
+            }
+            (Some(_), Some((_, l))) => {
+                return Err(Diag::new(
+                    "arity",
+                    "`actions` (discrete) and `act_dim` (continuous) exclude each other",
+                )
+                .label(*l, "here"));
+            }
+            (None, None) => {
+                return Err(Diag::new(
+                    "arity",
+                    "`gym` declares its spaces with `obs:` and `actions:` (or `act_dim:`) together",
+                )
+                .label(call, "`actions` or `act_dim` missing")
+                .help("`actions: N` for N discrete actions; `act_dim: D` (with `act_low:`, `act_high:`) for continuous ones"));
+            }
+        };
+        let max_steps = match &self.max_steps {
+            Some((v, l)) => Some(positive("max_steps", v, *l)? as u64),
+            None => None,
+        };
+        let known = max_steps.is_some();
+        Ok((
+            EnvSpec {
+                obs_shape,
+                action,
+                max_steps,
+            },
+            known,
+        ))
+    }
 }
 
 /// A rollout of an external environment: the policy becomes a graph of its own, run by
@@ -575,6 +737,7 @@ fn external_rollout(
         reads,
         writes,
         env_steps: (steps * n) as u64,
+        loops: vec![],
         external: Some(ExternalRollout {
             env: x.index,
             steps,

@@ -6,6 +6,7 @@
 //! one travel through transient slots.
 
 use super::elab::{Elab, R};
+use super::loops::{LoopScope, for_loop};
 use super::modules::{ModId, Modules};
 use super::overrides::{override_values, same_kind};
 use super::params::{collect_params, collect_tensors, minimize};
@@ -30,7 +31,19 @@ pub fn lower_with(
     seed: u64,
     overrides: Option<ModId>,
 ) -> Result<Program, Diag> {
+    lower_opts(mods, main, seed, overrides, super::Options::default())
+}
+
+/// [`lower_with`] with [`super::Options`].
+pub fn lower_opts(
+    mods: &Modules,
+    main: ModId,
+    seed: u64,
+    overrides: Option<ModId>,
+    opts: super::Options,
+) -> Result<Program, Diag> {
     let mut el = Elab::new(mods, seed);
+    el.opts = opts;
     let file = mods.module(main).file;
     let frame = Frame::root(main);
     el.push_ctx(true);
@@ -167,6 +180,7 @@ pub fn lower_with(
         writes,
         env_steps: 0,
         external: None,
+        loops: vec![],
     };
     Ok(Program {
         slots: el.slots,
@@ -236,8 +250,16 @@ impl Lowering {
                     }
                     self.close(el, fr)?;
                 }
+                StmtKind::For { body, .. } if !super::loops::holds_stages(body) => {
+                    // A loop of statements runs inside one stage.
+                    if self.open.is_none() {
+                        self.open_stage(el, fr, StageKind::Fit, loc, sched)?;
+                    }
+                    train_stmt_in(el, s, fr)?;
+                }
                 StmtKind::For { var, iter, body } => {
-                    // A loop at the level of stages may hold stages itself.
+                    // A loop at the level of stages holds stages itself: unrolled, each
+                    // iteration's stages their own graphs.
                     let scope = LoopScope::enter(fr);
                     for item in for_items(el, iter, fr)? {
                         fr.set(&var.name, item);
@@ -319,7 +341,12 @@ impl Lowering {
             return Ok(());
         };
         materialize_frame(el, fr, SlotKind::Transient, "tmp.")?;
+        let id = el.ctxs.last().expect("stage ctx").id;
         let (graph, reads, writes) = el.finish_stage();
+        let (loops, others) = std::mem::take(&mut el.loop_notes)
+            .into_iter()
+            .partition(|(g, _)| *g == id);
+        el.loop_notes = others;
         // External rollouts met in this stage run first; the stage's own graph is
         // dropped when a rollout was all it held.
         for mut ext in std::mem::take(&mut el.pending) {
@@ -336,6 +363,7 @@ impl Lowering {
                 writes,
                 env_steps: el.env_steps,
                 external: None,
+                loops: loops.into_iter().map(|(_, n)| n).collect(),
             });
         }
         Ok(())
@@ -416,7 +444,7 @@ pub fn train_stmt(el: &mut Elab, s: &ast::Stmt, fr: &Rc<Frame>) -> R<()> {
     }
 }
 
-fn train_stmt_in(el: &mut Elab, s: &ast::Stmt, fr: &Rc<Frame>) -> R<()> {
+pub(super) fn train_stmt_in(el: &mut Elab, s: &ast::Stmt, fr: &Rc<Frame>) -> R<()> {
     let loc = el.at(fr, s.span);
     el.loc = loc;
     match &s.kind {
@@ -448,23 +476,14 @@ fn train_stmt_in(el: &mut Elab, s: &ast::Stmt, fr: &Rc<Frame>) -> R<()> {
         }
         StmtKind::Repeat { count, body } => {
             let n = const_int(el, count, fr)?;
-            for _ in 0..n.max(0) {
-                for st in body {
-                    train_stmt_in(el, st, fr)?;
-                }
-            }
-            Ok(())
+            let items = (0..n.max(0)).map(Value::Int).collect();
+            el.loc = loc;
+            for_loop(el, None, items, body, fr, train_stmt_in)
         }
         StmtKind::For { var, iter, body } => {
-            let scope = LoopScope::enter(fr);
-            for item in for_items(el, iter, fr)? {
-                fr.set(&var.name, item);
-                for st in body {
-                    train_stmt_in(el, st, fr)?;
-                }
-            }
-            scope.leave(fr);
-            Ok(())
+            let items = for_items(el, iter, fr)?;
+            el.loc = loc;
+            for_loop(el, Some(var), items, body, fr, train_stmt_in)
         }
         StmtKind::Stage { .. } | StmtKind::Log { .. } | StmtKind::Every { .. } => {
             train_stmt(el, s, fr)
@@ -528,18 +547,5 @@ pub fn for_items(el: &mut Elab, iter: &ast::Expr, fr: &Rc<Frame>) -> R<Vec<Value
         )
         .label(el.at(fr, iter.span), "not a list")
         .help("loops over tensors are written with `scan`")),
-    }
-}
-
-/// The names a `for` body introduces live only inside it: they are dropped when the
-/// loop ends, so they are not carried to later stages (and not kept as state).
-struct LoopScope(usize);
-
-impl LoopScope {
-    fn enter(fr: &Rc<Frame>) -> LoopScope {
-        LoopScope(fr.vars.borrow().len())
-    }
-    fn leave(self, fr: &Rc<Frame>) {
-        fr.vars.borrow_mut().truncate(self.0);
     }
 }
