@@ -207,8 +207,8 @@ impl<'c> Trainer<'c> {
             .iter()
             .map(|s| self.slots[s.0 as usize].clone())
             .collect();
-        let outs = exe
-            .run(&inputs)
+        let mut outs = self.dead_outputs(stage);
+        exe.run_into(&inputs, &mut outs)
             .map_err(|e| format!("stage `{}` failed: {e}", stage.kind.name()))?;
         // Check everything before writing anything: a failed stage leaves the state as
         // it was before the stage, which is what the culprit search re-runs from.
@@ -219,6 +219,33 @@ impl<'c> Trainer<'c> {
             self.slots[s.0 as usize] = t;
         }
         Ok(())
+    }
+
+    /// Memory for `stage`'s outputs to be written into: the tensors of the transient
+    /// slots it writes but does not read (last iteration's batch, dead until this stage
+    /// rewrites it) are taken out of their slots; other outputs get fresh tensors. Empty
+    /// when there is nothing to reuse. Why: a rollout writes tens of megabytes of batch
+    /// per iteration, and fresh allocations fault every page in again each time.
+    fn dead_outputs(&mut self, stage: &Stage) -> Vec<Tensor> {
+        let p = &self.c.program;
+        let dead = |s: &crate::program::SlotId| {
+            p.slot(*s).kind == SlotKind::Transient && !stage.reads.contains(s)
+        };
+        if !stage.writes.iter().any(dead) {
+            return vec![];
+        }
+        let mut outs = Vec::with_capacity(stage.writes.len());
+        for s in &stage.writes {
+            let ty = &p.slot(*s).ty;
+            let current = &mut self.slots[s.0 as usize];
+            let fits = current.dtype() == ty.dtype && current.shape() == ty.shape.as_slice();
+            outs.push(if dead(s) && fits {
+                std::mem::replace(current, Tensor::full(ty.dtype, &[0], 0.0))
+            } else {
+                Tensor::full(ty.dtype, &ty.shape, 0.0)
+            });
+        }
+        outs
     }
 
     /// The message for a non-finite value in output `k` of `stage`: the slot and the
