@@ -10,7 +10,7 @@ use rlp_runtime::DType;
 const F: DType = DType::F32;
 
 /// Appends a scan over `args` and returns its projections.
-fn scan(
+pub(crate) fn scan(
     g: &mut Graph,
     body: Graph,
     length: usize,
