@@ -735,15 +735,30 @@ impl Emitter<'_, '_> {
             Lanes::Two(a, b) => (a, b),
             Lanes::One(_) => unreachable!("f64 values have two parts"),
         };
-        let limit = split(self.lane_splat(DType::F64, m::TRIG_LIMIT)).0;
-        let in_range = |e: &mut Self, h| {
-            let a = e.b.ins().fabs(h);
-            e.b.ins().fcmp(FloatCC::LessThanOrEqual, a, limit)
+        let all_below = |e: &mut Self, bound: f64, cc: FloatCC| {
+            let bound = split(e.lane_splat(DType::F64, bound)).0;
+            let (a0, a1) = (e.b.ins().fabs(x0), e.b.ins().fabs(x1));
+            let ok0 = e.b.ins().fcmp(cc, a0, bound);
+            let ok1 = e.b.ins().fcmp(cc, a1, bound);
+            let ok = e.b.ins().band(ok0, ok1);
+            e.b.ins().vall_true(ok)
         };
-        let (ok0, ok1) = (in_range(self, x0), in_range(self, x1));
-        let ok = self.b.ins().band(ok0, ok1);
-        let all = self.b.ins().vall_true(ok);
-        let [fast, slow, merge] = std::array::from_fn(|_| self.b.create_block());
+        // Below 0.78, x·2/π rounds to 0 in every lane: the reduction leaves x as it is (a
+        // -0 becomes +0, which the kernels map to the same results) and the quadrant
+        // selects keep the kernels' values, so the kernels alone give the same bits.
+        let small = all_below(self, 0.78, FloatCC::LessThan);
+        let [tiny, check, fast, slow, merge] = std::array::from_fn(|_| self.b.create_block());
+        self.b.ins().brif(small, tiny, &[], check, &[]);
+
+        self.b.switch_to_block(tiny);
+        let (s0, c0) = self.half_kernels(x0);
+        let (s1, c1) = self.half_kernels(x1);
+        self.b
+            .ins()
+            .jump(merge, &[s0.into(), s1.into(), c0.into(), c1.into()]);
+
+        self.b.switch_to_block(check);
+        let all = all_below(self, m::TRIG_LIMIT, FloatCC::LessThanOrEqual);
         self.b.ins().brif(all, fast, &[], slow, &[]);
 
         self.b.switch_to_block(fast);
@@ -776,6 +791,34 @@ impl Emitter<'_, '_> {
         pair
     }
 
+    /// The sine and cosine kernels of `math` on an `F64X2` (|h| ≤ π/4).
+    fn half_kernels(&mut self, r: Value) -> (Value, Value) {
+        let c = |e: &mut Self, v: f64| {
+            let x = e.b.ins().f64const(v);
+            e.b.ins().splat(types::F64X2, x)
+        };
+        let z = self.b.ins().fmul(r, r);
+        let horner = |e: &mut Self, coeffs: &[f64]| {
+            let last = coeffs.len() - 1;
+            let mut p = c(e, coeffs[last]);
+            for &co in coeffs[..last].iter().rev() {
+                let pz = e.b.ins().fmul(p, z);
+                let cv = c(e, co);
+                p = e.b.ins().fadd(pz, cv);
+            }
+            p
+        };
+        let ps = horner(self, &m::SIN_F64);
+        let rz = self.b.ins().fmul(r, z);
+        let rzp = self.b.ins().fmul(rz, ps);
+        let sin_r = self.b.ins().fadd(r, rzp);
+        let pc = horner(self, &m::COS_F64);
+        let one = c(self, 1.0);
+        let zp = self.b.ins().fmul(z, pc);
+        let cos_r = self.b.ins().fadd(one, zp);
+        (sin_r, cos_r)
+    }
+
     /// `(sin h, cos h)` for an `F64X2` within the reduction limit, as `math::sin_f64` and
     /// `math::cos_f64` compute them, operation for operation.
     fn half_sin_cos(&mut self, h: Value) -> (Value, Value) {
@@ -798,25 +841,7 @@ impl Emitter<'_, '_> {
         let fl = self.b.ins().floor(kq);
         let f4 = self.b.ins().fmul(four, fl);
         let q = self.b.ins().fsub(k, f4);
-        let z = self.b.ins().fmul(r, r);
-        let horner = |e: &mut Self, coeffs: &[f64]| {
-            let last = coeffs.len() - 1;
-            let mut p = c(e, coeffs[last]);
-            for &co in coeffs[..last].iter().rev() {
-                let pz = e.b.ins().fmul(p, z);
-                let cv = c(e, co);
-                p = e.b.ins().fadd(pz, cv);
-            }
-            p
-        };
-        let ps = horner(self, &m::SIN_F64);
-        let rz = self.b.ins().fmul(r, z);
-        let rzp = self.b.ins().fmul(rz, ps);
-        let sin_r = self.b.ins().fadd(r, rzp);
-        let pc = horner(self, &m::COS_F64);
-        let one = c(self, 1.0);
-        let zp = self.b.ins().fmul(z, pc);
-        let cos_r = self.b.ins().fadd(one, zp);
+        let (sin_r, cos_r) = self.half_kernels(r);
         let is = |e: &mut Self, v: f64| {
             let cv = c(e, v);
             let mask = e.b.ins().fcmp(FloatCC::Equal, q, cv);
