@@ -21,7 +21,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 # envs steps-per-rollout iterations
-CONFIGS=("1 2000 6" "64 1000 6" "1024 500 6" "16384 100 6")
+CONFIGS=("1 2000 20" "64 1000 20" "1024 500 20" "16384 100 20")
 
 rlpc_rate() { # env envs steps iterations -> "steps/s compile_ms"
   local env=$1 n=$2 t=$3 it=$4 action
