@@ -239,7 +239,8 @@ pub fn cos_kernel(r: f64) -> f64 {
 /// the JIT emits lane-wise (`rlp-jit`'s `codegen/lanes.rs`), so both agree bit for bit.
 #[inline]
 pub fn sin_f64(x: f64) -> f64 {
-    if !(x.abs() <= TRIG_LIMIT) {
+    // Large arguments, ±inf and NaN: libm.
+    if x.abs() > TRIG_LIMIT || x.is_nan() {
         return x.sin();
     }
     let (r, q) = reduce_pio2(x);
@@ -252,7 +253,8 @@ pub fn sin_f64(x: f64) -> f64 {
 /// `cos x` in `f64` (≤ 2 ulp measured against `f64::cos`); see [`sin_f64`].
 #[inline]
 pub fn cos_f64(x: f64) -> f64 {
-    if !(x.abs() <= TRIG_LIMIT) {
+    // Large arguments, ±inf and NaN: libm.
+    if x.abs() > TRIG_LIMIT || x.is_nan() {
         return x.cos();
     }
     let (r, q) = reduce_pio2(x);

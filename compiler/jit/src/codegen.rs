@@ -899,17 +899,15 @@ impl<'a, 'f> Emitter<'a, 'f> {
                 self.cast(a, from, dtype)
             }
             Op::Random {
-                dist,
+                dist: Distribution::Uniform,
                 seed,
                 stream,
                 c0,
                 c1,
                 counter,
-            } if dist == Distribution::Uniform => {
-                self.uniform_scalar(seed, stream, c0, c1, counter, dtype)
-            }
+            } => self.uniform_scalar(seed, stream, c0, c1, counter, dtype),
             Op::Random {
-                dist: _,
+                dist: Distribution::Normal,
                 seed,
                 stream,
                 c0,

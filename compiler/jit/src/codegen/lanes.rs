@@ -844,8 +844,7 @@ impl Emitter<'_, '_> {
         let (sin_r, cos_r) = self.half_kernels(r);
         let is = |e: &mut Self, v: f64| {
             let cv = c(e, v);
-            let mask = e.b.ins().fcmp(FloatCC::Equal, q, cv);
-            mask
+            e.b.ins().fcmp(FloatCC::Equal, q, cv)
         };
         let (q1, q2, q3) = (is(self, 1.0), is(self, 2.0), is(self, 3.0));
         let two = c(self, 2.0);
