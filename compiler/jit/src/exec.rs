@@ -297,6 +297,21 @@ fn call_kernel(threads: &Threads, f: KernelFn, args: &[*mut u8], units: usize, w
     })
 }
 
+/// A kernel's status as a result: 0 is success, else the failed check (id + 1) as an
+/// error naming its node and op.
+fn kernel_status(k: &Kernel, status: i32) -> Result<(), RunError> {
+    match status {
+        0 => Ok(()),
+        status => {
+            let check = &k.checks[status as usize - 1];
+            Err(RunError::new(format!(
+                "{} ({}): {}",
+                check.node, check.op, check.message
+            )))
+        }
+    }
+}
+
 /// A matrix product and its epilogue, block of rows by block of rows (blocks split
 /// across threads when the product is large): each block's epilogue runs right after
 /// its rows are computed, while they are in cache. Returns the epilogue's status.
@@ -461,16 +476,7 @@ impl<'p, 's> Frame<'p, 's> {
                 args.extend(params.iter().map(|b| self.ptrs[b.index()]));
                 let status = call_kernel(self.threads, *f, &args, *units, *work);
                 self.args = args;
-                match status {
-                    0 => Ok(()),
-                    status => {
-                        let check = &k.checks[status as usize - 1];
-                        Err(RunError::new(format!(
-                            "{} ({}): {}",
-                            check.node, check.op, check.message
-                        )))
-                    }
-                }
+                kernel_status(k, status)
             }
             (Step::MatMul(m), StepCode::MatMul(Some((f, params)))) => {
                 let args: Vec<*mut u8> = params.iter().map(|b| self.ptrs[b.index()]).collect();
@@ -479,16 +485,7 @@ impl<'p, 's> Frame<'p, 's> {
                     .epilogue
                     .as_ref()
                     .expect("an epilogue step has its kernel");
-                match status {
-                    0 => Ok(()),
-                    status => {
-                        let check = &k.checks[status as usize - 1];
-                        Err(RunError::new(format!(
-                            "{} ({}): {}",
-                            check.node, check.op, check.message
-                        )))
-                    }
-                }
+                kernel_status(k, status)
             }
             // SAFETY: every buffer a step touches is allocated with its declared size.
             (Step::MatMul(m), _) => {

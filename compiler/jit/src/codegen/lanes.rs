@@ -233,36 +233,10 @@ impl Emitter<'_, '_> {
         self.lanes[id.index()] = Some(x);
     }
 
-    /// The kernel values an instruction reads, including the dynamic terms of its index.
-    fn reads(&self, id: ValId) -> Vec<ValId> {
-        let k: &Kernel = self.k;
-        let index_terms = |ix: &IndexId| -> Vec<ValId> {
-            k.indices[ix.index()]
-                .dynamic
-                .iter()
-                .map(|d| d.value)
-                .collect()
-        };
-        match &k.insts[id.index()].op {
-            Op::Load { index, .. } | Op::Coord(index) => index_terms(index),
-            Op::Const(_) | Op::Carry(_) | Op::Step => vec![],
-            Op::Unary(_, a) | Op::Cast(a) | Op::Assert(a, _) => vec![*a],
-            Op::Binary(_, a, b) => vec![*a, *b],
-            Op::Select(c, a, b) => vec![*c, *a, *b],
-            Op::Random {
-                c0, c1, counter, ..
-            } => {
-                let mut v = vec![*c0, *c1];
-                v.extend(index_terms(counter));
-                v
-            }
-        }
-    }
-
     /// Instruction `id` computed by the scalar emitter once per lane, at that lane's
     /// unit (the innermost coordinate plus the lane).
     fn lane_by_lane(&mut self, id: ValId) -> Lanes {
-        let reads = self.reads(id);
+        let reads = super::lazy::operands(self.k, id);
         let (dim, col) = self.inner.expect("lanes run inside a row");
         let mut outs = [None; LANES];
         for (l, out) in outs.iter_mut().enumerate() {
