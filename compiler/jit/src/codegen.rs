@@ -509,6 +509,41 @@ impl<'a, 'f> Emitter<'a, 'f> {
         self.exit(exit);
     }
 
+    /// `for t in steps (counting down when reverse) { body }` with `self.step` set to `t`
+    /// inside; leaves the builder in the block after the loop, `self.step` cleared.
+    fn step_loop(&mut self, s: &ScanKernel, body: &mut dyn FnMut(&mut Self)) {
+        let step = self.b.declare_var(types::I64);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(step, zero);
+        let [head, block, done] = std::array::from_fn(|_| self.b.create_block());
+        self.b.ins().jump(head, &[]);
+
+        self.b.switch_to_block(head);
+        let kv = self.b.use_var(step);
+        let more = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedLessThan, kv, s.length as i64);
+        self.b.ins().brif(more, block, &[], done, &[]);
+
+        self.b.switch_to_block(block);
+        let kv = self.b.use_var(step);
+        let t = if s.reverse {
+            let last = self.b.ins().iconst(types::I64, s.length as i64 - 1);
+            self.b.ins().isub(last, kv)
+        } else {
+            kv
+        };
+        self.step = Some(t);
+        body(self);
+        let k1 = self.b.ins().iadd_imm_s(kv, 1);
+        self.b.def_var(step, k1);
+        self.b.ins().jump(head, &[]);
+
+        self.b.switch_to_block(done);
+        self.step = None;
+    }
+
     /// The whole scan for the unit at the current point (bases and the innermost
     /// coordinate set): carries in variables, the step loop, the final stores. Leaves the
     /// builder in the block after the loop.
@@ -523,54 +558,27 @@ impl<'a, 'f> Emitter<'a, 'f> {
             self.b.def_var(var, v);
             self.carries.push(var);
         }
-        let step = self.b.declare_var(types::I64);
-        let zero = self.b.ins().iconst(types::I64, 0);
-        self.b.def_var(step, zero);
-        let [step_head, step_body, unit_done] = std::array::from_fn(|_| self.b.create_block());
-        self.b.ins().jump(step_head, &[]);
-
-        self.b.switch_to_block(step_head);
-        let kv = self.b.use_var(step);
-        let more = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::SignedLessThan, kv, s.length as i64);
-        self.b.ins().brif(more, step_body, &[], unit_done, &[]);
-
-        self.b.switch_to_block(step_body);
-        let kv = self.b.use_var(step);
-        let t = if s.reverse {
-            let last = self.b.ins().iconst(types::I64, s.length as i64 - 1);
-            self.b.ins().isub(last, kv)
-        } else {
-            kv
-        };
-        self.step = Some(t);
-        for &v in &s.body {
-            self.vals[v.index()] = None;
-        }
-        self.blocks.clear();
-        self.emit_list(&s.body);
-        for &(param, v, index) in &s.step_stores {
-            let at = self.index(index);
-            self.store(param, at, v);
-        }
-        // Read every next carry before redefining any (a carry may pass to another).
-        let next: Vec<Value> = s.next.iter().map(|&v| self.val(v)).collect();
-        for (var, v) in self.carries.clone().into_iter().zip(next) {
-            self.b.def_var(var, v);
-        }
-        let k1 = self.b.ins().iadd_imm_s(kv, 1);
-        self.b.def_var(step, k1);
-        self.b.ins().jump(step_head, &[]);
-
-        self.b.switch_to_block(unit_done);
+        self.step_loop(s, &mut |e| {
+            for &v in &s.body {
+                e.vals[v.index()] = None;
+            }
+            e.blocks.clear();
+            e.emit_list(&s.body);
+            for &(param, v, index) in &s.step_stores {
+                let at = e.index(index);
+                e.store(param, at, v);
+            }
+            // Read every next carry before redefining any (a carry may pass to another).
+            let next: Vec<Value> = s.next.iter().map(|&v| e.val(v)).collect();
+            for (var, v) in e.carries.clone().into_iter().zip(next) {
+                e.b.def_var(var, v);
+            }
+        });
         for (k, &(param, index)) in s.final_stores.iter().enumerate() {
             let v = self.b.use_var(self.carries[k]);
             let at = self.index(index);
             self.store_raw(param, at, v);
         }
-        self.step = None;
     }
 
     /// The same scan with the loops swapped: `for t in steps { for j in start..end {

@@ -83,73 +83,47 @@ impl Emitter<'_, '_> {
             carries.push(vars);
         }
         self.lane_carries = carries.clone();
-        let step = self.b.declare_var(types::I64);
-        let zero = self.b.ins().iconst(types::I64, 0);
-        self.b.def_var(step, zero);
-        let [head, body, done] = std::array::from_fn(|_| self.b.create_block());
-        self.b.ins().jump(head, &[]);
-
-        self.b.switch_to_block(head);
-        let kv = self.b.use_var(step);
-        let more = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::SignedLessThan, kv, s.length as i64);
-        self.b.ins().brif(more, body, &[], done, &[]);
-
-        self.b.switch_to_block(body);
-        let kv = self.b.use_var(step);
-        let t = if s.reverse {
-            let last = self.b.ins().iconst(types::I64, s.length as i64 - 1);
-            self.b.ins().isub(last, kv)
-        } else {
-            kv
-        };
-        self.step = Some(t);
-        for &v in &s.body {
-            self.lanes[v.index()] = None;
-        }
-        self.blocks.clear();
-        self.trig.clear();
         let plan = super::lazy::plan(k, s);
-        for &v in &s.body {
-            for r in plan.regions.iter().filter(|r| r.before == Some(v)) {
-                self.emit_region(r);
-            }
-            if !plan.deferred[v.index()] {
-                self.lane_inst(v);
-            }
-        }
-        for r in plan.regions.iter().filter(|r| r.before.is_none()) {
-            self.emit_region(r);
-        }
         let quads = row_quads(k, &s.step_stores);
-        for (i, &(param, v, index)) in s.step_stores.iter().enumerate() {
-            match quads.iter().find(|q| q.contains(&i)) {
-                Some(q) if q[0] == i => {
-                    let cols = q.map(|j| self.one(s.step_stores[j].1));
-                    let base = s.step_stores[q[0]].2;
-                    self.store_rows(param, base, cols);
+        self.step_loop(s, &mut |e| {
+            for &v in &s.body {
+                e.lanes[v.index()] = None;
+            }
+            e.blocks.clear();
+            e.trig.clear();
+            for &v in &s.body {
+                for r in plan.regions.iter().filter(|r| r.before == Some(v)) {
+                    e.emit_region(r);
                 }
-                Some(_) => {}
-                None => {
-                    let x = self.lane(v);
-                    self.lane_store(param, index, x, k.insts[v.index()].dtype);
+                if !plan.deferred[v.index()] {
+                    e.lane_inst(v);
                 }
             }
-        }
-        // Read every next carry before redefining any (a carry may pass to another).
-        let next: Vec<Vec<Value>> = s.next.iter().map(|&v| self.parts(v)).collect();
-        for (vars, xs) in carries.iter().zip(next) {
-            for (&var, x) in vars.iter().zip(xs) {
-                self.b.def_var(var, x);
+            for r in plan.regions.iter().filter(|r| r.before.is_none()) {
+                e.emit_region(r);
             }
-        }
-        let k1 = self.b.ins().iadd_imm_s(kv, 1);
-        self.b.def_var(step, k1);
-        self.b.ins().jump(head, &[]);
-
-        self.b.switch_to_block(done);
+            for (i, &(param, v, index)) in s.step_stores.iter().enumerate() {
+                match quads.iter().find(|q| q.contains(&i)) {
+                    Some(q) if q[0] == i => {
+                        let cols = q.map(|j| e.one(s.step_stores[j].1));
+                        let base = s.step_stores[q[0]].2;
+                        e.store_rows(param, base, cols);
+                    }
+                    Some(_) => {}
+                    None => {
+                        let x = e.lane(v);
+                        e.lane_store(param, index, x, k.insts[v.index()].dtype);
+                    }
+                }
+            }
+            // Read every next carry before redefining any (a carry may pass to another).
+            let next: Vec<Vec<Value>> = s.next.iter().map(|&v| e.parts(v)).collect();
+            for (vars, xs) in carries.iter().zip(next) {
+                for (&var, x) in vars.iter().zip(xs) {
+                    e.b.def_var(var, x);
+                }
+            }
+        });
         for (c, &(param, index)) in s.final_stores.iter().enumerate() {
             let parts: Vec<Value> = carries[c].iter().map(|&v| self.b.use_var(v)).collect();
             let x = match parts[..] {
@@ -160,7 +134,6 @@ impl Emitter<'_, '_> {
             let dtype = k.insts[s.init[c].index()].dtype;
             self.lane_store(param, index, x, dtype);
         }
-        self.step = None;
     }
 
     fn lane(&self, v: ValId) -> Lanes {
