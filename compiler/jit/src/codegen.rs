@@ -221,6 +221,30 @@ fn forced_element_major() -> bool {
     std::env::var_os("RLP_JIT_ELEMENT_MAJOR_SCANS").is_some()
 }
 
+/// The condition code of a float comparison op (`Ne` for any other op).
+fn float_cc(op: BinaryOp) -> FloatCC {
+    match op {
+        BinaryOp::Lt => FloatCC::LessThan,
+        BinaryOp::Le => FloatCC::LessThanOrEqual,
+        BinaryOp::Gt => FloatCC::GreaterThan,
+        BinaryOp::Ge => FloatCC::GreaterThanOrEqual,
+        BinaryOp::Eq => FloatCC::Equal,
+        _ => FloatCC::NotEqual,
+    }
+}
+
+/// The condition code of a signed integer comparison op (`Ne` for any other op).
+fn int_cc(op: BinaryOp) -> IntCC {
+    match op {
+        BinaryOp::Lt => IntCC::SignedLessThan,
+        BinaryOp::Le => IntCC::SignedLessThanOrEqual,
+        BinaryOp::Gt => IntCC::SignedGreaterThan,
+        BinaryOp::Ge => IntCC::SignedGreaterThanOrEqual,
+        BinaryOp::Eq => IntCC::Equal,
+        _ => IntCC::NotEqual,
+    }
+}
+
 /// Emits one kernel function.
 struct Emitter<'a, 'f> {
     k: &'a Kernel,
@@ -1154,24 +1178,10 @@ impl<'a, 'f> Emitter<'a, 'f> {
 
     fn compare(&mut self, op: BinaryOp, dtype: DType, a: Value, b: Value) -> Value {
         if dtype.is_float() {
-            let cc = match op {
-                BinaryOp::Lt => FloatCC::LessThan,
-                BinaryOp::Le => FloatCC::LessThanOrEqual,
-                BinaryOp::Gt => FloatCC::GreaterThan,
-                BinaryOp::Ge => FloatCC::GreaterThanOrEqual,
-                BinaryOp::Eq => FloatCC::Equal,
-                _ => FloatCC::NotEqual,
-            };
+            let cc = float_cc(op);
             self.b.ins().fcmp(cc, a, b)
         } else {
-            let cc = match op {
-                BinaryOp::Lt => IntCC::SignedLessThan,
-                BinaryOp::Le => IntCC::SignedLessThanOrEqual,
-                BinaryOp::Gt => IntCC::SignedGreaterThan,
-                BinaryOp::Ge => IntCC::SignedGreaterThanOrEqual,
-                BinaryOp::Eq => IntCC::Equal,
-                _ => IntCC::NotEqual,
-            };
+            let cc = int_cc(op);
             self.b.ins().icmp(cc, a, b)
         }
     }

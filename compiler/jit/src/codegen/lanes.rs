@@ -452,14 +452,7 @@ impl Emitter<'_, '_> {
                 BinaryOp::Max => self.b.ins().smax(a, b),
                 BinaryOp::Min => self.b.ins().smin(a, b),
                 _ if op.is_comparison() => {
-                    let cc = match op {
-                        BinaryOp::Lt => IntCC::SignedLessThan,
-                        BinaryOp::Le => IntCC::SignedLessThanOrEqual,
-                        BinaryOp::Gt => IntCC::SignedGreaterThan,
-                        BinaryOp::Ge => IntCC::SignedGreaterThanOrEqual,
-                        BinaryOp::Eq => IntCC::Equal,
-                        _ => IntCC::NotEqual,
-                    };
+                    let cc = super::int_cc(op);
                     self.b.ins().icmp(cc, a, b)
                 }
                 _ => return None,
@@ -490,14 +483,7 @@ impl Emitter<'_, '_> {
                 Lanes::Two(f(self, a0, b0), f(self, a1, b1))
             }
             (Lanes::Two(a0, a1), Lanes::Two(b0, b1), _) if op.is_comparison() => {
-                let cc = match op {
-                    BinaryOp::Lt => FloatCC::LessThan,
-                    BinaryOp::Le => FloatCC::LessThanOrEqual,
-                    BinaryOp::Gt => FloatCC::GreaterThan,
-                    BinaryOp::Ge => FloatCC::GreaterThanOrEqual,
-                    BinaryOp::Eq => FloatCC::Equal,
-                    _ => FloatCC::NotEqual,
-                };
+                let cc = super::float_cc(op);
                 let lo = self.b.ins().fcmp(cc, a0, b0);
                 let hi = self.b.ins().fcmp(cc, a1, b1);
                 // Each 64-bit mask lane is all ones or zeros: keep its low 32 bits.

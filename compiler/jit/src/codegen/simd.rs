@@ -241,14 +241,7 @@ impl Emitter<'_, '_> {
                 self.vector_select(take_a, a, b)
             }
             _ => {
-                let cc = match op {
-                    BinaryOp::Lt => FloatCC::LessThan,
-                    BinaryOp::Le => FloatCC::LessThanOrEqual,
-                    BinaryOp::Gt => FloatCC::GreaterThan,
-                    BinaryOp::Ge => FloatCC::GreaterThanOrEqual,
-                    BinaryOp::Eq => FloatCC::Equal,
-                    _ => FloatCC::NotEqual,
-                };
+                let cc = super::float_cc(op);
                 self.b.ins().fcmp(cc, a, b)
             }
         }
