@@ -5,6 +5,14 @@
 # (`gymnasium.make_vec("CartPole-v1", vectorization_mode="vector_entry_point")`) and
 # Pendulum (`gymnasium.vector.SyncVectorEnv`) measured in the same run.
 #
+# Two rlpc figures per configuration, from two programs that differ only in what they
+# read of the batch:
+#   rewards  - the program logs the mean reward, so the rollout stores the rewards and
+#              none of the fields nothing reads (observations included);
+#   batch    - the program also reads every other field of the batch (one step of each,
+#              so reading costs nothing), so the rollout stores the whole batch:
+#              observations, next observations, actions, flags, returns.
+#
 # Usage:   bench/envs.sh [RLPC_BINARY]      (default: target/release/rlpc; build it with
 #                                            `cargo build --release -p rlpc` first)
 # Needs:   /tmp/gymvenv with gymnasium 1.4.0 + numpy for the baseline
@@ -12,7 +20,8 @@
 #          set GYM_PYTHON to use another interpreter, or GYM_PYTHON=none to skip it.
 # Output:  a markdown table on stdout. rlpc steps/s exclude compile time (stderr's
 #          "compiled … in X ms" line) and the first iteration: they come from the run's
-#          metrics.csv (cumulative env_steps and wall_s of the training loop).
+#          metrics.csv (cumulative env_steps and wall_s of the training loop). The ratio
+#          is the `rewards` figure over Gymnasium's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RLPC=${1:-target/release/rlpc}
@@ -23,12 +32,15 @@ trap 'rm -rf "$WORK"' EXIT
 # envs steps-per-rollout iterations
 CONFIGS=("1 2000 20" "64 1000 20" "1024 500 20" "16384 100 20")
 
-rlpc_rate() { # env envs steps iterations -> "steps/s compile_ms"
-  local env=$1 n=$2 t=$3 it=$4 action
+rlpc_rate() { # env envs steps iterations rewards|batch -> "steps/s compile_ms"
+  local env=$1 n=$2 t=$3 it=$4 reads=$5 action extra=""
   if [ "$env" = cartpole ]; then
     action="i32(floor(uniform([$n], low: 0.0, high: 2.0)))"
   else
     action="uniform([$n, 1], low: -2.0, high: 2.0)"
+  fi
+  if [ "$reads" = batch ]; then
+    extra="  log k = mean(batch.obs[0]) + mean(batch.next_obs[0]) + mean(f32(batch.action[0])) + mean(f32(batch.terminated[0])) + mean(f32(batch.truncated[0])) + mean(f32(batch.done[0])) + mean(batch.episode_return[0]) + mean(batch.not_terminated[0])"
   fi
   cat > "$WORK/b.rlp" <<RLP
 use std.env.$env
@@ -37,6 +49,7 @@ policy = obs -> { sample: () -> $action }
 train iterations: $it {
   sample batch = rollout(env, policy, steps: $t)
   log r = mean(batch.reward)
+$extra
 }
 RLP
   "$RLPC" run --out "$WORK/run" "$WORK/b.rlp" >"$WORK/out" 2>"$WORK/err" || {
@@ -77,14 +90,15 @@ print(f"{steps / (time.perf_counter() - t0):.0f}")
 PYEOF
 }
 
-echo "| env | envs | rlpc steps/s | rlpc compile ms | Gymnasium steps/s | ratio |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| env | envs | rlpc steps/s (rewards) | rlpc steps/s (batch) | rlpc compile ms | Gymnasium steps/s | ratio |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 for env in cartpole pendulum; do
   for c in "${CONFIGS[@]}"; do
     set -- $c
-    read -r rate cms < <(rlpc_rate "$env" "$1" "$2" "$3")
+    read -r rate cms < <(rlpc_rate "$env" "$1" "$2" "$3" rewards)
+    read -r full _ < <(rlpc_rate "$env" "$1" "$2" "$3" batch)
     g=$(gym_rate "$env" "$1")
     ratio=$(awk -v a="$rate" -v b="$g" 'BEGIN { if (b == "-" || b == 0) print "-"; else printf "%.1f×", a / b }')
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$env" "$1" "$rate" "$cms" "$g" "$ratio"
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$env" "$1" "$rate" "$full" "$cms" "$g" "$ratio"
   done
 done

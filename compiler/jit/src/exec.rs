@@ -255,6 +255,13 @@ impl Threads {
         }
         let chunks = (count * 4).min(units);
         let per = units.div_ceil(chunks);
+        // Chunks start at multiples of four where that costs no parallelism, so that
+        // four-unit groups (and their random draws) stay aligned.
+        let per = if per >= 4 {
+            per.next_multiple_of(4)
+        } else {
+            per
+        };
         let par = || {
             let statuses: Vec<i32> = (0..chunks)
                 .into_par_iter()

@@ -258,8 +258,13 @@ pub fn evaluate_program(
     }
     let (text, constructor) = eval_source(source, file, opts)?;
     let tmp = TempProgram::write(source, file, &text)?;
+    // The batch is read from the trainer's slots, not by a stage: keep it.
+    let keep = crate::sema::Options {
+        keep_unread: true,
+        ..Default::default()
+    };
     let (program, _sources) =
-        crate::front_end_with(&tmp.path, seed, overrides).map_err(|(diags, sources)| {
+        crate::front_end_opts(&tmp.path, seed, overrides, keep).map_err(|(diags, sources)| {
             format!(
                 "the evaluation program does not compile:\n{}",
                 render_fancy(&diags, &sources)

@@ -323,6 +323,35 @@ impl Program {
     pub fn slot(&self, id: SlotId) -> &Slot {
         &self.slots[id.0 as usize]
     }
+
+    /// Stops writing the transient slots nothing reads — no stage, no metric: their
+    /// stages drop those outputs, so the graphs stop computing them (a rollout whose
+    /// observations no stage reads neither casts nor stores them). The slots stay, so
+    /// ids are unchanged, but are never written. Stages of external rollouts are left
+    /// alone (the runtime fills their batch).
+    pub fn prune_unread_transients(&mut self) {
+        let mut read: Vec<SlotId> = self.metrics.iter().map(|m| m.slot).collect();
+        read.extend(self.stages.iter().flat_map(|s| s.reads.iter().copied()));
+        let slots = &self.slots;
+        let unread =
+            |s: &SlotId| slots[s.0 as usize].kind == SlotKind::Transient && !read.contains(s);
+        for stage in &mut self.stages {
+            if stage.external.is_some() || !stage.writes.iter().any(unread) {
+                continue;
+            }
+            let (writes, outputs) = stage
+                .writes
+                .iter()
+                .zip(&stage.graph.outputs)
+                .filter(|(s, _)| !unread(s))
+                .map(|(&s, &o)| (s, o))
+                .unzip();
+            stage.writes = writes;
+            stage.graph.outputs = outputs;
+        }
+        self.stages
+            .retain(|s| !s.writes.is_empty() || s.external.is_some() || s.env_steps > 0);
+    }
 }
 
 /// One line about a checked program: its parameters, state and stages.

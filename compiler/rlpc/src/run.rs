@@ -131,6 +131,11 @@ pub struct Summary {
     pub finished: bool,
 }
 
+/// What a slot holds while its tensor is lent to a running stage.
+fn placeholder() -> Tensor {
+    Tensor::full(rlp_ir::DType::F32, &[0], 0.0)
+}
+
 /// Default checkpoint period, in iterations.
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 50;
 /// Checkpoints kept on disk by default (the newest ones).
@@ -202,23 +207,46 @@ impl<'c> Trainer<'c> {
         exe: &dyn Executable,
         sources: Option<&SourceMap>,
     ) -> Result<(), String> {
-        let inputs: Vec<Tensor> = stage
-            .reads
-            .iter()
-            .map(|s| self.slots[s.0 as usize].clone())
-            .collect();
+        let inputs = self.take_inputs(stage);
         let mut outs = self.dead_outputs(stage);
-        exe.run_into(&inputs, &mut outs)
-            .map_err(|e| format!("stage `{}` failed: {e}", stage.kind.name()))?;
+        let ran = exe
+            .run_into(&inputs, &mut outs)
+            .map_err(|e| format!("stage `{}` failed: {e}", stage.kind.name()));
         // Check everything before writing anything: a failed stage leaves the state as
         // it was before the stage, which is what the culprit search re-runs from.
-        if let Some(k) = outs.iter().position(|t| !t.all_finite()) {
-            return Err(self.non_finite_error(stage, &inputs, k, sources));
-        }
+        let checked = ran.and_then(|()| match outs.iter().position(|t| !t.all_finite()) {
+            Some(k) => Err(self.non_finite_error(stage, &inputs, k, sources)),
+            None => Ok(()),
+        });
+        self.put_back(stage, inputs);
+        checked?;
         for (s, t) in stage.writes.iter().zip(outs) {
             self.slots[s.0 as usize] = t;
         }
         Ok(())
+    }
+
+    /// The values of the slots `stage` reads, moved out of their slots (not copied: a
+    /// fit stage reads the whole batch); [`Trainer::put_back`] returns them.
+    fn take_inputs(&mut self, stage: &Stage) -> Vec<Tensor> {
+        let mut inputs: Vec<Tensor> = Vec::with_capacity(stage.reads.len());
+        for (i, s) in stage.reads.iter().enumerate() {
+            let t = match stage.reads[..i].iter().position(|r| r == s) {
+                Some(j) => inputs[j].clone(),
+                None => std::mem::replace(&mut self.slots[s.0 as usize], placeholder()),
+            };
+            inputs.push(t);
+        }
+        inputs
+    }
+
+    /// Returns the inputs [`Trainer::take_inputs`] took to their slots.
+    fn put_back(&mut self, stage: &Stage, inputs: Vec<Tensor>) {
+        for (i, (s, t)) in stage.reads.iter().zip(inputs).enumerate() {
+            if !stage.reads[..i].contains(s) {
+                self.slots[s.0 as usize] = t;
+            }
+        }
     }
 
     /// Memory for `stage`'s outputs to be written into: the tensors of the transient
@@ -240,7 +268,7 @@ impl<'c> Trainer<'c> {
             let current = &mut self.slots[s.0 as usize];
             let fits = current.dtype() == ty.dtype && current.shape() == ty.shape.as_slice();
             outs.push(if dead(s) && fits {
-                std::mem::replace(current, Tensor::full(ty.dtype, &[0], 0.0))
+                std::mem::replace(current, placeholder())
             } else {
                 Tensor::full(ty.dtype, &ty.shape, 0.0)
             });

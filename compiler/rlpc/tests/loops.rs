@@ -16,6 +16,7 @@ fn example(name: &str) -> std::path::PathBuf {
 fn lower_file(name: &str, unroll: bool) -> Program {
     let opts = Options {
         unroll_loops: unroll,
+        ..Default::default()
     };
     rlpc::front_end_opts(&example(name), 0, &[], opts)
         .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
@@ -26,6 +27,7 @@ fn lower_file(name: &str, unroll: bool) -> Program {
 fn lower_source(src: &str, unroll: bool) -> Program {
     let opts = Options {
         unroll_loops: unroll,
+        ..Default::default()
     };
     let dir = std::env::temp_dir().join(format!("rlpc-loops-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -69,3 +69,72 @@ fn clipped_surrogate_example_solves_cartpole_seed_0() {
     let ret = last_return("ppo_cartpole.rlp", 0, &[]);
     assert!(ret >= 475.0, "mean return in the last iteration was {ret}");
 }
+
+/// A rollout of which only the rewards are read stores only the rewards: the unread
+/// batch fields drop out of the sample stage (so its scan neither computes nor stores
+/// them), while keeping them all changes no state and no metric, bit for bit.
+#[test]
+fn unread_batch_fields_are_not_computed() {
+    let src = "use std.env.cartpole\n\
+        env = cartpole(envs: 8, seed: 1)\n\
+        policy = obs -> { sample: () -> i32(floor(uniform([8], low: 0.0, high: 2.0))) }\n\
+        train iterations: 3 {\n\
+        \x20 sample batch = rollout(env, policy, steps: 50)\n\
+        \x20 log r = mean(batch.reward)\n\
+        }\n";
+    let dir = std::env::temp_dir().join(format!("rlpc-prune-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("p.rlp");
+    std::fs::write(&path, src).unwrap();
+    let lower = |keep_unread: bool| {
+        let opts = rlpc::sema::Options {
+            keep_unread,
+            ..Default::default()
+        };
+        rlpc::front_end_opts(&path, 0, &[], opts)
+            .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+            .unwrap()
+            .0
+    };
+    let (pruned, kept) = (lower(false), lower(true));
+    let writes = |p: &rlpc::program::Program| -> Vec<String> {
+        let stage = p.stages.iter().find(|s| s.env_steps > 0).unwrap();
+        stage
+            .writes
+            .iter()
+            .map(|&s| p.slot(s).name.clone())
+            .collect()
+    };
+    let (w_pruned, w_kept) = (writes(&pruned), writes(&kept));
+    for name in ["env.state", "tmp.batch.reward"] {
+        assert!(
+            w_pruned.iter().any(|w| w == name),
+            "{name} not in {w_pruned:?}"
+        );
+    }
+    for name in ["tmp.batch.obs", "tmp.batch.next_obs", "tmp.batch.done"] {
+        assert!(
+            !w_pruned.iter().any(|w| w == name),
+            "{name} in {w_pruned:?}"
+        );
+        assert!(w_kept.iter().any(|w| w == name), "{name} not in {w_kept:?}");
+    }
+    let run_it = |p: rlpc::program::Program| {
+        let c = run::compile(p, Backend::Jit).unwrap();
+        let mut t = Trainer::new(&c).unwrap();
+        for it in 0..3 {
+            t.step(it, None).unwrap();
+        }
+        (t.state(), t.metric_values())
+    };
+    let ((sa, ma), (sb, mb)) = (run_it(pruned), run_it(kept));
+    assert_eq!(
+        ma.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        mb.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+    assert_eq!(sa.len(), sb.len());
+    for ((name, x), (_, y)) in sa.iter().zip(&sb) {
+        assert_eq!(x.to_f64_vec(), y.to_f64_vec(), "slot {name}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -24,4 +24,8 @@ pub struct Options {
     /// Unroll every `for` and `repeat` statement instead of lowering the ones that
     /// allow it to loops ([`loops`]): for checking that both give the same results.
     pub unroll_loops: bool,
+    /// Keep writing transient slots no stage or metric reads
+    /// ([`crate::program::Program::prune_unread_transients`] otherwise drops them), for
+    /// tools that read them from the trainer (evaluation reads its rollout's batch).
+    pub keep_unread: bool,
 }

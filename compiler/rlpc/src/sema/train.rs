@@ -182,7 +182,7 @@ pub fn lower_opts(
         external: None,
         loops: vec![],
     };
-    Ok(Program {
+    let mut program = Program {
         slots: el.slots,
         init,
         stages: lw.stages,
@@ -192,7 +192,11 @@ pub fn lower_opts(
         counter: el.counter,
         externals: el.externals,
         seed,
-    })
+    };
+    if !el.opts.keep_unread {
+        program.prune_unread_transients();
+    }
+    Ok(program)
 }
 
 struct Lowering {
