@@ -378,12 +378,7 @@ impl Emitter<'_, '_> {
             (Lanes::Two(a0, a1), Lanes::Two(b0, b1)) => {
                 let lo = self.b.ins().swiden_low(c);
                 let hi = self.b.ins().swiden_high(c);
-                let lo = self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), lo);
-                let hi = self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), hi);
-                Lanes::Two(
-                    self.b.ins().bitselect(lo, a0, b0),
-                    self.b.ins().bitselect(hi, a1, b1),
-                )
+                Lanes::Two(self.blend(lo, a0, b0), self.blend(hi, a1, b1))
             }
             (Lanes::One(a), Lanes::One(b)) => Lanes::One(self.vector_select(c, a, b)),
             _ => unreachable!("select operands share a dtype"),
@@ -477,8 +472,7 @@ impl Emitter<'_, '_> {
                     let nan = e.b.ins().fcmp(FloatCC::Unordered, x, x);
                     let wins = e.b.ins().fcmp(cc, x, y);
                     let take = e.b.ins().bor(nan, wins);
-                    let take = e.b.ins().bitcast(types::F64X2, MemFlagsData::new(), take);
-                    e.b.ins().bitselect(take, x, y)
+                    e.blend(take, x, y)
                 };
                 Lanes::Two(f(self, a0, b0), f(self, a1, b1))
             }
@@ -784,10 +778,7 @@ impl Emitter<'_, '_> {
         let odd = self.b.ins().bor(q1, q3);
         let upper = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, q, two);
         let middle = self.b.ins().bor(q1, q2);
-        let pick = |e: &mut Self, mask: Value, a: Value, bb: Value| {
-            let m = e.b.ins().bitcast(types::F64X2, MemFlagsData::new(), mask);
-            e.b.ins().bitselect(m, a, bb)
-        };
+        let pick = |e: &mut Self, mask: Value, a: Value, bb: Value| e.blend(mask, a, bb);
         let vs = pick(self, odd, cos_r, sin_r);
         let ns = self.b.ins().fneg(vs);
         let sin = pick(self, upper, ns, vs);

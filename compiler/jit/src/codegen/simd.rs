@@ -169,12 +169,37 @@ impl Emitter<'_, '_> {
 
     /// `c ? a : b` per lane, for float vectors or masks.
     pub(super) fn vector_select(&mut self, c: Value, a: Value, b: Value) -> Value {
+        self.blend(c, a, b)
+    }
+
+    /// `mask ? a : b` per lane, where every lane of `mask` (any vector type of the lane
+    /// width of `a` and `b`) is all ones or all zeros: one `blendv` on x86-64, whose
+    /// sign-bit test then agrees with `bitselect` (which Cranelift lowers to three
+    /// instructions unless the mask is a bare comparison).
+    pub(super) fn blend(&mut self, mask: Value, a: Value, b: Value) -> Value {
         let ty = self.b.func.dfg.value_type(a);
-        if ty == VF {
-            let c = self.b.ins().bitcast(VF, MemFlagsData::new(), c);
-            self.b.ins().bitselect(c, a, b)
+        if !cfg!(target_arch = "x86_64") {
+            let m = self.b.ins().bitcast(ty, MemFlagsData::new(), mask);
+            return self.b.ins().bitselect(m, a, b);
+        }
+        let int = if ty.lane_bits() == 64 {
+            types::I64X2
         } else {
-            self.b.ins().bitselect(c, a, b)
+            types::I32X4
+        };
+        let as_int = |e: &mut Self, x: Value| {
+            if e.b.func.dfg.value_type(x) == int {
+                x
+            } else {
+                e.b.ins().bitcast(int, MemFlagsData::new(), x)
+            }
+        };
+        let (m, x, y) = (as_int(self, mask), as_int(self, a), as_int(self, b));
+        let r = self.b.ins().blendv(m, x, y);
+        if ty == int {
+            r
+        } else {
+            self.b.ins().bitcast(ty, MemFlagsData::new(), r)
         }
     }
 
