@@ -44,6 +44,7 @@ use rlp_runtime::DType;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+mod ahead;
 mod lanes;
 mod lazy;
 mod math;
@@ -277,6 +278,8 @@ struct Emitter<'a, 'f> {
     lane_tag: Option<u8>,
     /// `(sin, cos)` of `f64` lane values computed in the current lanes scope.
     trig: HashMap<ValId, (lanes::Lanes, lanes::Lanes)>,
+    /// The words of this step's draws computed ahead (module `ahead`), by draw.
+    ahead: HashMap<ValId, Value>,
 }
 
 impl<'a, 'f> Emitter<'a, 'f> {
@@ -305,6 +308,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
             lane_carries: vec![],
             lane_tag: None,
             trig: HashMap::new(),
+            ahead: HashMap::new(),
         }
     }
 

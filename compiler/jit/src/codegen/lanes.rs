@@ -36,7 +36,7 @@ pub fn fits(k: &Kernel) -> bool {
     matches!(k.kind, KernelKind::Scan(_)) && !k.space.is_empty() && k.checks.is_empty()
 }
 
-fn little() -> MemFlagsData {
+pub(super) fn little() -> MemFlagsData {
     MemFlagsData::new().with_endianness(Endianness::Little)
 }
 
@@ -59,7 +59,9 @@ impl Emitter<'_, '_> {
         self.b.ins().return_(&[ok]);
     }
 
-    /// The scan for the four units at the current point.
+    /// The scan for the four units at the current point. When some uniform draws can
+    /// be computed four steps ahead (module `ahead`), a group whose draws are aligned
+    /// runs the step loop that does so, any other the plain one.
     fn scan_group(&mut self, s: &ScanKernel) {
         let k: &Kernel = self.k;
         self.lanes = vec![None; k.insts.len()];
@@ -84,13 +86,70 @@ impl Emitter<'_, '_> {
         }
         self.lane_carries = carries.clone();
         let plan = super::lazy::plan(k, s);
+        let draws = super::ahead::draws(k, s, &plan.deferred);
+        if draws.is_empty() {
+            self.group_steps(s, &plan, &carries, &[]);
+        } else {
+            let mut misaligned = self.b.ins().iconst(types::I64, 0);
+            for d in &draws {
+                let at = self.index(d.counter);
+                misaligned = self.b.ins().bor(misaligned, at);
+            }
+            let misaligned = self.b.ins().band_imm_s(misaligned, LANES as i64 - 1);
+            let [plain, ahead, done] = std::array::from_fn(|_| self.b.create_block());
+            self.b.ins().brif(misaligned, plain, &[], ahead, &[]);
+            let prologue = self.lanes.clone();
+            self.b.switch_to_block(ahead);
+            self.group_steps(s, &plan, &carries, &draws);
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(plain);
+            self.lanes = prologue;
+            self.group_steps(s, &plan, &carries, &[]);
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(done);
+        }
+        for (c, &(param, index)) in s.final_stores.iter().enumerate() {
+            let parts: Vec<Value> = carries[c].iter().map(|&v| self.b.use_var(v)).collect();
+            let x = match parts[..] {
+                [a] => Lanes::One(a),
+                [a, b] => Lanes::Two(a, b),
+                _ => unreachable!("a carry has one or two parts"),
+            };
+            let dtype = k.insts[s.init[c].index()].dtype;
+            self.lane_store(param, index, x, dtype);
+        }
+    }
+
+    /// The step loop of a group, its carries in `carries`; `draws` are computed four
+    /// steps ahead (their blocks aligned).
+    fn group_steps(
+        &mut self,
+        s: &ScanKernel,
+        plan: &super::lazy::Plan,
+        carries: &[Vec<Variable>],
+        draws: &[super::ahead::Draw],
+    ) {
+        let k: &Kernel = self.k;
         let quads = row_quads(k, &s.step_stores);
+        // Per draw, the words of the next four steps; the first is this step's.
+        let ahead: Vec<[Variable; 4]> = draws
+            .iter()
+            .map(|_| std::array::from_fn(|_| self.b.declare_var(types::I32X4)))
+            .collect();
         self.step_loop(s, &mut |e| {
             for &v in &s.body {
                 e.lanes[v.index()] = None;
             }
             e.blocks.clear();
             e.trig.clear();
+            e.ahead.clear();
+            if !draws.is_empty() {
+                e.refill_ahead(s, draws, &ahead);
+                for (d, vars) in draws.iter().zip(&ahead) {
+                    let w = e.b.use_var(vars[0]);
+                    e.ahead.insert(d.id, w);
+                }
+            }
             for &v in &s.body {
                 for r in plan.regions.iter().filter(|r| r.before == Some(v)) {
                     e.emit_region(r);
@@ -123,17 +182,49 @@ impl Emitter<'_, '_> {
                     e.b.def_var(var, x);
                 }
             }
+            for vars in &ahead {
+                for j in 0..3 {
+                    let w = e.b.use_var(vars[j + 1]);
+                    e.b.def_var(vars[j], w);
+                }
+            }
+            e.ahead.clear();
         });
-        for (c, &(param, index)) in s.final_stores.iter().enumerate() {
-            let parts: Vec<Value> = carries[c].iter().map(|&v| self.b.use_var(v)).collect();
-            let x = match parts[..] {
-                [a] => Lanes::One(a),
-                [a, b] => Lanes::Two(a, b),
-                _ => unreachable!("a carry has one or two parts"),
-            };
-            let dtype = k.insts[s.init[c].index()].dtype;
-            self.lane_store(param, index, x, dtype);
+    }
+
+    /// At every fourth iteration of the step loop, the next four steps' words of each
+    /// draw into `ahead`.
+    fn refill_ahead(
+        &mut self,
+        s: &ScanKernel,
+        draws: &[super::ahead::Draw],
+        ahead: &[[Variable; 4]],
+    ) {
+        let t = self.step.expect("inside the step loop");
+        let iteration = if s.reverse {
+            let last = self.b.ins().iconst(types::I64, s.length as i64 - 1);
+            self.b.ins().isub(last, t)
+        } else {
+            t
+        };
+        let phase = self.b.ins().band_imm_s(iteration, LANES as i64 - 1);
+        let [refill, go_on] = std::array::from_fn(|_| self.b.create_block());
+        self.b.ins().brif(phase, go_on, &[], refill, &[]);
+        self.b.switch_to_block(refill);
+        let steps: [Value; 4] = std::array::from_fn(|j| {
+            let by = if s.reverse { -(j as i64) } else { j as i64 };
+            self.b.ins().iadd_imm_s(t, by)
+        });
+        for (d, vars) in draws.iter().zip(ahead) {
+            let words = self.draw_ahead(d, steps);
+            for (&var, w) in vars.iter().zip(words) {
+                self.b.def_var(var, w);
+            }
         }
+        self.b.ins().jump(go_on, &[]);
+        self.b.switch_to_block(go_on);
+        // Values computed in the refill block do not reach past it.
+        self.blocks.clear();
     }
 
     fn lane(&self, v: ValId) -> Lanes {
@@ -147,7 +238,7 @@ impl Emitter<'_, '_> {
         }
     }
 
-    fn one(&self, v: ValId) -> Value {
+    pub(super) fn one(&self, v: ValId) -> Value {
         match self.lane(v) {
             Lanes::One(a) => a,
             Lanes::Two(..) => unreachable!("only f64 values have two parts"),
@@ -159,7 +250,7 @@ impl Emitter<'_, '_> {
     }
 
     /// Computes instruction `id` for the four units, with a lane form where there is one.
-    fn lane_inst(&mut self, id: ValId) {
+    pub(super) fn lane_inst(&mut self, id: ValId) {
         let k: &Kernel = self.k;
         let inst = &k.insts[id.index()];
         let dtype = inst.dtype;
@@ -525,7 +616,7 @@ impl Emitter<'_, '_> {
     }
 
     /// 32-bit lanes `idx` (0–3 from `a`, 4–7 from `b`) of two vectors, as `I32X4`.
-    fn shuffle_words(&mut self, a: Value, b: Value, idx: [u8; 4]) -> Value {
+    pub(super) fn shuffle_words(&mut self, a: Value, b: Value, idx: [u8; 4]) -> Value {
         let a = self.b.ins().bitcast(types::I8X16, little(), a);
         let b = self.b.ins().bitcast(types::I8X16, little(), b);
         let mut mask = [0u8; 16];
@@ -558,6 +649,9 @@ impl Emitter<'_, '_> {
         counter: IndexId,
         dtype: DType,
     ) -> Option<Lanes> {
+        if let Some(&words) = self.ahead.get(&id) {
+            return self.units_from_words(words, dtype);
+        }
         let ix = &self.k.indices[counter.index()];
         let inner = self.k.space.len() - 1;
         if !ix.dynamic.is_empty() || ix.strides[inner] != 1 {
@@ -860,16 +954,7 @@ impl Emitter<'_, '_> {
     /// Stores four 32-bit columns of four lanes as four rows: element `(lane, col)` at
     /// `index(base) + col` with the lane's unit (a 4×4 transpose, then vector stores).
     fn store_rows(&mut self, param: usize, base: IndexId, cols: [Value; 4]) {
-        let t0 = self.shuffle_words(cols[0], cols[1], [0, 4, 1, 5]);
-        let t1 = self.shuffle_words(cols[2], cols[3], [0, 4, 1, 5]);
-        let t2 = self.shuffle_words(cols[0], cols[1], [2, 6, 3, 7]);
-        let t3 = self.shuffle_words(cols[2], cols[3], [2, 6, 3, 7]);
-        let rows = [
-            self.shuffle_words(t0, t1, [0, 1, 4, 5]),
-            self.shuffle_words(t0, t1, [2, 3, 6, 7]),
-            self.shuffle_words(t2, t3, [0, 1, 4, 5]),
-            self.shuffle_words(t2, t3, [2, 3, 6, 7]),
-        ];
+        let rows = self.transpose4(cols);
         let (dim, col) = self.inner.expect("lanes run inside a row");
         for (l, row) in rows.into_iter().enumerate() {
             let c = self.b.ins().iadd_imm_s(col, l as i64);
@@ -879,6 +964,23 @@ impl Emitter<'_, '_> {
             self.b.ins().store(vector_flags(), row, addr, 0);
         }
         self.inner = Some((dim, col));
+    }
+}
+
+impl Emitter<'_, '_> {
+    /// The 4×4 transpose of four `I32X4` values: word `j` of result `i` is word `i` of
+    /// `cols[j]`.
+    pub(super) fn transpose4(&mut self, cols: [Value; 4]) -> [Value; 4] {
+        let t0 = self.shuffle_words(cols[0], cols[1], [0, 4, 1, 5]);
+        let t1 = self.shuffle_words(cols[2], cols[3], [0, 4, 1, 5]);
+        let t2 = self.shuffle_words(cols[0], cols[1], [2, 6, 3, 7]);
+        let t3 = self.shuffle_words(cols[2], cols[3], [2, 6, 3, 7]);
+        [
+            self.shuffle_words(t0, t1, [0, 1, 4, 5]),
+            self.shuffle_words(t0, t1, [2, 3, 6, 7]),
+            self.shuffle_words(t2, t3, [0, 1, 4, 5]),
+            self.shuffle_words(t2, t3, [2, 3, 6, 7]),
+        ]
     }
 }
 

@@ -390,13 +390,83 @@ fn wide_values_beside_narrow_ones_run_as_one_scan_kernel() {
         }
         check(&g, &inputs);
     }
-    // Three threads split 61 units into chunks of 6: groups of four that start off a
-    // Philox block boundary draw lane by lane, and must agree too.
+    // Three threads split 61 units into chunks of eight (the executor starts chunks at
+    // multiples of four); groups that start off a Philox block boundary are covered by
+    // `draws_computed_ahead_match_the_interpreter`.
     let g = wide_step(700, 61);
     let inputs = rng.inputs(&g, false);
     let want = rlp_ir::interp::run(&g, &inputs).unwrap();
     let got = jit(&g, true, 3).run(&inputs).unwrap();
     for (a, b) in got.iter().zip(&want) {
         same_bits(a, b).unwrap();
+    }
+}
+
+/// A scan body over `[2, n]` with three uniform draws: `f32` at counters `(3t + 1, 7)`
+/// and `f64` at `(t, t)`, computable four steps ahead, and an `f32` one at `(t, t)`.
+/// Each row adds its own bias (a loop invariant broadcast along the row, so the two dims
+/// stay apart):
+/// when `n` is not a multiple of four, the second row's groups of four start off a
+/// Philox block boundary and take the per-step path.
+fn draws_ahead(steps: usize, n: usize, reverse: bool) -> Graph {
+    use rlp_ir::Distribution;
+    let body = graph(
+        &[ty(F, &[2, n]), ty(F, &[2, 1]), ty(DType::I32, &[])],
+        |g, x| {
+            let (carry, bias, t) = (x[0], x[1], x[2]);
+            let uniform = |g: &mut Graph, stream: u32, c0, c1, dtype| {
+                g.add_typed(
+                    Op::Random {
+                        dist: Distribution::Uniform,
+                        seed: 3,
+                        stream,
+                    },
+                    vec![c0, c1],
+                    ty(dtype, &[2, n]),
+                )
+            };
+            let three = g.constant(DType::I32, 3.0);
+            let one = g.constant(DType::I32, 1.0);
+            let seven = g.constant(DType::I32, 7.0);
+            let t3 = g.binary(BinaryOp::Mul, t, three).unwrap();
+            let c0 = g.binary(BinaryOp::Add, t3, one).unwrap();
+            let a = uniform(g, 1, c0, seven, F);
+            let b = uniform(g, 2, t, t, F);
+            let c = uniform(g, 3, t, t, DType::F64);
+            let c = g.cast(c, F).unwrap();
+            let row = g.broadcast(bias, &[2, n]).unwrap();
+            let sum = g.binary(BinaryOp::Add, carry, a).unwrap();
+            let sum = g.binary(BinaryOp::Add, sum, b).unwrap();
+            let sum = g.binary(BinaryOp::Add, sum, c).unwrap();
+            let sum = g.binary(BinaryOp::Add, sum, row).unwrap();
+            vec![sum, a, b, c]
+        },
+    );
+    graph(&[ty(F, &[2, n]), ty(F, &[2, 1])], |g, x| {
+        scan(g, body, steps, reverse, 1, 0, vec![x[0], x[1]])
+    })
+}
+
+/// Draws computed four steps ahead (and the per-step path beside them) give the
+/// interpreter's bits: step counts that are and are not multiples of four, both
+/// directions, aligned and unaligned rows, group tails, and three threads.
+#[test]
+fn draws_computed_ahead_match_the_interpreter() {
+    let mut rng = Gen(41);
+    for reverse in [false, true] {
+        for (steps, n) in [(1, 4), (3, 8), (4, 7), (5, 13), (9, 64), (13, 5)] {
+            let g = draws_ahead(steps, n, reverse);
+            assert!(
+                is_scan_kernel(&g),
+                "steps {steps}, n {n}:\n{}",
+                fuse(&g, true).unwrap()
+            );
+            let inputs = rng.inputs(&g, false);
+            let want = check(&g, &inputs);
+            let got = jit(&g, true, 3).run(&inputs).unwrap();
+            for (a, b) in got.iter().zip(&want) {
+                same_bits(a, b).unwrap();
+            }
+        }
     }
 }
