@@ -119,6 +119,8 @@ impl Emitter<'_, '_> {
             for &v in &d.cone {
                 self.lanes[v.index()] = None;
             }
+            // `sin`/`cos` are cached by argument, which now has another value.
+            self.trig.clear();
             for &v in &d.cone {
                 self.lane_inst(v);
             }

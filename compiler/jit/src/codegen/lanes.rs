@@ -225,6 +225,7 @@ impl Emitter<'_, '_> {
         self.b.switch_to_block(go_on);
         // Values computed in the refill block do not reach past it.
         self.blocks.clear();
+        self.trig.clear();
     }
 
     fn lane(&self, v: ValId) -> Lanes {

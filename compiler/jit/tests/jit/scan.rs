@@ -402,8 +402,8 @@ fn wide_values_beside_narrow_ones_run_as_one_scan_kernel() {
     }
 }
 
-/// A scan body over `[2, n]` with three uniform draws: `f32` at counters `(3t + 1, 7)`
-/// and `f64` at `(t, t)`, computable four steps ahead, and an `f32` one at `(t, t)`.
+/// A scan body over `[2, n]` with three uniform draws, all computable four steps ahead:
+/// `f32` at counters `(3t + 1, 7)` and `(t, t)`, `f64` at `(t, |1000 sin t|)`.
 /// Each row adds its own bias (a loop invariant broadcast along the row, so the two dims
 /// stay apart):
 /// when `n` is not a multiple of four, the second row's groups of four start off a
@@ -432,7 +432,13 @@ fn draws_ahead(steps: usize, n: usize, reverse: bool) -> Graph {
             let c0 = g.binary(BinaryOp::Add, t3, one).unwrap();
             let a = uniform(g, 1, c0, seven, F);
             let b = uniform(g, 2, t, t, F);
-            let c = uniform(g, 3, t, t, DType::F64);
+            // A counter through `sin` (its lane form branches on the argument's size).
+            let tf = g.cast(t, DType::F64).unwrap();
+            let wave = g.unary(UnaryOp::Sin, tf).unwrap();
+            let wave = g.binary_scalar(BinaryOp::Mul, wave, 1000.0).unwrap();
+            let wave = g.unary(UnaryOp::Abs, wave).unwrap();
+            let wave = g.cast(wave, DType::I32).unwrap();
+            let c = uniform(g, 3, t, wave, DType::F64);
             let c = g.cast(c, F).unwrap();
             let row = g.broadcast(bias, &[2, n]).unwrap();
             let sum = g.binary(BinaryOp::Add, carry, a).unwrap();
