@@ -30,7 +30,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 # envs steps-per-rollout iterations
-CONFIGS=("1 2000 20" "64 1000 20" "1024 500 20" "16384 100 20")
+CONFIGS=("1 2000 50" "64 1000 200" "1024 500 100" "16384 100 50")
 
 rlpc_rate() { # env envs steps iterations rewards|batch -> "steps/s compile_ms"
   local env=$1 n=$2 t=$3 it=$4 reads=$5 action extra=""

@@ -138,3 +138,47 @@ fn unread_batch_fields_are_not_computed() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A sum of more than 4,096 elements is the in-order sum of the in-order sums of blocks
+/// of 4,096 (the last one shorter), on both backends; a sum of 4,096 is a plain fold.
+#[test]
+fn long_sums_add_blocks_of_4096_in_order() {
+    let src = "train iterations: 1 {\n\
+        \x20 sample x = uniform([3, 5000], low: -1.0, high: 3.0)\n\
+        \x20 log s = sum(x)\n\
+        \x20 log m = mean(x[:, 0:4096][0])\n\
+        }\n";
+    let (p, _) = rlpc::front_end_source("sums.rlp", src, 5)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap();
+    let fold = |xs: &[f32]| xs.iter().fold(0.0f32, |a, &b| a + b);
+    for backend in [Backend::Jit, Backend::Interp] {
+        let c = run::compile(p.clone(), backend).unwrap();
+        let mut t = Trainer::new(&c).unwrap();
+        t.step(0, None).unwrap();
+        let slot = c
+            .program
+            .slots
+            .iter()
+            .position(|s| s.name == "tmp.x")
+            .unwrap();
+        let xs: Vec<f32> = t.slots[slot]
+            .to_f64_vec()
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let blocks: Vec<f32> = xs.chunks(4096).map(fold).collect();
+        assert_eq!(blocks.len(), 4);
+        let want_sum = fold(&blocks);
+        let want_mean = fold(&xs[..4096]) / 4096.0;
+        let got = t.metric_values();
+        assert_eq!(got[0] as f32, want_sum, "{backend:?}: sum");
+        assert_eq!(got[1] as f32, want_mean, "{backend:?}: mean of 4096");
+        // The order matters here: a plain fold of all 15,000 gives other bits.
+        assert_ne!(
+            fold(&xs),
+            want_sum,
+            "the fixture should tell the orders apart"
+        );
+    }
+}
