@@ -147,6 +147,7 @@ fn long_sums_add_blocks_of_4096_in_order() {
         \x20 sample x = uniform([3, 5000], low: -1.0, high: 3.0)\n\
         \x20 log s = sum(x)\n\
         \x20 log m = mean(x[:, 0:4096][0])\n\
+        \x20 log w = sum(x[:, 0:4096])\n\
         }\n";
     let (p, _) = rlpc::front_end_source("sums.rlp", src, 5)
         .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
@@ -174,6 +175,9 @@ fn long_sums_add_blocks_of_4096_in_order() {
         let got = t.metric_values();
         assert_eq!(got[0] as f32, want_sum, "{backend:?}: sum");
         assert_eq!(got[1] as f32, want_mean, "{backend:?}: mean of 4096");
+        // Exactly three blocks (no shorter last one): the rows of the slice.
+        let rows: Vec<f32> = xs.chunks(5000).map(|r| fold(&r[..4096])).collect();
+        assert_eq!(got[2] as f32, fold(&rows), "{backend:?}: sum of 3 × 4096");
         // The order matters here: a plain fold of all 15,000 gives other bits.
         assert_ne!(
             fold(&xs),
