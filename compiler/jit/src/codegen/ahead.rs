@@ -18,7 +18,7 @@ use crate::kernel::{IndexId, Kernel, Op, ScanKernel, ValId};
 use cranelift_codegen::ir::{InstBuilder, Value, types};
 use rlp_ir::Distribution;
 use rlp_runtime::DType;
-use rlp_runtime::rng::{HI_MIX, M0, M1, W0, W1};
+use rlp_runtime::rng::{M0, M1};
 
 /// A uniform draw of a scan body computed ahead.
 #[derive(Clone, Debug)]
@@ -112,9 +112,8 @@ impl Emitter<'_, '_> {
     /// transpose. The block's first counter (`index(d.counter)`) is a multiple of four.
     pub(super) fn draw_ahead(&mut self, d: &Draw, steps: [Value; 4]) -> [Value; 4] {
         let saved_step = self.step;
-        let mut c0s = [None; 4];
-        let mut c1s = [None; 4];
-        for (j, &t) in steps.iter().enumerate() {
+        let (mut c0s, mut c1s) = (Vec::with_capacity(4), Vec::with_capacity(4));
+        for &t in &steps {
             self.step = Some(t);
             for &v in &d.cone {
                 self.lanes[v.index()] = None;
@@ -126,55 +125,32 @@ impl Emitter<'_, '_> {
             }
             let c0 = self.one(d.c0);
             let c1 = self.one(d.c1);
-            c0s[j] = Some(self.b.ins().extractlane(c0, 0));
-            c1s[j] = Some(self.b.ins().extractlane(c1, 0));
+            c0s.push(self.b.ins().extractlane(c0, 0));
+            c1s.push(self.b.ins().extractlane(c1, 0));
         }
         // The body evaluates the cone again at its own step.
         for &v in &d.cone {
             self.lanes[v.index()] = None;
         }
         self.step = saved_step;
-        let gather = |e: &mut Self, xs: [Option<Value>; 4]| {
-            let xs = xs.map(|x| x.expect("evaluated above"));
-            let mut v = e.b.ins().scalar_to_vector(types::I32X4, xs[0]);
-            for (l, &x) in xs.iter().enumerate().skip(1) {
-                v = e.b.ins().insertlane(v, x, l as u8);
-            }
-            v
-        };
-        let (c0v, c1v) = (gather(self, c0s), gather(self, c1s));
+        let c0v = self.vector_of(types::I32X4, &c0s);
+        let c1v = self.vector_of(types::I32X4, &c1s);
         let at = self.index(d.counter);
         let block = self.b.ins().ushr_imm_u(at, 2);
-        let lo = self.b.ins().ireduce(types::I32, block);
-        let high = self.b.ins().ushr_imm_u(block, 32);
-        let high = self.b.ins().ireduce(types::I32, high);
-        let high = self.b.ins().imul_imm_s(high, i64::from(HI_MIX as i32));
-        let high = self.b.ins().bxor_imm_s(high, i64::from(d.stream as i32));
+        let (lo, high) = self.block_words(d.stream, block);
         let lo = self.b.ins().splat(types::I32X4, lo);
         let high = self.b.ins().splat(types::I32X4, high);
-        let words = self.philox_lanes(d.seed, [lo, c0v, c1v, high]);
+        let (m0, m1) = (self.splat_word(M0), self.splat_word(M1));
+        let mulhilo = |e: &mut Self, m: u32, x: Value| {
+            let m = if m == M0 { m0 } else { m1 };
+            e.mulhilo_lanes(m, x)
+        };
+        let xor_key = |e: &mut Self, x: Value, k: u32| {
+            let k = e.splat_word(k);
+            e.b.ins().bxor(x, k)
+        };
+        let words = self.philox_rounds(d.seed, [lo, c0v, c1v, high], &mulhilo, &xor_key);
         self.transpose4(words)
-    }
-
-    /// `rng::philox` on four counters at once (lane `l` of each word is counter `l`).
-    fn philox_lanes(&mut self, seed: u64, mut c: [Value; 4]) -> [Value; 4] {
-        let (mut k0, mut k1) = (seed as u32, (seed >> 32) as u32);
-        let m0 = self.splat_word(M0);
-        let m1 = self.splat_word(M1);
-        for _ in 0..10 {
-            let (hi0, lo0) = self.mulhilo_lanes(m0, c[0]);
-            let (hi1, lo1) = self.mulhilo_lanes(m1, c[2]);
-            let key0 = self.splat_word(k0);
-            let key1 = self.splat_word(k1);
-            let x0 = self.b.ins().bxor(hi1, c[1]);
-            let x0 = self.b.ins().bxor(x0, key0);
-            let x2 = self.b.ins().bxor(hi0, c[3]);
-            let x2 = self.b.ins().bxor(x2, key1);
-            c = [x0, lo1, x2, lo0];
-            k0 = k0.wrapping_add(W0);
-            k1 = k1.wrapping_add(W1);
-        }
-        c
     }
 
     fn splat_word(&mut self, w: u32) -> Value {

@@ -12,7 +12,9 @@
 use super::Emitter;
 use crate::kernel::{IndexId, Kernel, KernelKind, Op, ScanKernel, ValId};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{ConstantData, Endianness, InstBuilder, MemFlagsData, Value, types};
+use cranelift_codegen::ir::{
+    ConstantData, Endianness, InstBuilder, MemFlagsData, Type, Value, types,
+};
 use cranelift_frontend::Variable;
 use rlp_ir::{BinaryOp, Distribution, UnaryOp};
 use rlp_runtime::DType;
@@ -337,15 +339,18 @@ impl Emitter<'_, '_> {
         }
     }
 
+    /// The vector of type `ty` whose lanes are `xs`.
+    pub(super) fn vector_of(&mut self, ty: Type, xs: &[Value]) -> Value {
+        let mut v = self.b.ins().scalar_to_vector(ty, xs[0]);
+        for (l, &x) in xs.iter().enumerate().skip(1) {
+            v = self.b.ins().insertlane(v, x, l as u8);
+        }
+        v
+    }
+
     /// Four scalar-emitter values as one lane value.
     fn assemble(&mut self, dtype: DType, xs: [Value; LANES]) -> Lanes {
-        let vector = |e: &mut Self, ty, xs: &[Value]| {
-            let mut v = e.b.ins().splat(ty, xs[0]);
-            for (l, &x) in xs.iter().enumerate().skip(1) {
-                v = e.b.ins().insertlane(v, x, l as u8);
-            }
-            v
-        };
+        let vector = |e: &mut Self, ty, xs: &[Value]| e.vector_of(ty, xs);
         match dtype {
             DType::F64 => Lanes::Two(
                 vector(self, types::F64X2, &xs[..2]),
@@ -670,10 +675,7 @@ impl Emitter<'_, '_> {
         let c1s = self.b.ins().extractlane(c1v, 0);
         let block = self.b.ins().ushr_imm_u(at, 2);
         let words = self.philox_block(seed, stream, c0s, c1s, block);
-        let mut w = self.b.ins().scalar_to_vector(types::I32X4, words[0]);
-        for (l, &x) in words.iter().enumerate().skip(1) {
-            w = self.b.ins().insertlane(w, x, l as u8);
-        }
+        let w = self.vector_of(types::I32X4, &words);
         let fast = self.units_from_words(w, dtype)?;
         let fast_parts = match fast {
             Lanes::One(a) => vec![a],

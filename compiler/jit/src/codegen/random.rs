@@ -29,30 +29,50 @@ impl Emitter<'_, '_> {
         c1: Value,
         block: Value,
     ) -> [Value; 4] {
+        let (lo, high) = self.block_words(stream, block);
+        let mulhilo = |e: &mut Self, m: u32, x: Value| {
+            let wide = e.b.ins().uextend(types::I64, x);
+            let p = e.b.ins().imul_imm_s(wide, i64::from(m));
+            let hi = e.b.ins().ushr_imm_u(p, 32);
+            (
+                e.b.ins().ireduce(types::I32, hi),
+                e.b.ins().ireduce(types::I32, p),
+            )
+        };
+        let xor_key = |e: &mut Self, x: Value, k: u32| e.b.ins().bxor_imm_s(x, i64::from(k as i32));
+        self.philox_rounds(seed, [lo, c0, c1, high], &mulhilo, &xor_key)
+    }
+
+    /// The first and last counter words of block `block` (`i64`) of stream `stream`: the
+    /// block's low 32 bits, and its high 32 bits mixed with the stream.
+    pub(super) fn block_words(&mut self, stream: u32, block: Value) -> (Value, Value) {
         let b = &mut self.b;
         let lo = b.ins().ireduce(types::I32, block);
         let high = b.ins().ushr_imm_u(block, 32);
         let high = b.ins().ireduce(types::I32, high);
         let high = b.ins().imul_imm_s(high, i64::from(HI_MIX as i32));
         let high = b.ins().bxor_imm_s(high, i64::from(stream as i32));
-        let mut c = [lo, c0, c1, high];
+        (lo, high)
+    }
+
+    /// The ten rounds of `rng::philox` on the counter words `c`, scalars or `I32X4` lanes
+    /// alike: `mulhilo(m, x)` gives the high and low words of `m · x`, `xor_key(x, k)` is
+    /// `x ^ k` for a round key `k`.
+    pub(super) fn philox_rounds(
+        &mut self,
+        seed: u64,
+        mut c: [Value; 4],
+        mulhilo: &dyn Fn(&mut Self, u32, Value) -> (Value, Value),
+        xor_key: &dyn Fn(&mut Self, Value, u32) -> Value,
+    ) -> [Value; 4] {
         let (mut k0, mut k1) = (seed as u32, (seed >> 32) as u32);
         for _ in 0..10 {
-            let mulhilo = |b: &mut cranelift_frontend::FunctionBuilder, m: u32, x: Value| {
-                let wide = b.ins().uextend(types::I64, x);
-                let p = b.ins().imul_imm_s(wide, i64::from(m));
-                let hi = b.ins().ushr_imm_u(p, 32);
-                (
-                    b.ins().ireduce(types::I32, hi),
-                    b.ins().ireduce(types::I32, p),
-                )
-            };
-            let (hi0, lo0) = mulhilo(b, M0, c[0]);
-            let (hi1, lo1) = mulhilo(b, M1, c[2]);
-            let x0 = b.ins().bxor(hi1, c[1]);
-            let x0 = b.ins().bxor_imm_s(x0, i64::from(k0 as i32));
-            let x2 = b.ins().bxor(hi0, c[3]);
-            let x2 = b.ins().bxor_imm_s(x2, i64::from(k1 as i32));
+            let (hi0, lo0) = mulhilo(self, M0, c[0]);
+            let (hi1, lo1) = mulhilo(self, M1, c[2]);
+            let x0 = self.b.ins().bxor(hi1, c[1]);
+            let x0 = xor_key(self, x0, k0);
+            let x2 = self.b.ins().bxor(hi0, c[3]);
+            let x2 = xor_key(self, x2, k1);
             c = [x0, lo1, x2, lo0];
             k0 = k0.wrapping_add(W0);
             k1 = k1.wrapping_add(W1);
