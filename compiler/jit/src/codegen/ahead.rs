@@ -140,6 +140,13 @@ impl Emitter<'_, '_> {
         let (lo, high) = self.block_words(d.stream, block);
         let lo = self.b.ins().splat(types::I32X4, lo);
         let high = self.b.ins().splat(types::I32X4, high);
+        let words = self.philox_lanes(d.seed, [lo, c0v, c1v, high]);
+        self.transpose4(words)
+    }
+
+    /// Four Philox blocks at once, one per `I32X4` lane: `c` holds each lane's counter
+    /// words, the result each lane's block words (word `j` of every block in vector `j`).
+    pub(super) fn philox_lanes(&mut self, seed: u64, c: [Value; 4]) -> [Value; 4] {
         let (m0, m1) = (self.splat_word(M0), self.splat_word(M1));
         let mulhilo = |e: &mut Self, m: u32, x: Value| {
             let m = if m == M0 { m0 } else { m1 };
@@ -149,8 +156,7 @@ impl Emitter<'_, '_> {
             let k = e.splat_word(k);
             e.b.ins().bxor(x, k)
         };
-        let words = self.philox_rounds(d.seed, [lo, c0v, c1v, high], &mulhilo, &xor_key);
-        self.transpose4(words)
+        self.philox_rounds(seed, c, &mulhilo, &xor_key)
     }
 
     fn splat_word(&mut self, w: u32) -> Value {

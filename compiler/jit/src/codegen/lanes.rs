@@ -10,7 +10,8 @@
 //! results are unchanged; only the common operations need a lane form to be fast.
 
 use super::Emitter;
-use crate::kernel::{IndexId, Kernel, KernelKind, Op, ScanKernel, ValId};
+use super::random::{ALL_LANES, BlockKey};
+use crate::kernel::{Index, IndexId, Kernel, KernelKind, Op, ScanKernel, ValId};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
     ConstantData, Endianness, InstBuilder, MemFlagsData, Type, Value, types,
@@ -660,7 +661,13 @@ impl Emitter<'_, '_> {
         }
         let ix = &self.k.indices[counter.index()];
         let inner = self.k.space.len() - 1;
-        if !ix.dynamic.is_empty() || ix.strides[inner] != 1 {
+        if !ix.dynamic.is_empty() {
+            return None;
+        }
+        if ix.strides.iter().all(|s| s % 4 == 0) && ix.step_stride % 4 == 0 {
+            return self.lane_row_uniform(seed, stream, c0, c1, counter, dtype);
+        }
+        if ix.strides[inner] != 1 {
             return None;
         }
         let at = self.index(counter);
@@ -708,6 +715,57 @@ impl Emitter<'_, '_> {
             [a, b] => Lanes::Two(a, b),
             _ => unreachable!("one or two parts"),
         })
+    }
+
+    /// A uniform draw for four units whose counters are a whole number of Philox blocks
+    /// apart, all at the same word of their blocks (every stride a multiple of four: the
+    /// rows of a `[N, 4]` reset). The four blocks run in the lanes of one vector Philox,
+    /// computed once per emission scope for every draw that shares them (the columns).
+    fn lane_row_uniform(
+        &mut self,
+        seed: u64,
+        stream: u32,
+        c0: ValId,
+        c1: ValId,
+        counter: IndexId,
+        dtype: DType,
+    ) -> Option<Lanes> {
+        let ix = self.k.indices[counter.index()].clone();
+        let inner = self.k.space.len() - 1;
+        let block_index = Index {
+            offset: ix.offset.div_euclid(4),
+            strides: ix.strides.iter().map(|s| s / 4).collect(),
+            step_stride: ix.step_stride / 4,
+            dynamic: vec![],
+        };
+        let key: BlockKey = (seed, stream, c0.0, c1.0, Some(ALL_LANES), block_index);
+        let words = match self.blocks.get(&key) {
+            Some(w) => *w,
+            None => {
+                let at = self.index(counter);
+                let first = self.b.ins().ushr_imm_u(at, 2);
+                let per_lane = ix.strides[inner] / 4;
+                let (mut los, mut highs) = (vec![], vec![]);
+                for l in 0..LANES {
+                    let block = self.b.ins().iadd_imm_s(first, per_lane * l as i64);
+                    let (lo, high) = self.block_words(stream, block);
+                    los.push(lo);
+                    highs.push(high);
+                }
+                let lo = self.vector_of(types::I32X4, &los);
+                let high = self.vector_of(types::I32X4, &highs);
+                let c0v = self.one(c0);
+                let c0v = self.b.ins().extractlane(c0v, 0);
+                let c0v = self.b.ins().splat(types::I32X4, c0v);
+                let c1v = self.one(c1);
+                let c1v = self.b.ins().extractlane(c1v, 0);
+                let c1v = self.b.ins().splat(types::I32X4, c1v);
+                let w = self.philox_lanes(seed, [lo, c0v, c1v, high]);
+                self.blocks.insert(key, w);
+                w
+            }
+        };
+        self.units_from_words(words[ix.offset.rem_euclid(4) as usize], dtype)
     }
 
     /// `rng::unit` of four `I32X4` words, as `dtype`: `(w >> 8) + 0.5` scaled by 2^-24.

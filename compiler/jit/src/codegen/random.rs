@@ -14,9 +14,12 @@ use rlp_runtime::DType;
 use rlp_runtime::rng::{HI_MIX, M0, M1, W0, W1};
 
 /// What identifies a Philox block within one emission scope: the draw (seed, stream,
-/// counter values), the lane being computed (module `lanes`) and the block index as an
-/// affine index.
+/// counter values), the lane being computed (module `lanes`; [`ALL_LANES`] for the four
+/// lanes' blocks as vectors) and the block index as an affine index.
 pub(super) type BlockKey = (u64, u32, u32, u32, Option<u8>, Index);
+
+/// The lane tag of blocks computed for all four lanes at once, one per vector lane.
+pub(super) const ALL_LANES: u8 = u8::MAX;
 
 impl Emitter<'_, '_> {
     /// The four words of block `block` (`i64`) of the draw `(seed, stream, c0, c1)`

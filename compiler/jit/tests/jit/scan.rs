@@ -476,3 +476,62 @@ fn draws_computed_ahead_match_the_interpreter() {
         }
     }
 }
+
+/// A scan body over `[n]` units with whole-block row draws: `f64[n, 4]` (one Philox
+/// block per unit, a word per column) at counters `(t, 5)`, and `f32[n, 8]` (two blocks
+/// per unit) at `(2, t)`, each column sliced out and summed into an `f32[n]` carry.
+fn row_draws(steps: usize, n: usize) -> Graph {
+    use rlp_ir::Distribution;
+    let body = graph(&[ty(F, &[n]), ty(DType::I32, &[])], |g, x| {
+        let (carry, t) = (x[0], x[1]);
+        let uniform = |g: &mut Graph, stream: u32, c0, c1, dtype, width| {
+            g.add_typed(
+                Op::Random {
+                    dist: Distribution::Uniform,
+                    seed: 5,
+                    stream,
+                },
+                vec![c0, c1],
+                ty(dtype, &[n, width]),
+            )
+        };
+        let five = g.constant(DType::I32, 5.0);
+        let two = g.constant(DType::I32, 2.0);
+        let wide = uniform(g, 1, t, five, DType::F64, 4);
+        let wider = uniform(g, 2, two, t, F, 8);
+        let mut sum = carry;
+        for (draw, width) in [(wide, 4), (wider, 8)] {
+            for c in 0..width {
+                let col = g.slice(draw, 1, c, c + 1).unwrap();
+                let col = g.reshape(col, &[n]).unwrap();
+                let col = g.cast(col, F).unwrap();
+                // Weighted by column, so a column given another's word shows.
+                let col = g.binary_scalar(BinaryOp::Mul, col, (c + 1) as f64).unwrap();
+                sum = g.binary(BinaryOp::Add, sum, col).unwrap();
+            }
+        }
+        let first = g.slice(wide, 1, 1, 2).unwrap();
+        let first = g.reshape(first, &[n]).unwrap();
+        vec![sum, first]
+    });
+    graph(&[ty(F, &[n])], |g, x| {
+        scan(g, body, steps, false, 1, 0, vec![x[0]])
+    })
+}
+
+/// Row draws four units at a time (one vector Philox for the four units' blocks) give
+/// the interpreter's bits, with group tails and three threads.
+#[test]
+fn row_draws_match_the_interpreter() {
+    let mut rng = Gen(43);
+    for (steps, n) in [(1, 4), (3, 8), (5, 7), (6, 13)] {
+        let g = row_draws(steps, n);
+        assert!(is_scan_kernel(&g), "steps {steps}, n {n}");
+        let inputs = rng.inputs(&g, false);
+        let want = check(&g, &inputs);
+        let got = jit(&g, true, 3).run(&inputs).unwrap();
+        for (a, b) in got.iter().zip(&want) {
+            same_bits(a, b).unwrap();
+        }
+    }
+}
