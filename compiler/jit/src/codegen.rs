@@ -1119,13 +1119,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
             BinaryOp::Sub => self.b.ins().fsub(a, b),
             BinaryOp::Mul => self.b.ins().fmul(a, b),
             BinaryOp::Div => self.b.ins().fdiv(a, b),
-            BinaryOp::Rem => {
-                // Floored: a - floor(a / b) * b, in exactly these steps.
-                let q = self.b.ins().fdiv(a, b);
-                let f = self.b.ins().floor(q);
-                let m = self.b.ins().fmul(f, b);
-                self.b.ins().fsub(a, m)
-            }
+            BinaryOp::Rem => self.floored_rem(a, b),
             BinaryOp::Pow => self.float_call("rlp_pow_f32", "rlp_pow_f64", dtype, &[a, b]),
             BinaryOp::Atan2 => self.float_call("rlp_atan2_f32", "rlp_atan2_f64", dtype, &[a, b]),
             // `a` when it is NaN or wins (ties included), else `b`: NaN if either is NaN,
@@ -1143,6 +1137,15 @@ impl<'a, 'f> Emitter<'a, 'f> {
             }
             _ => unreachable!("comparisons and logic are handled elsewhere"),
         }
+    }
+
+    /// The float remainder `a - floor(a / b) * b`, in exactly these steps, of scalars or
+    /// vectors alike.
+    fn floored_rem(&mut self, a: Value, b: Value) -> Value {
+        let q = self.b.ins().fdiv(a, b);
+        let f = self.b.ins().floor(q);
+        let m = self.b.ins().fmul(f, b);
+        self.b.ins().fsub(a, m)
     }
 
     fn int_binary(&mut self, op: BinaryOp, a: Value, b: Value) -> Value {

@@ -523,7 +523,7 @@ impl Emitter<'_, '_> {
     fn lane_binary(&mut self, op: BinaryOp, dtype: DType, a: Lanes, b: Lanes) -> Option<Lanes> {
         let arith = matches!(
             op,
-            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem
         );
         let minmax = matches!(op, BinaryOp::Max | BinaryOp::Min);
         Some(match (a, b, dtype) {
@@ -555,6 +555,7 @@ impl Emitter<'_, '_> {
                     BinaryOp::Add => e.b.ins().fadd(x, y),
                     BinaryOp::Sub => e.b.ins().fsub(x, y),
                     BinaryOp::Mul => e.b.ins().fmul(x, y),
+                    BinaryOp::Rem => e.floored_rem(x, y),
                     _ => e.b.ins().fdiv(x, y),
                 };
                 Lanes::Two(f(self, a0, b0), f(self, a1, b1))
@@ -608,6 +609,15 @@ impl Emitter<'_, '_> {
             }
             (Lanes::One(a), DType::I32, DType::F32) => {
                 Lanes::One(self.b.ins().fcvt_from_sint(types::F32X4, a))
+            }
+            // Exact, as the scalar conversion.
+            (Lanes::One(a), DType::I32, DType::F64) => {
+                let lo = self.b.ins().swiden_low(a);
+                let hi = self.b.ins().swiden_high(a);
+                Lanes::Two(
+                    self.b.ins().fcvt_from_sint(types::F64X2, lo),
+                    self.b.ins().fcvt_from_sint(types::F64X2, hi),
+                )
             }
             (Lanes::One(m), DType::Bool, _) => {
                 let one = self.lane_splat(to, 1.0);

@@ -70,6 +70,7 @@ fn lane_wise(k: &Kernel) -> bool {
                             | BinaryOp::Sub
                             | BinaryOp::Mul
                             | BinaryOp::Div
+                            | BinaryOp::Rem
                             | BinaryOp::Max
                             | BinaryOp::Min
                     )
@@ -253,6 +254,7 @@ impl Emitter<'_, '_> {
             BinaryOp::Sub => self.b.ins().fsub(a, b),
             BinaryOp::Mul => self.b.ins().fmul(a, b),
             BinaryOp::Div => self.b.ins().fdiv(a, b),
+            BinaryOp::Rem => self.floored_rem(a, b),
             BinaryOp::Max | BinaryOp::Min => {
                 // `a` when it is NaN or wins (ties included), else `b`: the scalar rule.
                 let a_nan = self.b.ins().fcmp(FloatCC::Unordered, a, a);

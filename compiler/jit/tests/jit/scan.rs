@@ -535,3 +535,59 @@ fn row_draws_match_the_interpreter() {
         }
     }
 }
+
+/// A scan body with floored remainders of both float types and an `i32 → f64` cast:
+/// `x' = (x + f64(k)) % d`, `y' = (y · 3.1) % e`, `k' = k - 1`, with `d` and `e` loop
+/// invariants of either sign.
+fn remainders(steps: usize, n: usize) -> Graph {
+    let f64t = DType::F64;
+    let body = graph(
+        &[
+            ty(f64t, &[n]),
+            ty(F, &[n]),
+            ty(DType::I32, &[n]),
+            ty(f64t, &[n]),
+            ty(F, &[n]),
+            ty(DType::I32, &[]),
+        ],
+        |g, x| {
+            let (xs, ys, ks, d, e) = (x[0], x[1], x[2], x[3], x[4]);
+            let kf = g.cast(ks, f64t).unwrap();
+            let sum = g.binary(BinaryOp::Add, xs, kf).unwrap();
+            let x2 = g.binary(BinaryOp::Rem, sum, d).unwrap();
+            let scaled = g.binary_scalar(BinaryOp::Mul, ys, 3.1).unwrap();
+            let y2 = g.binary(BinaryOp::Rem, scaled, e).unwrap();
+            let one = g.constant(DType::I32, 1.0);
+            let one = g.broadcast(one, &[n]).unwrap();
+            let k2 = g.binary(BinaryOp::Sub, ks, one).unwrap();
+            vec![x2, y2, k2, x2]
+        },
+    );
+    graph(
+        &[
+            ty(f64t, &[n]),
+            ty(F, &[n]),
+            ty(DType::I32, &[n]),
+            ty(f64t, &[n]),
+            ty(F, &[n]),
+        ],
+        |g, x| scan(g, body, steps, false, 3, 0, x.to_vec()),
+    )
+}
+
+/// Floored remainders and `i32 → f64` casts four units at a time give the interpreter's
+/// bits, specials (±0, ±inf, NaN) included.
+#[test]
+fn remainders_and_int_casts_in_lanes_match_the_interpreter() {
+    let mut rng = Gen(47);
+    for (steps, n) in [(1, 4), (5, 9), (7, 16)] {
+        let g = remainders(steps, n);
+        assert!(is_scan_kernel(&g), "steps {steps}, n {n}");
+        let inputs = rng.inputs(&g, true);
+        let want = check(&g, &inputs);
+        let got = jit(&g, true, 3).run(&inputs).unwrap();
+        for (a, b) in got.iter().zip(&want) {
+            same_bits(a, b).unwrap();
+        }
+    }
+}
