@@ -159,7 +159,7 @@ impl Emitter<'_, '_> {
         self.philox_rounds(seed, c, &mulhilo, &xor_key)
     }
 
-    fn splat_word(&mut self, w: u32) -> Value {
+    pub(super) fn splat_word(&mut self, w: u32) -> Value {
         let x = self.b.ins().iconst(types::I32, i64::from(w as i32));
         self.b.ins().splat(types::I32X4, x)
     }

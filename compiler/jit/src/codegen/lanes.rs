@@ -678,7 +678,7 @@ impl Emitter<'_, '_> {
             return self.lane_row_uniform(seed, stream, c0, c1, counter, dtype);
         }
         if ix.strides[inner] != 1 {
-            return None;
+            return self.lane_counter_uniform(seed, stream, c0, c1, counter, dtype);
         }
         let at = self.index(counter);
         let misaligned = self.b.ins().band_imm_s(at, 3);
@@ -702,7 +702,9 @@ impl Emitter<'_, '_> {
         self.b.ins().jump(merge, &args);
 
         self.b.switch_to_block(straddles);
-        let slow = self.lane_by_lane(id);
+        let slow = self
+            .lane_counter_uniform(seed, stream, c0, c1, counter, dtype)
+            .expect("a uniform draw has a lane form");
         let slow_parts = match slow {
             Lanes::One(a) => vec![a],
             Lanes::Two(a, b) => vec![a, b],
@@ -776,6 +778,53 @@ impl Emitter<'_, '_> {
             }
         };
         self.units_from_words(words[ix.offset.rem_euclid(4) as usize], dtype)
+    }
+
+    /// A uniform draw for four units at any counters without data-dependent terms:
+    /// each lane's block through one vector Philox, then each lane's word of its block
+    /// picked by blends.
+    fn lane_counter_uniform(
+        &mut self,
+        seed: u64,
+        stream: u32,
+        c0: ValId,
+        c1: ValId,
+        counter: IndexId,
+        dtype: DType,
+    ) -> Option<Lanes> {
+        let inner = self.k.space.len() - 1;
+        let stride = self.k.indices[counter.index()].strides[inner];
+        let at = self.index(counter);
+        let (mut los, mut highs, mut sels) = (vec![], vec![], vec![]);
+        for l in 0..LANES {
+            let c = self.b.ins().iadd_imm_s(at, stride * l as i64);
+            let block = self.b.ins().ushr_imm_u(c, 2);
+            let (lo, high) = self.block_words(stream, block);
+            los.push(lo);
+            highs.push(high);
+            let word = self.b.ins().band_imm_u(c, 3);
+            sels.push(self.b.ins().ireduce(types::I32, word));
+        }
+        let lo = self.vector_of(types::I32X4, &los);
+        let high = self.vector_of(types::I32X4, &highs);
+        let sel = self.vector_of(types::I32X4, &sels);
+        let c0v = self.one(c0);
+        let c0v = self.b.ins().extractlane(c0v, 0);
+        let c0v = self.b.ins().splat(types::I32X4, c0v);
+        let c1v = self.one(c1);
+        let c1v = self.b.ins().extractlane(c1v, 0);
+        let c1v = self.b.ins().splat(types::I32X4, c1v);
+        let w = self.philox_lanes(seed, [lo, c0v, c1v, high]);
+        let bit = |e: &mut Self, b: u32| {
+            let m = e.splat_word(b);
+            let set = e.b.ins().band(sel, m);
+            e.b.ins().icmp(IntCC::Equal, set, m)
+        };
+        let (odd, upper) = (bit(self, 1), bit(self, 2));
+        let w01 = self.blend(odd, w[1], w[0]);
+        let w23 = self.blend(odd, w[3], w[2]);
+        let word = self.blend(upper, w23, w01);
+        self.units_from_words(word, dtype)
     }
 
     /// `rng::unit` of four `I32X4` words, as `dtype`: `(w >> 8) + 0.5` scaled by 2^-24.

@@ -477,9 +477,10 @@ fn draws_computed_ahead_match_the_interpreter() {
     }
 }
 
-/// A scan body over `[n]` units with whole-block row draws: `f64[n, 4]` (one Philox
-/// block per unit, a word per column) at counters `(t, 5)`, and `f32[n, 8]` (two blocks
-/// per unit) at `(2, t)`, each column sliced out and summed into an `f32[n]` carry.
+/// A scan body over `[n]` units with row draws, each column sliced out and summed into
+/// an `f32[n]` carry: whole Philox blocks per unit, `f64[n, 4]` (a word per column) at
+/// counters `(t, 5)` and `f32[n, 8]` (two blocks per unit) at `(2, t)`; and rows that
+/// share or straddle blocks, `f32[n, 2]` at `(t, t)` and `f64[n, 3]` at `(5, t)`.
 fn row_draws(steps: usize, n: usize) -> Graph {
     use rlp_ir::Distribution;
     let body = graph(&[ty(F, &[n]), ty(DType::I32, &[])], |g, x| {
@@ -499,8 +500,11 @@ fn row_draws(steps: usize, n: usize) -> Graph {
         let two = g.constant(DType::I32, 2.0);
         let wide = uniform(g, 1, t, five, DType::F64, 4);
         let wider = uniform(g, 2, two, t, F, 8);
+        // Blocks shared by two units, and units straddling blocks.
+        let pairs = uniform(g, 3, t, t, F, 2);
+        let threes = uniform(g, 4, five, t, DType::F64, 3);
         let mut sum = carry;
-        for (draw, width) in [(wide, 4), (wider, 8)] {
+        for (draw, width) in [(wide, 4), (wider, 8), (pairs, 2), (threes, 3)] {
             for c in 0..width {
                 let col = g.slice(draw, 1, c, c + 1).unwrap();
                 let col = g.reshape(col, &[n]).unwrap();
@@ -519,8 +523,9 @@ fn row_draws(steps: usize, n: usize) -> Graph {
     })
 }
 
-/// Row draws four units at a time (one vector Philox for the four units' blocks) give
-/// the interpreter's bits, with group tails and three threads.
+/// Row draws four units at a time (one vector Philox for the four units' blocks, words
+/// picked per lane where rows are not whole blocks) give the interpreter's bits, with
+/// group tails and three threads.
 #[test]
 fn row_draws_match_the_interpreter() {
     let mut rng = Gen(43);
