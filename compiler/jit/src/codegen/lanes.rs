@@ -20,6 +20,7 @@ use cranelift_frontend::Variable;
 use rlp_ir::{BinaryOp, Distribution, UnaryOp};
 use rlp_runtime::DType;
 use rlp_runtime::math as m;
+use std::collections::HashMap;
 
 /// Units per vector.
 const LANES: usize = 4;
@@ -1002,73 +1003,66 @@ impl Emitter<'_, '_> {
         (sin, cos)
     }
 
-    /// A deferred region (module `lazy`): its cone runs when any lane has the condition
-    /// set, then the selects run as usual. The cone's results reach the selects as block
-    /// parameters (dummies when skipped: no lane selects them then), so every other
-    /// operand is used only after the merge and Cranelift computes it once, before the
-    /// branch, rather than in each arm.
+    /// A deferred region (module `lazy`): when any lane has the condition set, its cone
+    /// and then the selects run; otherwise the branch goes straight to the merge with
+    /// every select's `b` operand, and no blend runs. The selects' results reach the rest
+    /// of the step as the merge's parameters; the `b` operands, arguments of the branch,
+    /// are computed once before it.
     fn emit_region(&mut self, r: &super::lazy::Region) {
         let k: &Kernel = self.k;
         let c = self.one(r.cond);
         let any = self.b.ins().vany_true(c);
-        let [work, skip, merge] = std::array::from_fn(|_| self.b.create_block());
-        self.b.ins().brif(any, work, &[], skip, &[]);
-        let trig_before: Vec<ValId> = self.trig.keys().copied().collect();
-        let mut passed: Vec<ValId> = vec![];
+        // With no lane's condition set, every select yields its `b` operand (that select's
+        // own `b` when the operand is another of the selects).
+        let mut kept: HashMap<ValId, Vec<Value>> = HashMap::new();
         for &v in &r.selects {
-            if let Op::Select(_, a, _) = k.insts[v.index()].op
-                && r.cone.contains(&a)
-                && !passed.contains(&a)
-            {
-                passed.push(a);
-            }
+            let Op::Select(_, _, b) = k.insts[v.index()].op else {
+                unreachable!("regions hold selects")
+            };
+            let x = kept.get(&b).cloned().unwrap_or_else(|| self.parts(b));
+            kept.insert(v, x);
         }
+        let skip: Vec<_> = r
+            .selects
+            .iter()
+            .flat_map(|v| kept[v].clone())
+            .map(Into::into)
+            .collect();
+        let [work, merge] = std::array::from_fn(|_| self.b.create_block());
+        self.b.ins().brif(any, work, &[], merge, &skip);
+        let trig_before: Vec<ValId> = self.trig.keys().copied().collect();
 
         self.b.switch_to_block(work);
-        for &v in &r.cone {
+        for &v in r.cone.iter().chain(&r.selects) {
             self.lane_inst(v);
         }
-        let args: Vec<_> = passed
+        let args: Vec<_> = r
+            .selects
             .iter()
             .flat_map(|&v| self.parts(v))
             .map(Into::into)
             .collect();
         self.b.ins().jump(merge, &args);
 
-        self.b.switch_to_block(skip);
-        let mut dummies = vec![];
-        for &v in &passed {
-            let x = self.lane_splat(k.insts[v.index()].dtype, 0.0);
-            dummies.extend(match x {
-                Lanes::One(a) => vec![a],
-                Lanes::Two(a, b) => vec![a, b],
-            });
-        }
-        let args: Vec<_> = dummies.iter().map(|&v| v.into()).collect();
-        self.b.ins().jump(merge, &args);
-
         self.b.switch_to_block(merge);
-        for &v in &passed {
-            let x = if k.insts[v.index()].dtype == DType::F64 {
-                let a = self.b.append_block_param(merge, types::F64X2);
-                let b = self.b.append_block_param(merge, types::F64X2);
-                Lanes::Two(a, b)
-            } else {
-                let vt = if k.insts[v.index()].dtype == DType::F32 {
-                    types::F32X4
-                } else {
-                    types::I32X4
-                };
-                Lanes::One(self.b.append_block_param(merge, vt))
-            };
-            self.lanes[v.index()] = Some(x);
+        for &v in &r.selects {
+            let parts: Vec<Value> = self
+                .parts(v)
+                .iter()
+                .map(|&x| {
+                    let ty = self.b.func.dfg.value_type(x);
+                    self.b.append_block_param(merge, ty)
+                })
+                .collect();
+            self.lanes[v.index()] = Some(match parts[..] {
+                [a] => Lanes::One(a),
+                [a, b] => Lanes::Two(a, b),
+                _ => unreachable!("one or two parts"),
+            });
         }
         // Values computed in the work block do not reach past the merge.
         self.blocks.clear();
         self.trig.retain(|x, _| trig_before.contains(x));
-        for &v in &r.selects {
-            self.lane_inst(v);
-        }
     }
 
     /// Stores four 32-bit columns of four lanes as four rows: element `(lane, col)` at

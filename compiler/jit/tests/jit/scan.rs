@@ -596,3 +596,59 @@ fn remainders_and_int_casts_in_lanes_match_the_interpreter() {
         }
     }
 }
+
+/// A reset-like scan body whose deferred region (selects on one condition fed by a
+/// random draw) holds a select whose kept operand is another of its selects:
+/// `inner = c ? u : x`, `outer = c ? 2u : inner`, with `c` set for some units at some
+/// steps and for none at others.
+fn nested_selects(steps: usize, n: usize) -> Graph {
+    use rlp_ir::Distribution;
+    let body = graph(
+        &[ty(F, &[n]), ty(DType::I32, &[n]), ty(DType::I32, &[])],
+        |g, x| {
+            let (xs, count, t) = (x[0], x[1], x[2]);
+            let u = g.add_typed(
+                Op::Random {
+                    dist: Distribution::Uniform,
+                    seed: 11,
+                    stream: 5,
+                },
+                vec![t, t],
+                ty(F, &[n]),
+            );
+            let three = g.constant(DType::I32, 3.0);
+            let three = g.broadcast(three, &[n]).unwrap();
+            let c = g.binary(BinaryOp::Ge, count, three).unwrap();
+            let inner = g.select(c, u, xs).unwrap();
+            let twice = g.binary_scalar(BinaryOp::Mul, u, 2.0).unwrap();
+            let outer = g.select(c, twice, inner).unwrap();
+            let one = g.constant(DType::I32, 1.0);
+            let one = g.broadcast(one, &[n]).unwrap();
+            let inc = g.binary(BinaryOp::Add, count, one).unwrap();
+            let zero = g.full(&ty(DType::I32, &[n]), 0.0).unwrap();
+            let count2 = g.select(c, zero, inc).unwrap();
+            let next = g.binary_scalar(BinaryOp::Add, outer, 0.5).unwrap();
+            vec![next, count2, inner, outer]
+        },
+    );
+    graph(&[ty(F, &[n]), ty(DType::I32, &[n])], |g, x| {
+        scan(g, body, steps, false, 2, 0, vec![x[0], x[1]])
+    })
+}
+
+#[test]
+fn nested_selects_in_a_deferred_region_match_the_interpreter() {
+    let mut rng = Gen(53);
+    for (steps, n) in [(6, 4), (9, 8), (7, 13)] {
+        let g = nested_selects(steps, n);
+        assert!(is_scan_kernel(&g), "steps {steps}, n {n}");
+        let mut inputs = rng.inputs(&g, false);
+        let counts: Vec<f64> = (0..n).map(|_| rng.below(5) as f64).collect();
+        inputs[1] = t(DType::I32, &[n], &counts);
+        let want = check(&g, &inputs);
+        let got = jit(&g, true, 3).run(&inputs).unwrap();
+        for (a, b) in got.iter().zip(&want) {
+            same_bits(a, b).unwrap();
+        }
+    }
+}
