@@ -379,11 +379,65 @@ impl<'a, 'f> Emitter<'a, 'f> {
         self.b.ins().return_(&[ok]);
     }
 
-    /// `for unit in start..end { acc = fold over reduced dims; out[unit] = acc }`.
+    /// `for unit in start..end { acc = fold over reduced dims; out[unit] = acc }`, four
+    /// units at a time while four remain (without runtime checks, whose first failure is
+    /// reported in unit order), then one at a time.
+    ///
+    /// Why four: a unit's fold is one chain of dependent operations (an in-order sum
+    /// waits the add's latency per element); four units' chains side by side keep the
+    /// processor busy. Each unit still folds its own elements in order, so results are
+    /// unchanged.
     fn emit_reduce(
         &mut self,
         start: Value,
         end: Value,
+        n_kept: usize,
+        value: ValId,
+        out: usize,
+        fold: Fold,
+    ) {
+        let widths: &[usize] = if self.k.checks.is_empty() {
+            &[4, 1]
+        } else {
+            &[1]
+        };
+        let u = self.b.declare_var(types::I64);
+        self.b.def_var(u, start);
+        let exit = self.b.create_block();
+        for (i, &w) in widths.iter().enumerate() {
+            let [head, body] = std::array::from_fn(|_| self.b.create_block());
+            let next = if i + 1 == widths.len() {
+                exit
+            } else {
+                self.b.create_block()
+            };
+            self.b.ins().jump(head, &[]);
+            self.b.switch_to_block(head);
+            let uv = self.b.use_var(u);
+            let uw = self.b.ins().iadd_imm_s(uv, w as i64);
+            let room = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, uw, end);
+            self.b.ins().brif(room, body, &[], next, &[]);
+
+            self.b.switch_to_block(body);
+            let uv = self.b.use_var(u);
+            self.reduce_units(uv, w, n_kept, value, out, fold);
+            let uv = self.b.use_var(u);
+            let uw = self.b.ins().iadd_imm_s(uv, w as i64);
+            self.b.def_var(u, uw);
+            self.b.ins().jump(head, &[]);
+            if next != exit {
+                self.b.switch_to_block(next);
+            }
+        }
+        self.exit(exit);
+    }
+
+    /// The folds of units `first..first + width`, their elements interleaved: element
+    /// `e` of every unit, then element `e + 1`.
+    fn reduce_units(
+        &mut self,
+        first: Value,
+        width: usize,
         n_kept: usize,
         value: ValId,
         out: usize,
@@ -396,42 +450,31 @@ impl<'a, 'f> Emitter<'a, 'f> {
         let red_rows: i64 = self.k.space[n_kept..rank - 1].iter().product::<usize>() as i64;
         let row_len = self.k.space[rank - 1] as i64;
 
-        let u = self.b.declare_var(types::I64);
         let r = self.b.declare_var(types::I64);
         let c = self.b.declare_var(types::I64);
-        let acc = self.b.declare_var(clif_type(dtype));
-        let arg = self.b.declare_var(types::I32);
-        self.b.def_var(u, start);
-        let [
-            unit_head,
-            unit_body,
-            row_head,
-            row_body,
-            inner_head,
-            inner_body,
-            row_next,
-            unit_done,
-            exit,
-        ] = std::array::from_fn(|_| self.b.create_block());
-        self.b.ins().jump(unit_head, &[]);
+        let accs: Vec<Variable> = (0..width)
+            .map(|_| self.b.declare_var(clif_type(dtype)))
+            .collect();
+        let args: Vec<Variable> = (0..width).map(|_| self.b.declare_var(types::I32)).collect();
+        let [row_head, row_body, inner_head, inner_body, row_next, done] =
+            std::array::from_fn(|_| self.b.create_block());
 
-        self.b.switch_to_block(unit_head);
-        let uv = self.b.use_var(u);
-        let more = self.b.ins().icmp(IntCC::SignedLessThan, uv, end);
-        self.b.ins().brif(more, unit_body, &[], exit, &[]);
-
-        self.b.switch_to_block(unit_body);
-        let uv = self.b.use_var(u);
-        let coords = self.decompose(uv, &kept);
-        self.set_bases(None, &kept, &coords);
-        let unit_bases = self.bases.clone();
+        let mut unit_bases = Vec::with_capacity(width);
+        for k in 0..width {
+            let uv = self.b.ins().iadd_imm_s(first, k as i64);
+            let coords = self.decompose(uv, &kept);
+            self.set_bases(None, &kept, &coords);
+            unit_bases.push(self.bases.clone());
+        }
         let init = match fold {
             Fold::Reduce(op) => self.reduce_identity(op, dtype),
             Fold::ArgMax => self.reduce_identity(ReduceOp::Max, dtype),
         };
-        self.b.def_var(acc, init);
         let zero32 = self.b.ins().iconst(types::I32, 0);
-        self.b.def_var(arg, zero32);
+        for k in 0..width {
+            self.b.def_var(accs[k], init);
+            self.b.def_var(args[k], zero32);
+        }
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(r, zero);
         self.b.ins().jump(row_head, &[]);
@@ -439,12 +482,16 @@ impl<'a, 'f> Emitter<'a, 'f> {
         self.b.switch_to_block(row_head);
         let rv = self.b.use_var(r);
         let more = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, rv, red_rows);
-        self.b.ins().brif(more, row_body, &[], unit_done, &[]);
+        self.b.ins().brif(more, row_body, &[], done, &[]);
 
         self.b.switch_to_block(row_body);
         let rv = self.b.use_var(r);
         let coords = self.decompose(rv, &red_outer);
-        self.set_bases(Some(&unit_bases), &red_outer, &coords);
+        let mut row_bases = Vec::with_capacity(width);
+        for bases in &unit_bases {
+            self.set_bases(Some(bases), &red_outer, &coords);
+            row_bases.push(self.bases.clone());
+        }
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(c, zero);
         self.b.ins().jump(inner_head, &[]);
@@ -456,9 +503,46 @@ impl<'a, 'f> Emitter<'a, 'f> {
 
         self.b.switch_to_block(inner_body);
         let cv = self.b.use_var(c);
-        self.inner = Some((rank - 1, cv));
-        self.emit_insts(0..self.k.insts.len());
-        let v = self.val(value);
+        for k in 0..width {
+            self.bases = row_bases[k].clone();
+            self.inner = Some((rank - 1, cv));
+            self.emit_insts(0..self.k.insts.len());
+            let v = self.val(value);
+            self.fold_element(fold, dtype, v, cv, accs[k], args[k]);
+        }
+        let c1 = self.b.ins().iadd_imm_s(cv, 1);
+        self.b.def_var(c, c1);
+        self.b.ins().jump(inner_head, &[]);
+
+        self.b.switch_to_block(row_next);
+        let rv = self.b.use_var(r);
+        let r1 = self.b.ins().iadd_imm_s(rv, 1);
+        self.b.def_var(r, r1);
+        self.b.ins().jump(row_head, &[]);
+
+        self.b.switch_to_block(done);
+        for k in 0..width {
+            let result = match fold {
+                Fold::Reduce(_) => self.b.use_var(accs[k]),
+                Fold::ArgMax => self.b.use_var(args[k]),
+            };
+            let uv = self.b.ins().iadd_imm_s(first, k as i64);
+            self.store_raw(out, uv, result);
+        }
+        self.inner = None;
+    }
+
+    /// Folds element `v` (at column `cv` of its row) into `acc` (and, for `ArgMax`, its
+    /// index into `arg`).
+    fn fold_element(
+        &mut self,
+        fold: Fold,
+        dtype: DType,
+        v: Value,
+        cv: Value,
+        acc: Variable,
+        arg: Variable,
+    ) {
         let a = self.b.use_var(acc);
         match fold {
             Fold::Reduce(op) => {
@@ -486,28 +570,6 @@ impl<'a, 'f> Emitter<'a, 'f> {
                 self.b.def_var(arg, next_arg);
             }
         }
-        let c1 = self.b.ins().iadd_imm_s(cv, 1);
-        self.b.def_var(c, c1);
-        self.b.ins().jump(inner_head, &[]);
-
-        self.b.switch_to_block(row_next);
-        let rv = self.b.use_var(r);
-        let r1 = self.b.ins().iadd_imm_s(rv, 1);
-        self.b.def_var(r, r1);
-        self.b.ins().jump(row_head, &[]);
-
-        self.b.switch_to_block(unit_done);
-        let uv = self.b.use_var(u);
-        let result = match fold {
-            Fold::Reduce(_) => self.b.use_var(acc),
-            Fold::ArgMax => self.b.use_var(arg),
-        };
-        self.store_raw(out, uv, result);
-        let u1 = self.b.ins().iadd_imm_s(uv, 1);
-        self.b.def_var(u, u1);
-        self.b.ins().jump(unit_head, &[]);
-
-        self.exit(exit);
     }
 
     /// `for j in start..end { carries = init; for t in steps { body } ; store finals }`.
