@@ -209,6 +209,23 @@ fn clif_type(d: DType) -> Type {
     }
 }
 
+/// Whether a reduction folds four units side by side: when it has at least four units
+/// with long folds (at least 256 elements each) of a short element computation (at most
+/// 24 instructions), and no runtime checks (whose first failure is reported in unit
+/// order).
+///
+/// Why: a unit's fold is one chain of dependent operations (an in-order sum waits the
+/// add's latency at every element); four units' chains side by side keep the processor
+/// busy. Each unit still folds its own elements in order, so results are unchanged. The
+/// limits keep the four copies of the element computation to kernels where the chain
+/// dominates, so that compile time does not grow for the many small reductions of a
+/// training step.
+fn interleaves_units(k: &Kernel, n_kept: usize) -> bool {
+    let units: usize = k.space[..n_kept].iter().product();
+    let folded: usize = k.space[n_kept..].iter().product();
+    k.checks.is_empty() && units >= 4 && folded >= 256 && k.insts.len() <= 24
+}
+
 /// Whether a scan kernel runs step-major ([`Emitter::emit_scan_step_major`]): whenever
 /// it has more than one unit (one unit keeps its carries in registers), except with
 /// runtime checks, whose first failure is reported in the element-major order the
@@ -380,13 +397,8 @@ impl<'a, 'f> Emitter<'a, 'f> {
     }
 
     /// `for unit in start..end { acc = fold over reduced dims; out[unit] = acc }`, four
-    /// units at a time while four remain (without runtime checks, whose first failure is
-    /// reported in unit order), then one at a time.
-    ///
-    /// Why four: a unit's fold is one chain of dependent operations (an in-order sum
-    /// waits the add's latency per element); four units' chains side by side keep the
-    /// processor busy. Each unit still folds its own elements in order, so results are
-    /// unchanged.
+    /// units at a time while four remain when that pays ([`interleaves_units`]), then one
+    /// at a time.
     fn emit_reduce(
         &mut self,
         start: Value,
@@ -396,7 +408,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
         out: usize,
         fold: Fold,
     ) {
-        let widths: &[usize] = if self.k.checks.is_empty() {
+        let widths: &[usize] = if interleaves_units(self.k, n_kept) {
             &[4, 1]
         } else {
             &[1]

@@ -434,3 +434,30 @@ fn random_uniform_and_normal_match_the_interpreter() {
         }
     }
 }
+
+/// Long folds over many units, where a reduction folds four units side by side: sums
+/// and extrema over the last one or two axes (each unit in its own order),
+/// the first maximum and NaN rules of `argmax`, and unit counts with a tail.
+#[test]
+fn long_reductions_over_many_units() {
+    let mut rng = Gen(11);
+    for dtype in [DType::F32, DType::F64, DType::I32] {
+        for units in [4, 7] {
+            for (shape, axes) in [
+                (vec![units, 300], vec![1]),
+                (vec![units, 3, 100], vec![1, 2]),
+            ] {
+                for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min] {
+                    let g = graph(&[ty(dtype, &shape)], |g, x| {
+                        vec![g.reduce(op, x[0], axes.clone()).unwrap()]
+                    });
+                    check(&g, &rng.inputs(&g, true));
+                }
+            }
+            let g = graph(&[ty(dtype, &[units, 257])], |g, x| {
+                vec![g.add(Op::ArgMax { axis: 1 }, vec![x[0]]).unwrap()]
+            });
+            check(&g, &rng.inputs(&g, true));
+        }
+    }
+}
