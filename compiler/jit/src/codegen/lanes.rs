@@ -758,22 +758,9 @@ impl Emitter<'_, '_> {
                 let at = self.index(counter);
                 let first = self.b.ins().ushr_imm_u(at, 2);
                 let per_lane = ix.strides[inner] / 4;
-                let (mut los, mut highs) = (vec![], vec![]);
-                for l in 0..LANES {
-                    let block = self.b.ins().iadd_imm_s(first, per_lane * l as i64);
-                    let (lo, high) = self.block_words(stream, block);
-                    los.push(lo);
-                    highs.push(high);
-                }
-                let lo = self.vector_of(types::I32X4, &los);
-                let high = self.vector_of(types::I32X4, &highs);
-                let c0v = self.one(c0);
-                let c0v = self.b.ins().extractlane(c0v, 0);
-                let c0v = self.b.ins().splat(types::I32X4, c0v);
-                let c1v = self.one(c1);
-                let c1v = self.b.ins().extractlane(c1v, 0);
-                let c1v = self.b.ins().splat(types::I32X4, c1v);
-                let w = self.philox_lanes(seed, [lo, c0v, c1v, high]);
+                let blocks =
+                    std::array::from_fn(|l| self.b.ins().iadd_imm_s(first, per_lane * l as i64));
+                let w = self.blocks_in_lanes(seed, stream, c0, c1, blocks);
                 self.blocks.insert(key, w);
                 w
             }
@@ -796,26 +783,15 @@ impl Emitter<'_, '_> {
         let inner = self.k.space.len() - 1;
         let stride = self.k.indices[counter.index()].strides[inner];
         let at = self.index(counter);
-        let (mut los, mut highs, mut sels) = (vec![], vec![], vec![]);
-        for l in 0..LANES {
-            let c = self.b.ins().iadd_imm_s(at, stride * l as i64);
-            let block = self.b.ins().ushr_imm_u(c, 2);
-            let (lo, high) = self.block_words(stream, block);
-            los.push(lo);
-            highs.push(high);
+        let counters: [Value; LANES] =
+            std::array::from_fn(|l| self.b.ins().iadd_imm_s(at, stride * l as i64));
+        let blocks = counters.map(|c| self.b.ins().ushr_imm_u(c, 2));
+        let sels = counters.map(|c| {
             let word = self.b.ins().band_imm_u(c, 3);
-            sels.push(self.b.ins().ireduce(types::I32, word));
-        }
-        let lo = self.vector_of(types::I32X4, &los);
-        let high = self.vector_of(types::I32X4, &highs);
+            self.b.ins().ireduce(types::I32, word)
+        });
         let sel = self.vector_of(types::I32X4, &sels);
-        let c0v = self.one(c0);
-        let c0v = self.b.ins().extractlane(c0v, 0);
-        let c0v = self.b.ins().splat(types::I32X4, c0v);
-        let c1v = self.one(c1);
-        let c1v = self.b.ins().extractlane(c1v, 0);
-        let c1v = self.b.ins().splat(types::I32X4, c1v);
-        let w = self.philox_lanes(seed, [lo, c0v, c1v, high]);
+        let w = self.blocks_in_lanes(seed, stream, c0, c1, blocks);
         let bit = |e: &mut Self, b: u32| {
             let m = e.splat_word(b);
             let set = e.b.ins().band(sel, m);
@@ -826,6 +802,29 @@ impl Emitter<'_, '_> {
         let w23 = self.blend(odd, w[3], w[2]);
         let word = self.blend(upper, w23, w01);
         self.units_from_words(word, dtype)
+    }
+
+    /// The words of Philox blocks `blocks` (`i64`, one per lane) of the draw
+    /// `(seed, stream, c0, c1)`, through one vector Philox: word `j` of every lane's block
+    /// in vector `j`.
+    fn blocks_in_lanes(
+        &mut self,
+        seed: u64,
+        stream: u32,
+        c0: ValId,
+        c1: ValId,
+        blocks: [Value; LANES],
+    ) -> [Value; 4] {
+        let words = blocks.map(|b| self.block_words(stream, b));
+        let lo = self.vector_of(types::I32X4, &words.map(|w| w.0));
+        let high = self.vector_of(types::I32X4, &words.map(|w| w.1));
+        // The counter words are the same in every lane.
+        let [c0v, c1v] = [c0, c1].map(|c| {
+            let v = self.one(c);
+            let x = self.b.ins().extractlane(v, 0);
+            self.b.ins().splat(types::I32X4, x)
+        });
+        self.philox_lanes(seed, [lo, c0v, c1v, high])
     }
 
     /// `rng::unit` of four `I32X4` words, as `dtype`: `(w >> 8) + 0.5` scaled by 2^-24.
