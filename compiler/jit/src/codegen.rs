@@ -1008,14 +1008,13 @@ impl<'a, 'f> Emitter<'a, 'f> {
                 let a = self.val(a);
                 self.cast(a, from, dtype)
             }
-            Op::Random {
+            ref op @ Op::Random {
                 dist: Distribution::Uniform,
-                seed,
-                stream,
-                c0,
-                c1,
-                counter,
-            } => self.uniform_scalar(seed, stream, c0, c1, counter, dtype),
+                ..
+            } => {
+                let u = random::Uniform::of(op).expect("a uniform draw");
+                self.uniform_scalar(u, dtype)
+            }
             Op::Random {
                 dist: Distribution::Normal,
                 seed,

@@ -14,9 +14,9 @@
 //! four); any other group runs the per-step loop.
 
 use super::Emitter;
-use crate::kernel::{IndexId, Kernel, Op, ScanKernel, ValId};
+use super::random::Uniform;
+use crate::kernel::{Kernel, Op, ScanKernel, ValId};
 use cranelift_codegen::ir::{InstBuilder, Value, types};
-use rlp_ir::Distribution;
 use rlp_runtime::DType;
 use rlp_runtime::rng::{M0, M1};
 
@@ -24,11 +24,7 @@ use rlp_runtime::rng::{M0, M1};
 #[derive(Clone, Debug)]
 pub(super) struct Draw {
     pub id: ValId,
-    pub seed: u64,
-    pub stream: u32,
-    pub c0: ValId,
-    pub c1: ValId,
-    pub counter: IndexId,
+    pub u: Uniform,
     /// The body instructions computing `c0` and `c1` (in body order), re-evaluated at
     /// each of the four steps.
     pub cone: Vec<ValId>,
@@ -46,38 +42,22 @@ pub(super) fn draws(k: &Kernel, s: &ScanKernel, deferred: &[bool]) -> Vec<Draw> 
     }
     let mut out = vec![];
     for &v in &s.body {
-        let Op::Random {
-            dist: Distribution::Uniform,
-            seed,
-            stream,
-            c0,
-            c1,
-            counter,
-        } = k.insts[v.index()].op
-        else {
+        let Some(u) = Uniform::of(&k.insts[v.index()].op) else {
             continue;
         };
-        let ix = &k.indices[counter.index()];
+        let ix = &k.indices[u.counter.index()];
         let lane_form = ix.dynamic.is_empty() && ix.strides[inner] == 1 && ix.step_stride == 0;
         let dtype = k.insts[v.index()].dtype;
         if deferred[v.index()] || !lane_form || !matches!(dtype, DType::F32 | DType::F64) {
             continue;
         }
         let mut cone = vec![];
-        if step_computable(k, c0, &in_prologue, &mut cone)
-            && step_computable(k, c1, &in_prologue, &mut cone)
+        if step_computable(k, u.c0, &in_prologue, &mut cone)
+            && step_computable(k, u.c1, &in_prologue, &mut cone)
         {
             let order = |x: &ValId| s.body.iter().position(|b| b == x);
             cone.sort_by_key(order);
-            out.push(Draw {
-                id: v,
-                seed,
-                stream,
-                c0,
-                c1,
-                counter,
-                cone,
-            });
+            out.push(Draw { id: v, u, cone });
         }
     }
     out
@@ -109,7 +89,7 @@ fn step_computable(k: &Kernel, v: ValId, in_prologue: &[bool], cone: &mut Vec<Va
 impl Emitter<'_, '_> {
     /// The four words of `d`'s block at each of the steps `steps` (one `I32X4` per
     /// step): the counters evaluated at each step, the ten rounds on four lanes, then a
-    /// transpose. The block's first counter (`index(d.counter)`) is a multiple of four.
+    /// transpose. The block's first counter (`index(d.u.counter)`) is a multiple of four.
     pub(super) fn draw_ahead(&mut self, d: &Draw, steps: [Value; 4]) -> [Value; 4] {
         let saved_step = self.step;
         let (mut c0s, mut c1s) = (Vec::with_capacity(4), Vec::with_capacity(4));
@@ -123,8 +103,8 @@ impl Emitter<'_, '_> {
             for &v in &d.cone {
                 self.lane_inst(v);
             }
-            let c0 = self.one(d.c0);
-            let c1 = self.one(d.c1);
+            let c0 = self.one(d.u.c0);
+            let c1 = self.one(d.u.c1);
             c0s.push(self.b.ins().extractlane(c0, 0));
             c1s.push(self.b.ins().extractlane(c1, 0));
         }
@@ -135,12 +115,12 @@ impl Emitter<'_, '_> {
         self.step = saved_step;
         let c0v = self.vector_of(types::I32X4, &c0s);
         let c1v = self.vector_of(types::I32X4, &c1s);
-        let at = self.index(d.counter);
+        let at = self.index(d.u.counter);
         let block = self.b.ins().ushr_imm_u(at, 2);
-        let (lo, high) = self.block_words(d.stream, block);
+        let (lo, high) = self.block_words(d.u.stream, block);
         let lo = self.b.ins().splat(types::I32X4, lo);
         let high = self.b.ins().splat(types::I32X4, high);
-        let words = self.philox_lanes(d.seed, [lo, c0v, c1v, high]);
+        let words = self.philox_lanes(d.u.seed, [lo, c0v, c1v, high]);
         self.transpose4(words)
     }
 

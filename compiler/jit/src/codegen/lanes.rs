@@ -10,8 +10,8 @@
 //! results are unchanged; only the common operations need a lane form to be fast.
 
 use super::Emitter;
-use super::random::{ALL_LANES, BlockKey};
-use crate::kernel::{Index, IndexId, Kernel, KernelKind, Op, ScanKernel, ValId};
+use super::random::{ALL_LANES, Uniform};
+use crate::kernel::{IndexId, Kernel, KernelKind, Op, ScanKernel, ValId};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
     ConstantData, Endianness, InstBuilder, MemFlagsData, Type, Value, types,
@@ -32,6 +32,25 @@ pub(super) enum Lanes {
     One(Value),
     /// An `f64` value: lanes 0–1 and 2–3 as `F64X2`.
     Two(Value, Value),
+}
+
+impl Lanes {
+    /// Its vectors, in order.
+    pub(super) fn values(self) -> Vec<Value> {
+        match self {
+            Lanes::One(a) => vec![a],
+            Lanes::Two(a, b) => vec![a, b],
+        }
+    }
+
+    /// A lane value from its vectors (one, or an `f64`'s two halves).
+    pub(super) fn from_values(xs: &[Value]) -> Lanes {
+        match *xs {
+            [a] => Lanes::One(a),
+            [a, b] => Lanes::Two(a, b),
+            _ => unreachable!("a lane value has one or two vectors"),
+        }
+    }
 }
 
 /// Whether `k` (coalesced) runs four units at a time here: a scan kernel over at least
@@ -96,7 +115,7 @@ impl Emitter<'_, '_> {
         } else {
             let mut misaligned = self.b.ins().iconst(types::I64, 0);
             for d in &draws {
-                let at = self.index(d.counter);
+                let at = self.index(d.u.counter);
                 misaligned = self.b.ins().bor(misaligned, at);
             }
             let misaligned = self.b.ins().band_imm_s(misaligned, LANES as i64 - 1);
@@ -114,11 +133,7 @@ impl Emitter<'_, '_> {
         }
         for (c, &(param, index)) in s.final_stores.iter().enumerate() {
             let parts: Vec<Value> = carries[c].iter().map(|&v| self.b.use_var(v)).collect();
-            let x = match parts[..] {
-                [a] => Lanes::One(a),
-                [a, b] => Lanes::Two(a, b),
-                _ => unreachable!("a carry has one or two parts"),
-            };
+            let x = Lanes::from_values(&parts);
             let dtype = k.insts[s.init[c].index()].dtype;
             self.lane_store(param, index, x, dtype);
         }
@@ -237,10 +252,7 @@ impl Emitter<'_, '_> {
     }
 
     fn parts(&self, v: ValId) -> Vec<Value> {
-        match self.lane(v) {
-            Lanes::One(a) => vec![a],
-            Lanes::Two(a, b) => vec![a, b],
-        }
+        self.lane(v).values()
     }
 
     pub(super) fn one(&self, v: ValId) -> Value {
@@ -264,11 +276,8 @@ impl Emitter<'_, '_> {
             Op::Const(c) => Some(self.lane_splat(dtype, *c)),
             Op::Carry(c) => {
                 let vars = self.lane_carries[*c].clone();
-                Some(match vars[..] {
-                    [a] => Lanes::One(self.b.use_var(a)),
-                    [a, b] => Lanes::Two(self.b.use_var(a), self.b.use_var(b)),
-                    _ => unreachable!("a carry has one or two parts"),
-                })
+                let parts: Vec<Value> = vars.iter().map(|&v| self.b.use_var(v)).collect();
+                Some(Lanes::from_values(&parts))
             }
             Op::Step => {
                 let t = self.step.expect("step outside a scan step");
@@ -285,14 +294,13 @@ impl Emitter<'_, '_> {
                 Some(self.lane_select(c, a, b))
             }
             Op::Cast(a) => self.lane_cast(self.lane(*a), self.dtype_of(*a), dtype),
-            Op::Random {
+            op @ Op::Random {
                 dist: Distribution::Uniform,
-                seed,
-                stream,
-                c0,
-                c1,
-                counter,
-            } => self.lane_uniform(id, *seed, *stream, *c0, *c1, *counter, dtype),
+                ..
+            } => {
+                let u = Uniform::of(op).expect("a uniform draw");
+                self.lane_uniform(id, u, dtype)
+            }
             _ => None,
         };
         let x = match fast {
@@ -653,68 +661,50 @@ impl Emitter<'_, '_> {
         self.b.ins().bitcast(types::I32X4, little(), v)
     }
 
-    /// A uniform draw for four units whose counters are consecutive: when the first is a
-    /// multiple of four, the four draws are the four words of one Philox block; otherwise
-    /// (a group straddling two blocks) lane by lane.
-    #[allow(clippy::too_many_arguments)]
-    fn lane_uniform(
-        &mut self,
-        id: ValId,
-        seed: u64,
-        stream: u32,
-        c0: ValId,
-        c1: ValId,
-        counter: IndexId,
-        dtype: DType,
-    ) -> Option<Lanes> {
+    /// A uniform draw for four units, by the shape of its counters: words computed four
+    /// steps ahead (module `ahead`); whole Philox blocks per unit (`lane_row_uniform`);
+    /// four consecutive counters, the four words of one block when the first is a
+    /// multiple of four; any other counters without data-dependent terms
+    /// (`lane_counter_uniform`).
+    fn lane_uniform(&mut self, id: ValId, u: Uniform, dtype: DType) -> Option<Lanes> {
         if let Some(&words) = self.ahead.get(&id) {
             return self.units_from_words(words, dtype);
         }
-        let ix = &self.k.indices[counter.index()];
+        let ix = &self.k.indices[u.counter.index()];
         let inner = self.k.space.len() - 1;
         if !ix.dynamic.is_empty() {
             return None;
         }
-        if ix.strides.iter().all(|s| s % 4 == 0) && ix.step_stride % 4 == 0 {
-            return self.lane_row_uniform(seed, stream, c0, c1, counter, dtype);
+        if u.static_word(self.k) {
+            return Some(self.lane_row_uniform(u, dtype));
         }
         if ix.strides[inner] != 1 {
-            return self.lane_counter_uniform(seed, stream, c0, c1, counter, dtype);
+            return Some(self.lane_counter_uniform(u, dtype));
         }
-        let at = self.index(counter);
+        let at = self.index(u.counter);
         let misaligned = self.b.ins().band_imm_s(at, 3);
         let [aligned, straddles, merge] = std::array::from_fn(|_| self.b.create_block());
         self.b.ins().brif(misaligned, straddles, &[], aligned, &[]);
 
         self.b.switch_to_block(aligned);
-        let c0v = self.one(c0);
+        let c0v = self.one(u.c0);
         let c0s = self.b.ins().extractlane(c0v, 0);
-        let c1v = self.one(c1);
+        let c1v = self.one(u.c1);
         let c1s = self.b.ins().extractlane(c1v, 0);
         let block = self.b.ins().ushr_imm_u(at, 2);
-        let words = self.philox_block(seed, stream, c0s, c1s, block);
+        let words = self.philox_block(u.seed, u.stream, c0s, c1s, block);
         let w = self.vector_of(types::I32X4, &words);
-        let fast = self.units_from_words(w, dtype)?;
-        let fast_parts = match fast {
-            Lanes::One(a) => vec![a],
-            Lanes::Two(a, b) => vec![a, b],
-        };
-        let args: Vec<_> = fast_parts.iter().map(|&v| v.into()).collect();
+        let fast = self.units_from_words(w, dtype)?.values();
+        let args: Vec<_> = fast.iter().map(|&v| v.into()).collect();
         self.b.ins().jump(merge, &args);
 
         self.b.switch_to_block(straddles);
-        let slow = self
-            .lane_counter_uniform(seed, stream, c0, c1, counter, dtype)
-            .expect("a uniform draw has a lane form");
-        let slow_parts = match slow {
-            Lanes::One(a) => vec![a],
-            Lanes::Two(a, b) => vec![a, b],
-        };
-        let args: Vec<_> = slow_parts.iter().map(|&v| v.into()).collect();
+        let slow = self.lane_counter_uniform(u, dtype).values();
+        let args: Vec<_> = slow.iter().map(|&v| v.into()).collect();
         self.b.ins().jump(merge, &args);
 
         self.b.switch_to_block(merge);
-        let params: Vec<Value> = fast_parts
+        let params: Vec<Value> = fast
             .iter()
             .map(|&v| {
                 let ty = self.b.func.dfg.value_type(v);
@@ -723,66 +713,40 @@ impl Emitter<'_, '_> {
             .collect();
         // Philox blocks cached on one side are not available after the merge.
         self.blocks.clear();
-        Some(match params[..] {
-            [a] => Lanes::One(a),
-            [a, b] => Lanes::Two(a, b),
-            _ => unreachable!("one or two parts"),
-        })
+        Some(Lanes::from_values(&params))
     }
 
     /// A uniform draw for four units whose counters are a whole number of Philox blocks
     /// apart, all at the same word of their blocks (every stride a multiple of four: the
     /// rows of a `[N, 4]` reset). The four blocks run in the lanes of one vector Philox,
     /// computed once per emission scope for every draw that shares them (the columns).
-    fn lane_row_uniform(
-        &mut self,
-        seed: u64,
-        stream: u32,
-        c0: ValId,
-        c1: ValId,
-        counter: IndexId,
-        dtype: DType,
-    ) -> Option<Lanes> {
-        let ix = self.k.indices[counter.index()].clone();
-        let inner = self.k.space.len() - 1;
-        let block_index = Index {
-            offset: ix.offset.div_euclid(4),
-            strides: ix.strides.iter().map(|s| s / 4).collect(),
-            step_stride: ix.step_stride / 4,
-            dynamic: vec![],
-        };
-        let key: BlockKey = (seed, stream, c0.0, c1.0, Some(ALL_LANES), block_index);
+    fn lane_row_uniform(&mut self, u: Uniform, dtype: DType) -> Lanes {
+        let (key, word) = u.block_key(self.k, Some(ALL_LANES));
         let words = match self.blocks.get(&key) {
             Some(w) => *w,
             None => {
-                let at = self.index(counter);
+                let inner = self.k.space.len() - 1;
+                let per_lane = self.k.indices[u.counter.index()].strides[inner] / 4;
+                let at = self.index(u.counter);
                 let first = self.b.ins().ushr_imm_u(at, 2);
-                let per_lane = ix.strides[inner] / 4;
                 let blocks =
                     std::array::from_fn(|l| self.b.ins().iadd_imm_s(first, per_lane * l as i64));
-                let w = self.blocks_in_lanes(seed, stream, c0, c1, blocks);
+                let w = self.blocks_in_lanes(u, blocks);
                 self.blocks.insert(key, w);
                 w
             }
         };
-        self.units_from_words(words[ix.offset.rem_euclid(4) as usize], dtype)
+        self.units_from_words(words[word], dtype)
+            .expect("uniform draws are floats")
     }
 
     /// A uniform draw for four units at any counters without data-dependent terms:
     /// each lane's block through one vector Philox, then each lane's word of its block
     /// picked by blends.
-    fn lane_counter_uniform(
-        &mut self,
-        seed: u64,
-        stream: u32,
-        c0: ValId,
-        c1: ValId,
-        counter: IndexId,
-        dtype: DType,
-    ) -> Option<Lanes> {
+    fn lane_counter_uniform(&mut self, u: Uniform, dtype: DType) -> Lanes {
         let inner = self.k.space.len() - 1;
-        let stride = self.k.indices[counter.index()].strides[inner];
-        let at = self.index(counter);
+        let stride = self.k.indices[u.counter.index()].strides[inner];
+        let at = self.index(u.counter);
         let counters: [Value; LANES] =
             std::array::from_fn(|l| self.b.ins().iadd_imm_s(at, stride * l as i64));
         let blocks = counters.map(|c| self.b.ins().ushr_imm_u(c, 2));
@@ -791,7 +755,7 @@ impl Emitter<'_, '_> {
             self.b.ins().ireduce(types::I32, word)
         });
         let sel = self.vector_of(types::I32X4, &sels);
-        let w = self.blocks_in_lanes(seed, stream, c0, c1, blocks);
+        let w = self.blocks_in_lanes(u, blocks);
         let bit = |e: &mut Self, b: u32| {
             let m = e.splat_word(b);
             let set = e.b.ins().band(sel, m);
@@ -802,29 +766,22 @@ impl Emitter<'_, '_> {
         let w23 = self.blend(odd, w[3], w[2]);
         let word = self.blend(upper, w23, w01);
         self.units_from_words(word, dtype)
+            .expect("uniform draws are floats")
     }
 
-    /// The words of Philox blocks `blocks` (`i64`, one per lane) of the draw
-    /// `(seed, stream, c0, c1)`, through one vector Philox: word `j` of every lane's block
-    /// in vector `j`.
-    fn blocks_in_lanes(
-        &mut self,
-        seed: u64,
-        stream: u32,
-        c0: ValId,
-        c1: ValId,
-        blocks: [Value; LANES],
-    ) -> [Value; 4] {
-        let words = blocks.map(|b| self.block_words(stream, b));
+    /// The words of Philox blocks `blocks` (`i64`, one per lane) of draw `u`, through one
+    /// vector Philox: word `j` of every lane's block in vector `j`.
+    fn blocks_in_lanes(&mut self, u: Uniform, blocks: [Value; LANES]) -> [Value; 4] {
+        let words = blocks.map(|b| self.block_words(u.stream, b));
         let lo = self.vector_of(types::I32X4, &words.map(|w| w.0));
         let high = self.vector_of(types::I32X4, &words.map(|w| w.1));
         // The counter words are the same in every lane.
-        let [c0v, c1v] = [c0, c1].map(|c| {
+        let [c0v, c1v] = [u.c0, u.c1].map(|c| {
             let v = self.one(c);
             let x = self.b.ins().extractlane(v, 0);
             self.b.ins().splat(types::I32X4, x)
         });
-        self.philox_lanes(seed, [lo, c0v, c1v, high])
+        self.philox_lanes(u.seed, [lo, c0v, c1v, high])
     }
 
     /// `rng::unit` of four `I32X4` words, as `dtype`: `(w >> 8) + 0.5` scaled by 2^-24.
@@ -1053,11 +1010,7 @@ impl Emitter<'_, '_> {
                     self.b.append_block_param(merge, ty)
                 })
                 .collect();
-            self.lanes[v.index()] = Some(match parts[..] {
-                [a] => Lanes::One(a),
-                [a, b] => Lanes::Two(a, b),
-                _ => unreachable!("one or two parts"),
-            });
+            self.lanes[v.index()] = Some(Lanes::from_values(&parts));
         }
         // Values computed in the work block do not reach past the merge.
         self.blocks.clear();

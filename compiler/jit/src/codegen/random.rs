@@ -8,8 +8,9 @@
 //! `rng::uniform`'s, so results equal the interpreter's bit for bit.
 
 use super::Emitter;
-use crate::kernel::Index;
+use crate::kernel::{Index, IndexId, Kernel, Op, ValId};
 use cranelift_codegen::ir::{InstBuilder, Value, types};
+use rlp_ir::Distribution;
 use rlp_runtime::DType;
 use rlp_runtime::rng::{HI_MIX, M0, M1, W0, W1};
 
@@ -20,6 +21,68 @@ pub(super) type BlockKey = (u64, u32, u32, u32, Option<u8>, Index);
 
 /// The lane tag of blocks computed for all four lanes at once, one per vector lane.
 pub(super) const ALL_LANES: u8 = u8::MAX;
+
+/// A uniform draw's operands: its Philox key (seed, stream), its two counter words and
+/// its element counter (an index of the kernel).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Uniform {
+    pub seed: u64,
+    pub stream: u32,
+    pub c0: ValId,
+    pub c1: ValId,
+    pub counter: IndexId,
+}
+
+impl Uniform {
+    /// The operands of `op` when it is a uniform draw.
+    pub fn of(op: &Op) -> Option<Uniform> {
+        match *op {
+            Op::Random {
+                dist: Distribution::Uniform,
+                seed,
+                stream,
+                c0,
+                c1,
+                counter,
+            } => Some(Uniform {
+                seed,
+                stream,
+                c0,
+                c1,
+                counter,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether every element's word within its Philox block is known at compile time:
+    /// a counter without data-dependent terms whose strides are all multiples of four.
+    pub fn static_word(&self, k: &Kernel) -> bool {
+        let ix = &k.indices[self.counter.index()];
+        ix.dynamic.is_empty() && ix.strides.iter().all(|s| s % 4 == 0) && ix.step_stride % 4 == 0
+    }
+
+    /// For a static-word draw: the key of its first element's block in an emission
+    /// scope (computing for lane `tag`), and the element's word of that block.
+    pub fn block_key(&self, k: &Kernel, tag: Option<u8>) -> (BlockKey, usize) {
+        let ix = &k.indices[self.counter.index()];
+        let block_index = Index {
+            offset: ix.offset.div_euclid(4),
+            strides: ix.strides.iter().map(|s| s / 4).collect(),
+            step_stride: ix.step_stride / 4,
+            dynamic: vec![],
+        };
+        let key = (
+            self.seed,
+            self.stream,
+            self.c0.0,
+            self.c1.0,
+            tag,
+            block_index,
+        );
+        (key, ix.offset.rem_euclid(4) as usize)
+    }
+}
 
 impl Emitter<'_, '_> {
     /// The four words of block `block` (`i64`) of the draw `(seed, stream, c0, c1)`
@@ -109,48 +172,28 @@ impl Emitter<'_, '_> {
         b.ins().select(high, w23, w01)
     }
 
-    /// A uniform draw at element counter `counter` (an index of the kernel). When the
-    /// counter's block and word are affine with a word known at compile time, the block
-    /// is computed once per emission scope and shared by the draws that use it.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn uniform_scalar(
-        &mut self,
-        seed: u64,
-        stream: u32,
-        c0: crate::kernel::ValId,
-        c1: crate::kernel::ValId,
-        counter: crate::kernel::IndexId,
-        dtype: DType,
-    ) -> Value {
-        let ix = self.k.indices[counter.index()].clone();
-        let static_word = ix.dynamic.is_empty()
-            && ix.strides.iter().all(|s| s % 4 == 0)
-            && ix.step_stride % 4 == 0;
-        let (c0v, c1v) = (self.val(c0), self.val(c1));
-        if static_word {
-            let block_index = Index {
-                offset: ix.offset.div_euclid(4),
-                strides: ix.strides.iter().map(|s| s / 4).collect(),
-                step_stride: ix.step_stride / 4,
-                dynamic: vec![],
-            };
-            let key: BlockKey = (seed, stream, c0.0, c1.0, self.lane_tag, block_index);
+    /// A uniform draw at element counter `u.counter`. When the counter's block and word
+    /// are affine with a word known at compile time, the block is computed once per
+    /// emission scope and shared by the draws that use it.
+    pub(super) fn uniform_scalar(&mut self, u: Uniform, dtype: DType) -> Value {
+        let (c0v, c1v) = (self.val(u.c0), self.val(u.c1));
+        if u.static_word(self.k) {
+            let (key, word) = u.block_key(self.k, self.lane_tag);
             let words = match self.blocks.get(&key) {
                 Some(w) => *w,
                 None => {
-                    let at = self.index(counter);
+                    let at = self.index(u.counter);
                     let block = self.b.ins().ushr_imm_u(at, 2);
-                    let w = self.philox_block(seed, stream, c0v, c1v, block);
+                    let w = self.philox_block(u.seed, u.stream, c0v, c1v, block);
                     self.blocks.insert(key, w);
                     w
                 }
             };
-            let word = words[ix.offset.rem_euclid(4) as usize];
-            return self.unit_from_word(word, dtype);
+            return self.unit_from_word(words[word], dtype);
         }
-        let at = self.index(counter);
+        let at = self.index(u.counter);
         let block = self.b.ins().ushr_imm_u(at, 2);
-        let words = self.philox_block(seed, stream, c0v, c1v, block);
+        let words = self.philox_block(u.seed, u.stream, c0v, c1v, block);
         let sel = self.b.ins().band_imm_u(at, 3);
         let word = self.pick_word(words, sel);
         self.unit_from_word(word, dtype)

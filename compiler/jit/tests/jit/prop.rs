@@ -155,7 +155,7 @@ fn build_scan(
                 pool.push(g.reshape(s, &[n]).unwrap());
             }
             let draw = |g: &mut Graph, stream: u32, shape: &[usize]| {
-                let d = g.add_typed(
+                g.add_typed(
                     Op::Random {
                         dist: Distribution::Uniform,
                         seed: 5,
@@ -163,8 +163,7 @@ fn build_scan(
                     },
                     vec![x[3], x[3]],
                     ty(dtype, shape),
-                );
-                d
+                )
             };
             let u = draw(g, 1, &[n]);
             pool.push(u);
