@@ -35,6 +35,16 @@ pub(crate) fn scan(
     (0..n_out).map(|k| g.project(s, k).unwrap()).collect()
 }
 
+/// `check` (one thread, fused and not, against the interpreter), then the fused kernels
+/// on three threads give the interpreter's bits too.
+fn check_on_three_threads(g: &Graph, inputs: &[rlp_runtime::Tensor]) {
+    let want = check(g, inputs);
+    let got = jit(g, true, 3).run(inputs).unwrap();
+    for (a, b) in got.iter().zip(&want) {
+        same_bits(a, b).unwrap();
+    }
+}
+
 /// `ret[t] = r[t] + gamma * (done[t] ? 0 : ret[t+1])`, reverse over `[t, n]`.
 fn discounted_returns(t: usize, n: usize) -> Graph {
     let body = graph(
@@ -395,11 +405,7 @@ fn wide_values_beside_narrow_ones_run_as_one_scan_kernel() {
     // `draws_computed_ahead_match_the_interpreter`.
     let g = wide_step(700, 61);
     let inputs = rng.inputs(&g, false);
-    let want = rlp_ir::interp::run(&g, &inputs).unwrap();
-    let got = jit(&g, true, 3).run(&inputs).unwrap();
-    for (a, b) in got.iter().zip(&want) {
-        same_bits(a, b).unwrap();
-    }
+    check_on_three_threads(&g, &inputs);
 }
 
 /// A scan body over `[2, n]` with three uniform draws, all computable four steps ahead:
@@ -468,11 +474,7 @@ fn draws_computed_ahead_match_the_interpreter() {
                 fuse(&g, true).unwrap()
             );
             let inputs = rng.inputs(&g, false);
-            let want = check(&g, &inputs);
-            let got = jit(&g, true, 3).run(&inputs).unwrap();
-            for (a, b) in got.iter().zip(&want) {
-                same_bits(a, b).unwrap();
-            }
+            check_on_three_threads(&g, &inputs);
         }
     }
 }
@@ -533,11 +535,7 @@ fn row_draws_match_the_interpreter() {
         let g = row_draws(steps, n);
         assert!(is_scan_kernel(&g), "steps {steps}, n {n}");
         let inputs = rng.inputs(&g, false);
-        let want = check(&g, &inputs);
-        let got = jit(&g, true, 3).run(&inputs).unwrap();
-        for (a, b) in got.iter().zip(&want) {
-            same_bits(a, b).unwrap();
-        }
+        check_on_three_threads(&g, &inputs);
     }
 }
 
@@ -589,11 +587,7 @@ fn remainders_and_int_casts_in_lanes_match_the_interpreter() {
         let g = remainders(steps, n);
         assert!(is_scan_kernel(&g), "steps {steps}, n {n}");
         let inputs = rng.inputs(&g, true);
-        let want = check(&g, &inputs);
-        let got = jit(&g, true, 3).run(&inputs).unwrap();
-        for (a, b) in got.iter().zip(&want) {
-            same_bits(a, b).unwrap();
-        }
+        check_on_three_threads(&g, &inputs);
     }
 }
 
@@ -645,10 +639,6 @@ fn nested_selects_in_a_deferred_region_match_the_interpreter() {
         let mut inputs = rng.inputs(&g, false);
         let counts: Vec<f64> = (0..n).map(|_| rng.below(5) as f64).collect();
         inputs[1] = t(DType::I32, &[n], &counts);
-        let want = check(&g, &inputs);
-        let got = jit(&g, true, 3).run(&inputs).unwrap();
-        for (a, b) in got.iter().zip(&want) {
-            same_bits(a, b).unwrap();
-        }
+        check_on_three_threads(&g, &inputs);
     }
 }
