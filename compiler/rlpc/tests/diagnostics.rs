@@ -103,6 +103,14 @@ fn no_train_block() {
     insta::assert_snapshot!(check("x = 1\n"));
 }
 
+/// The count is evaluated outside any stage; a count that builds tensors is a type
+/// error, not an internal one (found by the fuzzer: `train iterations: 15@0`).
+#[test]
+fn train_count_that_builds_tensors() {
+    insta::assert_snapshot!(check("train iterations: zeros([2]) { log a = 1.0 }\n"));
+    insta::assert_snapshot!(check("train iterations: 15@0 { log a = 1.0 }\n"));
+}
+
 #[test]
 fn gather_index_dtype() {
     insta::assert_snapshot!(check(

@@ -102,10 +102,6 @@ pub fn lower_opts(
     }
     // Top-level tensors become state.
     materialize_frame(&mut el, &frame, SlotKind::State, "")?;
-    let init_ctx = el.ctxs.pop().expect("init ctx");
-    el.init = Some(init_ctx);
-    el.owner.clear();
-
     let Some(train) = train else {
         return Err(Diag::new("no-train", "this program has no `train` block")
             .label(
@@ -114,6 +110,8 @@ pub fn lower_opts(
             )
             .help("add `train iterations: N { … }` with the stages to run"));
     };
+    // The count is evaluated while the init graph is current, so that a count that
+    // builds tensors gets the type error below instead of finding no graph to build in.
     let count_loc = Loc::new(file, train.count.span);
     let iterations = match el.expr(&train.count, &frame)? {
         Value::Int(i) if i >= 0 => i as u64,
@@ -129,6 +127,10 @@ pub fn lower_opts(
             .label(count_loc, "here"));
         }
     };
+    let init_ctx = el.ctxs.pop().expect("init ctx");
+    el.init = Some(init_ctx);
+    el.owner.clear();
+
     if !matches!(train.unit.name.as_str(), "iterations" | "steps") {
         return Err(Diag::new(
             "unknown-keyword",
