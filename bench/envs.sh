@@ -20,8 +20,10 @@
 #          set GYM_PYTHON to use another interpreter, or GYM_PYTHON=none to skip it.
 # Output:  a markdown table on stdout. rlpc steps/s exclude compile time (stderr's
 #          "compiled … in X ms" line) and the first iteration: they come from the run's
-#          metrics.csv (cumulative env_steps and wall_s of the training loop). The ratio
-#          is the `rewards` figure over Gymnasium's.
+#          metrics.csv (cumulative env_steps and wall_s of the training loop). The ratios
+#          are the `rewards` figure over Gymnasium's, measured two ways: with actions
+#          drawn before timing (`step` alone, the stricter baseline) and with each step's
+#          actions drawn in the timed loop by numpy (as rlpc's figure includes its draws).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RLPC=${1:-target/release/rlpc}
@@ -65,13 +67,16 @@ RLP
       END { printf "%.0f %s\n", (s - s0) / (w - w0), c }' "$WORK/run/metrics.csv"
 }
 
-gym_rate() { # env envs -> steps/s
+gym_rate() { # env envs pre|loop -> steps/s
+  # pre:  actions drawn before timing (64 arrays, cycled): `step` alone.
+  # loop: each step's actions drawn in the timed loop with numpy, as rlpc's rate
+  #       includes its own policy draws.
   [ "$PY" = none ] && { echo "-"; return; }
-  "$PY" - "$1" "$2" <<'PYEOF'
+  "$PY" - "$1" "$2" "$3" <<'PYEOF'
 import sys, time, warnings
 import numpy as np, gymnasium as gym
 warnings.simplefilter("ignore")
-name, n = sys.argv[1], int(sys.argv[2])
+name, n, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 if name == "cartpole":
     env = gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="vector_entry_point")
     acts = lambda rng: rng.integers(0, 2, size=n)
@@ -84,21 +89,23 @@ pre = [acts(rng) for _ in range(64)]
 steps, t0 = 0, time.perf_counter()
 while time.perf_counter() - t0 < 2.0:
     for a in pre:
-        env.step(a)
+        env.step(a if mode == "pre" else acts(rng))
     steps += 64 * n
 print(f"{steps / (time.perf_counter() - t0):.0f}")
 PYEOF
 }
 
-echo "| env | envs | rlpc steps/s (rewards) | rlpc steps/s (batch) | rlpc compile ms | Gymnasium steps/s | ratio |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "-" || b == 0) print "-"; else printf "%.1f×", a / b }'; }
+echo "| env | envs | rlpc steps/s (rewards) | rlpc steps/s (batch) | rlpc compile ms | Gymnasium steps/s | ratio | Gymnasium, actions drawn in the loop | ratio |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for env in cartpole pendulum; do
   for c in "${CONFIGS[@]}"; do
     set -- $c
     read -r rate cms < <(rlpc_rate "$env" "$1" "$2" "$3" rewards)
     read -r full _ < <(rlpc_rate "$env" "$1" "$2" "$3" batch)
-    g=$(gym_rate "$env" "$1")
-    ratio=$(awk -v a="$rate" -v b="$g" 'BEGIN { if (b == "-" || b == 0) print "-"; else printf "%.1f×", a / b }')
-    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$env" "$1" "$rate" "$full" "$cms" "$g" "$ratio"
+    g=$(gym_rate "$env" "$1" pre)
+    gl=$(gym_rate "$env" "$1" loop)
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$env" "$1" "$rate" "$full" "$cms" \
+      "$g" "$(ratio "$rate" "$g")" "$gl" "$(ratio "$rate" "$gl")"
   done
 done
