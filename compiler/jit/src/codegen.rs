@@ -702,65 +702,38 @@ impl<'a, 'f> Emitter<'a, 'f> {
                 e.store(s.final_stores[k].0, iv, init);
             }
         });
-        let step = self.b.declare_var(types::I64);
-        let zero = self.b.ins().iconst(types::I64, 0);
-        self.b.def_var(step, zero);
-        let [step_head, step_body, done] = std::array::from_fn(|_| self.b.create_block());
-        self.b.ins().jump(step_head, &[]);
-
-        self.b.switch_to_block(step_head);
-        let kv = self.b.use_var(step);
-        let more = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::SignedLessThan, kv, s.length as i64);
-        self.b.ins().brif(more, step_body, &[], done, &[]);
-
-        self.b.switch_to_block(step_body);
-        let kv = self.b.use_var(step);
-        let t = if s.reverse {
-            let last = self.b.ins().iconst(types::I64, s.length as i64 - 1);
-            self.b.ins().isub(last, kv)
-        } else {
-            kv
-        };
-        self.step = Some(t);
-        let t_units = self.b.ins().imul_imm_s(t, units);
-        self.emit_rows(start, end, vector, &mut |e, iv, lanes| {
-            let at = e.b.ins().iadd(t_units, iv);
-            if lanes {
-                let vals = e.vector_values(iv);
-                for &(param, v, _) in &s.step_stores {
-                    let x = vals[v.index()].expect("stored values are computed");
-                    e.store_vector(param, at, x);
+        self.step_loop(s, &mut |e| {
+            let t = e.step.expect("inside the step loop");
+            let t_units = e.b.ins().imul_imm_s(t, units);
+            e.emit_rows(start, end, vector, &mut |e, iv, lanes| {
+                let at = e.b.ins().iadd(t_units, iv);
+                if lanes {
+                    let vals = e.vector_values(iv);
+                    for &(param, v, _) in &s.step_stores {
+                        let x = vals[v.index()].expect("stored values are computed");
+                        e.store_vector(param, at, x);
+                    }
+                    for (k, &v) in s.next.iter().enumerate() {
+                        let x = vals[v.index()].expect("carries are computed");
+                        e.store_vector(s.final_stores[k].0, iv, x);
+                    }
+                } else {
+                    e.carry_unit = Some(iv);
+                    e.clear_vals();
+                    e.emit_list(&s.prologue);
+                    e.emit_list(&s.body);
+                    for &(param, v, _) in &s.step_stores {
+                        e.store(param, at, v);
+                    }
+                    // Every next carry is read (above, as a value) before any is stored.
+                    let next: Vec<Value> = s.next.iter().map(|&v| e.val(v)).collect();
+                    for (k, x) in next.into_iter().enumerate() {
+                        e.store_raw(s.final_stores[k].0, iv, x);
+                    }
+                    e.carry_unit = None;
                 }
-                for (k, &v) in s.next.iter().enumerate() {
-                    let x = vals[v.index()].expect("carries are computed");
-                    e.store_vector(s.final_stores[k].0, iv, x);
-                }
-            } else {
-                e.carry_unit = Some(iv);
-                e.clear_vals();
-                e.emit_list(&s.prologue);
-                e.emit_list(&s.body);
-                for &(param, v, _) in &s.step_stores {
-                    e.store(param, at, v);
-                }
-                // Every next carry is read (above, as a value) before any is stored.
-                let next: Vec<Value> = s.next.iter().map(|&v| e.val(v)).collect();
-                for (k, x) in next.into_iter().enumerate() {
-                    e.store_raw(s.final_stores[k].0, iv, x);
-                }
-                e.carry_unit = None;
-            }
+            });
         });
-        self.step = None;
-        let kv = self.b.use_var(step);
-        let k1 = self.b.ins().iadd_imm_s(kv, 1);
-        self.b.def_var(step, k1);
-        self.b.ins().jump(step_head, &[]);
-
-        self.b.switch_to_block(done);
         let ok = self.b.ins().iconst(types::I32, 0);
         self.b.ins().return_(&[ok]);
     }
