@@ -1,5 +1,5 @@
-//! `f32` `exp`, `ln` and `tanh` from plain IEEE arithmetic: the definitions every backend
-//! shares bit for bit.
+//! `f32` `exp`, `ln` and `tanh`, and `f64` `sin` and `cos`, from plain IEEE arithmetic:
+//! the definitions every backend shares bit for bit.
 //!
 //! Why not `f32::exp` & co.: those call libm once per element, which a JIT cannot
 //! vectorise and cannot reproduce without calling the very same function. These are
@@ -165,6 +165,11 @@ pub fn tanh_f32(x: f32) -> f32 {
 }
 
 // ---- f64 sine and cosine ----
+//
+// Unlike the f32 functions above, these evaluate their polynomials with fused
+// multiply-adds: one rounding per Horner step and half the latency of a multiply and an
+// add. A fused multiply-add rounds the same wherever it runs, so the JIT's `fma` (one
+// instruction, or a libm call per lane on a CPU without FMA) matches `mul_add` here.
 
 /// Up to this magnitude the three-part reduction below is exact (|k| < 2^19, so `k·PIO2_1`
 /// and `k·PIO2_2` have at most 53 significant bits); beyond it, and for NaN and ±inf,
