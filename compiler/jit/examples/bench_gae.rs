@@ -131,7 +131,7 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let opts = JitOptions {
         threads,
-        fuse: true,
+        ..JitOptions::default()
     };
     let g = gae_graph(4, 8, 0.99, 0.95);
     println!("schedule:\n{}", kernels_summary(&g, &opts));

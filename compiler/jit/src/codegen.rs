@@ -36,6 +36,8 @@ use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
     AbiParam, Block, FuncRef, InstBuilder, MemFlagsData, Type, Value, types,
 };
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable, SetError};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
@@ -70,6 +72,29 @@ impl Drop for Code {
     }
 }
 
+/// The host's instruction set with its detected features (less FMA when `!fma`), optimised
+/// for speed, with absolute addresses (the JIT places code and data anywhere).
+fn host_isa(fma: bool) -> Result<OwnedTargetIsa, JitError> {
+    let err = |e: &dyn std::fmt::Display| codegen_err("<module>", e);
+    let mut isa = cranelift_native::builder().map_err(|e| err(&e))?;
+    // Only x86-64 has the setting: FMA is part of the other targets' base sets.
+    if !fma {
+        match isa.set("has_fma", "false") {
+            Ok(()) | Err(SetError::BadName(_)) => {}
+            Err(e) => return Err(err(&e)),
+        }
+    }
+    let mut flags = settings::builder();
+    for (name, value) in [
+        ("opt_level", "speed"),
+        ("use_colocated_libcalls", "false"),
+        ("is_pic", "false"),
+    ] {
+        flags.set(name, value).map_err(|e| err(&e))?;
+    }
+    isa.finish(settings::Flags::new(flags)).map_err(|e| err(&e))
+}
+
 fn codegen_err(kernel: &str, e: impl std::fmt::Display) -> JitError {
     JitError::Codegen {
         kernel: kernel.to_string(),
@@ -78,9 +103,10 @@ fn codegen_err(kernel: &str, e: impl std::fmt::Display) -> JitError {
 }
 
 /// Compiles `kernels` into one module; the result holds one function per kernel, in order.
-pub fn compile(kernels: &[&Kernel]) -> Result<(Code, Vec<KernelFn>), JitError> {
-    let mut jb = JITBuilder::with_flags(&[("opt_level", "speed")], default_libcall_names())
-        .map_err(|e| codegen_err("<module>", e))?;
+/// `fma`: use the host's fused multiply-add instructions if it has them (else libm's
+/// `fma`, per lane).
+pub fn compile(kernels: &[&Kernel], fma: bool) -> Result<(Code, Vec<KernelFn>), JitError> {
+    let mut jb = JITBuilder::with_isa(host_isa(fma)?, default_libcall_names());
     let table = callouts::table();
     for c in &table {
         jb.symbol(c.name, c.addr);

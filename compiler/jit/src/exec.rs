@@ -107,12 +107,13 @@ impl Program {
 
 impl JitExecutable {
     /// Compiles every kernel of `schedule` (made for a graph with these input types and
-    /// output shapes) and prepares to run it. `threads == 0` uses rayon's global pool.
+    /// output shapes) and prepares to run it with `opts.threads` threads (0: rayon's
+    /// global pool).
     pub fn new(
         inputs: Vec<TensorType>,
         output_shapes: Vec<Vec<usize>>,
         schedule: Schedule,
-        threads: usize,
+        opts: &crate::JitOptions,
     ) -> Result<JitExecutable, JitError> {
         let outputs = schedule
             .outputs
@@ -122,9 +123,9 @@ impl JitExecutable {
             .collect();
         let mut kernels: Vec<&Kernel> = vec![];
         for_each_kernel(&schedule, &mut |k| kernels.push(k));
-        let (code, fns) = codegen::compile(&kernels)?;
+        let (code, fns) = codegen::compile(&kernels, opts.fma)?;
         let program = Program::new(schedule, &mut fns.into_iter());
-        let threads = match threads {
+        let threads = match opts.threads {
             0 => Threads::Global,
             1 => Threads::One,
             n => Threads::Pool(
@@ -837,7 +838,15 @@ mod tests {
         for (g, masks) in &cases {
             for threads in [1, 2] {
                 for fuse in [true, false] {
-                    let exe = compile(g, &JitOptions { threads, fuse }).unwrap();
+                    let exe = compile(
+                        g,
+                        &JitOptions {
+                            threads,
+                            fuse,
+                            ..JitOptions::default()
+                        },
+                    )
+                    .unwrap();
                     let (a, b) = (inputs(g, 1, masks), inputs(g, 2, masks));
                     let (want_a, want_b) = (exe.run(&a).unwrap(), exe.run(&b).unwrap());
                     // Empty: filled as `run` would.

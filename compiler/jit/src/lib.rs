@@ -45,6 +45,10 @@ pub struct JitOptions {
     /// Fuse nodes into shared kernels. `false` gives every node its own kernel and
     /// buffer (the reference schedule for differential tests).
     pub fuse: bool,
+    /// Use the CPU's fused multiply-add instructions when it has them. `false` makes
+    /// every `fma` a call to libm's per lane: the same results, slower. It is the path a
+    /// CPU without FMA takes, kept testable on one that has it.
+    pub fma: bool,
 }
 
 impl Default for JitOptions {
@@ -52,6 +56,7 @@ impl Default for JitOptions {
         JitOptions {
             threads: 0,
             fuse: true,
+            fma: true,
         }
     }
 }
@@ -83,8 +88,7 @@ pub fn compile(graph: &Graph, opts: &JitOptions) -> Result<Box<dyn Executable>, 
         .iter()
         .map(|&o| graph.ty(o).shape.clone())
         .collect();
-    let exe =
-        exec::JitExecutable::new(graph.inputs.clone(), output_shapes, schedule, opts.threads)?;
+    let exe = exec::JitExecutable::new(graph.inputs.clone(), output_shapes, schedule, opts)?;
     Ok(Box::new(exe))
 }
 

@@ -72,7 +72,15 @@ pub fn t(dtype: DType, shape: &[usize], values: &[f64]) -> Tensor {
 }
 
 pub fn jit(g: &Graph, fuse: bool, threads: usize) -> Box<dyn Executable> {
-    compile(g, &JitOptions { threads, fuse }).unwrap_or_else(|e| panic!("compile failed: {e}\n{g}"))
+    compile(
+        g,
+        &JitOptions {
+            threads,
+            fuse,
+            ..JitOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("compile failed: {e}\n{g}"))
 }
 
 /// Element-wise equality of two tensors: same dtype and shape, floats equal bit for bit
@@ -110,7 +118,7 @@ pub fn same_bits(a: &Tensor, b: &Tensor) -> Result<(), String> {
     }
 }
 
-fn compare_all(
+pub fn compare_all(
     what: &str,
     got: &[Tensor],
     want: &[Tensor],

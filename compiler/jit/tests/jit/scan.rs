@@ -408,6 +408,23 @@ fn wide_values_beside_narrow_ones_run_as_one_scan_kernel() {
     check_on_three_threads(&g, &inputs);
 }
 
+/// The same step compiled without the CPU's FMA instructions, as on a CPU that lacks
+/// them (Cranelift then calls libm's `fma` per lane): the `sin`/`cos` polynomials still
+/// give the interpreter's bits.
+#[test]
+fn trig_without_fma_instructions_matches_the_interpreter() {
+    let g = wide_step(40, 9);
+    let inputs = Gen(36).inputs(&g, false);
+    let want = rlp_ir::interp::run(&g, &inputs).unwrap();
+    let opts = rlp_jit::JitOptions {
+        threads: 1,
+        fma: false,
+        ..rlp_jit::JitOptions::default()
+    };
+    let got = rlp_jit::compile(&g, &opts).unwrap().run(&inputs).unwrap();
+    compare_all("without fma", &got, &want, &g, &same_bits);
+}
+
 /// A scan body over `[2, n]` with three uniform draws, all computable four steps ahead:
 /// `f32` at counters `(3t + 1, 7)` and `(t, t)`, `f64` at `(t, |1000 sin t|)`.
 /// Each row adds its own bias (a loop invariant broadcast along the row, so the two dims
