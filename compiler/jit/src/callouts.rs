@@ -45,6 +45,7 @@ math! {
     sin_f32: f32 => |x| x.sin();
     cos_f32: f32 => |x| x.cos();
     pow_f32: f32 => |x, y| x.powf(y);
+    rem_f32: f32 => |x, y| rlp_runtime::math::floored_rem_f32(x, y);
     atan2_f32: f32 => |y, x| y.atan2(x);
     exp_f64: f64 => |x| x.exp();
     ln_f64: f64 => |x| x.ln();
@@ -52,6 +53,7 @@ math! {
     sin_f64: f64 => |x| rlp_runtime::math::sin_f64(x);
     cos_f64: f64 => |x| rlp_runtime::math::cos_f64(x);
     pow_f64: f64 => |x, y| x.powf(y);
+    rem_f64: f64 => |x, y| rlp_runtime::math::floored_rem_f64(x, y);
     atan2_f64: f64 => |y, x| y.atan2(x);
 }
 
@@ -89,6 +91,7 @@ pub fn table() -> Vec<Callout> {
         c("rlp_sin_f32", UNARY_F32, Arg::F32, sin_f32 as *const u8),
         c("rlp_cos_f32", UNARY_F32, Arg::F32, cos_f32 as *const u8),
         c("rlp_pow_f32", BINARY_F32, Arg::F32, pow_f32 as *const u8),
+        c("rlp_rem_f32", BINARY_F32, Arg::F32, rem_f32 as *const u8),
         c(
             "rlp_atan2_f32",
             BINARY_F32,
@@ -101,6 +104,7 @@ pub fn table() -> Vec<Callout> {
         c("rlp_sin_f64", UNARY_F64, Arg::F64, sin_f64 as *const u8),
         c("rlp_cos_f64", UNARY_F64, Arg::F64, cos_f64 as *const u8),
         c("rlp_pow_f64", BINARY_F64, Arg::F64, pow_f64 as *const u8),
+        c("rlp_rem_f64", BINARY_F64, Arg::F64, rem_f64 as *const u8),
         c(
             "rlp_atan2_f64",
             BINARY_F64,

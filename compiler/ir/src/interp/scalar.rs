@@ -101,11 +101,13 @@ pub(crate) trait Real:
     fn floor(self) -> Self;
     fn powf(self, e: Self) -> Self;
     fn atan2(self, x: Self) -> Self;
+    /// The floored remainder (`rlp_runtime::math::floored_rem_f64`).
+    fn floored_rem(self, b: Self) -> Self;
 }
 
 /// `$exp`, `$ln`, `$tanh`: the type's definitions of those three (see the module docs).
 macro_rules! impl_real {
-    ($t:ident, $exp:path, $ln:path, $tanh:path, $sin:path, $cos:path) => {
+    ($t:ident, $exp:path, $ln:path, $tanh:path, $sin:path, $cos:path, $rem:path) => {
         impl Num for $t {
             const ZERO: $t = 0.0;
             const ONE: $t = 1.0;
@@ -149,6 +151,9 @@ macro_rules! impl_real {
             fn atan2(self, x: $t) -> $t {
                 $t::atan2(self, x)
             }
+            fn floored_rem(self, b: $t) -> $t {
+                $rem(self, b)
+            }
         }
     };
 }
@@ -158,7 +163,8 @@ impl_real!(
     rlp_runtime::math::ln_f32,
     rlp_runtime::math::tanh_f32,
     f32::sin,
-    f32::cos
+    f32::cos,
+    rlp_runtime::math::floored_rem_f32
 );
 impl_real!(
     f64,
@@ -166,7 +172,8 @@ impl_real!(
     f64::ln,
     f64::tanh,
     rlp_runtime::math::sin_f64,
-    rlp_runtime::math::cos_f64
+    rlp_runtime::math::cos_f64,
+    rlp_runtime::math::floored_rem_f64
 );
 
 impl Num for i32 {
@@ -225,7 +232,7 @@ pub(crate) fn real_arith<T: Real>(op: BinaryOp) -> fn(T, T) -> T {
         BinaryOp::Sub => |a: T, b: T| a - b,
         BinaryOp::Mul => |a: T, b: T| a * b,
         BinaryOp::Div => |a: T, b: T| a / b,
-        BinaryOp::Rem => |a: T, b: T| a - (a / b).floor() * b,
+        BinaryOp::Rem => T::floored_rem,
         BinaryOp::Pow => T::powf,
         BinaryOp::Max => max,
         BinaryOp::Min => min,

@@ -18,6 +18,7 @@ mod math;
 mod nn;
 mod ops;
 mod prop;
+mod remainder;
 mod scan;
 mod scan_step_major;
 mod threads;

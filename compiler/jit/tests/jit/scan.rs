@@ -75,7 +75,7 @@ fn discounted_returns(t: usize, n: usize) -> Graph {
     )
 }
 
-fn is_scan_kernel(g: &Graph) -> bool {
+pub(crate) fn is_scan_kernel(g: &Graph) -> bool {
     let s = fuse(g, true).unwrap();
     s.steps
         .iter()

@@ -1534,7 +1534,7 @@ fn fold(op: BinOp, a: &Value, b: &Value) -> Option<Value> {
                 BinOp::Sub => Float(x - y),
                 BinOp::Mul => Float(x * y),
                 BinOp::Div => Float(x / y),
-                BinOp::Rem => Float(x - (x / y).floor() * y),
+                BinOp::Rem => Float(rlp_runtime::math::floored_rem_f64(x, y)),
                 BinOp::Pow => Float(x.powf(y)),
                 BinOp::Eq => Bool(x == y),
                 BinOp::Ne => Bool(x != y),
