@@ -31,13 +31,19 @@ enum Cmd {
         /// The `.rlp` program to train.
         #[arg(required_unless_present = "resume")]
         file: Option<PathBuf>,
-        /// Seed for every random draw (parameters, environments, sampling).
+        /// The run's seed, which keys every random draw (parameters, environments,
+        /// sampling). A component's own `seed:` argument (`cartpole(seed: 1)`) is mixed
+        /// into it, not used instead: `--seed 0` with `seed: 1` differs from `--seed 1`
+        /// with `seed: 0`. Saved in settings.json.
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Run directory for metrics.csv, plots, checkpoints and params.npz
         /// (default: runs/<file stem>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Where the kernels run: `jit` compiles them with Cranelift (the default);
+        /// `interp` evaluates the same graphs with the reference interpreter (slow; the
+        /// oracle the JIT is tested against, giving the same results bit for bit).
         #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
         backend: BackendArg,
         /// No progress bar.
@@ -230,6 +236,7 @@ fn command(cli: Cli) -> ExitCode {
                 sources,
                 opts,
                 label,
+                compile_ms,
             }) = started
             else {
                 return ExitCode::FAILURE;
@@ -256,7 +263,8 @@ fn command(cli: Cli) -> ExitCode {
                         .join(", ");
                     if s.finished {
                         println!(
-                            "done: {} iterations, {} env steps in {:.1} s; last: {last}",
+                            "done: {} iterations, {} env steps in {:.1} s (compiled in \
+                             {compile_ms:.1} ms); last: {last}",
                             s.iterations, s.env_steps, s.wall_s
                         );
                     } else {
@@ -286,6 +294,19 @@ struct Started {
     opts: RunOptions,
     /// What was compiled and how long it took, for the first line of output.
     label: String,
+    /// Milliseconds from reading the file to compiled kernels, for the last line.
+    compile_ms: f64,
+}
+
+/// The compile time since `t0`, split into front end and kernels.
+fn compile_times(t0: std::time::Instant, compiled: &run::Compiled) -> rundir::CompileTimes {
+    let total = t0.elapsed().as_secs_f64() * 1e3;
+    let kernels = compiled.compile_s * 1e3;
+    rundir::CompileTimes {
+        total,
+        front_end: total - kernels,
+        kernels,
+    }
 }
 
 /// Compiles `file` and prepares the run directory `out` (`program.rlp`, `settings.json`).
@@ -300,13 +321,13 @@ fn new_run(
 ) -> Option<Started> {
     let t0 = std::time::Instant::now();
     let (compiled, sources) = compile(&file, seed, &set, backend)?;
-    let total = t0.elapsed().as_secs_f64();
+    let compile_ms = compile_times(t0, &compiled);
     let label = format!(
         "compiled {} in {:.1} ms (front end {:.1} ms, kernels {:.1} ms)",
         file.display(),
-        total * 1e3,
-        (total - compiled.compile_s) * 1e3,
-        compiled.compile_s * 1e3,
+        compile_ms.total,
+        compile_ms.front_end,
+        compile_ms.kernels,
     );
     // The front end has just read the file; read it again to save exactly that text.
     let source = std::fs::read_to_string(&file)
@@ -320,6 +341,8 @@ fn new_run(
         set: set.iter().map(|(n, v)| format!("{n}={v}")).collect(),
         checkpoint_every,
         rlpc_version: env!("CARGO_PKG_VERSION").to_string(),
+        seed_rule: rundir::SEED_RULE.to_string(),
+        compile_ms,
     };
     rundir::start(&out, &source, &settings)
         .map_err(|e| eprintln!("error: {e}"))
@@ -333,6 +356,7 @@ fn new_run(
             ..RunOptions::default()
         },
         label,
+        compile_ms: compile_ms.total,
     })
 }
 
@@ -350,12 +374,14 @@ fn resume_run(dir: PathBuf) -> Option<Started> {
     } else {
         dir.join(rundir::PROGRAM)
     };
+    let t0 = std::time::Instant::now();
     let (compiled, sources) = compile(
         &file,
         settings.seed,
         &settings.overrides(),
         settings.backend,
     )?;
+    let compile_ms = compile_times(t0, &compiled).total;
     if compiled.program.iterations != settings.iterations {
         eprintln!(
             "error: `{}` runs {} iterations but `{}` says {}",
@@ -376,6 +402,7 @@ fn resume_run(dir: PathBuf) -> Option<Started> {
             ..RunOptions::default()
         },
         label: format!("resuming {} (seed {})", file.display(), settings.seed),
+        compile_ms,
     })
 }
 

@@ -32,7 +32,13 @@ pub const CHECKPOINTS: &str = "checkpoints";
 pub struct Settings {
     /// The main file as given on the command line.
     pub file: PathBuf,
+    /// The run's seed (`--seed`). Every random draw is keyed by it; a component's own
+    /// `seed:` argument is mixed into it (see [`SEED_RULE`]).
     pub seed: u64,
+    /// How the run's seed and components' `seed:` arguments combine, in words, so the
+    /// run directory explains itself.
+    #[serde(default)]
+    pub seed_rule: String,
     pub backend: Backend,
     /// `--set NAME=VALUE` overrides, in command-line order (later ones win).
     pub set: Vec<String>,
@@ -42,7 +48,28 @@ pub struct Settings {
     pub checkpoint_every: u64,
     /// The rlpc that started the run.
     pub rlpc_version: String,
+    /// How long compiling took, in milliseconds: the front end (parse, check, lower,
+    /// differentiate) and the kernels (fusion, Cranelift). Zero in settings written
+    /// before this was recorded.
+    #[serde(default)]
+    pub compile_ms: CompileTimes,
 }
+
+/// Compile time of a run, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompileTimes {
+    pub total: f64,
+    pub front_end: f64,
+    pub kernels: f64,
+}
+
+/// How a run's seed and a component's `seed:` combine (also in `rlpc run --help` and
+/// `docs/language.md`).
+pub const SEED_RULE: &str = "every random draw (parameter initialisation, environment \
+resets, action sampling, minibatch shuffles) is keyed by the run seed (--seed, default 0); \
+a component's own seed: argument, such as cartpole(seed: 1), is mixed into the run seed \
+rather than replacing it, so the run is determined by both: --seed 0 with seed: 1 differs \
+from --seed 1 with seed: 0";
 
 impl Settings {
     /// The overrides as `(name, value)` pairs, as the front end takes them.

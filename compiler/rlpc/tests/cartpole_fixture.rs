@@ -18,7 +18,18 @@ fn fixture() -> HashMap<String, Tensor> {
         .collect()
 }
 
-fn replay(exe: &dyn Executable, names: &[String]) {
+/// Distance in ulps between two finite f64s, through their ordered bits.
+fn ulps(a: f64, b: f64) -> u64 {
+    let key = |x: f64| {
+        let i = x.to_bits() as i64;
+        if i < 0 { i64::MIN - i } else { i }
+    };
+    key(a).abs_diff(key(b))
+}
+
+/// Replays the fixture; returns (steps, steps whose observation is bit-identical, steps
+/// whose f64 state is bit-identical, the largest state distance in ulps).
+fn replay(exe: &dyn Executable, names: &[String]) -> (usize, usize, usize, u64) {
     let fx = fixture();
     let lengths: Vec<usize> = fx["length"]
         .to_f64_vec()
@@ -29,6 +40,8 @@ fn replay(exe: &dyn Executable, names: &[String]) {
     let tmax = fx["actions"].shape()[1];
     let actions = fx["actions"].to_f64_vec();
     let obs = fx["obs"].to_f64_vec();
+    let states = fx["state_f64"].to_f64_vec();
+    let (mut exact_obs, mut exact_state, mut max_ulps) = (0, 0, 0);
     let term = fx["terminated"].to_f64_vec();
     let reward = fx["reward"].to_f64_vec();
     let mut state = fx["init_state_f64"].clone();
@@ -53,9 +66,12 @@ fn replay(exe: &dyn Executable, names: &[String]) {
             if t >= lengths[k] {
                 continue;
             }
+            let (mut obs_same, mut state_ulps) = (true, 0);
             for j in 0..4 {
+                state_ulps = state_ulps.max(ulps(s2[k * 4 + j], states[(k * tmax + t) * 4 + j]));
                 let got = s2[k * 4 + j] as f32;
                 let want = obs[(k * tmax + t) * 4 + j] as f32;
+                obs_same &= got.to_bits() == want.to_bits();
                 assert!(
                     (got - want).abs() <= 1e-5 * want.abs().max(1.0),
                     "episode {k} step {t} component {j}: {got} vs gymnasium {want}"
@@ -68,10 +84,18 @@ fn replay(exe: &dyn Executable, names: &[String]) {
                 "episode {k} step {t}: reward"
             );
             checked += 1;
+            exact_obs += obs_same as usize;
+            exact_state += (state_ulps == 0) as usize;
+            max_ulps = max_ulps.max(state_ulps);
         }
         state = out[si].clone();
     }
     assert!(checked >= 1000, "only {checked} steps compared");
+    eprintln!(
+        "MEASURE cartpole: {checked} steps, observations bit-identical {exact_obs}, \
+         states bit-identical {exact_state}, max state distance {max_ulps} ulps"
+    );
+    (checked, exact_obs, exact_state, max_ulps)
 }
 
 fn step_graph() -> (rlp_ir::Graph, Vec<String>) {

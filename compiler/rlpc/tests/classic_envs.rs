@@ -138,9 +138,49 @@ fn check_fixture_flags(env: &Env, fx: &HashMap<String, Tensor>) -> (usize, usize
     (n_term, n_trunc)
 }
 
+/// How closely a replay matched Gymnasium: steps compared, steps whose whole
+/// observation / state / reward were bit-identical, and the largest distances in ulps
+/// (of f32 for observations, f64 for states and rewards).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Exactness {
+    steps: usize,
+    exact_obs: usize,
+    exact_state: usize,
+    exact_reward: usize,
+    max_obs_ulps: u64,
+    max_state_ulps: u64,
+    max_reward_ulps: u64,
+}
+
+impl Exactness {
+    /// Every observation, state and reward bit-identical.
+    fn bit_identical(&self) -> bool {
+        self.exact_obs == self.steps
+            && self.exact_state == self.steps
+            && self.exact_reward == self.steps
+    }
+}
+
+/// Distance in ulps between two finite floats of one type, through their ordered bits.
+fn ulps_f64(a: f64, b: f64) -> u64 {
+    let key = |x: f64| {
+        let i = x.to_bits() as i64;
+        if i < 0 { i64::MIN - i } else { i }
+    };
+    key(a).abs_diff(key(b))
+}
+
+fn ulps_f32(a: f32, b: f32) -> u64 {
+    let key = |x: f32| {
+        let i = x.to_bits() as i32;
+        if i < 0 { i32::MIN - i } else { i }
+    };
+    key(a).abs_diff(key(b)) as u64
+}
+
 /// Replays every episode of the fixture through `step` and compares observations,
-/// rewards and `terminated` at every step. Returns the number of steps compared.
-fn replay(env: &Env, build: Build) -> usize {
+/// rewards and `terminated` at every step, returning how exactly they matched.
+fn replay(env: &Env, build: Build) -> Exactness {
     let fx = fixture(env);
     let (n_term, n_trunc) = check_fixture_flags(env, &fx);
     if env.module != PENDULUM.module {
@@ -167,6 +207,7 @@ fn replay(env: &Env, build: Build) -> usize {
     let (si, ri, ti) = (idx("state"), idx("reward"), idx("terminated"));
     let mut state = fx["init_state_f64"].clone();
     let (mut checked, mut max_obs_err, mut max_state_err) = (0, 0f64, 0f64);
+    let mut x = Exactness::default();
     for t in 0..*lengths.iter().max().unwrap() {
         // Episodes already over keep stepping with a valid action; results ignored.
         let a = if env.continuous {
@@ -188,9 +229,11 @@ fn replay(env: &Env, build: Build) -> usize {
             if t >= lengths[k] {
                 continue;
             }
+            let (mut obs_ulps, mut state_ulps) = (0, 0);
             for j in 0..o_dim {
                 let got = o[k * o_dim + j] as f32;
                 let want = obs[(k * tmax + t) * o_dim + j] as f32;
+                obs_ulps = obs_ulps.max(ulps_f32(got, want));
                 let err = ((got - want).abs() / want.abs().max(1.0)) as f64;
                 max_obs_err = max_obs_err.max(err);
                 assert!(
@@ -202,6 +245,7 @@ fn replay(env: &Env, build: Build) -> usize {
             for j in 0..env.state {
                 let got = s2[k * env.state + j];
                 let want = states[(k * tmax + t) * env.state + j];
+                state_ulps = state_ulps.max(ulps_f64(got, want));
                 let err = (got - want).abs() / want.abs().max(1.0);
                 max_state_err = max_state_err.max(err);
                 assert!(
@@ -219,6 +263,14 @@ fn replay(env: &Env, build: Build) -> usize {
                 env.module
             );
             let want = reward[k * tmax + t];
+            let reward_ulps = ulps_f64(r[k], want);
+            x.steps += 1;
+            x.exact_obs += (obs_ulps == 0) as usize;
+            x.exact_state += (state_ulps == 0) as usize;
+            x.exact_reward += (reward_ulps == 0) as usize;
+            x.max_obs_ulps = x.max_obs_ulps.max(obs_ulps);
+            x.max_state_ulps = x.max_state_ulps.max(state_ulps);
+            x.max_reward_ulps = x.max_reward_ulps.max(reward_ulps);
             assert!(
                 (r[k] - want).abs() <= 1e-12 * want.abs().max(1.0),
                 "{} episode {k} step {t}: reward {} vs gymnasium {want}",
@@ -231,35 +283,42 @@ fn replay(env: &Env, build: Build) -> usize {
     }
     eprintln!(
         "{}: {checked} steps, max relative error: observation {max_obs_err:.2e}, \
-         f64 state {max_state_err:.2e}",
+         f64 state {max_state_err:.2e}; {x:?}",
         env.module
     );
     assert!(checked >= 1000, "only {checked} steps compared");
-    checked
+    x
+}
+
+/// Replays on both backends, which must agree exactly in how they match.
+fn replay_both(env: &Env) -> Exactness {
+    let x = replay(env, interp);
+    assert_eq!(replay(env, jit), x, "{}: the JIT and the interpreter", env.module);
+    x
 }
 
 #[test]
 fn pendulum_matches_gymnasium() {
-    replay(&PENDULUM, interp);
-    replay(&PENDULUM, jit);
+    let x = replay_both(&PENDULUM);
+    eprintln!("MEASURE pendulum {x:?}");
 }
 
 #[test]
 fn mountain_car_matches_gymnasium() {
-    replay(&MOUNTAIN_CAR, interp);
-    replay(&MOUNTAIN_CAR, jit);
+    let x = replay_both(&MOUNTAIN_CAR);
+    eprintln!("MEASURE mountain_car {x:?}");
 }
 
 #[test]
 fn mountain_car_continuous_matches_gymnasium() {
-    replay(&MOUNTAIN_CAR_CONTINUOUS, interp);
-    replay(&MOUNTAIN_CAR_CONTINUOUS, jit);
+    let x = replay_both(&MOUNTAIN_CAR_CONTINUOUS);
+    eprintln!("MEASURE mountain_car_continuous {x:?}");
 }
 
 #[test]
 fn acrobot_matches_gymnasium() {
-    replay(&ACROBOT, interp);
-    replay(&ACROBOT, jit);
+    let x = replay_both(&ACROBOT);
+    eprintln!("MEASURE acrobot {x:?}");
 }
 
 /// A program around `ctor` with a uniformly random policy written in `.rlp`.

@@ -1,9 +1,11 @@
 //! Training on Gymnasium's own CartPole-v1 through the external-environment protocol.
 //! Needs Python with gymnasium (`RLPC_PYTHON`, else `python3`); `.ci/run` installs it.
-//! Without it the test says it is skipped — except under CI, where that is a failure.
+//! Without it each such test passes after a loud `skipped:` line on the process's
+//! stderr (which the harness does not capture) — except under CI, where that is a failure.
 
 mod common;
 use common::last_return;
+use std::io::Write;
 use std::process::Command;
 
 fn gymnasium_available() -> bool {
@@ -18,7 +20,12 @@ fn gymnasium_available() -> bool {
             std::env::var_os("CI").is_none(),
             "CI must provide Python with gymnasium (RLPC_PYTHON={python})"
         );
-        eprintln!("skipped: `{python}` cannot import gymnasium (set RLPC_PYTHON)");
+        let test = std::thread::current().name().unwrap_or("?").to_string();
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n******** skipped: {test}: `{python}` cannot import gymnasium \
+             (set $RLPC_PYTHON, or `{python} -m pip install gymnasium numpy`) ********\n"
+        );
     }
     ok
 }

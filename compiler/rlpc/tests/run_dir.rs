@@ -169,7 +169,7 @@ fn run_directory_has_program_settings_plots_checkpoints_and_params() {
     let file = root.join("small.rlp");
     std::fs::write(&file, SMALL).unwrap();
     let out = root.join("out");
-    ok(&[
+    let done = ok(&[
         "run",
         s(&file),
         "--out",
@@ -182,6 +182,9 @@ fn run_directory_has_program_settings_plots_checkpoints_and_params() {
         "--set",
         "lr=2e-2",
     ]);
+    // Even a quiet run says how long compiling took.
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(stdout.contains("(compiled in "), "{stdout}");
     assert_eq!(
         std::fs::read_to_string(out.join("program.rlp")).unwrap(),
         SMALL
@@ -194,6 +197,18 @@ fn run_directory_has_program_settings_plots_checkpoints_and_params() {
     assert_eq!(settings["checkpoint_every"], 2);
     assert_eq!(settings["set"], serde_json::json!(["lr=2e-2"]));
     assert_eq!(settings["rlpc_version"], env!("CARGO_PKG_VERSION"));
+    let ms = &settings["compile_ms"];
+    let (total, front, kernels) = (
+        ms["total"].as_f64().unwrap(),
+        ms["front_end"].as_f64().unwrap(),
+        ms["kernels"].as_f64().unwrap(),
+    );
+    assert!(total > 0.0 && kernels > 0.0 && front > 0.0, "{ms}");
+    assert!((front + kernels - total).abs() < 1e-6 * total, "{ms}");
+    assert!(
+        settings["seed_rule"].as_str().unwrap().contains("mixed into the run seed"),
+        "{settings}"
+    );
     for png in ["return.png", "steps.png"] {
         let bytes = std::fs::read(out.join(png)).unwrap();
         assert_eq!(&bytes[1..4], b"PNG", "{png}");
