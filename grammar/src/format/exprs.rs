@@ -89,7 +89,9 @@ impl<'s> Printer<'s> {
     /// Prints `e` at the current column; `tail` is the width of what must follow it on
     /// its last line (a comma, closing brackets, ` with opt`).
     pub(super) fn expr(&mut self, e: &Expr, min: u8, tail: usize) {
-        if !self.flat && !(self.keep_breaks && has_newline(&self.src[e.span.range()])) {
+        // Try one line, unless the author's breaks inside `e` are to be kept.
+        let keep_own_breaks = self.keep_breaks && has_newline(&self.src[e.span.range()]);
+        if !self.flat && !keep_own_breaks {
             let mut p = Printer::new(self.src, self.comments, true);
             p.expr(e, min, 0);
             if p.failed_at.is_none() && self.fits(width(&p.out) + tail) {
@@ -409,10 +411,7 @@ impl<'s> Printer<'s> {
             unreachable!("chain of a binary expression")
         };
         let level = binop_prec(*first_op);
-        loop {
-            let ExprKind::Binary { op, lhs, rhs } = &cur.kind else {
-                break;
-            };
+        while let ExprKind::Binary { op, lhs, rhs } = &cur.kind {
             rhs_rev.push(&**rhs);
             ops_rev.push(*op);
             let chains = level != CMP && level != POW;
