@@ -46,6 +46,13 @@ fn unclosed_bracket_in_a_fn_body_is_the_one_named() {
 }
 
 #[test]
+fn unknown_import_with_a_short_name_suggests() {
+    insta::assert_snapshot!(check(
+        "use std.estimators.{gea}\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}
+
+#[test]
 fn unknown_name_suggests() {
     insta::assert_snapshot!(check(&program(
         "  sample batch = rollot(env, policy, steps: 4)"
