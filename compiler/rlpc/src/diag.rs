@@ -324,7 +324,16 @@ mod tests {
 
     #[test]
     fn a_swap_of_neighbours_is_one_edit_so_short_names_find_theirs() {
-        let names = ["gae", "td_lambda", "mean", "adam", "rollout", "normalize", "sum", "exp"];
+        let names = [
+            "gae",
+            "td_lambda",
+            "mean",
+            "adam",
+            "rollout",
+            "normalize",
+            "sum",
+            "exp",
+        ];
         for (typo, meant) in [
             ("gea", "gae"),
             ("age", "gae"),

@@ -84,7 +84,8 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         gif: Option<PathBuf>,
     },
-    /// Check FILE and print diagnostics only (exit 1 on errors).
+    /// Check FILE and print diagnostics only (exit 1 on errors). A file of functions
+    /// only (a library) has each function with declared parameters checked alone.
     Check { file: PathBuf },
     /// Print the slots, each stage's graph and the fused kernels of FILE.
     Explain {
@@ -131,9 +132,16 @@ fn main() -> ExitCode {
 
 fn command(cli: Cli) -> ExitCode {
     match cli.cmd {
-        Cmd::Check { file } => match rlpc::front_end(&file, 0) {
-            Ok((p, _)) => {
+        Cmd::Check { file } => match rlpc::check_file(&file, 0) {
+            Ok((rlpc::Checked::Program(p), _)) => {
                 eprintln!("{}: ok — {}", file.display(), rlpc::program::summary(&p));
+                ExitCode::SUCCESS
+            }
+            Ok((rlpc::Checked::Library(report), _)) => {
+                for (name, why) in &report.skipped {
+                    eprintln!("note: `{name}` not checked: {why}");
+                }
+                eprintln!("{}: ok — {}", file.display(), report.summary());
                 ExitCode::SUCCESS
             }
             Err((diags, sources)) => {
