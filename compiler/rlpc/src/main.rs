@@ -18,6 +18,13 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// What `rlpc doc` prints.
+#[derive(Clone, Copy, ValueEnum)]
+enum DocTopic {
+    /// The built-ins reference (`docs/builtins.md`), from the checker's table.
+    Builtins,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendArg {
     Jit,
@@ -87,6 +94,11 @@ enum Cmd {
     /// Check FILE and print diagnostics only (exit 1 on errors). A file of functions
     /// only (a library) has each function with declared parameters checked alone.
     Check { file: PathBuf },
+    /// Print a generated reference: `rlpc doc builtins > docs/builtins.md`.
+    Doc {
+        #[arg(value_enum)]
+        topic: DocTopic,
+    },
     /// Print the slots, each stage's graph and the fused kernels of FILE.
     Explain {
         file: PathBuf,
@@ -173,6 +185,12 @@ fn command(cli: Cli) -> ExitCode {
             }
         }
         Cmd::Fmt { file, write, check } => fmt(&file, write, check),
+        Cmd::Doc {
+            topic: DocTopic::Builtins,
+        } => {
+            print!("{}", rlpc::sema::builtins::table::reference_markdown());
+            ExitCode::SUCCESS
+        }
         Cmd::Exec {
             target,
             args,

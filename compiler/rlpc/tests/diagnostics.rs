@@ -52,6 +52,25 @@ fn unknown_import_with_a_short_name_suggests() {
     ));
 }
 
+/// A wrong call of a built-in shows its signature, from the table.
+#[test]
+fn wrong_builtin_calls_show_the_signature() {
+    let case = |call: &str| {
+        check(&format!(
+            "x = {call}\ntrain iterations: 1 {{ log a = 1.0 }}\n"
+        ))
+    };
+    insta::assert_snapshot!(
+        [
+            case("uniform([3], hihg: 2.0)"),
+            case("take(zeros([4, 2]))"),
+            case("normal([2], 0.0, 1.0, 3)"),
+            case("sum(zeros([2]), axes: 0)"),
+        ]
+        .join("\n")
+    );
+}
+
 #[test]
 fn unknown_name_suggests() {
     insta::assert_snapshot!(check(&program(
