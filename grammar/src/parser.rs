@@ -197,8 +197,11 @@ fn raise_call_limit(len: usize) {
 /// What the byte-level scan learned about brackets and strings.
 #[derive(Default)]
 struct Prescan {
-    /// Opening brackets never closed: (offset, bracket).
+    /// Opening brackets never closed, in source order: (offset, bracket). A bracket
+    /// inside one closed early (the `(` in `{ f( }`) is one of them.
     unclosed: Vec<(usize, u8)>,
+    /// The brackets still open at the end of the scan, outermost first.
+    open: Vec<(usize, u8)>,
     /// The first closing bracket that closed the wrong kind: (close offset, open offset).
     mismatch: Option<(usize, usize)>,
     /// The first closing bracket with nothing open.
@@ -212,7 +215,13 @@ struct Prescan {
 /// Tokenises just enough (comments, strings, brackets) to match brackets. All the bytes
 /// it looks at are ASCII, so it never splits a multibyte character.
 fn prescan(src: &str) -> Result<Prescan, ParseError> {
-    let b = src.as_bytes();
+    prescan_to(src, src.len())
+}
+
+/// [`prescan`] of `src[..end]` (`end` on a character boundary): its `open` brackets are
+/// those open at `end`.
+fn prescan_to(src: &str, end: usize) -> Result<Prescan, ParseError> {
+    let b = &src.as_bytes()[..end];
     let line_end = |mut j: usize| {
         while j < b.len() && b[j] != b'\n' && b[j] != b'\r' {
             j += 1;
@@ -250,31 +259,29 @@ fn prescan(src: &str) -> Result<Prescan, ParseError> {
             }
             open @ (b'(' | b'[' | b'{') => {
                 stack.push((i, open));
-                out.max_depth = out.max_depth.max(stack.len());
-                if stack.len() > MAX_BRACKET_DEPTH {
-                    // An earlier unterminated string is the first real problem.
-                    if let Some((start, end)) = out.unterminated {
-                        return Err(unterminated_string(start, end));
-                    }
-                    return Err(ParseError::new(
-                        format!(
-                            "brackets are nested too deeply (more than {MAX_BRACKET_DEPTH} levels)"
-                        ),
-                        Span::new(i, i + 1),
-                    )
-                    .with_hint("split the expression into named intermediate values"));
-                }
+                deeper(&mut out, stack.len(), Span::new(i, i + 1))?;
                 i += 1;
             }
             close @ (b')' | b']' | b'}') => {
+                // An `if` still open here has no `else`: a syntax error, reported by pest.
+                while stack.last().is_some_and(|&(_, open)| open == IF) {
+                    stack.pop();
+                }
                 match stack.last() {
                     Some(&(_, open)) if partner(open) == close => {
                         stack.pop();
                     }
                     Some(&(open_at, _)) => {
                         out.mismatch.get_or_insert((i, open_at));
-                        // Pretend it closed the innermost bracket, to stay roughly in sync.
-                        stack.pop();
+                        // Resynchronise: if an outer bracket matches, the ones inside it
+                        // were never closed (`{ f( }`); otherwise pretend this closed the
+                        // innermost.
+                        let closed = stack
+                            .iter()
+                            .rposition(|&(_, open)| partner(open) == close)
+                            .unwrap_or(stack.len() - 1);
+                        let inside = stack.drain(closed..).skip(1);
+                        out.unclosed.extend(inside.filter(|&(_, open)| open != IF));
                     }
                     None => {
                         out.stray.get_or_insert(i);
@@ -282,11 +289,53 @@ fn prescan(src: &str) -> Result<Prescan, ParseError> {
                 }
                 i += 1;
             }
+            c if c.is_ascii_alphanumeric() || c == b'_' => {
+                let mut j = i + 1;
+                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                    j += 1;
+                }
+                // Only the keywords, not `x.if` or the key in `f(else: 1)`.
+                let word = &b[i..j];
+                let after_dot = src[..i].trim_end_matches([' ', '\t']).ends_with('.');
+                let before_colon = src[j..].trim_start_matches([' ', '\t']).starts_with(':');
+                if !after_dot && !before_colon {
+                    if word == b"if" {
+                        stack.push((i, IF));
+                        deeper(&mut out, stack.len(), Span::new(i, j))?;
+                    } else if word == b"else" && stack.last().is_some_and(|&(_, open)| open == IF) {
+                        stack.pop();
+                    }
+                }
+                i = j;
+            }
             _ => i += 1,
         }
     }
-    out.unclosed = stack;
+    out.open = stack.into_iter().filter(|&(_, open)| open != IF).collect();
+    out.unclosed.extend_from_slice(&out.open);
+    out.unclosed.sort_unstable();
     Ok(out)
+}
+
+/// Marks an open `if` on the pre-scan's stack of brackets: pest recurses into its
+/// condition and `then` arm, so it counts towards the nesting depth until its `else`.
+const IF: u8 = b'i';
+
+/// Records a new nesting `depth`, reached at `at`; an error if it is too deep.
+fn deeper(out: &mut Prescan, depth: usize, at: Span) -> Result<(), ParseError> {
+    out.max_depth = out.max_depth.max(depth);
+    if depth <= MAX_BRACKET_DEPTH {
+        return Ok(());
+    }
+    // An earlier unterminated string is the first real problem.
+    if let Some((start, end)) = out.unterminated {
+        return Err(unterminated_string(start, end));
+    }
+    Err(ParseError::new(
+        format!("brackets and `if`s are nested too deeply (more than {MAX_BRACKET_DEPTH} levels)"),
+        at,
+    )
+    .with_hint("split the expression into named intermediate values"))
 }
 
 fn partner(open: u8) -> u8 {
@@ -560,6 +609,20 @@ fn hint_for(src: &str, scan: &Prescan, span: Span, expected: &[String]) -> Optio
             bracket(pos)
         ));
     }
+    // Some bracket before the error is never closed. Counting brackets cannot tell which
+    // (in `{ x = { a: 1 \n }` the record's `{` takes the block's `}`), but the parser
+    // can: it was inside the innermost bracket open here if it wanted that one's closer.
+    if scan.unclosed.iter().any(|&(open, _)| open < pos)
+        && let Ok(here) = prescan_to(src, pos)
+        && let Some(&(open, kind)) = here.open.last()
+        && expected.contains(&format!("'{}'", partner(kind) as char))
+    {
+        return Some(format!(
+            "the `{}` opened at {} is never closed",
+            bracket(open),
+            at(open)
+        ));
+    }
     if let Some(&(open, _)) = scan.unclosed.iter().rev().find(|&&(open, _)| open < pos) {
         return Some(format!(
             "the `{}` opened at {} is never closed",
@@ -745,6 +808,13 @@ enum Head {
         from: Deep<Expr>,
         arrow: Span,
     },
+}
+
+/// A head still open while an `expr` is folded, with the tokens of its body so far (the
+/// outermost has no head: it is the expression itself).
+struct Open<'i> {
+    head: Option<Head>,
+    tokens: Vec<Pair<'i, Rule>>,
 }
 
 /// An operator waiting for its operands during precedence climbing.
@@ -1278,106 +1348,120 @@ impl<'s> Cx<'s> {
 
     // ---- expressions ----
 
-    /// An `expr` pair: `if` heads, lambda/range heads and one operator expression per
-    /// segment, folded from the right so each head wraps everything after it.
+    /// An `expr` pair: a flat run of operator-expression tokens and heads (`if c then a
+    /// else`, `params ->`, `from ->`), each head wrapping everything after it to the end
+    /// of the expression. Folded with a stack of open heads, innermost last, each with the
+    /// tokens of its body so far; the closed body of a head is the last operand of the
+    /// head around it (`1 + if c then a else b` is `1 + (if c then a else b)`).
     fn expr(&self, pair: Pair<Rule>) -> PResult<Deep<Expr>> {
-        let mut heads = Vec::new();
-        let mut tokens = Vec::new();
+        let mut open: Vec<Open> = vec![Open {
+            head: None,
+            tokens: Vec::new(),
+        }];
         let mut lambda = None;
         for p in pair.into_inner() {
+            let innermost = open.len() - 1;
             match p.as_rule() {
-                Rule::if_head => heads.push(self.if_head(p)?),
+                Rule::if_head => open.push(Open {
+                    head: Some(self.if_head(p)?),
+                    tokens: Vec::new(),
+                }),
                 Rule::lambda_params => lambda = Some(p),
                 Rule::arrow => {
                     let arrow = span_of(&p);
-                    match lambda.take() {
+                    let head = match lambda.take() {
                         Some(l) => {
                             let span = span_of(&l);
-                            heads.push(Head::Lambda {
+                            Head::Lambda {
                                 params: self.lambda_params(l)?,
                                 span,
                                 arrow,
-                            });
+                            }
                         }
-                        None => heads.push(Head::Range {
-                            from: self.operation(std::mem::take(&mut tokens))?,
+                        // A range: everything since the innermost head is its start.
+                        None => Head::Range {
+                            from: self
+                                .operation(std::mem::take(&mut open[innermost].tokens), None)?,
                             arrow,
-                        }),
-                    }
+                        },
+                    };
+                    open.push(Open {
+                        head: Some(head),
+                        tokens: Vec::new(),
+                    });
                 }
-                _ => tokens.push(p),
+                _ => open[innermost].tokens.push(p),
             }
         }
-        let mut acc = self.operation(tokens)?;
-        while let Some(head) = heads.pop() {
-            let (body, body_depth) = acc;
-            acc = match head {
-                Head::If { kw, cond, then } => {
-                    let span = kw.to(body.span);
-                    let depth = check_depth(cond.1.max(then.1).max(body_depth) + 1, kw)?;
-                    let kind = ExprKind::If {
-                        cond: Box::new(cond.0),
-                        then: Box::new(then.0),
-                        otherwise: Box::new(body),
-                    };
-                    (Expr { kind, span }, depth)
-                }
-                Head::Lambda {
-                    params,
-                    span,
-                    arrow,
-                } => {
-                    let depth = check_depth(params.1.max(body_depth) + 1, arrow)?;
-                    let span = span.to(body.span);
-                    (
-                        Expr {
-                            kind: ExprKind::Lambda {
-                                params: params.0,
-                                body: Box::new(body),
-                            },
-                            span,
-                        },
-                        depth,
-                    )
-                }
-                Head::Range { from, arrow } => {
-                    let span = from.0.span.to(body.span);
-                    let depth = check_depth(from.1.max(body_depth) + 1, arrow)?;
-                    (
-                        Expr {
-                            kind: ExprKind::Range {
-                                from: Box::new(from.0),
-                                to: Box::new(body),
-                            },
-                            span,
-                        },
-                        depth,
-                    )
-                }
-            };
+        let mut tail = None;
+        while let Some(Open { head, tokens }) = open.pop() {
+            let body = self.operation(tokens, tail)?;
+            tail = Some(match head {
+                Some(head) => self.wrap(head, body)?,
+                None => body,
+            });
         }
-        Ok(acc)
+        tail.ok_or_else(|| self.internal(Span::default(), "empty expression"))
     }
 
+    /// A head around its body.
+    fn wrap(&self, head: Head, (body, body_depth): Deep<Expr>) -> PResult<Deep<Expr>> {
+        Ok(match head {
+            Head::If { kw, cond, then } => {
+                let span = kw.to(body.span);
+                let depth = check_depth(cond.1.max(then.1).max(body_depth) + 1, kw)?;
+                let kind = ExprKind::If {
+                    cond: Box::new(cond.0),
+                    then: Box::new(then.0),
+                    otherwise: Box::new(body),
+                };
+                (Expr { kind, span }, depth)
+            }
+            Head::Lambda {
+                params,
+                span,
+                arrow,
+            } => {
+                let depth = check_depth(params.1.max(body_depth) + 1, arrow)?;
+                let span = span.to(body.span);
+                let kind = ExprKind::Lambda {
+                    params: params.0,
+                    body: Box::new(body),
+                };
+                (Expr { kind, span }, depth)
+            }
+            Head::Range { from, arrow } => {
+                let span = from.0.span.to(body.span);
+                let depth = check_depth(from.1.max(body_depth) + 1, arrow)?;
+                let kind = ExprKind::Range {
+                    from: Box::new(from.0),
+                    to: Box::new(body),
+                };
+                (Expr { kind, span }, depth)
+            }
+        })
+    }
+
+    /// `if cond then value else`: the condition and the `then` arm are `expr` pairs.
     fn if_head(&self, pair: Pair<Rule>) -> PResult<Head> {
         let mut kw = None;
-        let mut cond = Vec::new();
-        let mut then = Vec::new();
-        let mut seen_then = false;
+        let mut arms = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::kw_if => kw = Some(span_of(&p)),
-                Rule::kw_then => seen_then = true,
-                Rule::kw_else => {}
-                _ if seen_then => then.push(p),
-                _ => cond.push(p),
+                Rule::expr => arms.push(p),
+                _ => {}
             }
         }
         let kw = kw.ok_or_else(|| self.internal(Span::default(), "`if` without `if`"))?;
+        let mut arms = arms.into_iter();
+        let (Some(cond), Some(then), None) = (arms.next(), arms.next(), arms.next()) else {
+            return Err(self.internal(kw, "`if` without two arms"));
+        };
         Ok(Head::If {
             kw,
-            cond: self.operation(cond)?,
-            then: self.operation(then)?,
+            cond: self.expr(cond)?,
+            then: self.expr(then)?,
         })
     }
 
@@ -1408,10 +1492,21 @@ impl<'s> Cx<'s> {
     }
 
     /// Precedence climbing over a flat run of prefix operators, operands (a primary and
-    /// its postfix operations) and infix operators. Iterative, so chains of any length
-    /// cost no stack; each node built checks the depth limit.
-    fn operation(&self, mut tokens: Vec<Pair<Rule>>) -> PResult<Deep<Expr>> {
+    /// its postfix operations) and infix operators; `last`, if given, is the final
+    /// operand, already folded (an `if` or lambda in operand position). Iterative, so
+    /// chains of any length cost no stack; each node built checks the depth limit.
+    fn operation(
+        &self,
+        mut tokens: Vec<Pair<Rule>>,
+        mut last: Option<Deep<Expr>>,
+    ) -> PResult<Deep<Expr>> {
+        if tokens.is_empty()
+            && let Some(only) = last.take()
+        {
+            return Ok(only);
+        }
         if tokens.len() == 1
+            && last.is_none()
             && let Some(only) = tokens.pop()
         {
             return self.primary(only);
@@ -1422,14 +1517,20 @@ impl<'s> Cx<'s> {
         loop {
             // An operand: prefix operators, a primary, postfix operations.
             let primary = loop {
-                let p = tokens
-                    .next()
-                    .ok_or_else(|| self.internal(Span::default(), "missing operand"))?;
+                let Some(p) = tokens.next() else { break None };
                 match (p.as_rule(), p.as_str()) {
                     (Rule::prefix_op, "not") => ops.push(Pending::Prefix(UnOp::Not, span_of(&p))),
                     (Rule::prefix_op, _) => ops.push(Pending::Prefix(UnOp::Neg, span_of(&p))),
-                    _ => break p,
+                    _ => break Some(p),
                 }
+            };
+            let Some(primary) = primary else {
+                // The tokens ran out where an operand belongs: the folded last one.
+                let operand = last
+                    .take()
+                    .ok_or_else(|| self.internal(Span::default(), "missing operand"))?;
+                values.push(operand);
+                break;
             };
             let mut operand = self.primary(primary)?;
             while let Some(p) =
@@ -1472,8 +1573,8 @@ impl<'s> Cx<'s> {
         while let Some(op) = ops.pop() {
             self.reduce(op, &mut values)?;
         }
-        match (values.pop(), values.is_empty()) {
-            (Some(v), true) => Ok(v),
+        match (values.pop(), values.is_empty(), last) {
+            (Some(v), true, None) => Ok(v),
             _ => Err(self.internal(Span::default(), "unbalanced operators")),
         }
     }

@@ -351,6 +351,65 @@ fn ifs() {
 }
 
 #[test]
+fn ifs_nest_and_stand_wherever_an_operand_does() {
+    // In the `then` arm, the condition and the `else` arm.
+    assert_eq!(
+        e("if a then if b then 1 else 0 else 0"),
+        "(if a (if b 1 0) 0)"
+    );
+    assert_eq!(
+        e("if if a then b else c then d else e"),
+        "(if (if a b c) d e)"
+    );
+    assert_eq!(
+        e("if a then if b then if c then 1 else 2 else 3 else 4"),
+        "(if a (if b (if c 1 2) 3) 4)"
+    );
+    assert_eq!(
+        e("if a then 1 + if b then 2 else 3 else 4"),
+        "(if a (+ 1 (if b 2 3)) 4)"
+    );
+    // As an operand it runs to the end of the expression, like a lambda body.
+    assert_eq!(e("1 + if c then 1 else 0"), "(+ 1 (if c 1 0))");
+    assert_eq!(
+        e("1 + if c then 1 else 0 * 2 + 3"),
+        "(+ 1 (if c 1 (+ (* 0 2) 3)))"
+    );
+    assert_eq!(e("a * -if c then 1 else 2"), "(* a (neg (if c 1 2)))");
+    assert_eq!(e("-if c then 1 else 2"), "(neg (if c 1 2))");
+    assert_eq!(e("not if c then a else b"), "(not (if c a b))");
+    assert_eq!(
+        e("x == 1 or if c then a else b"),
+        "(or (== x 1) (if c a b))"
+    );
+    assert_eq!(
+        e("1 + if a then b else 2 + if c then d else e"),
+        "(+ 1 (if a b (+ 2 (if c d e))))"
+    );
+    assert_eq!(
+        e("f(1 + if c then 1 else 0, if d then x else y)"),
+        "(call f (+ 1 (if c 1 0)) (if d x y))"
+    );
+    assert_eq!(e("[if c then 1 else 0, 2]"), "[(if c 1 0) 2]");
+    assert_eq!(e("x[if c then 0 else 1]"), "(idx x (if c 0 1))");
+    assert_eq!(e("1 + if c then a else b -> d"), "(+ 1 (if c a (-> b d)))");
+    assert_eq!(
+        e("x -> 1 + if x then 1 else 2"),
+        "(lambda (x) (+ 1 (if x 1 2)))"
+    );
+    assert_eq!(
+        e("if c then x -> x else y -> y"),
+        "(if c (lambda (x) x) (lambda (y) y))"
+    );
+    assert_eq!(
+        e("if a then\n  if b then 1 else 0\nelse\n  2 * if c then 3 else 4"),
+        "(if a (if b 1 0) (* 2 (if c 3 4)))"
+    );
+    // Names that begin with `if` are names.
+    assert_eq!(e("iffy + ifx"), "(+ iffy ifx)");
+}
+
+#[test]
 fn lambdas_and_ranges() {
     assert_eq!(e("x -> x ** 2"), "(lambda (x) (** x 2))");
     assert_eq!(e("(a, b) -> a + b"), "(lambda (a b) (+ a b))");

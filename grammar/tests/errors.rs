@@ -50,6 +50,31 @@ fn unclosed_call_says_where_it_was_opened() {
 }
 
 #[test]
+fn the_innermost_unclosed_bracket_is_named_not_the_block_around_it() {
+    for (line, col) in [("  x = f(1, 2", 8), ("  x = [1, 2", 7), ("  x = { a: 1", 7)] {
+        for src in [
+            format!("train steps: 1 {{\n  fit {{\n{line}\n  y = 3\n  }}\n}}\n"),
+            format!("fn g() {{\n{line}\n  y = 3\n}}\n"),
+        ] {
+            let (e, at) = err_at(&src);
+            assert_eq!(at, "y", "{src}");
+            let opened = if src.starts_with("fn") { 2 } else { 3 };
+            assert_eq!(
+                e.hint,
+                Some(format!(
+                    "the `{}` opened at line {opened}, column {col} is never closed",
+                    &line[col - 1..col]
+                )),
+                "{src}"
+            );
+        }
+    }
+    // A bracket that is closed gets no such hint: a missing comma is just that.
+    let (e, at) = err_at("x = {\n  a: 1\n  b: 2\n}\n");
+    assert_eq!((at.as_str(), e.hint), ("b", None));
+}
+
+#[test]
 fn mismatched_and_stray_brackets() {
     let (e, at) = err_at("x = [1, 2)");
     assert_eq!(at, ")");
@@ -109,6 +134,27 @@ fn missing_keywords() {
     assert_eq!(e.message, "expected one of: operator, 'else'");
     let (e, _) = err_at("x = if a b else c");
     assert!(e.expected.contains(&"'then'".to_string()), "{e:?}");
+    // An `if` is an operand like any other, so one left unfinished there says what it lacks.
+    let (e, at) = err_at("x = 1 + if a then b");
+    assert_eq!(
+        (e.message.as_str(), at.as_str()),
+        ("expected one of: operator, 'else'", "^")
+    );
+    let (e, at) = err_at("x = if a then if b then 1 else 0");
+    assert_eq!(
+        (e.message.as_str(), at.as_str()),
+        ("expected one of: operator, 'else'", "^")
+    );
+    let (e, at) = err_at("x = a.b + if");
+    assert_eq!(
+        (e.message.as_str(), at.as_str()),
+        ("expected expression", "^")
+    );
+    let (e, at) = err_at("x = f(-if)");
+    assert_eq!(
+        (e.message.as_str(), at.as_str()),
+        ("expected expression", ")")
+    );
     let (e, _) = err_at("minimize loss");
     assert_eq!(e.message, "expected one of: operator, 'wrt', 'with'");
     let (e, at) = err_at("every 5 steps");
@@ -144,7 +190,7 @@ fn keywords_are_not_names() {
         "fit = 1",
         "f = (x, in) -> x",
         "every 1 after { }",
-        "x = a.b + if",
+        "if = 3",
     ] {
         let e = parse_err(src);
         assert!(e.message.contains("is a keyword"), "{src}: {e:?}");

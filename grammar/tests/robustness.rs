@@ -75,6 +75,71 @@ fn deep_parens_are_rejected_at_the_bracket_that_went_too_deep() {
 }
 
 #[test]
+fn ifs_nested_in_conditions_and_then_arms_count_as_nesting() {
+    // pest recurses into an `if`'s condition and `then` arm, so these are bounded like
+    // brackets, at the first `if` too deep.
+    for src in [
+        format!(
+            "x = {}1{}",
+            "if a then ".repeat(DEEP),
+            " else 0".repeat(DEEP)
+        ),
+        format!("x = {}a", "if ".repeat(DEEP)),
+        format!("x = {}a", "1 + if -".repeat(DEEP)),
+        format!("x = {}1", "(if a then ".repeat(DEEP)),
+    ] {
+        let start = Instant::now();
+        let e = deep_err(src.clone());
+        assert!(
+            e.message.contains("nested too deeply"),
+            "{}: {e:?}",
+            &src[..20]
+        );
+        assert!(matches!(&src[e.span.range()], "if" | "("), "{e:?}");
+        assert!(start.elapsed() < Duration::from_secs(3));
+    }
+    // Up to the limit they parse, and an `if` closed by its `else` no longer counts.
+    let n = MAX_BRACKET_DEPTH;
+    parse_ok(&format!(
+        "x = {}1{}",
+        "if a then ".repeat(n),
+        " else 0".repeat(n)
+    ));
+    parse_ok(&format!(
+        "x = {}a{}",
+        "if ".repeat(n),
+        " then 1 else 0".repeat(n)
+    ));
+    let chain = format!("x = {}c", "if a then if b then 1 else 2 else ".repeat(n));
+    parse_ok(&chain);
+    // `x.if` and the key in `f(else: 1)` are not keywords.
+    parse_ok(&format!(
+        "x = {}1{}",
+        "f(if: a.if, b: ".repeat(n / 2),
+        ")".repeat(n / 2)
+    ));
+}
+
+#[test]
+fn failed_nested_ifs_are_not_parsed_again() {
+    // Each `if` lacks its `then`: if a failed `if_head` were retried, the time would double
+    // with every level.
+    let n = MAX_BRACKET_DEPTH - 1;
+    for src in [
+        format!("x = {}a", "if ".repeat(n)),
+        format!("x = {}a", "1 + if -".repeat(n)),
+        format!("x = {}a then b", "if a then if ".repeat(n / 2)),
+    ] {
+        let start = Instant::now();
+        let e = parse_small_stack(src.clone())
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert!(!e.message.contains("too complex"), "{e:?}");
+        assert!(start.elapsed() < Duration::from_secs(if cfg!(debug_assertions) { 30 } else { 1 }));
+    }
+}
+
+#[test]
 fn nesting_up_to_the_limit_parses() {
     let n = MAX_BRACKET_DEPTH;
     for (open, close) in [("(", ")"), ("[", "]"), ("f(", ")"), ("{", "}")] {
@@ -103,6 +168,8 @@ fn long_operator_chains_are_bounded_not_recursed() {
         format!("x = {}x", "y -> ".repeat(DEEP)),
         format!("x = {}1", "1 -> ".repeat(DEEP)),
         format!("x = {}c", "if a then b else ".repeat(DEEP)),
+        format!("x = {}c", "1 + if a then b else ".repeat(DEEP)),
+        format!("x = {}c", "-if a then b else ".repeat(DEEP)),
         format!("x = {}x", "-x ** ".repeat(DEEP)),
         format!("x = a{}", " or a and not -a ** a".repeat(DEEP / 4)),
     ];
@@ -125,6 +192,7 @@ fn long_chains_within_the_limit_parse() {
     parse_ok(&format!("x = {}x", "-".repeat(n)));
     parse_ok(&format!("x = a{}", "**a".repeat(n)));
     parse_ok(&format!("x = {}c", "if a then b else ".repeat(n)));
+    parse_ok(&format!("x = {}c", "a * if a then b else ".repeat(n / 2)));
     parse_ok(&format!("x = a{}", ".b".repeat(n)));
     assert!(parse(&format!("x = a{}", " + a".repeat(n + 1))).is_err());
 }

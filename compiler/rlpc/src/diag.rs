@@ -271,7 +271,8 @@ fn render_compact(d: &Diag, sources: &SourceMap) -> String {
 }
 
 /// The closest candidate to `name` by edit distance, if it is close enough to be a
-/// likely typo.
+/// likely typo: one edit per three characters, and at least one (a swap of two
+/// neighbouring characters is one edit, so `gea` finds `gae`).
 pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
@@ -285,17 +286,25 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// Insertions, deletions, substitutions and swaps of adjacent characters needed to turn
+/// `a` into `b` (the "optimal string alignment" distance: no character is edited twice).
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    // Rows i-2, i-1 and i of the table, each indexed by j in 0..=b.len().
+    let mut before: Vec<usize> = Vec::new();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+    for i in 0..a.len() {
         let mut cur = vec![i + 1; b.len() + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+        for j in 0..b.len() {
+            cur[j + 1] = (prev[j] + usize::from(a[i] != b[j]))
                 .min(prev[j + 1] + 1)
                 .min(cur[j] + 1);
+            if i > 0 && j > 0 && a[i] == b[j - 1] && a[i - 1] == b[j] {
+                cur[j + 1] = cur[j + 1].min(before[j - 1] + 1);
+            }
         }
-        prev = cur;
+        before = std::mem::replace(&mut prev, cur);
     }
     prev[b.len()]
 }
@@ -311,5 +320,45 @@ mod tests {
             Some("reward_to_go")
         );
         assert_eq!(did_you_mean("xyz", ["reward_to_go", "gae"]), None);
+    }
+
+    #[test]
+    fn a_swap_of_neighbours_is_one_edit_so_short_names_find_theirs() {
+        let names = [
+            "gae",
+            "td_lambda",
+            "mean",
+            "adam",
+            "rollout",
+            "normalize",
+            "sum",
+            "exp",
+        ];
+        for (typo, meant) in [
+            ("gea", "gae"),
+            ("age", "gae"),
+            ("mena", "mean"),
+            ("adma", "adam"),
+            ("rollotu", "rollout"),
+            ("normalzie", "normalize"),
+            ("smu", "sum"),
+            ("epx", "exp"),
+        ] {
+            assert_eq!(did_you_mean(typo, names), Some(meant), "{typo}");
+        }
+        // Still only close names.
+        assert_eq!(did_you_mean("eag", names), None);
+        assert_eq!(did_you_mean("xy", names), None);
+    }
+
+    #[test]
+    fn edit_distance_counts_each_kind_of_edit_once() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("", "ab"), 2);
+        assert_eq!(edit_distance("gae", "gea"), 1);
+        assert_eq!(edit_distance("abcd", "badc"), 2);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("ca", "abc"), 3);
     }
 }

@@ -79,9 +79,55 @@ pub fn front_end_source(name: &str, text: &str, seed: u64) -> FrontEnd {
     })
 }
 
+/// What `rlpc check` found in a file without errors.
+pub enum Checked {
+    /// A program, lowered.
+    Program(program::Program),
+    /// A library (functions only): what was checked and what was skipped.
+    Library(sema::library::LibraryReport),
+}
+
+type CheckResult = Result<(Checked, SourceMap), (Vec<Diag>, SourceMap)>;
+
+/// `rlpc check`: a program is lowered as by [`front_end`]; a library module (only `use`s
+/// and functions) has each of its declared functions checked alone
+/// ([`sema::library`]), so it can be checked before any program uses it.
+pub fn check_file(path: &Path, seed: u64) -> CheckResult {
+    with_stack(|| {
+        let (mods, main) = sema::Modules::load_main(path).map_err(|(m, d)| (d, m.sources))?;
+        check_loaded(mods, main, seed)
+    })
+}
+
+/// [`check_file`] for source text (tests and tools).
+pub fn check_source(name: &str, text: &str, seed: u64) -> CheckResult {
+    with_stack(|| {
+        let (mods, main) =
+            sema::Modules::load_source(name, text).map_err(|(m, d)| (d, m.sources))?;
+        check_loaded(mods, main, seed)
+    })
+}
+
+fn check_loaded(mods: sema::Modules, main: sema::modules::ModId, seed: u64) -> CheckResult {
+    if !sema::library::is_library(&mods, main) {
+        return match sema::lower(&mods, main, seed) {
+            Ok(p) => Ok((Checked::Program(p), mods.sources)),
+            Err(d) => Err((vec![d], mods.sources)),
+        };
+    }
+    let mut report = sema::library::check_library(&mods, main, seed);
+    if report.errors.is_empty() {
+        Ok((Checked::Library(report), mods.sources))
+    } else {
+        Err((std::mem::take(&mut report.errors), mods.sources))
+    }
+}
+
 /// Runs the front end on a thread with a large stack: it recurses over the syntax
 /// tree, so only its explicit nesting limits (which give diagnostics) bound a program.
-fn with_stack(f: impl FnOnce() -> FrontEnd + Send) -> FrontEnd {
+fn with_stack<T: Send>(
+    f: impl FnOnce() -> Result<T, (Vec<Diag>, SourceMap)> + Send,
+) -> Result<T, (Vec<Diag>, SourceMap)> {
     std::thread::scope(|s| {
         let h = std::thread::Builder::new()
             .stack_size(256 << 20)

@@ -18,6 +18,13 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// What `rlpc doc` prints.
+#[derive(Clone, Copy, ValueEnum)]
+enum DocTopic {
+    /// The built-ins reference (`docs/builtins.md`), from the checker's table.
+    Builtins,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendArg {
     Jit,
@@ -90,8 +97,14 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         gif: Option<PathBuf>,
     },
-    /// Check FILE and print diagnostics only (exit 1 on errors).
+    /// Check FILE and print diagnostics only (exit 1 on errors). A file of functions
+    /// only (a library) has each function with declared parameters checked alone.
     Check { file: PathBuf },
+    /// Print a generated reference: `rlpc doc builtins > docs/builtins.md`.
+    Doc {
+        #[arg(value_enum)]
+        topic: DocTopic,
+    },
     /// Print the slots, each stage's graph and the fused kernels of FILE.
     Explain {
         file: PathBuf,
@@ -137,9 +150,16 @@ fn main() -> ExitCode {
 
 fn command(cli: Cli) -> ExitCode {
     match cli.cmd {
-        Cmd::Check { file } => match rlpc::front_end(&file, 0) {
-            Ok((p, _)) => {
+        Cmd::Check { file } => match rlpc::check_file(&file, 0) {
+            Ok((rlpc::Checked::Program(p), _)) => {
                 eprintln!("{}: ok — {}", file.display(), rlpc::program::summary(&p));
+                ExitCode::SUCCESS
+            }
+            Ok((rlpc::Checked::Library(report), _)) => {
+                for (name, why) in &report.skipped {
+                    eprintln!("note: `{name}` not checked: {why}");
+                }
+                eprintln!("{}: ok — {}", file.display(), report.summary());
                 ExitCode::SUCCESS
             }
             Err((diags, sources)) => {
@@ -171,6 +191,12 @@ fn command(cli: Cli) -> ExitCode {
             }
         }
         Cmd::Fmt { file, write, check } => fmt(&file, write, check),
+        Cmd::Doc {
+            topic: DocTopic::Builtins,
+        } => {
+            print!("{}", rlpc::sema::builtins::table::reference_markdown());
+            ExitCode::SUCCESS
+        }
         Cmd::Exec {
             target,
             args,

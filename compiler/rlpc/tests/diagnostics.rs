@@ -21,6 +21,56 @@ fn parse_error_unclosed_call() {
     insta::assert_snapshot!(check("env = cartpole(envs: 2\npolicy = 1\n"));
 }
 
+/// One report per unclosed bracket (`(` of a call, `[` of a list, `{` of a record) left
+/// open in the body of `wrap`; each hint must name that bracket, not the block's `{`.
+fn unclosed_brackets_in(wrap: impl Fn(&str) -> String) -> String {
+    ["    x = f(1, 2", "    x = [1, 2", "    x = { a: 1, b: 2"]
+        .iter()
+        .map(|line| check(&wrap(&format!("{line}\n    y = 3"))))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn unclosed_bracket_in_a_train_block_is_the_one_named() {
+    insta::assert_snapshot!(unclosed_brackets_in(|body| format!(
+        "fn f(a, b) {{ a + b }}\ntrain iterations: 1 {{\n  fit {{\n{body}\n  }}\n  log a = 1.0\n}}\n"
+    )));
+}
+
+#[test]
+fn unclosed_bracket_in_a_fn_body_is_the_one_named() {
+    insta::assert_snapshot!(unclosed_brackets_in(|body| format!(
+        "fn f(a, b) {{ a + b }}\nfn g() {{\n{body}\n    y\n}}\ntrain iterations: 1 {{ log a = 1.0 }}\n"
+    )));
+}
+
+#[test]
+fn unknown_import_with_a_short_name_suggests() {
+    insta::assert_snapshot!(check(
+        "use std.estimators.{gea}\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}
+
+/// A wrong call of a built-in shows its signature, from the table.
+#[test]
+fn wrong_builtin_calls_show_the_signature() {
+    let case = |call: &str| {
+        check(&format!(
+            "x = {call}\ntrain iterations: 1 {{ log a = 1.0 }}\n"
+        ))
+    };
+    insta::assert_snapshot!(
+        [
+            case("uniform([3], hihg: 2.0)"),
+            case("take(zeros([4, 2]))"),
+            case("normal([2], 0.0, 1.0, 3)"),
+            case("sum(zeros([2]), axes: 0)"),
+        ]
+        .join("\n")
+    );
+}
+
 #[test]
 fn unknown_name_suggests() {
     insta::assert_snapshot!(check(&program(

@@ -12,6 +12,8 @@ use rlp_ir::{BinaryOp, DType, Distribution, Op, ReduceOp, TensorType, UnaryOp};
 use rlp_syntax::ast::{BinOp, Ident};
 use std::rc::Rc;
 
+pub mod table;
+
 /// Call arguments, evaluated.
 pub struct Args {
     pub pos: Vec<(Value, Loc)>,
@@ -49,17 +51,21 @@ impl Args {
             .iter()
             .find(|k| did_you_mean(&k.0.name, [name]).is_some())
         {
-            return Err(Diag::new(
-                "unknown-keyword",
-                format!("`{f}` has no parameter `{}`", k.name),
-            )
-            .label(*kl, "unknown keyword")
-            .help(format!("did you mean `{name}`?")));
+            return Err(with_signature(
+                Diag::new(
+                    "unknown-keyword",
+                    format!("`{f}` has no parameter `{}`", k.name),
+                )
+                .label(*kl, "unknown keyword")
+                .help(format!("did you mean `{name}`?")),
+                f,
+            ));
         }
-        Err(
+        Err(with_signature(
             Diag::new("arity", format!("`{f}` needs the argument `{name}`"))
                 .label(self.call, format!("`{name}` missing")),
-        )
+            f,
+        ))
     }
     /// [`Args::take`] for built-ins defined outside this module.
     pub fn take_public(&mut self, name: &str) -> Option<(Value, Loc)> {
@@ -74,8 +80,11 @@ impl Args {
     /// Errors on arguments nobody took.
     fn done(self, f: &str, known: &[&str]) -> R<()> {
         if let Some((_, l)) = self.pos.first() {
-            return Err(Diag::new("arity", format!("too many arguments to `{f}`"))
-                .label(*l, "unexpected argument"));
+            return Err(with_signature(
+                Diag::new("arity", format!("too many arguments to `{f}`"))
+                    .label(*l, "unexpected argument"),
+                f,
+            ));
         }
         if let Some((n, _, _, nl)) = self.kw.first() {
             let mut d = Diag::new(
@@ -83,13 +92,31 @@ impl Args {
                 format!("`{f}` has no parameter `{}`", n.name),
             )
             .label(*nl, "unknown keyword");
-            if let Some(s) = did_you_mean(&n.name, known.iter().copied()) {
+            let names: Vec<&str> = match table::signature(f) {
+                Some(sig) => sig.params.iter().map(|p| p.name).collect(),
+                None => known.to_vec(),
+            };
+            if let Some(s) = did_you_mean(&n.name, names) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
-            return Err(d);
+            return Err(with_signature(d, f));
         }
         Ok(())
     }
+}
+
+/// Adds the signature of the built-in `f` (from [`table`]) to the help of `d`, so a
+/// wrong call shows what the right one looks like.
+fn with_signature(mut d: Diag, f: &str) -> Diag {
+    let Some(sig) = table::signature(f) else {
+        return d;
+    };
+    let line = format!("signature: `{sig}`");
+    d.help = Some(match d.help.take() {
+        Some(h) => format!("{h}\n{line}"),
+        None => line,
+    });
+    d
 }
 
 macro_rules! builtins {

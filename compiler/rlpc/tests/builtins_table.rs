@@ -1,0 +1,73 @@
+//! The table of built-in signatures (`sema::builtins::table`) is complete, and
+//! `docs/builtins.md` is what it generates.
+
+use rlpc::sema::builtins::Builtin;
+use rlpc::sema::builtins::table::{SIGNATURES, reference_markdown, signature};
+use std::path::Path;
+
+#[test]
+fn every_builtin_the_elaborator_accepts_has_a_signature() {
+    let missing: Vec<&str> = Builtin::names()
+        .iter()
+        .copied()
+        .filter(|n| signature(n).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "built-ins without a row in compiler/rlpc/src/sema/builtins/table.rs: {missing:?}"
+    );
+    for sig in SIGNATURES {
+        assert!(
+            Builtin::by_name(sig.name).is_some(),
+            "`{}` is in the table but is not a built-in",
+            sig.name
+        );
+        assert_eq!(
+            SIGNATURES.iter().filter(|s| s.name == sig.name).count(),
+            1,
+            "`{}` has two rows",
+            sig.name
+        );
+        let mut names: Vec<&str> = sig.params.iter().map(|p| p.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            sig.params.len(),
+            "`{}` repeats a parameter",
+            sig.name
+        );
+        assert!(
+            !sig.doc.is_empty() && !sig.doc.contains('\n'),
+            "`{}`: one line of doc",
+            sig.name
+        );
+    }
+}
+
+#[test]
+fn signatures_read_like_calls() {
+    let sig = signature("uniform").map(|s| s.to_string());
+    assert_eq!(
+        sig.as_deref(),
+        Some(
+            "uniform(shape: shape, low: tensor | number = 0.0, high: tensor | number = 1.0, *, dtype: str = \"f32\", seed: int = 0) -> tensor"
+        )
+    );
+}
+
+#[test]
+fn docs_builtins_md_is_generated_from_the_table() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/builtins.md");
+    let want = reference_markdown();
+    if std::env::var_os("RLPC_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/builtins.md is out of date with compiler/rlpc/src/sema/builtins/table.rs; \
+         regenerate it with `cargo run --release -p rlpc -- doc builtins > docs/builtins.md` \
+         (or run this test with RLPC_UPDATE_DOCS=1)"
+    );
+}
