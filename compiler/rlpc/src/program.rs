@@ -339,7 +339,11 @@ impl Program {
     /// every dependency.
     pub fn mark_missing_values(&mut self) {
         for k in 0..=self.stages.len() {
-            let stage = if k == 0 { &self.init } else { &self.stages[k - 1] };
+            let stage = if k == 0 {
+                &self.init
+            } else {
+                &self.stages[k - 1]
+            };
             if stage.external.is_some() {
                 continue;
             }

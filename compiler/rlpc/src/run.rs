@@ -815,3 +815,18 @@ fn progress_bar(n: u64, start: u64, quiet: bool) -> Option<indicatif::ProgressBa
     b.reset_eta();
     Some(b)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::format_metrics;
+
+    /// A NaN metric (no episode has ended yet) shows as a dash on the progress bar.
+    #[test]
+    fn progress_shows_a_missing_value_as_a_dash() {
+        let m = [
+            ("return".to_string(), f64::NAN),
+            ("loss".to_string(), 0.0123),
+        ];
+        assert_eq!(format_metrics(&m), "return –  loss 0.0123");
+    }
+}

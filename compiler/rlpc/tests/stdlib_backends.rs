@@ -185,8 +185,20 @@ fn scans_carry_and_stack_records_and_tuples() {
         .map_err(|(_, d)| d[0].message.clone())
         .unwrap();
     let (t, n) = (5, 3);
-    compare(&mods, "wrappers.rlp", "scan_records", vec![f32s(&[t, n])], 0);
-    compare(&mods, "wrappers.rlp", "scan_record_carries", vec![f32s(&[t, n])], 0);
+    compare(
+        &mods,
+        "wrappers.rlp",
+        "scan_records",
+        vec![f32s(&[t, n])],
+        0,
+    );
+    compare(
+        &mods,
+        "wrappers.rlp",
+        "scan_record_carries",
+        vec![f32s(&[t, n])],
+        0,
+    );
 
     let (g, outs) = lower_function(
         &mods,
@@ -215,7 +227,10 @@ fn scans_carry_and_stack_records_and_tuples() {
             sum[j] += row[j];
             let at = |k: usize| got[k].to_f64_vec()[s * n + j];
             assert_eq!(at(0), sum[j], "running.sum[{s}, {j}]");
-            assert!((at(1) - sum[j] / (s + 1) as f64).abs() < 1e-5, "running.mean[{s}, {j}]");
+            assert!(
+                (at(1) - sum[j] / (s + 1) as f64).abs() < 1e-5,
+                "running.mean[{s}, {j}]"
+            );
             assert_eq!((at(2), at(3)), (pair.0[j], pair.1[j]), "pair[{s}, {j}]");
             assert_eq!(at(4), 2.0 * row[j], "twice[{s}, {j}]");
         }

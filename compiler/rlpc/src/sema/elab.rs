@@ -1613,7 +1613,9 @@ impl Layout {
     fn leaf_names(&self, at: &str, out: &mut Vec<String>) {
         match self {
             Layout::Leaf => out.push(at.to_string()),
-            Layout::Record(fs) => fs.iter().for_each(|(n, l)| l.leaf_names(&format!("{at}.{n}"), out)),
+            Layout::Record(fs) => fs
+                .iter()
+                .for_each(|(n, l)| l.leaf_names(&format!("{at}.{n}"), out)),
             Layout::Tuple(xs) => xs
                 .iter()
                 .enumerate()
@@ -1626,7 +1628,10 @@ impl Layout {
             Layout::Leaf => "a tensor".into(),
             Layout::Record(fs) => format!(
                 "a record {{{}}}",
-                fs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                fs.iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Layout::Tuple(xs) => format!("a tuple of {}", xs.len()),
         }
@@ -1734,7 +1739,11 @@ fn check_divisor(op: BinOp, a: &Value, b: &Value, lb: Loc, loc: Loc) -> R<()> {
     if num(a).is_none() && !int_rem {
         return Ok(());
     }
-    let what = if op == BinOp::Div { "division" } else { "remainder" };
+    let what = if op == BinOp::Div {
+        "division"
+    } else {
+        "remainder"
+    };
     Err(Diag::new("bad-value", format!("{what} by zero"))
         .label(lb, "this is 0")
         .label(loc, format!("this {what} has no value"))

@@ -355,7 +355,10 @@ fn returned_field(el: &Elab, f: &Value, field: &str) -> Option<Loc> {
 fn tail_field(e: &rlp_syntax::ast::Expr, field: &str) -> Option<rlp_syntax::ast::Span> {
     use rlp_syntax::ast::ExprKind;
     match &e.kind {
-        ExprKind::Record(fs) => fs.iter().find(|(n, _)| n.name == field).map(|(_, v)| v.span),
+        ExprKind::Record(fs) => fs
+            .iter()
+            .find(|(n, _)| n.name == field)
+            .map(|(_, v)| v.span),
         ExprKind::Block(b) => b.value.as_ref().and_then(|v| tail_field(v, field)),
         ExprKind::If {
             then, otherwise, ..
