@@ -215,9 +215,11 @@ impl<'c> Trainer<'c> {
         // Check everything before writing anything: a failed stage leaves the state as
         // it was before the stage, which is what the culprit search re-runs from.
         let p = &self.c.program;
-        let bad = |(t, s): (&Tensor, &crate::program::SlotId)| {
-            !t.all_finite() && !(p.slot(*s).nan_is_missing && no_infinities(t))
+        // NaN where it means "no value yet" is fine; ±Inf never is.
+        let ok = |(t, s): (&Tensor, &crate::program::SlotId)| {
+            t.all_finite() || (p.slot(*s).nan_is_missing && no_infinities(t))
         };
+        let bad = |x| !ok(x);
         let checked = ran.and_then(|()| match outs.iter().zip(&stage.writes).position(bad) {
             Some(k) => Err(self.non_finite_error(stage, &inputs, k, sources)),
             None => Ok(()),
