@@ -74,13 +74,25 @@ pub struct Label {
     pub text: String,
 }
 
-/// A compile-time error.
+/// How serious a diagnostic is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Severity {
+    /// Compiling stops.
+    #[default]
+    Error,
+    /// The program compiles and runs, but probably not as meant; `check` and `run`
+    /// print it first.
+    Warning,
+}
+
+/// A compile-time error or warning.
 #[derive(Clone, Debug)]
 pub struct Diag {
     pub code: &'static str,
     pub message: String,
     pub labels: Vec<Label>,
     pub help: Option<String>,
+    pub severity: Severity,
 }
 
 impl Diag {
@@ -90,6 +102,14 @@ impl Diag {
             message: message.into(),
             labels: vec![],
             help: None,
+            severity: Severity::Error,
+        }
+    }
+    /// A warning: reported, but compiling goes on.
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Diag {
+        Diag {
+            severity: Severity::Warning,
+            ..Diag::new(code, message)
         }
     }
     /// Adds a labelled span; the first label decides which file the report shows.
@@ -133,6 +153,7 @@ impl Diag {
             .skip(1)
             .map(|&f| Report {
                 code: None,
+                severity: Severity::Error,
                 message: format!("in {}", sources.name(f)),
                 labels: part(f),
                 source: Some(source(f)),
@@ -142,6 +163,7 @@ impl Diag {
             .collect();
         Report {
             code: Some(self.code),
+            severity: self.severity,
             message: self.message.clone(),
             labels: files.first().map(|&f| part(f)).unwrap_or_default(),
             source: files.first().map(|&f| source(f)),
@@ -155,6 +177,7 @@ impl Diag {
 #[derive(Debug)]
 pub struct Report {
     code: Option<&'static str>,
+    severity: Severity,
     message: String,
     labels: Vec<LabeledSpan>,
     source: Option<NamedSource<Arc<str>>>,
@@ -175,6 +198,8 @@ impl Diagnostic for Report {
         // Related reports only show where something else was declared.
         if self.code.is_none() {
             Some(miette::Severity::Advice)
+        } else if self.severity == Severity::Warning {
+            Some(miette::Severity::Warning)
         } else {
             None
         }
@@ -260,7 +285,11 @@ fn render_with(
 
 /// One line per label, `file:line:col: text`, for sources too wide to draw.
 fn render_compact(d: &Diag, sources: &SourceMap) -> String {
-    let mut s = format!("rlp::{}\n\n  × {}\n", d.code, d.message);
+    let mark = match d.severity {
+        Severity::Error => '×',
+        Severity::Warning => '⚠',
+    };
+    let mut s = format!("rlp::{}\n\n  {mark} {}\n", d.code, d.message);
     for l in &d.labels {
         s.push_str(&format!("  at {}: {}\n", sources.describe(l.loc), l.text));
     }

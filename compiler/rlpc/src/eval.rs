@@ -7,7 +7,7 @@
 //! __eval_policy = obs -> { __eval_d = POLICY(obs); { sample: __eval_d.mode, log_prob: __eval_d.log_prob } }
 //! train iterations: 1 {
 //!   sample __eval_batch = rollout(ENV, __eval_policy, steps: ENV.max_steps)
-//!   log return = mean(ENV.episode_return)
+//!   log return = nanmean(ENV.episode_return)
 //! }
 //! ```
 //!
@@ -182,7 +182,7 @@ pub fn eval_source(
         "__eval_policy".to_string()
     };
     text.push_str(&format!(
-        "\ntrain iterations: 1 {{\n  sample __eval_batch = rollout({env}, {used_policy}, steps: {env}.max_steps)\n  log __eval_return = mean({env}.episode_return)\n}}\n"
+        "\ntrain iterations: 1 {{\n  sample __eval_batch = rollout({env}, {used_policy}, steps: {env}.max_steps)\n  log __eval_return = nanmean({env}.episode_return)\n}}\n"
     ));
     Ok((text, constructor))
 }

@@ -151,7 +151,8 @@ fn main() -> ExitCode {
 fn command(cli: Cli) -> ExitCode {
     match cli.cmd {
         Cmd::Check { file } => match rlpc::check_file(&file, 0) {
-            Ok((rlpc::Checked::Program(p), _)) => {
+            Ok((rlpc::Checked::Program(p), sources)) => {
+                eprint!("{}", render_fancy(&p.warnings, &sources));
                 eprintln!("{}: ok — {}", file.display(), rlpc::program::summary(&p));
                 ExitCode::SUCCESS
             }
@@ -442,6 +443,7 @@ fn compile(
     let (program, sources) = rlpc::front_end_with(file, seed, set)
         .map_err(|(diags, sources)| eprint!("{}", render_fancy(&diags, &sources)))
         .ok()?;
+    eprint!("{}", render_fancy(&program.warnings, &sources));
     let compiled = run::compile(program, backend)
         .map_err(|e| eprintln!("error: {e}"))
         .ok()?;

@@ -33,6 +33,11 @@ pub struct Slot {
     pub name: String,
     pub ty: TensorType,
     pub kind: SlotKind,
+    /// A NaN here means "no value yet", not a failure: an environment's
+    /// `episode_return` before its first episode ends, and the transient values
+    /// (metrics) computed from it ([`Program::mark_missing_values`]). The trainer's
+    /// non-finite check lets NaN through here, but not ±Inf.
+    pub nan_is_missing: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,11 +322,54 @@ pub struct Program {
     /// External environments, started by the runtime when first stepped.
     pub externals: Vec<ExternalEnvDecl>,
     pub seed: u64,
+    /// What the front end warned about (the program is fine to run); `check` and `run`
+    /// print them.
+    pub warnings: Vec<crate::diag::Diag>,
 }
 
 impl Program {
     pub fn slot(&self, id: SlotId) -> &Slot {
         &self.slots[id.0 as usize]
+    }
+
+    /// Marks the transient slots (metrics included) whose value is computed from a
+    /// slot where NaN means "no value yet": `mean(env.episode_return)` is NaN before
+    /// any episode ended for the same reason. Stages run in order and a transient is
+    /// read only after it is written in the same iteration, so one pass in order sees
+    /// every dependency.
+    pub fn mark_missing_values(&mut self) {
+        for k in 0..=self.stages.len() {
+            let stage = if k == 0 {
+                &self.init
+            } else {
+                &self.stages[k - 1]
+            };
+            if stage.external.is_some() {
+                continue;
+            }
+            let marked: Vec<bool> = stage
+                .reads
+                .iter()
+                .map(|s| self.slots[s.0 as usize].nan_is_missing)
+                .collect();
+            if !marked.contains(&true) {
+                continue;
+            }
+            let reach = reaches_from_inputs(&stage.graph, &marked);
+            let writes: Vec<SlotId> = stage
+                .writes
+                .iter()
+                .zip(&stage.graph.outputs)
+                .filter(|(_, out)| reach[out.index()])
+                .map(|(s, _)| *s)
+                .collect();
+            for s in writes {
+                let slot = &mut self.slots[s.0 as usize];
+                if slot.kind == SlotKind::Transient {
+                    slot.nan_is_missing = true;
+                }
+            }
+        }
     }
 
     /// Stops writing the transient slots nothing reads — no stage, no metric: their
@@ -366,4 +414,17 @@ pub fn summary(p: &Program) -> String {
         p.iterations,
         p.unit
     )
+}
+
+/// Which nodes of `g` depend on one of the inputs `from` marks (through any argument:
+/// a scan depends on all of its inputs).
+fn reaches_from_inputs(g: &rlp_ir::Graph, from: &[bool]) -> Vec<bool> {
+    let mut reach = vec![false; g.nodes.len()];
+    for (i, node) in g.nodes.iter().enumerate() {
+        reach[i] = match node.op {
+            rlp_ir::Op::Input(k) => from.get(k).copied().unwrap_or(false),
+            _ => node.args.iter().any(|a| reach[a.index()]),
+        };
+    }
+    reach
 }

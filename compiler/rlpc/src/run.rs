@@ -214,7 +214,13 @@ impl<'c> Trainer<'c> {
             .map_err(|e| format!("stage `{}` failed: {e}", stage.kind.name()));
         // Check everything before writing anything: a failed stage leaves the state as
         // it was before the stage, which is what the culprit search re-runs from.
-        let checked = ran.and_then(|()| match outs.iter().position(|t| !t.all_finite()) {
+        let p = &self.c.program;
+        // NaN where it means "no value yet" is fine; ±Inf never is.
+        let ok = |(t, s): (&Tensor, &crate::program::SlotId)| {
+            t.all_finite() || (p.slot(*s).nan_is_missing && no_infinities(t))
+        };
+        let bad = |x| !ok(x);
+        let checked = ran.and_then(|()| match outs.iter().zip(&stage.writes).position(bad) {
             Some(k) => Err(self.non_finite_error(stage, &inputs, k, sources)),
             None => Ok(()),
         });
@@ -750,13 +756,22 @@ fn save_checkpoint(dir: &Path, t: &Trainer, at: &Progress, keep: usize) -> Resul
     Ok(())
 }
 
-/// `return 187.3  loss 0.0123`: each metric with about four significant digits.
+/// Whether `t` holds no ±Inf (NaN allowed): the check for slots where NaN means "no
+/// value yet", which are small (one value per environment, or a metric).
+fn no_infinities(t: &Tensor) -> bool {
+    t.to_f64_vec().iter().all(|v| !v.is_infinite())
+}
+
+/// `return 187.3  loss 0.0123`: each metric with about four significant digits; a NaN
+/// (no value yet, as a return before any episode ended) as `return –`.
 fn format_metrics(metrics: &[(String, f64)]) -> String {
     metrics
         .iter()
         .map(|(n, v)| {
             let a = v.abs();
-            if a != 0.0 && !(1e-3..1e5).contains(&a) {
+            if v.is_nan() {
+                format!("{n} –")
+            } else if a != 0.0 && !(1e-3..1e5).contains(&a) {
                 format!("{n} {v:.3e}")
             } else {
                 let decimals = if a == 0.0 {
@@ -801,4 +816,19 @@ fn progress_bar(n: u64, start: u64, quiet: bool) -> Option<indicatif::ProgressBa
     b.set_position(start);
     b.reset_eta();
     Some(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_metrics;
+
+    /// A NaN metric (no episode has ended yet) shows as a dash on the progress bar.
+    #[test]
+    fn progress_shows_a_missing_value_as_a_dash() {
+        let m = [
+            ("return".to_string(), f64::NAN),
+            ("loss".to_string(), 0.0123),
+        ];
+        assert_eq!(format_metrics(&m), "return –  loss 0.0123");
+    }
 }

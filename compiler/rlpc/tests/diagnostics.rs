@@ -208,3 +208,145 @@ fn error_inside_the_stdlib_points_at_the_users_call() {
         "use std.env.cartpole\nenv = cartpole(envs: 2)\npolicy = categorical(mlp(env.obs + 1, [8], 2))\ntrain iterations: 1 {\n  sample batch = rollout(env, policy, steps: 4)\n}\n"
     ));
 }
+
+/// The warnings of a program that compiles.
+fn warnings(src: &str) -> String {
+    match rlpc::front_end_source("case.rlp", src, 0) {
+        Ok((p, sources)) => render_plain(&p.warnings, &sources),
+        Err((diags, sources)) => panic!("expected no error:\n{}", render_plain(&diags, &sources)),
+    }
+}
+
+/// An environment whose `step` returns `terminated` as `f32`, else well formed.
+fn env_with_step(step_body: &str) -> String {
+    format!(
+        "fn reset(n: int) {{ zeros([n, 1]) }}\n\
+         fn step(s, a) {{\n  x = s + 0.1\n{step_body}\n}}\n\
+         env = environment(envs: 2, max_steps: 10, obs: 1, actions: 2, reset: reset, step: step)\n\
+         policy = categorical(mlp(env.obs, [8], env.actions))\n\
+         train iterations: 1 {{\n  sample batch = rollout(env, policy, steps: 4)\n  log r = mean(batch.reward)\n}}\n"
+    )
+}
+
+/// A float flag would be cast to bool (0.5 counting as terminated): rejected at the
+/// field `step` returns.
+#[test]
+fn float_terminated_is_rejected_at_the_field() {
+    insta::assert_snapshot!(check(&env_with_step(
+        "  { state: x, reward: x[:, 0], terminated: x[:, 0] - 0.5 }"
+    )));
+}
+
+#[test]
+fn float_truncated_is_rejected_at_the_field() {
+    insta::assert_snapshot!(check(&env_with_step(
+        "  { state: x, reward: x[:, 0], terminated: x[:, 0] > 1.0, truncated: x[:, 0] }"
+    )));
+}
+
+/// `done` is the rollout's own (`terminated or truncated`); a `step` that returns one
+/// would be silently overridden.
+#[test]
+fn step_cannot_return_a_field_the_rollout_makes() {
+    insta::assert_snapshot!(check(&env_with_step(
+        "  { state: x, reward: x[:, 0], terminated: x[:, 0] > 1.0, done: x[:, 0] > 2.0 }"
+    )));
+}
+
+#[test]
+fn compile_time_division_by_zero() {
+    insta::assert_snapshot!(check("x = 7 % 0\ntrain iterations: 1 { log a = 1.0 }\n"));
+    insta::assert_snapshot!(check("x = 7 / 0\ntrain iterations: 1 { log a = 1.0 }\n"));
+    insta::assert_snapshot!(check(
+        "x = 7.5 % 0.0\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+    insta::assert_snapshot!(check(
+        "x = i32(zeros([3])) % 0\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}
+
+/// `require` in the stdlib reports at the user's call.
+#[test]
+fn n_step_return_needs_n_of_at_least_one() {
+    insta::assert_snapshot!(check(
+        "use std.estimators.{n_step_return}\nr = zeros([4, 2])\nt = zeros([4, 2]) > 1.0\ng = n_step_return(r, r, t, t, n: 0)\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}
+
+#[test]
+fn require_needs_a_compile_time_bool() {
+    insta::assert_snapshot!(check(
+        "fn f(x) { require(x > 0.0, \"positive\"); x }\ny = f(zeros([2]))\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}
+
+/// A value head's [T, N, 1] against [T, N] targets: a shape error at the call.
+#[test]
+fn mse_of_a_value_head_without_its_last_axis() {
+    insta::assert_snapshot!(check(
+        "use std.losses.{mse}\nv = zeros([4, 4, 1])\nq = zeros([4, 4])\nl = mse(v, q)\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}
+
+/// Both operands gain an axis: [4, 4, 1] - [4, 4] is [4, 4, 4].
+#[test]
+fn accidental_outer_product_warns() {
+    insta::assert_snapshot!(warnings(
+        "v = zeros([4, 4, 1])\nq = zeros([4, 4])\nd = v - q\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}
+
+/// In a stdlib function, the warning also points at the user's call.
+#[test]
+fn accidental_outer_product_in_the_stdlib_points_at_the_call() {
+    insta::assert_snapshot!(warnings(
+        "v = zeros([4, 4, 1])\nlow = zeros([4, 4])\nd = clip(v, low, 1.0)\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}
+
+/// Outer products on purpose: operands of the same rank, or an axis made by `reshape`;
+/// and the ordinary broadcasts (a scalar, a bias, a kept axis) warn about nothing.
+#[test]
+fn deliberate_broadcasts_do_not_warn() {
+    assert_eq!(
+        warnings(
+            "a = zeros([3, 1]) * zeros([1, 5])\nb = reshape(zeros([3]), [3, 1]) * zeros([5])\n\
+             c = zeros([3, 5]) + zeros([5])\nd = zeros([3, 5]) - mean(zeros([3, 5]), axis: -1, keep: true)\n\
+             e = 2.0 * zeros([3, 5])\ntrain iterations: 1 { log a = 1.0 }\n"
+        ),
+        ""
+    );
+}
+
+/// No shipped example — nor the stdlib code it reaches — trips the outer-broadcast
+/// warning.
+#[test]
+fn shipped_examples_warn_about_nothing() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rlp") {
+            continue;
+        }
+        let (p, sources) = rlpc::front_end(&path, 0)
+            .map_err(|(d, s)| render_plain(&d, &s))
+            .unwrap();
+        assert_eq!(
+            render_plain(&p.warnings, &sources),
+            "",
+            "{}",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} examples");
+}
+
+/// A scan value that is no tensor, record or tuple: the label is the body's value.
+#[test]
+fn scan_value_must_hold_tensors() {
+    insta::assert_snapshot!(check(
+        "x = scan t in 3 (c = 0.0) {\n  c = c + 1.0\n  { total: c, f: y -> y }\n}\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}

@@ -32,6 +32,20 @@ fn elbo_gaussian_decoder(mu, log_std, noise, x) {
 }
 fn mean_kl_categorical(p, q) { mean(kl_categorical(p, q)) }
 fn mean_kl_gaussian(m1, s1, m2, s2) { mean(kl_gaussian(m1, s1, m2, s2)) }
+
+/// `n_step_return` as it was written before it became a loop: one recursive call per
+/// round (so it stopped at 200 rounds).
+fn n_step_recursive(r, next_v, terminated, truncated, n, gamma) {
+  boot = where(terminated, 0.0, next_v)
+  cut = terminated or truncated
+  n_step_rounds(r, boot, cut, boot[-1:], n - 1, gamma, r + gamma * boot)
+}
+fn n_step_rounds(r, boot, cut, last, k, gamma, g) {
+  if k <= 0 then g else {
+    later = concat([g[1:], last], axis: 0)
+    n_step_rounds(r, boot, cut, last, k - 1, gamma, r + gamma * where(cut, boot, later))
+  }
+}
 "#;
 
 fn modules() -> Modules {
@@ -58,7 +72,7 @@ fn module_of(mods: &Modules, name: &str) -> &'static str {
 /// Positions (among the compile-time parameters) that are ints.
 fn int_params(name: &str) -> &'static [usize] {
     match name {
-        "n_step_return" => &[0],
+        "n_step_return" | "n_step_recursive" => &[0],
         "expectile" => &[1],
         _ => &[],
     }
@@ -411,4 +425,37 @@ fn loss_gradients_match_finite_differences() {
     );
     gradient_check("mean_kl_gaussian", &vec![vec![3, 2]; 4], &[], &[], &[]);
     gradient_check("elbo_gaussian_decoder", &vec![vec![4, 3]; 4], &[], &[], &[]);
+}
+
+/// The n-step return is a loop of n rounds: bit-identical to the recursive form it
+/// replaced, right for any n ≥ 1 (200 rounds used to exceed the call depth), and for
+/// n beyond the rollout's length equal to n = T (every step already bootstraps at the
+/// end of the rollout or its episode).
+#[test]
+fn n_step_return_is_a_loop_for_any_n() {
+    let mods = modules();
+    let (t, n_env) = (7, 3);
+    let f = |seed| Tensor::from_f64(DType::F32, &[t, n_env], &randoms(seed, t * n_env));
+    let flag = |seed, p: f64| {
+        let bits: Vec<f64> = randoms(seed, t * n_env)
+            .iter()
+            .map(|&x| f64::from(u8::from(x < 2.0 * p - 1.0)))
+            .collect();
+        Tensor::from_f64(DType::Bool, &[t, n_env], &bits)
+    };
+    let inputs = [f(1), f(2), flag(3, 0.15), flag(4, 0.15)];
+    let bits = |xs: &[f64]| xs.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let by_n = |func: &str, n: usize| {
+        let (i, j) = run_both(&mods, func, &inputs, &[n as f64, 0.9]);
+        assert_eq!(bits(&i), bits(&j), "{func} n = {n}: interpreter vs JIT");
+        bits(&i)
+    };
+    for n in 1..=t + 2 {
+        assert_eq!(
+            by_n("n_step_return", n),
+            by_n("n_step_recursive", n),
+            "n = {n}"
+        );
+    }
+    assert_eq!(by_n("n_step_return", 200), by_n("n_step_recursive", t));
 }

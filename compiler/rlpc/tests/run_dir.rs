@@ -407,3 +407,44 @@ fn sigkilled_run_resumes_to_the_same_parameters() {
     );
     assert_eq!(metrics_without_wall(&full), metrics_without_wall(&killed));
 }
+
+/// Episodes of 10 steps, rollouts of 4: no episode ends in iterations 0 and 1, the
+/// first ones end in iteration 2 (step 10) and the next in iteration 4 (step 20).
+const SLOW_EPISODES: &str = "\
+fn reset(n: int) { zeros([n, 1]) }
+fn step(s, a) { { state: s + 1.0, reward: 1.0 + 0.0 * s[:, 0], terminated: s[:, 0] < 0.0 } }
+env = environment(envs: 3, max_steps: 10, obs: 1, actions: 2, reset: reset, step: step)
+policy = categorical(mlp(env.obs, [4], env.actions))
+
+train iterations: 5 {
+  sample batch = rollout(env, policy, steps: 4)
+  log return = nanmean(env.episode_return), plain = mean(env.episode_return),
+      steps = sum(batch.reward)
+}
+";
+
+/// Before an environment has finished an episode it has no return: the metric is NaN
+/// (`nan` in metrics.csv, a gap in the plot, `–` on the progress bar), which does not
+/// stop the run as a NaN in state would; the real returns follow.
+#[test]
+fn no_episode_return_before_the_first_episode_ends() {
+    let root = scratch("no_return_yet");
+    let file = root.join("slow.rlp");
+    std::fs::write(&file, SLOW_EPISODES).unwrap();
+    let out = root.join("out");
+    ok(&["run", s(&file), "--out", s(&out), "--quiet"]);
+    let (cols, rows) = read_metrics_csv(&out.join("metrics.csv")).unwrap();
+    let col = |name: &str| {
+        let k = cols.iter().position(|c| c == name).unwrap();
+        rows.iter().map(|r| r[k]).collect::<Vec<f64>>()
+    };
+    for name in ["return", "plain"] {
+        let v = col(name);
+        assert!(v[0].is_nan() && v[1].is_nan(), "{name}: {v:?}");
+        assert_eq!(v[2..], [10.0, 10.0, 10.0], "{name}");
+    }
+    assert_eq!(col("steps"), [12.0; 5]);
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(csv.lines().nth(1).unwrap().contains(",nan,nan,"), "{csv}");
+    assert!(out.join("return.png").exists());
+}

@@ -27,6 +27,22 @@ fn pg_loss(logits: [T, N, K], a: [T, N] i32, adv: [T, N]) {
 }
 fn env_step(s: [N, 4] f64, a: [N] i32) { cartpole.step(s, a) }
 fn env_reset() { cartpole.reset(8) }
+
+/// A scan whose carries are a record and a tuple and whose value is a nested record.
+fn scan_records(x: [T, N]) {
+  scan t in T (acc = { sum: zeros([N]), count: 0.0 }, pair = (zeros([N]), ones([N]))) {
+    acc = { sum: acc.sum + x[t], count: acc.count + 1.0 }
+    pair = (pair[1], pair[0] + x[t])
+    { running: { sum: acc.sum, mean: acc.sum / acc.count }, pair: pair, twice: 2.0 * x[t] }
+  }
+}
+/// Without a value: the carries, stacked (a tuple of the two).
+fn scan_record_carries(x: [T, N]) {
+  scan reverse t in T (acc = { sum: zeros([N]), last: x[0] }, n = 0) {
+    acc = { sum: acc.sum + x[t], last: x[t] }
+    n = n + 1
+  }
+}
 "#;
 
 /// Deterministic pseudo-random inputs (no dependency): values in [-2, 2), ints in 0..k.
@@ -159,4 +175,64 @@ fn every_stdlib_function_agrees_on_both_backends() {
         2,
     );
     compare(&mods, "wrappers.rlp", "env_reset", vec![], 0);
+}
+
+/// Records and tuples as scan carries and values: stacked leaf by leaf, rebuilt around
+/// the stacks, the same on both backends, and the values a loop in Rust gives.
+#[test]
+fn scans_carry_and_stack_records_and_tuples() {
+    let (mods, _) = Modules::load_source("wrappers.rlp", WRAPPERS)
+        .map_err(|(_, d)| d[0].message.clone())
+        .unwrap();
+    let (t, n) = (5, 3);
+    compare(
+        &mods,
+        "wrappers.rlp",
+        "scan_records",
+        vec![f32s(&[t, n])],
+        0,
+    );
+    compare(
+        &mods,
+        "wrappers.rlp",
+        "scan_record_carries",
+        vec![f32s(&[t, n])],
+        0,
+    );
+
+    let (g, outs) = lower_function(
+        &mods,
+        "wrappers.rlp",
+        "scan_records",
+        vec![FnArg::Tensor(f32s(&[t, n]))],
+        0,
+    )
+    .unwrap_or_else(|d| panic!("{}", d.message));
+    assert_eq!(
+        outs,
+        ["running.sum", "running.mean", "pair.0", "pair.1", "twice"]
+    );
+    let xs: Vec<f64> = (0..t * n).map(|k| k as f64 * 0.5 - 3.0).collect();
+    let x = Tensor::from_f64(DType::F32, &[t, n], &xs);
+    let got = rlp_ir::interp::run(&rlpc::run::prepare(&g).unwrap(), &[x]).unwrap();
+    for o in &got {
+        assert_eq!(o.shape(), [t, n]);
+    }
+    let (mut sum, mut pair) = (vec![0.0; n], (vec![0.0; n], vec![1.0; n]));
+    for s in 0..t {
+        let row = &xs[s * n..(s + 1) * n];
+        let next = (0..n).map(|j| pair.0[j] + row[j]).collect();
+        pair = (pair.1, next);
+        for j in 0..n {
+            sum[j] += row[j];
+            let at = |k: usize| got[k].to_f64_vec()[s * n + j];
+            assert_eq!(at(0), sum[j], "running.sum[{s}, {j}]");
+            assert!(
+                (at(1) - sum[j] / (s + 1) as f64).abs() < 1e-5,
+                "running.mean[{s}, {j}]"
+            );
+            assert_eq!((at(2), at(3)), (pair.0[j], pair.1[j]), "pair[{s}, {j}]");
+            assert_eq!(at(4), 2.0 * row[j], "twice[{s}, {j}]");
+        }
+    }
 }

@@ -141,7 +141,7 @@ builtins! {
     OneHot => "one_hot", Len => "len", Reshape => "reshape", Environment => "environment",
     Rollout => "rollout", Optimizer => "optimizer", Range => "range", Take => "take",
     Indices => "indices", Int => "int", Map => "map", Gym => "gym", Split => "split",
-    Chars => "chars", Grad => "grad", Parameters => "parameters",
+    Chars => "chars", Grad => "grad", Parameters => "parameters", Require => "require",
 }
 
 impl Builtin {
@@ -644,6 +644,7 @@ impl Builtin {
             Builtin::Gym => super::rollout::gym(el, a)?,
             Builtin::Grad => super::params::grad_builtin(el, a)?,
             Builtin::Parameters => super::params::parameters_builtin(el, a)?,
+            Builtin::Require => super::elab::require(el, a)?,
             Builtin::Rollout => super::rollout::rollout(el, a)?,
             Builtin::Optimizer => {
                 let (init, _) = a.need(f, "init")?;
@@ -1320,6 +1321,17 @@ fn param(
 
 /// `environment(envs:, seed:, max_steps:, obs:, actions:, reset:, step:, observe:)`:
 /// an environment whose state lives in slots, reset in the init graph.
+/// The slot of each environment's last finished episode's return: NaN ("no return
+/// yet") until its first episode ends, so a log of it shows nothing there rather than
+/// a return of 0 no episode had.
+pub fn no_return_yet(el: &mut Elab, name: &str, n: usize) -> R<crate::program::SlotId> {
+    let s = el.new_slot(name, TensorType::new(DType::F32, vec![n]), SlotKind::State);
+    el.slots[s.0 as usize].nan_is_missing = true;
+    let nan = filled(el, DType::F32, &[n], f64::NAN);
+    el.write_slot(s, &nan)?;
+    Ok(s)
+}
+
 fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
     let f = "environment";
     let int = |a: &mut Args, n: &str| -> R<(i64, Loc)> {
@@ -1410,7 +1422,7 @@ fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
             Ok((
                 mk(el, "episode_length_so_far", DType::I32)?,
                 mk(el, "episode_return_so_far", DType::F32)?,
-                mk(el, "episode_return", DType::F32)?,
+                no_return_yet(el, &format!("{owner}.episode_return"), n)?,
                 mk(el, "episode_length", DType::I32)?,
             ))
         })

@@ -89,6 +89,11 @@ pub struct Elab<'a> {
     pub stream_mark: u32,
     pub seed: u64,
     depth: usize,
+    /// The call sites of the calls under way, outermost first: a `require` reports at
+    /// the call of the function it is in.
+    pub call_sites: Vec<Loc>,
+    /// Warnings so far, each once (a body traced twice warns once).
+    pub warnings: Vec<Diag>,
     expr_depth: usize,
     /// The expression being elaborated; nodes are tagged with it.
     pub loc: Loc,
@@ -138,6 +143,8 @@ impl<'a> Elab<'a> {
             stream_mark: 0,
             seed,
             depth: 0,
+            call_sites: vec![],
+            warnings: vec![],
             expr_depth: 0,
             loc: Loc::default(),
             counter: SlotId(0),
@@ -174,6 +181,7 @@ impl<'a> Elab<'a> {
             name: unique,
             ty,
             kind,
+            nan_is_missing: false,
         });
         let id = SlotId(self.slots.len() as u32 - 1);
         if self.making_opt_state {
@@ -699,7 +707,11 @@ impl<'a> Elab<'a> {
     /// Brings two tensors to one dtype and shape for a binary op.
     pub fn unify(&mut self, a: &TVal, b: &TVal, la: Loc, lb: Loc, arith: bool) -> R<(TVal, TVal)> {
         let d = promote(a.ty.dtype, b.ty.dtype, arith);
-        let shape = rlp_ir::types::broadcast_shapes(&a.ty.shape, &b.ty.shape).ok_or_else(|| {
+        let shape = rlp_ir::types::broadcast_shapes(&a.ty.shape, &b.ty.shape);
+        if let Some(out) = &shape {
+            self.check_outer_product(a, b, out, la, lb);
+        }
+        let shape = shape.ok_or_else(|| {
             Diag::new(
                 "shape-mismatch",
                 format!(
@@ -714,6 +726,64 @@ impl<'a> Elab<'a> {
         })?;
         let t = TensorType::new(d, shape);
         Ok((self.convert(a, &t, la)?, self.convert(b, &t, lb)?))
+    }
+
+    /// Warns when broadcasting gives *both* operands an axis they did not have and
+    /// their ranks differ: `[T, N, 1] - [T, N]` is `[T, N, N]` when T = N, the mark of a
+    /// forgotten `[:, :, 0]`. An outer product written on purpose gives the operands
+    /// the same rank (`[A, 1] * [1, B]`) or makes the size-1 axis with `reshape`.
+    fn check_outer_product(&mut self, a: &TVal, b: &TVal, out: &[usize], la: Loc, lb: Loc) {
+        let (sa, sb) = (&a.ty.shape, &b.ty.shape);
+        if sa.len() == sb.len()
+            || !gains_axis(sa, out)
+            || !gains_axis(sb, out)
+            || self.is_reshaped(a)
+            || self.is_reshaped(b)
+        {
+            return;
+        }
+        let d = Diag::warning(
+            "outer-broadcast",
+            format!(
+                "broadcasting {} with {} makes {}: each operand gains an axis it did not have",
+                show_shape(sa),
+                show_shape(sb),
+                show_shape(out)
+            ),
+        )
+        .label(la, format!("this is {}", show_shape(sa)))
+        .label(lb, format!("this is {}", show_shape(sb)))
+        .help("if an axis should not be there (a value head's `[:, :, 0]`), index or reduce it away; for an outer product on purpose, give both operands the same rank, e.g. `reshape(x, [A, 1]) * reshape(y, [1, B])`");
+        self.warn(d);
+    }
+
+    /// Whether `v` was made by `reshape` (its size-1 axes are deliberate).
+    fn is_reshaped(&self, v: &TVal) -> bool {
+        let Src::Node { graph, id } = v.src else {
+            return false;
+        };
+        self.ctxs
+            .iter()
+            .chain(self.init.as_ref())
+            .find(|c| c.id == graph)
+            .is_some_and(|c| matches!(c.graph.node(id).op, Op::Reshape))
+    }
+
+    /// Records a warning once, with the calls that led to it from the user's file (as
+    /// an error raised in the stdlib shows them).
+    pub fn warn(&mut self, mut d: Diag) {
+        for &site in self.call_sites.iter().rev() {
+            if !d.labels.iter().any(|l| l.loc.file == site.file) {
+                d = d.label(site, "from this call");
+            }
+        }
+        let same = |w: &Diag| {
+            w.message == d.message
+                && w.labels.first().map(|l| l.loc) == d.labels.first().map(|l| l.loc)
+        };
+        if !self.warnings.iter().any(same) {
+            self.warnings.push(d);
+        }
     }
 
     // ----- statements and expressions -------------------------------------------------
@@ -959,6 +1029,9 @@ impl<'a> Elab<'a> {
                 decl: f.clone(),
             }));
         }
+        if matches!(b, Value::Int(_) | Value::Float(_) | Value::Bool(_)) && name.name == "shape" {
+            return Ok(Value::List(Vec::new().into())); // a number is a scalar
+        }
         if let Value::Tensor(t) = b
             && name.name == "shape"
         {
@@ -1044,7 +1117,9 @@ impl<'a> Elab<'a> {
             Value::Builtin(b) => format!("`{}`", b.name()),
             _ => "a function".to_string(),
         };
+        self.call_sites.push(site);
         let out = self.call_inner(f, args, callee_loc);
+        self.call_sites.pop();
         self.depth -= 1;
         // An error raised inside another file (the stdlib, a user module) also points at
         // the call that led there, so the user sees their own line.
@@ -1266,6 +1341,7 @@ impl<'a> Elab<'a> {
         lb: Loc,
         loc: Loc,
     ) -> R<Value> {
+        check_divisor(op, &a, &b, lb, loc)?;
         if let Some(v) = fold(op, &a, &b) {
             return Ok(v);
         }
@@ -1418,44 +1494,191 @@ impl<'a> Elab<'a> {
                     .label(self.at(fr, s.length.span), "negative"),
             );
         }
+        // Carries and outputs may be records and tuples of tensors: the scan carries
+        // and stacks their leaves, and the structure is rebuilt around them.
         let mut inits = vec![];
-        let mut names = vec![];
+        let mut leaf_names = vec![];
+        let mut layouts = vec![];
         for (n, e) in &s.carries {
             let v = self.expr(e, fr)?;
-            inits.push(self.to_tensor(&v, self.at(fr, e.span), None)?);
-            names.push(n.name.clone());
+            let layout = self.flatten(&v, self.at(fr, e.span), &mut inits)?;
+            layout.leaf_names(&n.name, &mut leaf_names);
+            layouts.push((n.name.clone(), layout));
         }
         self.loc = loc;
         let body = &s.body;
         let var = s.var.name.clone();
-        let carry_names = names.clone();
-        let has_value = body.value.is_some();
+        let value_loc = body.value.as_ref().map(|v| self.at(fr, v.span));
+        let mut y_layout = None;
         let mut f = |el: &mut Elab<'a>, carries: Vec<TVal>, t: TVal| -> R<(Vec<TVal>, Vec<TVal>)> {
             let inner = Frame::child(fr);
-            for (n, c) in carry_names.iter().zip(carries) {
-                inner.set(n, Value::Tensor(c));
+            let mut leaves = carries.into_iter();
+            for (n, layout) in &layouts {
+                inner.set(n, layout.rebuild(&mut leaves));
             }
             inner.set(&var, Value::Tensor(t));
             let v = el.block(body, &inner)?;
             let mut new = vec![];
-            for n in &carry_names {
+            for (n, layout) in &layouts {
                 let v = inner.get(n).unwrap();
-                new.push(el.to_tensor(&v, el.loc, None)?);
+                let got = el.flatten(&v, el.loc, &mut new)?;
+                if &got != layout {
+                    return Err(Diag::new(
+                        "carry-type",
+                        format!(
+                            "scan carry `{n}` starts as {} but the loop body makes it {}",
+                            layout.describe(),
+                            got.describe()
+                        ),
+                    )
+                    .label(loc, "in this scan")
+                    .help("a carry keeps its fields (or tuple items) from step to step"));
+                }
             }
-            let ys = if has_value {
-                vec![el.to_tensor(&v, el.loc, None)?]
-            } else {
-                new.clone()
-            };
-            Ok((new, ys))
+            match value_loc {
+                Some(vl) => {
+                    let mut ys = vec![];
+                    y_layout = Some(el.flatten(&v, vl, &mut ys)?);
+                    Ok((new, ys))
+                }
+                None => Ok((new.clone(), new)),
+            }
         };
-        let (_, ys) = self.scan(length as usize, s.reverse, &names, inits, &mut f)?;
-        Ok(if ys.len() == 1 {
-            Value::Tensor(ys[0].clone())
-        } else {
-            Value::Tuple(ys.into_iter().map(Value::Tensor).collect::<Vec<_>>().into())
+        let (_, ys) = self.scan(length as usize, s.reverse, &leaf_names, inits, &mut f)?;
+        let layout = match y_layout {
+            Some(l) => l,
+            None if layouts.len() == 1 => layouts.pop().unwrap().1,
+            None => Layout::Tuple(layouts.into_iter().map(|(_, l)| l).collect()),
+        };
+        Ok(layout.rebuild(&mut ys.into_iter()))
+    }
+
+    /// The tensors at the leaves of a record or tuple value (numbers become scalars),
+    /// appended to `out`; its structure is returned.
+    fn flatten(&mut self, v: &Value, loc: Loc, out: &mut Vec<TVal>) -> R<Layout> {
+        Ok(match v {
+            Value::Record(fs) => {
+                let mut fields = vec![];
+                for (n, x) in fs.iter() {
+                    fields.push((n.clone(), self.flatten(x, loc, out)?));
+                }
+                Layout::Record(fields)
+            }
+            Value::Tuple(xs) => {
+                let mut items = vec![];
+                for x in xs.iter() {
+                    items.push(self.flatten(x, loc, out)?);
+                }
+                Layout::Tuple(items)
+            }
+            _ => {
+                out.push(self.to_tensor(v, loc, None).map_err(|d| {
+                    d.help("a scan carries and stacks tensors, and records or tuples of them")
+                })?);
+                Layout::Leaf
+            }
         })
     }
+}
+
+/// Where the tensors of a value sit in its records and tuples (a scan's carries and
+/// outputs).
+#[derive(Clone, Debug, PartialEq)]
+enum Layout {
+    Leaf,
+    Record(Vec<(String, Layout)>),
+    Tuple(Vec<Layout>),
+}
+
+impl Layout {
+    /// The value with the next tensors of `leaves` at the leaves.
+    fn rebuild(&self, leaves: &mut impl Iterator<Item = TVal>) -> Value {
+        match self {
+            Layout::Leaf => Value::Tensor(leaves.next().expect("a leaf per tensor")),
+            Layout::Record(fs) => Value::record(
+                fs.iter()
+                    .map(|(n, l)| (n.clone(), l.rebuild(leaves)))
+                    .collect(),
+            ),
+            Layout::Tuple(xs) => Value::Tuple(
+                xs.iter()
+                    .map(|l| l.rebuild(leaves))
+                    .collect::<Vec<_>>()
+                    .into(),
+            ),
+        }
+    }
+
+    /// `c`, `c.x`, `c.1.y`: a name per leaf, for messages about one carry.
+    fn leaf_names(&self, at: &str, out: &mut Vec<String>) {
+        match self {
+            Layout::Leaf => out.push(at.to_string()),
+            Layout::Record(fs) => fs
+                .iter()
+                .for_each(|(n, l)| l.leaf_names(&format!("{at}.{n}"), out)),
+            Layout::Tuple(xs) => xs
+                .iter()
+                .enumerate()
+                .for_each(|(k, l)| l.leaf_names(&format!("{at}.{k}"), out)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Layout::Leaf => "a tensor".into(),
+            Layout::Record(fs) => format!(
+                "a record {{{}}}",
+                fs.iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Layout::Tuple(xs) => format!("a tuple of {}", xs.len()),
+        }
+    }
+}
+
+/// `require(cond, message)`: a check made while compiling. When `cond` (a bool known at
+/// compile time) is false, compiling stops with `message`, reported at the call of the
+/// function the `require` is in — the caller passed what the function cannot take.
+pub fn require(el: &mut Elab, mut a: Args) -> R<Value> {
+    let f = "require";
+    let (cond, lc) = a.need(f, "cond")?;
+    let (msg, lm) = a.need(f, "message")?;
+    a.done_public(f, &["cond", "message"])?;
+    let Value::Str(msg) = msg else {
+        return Err(Diag::new(
+            "type-mismatch",
+            format!("`require`'s message must be a string, found {}", msg.kind()),
+        )
+        .label(lm, "here"));
+    };
+    let ok = match cond {
+        Value::Bool(b) => b,
+        other => {
+            return Err(Diag::new(
+                "type-mismatch",
+                format!(
+                    "`require` checks a bool known at compile time, found {}",
+                    other.kind()
+                ),
+            )
+            .label(lc, "this condition")
+            .help("tensor values are known only when the graph runs; compare ints, shapes or other compile-time values"));
+        }
+    };
+    if ok {
+        return Ok(Value::Unit);
+    }
+    // The innermost call site is the `require` itself; the one before it called the
+    // function holding it.
+    let here = el.call_sites.last().copied().unwrap_or(lc);
+    let caller = el.call_sites.iter().rev().nth(1).copied();
+    let d = Diag::new("require", msg.to_string());
+    Err(match caller {
+        Some(c) => d.label(c, "this call").label(here, "required here"),
+        None => d.label(here, "required here"),
+    })
 }
 
 /// The smallest type both `a` can be converted to and that equals `b`'s shape.
@@ -1468,6 +1691,15 @@ fn widen(a: &TensorType, b: &TensorType) -> Option<TensorType> {
         return Some(TensorType::new(d, b.shape.clone()));
     }
     Some(TensorType::new(d, b.shape.clone()))
+}
+
+/// Whether broadcasting `shape` to `out` gives it an axis of size > 1 it did not have
+/// (absent, or 1).
+fn gains_axis(shape: &[usize], out: &[usize]) -> bool {
+    let pad = out.len() - shape.len();
+    out.iter()
+        .enumerate()
+        .any(|(k, &o)| o > 1 && (k < pad || shape[k - pad] == 1))
 }
 
 /// The dtype two operands meet at: bool < i32 < f32 < f64.
@@ -1494,6 +1726,30 @@ pub fn num(v: &Value) -> Option<f64> {
     }
 }
 
+/// A division or remainder by a zero known at compile time: between numbers it has no
+/// value (compile-time numbers follow Python), and an integer tensor's remainder by it
+/// would fail when the graph runs, so both are errors here, at the expression. (A
+/// tensor divided by zero in floats is ±Inf or NaN, as IEEE says.)
+fn check_divisor(op: BinOp, a: &Value, b: &Value, lb: Loc, loc: Loc) -> R<()> {
+    if !matches!(op, BinOp::Div | BinOp::Rem) || num(b) != Some(0.0) {
+        return Ok(());
+    }
+    let int_rem = op == BinOp::Rem
+        && matches!(a, Value::Tensor(t) if matches!(t.ty.dtype, DType::I32 | DType::Bool));
+    if num(a).is_none() && !int_rem {
+        return Ok(());
+    }
+    let what = if op == BinOp::Div {
+        "division"
+    } else {
+        "remainder"
+    };
+    Err(Diag::new("bad-value", format!("{what} by zero"))
+        .label(lb, "this is 0")
+        .label(loc, format!("this {what} has no value"))
+        .help("a divisor known when compiling must not be 0"))
+}
+
 /// Compile-time arithmetic on numbers and bools.
 fn fold(op: BinOp, a: &Value, b: &Value) -> Option<Value> {
     use Value::{Bool, Float, Int};
@@ -1514,6 +1770,11 @@ fn fold(op: BinOp, a: &Value, b: &Value) -> Option<Value> {
             BinOp::Ge => Bool(x >= y),
             _ => return None,
         },
+        (Value::List(_), Value::List(_)) | (Value::Tuple(_), Value::Tuple(_))
+            if matches!(op, BinOp::Eq | BinOp::Ne) =>
+        {
+            Bool(same_value(a, b)? == (op == BinOp::Eq))
+        }
         (Value::Str(x), Value::Str(y)) => match op {
             BinOp::Eq => Bool(x == y),
             BinOp::Ne => Bool(x != y),
@@ -1545,6 +1806,28 @@ fn fold(op: BinOp, a: &Value, b: &Value) -> Option<Value> {
                 _ => return None,
             }
         }
+    })
+}
+
+/// Compile-time equality of numbers, bools, strings and lists or tuples of them
+/// (shapes: `x.shape == y.shape`); None for values without one (tensors, functions).
+fn same_value(a: &Value, b: &Value) -> Option<bool> {
+    use Value::{Bool, List, Str, Tuple};
+    Some(match (a, b) {
+        (List(x), List(y)) | (Tuple(x), Tuple(y)) => {
+            if x.len() != y.len() {
+                return Some(false);
+            }
+            for (p, q) in x.iter().zip(y.iter()) {
+                if !same_value(p, q)? {
+                    return Some(false);
+                }
+            }
+            true
+        }
+        (Str(x), Str(y)) => x == y,
+        (Bool(x), Bool(y)) => x == y,
+        _ => num(a)? == num(b)?,
     })
 }
 

@@ -110,8 +110,19 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
         let reward = el.to_tensor(&get("reward")?, call, Some(DType::F32))?;
         let reward = el.cast(&reward, DType::F32)?;
         let reward = el.convert(&reward, &TensorType::new(DType::F32, vec![n]), call)?;
-        let term = el.to_tensor(&get("terminated")?, call, None)?;
-        let term = el.convert(&term, &TensorType::new(DType::Bool, vec![n]), call)?;
+        check_step_fields(el, &envr.step, &out, call)?;
+        let flag = TensorType::new(DType::Bool, vec![n]);
+        let term = step_flag(el, &envr.step, &get("terminated")?, "terminated", call)?;
+        let term = el.convert(&term, &flag, call)?;
+        // A `truncated` the environment reports itself (a boundary it cuts episodes at)
+        // adds to the time limit.
+        let own_trunc = match out.field("truncated") {
+            Some(v) => {
+                let t = step_flag(el, &envr.step, &v, "truncated", call)?;
+                Some(el.convert(&t, &flag, call)?)
+            }
+            None => None,
+        };
         let one = Value::Int(1);
         let len1 = el.binary(BinOp::Add, Value::Tensor(ep_len), one, call, call, call)?;
         let ret1 = el.binary(
@@ -130,6 +141,10 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
             call,
             call,
         )?;
+        let timeout = match own_trunc {
+            Some(t) => el.binary(BinOp::Or, timeout, Value::Tensor(t), call, call, call)?,
+            None => timeout,
+        };
         let not_term = el.unary_not(&term)?;
         let trunc = el.binary(
             BinOp::And,
@@ -217,7 +232,7 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
         // task's `success`) is stacked into the batch under its own name.
         if let Value::Record(extra) = &out {
             for (name, v) in extra.iter() {
-                if !["state", "reward", "terminated"].contains(&name.as_str())
+                if !["state", "reward", "terminated", "truncated"].contains(&name.as_str())
                     && !fields.contains(name)
                     && let Ok(t) = el.to_tensor(v, call, None)
                 {
@@ -259,6 +274,97 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
     }
     let _ = Op::Const(0.0);
     Ok(Value::record(rec))
+}
+
+/// The batch fields a rollout makes itself; an environment's `step` cannot report them.
+const ROLLOUT_FIELDS: [&str; 7] = [
+    "obs",
+    "action",
+    "done",
+    "next_obs",
+    "episode_return",
+    "log_prob",
+    "not_terminated",
+];
+
+/// Rejects a `step` record field that would be silently replaced by the rollout's own.
+fn check_step_fields(el: &Elab, step: &Value, out: &Value, call: Loc) -> R<()> {
+    let Value::Record(fields) = out else {
+        return Ok(());
+    };
+    let Some((name, _)) = fields
+        .iter()
+        .find(|(n, _)| ROLLOUT_FIELDS.contains(&n.as_str()))
+    else {
+        return Ok(());
+    };
+    let mut d = Diag::new(
+        "type-mismatch",
+        format!("an environment's `step` cannot return `{name}`: the rollout computes it"),
+    );
+    if let Some(at) = returned_field(el, step, name) {
+        d = d.label(at, "returned here");
+    }
+    Err(d.label(call, "in this rollout").help(
+        "`step` returns `state`, `reward`, `terminated` (bool) and optionally `truncated` (bool); `done` is `terminated or truncated`",
+    ))
+}
+
+/// A flag `step` returns (`terminated`, `truncated`): a bool per environment. A number
+/// would be cast to bool — 0.5 counting as true — so it is rejected, at the field.
+fn step_flag(el: &mut Elab, step: &Value, v: &Value, name: &str, call: Loc) -> R<TVal> {
+    let dtype = match v {
+        Value::Tensor(t) => Some(t.ty.dtype),
+        Value::Bool(_) => Some(DType::Bool),
+        _ => None,
+    };
+    if dtype == Some(DType::Bool) {
+        return el.to_tensor(v, call, None);
+    }
+    let found = match v {
+        Value::Tensor(t) => t.ty.to_string(),
+        other => other.kind(),
+    };
+    let mut d = Diag::new(
+        "type-mismatch",
+        format!("an environment's `{name}` must be bool, but `step` returns {found}"),
+    );
+    if let Some(at) = returned_field(el, step, name) {
+        d = d.label(at, format!("this is {found}"));
+    }
+    Err(d.label(call, "in this rollout").help(format!(
+        "make `{name}` a comparison, e.g. `{name}: x > 0.5`"
+    )))
+}
+
+/// Where a function's returned record sets `field`: found by following the tail of its
+/// body (blocks, both arms of an `if`) to a record literal. None when the record is
+/// built some other way (returned by a call).
+fn returned_field(el: &Elab, f: &Value, field: &str) -> Option<Loc> {
+    match f {
+        Value::Closure(c) => tail_field(&c.body, field).map(|span| Loc::new(c.file, span)),
+        Value::Fn(r) => {
+            let file = el.mods.module(r.module).file;
+            let tail = r.decl.body.value.as_ref()?;
+            tail_field(tail, field).map(|span| Loc::new(file, span))
+        }
+        _ => None,
+    }
+}
+
+fn tail_field(e: &rlp_syntax::ast::Expr, field: &str) -> Option<rlp_syntax::ast::Span> {
+    use rlp_syntax::ast::ExprKind;
+    match &e.kind {
+        ExprKind::Record(fs) => fs
+            .iter()
+            .find(|(n, _)| n.name == field)
+            .map(|(_, v)| v.span),
+        ExprKind::Block(b) => b.value.as_ref().and_then(|v| tail_field(v, field)),
+        ExprKind::If {
+            then, otherwise, ..
+        } => tail_field(then, field).or_else(|| tail_field(otherwise, field)),
+        _ => None,
+    }
 }
 
 impl Elab<'_> {
@@ -422,7 +528,7 @@ pub fn gym(el: &mut Elab, mut a: Args) -> R<Value> {
             mk(el, "obs", DType::F32, obs_shape.clone())?,
             mk(el, "episode_length_so_far", DType::I32, vec![envs])?,
             mk(el, "episode_return_so_far", DType::F32, vec![envs])?,
-            mk(el, "episode_return", DType::F32, vec![envs])?,
+            super::builtins::no_return_yet(el, &format!("{owner}.episode_return"), envs)?,
             mk(el, "episode_length", DType::I32, vec![envs])?,
         ))
     })?;

@@ -194,10 +194,12 @@ pub fn lower_opts(
         counter: el.counter,
         externals: el.externals,
         seed,
+        warnings: el.warnings,
     };
     if !el.opts.keep_unread {
         program.prune_unread_transients();
     }
+    program.mark_missing_values();
     Ok(program)
 }
 
