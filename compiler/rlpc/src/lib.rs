@@ -79,6 +79,18 @@ pub fn front_end_source(name: &str, text: &str, seed: u64) -> FrontEnd {
     })
 }
 
+/// [`front_end_source`] with lowering options.
+pub fn front_end_source_opts(name: &str, text: &str, seed: u64, opts: sema::Options) -> FrontEnd {
+    with_stack(|| {
+        let (mods, main) =
+            sema::Modules::load_source(name, text).map_err(|(m, d)| (d, m.sources))?;
+        match sema::lower_opts(&mods, main, seed, None, opts) {
+            Ok(p) => Ok((p, mods.sources)),
+            Err(d) => Err((vec![d], mods.sources)),
+        }
+    })
+}
+
 /// Runs the front end on a thread with a large stack: it recurses over the syntax
 /// tree, so only its explicit nesting limits (which give diagnostics) bound a program.
 fn with_stack(f: impl FnOnce() -> FrontEnd + Send) -> FrontEnd {

@@ -7,6 +7,7 @@ pub mod builtins;
 pub mod elab;
 pub mod function;
 pub mod loops;
+pub mod memory;
 pub mod modules;
 pub mod overrides;
 pub mod params;
@@ -28,4 +29,6 @@ pub struct Options {
     /// ([`crate::program::Program::prune_unread_transients`] otherwise drops them), for
     /// tools that read them from the trainer (evaluation reads its rollout's batch).
     pub keep_unread: bool,
+    /// The memory the lowered program may need ([`memory::check`]).
+    pub memory: memory::MemoryBudget,
 }

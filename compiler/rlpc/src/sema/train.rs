@@ -198,6 +198,7 @@ pub fn lower_opts(
     if !el.opts.keep_unread {
         program.prune_unread_transients();
     }
+    super::memory::check(&program, el.opts.memory)?;
     Ok(program)
 }
 
