@@ -5,6 +5,8 @@
 //! - [`rng`]: the counter-based random numbers every backend draws from.
 //! - [`io`]: atomic file writes and `.npy` / `.npz` tensor files.
 //! - [`math`]: `f32` exp / ln / tanh as plain arithmetic every backend reproduces.
+//! - [`memory`]: the machine's memory, sizes in human units, allocations that fail
+//!   with an error.
 //! - [`metrics`]: the `metrics.csv` of a run.
 //! - [`checkpoint`]: a run's state saved so that a crash always leaves one to resume from.
 
@@ -13,6 +15,7 @@ pub mod exec;
 pub mod external;
 pub mod io;
 pub mod math;
+pub mod memory;
 pub mod metrics;
 pub mod rng;
 pub mod tensor;

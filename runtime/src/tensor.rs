@@ -3,6 +3,7 @@
 //! Every tensor that crosses a boundary (graph input/output, checkpoint, `.npy`) is in
 //! standard (row-major, contiguous) layout; constructors here guarantee it.
 
+use crate::memory::{AllocError, Zeroable, try_zeroed};
 use ndarray::{ArrayD, IxDyn};
 
 /// The element types of the language. `F64` exists for gradient checks; `I32` for
@@ -87,6 +88,25 @@ impl Tensor {
             DType::I32 => Tensor::I32(ArrayD::zeros(s)),
             DType::Bool => Tensor::Bool(ArrayD::from_elem(s, false)),
         }
+    }
+
+    /// [`Tensor::zeros`], or an error when the memory cannot be had (or the shape's size
+    /// overflows) instead of aborting the process.
+    pub fn try_zeros(dtype: DType, shape: &[usize]) -> Result<Tensor, AllocError> {
+        let len = shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .ok_or(AllocError { bytes: u64::MAX })?;
+        fn array<T: Zeroable>(shape: &[usize], len: usize) -> Result<ArrayD<T>, AllocError> {
+            let v = try_zeroed::<T>(len)?;
+            ArrayD::from_shape_vec(IxDyn(shape), v).map_err(|_| AllocError { bytes: u64::MAX })
+        }
+        Ok(match dtype {
+            DType::F32 => Tensor::F32(array(shape, len)?),
+            DType::F64 => Tensor::F64(array(shape, len)?),
+            DType::I32 => Tensor::I32(array(shape, len)?),
+            DType::Bool => Tensor::Bool(array(shape, len)?),
+        })
     }
 
     /// A tensor filled with `value` converted to `dtype` (non-zero is `true`).

@@ -54,6 +54,17 @@ impl TensorType {
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
     }
+    /// The size of a tensor of this type in bytes; `None` when the element count or the
+    /// size overflows, or exceeds `isize::MAX` (more than any allocation can hold).
+    pub fn checked_bytes(&self) -> Option<u64> {
+        let bytes = self
+            .shape
+            .iter()
+            .try_fold(self.dtype.size_bytes() as u64, |n, &d| {
+                n.checked_mul(d as u64)
+            })?;
+        (bytes <= isize::MAX as u64).then_some(bytes)
+    }
 }
 
 impl std::fmt::Display for TensorType {

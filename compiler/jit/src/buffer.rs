@@ -6,6 +6,7 @@
 //! layout as Rust's `bool`, so boolean tensors cross without conversion on input.
 
 use ndarray::{ArrayD, IxDyn};
+use rlp_runtime::memory::{AllocError, try_zeroed};
 use rlp_runtime::{DType, Tensor};
 
 /// One buffer's elements.
@@ -22,14 +23,15 @@ pub enum Storage {
 }
 
 impl Storage {
-    /// `len` zeros (false) of `dtype`.
-    pub fn zeroed(dtype: DType, len: usize) -> Storage {
-        match dtype {
-            DType::F32 => Storage::F32(vec![0.0; len]),
-            DType::F64 => Storage::F64(vec![0.0; len]),
-            DType::I32 => Storage::I32(vec![0; len]),
-            DType::Bool => Storage::Bool(vec![0; len]),
-        }
+    /// `len` zeros (false) of `dtype`, or an error when the memory cannot be had (the
+    /// run stops with a message rather than the process aborting).
+    pub fn zeroed(dtype: DType, len: usize) -> Result<Storage, AllocError> {
+        Ok(match dtype {
+            DType::F32 => Storage::F32(try_zeroed(len)?),
+            DType::F64 => Storage::F64(try_zeroed(len)?),
+            DType::I32 => Storage::I32(try_zeroed(len)?),
+            DType::Bool => Storage::Bool(try_zeroed(len)?),
+        })
     }
 
     /// Values converted as the IR converts literals (float → int truncates; non-zero is true).
@@ -115,9 +117,20 @@ impl Storage {
             Storage::F32(v) => Tensor::F32(ArrayD::from_shape_vec(s, v).expect(bad)),
             Storage::F64(v) => Tensor::F64(ArrayD::from_shape_vec(s, v).expect(bad)),
             Storage::I32(v) => Tensor::I32(ArrayD::from_shape_vec(s, v).expect(bad)),
-            Storage::Bool(v) => Tensor::Bool(
-                ArrayD::from_shape_vec(s, v.into_iter().map(|b| b != 0).collect()).expect(bad),
-            ),
+            Storage::Bool(mut v) => {
+                // In place rather than into a fresh vector: no page faults per run. Kernels
+                // write 0 or 1; the pass makes any other byte `true` rather than trusting it.
+                for b in &mut v {
+                    *b = u8::from(*b != 0);
+                }
+                let mut v = std::mem::ManuallyDrop::new(v);
+                // SAFETY: every byte is now 0 or 1, a valid `bool` of the same size and
+                // alignment, so the allocation is a valid `Vec<bool>`.
+                let v = unsafe {
+                    Vec::from_raw_parts(v.as_mut_ptr().cast::<bool>(), v.len(), v.capacity())
+                };
+                Tensor::Bool(ArrayD::from_shape_vec(s, v).expect(bad))
+            }
         }
     }
 }

@@ -373,12 +373,22 @@ impl Spare {
         &mut self.0[i].1
     }
 
-    fn take(&mut self, dtype: DType, len: usize) -> Storage {
-        self.0
+    /// A buffer of `len` elements of `dtype`: a released one, else fresh memory (an
+    /// error naming the size when the allocator refuses).
+    fn take(&mut self, dtype: DType, len: usize) -> Result<Storage, RunError> {
+        match self
+            .0
             .iter_mut()
             .find(|(k, _)| *k == (dtype, len))
             .and_then(|(_, v)| v.pop())
-            .unwrap_or_else(|| Storage::zeroed(dtype, len))
+        {
+            Some(s) => Ok(s),
+            None => Storage::zeroed(dtype, len).map_err(|e| {
+                RunError::new(format!(
+                    "out of memory: {e} for a tensor of {len} {dtype} values"
+                ))
+            }),
+        }
     }
 
     fn give(&mut self, s: Storage) {
@@ -437,14 +447,15 @@ impl<'p, 's> Frame<'p, 's> {
     }
 
     /// Gives `b` storage (recycled when a freed buffer has the same type and size).
-    fn allocate(&mut self, b: BufId) {
+    fn allocate(&mut self, b: BufId) -> Result<(), RunError> {
         if self.owned[b.index()].is_some() {
-            return;
+            return Ok(());
         }
         let buf = &self.program.schedule.buffers[b.index()];
-        let mut s = self.spare.take(buf.dtype, buf.len);
+        let mut s = self.spare.take(buf.dtype, buf.len)?;
         self.ptrs[b.index()] = s.as_mut_ptr();
         self.owned[b.index()] = Some(s);
+        Ok(())
     }
 
     fn release(&mut self, b: BufId) {
@@ -458,7 +469,7 @@ impl<'p, 's> Frame<'p, 's> {
         let schedule = &program.schedule;
         for (s, step) in schedule.steps.iter().enumerate() {
             for &b in &program.writes[s] {
-                self.allocate(b);
+                self.allocate(b)?;
             }
             self.step(s, step, &program.steps[s])?;
             for &b in &schedule.frees[s] {
@@ -526,7 +537,7 @@ impl<'p, 's> Frame<'p, 's> {
             .iter()
             .map(|&b| {
                 let (dtype, len) = info(b);
-                let mut c = self.spare.take(dtype, len);
+                let mut c = self.spare.take(dtype, len)?;
                 // SAFETY: initial carries are allocated buffers of this length.
                 unsafe {
                     std::ptr::copy_nonoverlapping(
@@ -535,9 +546,9 @@ impl<'p, 's> Frame<'p, 's> {
                         len * dtype.size_bytes(),
                     )
                 };
-                c
+                Ok(c)
             })
-            .collect();
+            .collect::<Result<_, RunError>>()?;
         // Each sequence's base address and slice size in bytes (0 for invariants).
         let others: Vec<(*const u8, usize)> = scan.args[n_carry..]
             .iter()
@@ -577,7 +588,13 @@ impl<'p, 's> Frame<'p, 's> {
             if result.is_err() {
                 break;
             }
-            let outs = frame.take_outputs();
+            let outs = match frame.take_outputs() {
+                Ok(outs) => outs,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
             frame.release_all();
             for (i, out) in outs.into_iter().enumerate() {
                 if i < n_carry {
@@ -616,7 +633,7 @@ impl<'p, 's> Frame<'p, 's> {
     }
 
     /// The outputs, moving owned buffers out when no later output needs them too.
-    fn take_outputs(&mut self) -> Vec<Storage> {
+    fn take_outputs(&mut self) -> Result<Vec<Storage>, RunError> {
         let program: &'p Program = self.program;
         let schedule = &program.schedule;
         let outs = &schedule.outputs;
@@ -625,11 +642,11 @@ impl<'p, 's> Frame<'p, 's> {
                 let b = outs[i];
                 let last_use = !outs[i + 1..].contains(&b);
                 match self.owned[b.index()].take() {
-                    Some(s) if last_use => s,
+                    Some(s) if last_use => Ok(s),
                     other => {
                         self.owned[b.index()] = other;
                         let buf = &schedule.buffers[b.index()];
-                        let mut c = self.spare.take(buf.dtype, buf.len);
+                        let mut c = self.spare.take(buf.dtype, buf.len)?;
                         // SAFETY: every output buffer is an input, literal or written temp
                         // of this type and length.
                         unsafe {
@@ -639,7 +656,7 @@ impl<'p, 's> Frame<'p, 's> {
                                 buf.len * buf.dtype.size_bytes(),
                             )
                         };
-                        c
+                        Ok(c)
                     }
                 }
             })
@@ -658,7 +675,7 @@ fn run_program(
     let mut frame = Frame::new(program, inputs, spare, threads);
     let result = frame.run();
     // Give temporaries back even when a step failed.
-    let outs = result.map(|()| frame.take_outputs());
+    let outs = result.and_then(|()| frame.take_outputs());
     frame.release_all();
     outs
 }

@@ -92,10 +92,10 @@ type CheckResult = Result<(Checked, SourceMap), (Vec<Diag>, SourceMap)>;
 /// `rlpc check`: a program is lowered as by [`front_end`]; a library module (only `use`s
 /// and functions) has each of its declared functions checked alone
 /// ([`sema::library`]), so it can be checked before any program uses it.
-pub fn check_file(path: &Path, seed: u64) -> CheckResult {
+pub fn check_file(path: &Path, seed: u64, opts: sema::Options) -> CheckResult {
     with_stack(|| {
         let (mods, main) = sema::Modules::load_main(path).map_err(|(m, d)| (d, m.sources))?;
-        check_loaded(mods, main, seed)
+        check_loaded(mods, main, seed, opts)
     })
 }
 
@@ -104,13 +104,18 @@ pub fn check_source(name: &str, text: &str, seed: u64) -> CheckResult {
     with_stack(|| {
         let (mods, main) =
             sema::Modules::load_source(name, text).map_err(|(m, d)| (d, m.sources))?;
-        check_loaded(mods, main, seed)
+        check_loaded(mods, main, seed, sema::Options::default())
     })
 }
 
-fn check_loaded(mods: sema::Modules, main: sema::modules::ModId, seed: u64) -> CheckResult {
+fn check_loaded(
+    mods: sema::Modules,
+    main: sema::modules::ModId,
+    seed: u64,
+    opts: sema::Options,
+) -> CheckResult {
     if !sema::library::is_library(&mods, main) {
-        return match sema::lower(&mods, main, seed) {
+        return match sema::lower_opts(&mods, main, seed, None, opts) {
             Ok(p) => Ok((Checked::Program(p), mods.sources)),
             Err(d) => Err((vec![d], mods.sources)),
         };
@@ -121,6 +126,18 @@ fn check_loaded(mods: sema::Modules, main: sema::modules::ModId, seed: u64) -> C
     } else {
         Err((std::mem::take(&mut report.errors), mods.sources))
     }
+}
+
+/// [`front_end_source`] with lowering options.
+pub fn front_end_source_opts(name: &str, text: &str, seed: u64, opts: sema::Options) -> FrontEnd {
+    with_stack(|| {
+        let (mods, main) =
+            sema::Modules::load_source(name, text).map_err(|(m, d)| (d, m.sources))?;
+        match sema::lower_opts(&mods, main, seed, None, opts) {
+            Ok(p) => Ok((p, mods.sources)),
+            Err(d) => Err((vec![d], mods.sources)),
+        }
+    })
 }
 
 /// Runs the front end on a thread with a large stack: it recurses over the syntax

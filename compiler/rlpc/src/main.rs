@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use rlpc::diag::{SourceMap, render_fancy};
 use rlpc::run::{self, Backend, RunOptions};
 use rlpc::rundir;
+use rlpc::sema::memory::MemoryBudget;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -71,6 +72,11 @@ enum Cmd {
         /// Stop after K iterations as if killed (no final checkpoint): for testing resume.
         #[arg(long, value_name = "K", hide = true)]
         stop_after: Option<u64>,
+        /// The memory the program may need (`64G`, `512MiB`, `none`; default: the
+        /// machine's, or RLPC_MEMORY_LIMIT); more is an error before anything runs.
+        #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit,
+              conflicts_with = "resume")]
+        memory_limit: Option<MemoryBudget>,
     },
     /// Evaluate the saved policy of the run directory DIR: episode returns with
     /// deterministic (mode) actions, or sampled ones with `--stochastic`.
@@ -97,9 +103,16 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         gif: Option<PathBuf>,
     },
-    /// Check FILE and print diagnostics only (exit 1 on errors). A file of functions
-    /// only (a library) has each function with declared parameters checked alone.
-    Check { file: PathBuf },
+    /// Check FILE and print diagnostics only, the memory estimate included (exit 1 on
+    /// errors). A file of functions only (a library) has each function with declared
+    /// parameters checked alone.
+    Check {
+        file: PathBuf,
+        /// The memory the program may need (`64G`, `512MiB`, `none`; default: the
+        /// machine's, or RLPC_MEMORY_LIMIT).
+        #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
+        memory_limit: Option<MemoryBudget>,
+    },
     /// Print a generated reference: `rlpc doc builtins > docs/builtins.md`.
     Doc {
         #[arg(value_enum)]
@@ -150,7 +163,14 @@ fn main() -> ExitCode {
 
 fn command(cli: Cli) -> ExitCode {
     match cli.cmd {
-        Cmd::Check { file } => match rlpc::check_file(&file, 0) {
+        Cmd::Check { file, memory_limit } => match rlpc::check_file(
+            &file,
+            0,
+            rlpc::sema::Options {
+                memory: memory_limit.unwrap_or_default(),
+                ..Default::default()
+            },
+        ) {
             Ok((rlpc::Checked::Program(p), sources)) => {
                 eprint!("{}", render_fancy(&p.warnings, &sources));
                 eprintln!("{}: ok — {}", file.display(), rlpc::program::summary(&p));
@@ -243,6 +263,7 @@ fn command(cli: Cli) -> ExitCode {
             checkpoint_every,
             resume,
             stop_after,
+            memory_limit,
         } => {
             let started = match (resume, file) {
                 (Some(dir), _) => resume_run(dir),
@@ -254,7 +275,8 @@ fn command(cli: Cli) -> ExitCode {
                     let out = out.unwrap_or_else(|| {
                         PathBuf::from("runs").join(file.file_stem().unwrap_or_default())
                     });
-                    new_run(file, out, seed, backend, set, checkpoint_every)
+                    let memory = memory_limit.unwrap_or_default();
+                    new_run(file, out, seed, backend, set, checkpoint_every, memory)
                 }
                 (None, None) => unreachable!("clap requires FILE unless --resume is given"),
             };
@@ -264,9 +286,19 @@ fn command(cli: Cli) -> ExitCode {
                 opts,
                 label,
                 compile_ms,
+                run_dir,
             }) = started
             else {
                 return ExitCode::FAILURE;
+            };
+            // The state first, then the run directory: a program that does not fit in
+            // memory leaves no run behind.
+            let trainer = match run::Trainer::new(&compiled) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
             };
             let opts = RunOptions {
                 quiet,
@@ -277,10 +309,16 @@ fn command(cli: Cli) -> ExitCode {
                 .out
                 .clone()
                 .expect("a CLI run always has a run directory");
+            if let Some((source, settings)) = run_dir
+                && let Err(e) = rundir::start(&out, &source, &settings)
+            {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
             if !quiet {
                 eprintln!("{label}; writing {}", out.display());
             }
-            match run::train(&compiled, &opts, Some(&sources)) {
+            match run::train_from(trainer, &opts, Some(&sources)) {
                 Ok(s) => {
                     let last = s
                         .last
@@ -323,6 +361,9 @@ struct Started {
     label: String,
     /// Milliseconds from reading the file to compiled kernels, for the last line.
     compile_ms: f64,
+    /// For a new run, what its directory starts with (`program.rlp`, `settings.json`),
+    /// written once the program's state is allocated.
+    run_dir: Option<(String, rundir::Settings)>,
 }
 
 /// The compile time since `t0`, split into front end and kernels.
@@ -336,8 +377,8 @@ fn compile_times(t0: std::time::Instant, compiled: &run::Compiled) -> rundir::Co
     }
 }
 
-/// Compiles `file` and prepares the run directory `out` (`program.rlp`, `settings.json`).
-/// Errors are printed; `None` means exit 1.
+/// Compiles `file` and prepares what the run directory `out` starts with
+/// (`program.rlp`, `settings.json`). Errors are printed; `None` means exit 1.
 fn new_run(
     file: PathBuf,
     out: PathBuf,
@@ -345,9 +386,10 @@ fn new_run(
     backend: Backend,
     set: Vec<(String, String)>,
     checkpoint_every: u64,
+    memory: MemoryBudget,
 ) -> Option<Started> {
     let t0 = std::time::Instant::now();
-    let (compiled, sources) = compile(&file, seed, &set, backend)?;
+    let (compiled, sources) = compile(&file, seed, &set, backend, memory)?;
     let compile_ms = compile_times(t0, &compiled);
     let label = format!(
         "compiled {} in {:.1} ms (front end {:.1} ms, kernels {:.1} ms)",
@@ -371,10 +413,8 @@ fn new_run(
         seed_rule: rundir::SEED_RULE.to_string(),
         compile_ms,
     };
-    rundir::start(&out, &source, &settings)
-        .map_err(|e| eprintln!("error: {e}"))
-        .ok()?;
     Some(Started {
+        run_dir: Some((source, settings)),
         compiled,
         sources,
         opts: RunOptions {
@@ -407,6 +447,7 @@ fn resume_run(dir: PathBuf) -> Option<Started> {
         settings.seed,
         &settings.overrides(),
         settings.backend,
+        MemoryBudget::Machine,
     )?;
     let compile_ms = compile_times(t0, &compiled).total;
     if compiled.program.iterations != settings.iterations {
@@ -430,6 +471,7 @@ fn resume_run(dir: PathBuf) -> Option<Started> {
         },
         label: format!("resuming {} (seed {})", file.display(), settings.seed),
         compile_ms,
+        run_dir: None,
     })
 }
 
@@ -439,8 +481,13 @@ fn compile(
     seed: u64,
     set: &[(String, String)],
     backend: Backend,
+    memory: MemoryBudget,
 ) -> Option<(run::Compiled, SourceMap)> {
-    let (program, sources) = rlpc::front_end_with(file, seed, set)
+    let opts = rlpc::sema::Options {
+        memory,
+        ..Default::default()
+    };
+    let (program, sources) = rlpc::front_end_opts(file, seed, set, opts)
         .map_err(|(diags, sources)| eprint!("{}", render_fancy(&diags, &sources)))
         .ok()?;
     eprint!("{}", render_fancy(&program.warnings, &sources));
@@ -457,6 +504,14 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
         }
         _ => Err(format!("`{s}` is not NAME=VALUE")),
     }
+}
+
+/// `--memory-limit SIZE`: a size (`64G`, `512MiB`, bytes) or `none`.
+fn parse_memory_limit(s: &str) -> Result<MemoryBudget, String> {
+    Ok(match rlp_runtime::memory::parse_limit(s)? {
+        Some(bytes) => MemoryBudget::Limit(bytes),
+        None => MemoryBudget::Unlimited,
+    })
 }
 
 fn backend_of(b: BackendArg) -> Backend {

@@ -180,38 +180,78 @@ pub struct Trainer<'c> {
     pub slots: Vec<Tensor>,
     /// External environments, started when first stepped.
     externals: Vec<Option<rlp_runtime::external::ExternalEnv>>,
+    /// Per stage (by index in [`Program::stages`]), the values its last run displaced
+    /// from the slots it writes: memory for its next run's outputs, so a stage that
+    /// rewrites state (parameters, moments, environment state) every iteration writes
+    /// into pages already mapped instead of fresh ones. Owned tensors: nothing else can
+    /// refer to them, so reusing them never aliases a live value.
+    displaced: Vec<Vec<Option<Tensor>>>,
 }
 
 impl<'c> Trainer<'c> {
-    /// Fresh state: every slot zero, then the init graph.
+    /// Fresh state: every slot zero, then the init graph. Slots the init graph computes
+    /// start empty (it writes them before anything reads them), so the state is not held
+    /// twice while it is initialised. An allocation that fails is an error.
     pub fn new(c: &'c Compiled) -> Result<Trainer<'c>, String> {
+        let init = &c.program.init;
         let slots = c
             .program
             .slots
             .iter()
-            .map(|s| Tensor::zeros(s.ty.dtype, &s.ty.shape))
-            .collect();
+            .enumerate()
+            .map(|(i, s)| {
+                let id = crate::program::SlotId(i as u32);
+                if init.writes.contains(&id) && !init.reads.contains(&id) {
+                    return Ok(placeholder());
+                }
+                Tensor::try_zeros(s.ty.dtype, &s.ty.shape)
+                    .map_err(|e| format!("out of memory for `{}` ({}): {e}", s.name, s.ty))
+            })
+            .collect::<Result<_, String>>()?;
         let externals = c.program.externals.iter().map(|_| None).collect();
+        let displaced = c
+            .program
+            .stages
+            .iter()
+            .map(|s| s.writes.iter().map(|_| None).collect())
+            .collect();
         let mut t = Trainer {
             c,
             slots,
             externals,
+            displaced,
         };
-        t.run_stage(&c.program.init, c.init.as_ref(), None)?;
+        t.run_stage(init, c.init.as_ref(), None, None)?;
         Ok(t)
     }
 
+    /// Runs `stage` (index `index` in the program's stages, or `None` for `init`) and
+    /// writes its outputs into their slots, or changes nothing and returns the error.
     fn run_stage(
         &mut self,
         stage: &Stage,
         exe: &dyn Executable,
         sources: Option<&SourceMap>,
+        index: Option<usize>,
     ) -> Result<(), String> {
         let inputs = self.take_inputs(stage);
-        let mut outs = self.dead_outputs(stage);
-        let ran = exe
-            .run_into(&inputs, &mut outs)
-            .map_err(|e| format!("stage `{}` failed: {e}", stage.kind.name()));
+        let mut outs = match index {
+            Some(i) => self.reused_outputs(stage, i),
+            None => vec![],
+        };
+        let ran = exe.run_into(&inputs, &mut outs).map_err(|e| {
+            let mut msg = format!("stage `{}` failed: {e}", stage.kind.name());
+            if e.message.starts_with("out of memory") {
+                msg.push_str(&format!(
+                    "\n  (this machine has {}; `rlpc check` estimates what a program needs)",
+                    rlp_runtime::memory::machine_memory().map_or(
+                        "an unknown amount of memory".into(),
+                        rlp_runtime::memory::format_bytes
+                    )
+                ));
+            }
+            msg
+        });
         // Check everything before writing anything: a failed stage leaves the state as
         // it was before the stage, which is what the culprit search re-runs from.
         let p = &self.c.program;
@@ -226,8 +266,11 @@ impl<'c> Trainer<'c> {
         });
         self.put_back(stage, inputs);
         checked?;
-        for (s, t) in stage.writes.iter().zip(outs) {
-            self.slots[s.0 as usize] = t;
+        for (k, (s, t)) in stage.writes.iter().zip(outs).enumerate() {
+            let old = std::mem::replace(&mut self.slots[s.0 as usize], t);
+            if let Some(i) = index {
+                self.displaced[i][k] = Some(old);
+            }
         }
         Ok(())
     }
@@ -255,29 +298,46 @@ impl<'c> Trainer<'c> {
         }
     }
 
-    /// Memory for `stage`'s outputs to be written into: the tensors of the transient
-    /// slots it writes but does not read (last iteration's batch, dead until this stage
-    /// rewrites it) are taken out of their slots; other outputs get fresh tensors. Empty
-    /// when there is nothing to reuse. Why: a rollout writes tens of megabytes of batch
-    /// per iteration, and fresh allocations fault every page in again each time.
-    fn dead_outputs(&mut self, stage: &Stage) -> Vec<Tensor> {
+    /// Memory for the outputs of stage `i` to be written into ([`Executable::run_into`]),
+    /// so that once warm a stage maps no fresh pages (a rollout writes tens of megabytes
+    /// of batch per iteration, and fresh allocations fault every page in again):
+    /// - a transient slot it writes but does not read (last iteration's batch, dead until
+    ///   this stage rewrites it) lends its own tensor, taken out of the slot;
+    /// - any other output gets what the stage's last run displaced from that slot;
+    /// - on the first run, the rest are new (untouched) zeros. Empty when nothing is
+    ///   there to reuse, or when memory for the rest cannot be had (the executable then
+    ///   allocates, and reports a failure itself).
+    fn reused_outputs(&mut self, stage: &Stage, i: usize) -> Vec<Tensor> {
         let p = &self.c.program;
         let dead = |s: &crate::program::SlotId| {
             p.slot(*s).kind == SlotKind::Transient && !stage.reads.contains(s)
         };
-        if !stage.writes.iter().any(dead) {
+        let fits =
+            |t: &Tensor, ty: &TensorType| t.dtype() == ty.dtype && t.shape() == ty.shape.as_slice();
+        let reusable = |k: usize, s: &crate::program::SlotId| {
+            let ty = &p.slot(*s).ty;
+            (dead(s) && fits(&self.slots[s.0 as usize], ty))
+                || self.displaced[i][k].as_ref().is_some_and(|t| fits(t, ty))
+        };
+        if !stage.writes.iter().enumerate().any(|(k, s)| reusable(k, s)) {
             return vec![];
         }
         let mut outs = Vec::with_capacity(stage.writes.len());
-        for s in &stage.writes {
+        for (k, s) in stage.writes.iter().enumerate() {
             let ty = &p.slot(*s).ty;
             let current = &mut self.slots[s.0 as usize];
-            let fits = current.dtype() == ty.dtype && current.shape() == ty.shape.as_slice();
-            outs.push(if dead(s) && fits {
+            let kept = self.displaced[i][k].take().filter(|t| fits(t, ty));
+            let t = if dead(s) && fits(current, ty) {
                 std::mem::replace(current, placeholder())
+            } else if let Some(t) = kept {
+                t
             } else {
-                Tensor::full(ty.dtype, &ty.shape, 0.0)
-            });
+                match Tensor::try_zeros(ty.dtype, &ty.shape) {
+                    Ok(t) => t,
+                    Err(_) => return vec![],
+                }
+            };
+            outs.push(t);
         }
         outs
     }
@@ -316,11 +376,11 @@ impl<'c> Trainer<'c> {
         let p = &self.c.program;
         self.slots[p.counter.0 as usize] = Tensor::full(rlp_ir::DType::I32, &[], it as f64);
         let mut steps = 0;
-        for (stage, exe) in p.stages.iter().zip(&self.c.stages) {
+        for (i, (stage, exe)) in p.stages.iter().zip(&self.c.stages).enumerate() {
             if stage.schedule.due(it) {
                 match &stage.external {
-                    Some(x) => self.run_external(stage, exe.as_ref(), x, sources),
-                    None => self.run_stage(stage, exe.as_ref(), sources),
+                    Some(x) => self.run_external(stage, i, exe.as_ref(), x, sources),
+                    None => self.run_stage(stage, exe.as_ref(), sources, Some(i)),
                 }
                 .map_err(|e| format!("iteration {it}: {e}"))?;
                 steps += stage.env_steps;
@@ -334,6 +394,7 @@ impl<'c> Trainer<'c> {
     fn run_external(
         &mut self,
         stage: &Stage,
+        index: usize,
         exe: &dyn Executable,
         x: &ExternalRollout,
         sources: Option<&SourceMap>,
@@ -384,7 +445,7 @@ impl<'c> Trainer<'c> {
         };
         for t in 0..x.steps {
             self.slots[slot(x.step)] = Tensor::full(DType::I32, &[], t as f64);
-            self.run_stage(stage, exe, sources)?;
+            self.run_stage(stage, exe, sources, Some(index))?;
             let action = self.slots[slot(x.action)].clone();
             let env = self.externals[x.env].as_mut().expect("started above");
             let r = env
@@ -610,9 +671,20 @@ pub fn train(
     opts: &RunOptions,
     sources: Option<&SourceMap>,
 ) -> Result<Summary, String> {
+    train_from(Trainer::new(c)?, opts, sources)
+}
+
+/// [`train`] from a trainer made with [`Trainer::new`]: the command line makes it
+/// first, so a program whose state cannot be allocated stops before its run directory
+/// is written.
+pub fn train_from(
+    mut trainer: Trainer,
+    opts: &RunOptions,
+    sources: Option<&SourceMap>,
+) -> Result<Summary, String> {
+    let c = trainer.c;
     let p = &c.program;
     let names: Vec<&str> = p.metrics.iter().map(|m| m.name.as_str()).collect();
-    let mut trainer = Trainer::new(c)?;
     let mut at = Progress {
         iteration: 0,
         env_steps: 0,

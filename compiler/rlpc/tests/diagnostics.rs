@@ -350,3 +350,68 @@ fn scan_value_must_hold_tensors() {
         "x = scan t in 3 (c = 0.0) {\n  c = c + 1.0\n  { total: c, f: y -> y }\n}\ntrain iterations: 1 { log a = 1.0 }\n"
     ));
 }
+
+/// [`check`] against a memory limit of 16 GiB, whatever the machine has.
+fn check_within_16g(src: &str) -> String {
+    let opts = rlpc::sema::Options {
+        memory: rlpc::sema::memory::MemoryBudget::Limit(16 << 30),
+        ..Default::default()
+    };
+    match rlpc::front_end_source_opts("case.rlp", src, 0, opts) {
+        Ok(_) => panic!("expected an error for:\n{src}"),
+        Err((diags, sources)) => render_plain(&diags, &sources),
+    }
+}
+
+#[test]
+fn state_larger_than_memory_names_the_tensor() {
+    insta::assert_snapshot!(check_within_16g(
+        "x = zeros([100000000000])\ntrain iterations: 1 { log a = mean(x) }\n"
+    ));
+}
+
+#[test]
+fn shape_whose_size_overflows() {
+    insta::assert_snapshot!(check_within_16g(
+        "x = zeros([4294967296, 4294967296])\ntrain iterations: 1 { log a = mean(x) }\n"
+    ));
+}
+
+#[test]
+fn scan_of_too_many_steps() {
+    insta::assert_snapshot!(check_within_16g(
+        "x = scan t in 100000000000 (c = zeros([4])) { c + 1.0 }\ntrain iterations: 1 { log a = mean(x) }\n"
+    ));
+}
+
+#[test]
+fn parameters_larger_than_memory() {
+    insta::assert_snapshot!(check_within_16g(
+        "w = mlp(1000000, [1000000], 1)\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}
+
+#[test]
+fn a_batch_larger_than_memory_names_its_stage() {
+    // 2,000,000 steps of 1,024 CartPoles: the rollout's stacked observations (30 GiB).
+    insta::assert_snapshot!(check_within_16g(&format!(
+        "{}train iterations: 1 {{\n  sample batch = rollout(env, policy, steps: 2000000)\n  log r = mean(batch.obs)\n}}\n",
+        PRELUDE.replace("envs: 2", "envs: 1024")
+    )));
+}
+
+#[test]
+fn a_program_within_the_limit_passes() {
+    let opts = rlpc::sema::Options {
+        memory: rlpc::sema::memory::MemoryBudget::Limit(1 << 20),
+        ..Default::default()
+    };
+    let src = "x = zeros([1000])\ntrain iterations: 1 { log a = mean(x) }\n";
+    assert!(rlpc::front_end_source_opts("case.rlp", src, 0, opts).is_ok());
+    // 4,000 bytes of state do not fit in 1,000.
+    let opts = rlpc::sema::Options {
+        memory: rlpc::sema::memory::MemoryBudget::Limit(1000),
+        ..Default::default()
+    };
+    assert!(rlpc::front_end_source_opts("case.rlp", src, 0, opts).is_err());
+}

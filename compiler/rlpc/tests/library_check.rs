@@ -67,7 +67,7 @@ fn every_stdlib_module_checks_clean_as_a_library() {
     assert!(files.len() > 10, "{files:?}");
     let mut checked = 0;
     for path in files {
-        match rlpc::check_file(&path, 0) {
+        match rlpc::check_file(&path, 0, Default::default()) {
             Ok((rlpc::Checked::Library(r), _)) => checked += r.checked.len(),
             Ok((rlpc::Checked::Program(_), _)) => panic!("{}: not a library", path.display()),
             Err((d, s)) => panic!("{}:\n{}", path.display(), render_plain(&d, &s)),

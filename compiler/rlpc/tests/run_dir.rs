@@ -448,3 +448,65 @@ fn no_episode_return_before_the_first_episode_ends() {
     assert!(csv.lines().nth(1).unwrap().contains(",nan,nan,"), "{csv}");
     assert!(out.join("return.png").exists());
 }
+
+/// A program whose state cannot be allocated: 10^15 f32 values (3.55 PiB, more than
+/// any address space holds, so the allocation fails even where memory is overcommitted).
+const TOO_BIG: &str = "x = zeros([1000000000000000])\ntrain iterations: 1 { log a = mean(x) }\n";
+
+#[test]
+fn a_program_larger_than_memory_is_refused_before_it_runs() {
+    let dir = scratch("too_big_checked");
+    let file = dir.join("big.rlp");
+    std::fs::write(&file, TOO_BIG).unwrap();
+    let out_dir = dir.join("run");
+    for args in [
+        vec!["check", s(&file)],
+        vec!["run", "--quiet", "--out", s(&out_dir), s(&file)],
+    ] {
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "rlpc {args:?}: {err}");
+        assert!(
+            err.contains("rlp::out-of-memory") && err.contains("3.55 PiB"),
+            "{err}"
+        );
+    }
+    assert!(
+        !out_dir.exists(),
+        "a refused program leaves no run directory"
+    );
+}
+
+#[test]
+fn a_failed_allocation_is_an_error_not_an_abort() {
+    // The estimate is turned off, so the allocation itself fails: an error naming the
+    // stage and the size, exit code 1 (not SIGABRT), and no run directory.
+    let dir = scratch("too_big_unchecked");
+    let file = dir.join("big.rlp");
+    std::fs::write(&file, TOO_BIG).unwrap();
+    let out_dir = dir.join("run");
+    for backend in ["jit", "interp"] {
+        let args = [
+            "run",
+            "--quiet",
+            "--memory-limit",
+            "none",
+            "--backend",
+            backend,
+            "--out",
+            s(&out_dir),
+            s(&file),
+        ];
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{backend}: {err}");
+        assert!(
+            err.contains("out of memory") && err.contains("3.55 PiB") && err.contains("init"),
+            "{backend}: {err}"
+        );
+        assert!(
+            !out_dir.exists(),
+            "{backend}: a failed run leaves no run directory"
+        );
+    }
+}

@@ -150,6 +150,9 @@ fn eval_node(g: &Graph, id: NodeId, values: &[Value], inputs: &[&Tensor]) -> Res
             .map(|a| values[a.index()].tensor())
             .collect(),
     };
+    if !matches!(node.op, Op::Input(_) | Op::Project(_)) {
+        probe_memory(&node.ty)?;
+    }
     let value = match &node.op {
         Op::Input(k) => Value::Tensor(inputs[*k].clone()),
         Op::Project(k) => match &values[node.args[0].index()] {
@@ -160,6 +163,30 @@ fn eval_node(g: &Graph, id: NodeId, values: &[Value], inputs: &[&Tensor]) -> Res
         op => Value::Tensor(apply(op, node.ty.tensor(), &args)?.into_standard()),
     };
     Ok(value)
+}
+
+/// Values at least this large are allocated once, fallibly, before the op makes them.
+const PROBE_BYTES: u64 = 64 << 20;
+
+/// Errs when the memory for a large value of type `ty` cannot be had: ndarray's own
+/// allocations abort the process on failure, so a value too large for the machine is
+/// asked for here first (and given back at once), making the failure an error.
+fn probe_memory(ty: &Type) -> Result<(), String> {
+    let types = match ty {
+        Type::Tensor(t) => std::slice::from_ref(t),
+        Type::Tuple(ts) => ts.as_slice(),
+    };
+    for t in types {
+        let bytes = t.checked_bytes().unwrap_or(u64::MAX);
+        if bytes >= PROBE_BYTES {
+            let len = usize::try_from(bytes).unwrap_or(usize::MAX);
+            let probe = rlp_runtime::memory::try_zeroed::<u8>(len)
+                .map_err(|e| format!("out of memory: {e} for {t}"))?;
+            // Kept opaque, or the compiler may drop an allocation nothing reads.
+            drop(std::hint::black_box(probe));
+        }
+    }
+    Ok(())
 }
 
 /// Runs the body once per step, visiting `t = 0..length` (or `length-1` down to `0`

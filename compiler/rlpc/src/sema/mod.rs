@@ -8,6 +8,7 @@ pub mod elab;
 pub mod function;
 pub mod library;
 pub mod loops;
+pub mod memory;
 pub mod modules;
 pub mod overrides;
 pub mod params;
@@ -29,4 +30,6 @@ pub struct Options {
     /// ([`crate::program::Program::prune_unread_transients`] otherwise drops them), for
     /// tools that read them from the trainer (evaluation reads its rollout's batch).
     pub keep_unread: bool,
+    /// The memory the lowered program may need ([`memory::check`]).
+    pub memory: memory::MemoryBudget,
 }

@@ -200,6 +200,7 @@ pub fn lower_opts(
         program.prune_unread_transients();
     }
     program.mark_missing_values();
+    super::memory::check(&program, el.opts.memory)?;
     Ok(program)
 }
 
