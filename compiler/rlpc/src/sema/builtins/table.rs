@@ -229,6 +229,7 @@ pub const SIGNATURES: &[Signature] = &[
     Signature { name: "map", family: Data, params: &[req("f", "fn"), req("xs", "list | tuple | record")], returns: "list | tuple | record", doc: "`f` applied to each element (each field of a record)." },
     Signature { name: "split", family: Data, params: &[req("text", "str"), req("sep", "str")], returns: "list of str", doc: "`text` cut at each `sep`." },
     Signature { name: "chars", family: Data, params: &[req("text", "str")], returns: "list of str", doc: "The characters of `text`." },
+    Signature { name: "require", family: Data, params: &[req("cond", "bool"), req("message", "str")], returns: "nothing", doc: "A compile-time check: when `cond` is false, an error with `message` at the call of the function that holds the `require` (so a stdlib function's precondition points at the user's code)." },
 ];
 
 /// The built-ins reference, `docs/builtins.md`, as generated from [`SIGNATURES`].
