@@ -110,25 +110,52 @@ fn draw(
         .bold_line_style(RGBColor(215, 215, 215))
         .draw()?;
     let smoothed = moving_average(points);
+    let dark = RGBColor(31, 90, 180);
     let raw_colour = if smoothed.is_some() {
         RGBColor(160, 190, 230)
     } else {
-        RGBColor(31, 90, 180)
+        dark
     };
-    chart.draw_series(LineSeries::new(
+    let raw = chart.draw_series(LineSeries::new(
         points.iter().copied(),
         raw_colour.stroke_width(1),
     ))?;
-    if let Some(s) = smoothed {
-        chart.draw_series(LineSeries::new(s, RGBColor(31, 90, 180).stroke_width(2)))?;
+    // With two lines the legend says which is which; a lone line needs none.
+    if let Some((s, window)) = smoothed {
+        raw.label("each logged value").legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 20, y)], raw_colour.stroke_width(1))
+        });
+        chart
+            .draw_series(LineSeries::new(s, dark.stroke_width(2)))?
+            .label(format!("moving average of {window}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], dark.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(legend_corner(points, (y0 + y1) / 2.0))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .label_font(("sans-serif", 15))
+            .draw()?;
     }
     root.present()?;
     Ok(())
 }
 
-/// A trailing moving average over about a twentieth of the points; `None` when there
-/// are too few points for smoothing to say anything.
-fn moving_average(points: &[(f64, f64)]) -> Option<Vec<(f64, f64)>> {
+/// The right-hand corner the curve's last quarter stays away from: the bottom for a
+/// curve that ends high (a return), the top for one that ends low (a loss).
+fn legend_corner(points: &[(f64, f64)], mid: f64) -> SeriesLabelPosition {
+    let tail = &points[points.len() * 3 / 4..];
+    let mean = tail.iter().map(|p| p.1).sum::<f64>() / tail.len().max(1) as f64;
+    if mean >= mid {
+        SeriesLabelPosition::LowerRight
+    } else {
+        SeriesLabelPosition::UpperRight
+    }
+}
+
+/// A trailing moving average over about a twentieth of the points, and that window;
+/// `None` when there are too few points for smoothing to say anything.
+fn moving_average(points: &[(f64, f64)]) -> Option<(Vec<(f64, f64)>, usize)> {
     let window = points.len() / 20;
     if window < 2 {
         return None;
@@ -142,7 +169,7 @@ fn moving_average(points: &[(f64, f64)]) -> Option<Vec<(f64, f64)>> {
         }
         out.push((x, sum / (i + 1).min(window) as f64));
     }
-    Some(out)
+    Some((out, window))
 }
 
 /// The min and max of `values`, widened by `pad` of the span on each side; a unit

@@ -118,7 +118,7 @@ fn step_graph() -> (rlp_ir::Graph, Vec<String>) {
 fn interpreter_reproduces_gymnasium() {
     let (g, names) = step_graph();
     let exe = rlp_ir::interp::Interpreter::new(g).unwrap();
-    replay(&exe, &names);
+    assert_bit_identical(replay(&exe, &names));
 }
 
 #[test]
@@ -129,5 +129,15 @@ fn jit_reproduces_gymnasium() {
         &rlp_jit::JitOptions::default(),
     )
     .unwrap();
-    replay(exe.as_ref(), &names);
+    assert_bit_identical(replay(exe.as_ref(), &names));
+}
+
+/// What `docs/envs/cartpole.md` claims: every observation and every f64 state of the
+/// fixture identical to Gymnasium's, bit for bit.
+fn assert_bit_identical((steps, exact_obs, exact_state, max_ulps): (usize, usize, usize, u64)) {
+    assert_eq!(
+        (exact_obs, exact_state, max_ulps),
+        (steps, steps, 0),
+        "of {steps} steps"
+    );
 }
