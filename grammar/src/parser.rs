@@ -631,6 +631,17 @@ fn hint_for(src: &str, scan: &Prescan, span: Span, expected: &[String]) -> Optio
         ));
     }
     let expects = |w: &str| expected.iter().any(|e| e == w);
+    // `(a\n and b)`: a line break ends an expression unless something before it must
+    // continue (an operator, an open bracket's next element), so a line cannot begin
+    // with a binary operator.
+    let line_start = src[..pos].trim_end_matches([' ', '\t']).ends_with('\n');
+    let operator = matches!(found, "and" | "or")
+        || (found != "=" && found.starts_with(['+', '*', '/', '%', '@', '<', '>', '=', '!']));
+    if line_start && operator {
+        return Some(format!(
+            "a line cannot begin with the operator `{found}`: end the line before with it instead (`a {found}` then the rest on the next line)"
+        ));
+    }
     if KEYWORDS.contains(&found)
         && (expects("name") || expects("expression") || expects("statement"))
     {

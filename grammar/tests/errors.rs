@@ -253,6 +253,28 @@ fn unexpected_characters() {
     assert_eq!(e.message, "expected '->'");
 }
 
+/// A continuation line that begins with an operator: the hint says where to break.
+#[test]
+fn a_line_cannot_begin_with_an_operator() {
+    for (src, op) in [
+        ("y = (x > 0.0\n     and x < 1.0)\n", "and"),
+        ("y = f(a\n  + b)\n", "+"),
+        ("y = [a\n  or b]\n", "or"),
+    ] {
+        let (e, at) = err_at(src);
+        assert_eq!(at, op, "{src}");
+        assert_eq!(
+            e.hint.as_deref(),
+            Some(format!(
+                "a line cannot begin with the operator `{op}`: end the line before with it instead (`a {op}` then the rest on the next line)"
+            ).as_str()),
+            "{src}"
+        );
+    }
+    // Broken after the operator, the same expressions parse.
+    parse_ok("y = (x > 0.0 and\n     x < 1.0)\ny = f(a +\n  b)\n");
+}
+
 #[test]
 fn display_includes_the_hint() {
     let e = parse_err("x = (1");

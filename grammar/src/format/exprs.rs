@@ -442,9 +442,6 @@ impl<'s> Printer<'s> {
             else {
                 unreachable!("if_chain of an if")
             };
-            self.push("if ");
-            self.expr(cond, OR, 5);
-            self.push(" then");
             let then_kw = find_word(
                 self.src,
                 cond.span.end as usize,
@@ -453,6 +450,16 @@ impl<'s> Printer<'s> {
             );
             let then_broken =
                 self.keep_breaks && has_newline(&self.src[then_kw + 4..then.span.start as usize]);
+            // The condition leaves room for ` then` and, on the same line, the `then`
+            // arm's first line.
+            let cond_tail = if then_broken {
+                5
+            } else {
+                6 + self.first_line(then, OR).0
+            };
+            self.push("if ");
+            self.expr(cond, OR, cond_tail);
+            self.push(" then");
             if then_broken {
                 self.newline_at(if_col + 2);
             } else {
