@@ -17,11 +17,11 @@ use crate::codegen::{self, Code, KernelFn};
 use crate::fuse::step_buffers;
 use crate::kernel::{BufId, BufferKind, HostScan, Kernel, Schedule, Step, for_each_kernel};
 use crate::native;
-use rayon::prelude::*;
 use rlp_ir::TensorType;
 use rlp_runtime::exec::check_reused_outputs;
 use rlp_runtime::{DType, Executable, RunError, Tensor};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Kernels with fewer scalar operations than this run on the calling thread: below it,
 /// waking other threads costs more than it saves.
@@ -263,19 +263,81 @@ impl Threads {
         } else {
             per
         };
-        let par = || {
-            let statuses: Vec<i32> = (0..chunks)
-                .into_par_iter()
-                .map(|c| f(c * per, ((c + 1) * per).min(units).max(c * per)))
-                .collect();
-            // The first failure in unit order: the same error whatever the split.
-            statuses.into_iter().find(|&s| s != 0).unwrap_or(0)
-        };
-        match self {
-            Threads::Pool(p) => p.install(par),
-            _ => par(),
+        let job = Arc::new(SplitJob {
+            f: erase(f),
+            units,
+            per,
+            chunks,
+            next: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            statuses: (0..chunks).map(|_| AtomicI32::new(0)).collect(),
+        });
+        // The caller works too: it would otherwise block while the pool ran the chunks
+        // (the main thread is not a pool thread), so one helper fewer than the count.
+        for _ in 1..count {
+            let job = Arc::clone(&job);
+            match self {
+                Threads::Pool(p) => p.spawn(move || job.work()),
+                _ => rayon::spawn(move || job.work()),
+            }
+        }
+        job.work();
+        // Chunks claimed by helpers may still be running; they are short.
+        let mut spins = 0u32;
+        while job.done.load(Ordering::Acquire) < chunks {
+            spins += 1;
+            if spins < 1 << 12 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        // The first failure in unit order: the same error whatever the split.
+        job.statuses
+            .iter()
+            .map(|s| s.load(Ordering::Relaxed))
+            .find(|&s| s != 0)
+            .unwrap_or(0)
+    }
+}
+
+/// One split kernel call shared by the caller and the pool's helpers: each claims the
+/// next chunk until none is left. A helper that starts after the last chunk is claimed
+/// touches only the counters, which the `Arc` keeps alive.
+struct SplitJob {
+    /// The caller's closure with its lifetime erased: called only for claimed chunks,
+    /// and the caller does not return before every claimed chunk is done.
+    f: &'static (dyn Fn(usize, usize) -> i32 + Sync),
+    units: usize,
+    per: usize,
+    chunks: usize,
+    next: AtomicUsize,
+    done: AtomicUsize,
+    statuses: Vec<AtomicI32>,
+}
+
+impl SplitJob {
+    fn work(&self) {
+        loop {
+            let c = self.next.fetch_add(1, Ordering::Relaxed);
+            if c >= self.chunks {
+                return;
+            }
+            let start = c * self.per;
+            let status = (self.f)(start, ((c + 1) * self.per).min(self.units).max(start));
+            self.statuses[c].store(status, Ordering::Relaxed);
+            self.done.fetch_add(1, Ordering::Release);
         }
     }
+}
+
+/// Erases the lifetime of a split's closure (see [`SplitJob::f`]).
+fn erase<'a>(
+    f: &'a (dyn Fn(usize, usize) -> i32 + Sync + 'a),
+) -> &'static (dyn Fn(usize, usize) -> i32 + Sync) {
+    // SAFETY: `Threads::split` waits until every claimed chunk has finished before it
+    // returns, and no chunk is claimed after that, so no call outlives `f`.
+    unsafe { std::mem::transmute(f) }
 }
 
 /// Buffer addresses shared with kernel calls on other threads.
