@@ -288,7 +288,10 @@ fn a_long_if_condition_leaves_room_for_its_then_arm() {
     let src = "waaa___aa = v\nw = (if (if va_ then 100 else { v_a___a: v_a_aa_aa, v______: v_a, v_aa: vaaaaaa_a }) then v__ else v)\n";
     let out = check(src);
     for line in out.lines() {
-        assert!(line.chars().count() <= WIDTH, "overlong line:\n{line}\nin\n{out}");
+        assert!(
+            line.chars().count() <= WIDTH,
+            "overlong line:\n{line}\nin\n{out}"
+        );
     }
 }
 

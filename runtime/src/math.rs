@@ -344,7 +344,13 @@ macro_rules! floored_rem {
     };
 }
 
-floored_rem!(floored_rem_f32, floored_rem_fast_f32, floored_rem_fast_f32_body, f32, 16_777_216.0);
+floored_rem!(
+    floored_rem_f32,
+    floored_rem_fast_f32,
+    floored_rem_fast_f32_body,
+    f32,
+    16_777_216.0
+);
 floored_rem!(
     floored_rem_f64,
     floored_rem_fast_f64,
@@ -562,14 +568,26 @@ mod tests {
             let steps = (unit() * 5.0) as i32 - 2;
             let mut c = near;
             for _ in 0..steps.abs() {
-                c = if steps > 0 { c.next_up() } else { c.next_down() };
+                c = if steps > 0 {
+                    c.next_up()
+                } else {
+                    c.next_down()
+                };
             }
             for (x, y) in [(a, b), (c, b)] {
                 let (want, got) = (floored_rem_f64(x, y), floored_rem_fast_f64(x, y));
-                assert_eq!(want.to_bits(), got.to_bits(), "f64 {x} mod {y}: {got} vs {want}");
+                assert_eq!(
+                    want.to_bits(),
+                    got.to_bits(),
+                    "f64 {x} mod {y}: {got} vs {want}"
+                );
                 let (x, y) = (x as f32, y as f32);
                 let (want, got) = (floored_rem_f32(x, y), floored_rem_fast_f32(x, y));
-                assert_eq!(want.to_bits(), got.to_bits(), "f32 {x} mod {y}: {got} vs {want}");
+                assert_eq!(
+                    want.to_bits(),
+                    got.to_bits(),
+                    "f32 {x} mod {y}: {got} vs {want}"
+                );
             }
         }
     }

@@ -211,6 +211,83 @@ impl Tensor {
             _ => true,
         }
     }
+
+    /// An error naming the first entry of `index` (an `[M] i32` vector) outside
+    /// `0..rows`.
+    pub fn check_row_index(index: &Tensor, rows: usize) -> Result<(), String> {
+        let Tensor::I32(idx) = index else {
+            return Err(format!("row indices must be i32, found {}", index.dtype()));
+        };
+        match idx.iter().position(|&i| i < 0 || i as usize >= rows) {
+            Some(m) => Err(format!(
+                "row index {} at position {m} is out of range 0..{rows}",
+                idx.iter().nth(m).copied().unwrap_or_default()
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Rewrites rows of this tensor where it lies: row `index[m]` becomes (with `add`:
+    /// is increased by) row `m` of `rows`, for `m` in order, so of two writes to one row
+    /// the later wins. O(rows written); checked first, so an error changes nothing.
+    pub fn put_rows(&mut self, index: &Tensor, rows: &Tensor, add: bool) -> Result<(), String> {
+        let n = self.shape().first().copied().unwrap_or(0);
+        Tensor::check_row_index(index, n)?;
+        let fits = self.dtype() == rows.dtype()
+            && self.shape().len() == rows.shape().len()
+            && self.shape().get(1..) == rows.shape().get(1..)
+            && rows.shape().first() == Some(&index.len());
+        if self.shape().is_empty() || !fits {
+            return Err(format!(
+                "cannot write rows of {} {:?} into {} {:?}",
+                rows.dtype(),
+                rows.shape(),
+                self.dtype(),
+                self.shape()
+            ));
+        }
+        let Tensor::I32(idx) = index else {
+            unreachable!("checked above")
+        };
+        let idx: Vec<usize> = idx.iter().map(|&i| i as usize).collect();
+        fn write<T: Clone>(
+            dst: &mut ArrayD<T>,
+            idx: &[usize],
+            src: &ArrayD<T>,
+            f: impl Fn(&mut T, &T),
+        ) {
+            if !dst.is_standard_layout() {
+                *dst = dst.as_standard_layout().into_owned();
+            }
+            let per: usize = dst.shape()[1..].iter().product();
+            let src = src.as_standard_layout();
+            let (d, s) = (
+                dst.as_slice_mut().expect("standard layout"),
+                src.as_slice().expect("standard layout"),
+            );
+            for (m, &i) in idx.iter().enumerate() {
+                for (x, y) in d[i * per..(i + 1) * per]
+                    .iter_mut()
+                    .zip(&s[m * per..(m + 1) * per])
+                {
+                    f(x, y);
+                }
+            }
+        }
+        match (self, rows, add) {
+            (Tensor::F32(d), Tensor::F32(s), true) => write(d, &idx, s, |x, y| *x += *y),
+            (Tensor::F64(d), Tensor::F64(s), true) => write(d, &idx, s, |x, y| *x += *y),
+            (Tensor::I32(d), Tensor::I32(s), true) => {
+                write(d, &idx, s, |x, y| *x = x.wrapping_add(*y))
+            }
+            (Tensor::F32(d), Tensor::F32(s), false) => write(d, &idx, s, |x, y| *x = *y),
+            (Tensor::F64(d), Tensor::F64(s), false) => write(d, &idx, s, |x, y| *x = *y),
+            (Tensor::I32(d), Tensor::I32(s), false) => write(d, &idx, s, |x, y| *x = *y),
+            (Tensor::Bool(d), Tensor::Bool(s), false) => write(d, &idx, s, |x, y| *x = *y),
+            _ => return Err("cannot add rows of bools".into()),
+        }
+        Ok(())
+    }
 }
 
 /// The exponent bits: all set means an infinity or a NaN. Testing them with a
@@ -232,6 +309,21 @@ fn chunks_all<T: Sync>(xs: &[T], ok: impl Fn(&[T]) -> bool + Sync + Send) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn put_rows_writes_in_order_and_rejects_bad_indices_untouched() {
+        let mut t = Tensor::from_f64(DType::F32, &[3, 2], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        let idx = Tensor::from_f64(DType::I32, &[2], &[2.0, 2.0]);
+        let rows = Tensor::from_f64(DType::F32, &[2, 2], &[7.0, 8.0, 9.0, 10.0]);
+        t.put_rows(&idx, &rows, false).unwrap();
+        assert_eq!(t.to_f64_vec(), [0.0, 1.0, 2.0, 3.0, 9.0, 10.0]);
+        t.put_rows(&idx, &rows, true).unwrap();
+        assert_eq!(t.to_f64_vec(), [0.0, 1.0, 2.0, 3.0, 25.0, 28.0]);
+        let bad = Tensor::from_f64(DType::I32, &[2], &[0.0, 3.0]);
+        let e = t.put_rows(&bad, &rows, false).unwrap_err();
+        assert_eq!(e, "row index 3 at position 1 is out of range 0..3");
+        assert_eq!(t.to_f64_vec(), [0.0, 1.0, 2.0, 3.0, 25.0, 28.0]);
+    }
 
     /// Every non-finite value is found wherever it sits: in a small tensor, in any
     /// chunk of a large one, at the last element; the largest finite values, negative

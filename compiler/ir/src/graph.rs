@@ -260,6 +260,27 @@ pub enum Op {
     /// `x: [S…, K]`, `idx: [S…] i32` → `[S…]`, `out[s] = x[s, idx[s]]`.
     /// An index outside `0..K` is a runtime error.
     Gather,
+    /// `x: [B, R…]`, `idx: [M] i32` → `[M, R…]`, `out[m] = x[idx[m]]`: rows picked by
+    /// index, O(M·R) whatever `B` is. An index outside `0..B` is a runtime error.
+    TakeRows,
+    /// `x: [B, R…]`, `idx: [M] i32`, `rows: [M, R…]` → `[B, R…]`: `x` with row `idx[m]`
+    /// replaced by `rows[m]` for `m` in order (of two writes to one row the later wins),
+    /// or with `rows[m]` added to it when `accumulate` (in order of `m`). An index outside
+    /// `0..B` is a runtime error. A stage that only rewrites rows of a slot applies the
+    /// writes to the slot in place (O(M·R), see the trainer).
+    PutRows {
+        accumulate: bool,
+    },
+    /// Running sums along the last axis, inclusive (`out[.., k] = Σ_{j ≤ k} x[.., j]`,
+    /// added in order), or from the end when `reverse` (`Σ_{j ≥ k}`, added from the end).
+    CumSum {
+        reverse: bool,
+    },
+    /// `sorted: [S…, K]`, `v: [S…, Q]` → `[S…, Q] i32`: for each value, how many
+    /// elements of its row of `sorted` are `<= v`: the first position whose element
+    /// exceeds `v` (inverse-CDF sampling from running sums). Found by bisection, so a row
+    /// that is not ascending gives some position in `0..=K`, the same on every backend.
+    SearchSorted,
     /// `idx: [S…] i32` → `[S…, depth]` of the node's dtype: 1 where the last index equals
     /// `idx`, else 0 (an out-of-range index gives a zero row).
     OneHot {
@@ -344,6 +365,11 @@ impl Op {
             Op::Pad { .. } => "pad",
             Op::Concat { .. } => "concat",
             Op::Gather => "gather",
+            Op::TakeRows => "take_rows",
+            Op::PutRows { accumulate: false } => "put_rows",
+            Op::PutRows { accumulate: true } => "add_rows",
+            Op::CumSum { .. } => "cumsum",
+            Op::SearchSorted => "search_sorted",
             Op::OneHot { .. } => "one_hot",
             Op::DynIndex => "dyn_index",
             Op::Iota { .. } => "iota",

@@ -65,6 +65,7 @@ impl Display for Op {
                 after,
             } => write!(f, "[axis={axis},before={before},after={after}]"),
             Op::OneHot { depth } => write!(f, "[depth={depth}]"),
+            Op::CumSum { reverse } => f.write_str(if *reverse { "[reverse]" } else { "" }),
             Op::Random { seed, stream, .. } => write!(f, "[seed={seed},stream={stream}]"),
             Op::Scan(s) => {
                 let dir = if s.reverse { ",reverse" } else { "" };
@@ -82,6 +83,9 @@ impl Display for Op {
             | Op::Reshape
             | Op::MatMul
             | Op::Gather
+            | Op::TakeRows
+            | Op::PutRows { .. }
+            | Op::SearchSorted
             | Op::DynIndex
             | Op::StopGradient => Ok(()),
         }

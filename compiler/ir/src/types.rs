@@ -251,6 +251,54 @@ pub fn infer(g: &Graph, op: &Op, args: &[NodeId]) -> Result<Type, TypeError> {
             }
             TensorType::new(x.dtype, i.shape.clone())
         }
+        Op::TakeRows => {
+            arity(2)?;
+            let (x, i) = (arg(0)?, arg(1)?);
+            if i.dtype != DType::I32 || i.rank() != 1 || x.rank() == 0 {
+                return err(op, format!("take_rows({x}, {i})"));
+            }
+            let mut s = x.shape.clone();
+            s[0] = i.shape[0];
+            TensorType::new(x.dtype, s)
+        }
+        Op::PutRows { accumulate } => {
+            arity(3)?;
+            let (x, i, r) = (arg(0)?, arg(1)?, arg(2)?);
+            let fits = i.dtype == DType::I32
+                && i.rank() == 1
+                && x.rank() >= 1
+                && r.dtype == x.dtype
+                && r.rank() == x.rank()
+                && r.shape[0] == i.shape[0]
+                && r.shape[1..] == x.shape[1..]
+                && !(*accumulate && x.dtype == DType::Bool);
+            if !fits {
+                return err(op, format!("{}({x}, {i}, {r})", op.name()));
+            }
+            x.clone()
+        }
+        Op::CumSum { .. } => {
+            arity(1)?;
+            let x = arg(0)?;
+            if x.rank() == 0 || !x.dtype.is_float() && x.dtype != DType::I32 {
+                return err(op, format!("cumsum({x})"));
+            }
+            x.clone()
+        }
+        Op::SearchSorted => {
+            arity(2)?;
+            let (s, v) = (arg(0)?, arg(1)?);
+            let r = s.rank();
+            if r == 0
+                || v.rank() != r
+                || s.dtype != v.dtype
+                || s.dtype == DType::Bool
+                || s.shape[..r - 1] != v.shape[..r - 1]
+            {
+                return err(op, format!("search_sorted({s}, {v})"));
+            }
+            TensorType::new(DType::I32, v.shape.clone())
+        }
         Op::DynIndex => {
             arity(2)?;
             let (x, t) = (arg(0)?, arg(1)?);

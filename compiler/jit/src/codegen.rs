@@ -1240,7 +1240,14 @@ impl<'a, 'f> Emitter<'a, 'f> {
         let r_zero = self.b.ins().fcmp(FloatCC::Equal, r, zero);
         let fast = self.pick(r_zero, signed_zero, r);
 
-        let limit = self.float_like(a, if f32 { 16_777_216.0 } else { 9_007_199_254_740_992.0 });
+        let limit = self.float_like(
+            a,
+            if f32 {
+                16_777_216.0
+            } else {
+                9_007_199_254_740_992.0
+            },
+        );
         let q_abs = self.b.ins().fabs(q);
         let q_exact = self.b.ins().fcmp(FloatCC::LessThan, q_abs, limit);
         let inf = self.float_like(a, f64::INFINITY);

@@ -576,8 +576,7 @@ impl<'p, 's> Frame<'p, 's> {
             (Step::Native(n), _) => {
                 let out = self.program.writes[s][0];
                 let dtype = self.program.schedule.buffers[out.index()].dtype;
-                unsafe { native::run(n, &self.ptrs, dtype) };
-                Ok(())
+                unsafe { native::run(n, &self.ptrs, dtype) }.map_err(RunError::new)
             }
             (Step::Scan(scan), StepCode::Scan(body)) => self.host_scan(scan, body),
             _ => unreachable!("program steps mirror schedule steps"),

@@ -40,8 +40,10 @@ use std::collections::HashMap;
 pub fn fuse(graph: &Graph, fuse: bool) -> Result<Schedule, JitError> {
     // Everything below relies on the verifier's invariants (scan bodies included).
     rlp_ir::verify::verify(graph).map_err(|e| JitError::Invalid(e.to_string()))?;
+    let graph =
+        crate::expand::take_rows_as_gathers(graph).map_err(|e| JitError::Invalid(e.to_string()))?;
     let mut counter = 0;
-    fuse_graph(graph, fuse, &mut counter)
+    fuse_graph(&graph, fuse, &mut counter)
 }
 
 /// [`fuse`] with a kernel-name counter shared with enclosing graphs (scan bodies).
@@ -334,6 +336,14 @@ impl<'g, 'c> Builder<'g, 'c> {
             } => return self.emit_pad(id, node, *axis, *before),
             Op::Concat { axis } => return self.emit_concat(id, node, *axis),
             Op::OneHot { depth } => return self.emit_one_hot(id, node, *depth),
+            Op::PutRows { .. } | Op::CumSum { .. } | Op::SearchSorted => {
+                return self.emit_rows(id, node);
+            }
+            Op::TakeRows => {
+                return Err(JitError::Invalid(format!(
+                    "{id}: take_rows is rewritten into a gather before fusion"
+                )));
+            }
             Op::Scan(_) => {
                 return Err(JitError::Invalid(format!(
                     "{id}: a scan must have a tuple type"
@@ -609,6 +619,64 @@ impl<'g, 'c> Builder<'g, 'c> {
         Ok(())
     }
 
+    /// Row scatters, running sums and bisection: native steps on plain buffers.
+    fn emit_rows(&mut self, id: NodeId, node: &Node) -> Result<(), JitError> {
+        let args: Vec<BufId> = node.args.iter().map(|&a| self.plain_arg(a)).collect();
+        let x_ty = self.graph.ty(node.args[0]).clone();
+        let last = |shape: &[usize]| shape.last().copied().unwrap_or(1);
+        let rows = x_ty.shape.first().copied().unwrap_or(1);
+        let per: usize = x_ty.shape.iter().skip(1).product();
+        let arg_len = |k: usize| self.graph.ty(node.args[k]).numel();
+        match node.op {
+            Op::PutRows { accumulate } => {
+                let idx_len = arg_len(1);
+                self.emit_native(id, |out| Native::PutRows {
+                    x: args[0],
+                    idx: args[1],
+                    src: args[2],
+                    out,
+                    rows,
+                    per,
+                    idx_len,
+                    accumulate,
+                    node: id,
+                })
+            }
+            Op::CumSum { reverse } => {
+                let len = last(&x_ty.shape);
+                let outer = if len == 0 { 0 } else { x_ty.numel() / len };
+                self.emit_native(id, |out| Native::CumSum {
+                    x: args[0],
+                    out,
+                    outer,
+                    len,
+                    reverse,
+                })
+            }
+            Op::SearchSorted => {
+                let len = last(&x_ty.shape);
+                let v_shape = &self.graph.ty(node.args[1]).shape;
+                let queries = last(v_shape);
+                let outer = if queries == 0 {
+                    0
+                } else {
+                    arg_len(1) / queries
+                };
+                self.emit_native(id, |out| Native::SearchSorted {
+                    sorted: args[0],
+                    v: args[1],
+                    out,
+                    outer,
+                    len,
+                    queries,
+                    dtype: x_ty.dtype,
+                })
+            }
+            _ => unreachable!("emit_rows handles row and running-sum ops only"),
+        }
+        Ok(())
+    }
+
     fn emit_scan(
         &mut self,
         id: NodeId,
@@ -718,6 +786,13 @@ pub(crate) fn step_buffers(step: &Step) -> (Vec<BufId>, Vec<BufId>) {
         Step::Native(Native::Pad { src, out, .. }) => (vec![*src], vec![*out]),
         Step::Native(Native::Concat { srcs, out, .. }) => (srcs.clone(), vec![*out]),
         Step::Native(Native::OneHot { idx, out, .. }) => (vec![*idx], vec![*out]),
+        Step::Native(Native::PutRows {
+            x, idx, src, out, ..
+        }) => (vec![*x, *idx, *src], vec![*out]),
+        Step::Native(Native::CumSum { x, out, .. }) => (vec![*x], vec![*out]),
+        Step::Native(Native::SearchSorted { sorted, v, out, .. }) => {
+            (vec![*sorted, *v], vec![*out])
+        }
         Step::Scan(s) => (s.args.clone(), s.outs.clone()),
     }
 }

@@ -174,6 +174,42 @@ pub enum Native {
         outer: usize,
         inner: Vec<usize>,
     },
+    /// `out = x`, then row `idx[m]` of `out` set to (or, when `accumulate`, increased by)
+    /// row `m` of `src`, for `m` in order.
+    #[allow(missing_docs)]
+    PutRows {
+        x: BufId,
+        idx: BufId,
+        src: BufId,
+        out: BufId,
+        rows: usize,
+        per: usize,
+        idx_len: usize,
+        accumulate: bool,
+        node: NodeId,
+    },
+    /// Running sums of `outer` rows of `len` elements, in order (from the end when
+    /// `reverse`).
+    #[allow(missing_docs)]
+    CumSum {
+        x: BufId,
+        out: BufId,
+        outer: usize,
+        len: usize,
+        reverse: bool,
+    },
+    /// `out[s, q]` = how many of `sorted[s, 0..len]` are `<= v[s, q]` (by bisection), for
+    /// `outer` rows of `queries` values of `dtype`.
+    #[allow(missing_docs)]
+    SearchSorted {
+        sorted: BufId,
+        v: BufId,
+        out: BufId,
+        outer: usize,
+        len: usize,
+        queries: usize,
+        dtype: DType,
+    },
     /// `out[s, d] = (idx[s] == d) as dtype` for `rows` indices and `depth` columns.
     #[allow(missing_docs)]
     OneHot {
@@ -586,6 +622,26 @@ impl Schedule {
                     Native::OneHot {
                         idx, out, depth, ..
                     } => writeln!(f, "one_hot {idx} depth {depth} -> {out}")?,
+                    Native::PutRows {
+                        x,
+                        idx,
+                        src,
+                        out,
+                        accumulate,
+                        ..
+                    } => {
+                        let op = if *accumulate { "add_rows" } else { "put_rows" };
+                        writeln!(f, "{op} {x} {idx} {src} -> {out}")?
+                    }
+                    Native::CumSum {
+                        x, out, reverse, ..
+                    } => {
+                        let dir = if *reverse { " reverse" } else { "" };
+                        writeln!(f, "cumsum{dir} {x} -> {out}")?
+                    }
+                    Native::SearchSorted { sorted, v, out, .. } => {
+                        writeln!(f, "search_sorted {sorted} {v} -> {out}")?
+                    }
                 },
                 Step::Scan(s) => {
                     let outs: Vec<String> = s.outs.iter().map(|b| b.to_string()).collect();

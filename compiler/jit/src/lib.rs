@@ -27,6 +27,7 @@ mod buffer;
 mod callouts;
 pub mod codegen;
 pub mod exec;
+mod expand;
 pub mod fuse;
 pub mod kernel;
 mod lower;

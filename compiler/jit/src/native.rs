@@ -105,7 +105,7 @@ pub fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
 ///
 /// # Safety
 /// As for [`matmul`]: the step's buffers must be valid with their declared sizes.
-pub unsafe fn run(step: &Native, ptrs: &[*mut u8], out_dtype: DType) {
+pub unsafe fn run(step: &Native, ptrs: &[*mut u8], out_dtype: DType) -> Result<(), String> {
     let elem = out_dtype.size_bytes();
     // SAFETY: each copy stays within rows whose sizes the schedule derived from the
     // operands' shapes.
@@ -169,6 +169,185 @@ pub unsafe fn run(step: &Native, ptrs: &[*mut u8], out_dtype: DType) {
                     }
                 }
             }
+            Native::PutRows {
+                x,
+                idx,
+                src,
+                out,
+                rows,
+                per,
+                idx_len,
+                accumulate,
+                node,
+            } => {
+                let idx = std::slice::from_raw_parts(ptrs[idx.index()].cast::<i32>(), *idx_len);
+                let name = if *accumulate { "add_rows" } else { "put_rows" };
+                // Check every index before writing anything.
+                for (m, &i) in idx.iter().enumerate() {
+                    row_index(i, m, *rows, *node, name)?;
+                }
+                let (x, src, dst) = (ptrs[x.index()], ptrs[src.index()], ptrs[out.index()]);
+                if x != dst {
+                    std::ptr::copy_nonoverlapping(x, dst, rows * per * elem);
+                }
+                for (m, &i) in idx.iter().enumerate() {
+                    let (to, from) = (i as usize * per, m * per);
+                    if !*accumulate {
+                        std::ptr::copy_nonoverlapping(
+                            src.add(from * elem),
+                            dst.add(to * elem),
+                            per * elem,
+                        );
+                        continue;
+                    }
+                    match out_dtype {
+                        DType::F32 => add_row::<f32>(dst, src, to, from, *per, |a, b| a + b),
+                        DType::F64 => add_row::<f64>(dst, src, to, from, *per, |a, b| a + b),
+                        DType::I32 => add_row::<i32>(dst, src, to, from, *per, i32::wrapping_add),
+                        DType::Bool => unreachable!("the type rules reject add_rows of bools"),
+                    }
+                }
+            }
+            Native::CumSum {
+                x,
+                out,
+                outer,
+                len,
+                reverse,
+            } => {
+                let (x, dst) = (ptrs[x.index()], ptrs[out.index()]);
+                let n = outer * len;
+                match out_dtype {
+                    DType::F32 => running_sums::<f32>(x, dst, n, *len, *reverse, |a, b| a + b),
+                    DType::F64 => running_sums::<f64>(x, dst, n, *len, *reverse, |a, b| a + b),
+                    DType::I32 => running_sums::<i32>(x, dst, n, *len, *reverse, i32::wrapping_add),
+                    DType::Bool => unreachable!("the type rules reject cumsum of bools"),
+                }
+            }
+            Native::SearchSorted {
+                sorted,
+                v,
+                out,
+                outer,
+                len,
+                queries,
+                dtype,
+            } => {
+                let (s, v) = (
+                    ptrs[sorted.index()].cast_const(),
+                    ptrs[v.index()].cast_const(),
+                );
+                let dst = ptrs[out.index()].cast::<i32>();
+                let (outer, len, queries) = (*outer, *len, *queries);
+                match dtype {
+                    DType::F32 => bisect::<f32>(s, v, dst, outer, len, queries),
+                    DType::F64 => bisect::<f64>(s, v, dst, outer, len, queries),
+                    DType::I32 => bisect::<i32>(s, v, dst, outer, len, queries),
+                    DType::Bool => unreachable!("the type rules reject search_sorted of bools"),
+                }
+            }
         }
+    }
+    Ok(())
+}
+
+/// Index `i` (position `m`) checked against `0..rows`, as the interpreter words the error.
+fn row_index(
+    i: i32,
+    m: usize,
+    rows: usize,
+    node: rlp_ir::NodeId,
+    op: &str,
+) -> Result<usize, String> {
+    if i < 0 || i as usize >= rows {
+        return Err(format!(
+            "{node} ({op}): row index {i} at position {m} is out of range 0..{rows}"
+        ));
+    }
+    Ok(i as usize)
+}
+
+/// `dst[to..to+per] = add(dst[..], src[from..from+per])`, elementwise.
+///
+/// # Safety
+/// Both ranges lie inside their buffers of `T`s.
+unsafe fn add_row<T: Copy>(
+    dst: *mut u8,
+    src: *mut u8,
+    to: usize,
+    from: usize,
+    per: usize,
+    add: impl Fn(T, T) -> T,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let (d, s) = (dst.cast::<T>().add(to), src.cast::<T>().add(from));
+        for k in 0..per {
+            *d.add(k) = add(*d.add(k), *s.add(k));
+        }
+    }
+}
+
+/// Running sums of rows of `len` of the `n` elements at `x` into `dst`, one addition
+/// per element in order (from the end when `reverse`), as the interpreter adds them.
+///
+/// # Safety
+/// `x` and `dst` hold `n` `T`s each.
+unsafe fn running_sums<T: Copy>(
+    x: *mut u8,
+    dst: *mut u8,
+    n: usize,
+    len: usize,
+    reverse: bool,
+    add: impl Fn(T, T) -> T,
+) {
+    if len == 0 {
+        return;
+    }
+    // SAFETY: forwarded from the caller.
+    let (x, d) = unsafe {
+        (
+            std::slice::from_raw_parts(x.cast::<T>(), n),
+            std::slice::from_raw_parts_mut(dst.cast::<T>(), n),
+        )
+    };
+    for (xs, ds) in x.chunks(len).zip(d.chunks_mut(len)) {
+        let mut acc: Option<T> = None;
+        let mut one = |(x, d): (&T, &mut T)| {
+            let s = acc.map_or(*x, |a| add(a, *x));
+            *d = s;
+            acc = Some(s);
+        };
+        if reverse {
+            xs.iter().rev().zip(ds.iter_mut().rev()).for_each(&mut one);
+        } else {
+            xs.iter().zip(ds.iter_mut()).for_each(&mut one);
+        }
+    }
+}
+
+/// `dst[s, q]` = the bisection position of `v[s, q]` in row `s` of `sorted`.
+///
+/// # Safety
+/// `sorted` holds `outer·len` `T`s, `v` and `dst` `outer·queries` each.
+unsafe fn bisect<T: Copy + PartialOrd>(
+    sorted: *const u8,
+    v: *const u8,
+    dst: *mut i32,
+    outer: usize,
+    len: usize,
+    queries: usize,
+) {
+    // SAFETY: forwarded from the caller.
+    let (s, v, d) = unsafe {
+        (
+            std::slice::from_raw_parts(sorted.cast::<T>(), outer * len),
+            std::slice::from_raw_parts(v.cast::<T>(), outer * queries),
+            std::slice::from_raw_parts_mut(dst, outer * queries),
+        )
+    };
+    for (j, (&x, out)) in v.iter().zip(d.iter_mut()).enumerate() {
+        let row = &s[(j / queries) * len..(j / queries + 1) * len];
+        *out = row.partition_point(|&e| e <= x) as i32;
     }
 }

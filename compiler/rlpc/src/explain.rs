@@ -50,6 +50,16 @@ pub fn explain(p: &Program, opts: &ExplainOptions) -> Result<String, String> {
             st.reads.iter().map(name).collect::<Vec<_>>().join(", "),
             st.writes.iter().map(name).collect::<Vec<_>>().join(", ")
         );
+        for w in &st.row_writes {
+            let _ = writeln!(
+                s,
+                "-- then rows of {} rewritten in place: row {} {} {}",
+                name(&w.slot),
+                name(&w.index),
+                if w.add { "+=" } else { "=" },
+                name(&w.rows)
+            );
+        }
         if let Some(x) = &st.external {
             let e = &p.externals[x.env];
             let _ = writeln!(

@@ -128,7 +128,9 @@ fn draw(
         chart
             .draw_series(LineSeries::new(s, dark.stroke_width(2)))?
             .label(format!("moving average of {window}"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], dark.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], dark.stroke_width(2))
+            });
         chart
             .configure_series_labels()
             .position(legend_corner(points, (y0 + y1) / 2.0))

@@ -100,6 +100,25 @@ pub struct Stage {
     /// How the `for` and `repeat` statements of the stage were lowered, outermost
     /// first (for `rlpc explain`).
     pub loops: Vec<LoopNote>,
+    /// Rows of state the stage rewrites in place, applied in order after its graph ran
+    /// and its outputs were written.
+    pub row_writes: Vec<RowWrite>,
+}
+
+/// `slot[index[m]] = rows[m]` (or `+=`, with `add`) for `m` in order: what a stage makes of
+/// `state <- put(state, index, rows)` (`sema::inplace`). The graph computes only the
+/// index and the rows, into two transient slots it writes; the trainer then rewrites
+/// those rows of the state where it lies, so inserting a batch into a million-row buffer
+/// costs the batch, not the buffer.
+#[derive(Clone, Debug)]
+pub struct RowWrite {
+    /// The state written: not among the stage's `writes`.
+    pub slot: SlotId,
+    /// A transient `[M] i32` the stage writes.
+    pub index: SlotId,
+    /// A transient `[M, …]` the stage writes, the slot's rows' shape and dtype.
+    pub rows: SlotId,
+    pub add: bool,
 }
 
 /// How a `for` or `repeat` statement inside a stage was lowered (`sema::loops`).
@@ -380,6 +399,11 @@ impl Program {
     pub fn prune_unread_transients(&mut self) {
         let mut read: Vec<SlotId> = self.metrics.iter().map(|m| m.slot).collect();
         read.extend(self.stages.iter().flat_map(|s| s.reads.iter().copied()));
+        read.extend(
+            self.stages
+                .iter()
+                .flat_map(|s| s.row_writes.iter().flat_map(|w| [w.index, w.rows])),
+        );
         let slots = &self.slots;
         let unread =
             |s: &SlotId| slots[s.0 as usize].kind == SlotKind::Transient && !read.contains(s);

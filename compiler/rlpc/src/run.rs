@@ -260,10 +260,12 @@ impl<'c> Trainer<'c> {
             t.all_finite() || (p.slot(*s).nan_is_missing && no_infinities(t))
         };
         let bad = |x| !ok(x);
-        let checked = ran.and_then(|()| match outs.iter().zip(&stage.writes).position(bad) {
-            Some(k) => Err(self.non_finite_error(stage, &inputs, k, sources)),
-            None => Ok(()),
-        });
+        let checked = ran
+            .and_then(|()| match outs.iter().zip(&stage.writes).position(bad) {
+                Some(k) => Err(self.non_finite_error(stage, &inputs, k, sources)),
+                None => Ok(()),
+            })
+            .and_then(|()| self.check_row_writes(stage, &outs));
         self.put_back(stage, inputs);
         checked?;
         for (k, (s, t)) in stage.writes.iter().zip(outs).enumerate() {
@@ -271,6 +273,47 @@ impl<'c> Trainer<'c> {
             if let Some(i) = index {
                 self.displaced[i][k] = Some(old);
             }
+        }
+        self.apply_row_writes(stage)
+    }
+
+    /// An error naming the state and the stage when a row index of one of the stage's
+    /// row writes (`state <- put(state, index, rows)`) is out of range.
+    fn check_row_writes(&self, stage: &Stage, outs: &[Tensor]) -> Result<(), String> {
+        let p = &self.c.program;
+        for w in &stage.row_writes {
+            let Some(k) = stage.writes.iter().position(|s| *s == w.index) else {
+                continue;
+            };
+            let rows = p.slot(w.slot).ty.shape.first().copied().unwrap_or(0);
+            Tensor::check_row_index(&outs[k], rows).map_err(|e| {
+                format!(
+                    "stage `{}` failed: `put` into `{}`: {e}",
+                    stage.kind.name(),
+                    p.slot(w.slot).name
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rows of the stage's row writes into their state, in place.
+    fn apply_row_writes(&mut self, stage: &Stage) -> Result<(), String> {
+        for w in &stage.row_writes {
+            let mut target = std::mem::replace(&mut self.slots[w.slot.0 as usize], placeholder());
+            let (index, rows) = (
+                &self.slots[w.index.0 as usize],
+                &self.slots[w.rows.0 as usize],
+            );
+            let done = target.put_rows(index, rows, w.add);
+            self.slots[w.slot.0 as usize] = target;
+            done.map_err(|e| {
+                let name = &self.c.program.slot(w.slot).name;
+                format!(
+                    "stage `{}` failed: `put` into `{name}`: {e}",
+                    stage.kind.name()
+                )
+            })?;
         }
         Ok(())
     }

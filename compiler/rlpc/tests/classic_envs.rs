@@ -293,7 +293,12 @@ fn replay(env: &Env, build: Build) -> Exactness {
 /// Replays on both backends, which must agree exactly in how they match.
 fn replay_both(env: &Env) -> Exactness {
     let x = replay(env, interp);
-    assert_eq!(replay(env, jit), x, "{}: the JIT and the interpreter", env.module);
+    assert_eq!(
+        replay(env, jit),
+        x,
+        "{}: the JIT and the interpreter",
+        env.module
+    );
     x
 }
 

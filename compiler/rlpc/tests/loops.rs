@@ -281,3 +281,34 @@ train iterations: 2 {{
     );
     same_training(l, u, 2, Backend::Jit);
 }
+
+/// Minibatches drawn from a replay buffer inside a loop of updates, with a target
+/// network synced before it: the same as unrolled, buffer included.
+#[test]
+fn replayed_updates_match_unrolled() {
+    let src = r#"
+use std.env.cartpole
+use std.replay.{replay, transitions, insert, draw}
+use std.estimators.{q_learning_target}
+env    = cartpole(envs: 2)
+q      = mlp(env.obs, [8], env.actions, act: relu)
+q_targ = mlp(env.obs, [8], env.actions, act: relu)
+buf    = replay(16, transitions(env))
+opt    = adam(lr: 1e-2)
+train iterations: 12 {
+  sample batch = rollout(env, categorical(q), steps: 3)
+         buf  <- insert(buf, batch)
+  every 2 steps after 1 {
+    improve q_targ <- q
+            for k in range(3) {
+              mb = draw(buf, 5)
+              target = q_learning_target(mb.reward, q_targ(mb.next_obs), mb.terminated)
+              minimize mean((q(mb.obs)[mb.action] - stop(target)) ** 2) with opt
+            }
+  }
+}
+"#;
+    let (looped, unrolled) = (lower_source(src, false), lower_source(src, true));
+    assert!(scans(&looped) > scans(&unrolled));
+    same_training(looped, unrolled, 12, Backend::Jit);
+}

@@ -206,7 +206,10 @@ fn run_directory_has_program_settings_plots_checkpoints_and_params() {
     assert!(total > 0.0 && kernels > 0.0 && front > 0.0, "{ms}");
     assert!((front + kernels - total).abs() < 1e-6 * total, "{ms}");
     assert!(
-        settings["seed_rule"].as_str().unwrap().contains("mixed into the run seed"),
+        settings["seed_rule"]
+            .as_str()
+            .unwrap()
+            .contains("mixed into the run seed"),
         "{settings}"
     );
     for png in ["return.png", "steps.png"] {

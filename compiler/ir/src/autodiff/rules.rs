@@ -7,7 +7,7 @@
 //! argument. The conventions the rules follow are listed in the parent module's docs.
 
 use super::{AutodiffError, Cotangent, scan};
-use crate::graph::{BinaryOp, Graph, NodeId, Op, ReduceOp, Type, UnaryOp};
+use crate::graph::{BinaryOp, Graph, NodeId, Op, ReduceOp, TensorType, Type, UnaryOp};
 use crate::types::TypeError;
 use rlp_runtime::DType;
 
@@ -37,6 +37,7 @@ pub(super) fn adjoint(
         | Op::Random { .. }
         | Op::OneHot { .. }
         | Op::ArgMax { .. }
+        | Op::SearchSorted
         | Op::StopGradient => vec![None; args.len()],
         Op::Unary(u) => vec![unary(g, u, args[0], id, dy)?],
         Op::Binary(b) => binary(g, b, args[0], args[1], id, dy, needs)?,
@@ -100,6 +101,25 @@ pub(super) fn adjoint(
             grads
         }
         Op::Gather => vec![Some(gather(g, args[0], args[1], dy)?), None],
+        Op::TakeRows => {
+            let zero = zeros_like(g, args[0])?;
+            let dx = g.add(Op::PutRows { accumulate: true }, vec![zero, args[1], dy])?;
+            vec![Some(dx), None]
+        }
+        Op::PutRows { accumulate } => {
+            let (idx, rows) = (args[1], args[2]);
+            let dx = if accumulate || !needs[0] {
+                needs[0].then_some(dy)
+            } else {
+                let zero = zeros_like(g, rows)?;
+                Some(g.add(Op::PutRows { accumulate }, vec![dy, idx, zero])?)
+            };
+            let drows = needs[2]
+                .then(|| put_rows_source(g, accumulate, dy, idx))
+                .transpose()?;
+            vec![dx, None, drows]
+        }
+        Op::CumSum { reverse } => vec![Some(g.add(Op::CumSum { reverse: !reverse }, vec![dy])?)],
         Op::DynIndex => vec![Some(dyn_index(g, args[0], args[1], dy)?), None],
         Op::Project(k) => {
             let Type::Tuple(elements) = &g.node(args[0]).ty else {
@@ -329,6 +349,35 @@ fn gather(g: &mut Graph, x: NodeId, idx: NodeId, dy: NodeId) -> Result<NodeId, T
     let dy = g.broadcast(dy, &ty.shape)?;
     let zero = g.full(&ty, 0.0)?;
     g.select(chosen, dy, zero)
+}
+
+/// The gradient of the written rows of `y = put_rows(x, idx, rows)`: the rows of `dy` they
+/// landed in. A row a later write overwrote reached nothing, so it gets zero: row `m`
+/// survived when the last `m'` writing to row `idx[m]` is `m` itself.
+fn put_rows_source(
+    g: &mut Graph,
+    accumulate: bool,
+    dy: NodeId,
+    idx: NodeId,
+) -> Result<NodeId, TypeError> {
+    let picked = g.add(Op::TakeRows, vec![dy, idx])?;
+    if accumulate {
+        return Ok(picked);
+    }
+    let shape = g.ty(picked).shape.clone();
+    let m = shape[0];
+    let b = g.ty(dy).shape[0];
+    let order = g.iota(&[m], 0)?;
+    let nobody = g.full(&TensorType::new(DType::I32, vec![b]), -1.0)?;
+    let writer = g.add(Op::PutRows { accumulate }, vec![nobody, idx, order])?;
+    let last = g.add(Op::TakeRows, vec![writer, idx])?;
+    let survived = g.binary(BinaryOp::Eq, last, order)?;
+    let mut column = vec![1; shape.len()];
+    column[0] = m;
+    let survived = g.reshape(survived, &column)?;
+    let survived = g.broadcast(survived, &shape)?;
+    let zero = zeros_like(g, picked)?;
+    g.select(survived, picked, zero)
 }
 
 /// The gradient of `y = x[t]`: `dy` in row `t`, zero elsewhere.

@@ -406,6 +406,47 @@ fn index_cases() -> Vec<Case> {
     let y = b.add(Op::DynIndex, vec![x, t]).unwrap();
     cases.push(b.case("dyn_index", y));
 
+    // Row 3 is picked twice: its gradient is the sum of both.
+    let mut b = Builder::new();
+    let x = b.normal(&[5, 2]);
+    let idx = b.tensor(Tensor::from_f64(DType::I32, &[4], &[3.0, 0.0, 3.0, 4.0]));
+    let y = b.add(Op::TakeRows, vec![x, idx]).unwrap();
+    cases.push(b.case("take_rows", y));
+
+    // Row 1 is written twice: only the later write reaches the result.
+    for accumulate in [false, true] {
+        let mut b = Builder::new();
+        let x = b.normal(&[4, 3]);
+        let idx = b.tensor(Tensor::from_f64(DType::I32, &[3], &[1.0, 3.0, 1.0]));
+        let rows = b.normal(&[3, 3]);
+        let y = b
+            .add(Op::PutRows { accumulate }, vec![x, idx, rows])
+            .unwrap();
+        cases.push(b.case(&format!("put_rows accumulate={accumulate}"), y));
+    }
+
+    for reverse in [false, true] {
+        let mut b = Builder::new();
+        let x = b.normal(&[2, 5]);
+        let y = b.add(Op::CumSum { reverse }, vec![x]).unwrap();
+        cases.push(b.case(&format!("cumsum reverse={reverse}"), y));
+    }
+
+    // Which bin each value falls in, times the values: a gradient through the values.
+    let mut b = Builder::new();
+    let edges = b
+        .add_checked(
+            Op::Literal([-1.0, 0.0, 0.5, 1.0].into()),
+            vec![],
+            TensorType::new(DType::F32, [4]),
+        )
+        .unwrap();
+    let v = b.normal(&[4]);
+    let bin = b.add(Op::SearchSorted, vec![edges, v]).unwrap();
+    let bin = b.cast(bin, DType::F32).unwrap();
+    let y = b.binary(Mul, bin, v).unwrap();
+    cases.push(b.case("search_sorted", y));
+
     let mut b = Builder::new();
     let x = b.normal(&[3, 4]);
     let i = b.iota(&[3, 4], 1).unwrap();
@@ -954,10 +995,14 @@ fn kind(op: &Op) -> usize {
         Op::StopGradient => 50,
         Op::Scan(_) => 51,
         Op::Project(_) => 52,
+        Op::TakeRows => 53,
+        Op::PutRows { accumulate } => 54 + usize::from(*accumulate),
+        Op::CumSum { .. } => 56,
+        Op::SearchSorted => 57,
     }
 }
 
-const KINDS: usize = 53;
+const KINDS: usize = 58;
 
 fn collect_kinds(g: &Graph, seen: &mut [bool]) {
     for node in &g.nodes {

@@ -113,6 +113,28 @@ pub(crate) fn apply(op: &Op, ty: &TensorType, args: &[&Tensor]) -> Result<Tensor
         Op::Gather => {
             with_dtype!(ty.dtype, T => T::wrap(gather(T::peek(args[0]), i32::peek(args[1]))?))
         }
+        Op::TakeRows => {
+            with_dtype!(ty.dtype, T => T::wrap(take_rows(T::peek(args[0]), i32::peek(args[1]))?))
+        }
+        Op::PutRows { accumulate: false } => with_dtype!(ty.dtype, T => T::wrap(put_rows(
+            T::peek(args[0]),
+            i32::peek(args[1]),
+            T::peek(args[2]),
+            |_, r| r
+        )?)),
+        Op::PutRows { accumulate: true } => with_num!(ty.dtype, T => T::wrap(put_rows(
+            T::peek(args[0]),
+            i32::peek(args[1]),
+            T::peek(args[2]),
+            |x: T, r: T| x.plus(r)
+        )?)),
+        Op::CumSum { reverse } => {
+            with_num!(ty.dtype, T => T::wrap(cumsum(T::peek(args[0]), *reverse)))
+        }
+        Op::SearchSorted => with_num!(args[0].dtype(), T => Tensor::I32(search_sorted(
+            T::peek(args[0]),
+            T::peek(args[1])
+        ))),
         Op::OneHot { depth } => {
             with_num!(ty.dtype, T => T::wrap(one_hot::<T>(i32::peek(args[0]), *depth)))
         }
@@ -350,6 +372,96 @@ fn gather<T: Clone>(x: &ArrayD<T>, idx: &ArrayD<i32>) -> Result<ArrayD<T>, Strin
         out.push(flat[s * k + i as usize].clone());
     }
     Ok(ArrayD::from_shape_vec(idx.raw_dim(), out).expect("gather shape"))
+}
+
+/// The row-major elements of `x` and the number of elements per row of its first axis.
+fn rows_of<T: Clone>(x: &ArrayD<T>) -> (Vec<T>, usize) {
+    let per = x.shape()[1..].iter().product();
+    (x.iter().cloned().collect(), per)
+}
+
+/// `idx` checked against `0..rows`, as `usize`s.
+fn row_indices(idx: &ArrayD<i32>, rows: usize) -> Result<Vec<usize>, String> {
+    idx.iter()
+        .enumerate()
+        .map(|(m, &i)| {
+            if i < 0 || i as usize >= rows {
+                Err(format!(
+                    "row index {i} at position {m} is out of range 0..{rows}"
+                ))
+            } else {
+                Ok(i as usize)
+            }
+        })
+        .collect()
+}
+
+fn take_rows<T: Clone>(x: &ArrayD<T>, idx: &ArrayD<i32>) -> Result<ArrayD<T>, String> {
+    let (flat, per) = rows_of(x);
+    let mut out = Vec::with_capacity(idx.len() * per);
+    for i in row_indices(idx, x.shape()[0])? {
+        out.extend_from_slice(&flat[i * per..(i + 1) * per]);
+    }
+    let mut shape = x.shape().to_vec();
+    shape[0] = idx.len();
+    Ok(ArrayD::from_shape_vec(IxDyn(&shape), out).expect("take_rows shape"))
+}
+
+/// `x` with row `idx[m]` set to `combine(old, rows[m])`, for `m` in order.
+fn put_rows<T: Clone>(
+    x: &ArrayD<T>,
+    idx: &ArrayD<i32>,
+    rows: &ArrayD<T>,
+    combine: impl Fn(T, T) -> T,
+) -> Result<ArrayD<T>, String> {
+    let (mut flat, per) = rows_of(x);
+    let (new, _) = rows_of(rows);
+    for (m, i) in row_indices(idx, x.shape()[0])?.into_iter().enumerate() {
+        for k in 0..per {
+            flat[i * per + k] = combine(flat[i * per + k].clone(), new[m * per + k].clone());
+        }
+    }
+    Ok(ArrayD::from_shape_vec(x.raw_dim(), flat).expect("put_rows shape"))
+}
+
+/// Running sums along the last axis, one addition per element in order.
+fn cumsum<T: Num>(x: &ArrayD<T>, reverse: bool) -> ArrayD<T> {
+    let mut out = x.as_standard_layout().into_owned();
+    let k = x.shape()[x.ndim() - 1];
+    let flat = out.as_slice_mut().expect("standard layout");
+    if k > 0 {
+        for row in flat.chunks_mut(k) {
+            let mut acc: Option<T> = None;
+            let mut add = |v: &mut T| {
+                let s = acc.map_or(*v, |a| a.plus(*v));
+                *v = s;
+                acc = Some(s);
+            };
+            if reverse {
+                row.iter_mut().rev().for_each(&mut add);
+            } else {
+                row.iter_mut().for_each(&mut add);
+            }
+        }
+    }
+    out
+}
+
+/// For each value, the number of elements of its row of `sorted` that are `<= v`.
+fn search_sorted<T: Num>(sorted: &ArrayD<T>, v: &ArrayD<T>) -> ArrayD<i32> {
+    let k = sorted.shape()[sorted.ndim() - 1];
+    let q = v.shape()[v.ndim() - 1];
+    let s = sorted.as_standard_layout();
+    let s = s.as_slice().expect("standard layout");
+    let out: Vec<i32> = v
+        .iter()
+        .enumerate()
+        .map(|(j, &x)| {
+            let row = &s[(j / q.max(1)) * k..(j / q.max(1) + 1) * k];
+            row.partition_point(|&e| e <= x) as i32
+        })
+        .collect();
+    ArrayD::from_shape_vec(v.raw_dim(), out).expect("search_sorted shape")
 }
 
 /// 1 where the last index equals `idx`, else 0; an out-of-range index gives a zero row.

@@ -551,6 +551,64 @@ fn gather_picks_along_the_last_axis_and_rejects_bad_indices() {
     assert_eq!(empty.shape(), [0]);
 }
 
+fn rows_op(op: Op, args: &[Tensor]) -> Result<Tensor, RunError> {
+    let types: Vec<TensorType> = args.iter().map(|a| ty(a.dtype(), a.shape())).collect();
+    let g = graph(&types, |g, a| g.add(op.clone(), a.to_vec()).unwrap());
+    run(&g, args).map(|mut v| v.remove(0))
+}
+
+#[test]
+fn take_rows_picks_rows_and_rejects_bad_indices() {
+    let x = t(DType::F32, &[3, 2], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+    let idx = t(DType::I32, &[4], &[2.0, 0.0, 2.0, 1.0]);
+    let got = rows_op(Op::TakeRows, &[x.clone(), idx]).unwrap();
+    assert_eq!(got.shape(), [4, 2]);
+    assert_eq!(got.to_f64_vec(), [4.0, 5.0, 0.0, 1.0, 4.0, 5.0, 2.0, 3.0]);
+    let e = rows_op(Op::TakeRows, &[x, t(DType::I32, &[2], &[0.0, 3.0])]).unwrap_err();
+    assert_eq!(
+        e.message,
+        "%2 (take_rows): row index 3 at position 1 is out of range 0..3"
+    );
+}
+
+#[test]
+fn put_rows_writes_in_order_and_add_rows_accumulates() {
+    let x = t(DType::F32, &[3, 2], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+    let idx = t(DType::I32, &[3], &[2.0, 0.0, 2.0]);
+    let rows = t(DType::F32, &[3, 2], &[10.0, 11.0, 20.0, 21.0, 30.0, 31.0]);
+    let put = Op::PutRows { accumulate: false };
+    let got = rows_op(put.clone(), &[x.clone(), idx.clone(), rows.clone()]).unwrap();
+    // Row 2 is written twice; the later write wins. Row 1 is untouched.
+    assert_eq!(got.to_f64_vec(), [20.0, 21.0, 2.0, 3.0, 30.0, 31.0]);
+    let add = Op::PutRows { accumulate: true };
+    let got = rows_op(add, &[x.clone(), idx, rows.clone()]).unwrap();
+    assert_eq!(got.to_f64_vec(), [20.0, 22.0, 2.0, 3.0, 44.0, 47.0]);
+    let e = rows_op(put, &[x, t(DType::I32, &[3], &[0.0, -1.0, 0.0]), rows]).unwrap_err();
+    assert!(e.message.contains("row index -1 at position 1"), "{e}");
+}
+
+#[test]
+fn cumsum_adds_in_order_along_the_last_axis() {
+    let x = t(DType::F32, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let got = rows_op(Op::CumSum { reverse: false }, std::slice::from_ref(&x)).unwrap();
+    assert_eq!(got.to_f64_vec(), [1.0, 3.0, 6.0, 4.0, 9.0, 15.0]);
+    let got = rows_op(Op::CumSum { reverse: true }, &[x]).unwrap();
+    assert_eq!(got.to_f64_vec(), [6.0, 5.0, 3.0, 15.0, 11.0, 6.0]);
+    let i = t(DType::I32, &[3], &[1.0, -2.0, 5.0]);
+    let got = rows_op(Op::CumSum { reverse: false }, &[i]).unwrap();
+    assert_eq!(got.to_f64_vec(), [1.0, -1.0, 4.0]);
+}
+
+#[test]
+fn search_sorted_counts_the_elements_at_most_each_value() {
+    // Two rows of running sums, three values per row.
+    let sorted = t(DType::F32, &[2, 3], &[1.0, 3.0, 6.0, 0.0, 0.0, 2.0]);
+    let v = t(DType::F32, &[2, 3], &[0.5, 3.0, 7.0, -1.0, 0.0, 1.5]);
+    let got = rows_op(Op::SearchSorted, &[sorted, v]).unwrap();
+    assert_eq!(got.dtype(), DType::I32);
+    assert_eq!(got.to_f64_vec(), [0.0, 2.0, 3.0, 0.0, 2.0, 2.0]);
+}
+
 #[test]
 fn one_hot_gives_zero_rows_out_of_range() {
     let idx = t(DType::I32, &[3], &[1.0, 5.0, 0.0]);

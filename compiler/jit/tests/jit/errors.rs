@@ -15,6 +15,32 @@ fn gather_graph() -> Graph {
 }
 
 #[test]
+fn row_indices_out_of_range_are_run_errors() {
+    let g = graph(
+        &[
+            ty(DType::F32, &[5, 2]),
+            ty(DType::I32, &[3]),
+            ty(DType::F32, &[3, 2]),
+        ],
+        |g, x| {
+            let taken = g.add(Op::TakeRows, vec![x[0], x[1]]).unwrap();
+            let put = Op::PutRows { accumulate: false };
+            vec![taken, g.add(put, vec![x[0], x[1], x[2]]).unwrap()]
+        },
+    );
+    for bad in [5.0, -1.0] {
+        let inputs = [
+            Gen(1).tensor(&ty(DType::F32, &[5, 2]), false),
+            t(DType::I32, &[3], &[0.0, bad, 2.0]),
+            Gen(2).tensor(&ty(DType::F32, &[3, 2]), false),
+        ];
+        let message = check_fails(&g, &inputs);
+        // Rows are taken by a fused gather, rows are put by a native step: both check.
+        assert!(message.contains("out of range 0..5"), "{message}");
+    }
+}
+
+#[test]
 fn gather_out_of_range_is_a_run_error() {
     let g = gather_graph();
     for bad in [4.0, -1.0, 1e9] {

@@ -388,6 +388,45 @@ fn gather_one_hot_and_dyn_index() {
     assert_eq!(out[0].to_f64_vec(), [0.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
 }
 
+/// Rows picked and written by index (repeated indices included), running sums and
+/// bisection, in every dtype they take, in graphs where they feed and are fed by fused
+/// kernels.
+#[test]
+fn row_ops_cumsum_and_search_sorted_match_the_interpreter() {
+    let mut rng = Gen(13);
+    for dtype in [DType::F32, DType::F64, DType::I32] {
+        for (b, m, f) in [(1, 1, 1), (5, 3, 2), (7, 9, 3), (64, 16, 5)] {
+            let g = graph(
+                &[
+                    ty(dtype, &[b, f]),
+                    ty(DType::I32, &[m]),
+                    ty(dtype, &[m, f]),
+                    ty(dtype, &[m, 4]),
+                ],
+                |g, x| {
+                    let doubled = g.binary(BinaryOp::Add, x[0], x[0]).unwrap();
+                    let taken = g.add(Op::TakeRows, vec![doubled, x[1]]).unwrap();
+                    let put = Op::PutRows { accumulate: false };
+                    let put = g.add(put, vec![x[0], x[1], x[2]]).unwrap();
+                    let add = Op::PutRows { accumulate: true };
+                    let added = g.add(add, vec![doubled, x[1], x[2]]).unwrap();
+                    let sums = g.add(Op::CumSum { reverse: false }, vec![x[0]]).unwrap();
+                    let rev = g.add(Op::CumSum { reverse: true }, vec![x[0]]).unwrap();
+                    let sorted = g.add(Op::CumSum { reverse: false }, vec![taken]).unwrap();
+                    let wide = g.broadcast(sorted, &[m, f]).unwrap();
+                    let found = g.add(Op::SearchSorted, vec![wide, x[2]]).unwrap();
+                    let found4 = g.add(Op::SearchSorted, vec![x[3], x[3]]).unwrap();
+                    vec![taken, put, added, sums, rev, found, found4]
+                },
+            );
+            let idx: Vec<f64> = (0..m).map(|_| rng.below(b as u64) as f64).collect();
+            let mut inputs = rng.inputs(&g, false);
+            inputs[1] = t(DType::I32, &[m], &idx);
+            check(&g, &inputs);
+        }
+    }
+}
+
 #[test]
 fn random_uniform_and_normal_match_the_interpreter() {
     for dtype in FLOATS {

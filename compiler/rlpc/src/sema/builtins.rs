@@ -142,6 +142,7 @@ builtins! {
     Rollout => "rollout", Optimizer => "optimizer", Range => "range", Take => "take",
     Indices => "indices", Int => "int", Map => "map", Gym => "gym", Split => "split",
     Chars => "chars", Grad => "grad", Parameters => "parameters", Require => "require",
+    Put => "put", Cumsum => "cumsum", SearchSorted => "search_sorted", Values => "values",
 }
 
 impl Builtin {
@@ -518,6 +519,44 @@ impl Builtin {
                 let idx = el.to_tensor(&i, li, Some(DType::I32))?;
                 Value::Tensor(take(el, &t, &idx, lx, li)?)
             }
+            Builtin::Put => {
+                let (x, lx) = a.need(f, "x")?;
+                let (i, li) = a.need(f, "index")?;
+                let (r, lr) = a.need(f, "rows")?;
+                let add = take_bool(&mut a, "add")?;
+                a.done(f, &["x", "index", "rows", "add"])?;
+                let t = el.to_tensor(&x, lx, None)?;
+                let idx = el.to_tensor(&i, li, Some(DType::I32))?;
+                let rows = el.to_tensor(&r, lr, Some(t.ty.dtype))?;
+                Value::Tensor(put(el, [(&t, lx), (&idx, li), (&rows, lr)], add)?)
+            }
+            Builtin::Cumsum => {
+                let (x, lx) = a.need(f, "x")?;
+                let reverse = take_bool(&mut a, "reverse")?;
+                a.done(f, &["x", "reverse"])?;
+                let t = el.to_tensor(&x, lx, None)?;
+                if t.ty.rank() == 0 || t.ty.dtype == DType::Bool {
+                    return Err(Diag::new(
+                        "type-mismatch",
+                        format!(
+                            "`cumsum` adds along the last axis of a numeric tensor, found {}",
+                            t.ty
+                        ),
+                    )
+                    .label(lx, "here"));
+                }
+                let n = el.node(&t)?;
+                let r = el.emit(Op::CumSum { reverse }, vec![n])?;
+                Value::Tensor(el.tval(r))
+            }
+            Builtin::SearchSorted => {
+                let (s, ls) = a.need(f, "sorted")?;
+                let (v, lv) = a.need(f, "values")?;
+                a.done(f, &["sorted", "values"])?;
+                let st = el.to_tensor(&s, ls, None)?;
+                let vt = el.to_tensor(&v, lv, Some(st.ty.dtype))?;
+                Value::Tensor(search_sorted(el, &st, &vt, ls, lv)?)
+            }
             Builtin::Indices => {
                 let (n, ln) = a.need(f, "n")?;
                 a.done(f, &["n"])?;
@@ -555,36 +594,49 @@ impl Builtin {
             Builtin::Map => {
                 let (func, lf) = a.need(f, "f")?;
                 let (xs, lxs) = a.need(f, "xs")?;
-                a.done(f, &["f", "xs"])?;
-                let apply = |el: &mut Elab, v: Value| {
+                let ys = a.take("ys");
+                a.done(f, &["f", "xs", "ys"])?;
+                let apply = |el: &mut Elab, v: Value, w: Option<Value>| {
+                    let mut pos = vec![(v, lxs)];
+                    if let (Some(w), Some((_, ly))) = (w, &ys) {
+                        pos.push((w, *ly));
+                    }
                     el.call(
                         func.clone(),
                         Args {
-                            pos: vec![(v, lxs)],
+                            pos,
                             kw: vec![],
                             call,
                         },
                         lf,
                     )
                 };
-                match xs {
+                let partner = |k: usize, name: Option<&str>| -> R<Option<Value>> {
+                    map_partner(ys.as_ref(), &xs, k, name, lxs)
+                };
+                match &xs {
                     Value::List(items) => Value::List(
                         items
                             .iter()
-                            .map(|v| apply(el, v.clone()))
+                            .enumerate()
+                            .map(|(k, v)| apply(el, v.clone(), partner(k, None)?))
                             .collect::<R<Vec<_>>>()?
                             .into(),
                     ),
                     Value::Tuple(items) => Value::Tuple(
                         items
                             .iter()
-                            .map(|v| apply(el, v.clone()))
+                            .enumerate()
+                            .map(|(k, v)| apply(el, v.clone(), partner(k, None)?))
                             .collect::<R<Vec<_>>>()?
                             .into(),
                     ),
                     Value::Record(fs) => Value::Record(
                         fs.iter()
-                            .map(|(n, v)| Ok((n.clone(), apply(el, v.clone())?)))
+                            .enumerate()
+                            .map(|(k, (n, v))| {
+                                Ok((n.clone(), apply(el, v.clone(), partner(k, Some(n))?)?))
+                            })
                             .collect::<R<Vec<_>>>()?
                             .into(),
                     ),
@@ -599,6 +651,18 @@ impl Builtin {
                         .label(lxs, "here"));
                     }
                 }
+            }
+            Builtin::Values => {
+                let (r, lr) = a.need(f, "record")?;
+                a.done(f, &["record"])?;
+                let Value::Record(fs) = r else {
+                    return Err(Diag::new(
+                        "type-mismatch",
+                        format!("`values` takes a record, found {}", r.kind()),
+                    )
+                    .label(lr, "here"));
+                };
+                Value::List(fs.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>().into())
             }
             Builtin::Split | Builtin::Chars => {
                 let (t, lt) = a.need(f, "text")?;
@@ -1091,20 +1155,10 @@ fn emit_bin_op(el: &mut Elab, op: Op, a: &TVal, b: &TVal) -> R<TVal> {
     Ok(el.tval(r))
 }
 
-/// `take(x, idx)`: rows of `x` (axis 0) picked by an i32 vector, `[B, F…]` → `[M, F…]`.
-/// Lowered to a gather along the last axis of a broadcast, transposed view of `x`, so
-/// no copy of `x` is made where views are free (the JIT).
+/// `take(x, idx)`: rows of `x` (axis 0) picked by an i32 vector, `[B, F…]` → `[M, F…]`;
+/// O(M·F) whatever `B` is (a replay buffer's minibatch).
 fn take(el: &mut Elab, x: &TVal, idx: &TVal, lx: Loc, li: Loc) -> R<TVal> {
-    if idx.ty.rank() != 1 || idx.ty.dtype != DType::I32 {
-        return Err(Diag::new(
-            "type-mismatch",
-            format!(
-                "`take` needs an i32 vector of row indices, found {}",
-                idx.ty
-            ),
-        )
-        .label(li, "index"));
-    }
+    row_index_vector(idx, li, "take")?;
     if x.ty.rank() == 0 {
         return Err(Diag::new(
             "shape-mismatch",
@@ -1112,30 +1166,176 @@ fn take(el: &mut Elab, x: &TVal, idx: &TVal, lx: Loc, li: Loc) -> R<TVal> {
         )
         .label(lx, "a scalar"));
     }
-    let b = x.ty.shape[0];
-    let m = idx.ty.shape[0];
-    let rest: Vec<usize> = x.ty.shape[1..].to_vec();
-    let f: usize = rest.iter().product();
-    let x2 = reshape(el, x, vec![b, f])?;
-    let n = el.node(&x2)?;
-    let xt = el.emit(Op::Transpose(vec![1, 0]), vec![n])?;
-    let xb = el.emit_typed(
-        Op::Broadcast,
-        vec![xt],
-        TensorType::new(x.ty.dtype, vec![m, f, b]),
-    );
-    let i2 = reshape(el, idx, vec![m, 1])?;
-    let ni = el.node(&i2)?;
-    let ib = el.emit_typed(
-        Op::Broadcast,
-        vec![ni],
-        TensorType::new(DType::I32, vec![m, f]),
-    );
-    let g = el.emit(Op::Gather, vec![xb, ib])?;
-    let g = el.tval(g);
-    let mut out = vec![m];
-    out.extend(rest);
-    reshape(el, &g, out)
+    let (nx, ni) = (el.node(x)?, el.node(idx)?);
+    let r = el.emit(Op::TakeRows, vec![nx, ni])?;
+    Ok(el.tval(r))
+}
+
+fn row_index_vector(idx: &TVal, li: Loc, f: &str) -> R<()> {
+    if idx.ty.rank() != 1 || idx.ty.dtype != DType::I32 {
+        return Err(Diag::new(
+            "type-mismatch",
+            format!("`{f}` needs an i32 vector of row indices, found {}", idx.ty),
+        )
+        .label(li, "index"));
+    }
+    Ok(())
+}
+
+/// `put(x, idx, rows, add:)`: `x` with row `idx[m]` replaced by (or increased by) row
+/// `m` of `rows`. Written into a state slot with `<-`, it updates the rows in place.
+fn put(el: &mut Elab, args: [(&TVal, Loc); 3], add: bool) -> R<TVal> {
+    let [(x, lx), (idx, li), (rows, lr)] = args;
+    row_index_vector(idx, li, "put")?;
+    let mut want = x.ty.shape.clone();
+    if want.is_empty() {
+        return Err(Diag::new(
+            "shape-mismatch",
+            "`put` writes rows of a tensor of rank 1 or more",
+        )
+        .label(lx, "a scalar"));
+    }
+    want[0] = idx.ty.shape[0];
+    if rows.ty.shape != want {
+        return Err(Diag::new(
+            "shape-mismatch",
+            format!(
+                "`put` of {} index into {} needs rows of shape {}, found {}",
+                idx.ty,
+                x.ty,
+                show_shape(&want),
+                rows.ty
+            ),
+        )
+        .label(lr, format!("this is {}", rows.ty))
+        .label(lx, format!("rows of {}", x.ty)));
+    }
+    if add && x.ty.dtype == DType::Bool {
+        return Err(Diag::new(
+            "type-mismatch",
+            "`put(…, add: true)` adds numbers, not bools",
+        )
+        .label(lx, format!("this is {}", x.ty)));
+    }
+    if crate::sema::elab::promote(rows.ty.dtype, x.ty.dtype, false) != x.ty.dtype {
+        return Err(Diag::new(
+            "type-mismatch",
+            format!(
+                "`put` cannot write {} rows into {} without losing precision",
+                rows.ty.dtype, x.ty
+            ),
+        )
+        .label(lr, format!("this is {}", rows.ty))
+        .help("convert the rows explicitly (`i32(…)`, `f32(…)`)"));
+    }
+    let rows = el.cast(rows, x.ty.dtype)?;
+    let (nx, ni, nr) = (el.node(x)?, el.node(idx)?, el.node(&rows)?);
+    let r = el.emit(Op::PutRows { accumulate: add }, vec![nx, ni, nr])?;
+    Ok(el.tval(r))
+}
+
+/// The element of `map`'s second collection `ys` paired with element `k` (field `name`)
+/// of `xs`: by position for lists and tuples of equal length, by name for records (`ys`
+/// may have more fields: a rollout's batch into a buffer of some of them).
+fn map_partner(
+    ys: Option<&(Value, Loc)>,
+    xs: &Value,
+    k: usize,
+    name: Option<&str>,
+    lxs: Loc,
+) -> R<Option<Value>> {
+    let Some((ys, ly)) = ys else {
+        return Ok(None);
+    };
+    match (ys, name) {
+        (Value::Record(_), Some(n)) => ys.field(n).map(Some).ok_or_else(|| {
+            Diag::new(
+                "unknown-field",
+                format!("`map`'s second record has no field `{n}`"),
+            )
+            .label(*ly, "pairs fields by name")
+            .label(lxs, format!("this record has `{n}`"))
+        }),
+        (Value::List(items) | Value::Tuple(items), None) => {
+            let len = match xs {
+                Value::List(v) | Value::Tuple(v) => v.len(),
+                _ => 0,
+            };
+            if items.len() != len {
+                return Err(Diag::new(
+                    "shape-mismatch",
+                    format!("`map` pairs {len} elements with {}", items.len()),
+                )
+                .label(*ly, format!("{} elements", items.len()))
+                .label(lxs, format!("{len} elements")));
+            }
+            Ok(Some(items[k].clone()))
+        }
+        _ => Err(Diag::new(
+            "type-mismatch",
+            format!("`map` pairs {} with {}", xs.kind(), ys.kind()),
+        )
+        .label(*ly, "not the same kind of collection")),
+    }
+}
+
+/// `action_shape` and `action_dtype`: one action of the environment whose other fields
+/// are `fields` (`[]` and `"i32"` for discrete actions, `[act_dim]` and `"f32"` for
+/// continuous ones), so that code can make room for actions without asking which kind
+/// they are (a replay buffer's `action` field).
+pub fn action_space_fields(fields: &[(String, Value)]) -> Vec<(String, Value)> {
+    let act_dim = fields.iter().find_map(|(n, v)| match v {
+        Value::Int(d) if n == "act_dim" => Some(*d),
+        _ => None,
+    });
+    let (shape, dtype) = match act_dim {
+        Some(d) => (vec![Value::Int(d)], "f32"),
+        None => (vec![], "i32"),
+    };
+    vec![
+        ("action_shape".to_string(), Value::List(shape.into())),
+        ("action_dtype".to_string(), Value::Str(dtype.into())),
+    ]
+}
+
+/// `search_sorted(sorted, values)`: per value, how many elements of `sorted` are at most
+/// it. `sorted: [K]` with values of any shape, or `[S…, K]` with values `[S…, Q]` (one
+/// row of `sorted` per row of values).
+fn search_sorted(el: &mut Elab, s: &TVal, v: &TVal, ls: Loc, lv: Loc) -> R<TVal> {
+    if s.ty.rank() == 0 || s.ty.dtype == DType::Bool {
+        return Err(Diag::new(
+            "type-mismatch",
+            format!("`search_sorted` searches rows of numbers, found {}", s.ty),
+        )
+        .label(ls, "here"));
+    }
+    let dtype = crate::sema::elab::promote(s.ty.dtype, v.ty.dtype, true);
+    let (s, v) = (el.cast(s, dtype)?, el.cast(v, dtype)?);
+    if s.ty.rank() == 1 {
+        // One sorted row for every value: values flattened to [1, Q].
+        let q = v.ty.numel();
+        let s2 = reshape(el, &s, vec![1, s.ty.shape[0]])?;
+        let v2 = reshape(el, &v, vec![1, q])?;
+        let (ns, nv) = (el.node(&s2)?, el.node(&v2)?);
+        let r = el.emit(Op::SearchSorted, vec![ns, nv])?;
+        let r = el.tval(r);
+        return reshape(el, &r, v.ty.shape.clone());
+    }
+    let r = s.ty.rank();
+    if v.ty.rank() != r || v.ty.shape[..r - 1] != s.ty.shape[..r - 1] {
+        return Err(Diag::new(
+            "shape-mismatch",
+            format!(
+                "`search_sorted` of rows {} needs values with the same leading dims, found {}",
+                s.ty, v.ty
+            ),
+        )
+        .label(lv, format!("this is {}", v.ty))
+        .label(ls, format!("rows of {}", s.ty)));
+    }
+    let (ns, nv) = (el.node(&s)?, el.node(&v)?);
+    let r = el.emit(Op::SearchSorted, vec![ns, nv])?;
+    Ok(el.tval(r))
 }
 
 /// One index of `x[…]`.
@@ -1455,6 +1655,7 @@ fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
     ];
     let mut fields = fields;
     fields.extend(extra);
+    fields.extend(action_space_fields(&fields));
     Ok(Value::Env(Rc::new(EnvDef {
         envs: n,
         obs_dim: obs_dim as usize,

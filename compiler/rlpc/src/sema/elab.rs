@@ -60,6 +60,10 @@ pub struct Ctx {
     pub slot_vals: HashMap<SlotId, NodeId>,
     /// Slots written, in first-write order.
     pub writes: Vec<SlotId>,
+    /// Parameters overwritten by `<-` in this graph (a target network made a copy of
+    /// another): a `minimize` without `wrt` leaves them out, though their value is the
+    /// other network's.
+    pub copied: Vec<SlotId>,
     lifted: HashMap<NodeId, NodeId>,
     seqs: HashMap<NodeId, NodeId>,
     rng: Option<(NodeId, NodeId)>,
@@ -200,6 +204,7 @@ impl<'a> Elab<'a> {
             roles: vec![],
             slot_vals: HashMap::new(),
             writes: vec![],
+            copied: vec![],
             lifted: HashMap::new(),
             seqs: HashMap::new(),
             rng: None,
@@ -1042,6 +1047,11 @@ impl<'a> Elab<'a> {
                     .collect::<Vec<_>>()
                     .into(),
             ));
+        }
+        if let Value::Tensor(t) = b
+            && name.name == "dtype"
+        {
+            return Ok(Value::Str(t.ty.dtype.name().into()));
         }
         let fields: Vec<String> = match b {
             Value::Record(fs) => fs.iter().map(|(n, _)| n.clone()).collect(),

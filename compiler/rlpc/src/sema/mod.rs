@@ -6,6 +6,7 @@
 pub mod builtins;
 pub mod elab;
 pub mod function;
+pub mod inplace;
 pub mod library;
 pub mod loops;
 pub mod memory;

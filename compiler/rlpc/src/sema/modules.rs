@@ -24,6 +24,11 @@ pub const STDLIB: &[(&str, &str)] = &[
         include_str!("../../../../stdlib/estimators.rlp"),
     ),
     ("std.losses", include_str!("../../../../stdlib/losses.rlp")),
+    ("std.replay", include_str!("../../../../stdlib/replay.rlp")),
+    (
+        "std.explore",
+        include_str!("../../../../stdlib/explore.rlp"),
+    ),
     (
         "std.env.cartpole",
         include_str!("../../../../stdlib/env/cartpole.rlp"),

@@ -183,13 +183,19 @@ pub(super) fn minimize(
     }
     let loss_node = el.node(&lt)?;
     let top = el.ctxs.len() - 1;
-    // The parameters: those named by `wrt`, else every parameter the loss reads.
+    // The parameters: those named by `wrt`, else every parameter the loss reads other
+    // than through `stop`, except copies made by `<-` in this graph.
     let params: Vec<SlotId> = if wrt.is_empty() {
         let anc = ancestors(&el.ctxs[top].graph, loss_node);
+        let copied = &el.ctxs[top].copied;
         let mut ps: Vec<SlotId> = el.ctxs[top]
             .slot_vals
             .iter()
-            .filter(|(s, n)| el.slots[s.0 as usize].kind == SlotKind::Param && anc[n.index()])
+            .filter(|(s, n)| {
+                el.slots[s.0 as usize].kind == SlotKind::Param
+                    && anc[n.index()]
+                    && !copied.contains(s)
+            })
             .map(|(s, _)| *s)
             .collect();
         ps.sort();
@@ -359,7 +365,7 @@ fn ancestors(g: &rlp_ir::Graph, root: rlp_ir::NodeId) -> Vec<bool> {
     let mut mark = vec![false; g.nodes.len()];
     mark[root.index()] = true;
     for i in (0..=root.index()).rev() {
-        if mark[i] {
+        if mark[i] && g.nodes[i].op != rlp_ir::Op::StopGradient {
             for a in &g.nodes[i].args {
                 mark[a.index()] = true;
             }

@@ -592,6 +592,8 @@ pub fn gym(el: &mut Elab, mut a: Args) -> R<Value> {
             fields.push(("act_high".to_string(), hi));
         }
     }
+    let space = super::builtins::action_space_fields(&fields);
+    fields.extend(space);
     Ok(Value::External(std::rc::Rc::new(
         super::value::ExternalDef {
             index,
@@ -857,6 +859,7 @@ fn external_rollout(
             last_return: x.last_return,
             last_length: x.last_length,
         }),
+        row_writes: vec![],
     });
     Ok(Value::record(record))
 }

@@ -183,6 +183,7 @@ pub fn lower_opts(
         env_steps: 0,
         external: None,
         loops: vec![],
+        row_writes: vec![],
     };
     let mut program = Program {
         slots: el.slots,
@@ -351,7 +352,8 @@ impl Lowering {
         };
         materialize_frame(el, fr, SlotKind::Transient, "tmp.")?;
         let id = el.ctxs.last().expect("stage ctx").id;
-        let (graph, reads, writes) = el.finish_stage();
+        let (mut graph, reads, mut writes) = el.finish_stage();
+        let row_writes = super::inplace::rows_in_place(el, &mut graph, &reads, &mut writes);
         let (loops, others) = std::mem::take(&mut el.loop_notes)
             .into_iter()
             .partition(|(g, _)| *g == id);
@@ -373,6 +375,7 @@ impl Lowering {
                 env_steps: el.env_steps,
                 external: None,
                 loops: loops.into_iter().map(|(_, n)| n).collect(),
+                row_writes,
             });
         }
         Ok(())
@@ -510,6 +513,11 @@ fn assign(el: &mut Elab, target: &Value, value: &Value, lt: Loc, lv: Loc) -> R<(
         let v = el.to_tensor(value, lv, None)?;
         return el.write_slot(*s, &v);
     }
+    if let (Value::Record(_), Value::Record(_)) = (target, value)
+        && holds_state(el, target)
+    {
+        return assign_fields(el, target, value, lt, lv);
+    }
     let dst = collect_params(el, target);
     let src = collect_tensors(el, value);
     if dst.is_empty() {
@@ -529,6 +537,7 @@ fn assign(el: &mut Elab, target: &Value, value: &Value, lt: Loc, lv: Loc) -> R<(
         .label(lv, format!("{} tensors", src.len())));
     }
     for (d, s) in dst.iter().zip(src.iter()) {
+        el.ctxs.last_mut().expect("a graph").copied.push(*d);
         if el.slots[d.0 as usize].ty != s.ty {
             return Err(Diag::new(
                 "shape-mismatch",
@@ -540,6 +549,73 @@ fn assign(el: &mut Elab, target: &Value, value: &Value, lt: Loc, lv: Loc) -> R<(
         el.write_slot(*d, s)?;
     }
     Ok(())
+}
+
+/// Whether `v` holds state other than parameters (a replay buffer's record).
+fn holds_state(el: &Elab, v: &Value) -> bool {
+    collect_tensors(el, v)
+        .iter()
+        .any(|t| matches!(t.src, Src::Slot(s) if el.slots[s.0 as usize].kind == SlotKind::State))
+}
+
+/// `record <- record`: each state tensor of `target` gets the value in the same place of
+/// `value` (fields by name, list items by position); numbers, strings and functions in
+/// `target` are left alone.
+fn assign_fields(el: &mut Elab, target: &Value, value: &Value, lt: Loc, lv: Loc) -> R<()> {
+    match target {
+        Value::Tensor(TVal {
+            src: Src::Slot(s), ..
+        }) => {
+            let v = el.to_tensor(value, lv, None)?;
+            let ty = el.slots[s.0 as usize].ty.clone();
+            if v.ty != ty {
+                return Err(Diag::new(
+                    "shape-mismatch",
+                    format!(
+                        "cannot write {} into `{}` ({ty})",
+                        v.ty, el.slots[s.0 as usize].name
+                    ),
+                )
+                .label(lv, format!("has {}", v.ty))
+                .label(lt, "target"));
+            }
+            el.write_slot(*s, &v)
+        }
+        Value::Tensor(_) => Err(Diag::new(
+            "not-state",
+            "`<-` writes state, but this record holds a tensor that is not state",
+        )
+        .label(lt, "not all state")),
+        Value::Record(fs) => {
+            for (name, t) in fs.iter() {
+                let Some(v) = value.field(name) else {
+                    return Err(Diag::new(
+                        "unknown-field",
+                        format!("the new value has no field `{name}`"),
+                    )
+                    .label(lv, format!("needs `{name}`"))
+                    .label(lt, "target"));
+                };
+                assign_fields(el, t, &v, lt, lv)?;
+            }
+            Ok(())
+        }
+        Value::List(ts) | Value::Tuple(ts) => match value {
+            Value::List(vs) | Value::Tuple(vs) if vs.len() == ts.len() => {
+                for (t, v) in ts.iter().zip(vs.iter()) {
+                    assign_fields(el, t, v, lt, lv)?;
+                }
+                Ok(())
+            }
+            _ => Err(Diag::new(
+                "shape-mismatch",
+                format!("cannot write {} into a list of {}", value.kind(), ts.len()),
+            )
+            .label(lv, "source")
+            .label(lt, "target")),
+        },
+        _ => Ok(()),
+    }
 }
 
 /// The elements a `for` loop runs over: a list or tuple known at compile time.

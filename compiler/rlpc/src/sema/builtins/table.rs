@@ -208,7 +208,10 @@ pub const SIGNATURES: &[Signature] = &[
     Signature { name: "stack", family: Tensor, params: JOIN, returns: "tensor", doc: "Stacks equal-shaped tensors along a new axis." },
     Signature { name: "concat", family: Tensor, params: JOIN, returns: "tensor", doc: "Joins tensors along an existing axis." },
     Signature { name: "reshape", family: Tensor, params: &[req("x", "tensor"), req("shape", "shape")], returns: "tensor", doc: "The same elements in a new shape (the element count must agree)." },
-    Signature { name: "take", family: Tensor, params: &[req("x", "tensor [B, ...]"), req("index", "i32 [M]")], returns: "tensor [M, ...]", doc: "Rows of `x` picked by `index` (a gather along the first axis)." },
+    Signature { name: "take", family: Tensor, params: &[req("x", "tensor [B, ...]"), req("index", "i32 [M]")], returns: "tensor [M, ...]", doc: "Rows of `x` picked by `index` (a gather along the first axis), O(M) whatever the size of `x`." },
+    Signature { name: "put", family: Tensor, params: &[req("x", "tensor [B, ...]"), req("index", "i32 [M]"), req("rows", "tensor [M, ...]"), kw("add", "bool", "false")], returns: "tensor [B, ...]", doc: "`x` with row `index[m]` set to row `m` of `rows`, in order (a later write to a row wins), or increased by it with `add`. `state <- put(state, i, r)` rewrites only those rows of the state, in place." },
+    Signature { name: "cumsum", family: Tensor, params: &[req("x", "tensor"), kw("reverse", "bool", "false")], returns: "tensor", doc: "Running sums along the last axis, added in order (from the end with `reverse`)." },
+    Signature { name: "search_sorted", family: Tensor, params: &[req("sorted", "tensor [..., K]"), req("values", "tensor")], returns: "i32 tensor", doc: "For each value, how many elements of `sorted` are at most it: with running sums of weights, the index drawn by a uniform value (proportional sampling). `sorted` is `[K]` (values any shape) or `[S..., K]` (values `[S..., Q]`)." },
     // ---- random ----
     Signature { name: "uniform", family: Random, params: &[req("shape", "shape"), opt("low", "tensor | number", "0.0"), opt("high", "tensor | number", "1.0"), kw("dtype", "str", "\"f32\""), kw("seed", "int", "0")], returns: "tensor", doc: "Uniform draws in [`low`, `high`)." },
     Signature { name: "normal", family: Random, params: &[req("shape", "shape"), opt("mean", "tensor | number", "0.0"), opt("std", "tensor | number", "1.0"), kw("dtype", "str", "\"f32\""), kw("seed", "int", "0")], returns: "tensor", doc: "Normal draws with mean `mean` and standard deviation `std`." },
@@ -226,8 +229,9 @@ pub const SIGNATURES: &[Signature] = &[
     Signature { name: "len", family: Data, params: &[req("x", "list | tuple | tensor")], returns: "int", doc: "The length of a list or tuple, or the first dimension of a tensor." },
     Signature { name: "range", family: Data, params: &[req("n", "int")], returns: "list of ints", doc: "The list 0, 1, ..., n-1." },
     Signature { name: "int", family: Data, params: &[req("x", "number")], returns: "int", doc: "A compile-time number rounded down to an int (for tensors use `i32`)." },
-    Signature { name: "map", family: Data, params: &[req("f", "fn"), req("xs", "list | tuple | record")], returns: "list | tuple | record", doc: "`f` applied to each element (each field of a record)." },
+    Signature { name: "map", family: Data, params: &[req("f", "fn"), req("xs", "list | tuple | record"), opt("ys", "list | tuple | record", "none")], returns: "list | tuple | record", doc: "`f` applied to each element (each field of a record); with `ys`, `f(x, y)` of paired elements: by position, or for records by field name (`ys` may have more fields)." },
     Signature { name: "split", family: Data, params: &[req("text", "str"), req("sep", "str")], returns: "list of str", doc: "`text` cut at each `sep`." },
+    Signature { name: "values", family: Data, params: &[req("record", "record")], returns: "list", doc: "The values of a record's fields, in order." },
     Signature { name: "chars", family: Data, params: &[req("text", "str")], returns: "list of str", doc: "The characters of `text`." },
     Signature { name: "require", family: Data, params: &[req("cond", "bool"), req("message", "str")], returns: "nothing", doc: "A compile-time check: when `cond` is false, an error with `message` at the call of the function that holds the `require` (so a stdlib function's precondition points at the user's code)." },
 ];

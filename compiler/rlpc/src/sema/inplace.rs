@@ -1,0 +1,84 @@
+//! State rewritten row by row: `buf <- put(buf, index, rows)` applied in place.
+//!
+//! As a graph, `put` returns a new tensor: the old one with some rows replaced. Written
+//! back into the slot it read, that would copy the whole slot every time a stage runs —
+//! a million-transition buffer for a batch of four. So when a stage's new value for a
+//! slot is a chain of `put`s on the value the stage read, the graph computes only each
+//! `put`'s index and rows (into transient slots) and the trainer writes those rows into
+//! the slot where it lies ([`RowWrite`]). Every other node still reads the slot as it
+//! was when the stage began, which is what the graph meant: its reads come before the
+//! write. A `put` whose result something else in the stage reads is also computed as a
+//! copy for that reader.
+
+use super::elab::Elab;
+use crate::program::{RowWrite, SlotId, SlotKind};
+use rlp_ir::{Graph, NodeId, Op, TensorType};
+
+/// Turns the outputs of `graph` that only rewrite rows of the slot they read into row
+/// writes, adding their index and rows as outputs written to new transient slots.
+pub fn rows_in_place(
+    el: &mut Elab,
+    graph: &mut Graph,
+    reads: &[SlotId],
+    writes: &mut Vec<SlotId>,
+) -> Vec<RowWrite> {
+    let mut row_writes = vec![];
+    let (mut kept_writes, mut kept_outputs) = (vec![], vec![]);
+    for (&slot, &out) in writes.iter().zip(&graph.outputs) {
+        let persistent = el.slots[slot.0 as usize].kind != SlotKind::Transient;
+        match put_chain(graph, out, reads, slot) {
+            Some(chain) if persistent => {
+                for (index, rows, add) in chain {
+                    let name = el.slots[slot.0 as usize].name.clone();
+                    let index_slot = el.new_slot(
+                        &format!("{name}.put_index"),
+                        graph.ty(index).clone(),
+                        SlotKind::Transient,
+                    );
+                    let rows_ty: TensorType = graph.ty(rows).clone();
+                    let rows_slot =
+                        el.new_slot(&format!("{name}.put_rows"), rows_ty, SlotKind::Transient);
+                    kept_writes.extend([index_slot, rows_slot]);
+                    kept_outputs.extend([index, rows]);
+                    row_writes.push(RowWrite {
+                        slot,
+                        index: index_slot,
+                        rows: rows_slot,
+                        add,
+                    });
+                }
+            }
+            _ => {
+                kept_writes.push(slot);
+                kept_outputs.push(out);
+            }
+        }
+    }
+    *writes = kept_writes;
+    graph.outputs = kept_outputs;
+    row_writes
+}
+
+/// The `(index, rows, add)` of each `put` in the chain that makes `out` from the stage's
+/// reading of `slot`, first applied first; `None` when `out` is anything else.
+fn put_chain(
+    graph: &Graph,
+    out: NodeId,
+    reads: &[SlotId],
+    slot: SlotId,
+) -> Option<Vec<(NodeId, NodeId, bool)>> {
+    let mut chain = vec![];
+    let mut at = out;
+    while let Op::PutRows { accumulate } = graph.node(at).op {
+        let args = &graph.node(at).args;
+        chain.push((args[1], args[2], accumulate));
+        at = args[0];
+    }
+    match graph.node(at).op {
+        Op::Input(k) if !chain.is_empty() && reads.get(k) == Some(&slot) => {
+            chain.reverse();
+            Some(chain)
+        }
+        _ => None,
+    }
+}

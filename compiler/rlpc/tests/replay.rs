@@ -1,0 +1,422 @@
+//! Replay buffers (`std.replay`) and the row ops under them: wrap-around, uniform
+//! sampling, in-place inserts, resume with a full buffer, and clear errors — on both
+//! backends where a graph runs.
+
+use rlp_ir::{DType, Tensor, TensorType};
+use rlpc::program::Program;
+use rlpc::run::{self, Backend, Trainer};
+use rlpc::sema::Modules;
+use rlpc::sema::function::{FnArg, lower_function};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const WRAPPERS: &str = r#"
+use std.replay.{insert, draw_indices}
+use std.estimators.{q_learning_target}
+
+fn buffer(obs: [C, 2], done: [C] bool, ptr: i32, size: i32) {
+  { data: { obs: obs, done: done }, ptr: ptr, size: size, capacity: C }
+}
+fn insert_rows(obs: [C, 2], done: [C] bool, ptr: i32, size: i32, new_obs: [M, 2], new_done: [M] bool) {
+  insert(buffer(obs, done, ptr, size), { obs: new_obs, done: new_done, extra: new_obs })
+}
+fn draws(obs: [C, 2], done: [C] bool, size: i32, n: int) {
+  draw_indices(buffer(obs, done, 0, size), n)
+}
+fn target(r: [B], next_q: [B, A], terminated: [B] bool) { q_learning_target(r, next_q, terminated, gamma: 0.5) }
+"#;
+
+fn mods() -> Modules {
+    Modules::load_source("wrappers.rlp", WRAPPERS)
+        .map_err(|(_, d)| d[0].message.clone())
+        .unwrap()
+        .0
+}
+
+fn f32s(shape: &[usize], xs: &[f64]) -> Tensor {
+    Tensor::from_f64(DType::F32, shape, xs)
+}
+
+fn scalar_i32(v: f64) -> Tensor {
+    Tensor::from_f64(DType::I32, &[], &[v])
+}
+
+fn tensor_arg(dtype: DType, shape: &[usize]) -> FnArg {
+    FnArg::Tensor(TensorType::new(dtype, shape.to_vec()))
+}
+
+/// Runs `g` on the interpreter and the JIT and requires the same bits.
+fn run_both(g: &rlp_ir::Graph, inputs: &[Tensor]) -> Vec<Tensor> {
+    let g = run::prepare(g).unwrap();
+    let a = rlp_ir::interp::run(&g, inputs).unwrap();
+    let b = rlp_jit::compile(&g, &rlp_jit::JitOptions::default())
+        .unwrap()
+        .run(inputs)
+        .unwrap();
+    assert_eq!(a, b, "interpreter and JIT differ");
+    a
+}
+
+/// Four rows into a buffer of five holding four, pointer at 3: rows 3, 4, 0, 1 are
+/// written (the oldest overwritten), the pointer wraps to 2 and the size stops at 5.
+#[test]
+fn insert_wraps_around_and_overwrites_the_oldest_rows() {
+    let m = mods();
+    let (c, n) = (5, 4);
+    let (g, names) = lower_function(
+        &m,
+        "wrappers.rlp",
+        "insert_rows",
+        vec![
+            tensor_arg(DType::F32, &[c, 2]),
+            tensor_arg(DType::Bool, &[c]),
+            tensor_arg(DType::I32, &[]),
+            tensor_arg(DType::I32, &[]),
+            tensor_arg(DType::F32, &[n, 2]),
+            tensor_arg(DType::Bool, &[n]),
+        ],
+        0,
+    )
+    .unwrap();
+    let old: Vec<f64> = (0..2 * c).map(|v| v as f64).collect();
+    let new: Vec<f64> = (0..2 * n).map(|v| 100.0 + v as f64).collect();
+    let out = run_both(
+        &g,
+        &[
+            f32s(&[c, 2], &old),
+            Tensor::from_f64(DType::Bool, &[c], &[0.0; 5]),
+            scalar_i32(3.0),
+            scalar_i32(4.0),
+            f32s(&[n, 2], &new),
+            Tensor::from_f64(DType::Bool, &[n], &[1.0, 0.0, 1.0, 0.0]),
+        ],
+    );
+    let field = |name: &str| out[names.iter().position(|x| x == name).unwrap()].to_f64_vec();
+    assert_eq!(
+        field("data.obs"),
+        [
+            104.0, 105.0, 106.0, 107.0, 4.0, 5.0, 100.0, 101.0, 102.0, 103.0
+        ]
+    );
+    assert_eq!(field("data.done"), [1.0, 0.0, 0.0, 1.0, 0.0]);
+    assert_eq!(field("ptr"), [2.0]);
+    assert_eq!(field("size"), [5.0]);
+}
+
+/// 40,000 draws from the 10 filled rows of a 16-row buffer: never an empty row, and
+/// counts consistent with uniform (χ² with 9 degrees of freedom below 27.9, p = 0.001).
+#[test]
+fn draws_are_uniform_over_the_filled_rows() {
+    let m = mods();
+    let (c, size, n) = (16, 10, 40_000);
+    for seed in 0..3 {
+        let (g, _) = lower_function(
+            &m,
+            "wrappers.rlp",
+            "draws",
+            vec![
+                tensor_arg(DType::F32, &[c, 2]),
+                tensor_arg(DType::Bool, &[c]),
+                tensor_arg(DType::I32, &[]),
+                FnArg::Int(n as i64),
+            ],
+            seed,
+        )
+        .unwrap();
+        let idx = run_both(
+            &g,
+            &[
+                Tensor::zeros(DType::F32, &[c, 2]),
+                Tensor::zeros(DType::Bool, &[c]),
+                scalar_i32(size as f64),
+            ],
+        )
+        .remove(0)
+        .to_f64_vec();
+        let mut counts = vec![0usize; c];
+        for i in idx {
+            counts[i as usize] += 1;
+        }
+        assert!(counts[size..].iter().all(|&k| k == 0), "{counts:?}");
+        let expected = n as f64 / size as f64;
+        let chi2: f64 = counts[..size]
+            .iter()
+            .map(|&k| (k as f64 - expected).powi(2) / expected)
+            .sum();
+        assert!(chi2 < 27.88, "seed {seed}: χ² = {chi2}, counts {counts:?}");
+    }
+}
+
+/// A TD target bootstraps from the next state after a truncation (`terminated` false)
+/// and not after a termination: r + γ max Q(s′) versus r alone.
+#[test]
+fn td_targets_bootstrap_on_truncation_and_not_on_termination() {
+    let m = mods();
+    let (g, _) = lower_function(
+        &m,
+        "wrappers.rlp",
+        "target",
+        vec![
+            tensor_arg(DType::F32, &[2]),
+            tensor_arg(DType::F32, &[2, 2]),
+            tensor_arg(DType::Bool, &[2]),
+        ],
+        0,
+    )
+    .unwrap();
+    let out = run_both(
+        &g,
+        &[
+            f32s(&[2], &[1.0, 1.0]),
+            f32s(&[2, 2], &[2.0, 4.0, 2.0, 4.0]),
+            // Row 0 was truncated (the episode was cut, not ended): it bootstraps.
+            Tensor::from_f64(DType::Bool, &[2], &[0.0, 1.0]),
+        ],
+    );
+    assert_eq!(out[0].to_f64_vec(), [3.0, 1.0]);
+}
+
+/// The slots by name, as bits (NaN, an episode return not yet known, equals itself),
+/// leaving out the names in `skip`.
+fn bits(state: &[(String, Tensor)], skip: &[&str]) -> Vec<(String, Vec<usize>, Vec<u64>)> {
+    state
+        .iter()
+        .filter(|(n, _)| !skip.contains(&n.as_str()))
+        .map(|(n, t)| {
+            let v = t.to_f64_vec().into_iter().map(f64::to_bits).collect();
+            (format!("{n}: {}", t.dtype()), t.shape().to_vec(), v)
+        })
+        .collect()
+}
+
+fn lower(src: &str) -> Result<Program, String> {
+    let dir = std::env::temp_dir().join(format!("rlpc-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("p{}.rlp", src.len()));
+    std::fs::write(&path, src).unwrap();
+    rlpc::front_end_opts(&path, 0, &[], Default::default())
+        .map(|(p, ..)| p)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+}
+
+const FILL: &str = r#"
+use std.env.cartpole
+use std.replay.{replay, transitions, insert, draw}
+env    = cartpole(envs: 3)
+policy = categorical(linear(env.obs, env.actions))
+buf    = replay(CAPACITY, transitions(env))
+train iterations: 7 {
+  sample batch = rollout(env, policy, steps: 2)
+         buf  <- insert(buf, batch)
+  fit    mb    = draw(buf, 4)
+  log    r = mean(mb.reward)
+}
+"#;
+
+/// The buffer's rows are written in place — the stage's graph computes the new rows
+/// and their indices, never a copy of the buffer — and they hold the rollout's
+/// transitions in time-major order, the pointer and size counting them.
+#[test]
+fn inserts_write_rows_in_place_and_hold_the_rollouts() {
+    let p = lower(&FILL.replace("CAPACITY", "1_000_000")).unwrap();
+    let sample = &p.stages[0];
+    let names: Vec<&str> = sample
+        .writes
+        .iter()
+        .map(|s| p.slot(*s).name.as_str())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("buf.data.") && !n.contains(".put_")),
+        "the buffer is not among the stage's outputs: {names:?}"
+    );
+    assert_eq!(sample.row_writes.len(), 6, "one row write per field");
+    // Small enough to check every row: 7 iterations × 2 steps × 3 environments = 42 rows
+    // into 50, on both backends.
+    let mut results = vec![];
+    for backend in [Backend::Interp, Backend::Jit] {
+        let p = lower(&FILL.replace("CAPACITY", "50")).unwrap();
+        let c = run::compile(p, backend).unwrap();
+        let mut t = Trainer::new(&c).unwrap();
+        for it in 0..7 {
+            t.step(it, None).unwrap();
+        }
+        results.push(t.state());
+    }
+    assert_eq!(
+        bits(&results[0], &[]),
+        bits(&results[1], &[]),
+        "interpreter and JIT differ"
+    );
+    let state = &results[0];
+    let get = |name: &str| {
+        state
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap()
+            .1
+            .to_f64_vec()
+    };
+    assert_eq!(get("buf.ptr"), [42.0]);
+    assert_eq!(get("buf.size"), [42.0]);
+    let obs = get("buf.data.obs");
+    let next = get("buf.data.next_obs");
+    let done: Vec<f64> = get("buf.data.terminated")
+        .iter()
+        .zip(get("buf.data.truncated"))
+        .map(|(a, b)| a.max(b))
+        .collect();
+    // Row r is (step t, env e) with r = 6·iteration + 3·t + e: where an episode did not
+    // end, its next observation is the observation of the same environment one step on.
+    let mut continued = 0;
+    for r in 0..39 {
+        if done[r] == 0.0 {
+            assert_eq!(
+                next[4 * r..4 * r + 4],
+                obs[4 * (r + 3)..4 * (r + 3) + 4],
+                "row {r}"
+            );
+            continued += 1;
+        }
+    }
+    assert!(continued > 30);
+    assert!(
+        obs[4 * 42..].iter().all(|&v| v == 0.0),
+        "rows past the size are empty"
+    );
+}
+
+/// A sample larger than the buffer and a batch larger than it are compile-time errors
+/// at the call; a capacity that cannot fit in memory is refused before anything runs.
+#[test]
+fn impossible_buffers_are_compile_errors() {
+    let e = lower(&FILL.replace("CAPACITY", "3")).unwrap_err();
+    assert!(e.contains("larger than the replay buffer"), "{e}");
+    let e = lower(&FILL.replace("CAPACITY", "1_000_000_000_000")).unwrap_err();
+    assert!(e.contains("memory") || e.contains("too large"), "{e}");
+}
+
+/// A row index out of range in a `put` into state stops the stage with an error naming
+/// the state, and leaves the state as it was.
+#[test]
+fn an_index_out_of_range_names_the_state() {
+    let src = r#"
+use std.env.cartpole
+env   = cartpole(envs: 2)
+table = zeros([4, 2])
+train iterations: 3 {
+  sample batch = rollout(env, categorical(linear(env.obs, env.actions)), steps: 1)
+         table <- put(table, i32(iteration) + indices(2), ones([2, 2]))
+}
+"#;
+    let c = run::compile(lower(src).unwrap(), Backend::Jit).unwrap();
+    let mut t = Trainer::new(&c).unwrap();
+    t.step(0, None).unwrap();
+    t.step(1, None).unwrap();
+    let before = t.state();
+    let e = t.step(3, None).unwrap_err();
+    assert!(
+        e.contains("`table`") && e.contains("row index 4 at position 1 is out of range 0..4"),
+        "{e}"
+    );
+    // The counter is the step's own; everything else is as it was.
+    let skip = ["iteration"];
+    assert_eq!(
+        bits(&before, &skip),
+        bits(&t.state(), &skip),
+        "a failed stage changes nothing"
+    );
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("replay")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rlpc(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rlpc"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rlpc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Killed with a full buffer (and its pointer mid-way round) and resumed: the same final
+/// state and parameters, bit for bit, as the run that was never stopped.
+#[test]
+fn resume_with_a_full_buffer_is_bit_identical() {
+    let root = scratch("resume");
+    let file = root.join("dqn.rlp");
+    let src = r#"
+use std.env.cartpole
+use std.replay.{replay, transitions, insert, draw}
+use std.explore.{epsilon_greedy_policy, linear_schedule}
+use std.estimators.{q_learning_target}
+env    = cartpole(envs: 2)
+q      = mlp(env.obs, [16], env.actions, act: relu)
+q_targ = mlp(env.obs, [16], env.actions, act: relu)
+buf    = replay(20, transitions(env))
+opt    = adam(lr: 1e-2)
+train iterations: 30 {
+  sample batch = rollout(env, epsilon_greedy_policy(q, linear_schedule(1.0, 0.1, 20)), steps: 1)
+         buf  <- insert(buf, batch)
+  every 3 steps after 4 {
+    improve q_targ <- q
+            for k in range(2) {
+              mb = draw(buf, 8)
+              minimize mean((q(mb.obs)[mb.action] -
+                             stop(q_learning_target(mb.reward, q_targ(mb.next_obs), mb.terminated))) ** 2) with opt
+            }
+  }
+  log return = nanmean(env.episode_return)
+}
+"#;
+    std::fs::write(&file, src).unwrap();
+    let (full, split) = (root.join("full"), root.join("split"));
+    let f = file.to_str().unwrap();
+    rlpc(&[
+        "run",
+        f,
+        "--out",
+        full.to_str().unwrap(),
+        "--quiet",
+        "--checkpoint-every",
+        "4",
+    ]);
+    rlpc(&[
+        "run",
+        f,
+        "--out",
+        split.to_str().unwrap(),
+        "--quiet",
+        "--checkpoint-every",
+        "4",
+        "--stop-after",
+        "15",
+    ]);
+    rlpc(&["run", "--resume", split.to_str().unwrap(), "--quiet"]);
+    let last = |d: &Path| {
+        rlp_runtime::checkpoint::load_latest(&d.join("checkpoints"))
+            .unwrap()
+            .unwrap()
+    };
+    let (fs, fstate, _) = last(&full);
+    let (ss, sstate, _) = last(&split);
+    assert_eq!((fs, ss), (30, 30));
+    let size = fstate.iter().find(|(n, _)| n == "buf.size").unwrap();
+    assert_eq!(size.1.to_f64_vec(), [20.0], "the buffer filled and wrapped");
+    assert_eq!(
+        bits(&fstate, &[]),
+        bits(&sstate, &[]),
+        "every slot of the final state, buffer included"
+    );
+}
