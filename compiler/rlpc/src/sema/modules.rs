@@ -24,6 +24,7 @@ pub const STDLIB: &[(&str, &str)] = &[
         include_str!("../../../../stdlib/estimators.rlp"),
     ),
     ("std.losses", include_str!("../../../../stdlib/losses.rlp")),
+    ("std.dp", include_str!("../../../../stdlib/dp.rlp")),
     (
         "std.env.cartpole",
         include_str!("../../../../stdlib/env/cartpole.rlp"),
