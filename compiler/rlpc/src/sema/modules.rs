@@ -29,6 +29,7 @@ pub const STDLIB: &[(&str, &str)] = &[
         "std.explore",
         include_str!("../../../../stdlib/explore.rlp"),
     ),
+    ("std.dp", include_str!("../../../../stdlib/dp.rlp")),
     (
         "std.env.cartpole",
         include_str!("../../../../stdlib/env/cartpole.rlp"),
