@@ -4,7 +4,7 @@
 //! by an evaluation loop written as `.rlp` text ([`eval_source`]):
 //!
 //! ```text
-//! __eval_policy = obs -> { __eval_d = POLICY(obs); { sample: __eval_d.mode, log_prob: __eval_d.log_prob } }
+//! __eval_policy = obs -> { __eval_d = POLICY(obs); { sample: __eval_d.mode } }
 //! train iterations: 1 {
 //!   sample __eval_batch = rollout(ENV, __eval_policy, steps: ENV.max_steps)
 //!   log return = nanmean(ENV.episode_return)
@@ -177,7 +177,7 @@ pub fn eval_source(
     } else {
         text.push_str(&format!(
             "\n__eval_policy = obs -> {{ __eval_d = {policy}(obs); \
-             {{ sample: __eval_d.mode, log_prob: __eval_d.log_prob }} }}\n"
+             {{ sample: __eval_d.mode }} }}\n"
         ));
         "__eval_policy".to_string()
     };

@@ -62,8 +62,9 @@ enum Cmd {
         #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_setting)]
         set: Vec<(String, String)>,
         /// Save a checkpoint and redraw the plots every K iterations (0: only at the end).
-        #[arg(long, value_name = "K", default_value_t = run::DEFAULT_CHECKPOINT_EVERY)]
-        checkpoint_every: u64,
+        /// Default: every 50 iterations, but at most once per 30 s of training.
+        #[arg(long, value_name = "K")]
+        checkpoint_every: Option<u64>,
         /// Continue the run in DIR from its latest checkpoint, with the program and
         /// settings saved there.
         #[arg(long, value_name = "DIR",
@@ -385,9 +386,14 @@ fn new_run(
     seed: u64,
     backend: Backend,
     set: Vec<(String, String)>,
-    checkpoint_every: u64,
+    checkpoint_every: Option<u64>,
     memory: MemoryBudget,
 ) -> Option<Started> {
+    let checkpoint_min_s = match checkpoint_every {
+        Some(_) => 0.0,
+        None => run::DEFAULT_CHECKPOINT_MIN_S,
+    };
+    let checkpoint_every = checkpoint_every.unwrap_or(run::DEFAULT_CHECKPOINT_EVERY);
     let t0 = std::time::Instant::now();
     let (compiled, sources) = compile(&file, seed, &set, backend, memory)?;
     let compile_ms = compile_times(t0, &compiled);
@@ -409,6 +415,7 @@ fn new_run(
         backend,
         set: set.iter().map(|(n, v)| format!("{n}={v}")).collect(),
         checkpoint_every,
+        checkpoint_min_s,
         rlpc_version: env!("CARGO_PKG_VERSION").to_string(),
         seed_rule: rundir::SEED_RULE.to_string(),
         compile_ms,
@@ -420,6 +427,7 @@ fn new_run(
         opts: RunOptions {
             out: Some(out),
             checkpoint_every,
+            checkpoint_min_s,
             ..RunOptions::default()
         },
         label,
@@ -466,6 +474,7 @@ fn resume_run(dir: PathBuf) -> Option<Started> {
         opts: RunOptions {
             out: Some(dir.clone()),
             checkpoint_every: settings.checkpoint_every,
+            checkpoint_min_s: settings.checkpoint_min_s,
             resume: true,
             ..RunOptions::default()
         },

@@ -138,6 +138,10 @@ fn placeholder() -> Tensor {
 
 /// Default checkpoint period, in iterations.
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 50;
+
+/// Without `--checkpoint-every`, at least this many seconds of training pass between
+/// checkpoints (a checkpoint holds every replay buffer: tens of megabytes).
+pub const DEFAULT_CHECKPOINT_MIN_S: f64 = 30.0;
 /// Checkpoints kept on disk by default (the newest ones).
 pub const DEFAULT_KEEP_CHECKPOINTS: usize = 3;
 
@@ -151,6 +155,9 @@ pub struct RunOptions {
     /// Save a checkpoint (and redraw the plots) every this many iterations; 0 saves only
     /// at the end. A checkpoint is always saved at the end.
     pub checkpoint_every: u64,
+    /// With a period, also at least this many seconds of training between two
+    /// checkpoints (0: the period alone decides).
+    pub checkpoint_min_s: f64,
     /// Checkpoints kept (the newest); 0 keeps all.
     pub keep_checkpoints: usize,
     /// Continue from the latest checkpoint in `out` instead of starting from `init`.
@@ -167,6 +174,7 @@ impl Default for RunOptions {
             out: None,
             quiet: false,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            checkpoint_min_s: 0.0,
             keep_checkpoints: DEFAULT_KEEP_CHECKPOINTS,
             resume: false,
             stop_after: None,
@@ -761,6 +769,7 @@ pub fn train_from(
     let t0 = Instant::now();
     let wall0 = at.wall_s;
     let mut last_checkpoint = resumed_from;
+    let mut last_save = Instant::now();
     let mut last = vec![];
     for it in at.iteration..end {
         let steps = trainer.step(it, sources).map_err(|e| {
@@ -788,7 +797,9 @@ pub fn train_from(
             b.set_position(it + 1);
             b.set_message(format_metrics(&last));
         }
-        let due = opts.checkpoint_every > 0 && at.iteration.is_multiple_of(opts.checkpoint_every);
+        let due = opts.checkpoint_every > 0
+            && at.iteration.is_multiple_of(opts.checkpoint_every)
+            && last_save.elapsed().as_secs_f64() >= opts.checkpoint_min_s;
         if let Some(dir) = &opts.out
             && due
             && at.iteration < p.iterations
@@ -796,6 +807,7 @@ pub fn train_from(
             save_checkpoint(dir, &trainer, &at, opts.keep_checkpoints)?;
             crate::plot::write_learning_curves(dir, &dir.join(rundir::METRICS))?;
             last_checkpoint = Some(at.iteration);
+            last_save = Instant::now();
         }
     }
     let finished = end == p.iterations;

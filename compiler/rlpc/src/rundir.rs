@@ -46,6 +46,11 @@ pub struct Settings {
     pub iterations: u64,
     /// Checkpoint period in iterations (0: only at the end).
     pub checkpoint_every: u64,
+    /// The least training time, in seconds, between two checkpoints (0: none): the
+    /// default period is also at most one checkpoint per half minute, so a run of many
+    /// small iterations (a step-wise DQN) does not spend its time writing its buffer.
+    #[serde(default)]
+    pub checkpoint_min_s: f64,
     /// The rlpc that started the run.
     pub rlpc_version: String,
     /// How long compiling took, in milliseconds: the front end (parse, check, lower,
