@@ -143,6 +143,7 @@ builtins! {
     Indices => "indices", Int => "int", Map => "map", Gym => "gym", Split => "split",
     Chars => "chars", Grad => "grad", Parameters => "parameters", Require => "require",
     Put => "put", Cumsum => "cumsum", SearchSorted => "search_sorted", Values => "values",
+    Copy => "copy",
 }
 
 impl Builtin {
@@ -708,6 +709,7 @@ impl Builtin {
             Builtin::Gym => super::rollout::gym(el, a)?,
             Builtin::Grad => super::params::grad_builtin(el, a)?,
             Builtin::Parameters => super::params::parameters_builtin(el, a)?,
+            Builtin::Copy => super::params::copy_builtin(el, a)?,
             Builtin::Require => super::elab::require(el, a)?,
             Builtin::Rollout => super::rollout::rollout(el, a)?,
             Builtin::Optimizer => {

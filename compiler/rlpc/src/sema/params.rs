@@ -8,11 +8,12 @@
 use super::builtins::{Args, filled};
 use super::elab::{Elab, OptLog, R};
 use super::train::materialize;
-use super::value::{Frame, Src, TVal, Value};
+use super::value::{Closure, Frame, Src, TVal, Value};
 use crate::diag::{Diag, Loc};
 use crate::program::{SlotId, SlotKind};
 use rlp_ir::{DType, TensorType};
 use rlp_syntax::ast::{self, BinOp, ExprKind, StmtKind};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// The parameter slots a value holds (modules are closures over their parameters), in
@@ -434,6 +435,100 @@ pub fn parameters_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
         })
         .collect();
     Ok(Value::List(list.into()))
+}
+
+/// `copy(m)`: `m` over new parameters, each initialised (in the init graph) to the
+/// initial value of the one it copies, so a target network starts equal to its source
+/// and is trained, synced or averaged on its own from then on. Closures are rebuilt
+/// with the copied parameters bound in a child of their frame; values without
+/// parameters are shared.
+pub fn copy_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
+    let (m, lm) = a.need("copy", "module")?;
+    a.done_public("copy", &["module"])?;
+    let params = collect_params(el, &m);
+    if params.is_empty() {
+        return Err(Diag::new(
+            "not-state",
+            format!("{} has no parameters to copy", m.kind()),
+        )
+        .label(lm, "no parameters"));
+    }
+    let mut fresh = HashMap::new();
+    for p in params {
+        let source = &el.slots[p.0 as usize];
+        let field = source
+            .name
+            .split_once('.')
+            .map_or(source.name.as_str(), |(_, f)| f);
+        let owner = if el.owner.is_empty() {
+            "copy"
+        } else {
+            el.owner.as_str()
+        };
+        let (name, ty) = (format!("{owner}.{field}"), source.ty.clone());
+        let q = el.new_slot(&name, ty, SlotKind::Param);
+        el.in_init(|el| {
+            let level = el.ctxs.len() - 1;
+            let n = el.read_slot(level, p);
+            let v = el.tval(n);
+            el.write_slot(q, &v)
+        })?;
+        fresh.insert(p, q);
+    }
+    Ok(with_slots(&m, &fresh, &mut HashMap::new()))
+}
+
+/// `v` with the parameter slots in `fresh` replaced; `memo` keeps closures shared
+/// between two places shared in the copy.
+fn with_slots(
+    v: &Value,
+    fresh: &HashMap<SlotId, SlotId>,
+    memo: &mut HashMap<*const Closure, Rc<Closure>>,
+) -> Value {
+    let mut all =
+        |xs: &[Value]| -> Rc<[Value]> { xs.iter().map(|x| with_slots(x, fresh, memo)).collect() };
+    match v {
+        Value::Tensor(t) => match t.src {
+            Src::Slot(s) if fresh.contains_key(&s) => Value::Tensor(TVal {
+                src: Src::Slot(fresh[&s]),
+                ty: t.ty.clone(),
+            }),
+            _ => v.clone(),
+        },
+        Value::List(xs) => Value::List(all(xs)),
+        Value::Tuple(xs) => Value::Tuple(all(xs)),
+        Value::Record(fs) => Value::Record(
+            fs.iter()
+                .map(|(n, x)| (n.clone(), with_slots(x, fresh, memo)))
+                .collect(),
+        ),
+        Value::Closure(c) => {
+            let key = Rc::as_ptr(c);
+            if let Some(done) = memo.get(&key) {
+                return Value::Closure(done.clone());
+            }
+            let frame = Frame::child(&c.frame);
+            let mut names = vec![];
+            names_in(&c.body, &mut names);
+            let copy = Rc::new(Closure {
+                params: c.params.clone(),
+                body: c.body.clone(),
+                frame: frame.clone(),
+                file: c.file,
+            });
+            memo.insert(key, copy.clone());
+            for n in names {
+                if c.params.iter().any(|p| p.name.name == n) {
+                    continue;
+                }
+                if let Some(x) = c.frame.get(&n) {
+                    frame.set(&n, with_slots(&x, fresh, memo));
+                }
+            }
+            Value::Closure(copy)
+        }
+        _ => v.clone(),
+    }
 }
 
 /// Appends to the stage (or loop) graph the gradient of `loss` with respect to the current values

@@ -220,6 +220,7 @@ pub const SIGNATURES: &[Signature] = &[
     Signature { name: "optimizer", family: State, params: &[req("init", "fn(p) -> state"), req("update", "fn(p, g, state, t) -> (p2, state2)")], returns: "optimizer", doc: "An optimizer written in `.rlp`, for `minimize ... with` (see `stdlib/optim.rlp`)." },
     // ---- module ----
     Signature { name: "parameters", family: Module, params: &[req("module", "module | list")], returns: "list of tensors", doc: "The current values of the parameters of `module`, in a fixed order." },
+    Signature { name: "copy", family: Module, params: &[req("module", "module")], returns: "module", doc: "A module like `module` over new parameters that start at its initial values (a target network: `q_targ = copy(q)`)." },
     Signature { name: "grad", family: Module, params: &[req("loss", "f32 scalar"), req("wrt", "module | list")], returns: "list of tensors", doc: "The gradient of `loss` with respect to the parameters of `wrt`, in the order of `parameters`." },
     // ---- environment ----
     Signature { name: "environment", family: Environment, params: &[req("envs", "int"), req("max_steps", "int"), req("obs", "int"), req("reset", "fn"), req("step", "fn"), kw("actions", "int", "none"), kw("act_dim", "int", "none"), kw("act_low", "number", "none"), kw("act_high", "number", "none"), kw("observe", "fn", "none")], returns: "environment", doc: "An environment written in `.rlp`, stepped as a vectorised kernel; its state lives in slots." },
