@@ -117,3 +117,29 @@ fn sac_learns_pendulum() {
         );
     }
 }
+
+/// TD3 reaches a greedy mean return of -200 on Pendulum within 14,000 env steps on each
+/// of seeds 0–2 (measured: 9,000–10,000 steps).
+#[test]
+fn td3_learns_pendulum() {
+    for seed in 0..3 {
+        let hit = first_greedy("td3_pendulum.rlp", seed, 14_000, -200.0);
+        assert!(
+            hit.is_some(),
+            "seed {seed}: greedy return never reached -200"
+        );
+    }
+}
+
+/// DDPG reaches a greedy mean return of -200 on Pendulum within 12,000 env steps on
+/// each of seeds 0–2 (measured: 7,000–9,000 steps).
+#[test]
+fn ddpg_learns_pendulum() {
+    for seed in 0..3 {
+        let hit = first_greedy("ddpg_pendulum.rlp", seed, 12_000, -200.0);
+        assert!(
+            hit.is_some(),
+            "seed {seed}: greedy return never reached -200"
+        );
+    }
+}
