@@ -514,8 +514,26 @@ impl<'g, 'c> Builder<'g, 'c> {
             && view.offset >= 0
             && (cols <= 1 || view.strides[1] == 1)
             && (rows <= 1 || view.strides[0] == cols as i64);
-        let (buf, offset) = match (view.source, row_major) {
-            (Source::Buf(buf), true) => (buf, view.offset as usize),
+        // The transpose of a row-major block: `[cols, rows]` at `offset`.
+        let transposed = view.dynamic.is_empty()
+            && view.offset >= 0
+            && rows > 1
+            && cols > 1
+            && view.strides[0] == 1
+            && view.strides[1] == rows as i64;
+        let (buf, offset) = match (view.source, row_major, transposed) {
+            (Source::Buf(buf), true, _) => (buf, view.offset as usize),
+            (Source::Buf(src), false, true) => {
+                let out = self.temp(dtype, rows * cols);
+                self.steps.push(Step::Native(Native::Transpose {
+                    src,
+                    offset: view.offset as usize,
+                    out,
+                    rows: cols,
+                    cols: rows,
+                }));
+                (out, 0)
+            }
             _ => (self.materialise(view, dtype, node), 0),
         };
         Matrix {
@@ -784,6 +802,7 @@ pub(crate) fn step_buffers(step: &Step) -> (Vec<BufId>, Vec<BufId>) {
             (reads, writes)
         }
         Step::Native(Native::Pad { src, out, .. }) => (vec![*src], vec![*out]),
+        Step::Native(Native::Transpose { src, out, .. }) => (vec![*src], vec![*out]),
         Step::Native(Native::Concat { srcs, out, .. }) => (srcs.clone(), vec![*out]),
         Step::Native(Native::OneHot { idx, out, .. }) => (vec![*idx], vec![*out]),
         Step::Native(Native::PutRows {

@@ -154,6 +154,18 @@ impl MatMul {
 /// Data movement done by plain Rust on contiguous buffers.
 #[derive(Clone, Debug)]
 pub enum Native {
+    /// `out[c, r] = src[offset + r·cols + c]`: a row-major `[rows, cols]` block written
+    /// transposed, in cache-sized tiles (a matrix operand laid out by columns, as the
+    /// backward products' `Wᵀ` and `Xᵀ` are, read one column at a time would miss the
+    /// cache on every element).
+    #[allow(missing_docs)]
+    Transpose {
+        src: BufId,
+        offset: usize,
+        out: BufId,
+        rows: usize,
+        cols: usize,
+    },
     /// `out` is `src` padded with zeros along `axis` (`outer` rows of `inner` elements are
     /// copied to offset `before_elems` within rows of `out_inner` elements).
     #[allow(missing_docs)]
@@ -615,6 +627,13 @@ impl Schedule {
                 }
                 Step::Native(n) => match n {
                     Native::Pad { src, out, .. } => writeln!(f, "pad {src} -> {out}")?,
+                    Native::Transpose {
+                        src,
+                        out,
+                        rows,
+                        cols,
+                        ..
+                    } => writeln!(f, "transpose {src} [{rows},{cols}] -> {out}")?,
                     Native::Concat { srcs, out, .. } => {
                         let s: Vec<String> = srcs.iter().map(|b| b.to_string()).collect();
                         writeln!(f, "concat {} -> {out}", s.join(" "))?

@@ -111,6 +111,21 @@ pub unsafe fn run(step: &Native, ptrs: &[*mut u8], out_dtype: DType) -> Result<(
     // operands' shapes.
     unsafe {
         match step {
+            &Native::Transpose {
+                src,
+                offset,
+                out,
+                rows,
+                cols,
+            } => {
+                let (s, d) = (ptrs[src.index()], ptrs[out.index()]);
+                match elem {
+                    4 => transpose(s.cast::<u32>().add(offset), d.cast::<u32>(), rows, cols),
+                    8 => transpose(s.cast::<u64>().add(offset), d.cast::<u64>(), rows, cols),
+                    1 => transpose(s.add(offset), d, rows, cols),
+                    _ => unreachable!("elements are 1, 4 or 8 bytes"),
+                }
+            }
             Native::Pad {
                 src,
                 out,
@@ -349,5 +364,23 @@ unsafe fn bisect<T: Copy + PartialOrd>(
     for (j, (&x, out)) in v.iter().zip(d.iter_mut()).enumerate() {
         let row = &s[(j / queries) * len..(j / queries + 1) * len];
         *out = row.partition_point(|&e| e <= x) as i32;
+    }
+}
+
+/// `out[c·rows + r] = src[r·cols + c]` in 16×16 tiles, so both sides stay in cache.
+///
+/// # Safety
+/// `src` holds `rows·cols` elements and `out` has room for as many; they do not overlap.
+unsafe fn transpose<T: Copy>(src: *const T, out: *mut T, rows: usize, cols: usize) {
+    const TILE: usize = 16;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for c in c0..(c0 + TILE).min(cols) {
+                for r in r0..(r0 + TILE).min(rows) {
+                    // SAFETY: r < rows and c < cols, inside both buffers.
+                    unsafe { *out.add(c * rows + r) = *src.add(r * cols + c) };
+                }
+            }
+        }
     }
 }

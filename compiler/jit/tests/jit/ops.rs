@@ -339,6 +339,9 @@ fn matmul_including_transposed_operands() {
             (3, 4, 5),
             (17, 5, 4),
             (4, 17, 3),
+            // Transposed in 16×16 tiles: partial tiles on both edges, and whole ones.
+            (33, 37, 19),
+            (20, 16, 48),
         ] {
             let g = graph(&[ty(dtype, &[m, k]), ty(dtype, &[n, k])], |g, x| {
                 let rt = g.transpose(x[1], vec![1, 0]).unwrap();
