@@ -186,3 +186,40 @@ fn long_sums_add_blocks_of_4096_in_order() {
         );
     }
 }
+
+/// `max_grad_norm`: one SGD step (lr 1) on a loss whose gradient has norm 2·‖(3, 4)‖·100 =
+/// 1000 moves the parameters by exactly the clip norm, in the gradient's direction; a
+/// clip above the norm leaves the step as it was. Both backends.
+#[test]
+fn gradients_are_clipped_to_a_global_norm() {
+    for (clip, want) in [(5.0, 5.0), (2000.0, 1000.0)] {
+        let src = format!(
+            "a = param([1], init: \"zeros\")\nb = param([1], init: \"zeros\")\n\
+             opt = sgd(lr: 1.0, max_grad_norm: {clip})\n\
+             train iterations: 1 {{\n  improve minimize -100.0 * (6.0 * sum(a) + 8.0 * sum(b)) with opt\n}}\n"
+        );
+        let (p, _) = rlpc::front_end_source("clip.rlp", &src, 0)
+            .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+            .unwrap();
+        for backend in [Backend::Jit, Backend::Interp] {
+            let c = run::compile(p.clone(), backend).unwrap();
+            let mut t = Trainer::new(&c).unwrap();
+            t.step(0, None).unwrap();
+            let get = |n: &str| {
+                t.params()
+                    .into_iter()
+                    .find(|(m, _)| m == n)
+                    .unwrap()
+                    .1
+                    .to_f64_vec()[0]
+            };
+            let (a, b) = (get("a.p0"), get("b.p0"));
+            let norm = (a * a + b * b).sqrt();
+            assert!(
+                (norm - want).abs() < 1e-3 * want,
+                "clip {clip}: step norm {norm}"
+            );
+            assert!((a / b - 0.75).abs() < 1e-5, "direction kept: {a} {b}");
+        }
+    }
+}

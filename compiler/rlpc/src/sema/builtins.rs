@@ -715,13 +715,29 @@ impl Builtin {
             Builtin::Optimizer => {
                 let (init, _) = a.need(f, "init")?;
                 let (update, _) = a.need(f, "update")?;
-                a.done(f, &["init", "update"])?;
+                let max_grad_norm = match a.take_kw("max_grad_norm") {
+                    None => 0.0,
+                    Some((Value::Float(x), _)) if x >= 0.0 => x,
+                    Some((Value::Int(x), _)) if x >= 0 => x as f64,
+                    Some((v, l)) => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!(
+                                "`max_grad_norm` is a number ≥ 0 (0: no clipping), found {}",
+                                v.kind()
+                            ),
+                        )
+                        .label(l, "here"));
+                    }
+                };
+                a.done(f, &["init", "update", "max_grad_norm"])?;
                 Value::Optimizer(Rc::new(OptDef {
                     init,
                     update,
                     states: Default::default(),
                     count: Default::default(),
                     name: el.owner.clone(),
+                    max_grad_norm,
                 }))
             }
         };

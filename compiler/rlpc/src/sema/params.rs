@@ -11,7 +11,7 @@ use super::train::materialize;
 use super::value::{Closure, Frame, Src, TVal, Value};
 use crate::diag::{Diag, Loc};
 use crate::program::{SlotId, SlotKind};
-use rlp_ir::{DType, TensorType};
+use rlp_ir::{DType, NodeId, TensorType};
 use rlp_syntax::ast::{self, BinOp, ExprKind, StmtKind};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -231,7 +231,10 @@ pub(super) fn minimize(
     }
     el.loc = loc;
     super::loops::check_gradient(el, loss_node, &params, wrt.is_empty(), loc)?;
-    let grads = differentiate(el, loss_node, &params, loc, ll)?;
+    let mut grads = differentiate(el, loss_node, &params, loc, ll)?;
+    if opt.max_grad_norm > 0.0 {
+        grads = clip_global_norm(el, &grads, opt.max_grad_norm, loc)?;
+    }
     // Optimizer step counter, shared by all parameters of this optimizer.
     let count = *opt.count.borrow();
     let count = match count {
@@ -435,6 +438,42 @@ pub fn parameters_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
         })
         .collect();
     Ok(Value::List(list.into()))
+}
+
+/// The gradients scaled by `max / max(‖g‖, max)`, ‖g‖ the norm of all of them together:
+/// unchanged while the norm is at most `max`, else scaled down to it (no division by a
+/// zero norm).
+fn clip_global_norm(el: &mut Elab, grads: &[NodeId], max: f64, loc: Loc) -> R<Vec<NodeId>> {
+    use super::builtins::Builtin;
+    let call = |el: &mut Elab, b: Builtin, xs: Vec<Value>| {
+        b.call(
+            el,
+            Args {
+                pos: xs.into_iter().map(|x| (x, loc)).collect(),
+                kw: vec![],
+                call: loc,
+            },
+        )
+    };
+    let mut total = Value::Float(0.0);
+    for &g in grads {
+        let g = Value::Tensor(el.tval(g));
+        let sq = el.binary(BinOp::Mul, g.clone(), g, loc, loc, loc)?;
+        let s = call(el, Builtin::Sum, vec![sq])?;
+        total = el.binary(BinOp::Add, total, s, loc, loc, loc)?;
+    }
+    let norm = call(el, Builtin::Sqrt, vec![total])?;
+    let denom = call(el, Builtin::Max, vec![norm, Value::Float(max)])?;
+    let scale = el.binary(BinOp::Div, Value::Float(max), denom, loc, loc, loc)?;
+    grads
+        .iter()
+        .map(|&g| {
+            let g = Value::Tensor(el.tval(g));
+            let v = el.binary(BinOp::Mul, g, scale.clone(), loc, loc, loc)?;
+            let t = el.to_tensor(&v, loc, None)?;
+            el.node(&t)
+        })
+        .collect()
 }
 
 /// `copy(m)`: `m` over new parameters, each initialised (in the init graph) to the

@@ -131,6 +131,9 @@ pub struct OptDef {
     /// The step counter slot (f32 scalar), created on first use.
     pub count: RefCell<Option<SlotId>>,
     pub name: String,
+    /// When positive, the gradients of one `minimize` are scaled together so their
+    /// global norm is at most this before the update (Pascanu et al. 2013).
+    pub max_grad_norm: f64,
 }
 
 #[derive(Clone, Debug)]
