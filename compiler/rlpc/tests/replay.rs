@@ -767,11 +767,15 @@ train iterations: 30 {
 
 /// The acting policy's mean return over 1,000 consecutive iterations (4,000 env steps),
 /// at its best, for the example `name` run with `seed`.
-fn peak_return(name: &str, seed: u64) -> f64 {
+fn peak_return(name: &str, seed: u64, settings: &[(&str, &str)]) -> f64 {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples")
         .join(name);
-    let (p, _) = rlpc::front_end(&path, seed)
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (p, _) = rlpc::front_end_with(&path, seed, &settings)
         .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
         .unwrap();
     let col = p.metrics.iter().position(|m| m.name == "return").unwrap();
@@ -793,9 +797,14 @@ fn peak_return(name: &str, seed: u64) -> f64 {
 
 /// `peak_return` reaches `threshold` on two of seeds 0–2.
 fn assert_peak(name: &str, threshold: f64) {
+    assert_peak_with(name, &[], threshold)
+}
+
+/// `assert_peak` with the example's top-level `settings` (`--set name=value`).
+fn assert_peak_with(name: &str, settings: &[(&str, &str)], threshold: f64) {
     let mut peaks = vec![];
     for seed in 0..3 {
-        peaks.push(peak_return(name, seed));
+        peaks.push(peak_return(name, seed, settings));
         if peaks.iter().filter(|&&p| p >= threshold).count() >= 2 {
             return;
         }
@@ -815,6 +824,13 @@ fn dqn_learns_cartpole_from_replay() {
     assert_peak("dqn_cartpole.rlp", 200.0);
 }
 
+/// With 3-step transitions (`--set n_step=3`): peaks of 500, 500 and 497 on seeds 0–2
+/// (last quarter of the run 498, 413 and 398; one-step: 104, 72 and 306).
+#[test]
+fn n_step_dqn_learns_cartpole() {
+    assert_peak_with("dqn_cartpole.rlp", &[("n_step", "3")], 450.0);
+}
+
 /// With prioritized replay and importance weights: peaks of 492 and 497 on seeds 0
 /// and 1 (last quarter of the run 428 and 419).
 #[test]
@@ -822,11 +838,53 @@ fn prioritized_dqn_learns_cartpole() {
     assert_peak("dqn_prioritized_cartpole.rlp", 400.0);
 }
 
+/// The acting policy's mean return over the last quarter of the run of the example
+/// `name` with `seed`, and the run's wall time in seconds.
+fn last_quarter_return(name: &str, seed: u64) -> (f64, f64) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    let (p, _) = rlpc::front_end(&path, seed)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap();
+    let col = p.metrics.iter().position(|m| m.name == "return").unwrap();
+    let iters = p.iterations;
+    let start = std::time::Instant::now();
+    let c = run::compile(p, Backend::Jit).unwrap();
+    let mut t = Trainer::new(&c).unwrap();
+    let mut returns = vec![];
+    for it in 0..iters {
+        t.step(it, None).unwrap();
+        if it >= iters - iters / 4 {
+            returns.push(t.metric_values()[col]);
+        }
+    }
+    let known: Vec<f64> = returns.into_iter().filter(|r| !r.is_nan()).collect();
+    let mean = known.iter().sum::<f64>() / known.len() as f64;
+    (mean, start.elapsed().as_secs_f64())
+}
+
+/// DQN with 3-step transitions learns Acrobot in 40,000 env steps: the acting policy
+/// (ε = 0.05) averages a return of -100 or more over the last 10,000 env steps on two of
+/// seeds 0–2 (a random policy gets about -500, the time limit). Measured: -91.9, -89.3
+/// and -86.5, about 7 s a seed.
+#[test]
+fn dqn_learns_acrobot() {
+    let mut seen = vec![];
+    for seed in 0..3 {
+        seen.push(last_quarter_return("dqn_acrobot.rlp", seed));
+        if seen.iter().filter(|(r, _)| *r >= -100.0).count() >= 2 {
+            return;
+        }
+    }
+    panic!("dqn_acrobot.rlp: last-quarter mean return (and seconds) per seed: {seen:?}");
+}
+
 /// The variants the example's settings switch on compile: double DQN, squared loss.
 #[test]
 fn dqn_variants_compile() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dqn_cartpole.rlp");
-    for set in [("double", "true"), ("loss", "\"mse\"")] {
+    for set in [("double", "true"), ("loss", "\"mse\""), ("n_step", "3")] {
         let settings = vec![(set.0.to_string(), set.1.to_string())];
         rlpc::front_end_with(&path, 0, &settings)
             .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
