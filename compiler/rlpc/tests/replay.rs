@@ -695,12 +695,11 @@ fn rlpc(args: &[&str]) {
 }
 
 /// Killed with a full buffer (and its pointer mid-way round) and resumed: the same final
-/// state and parameters, bit for bit, as the run that was never stopped.
+/// state and parameters, bit for bit, as the run that was never stopped — with one-step
+/// transitions and with an n-step window.
 #[test]
 fn resume_with_a_full_buffer_is_bit_identical() {
-    let root = scratch("resume");
-    let file = root.join("dqn.rlp");
-    let src = r#"
+    let plain = r#"
 use std.env.cartpole
 use std.replay.{replay, transitions, insert, draw}
 use std.explore.{epsilon_greedy_policy, linear_schedule}
@@ -724,6 +723,30 @@ train iterations: 30 {
   log return = nanmean(env.episode_return)
 }
 "#;
+    // The same with 3-step transitions: the window of each environment's last two steps
+    // is state too, stopped mid-episode.
+    let n_step = plain
+        .replace(
+            "{replay, transitions, insert, draw}",
+            "{replay, n_step_transitions, n_step_window, n_step_push, insert_where, draw}",
+        )
+        .replace(
+            "buf    = replay(20, transitions(env))",
+            "buf    = replay(20, n_step_transitions(env))\nwin    = n_step_window(env, 3)",
+        )
+        .replace(
+            "         buf  <- insert(buf, batch)",
+            "         ns   = n_step_push(win, batch)\n         win  <- ns.window\n         buf  <- insert_where(buf, ns.rows, ns.keep)",
+        );
+    assert!(n_step.contains("insert_where") && n_step.contains("win    ="));
+    for (name, src) in [("resume", plain.to_string()), ("resume_n_step", n_step)] {
+        resume_matches_the_run_never_stopped(name, &src);
+    }
+}
+
+fn resume_matches_the_run_never_stopped(name: &str, src: &str) {
+    let root = scratch(name);
+    let file = root.join("dqn.rlp");
     std::fs::write(&file, src).unwrap();
     let (full, split) = (root.join("full"), root.join("split"));
     let f = file.to_str().unwrap();
