@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const WRAPPERS: &str = r#"
-use std.replay.{insert, draw_indices, draw_prioritized}
+use std.replay.{insert, insert_where, n_step, draw_indices, draw_prioritized}
 use std.estimators.{q_learning_target}
 
 fn buffer(obs: [C, 2], done: [C] bool, ptr: i32, size: i32) {
@@ -28,6 +28,18 @@ fn prioritized(obs: [C, 2], done: [C] bool, size: i32, prio: [C], n: int) {
   (d.idx, d.weights)
 }
 fn target(r: [B], next_q: [B, A], terminated: [B] bool) { q_learning_target(r, next_q, terminated, gamma: 0.5) }
+fn insert_kept(obs: [C, 2], done: [C] bool, ptr: i32, size: i32, new_obs: [M, 2], new_done: [M] bool,
+               keep: [M] bool) {
+  insert_where(buffer(obs, done, ptr, size), { obs: new_obs, done: new_done }, keep)
+}
+fn n_steps(obs: [T, N, 1], action: [T, N] i32, r: [T, N], next_obs: [T, N, 1], terminated: [T, N] bool,
+           truncated: [T, N] bool, n: int) {
+  s = n_step({ obs: obs, action: action, reward: r, next_obs: next_obs, terminated: terminated,
+               truncated: truncated }, n: n, gamma: 0.5)
+  next_q = concat([s.next_obs, 2.0 * s.next_obs], axis: -1)
+  (s.obs, s.action, s.reward, s.next_obs, s.terminated, s.truncated, s.discount,
+   q_learning_target(s.reward, next_q, s.terminated, gamma: s.discount))
+}
 "#;
 
 fn mods() -> Modules {
@@ -231,6 +243,283 @@ fn td_targets_bootstrap_on_truncation_and_not_on_termination() {
     assert_eq!(out[0].to_f64_vec(), [3.0, 1.0]);
 }
 
+/// Three of five rows kept, into a buffer of six holding five, pointer at 4: the kept
+/// rows land in order at rows 4, 5, 0 (the oldest overwritten), the pointer and size
+/// count only them, and the rows left out change nothing.
+#[test]
+fn insert_where_writes_only_the_kept_rows() {
+    let m = mods();
+    let (c, n) = (6, 5);
+    let (g, names) = lower_function(
+        &m,
+        "wrappers.rlp",
+        "insert_kept",
+        vec![
+            tensor_arg(DType::F32, &[c, 2]),
+            tensor_arg(DType::Bool, &[c]),
+            tensor_arg(DType::I32, &[]),
+            tensor_arg(DType::I32, &[]),
+            tensor_arg(DType::F32, &[n, 2]),
+            tensor_arg(DType::Bool, &[n]),
+            tensor_arg(DType::Bool, &[n]),
+        ],
+        0,
+    )
+    .unwrap();
+    let old: Vec<f64> = (0..2 * c).map(|v| v as f64).collect();
+    let new: Vec<f64> = (0..2 * n).map(|v| 100.0 + v as f64).collect();
+    let out = run_both(
+        &g,
+        &[
+            f32s(&[c, 2], &old),
+            Tensor::from_f64(DType::Bool, &[c], &[0.0; 6]),
+            scalar_i32(4.0),
+            scalar_i32(5.0),
+            f32s(&[n, 2], &new),
+            Tensor::from_f64(DType::Bool, &[n], &[1.0, 1.0, 1.0, 1.0, 1.0]),
+            // Rows 0, 2 and 3 kept.
+            Tensor::from_f64(DType::Bool, &[n], &[1.0, 0.0, 1.0, 1.0, 0.0]),
+        ],
+    );
+    let field = |name: &str| out[names.iter().position(|x| x == name).unwrap()].to_f64_vec();
+    assert_eq!(
+        field("data.obs"),
+        [
+            106.0, 107.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 100.0, 101.0, 104.0, 105.0
+        ]
+    );
+    assert_eq!(field("data.done"), [1.0, 0.0, 0.0, 0.0, 1.0, 1.0]);
+    assert_eq!(field("ptr"), [1.0]);
+    assert_eq!(field("size"), [6.0]);
+}
+
+/// n-step transitions of one environment's eight steps, rewards 1…8, γ = 0.5, with a
+/// termination at step 2 and a truncation at step 5, worked by hand. With n = 3 the sum
+/// stops at each episode's end and at the rollout's: step 0 gives 1 + ½·2 + ¼·3 = 2.75
+/// ending at the termination (γ³), step 3 gives 4 + ½·5 + ¼·6 = 8 ending at the
+/// truncation with its final observation (60, not the next episode's 6). The Q target
+/// r + discount · max Q(next_obs) (max Q = 2·next_obs) drops the bootstrap after the
+/// termination and keeps it, from the final observation, after the truncation — for
+/// one-step transitions too.
+#[test]
+fn n_step_transitions_stop_at_episode_ends() {
+    let m = mods();
+    let t = 8;
+    let obs: Vec<f64> = (0..t).map(|v| v as f64).collect();
+    let next_obs = [1.0, 2.0, 50.0, 4.0, 5.0, 60.0, 7.0, 8.0];
+    let term = [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+    let trunc = [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+    let rewards: Vec<f64> = (1..=t).map(|v| v as f64).collect();
+    let run_n = |n: i64| {
+        let (g, _) = lower_function(
+            &m,
+            "wrappers.rlp",
+            "n_steps",
+            vec![
+                tensor_arg(DType::F32, &[t, 1, 1]),
+                tensor_arg(DType::I32, &[t, 1]),
+                tensor_arg(DType::F32, &[t, 1]),
+                tensor_arg(DType::F32, &[t, 1, 1]),
+                tensor_arg(DType::Bool, &[t, 1]),
+                tensor_arg(DType::Bool, &[t, 1]),
+                FnArg::Int(n),
+            ],
+            0,
+        )
+        .unwrap();
+        let actions: Vec<f64> = (0..t).map(|v| (v % 2) as f64).collect();
+        run_both(
+            &g,
+            &[
+                f32s(&[t, 1, 1], &obs),
+                Tensor::from_f64(DType::I32, &[t, 1], &actions),
+                f32s(&[t, 1], &rewards),
+                f32s(&[t, 1, 1], &next_obs),
+                Tensor::from_f64(DType::Bool, &[t, 1], &term),
+                Tensor::from_f64(DType::Bool, &[t, 1], &trunc),
+            ],
+        )
+        .into_iter()
+        .map(|x| x.to_f64_vec())
+        .collect::<Vec<_>>()
+    };
+    let three = run_n(3);
+    assert_eq!(three[0], obs, "obs of the first step");
+    assert_eq!(
+        three[1],
+        [0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0],
+        "its action"
+    );
+    assert_eq!(
+        three[2],
+        [2.75, 3.5, 3.0, 8.0, 8.0, 6.0, 11.0, 8.0],
+        "reward"
+    );
+    assert_eq!(
+        three[3],
+        [50.0, 50.0, 50.0, 60.0, 60.0, 60.0, 8.0, 8.0],
+        "next_obs"
+    );
+    assert_eq!(
+        three[4],
+        [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        "terminated"
+    );
+    assert_eq!(
+        three[5],
+        [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0],
+        "truncated"
+    );
+    assert_eq!(
+        three[6],
+        [0.125, 0.25, 0.5, 0.125, 0.25, 0.5, 0.25, 0.5],
+        "discount"
+    );
+    assert_eq!(
+        three[7],
+        [2.75, 3.5, 3.0, 23.0, 38.0, 66.0, 15.0, 16.0],
+        "Q target"
+    );
+    // One step: the rollout's own transitions, discount γ; the target is r + next_obs
+    // except after the termination (3, not 3 + 50), and bootstraps from the truncated
+    // step's final observation (6 + 60).
+    let one = run_n(1);
+    assert_eq!(one[2], rewards);
+    assert_eq!(one[3], next_obs);
+    assert_eq!(one[6], [0.5; 8]);
+    assert_eq!(one[7], [2.0, 4.0, 3.0, 8.0, 10.0, 66.0, 14.0, 16.0]);
+    // n past the rollout's length stops at its end: the same as n = T.
+    assert_eq!(run_n(20), run_n(8));
+}
+
+const COUNTER: &str = r#"
+use std.replay.{replay, n_step_transitions, n_step_window, n_step_push, insert_where}
+use std.estimators.{q_learning_target}
+
+fn count(s: [N], a: [N] i32) {
+  x = s + 1.0
+  { state: x, reward: x, terminated: x == 3.0 }
+}
+
+env    = environment(envs: 2, max_steps: 4, obs: 1, actions: 2,
+                     reset: n -> 10.0 * f32(indices(n)), step: count,
+                     observe: s -> reshape(s, [2, 1]))
+policy = categorical(linear(env.obs, env.actions))
+buf    = replay(16, n_step_transitions(env))
+win    = n_step_window(env, 3)
+
+train iterations: ITERS {
+  sample batch = rollout(env, policy, steps: STEPS)
+         ns    = n_step_push(win, batch, gamma: 0.5)
+         win   <- ns.window
+         buf   <- insert_where(buf, ns.rows, ns.keep)
+         next_q = concat([batch.next_obs, 2.0 * batch.next_obs], axis: -1)
+         target = q_learning_target(batch.reward, next_q, batch.terminated, gamma: 0.5)
+  log    target0 = target[-1, 0], target1 = target[-1, 1]
+}
+"#;
+
+/// A step-wise program keeps the last n - 1 = 2 steps of each environment in a window
+/// and inserts each step's 3-step transition once it has seen 2 steps past it. Two
+/// counters, reward = the count after the step: environment 0 runs 0 → 1, 2, 3 and
+/// terminates (rewards 1, 2, 3), environment 1 runs 10 → 11 … 14 and is truncated by the
+/// time limit of 4 steps. Twelve steps (one per iteration, or two) give 10 transitions per
+/// environment, the first two iterations' held back while the window fills, 20 rows into
+/// a buffer of 16: each the hand-worked transition, none spanning two episodes.
+/// The logged one-step Q target (γ = 0.5, max Q = 2·next_obs) is the reward alone at the
+/// termination (3) and bootstraps from the final count 14 at the truncation (14 + 14),
+/// not from the reset one (10).
+#[test]
+fn n_step_window_inserts_exact_transitions_across_episodes() {
+    // (obs, reward, next_obs, terminated, truncated, discount) of the transition from
+    // each step of an episode.
+    let env0 = [
+        (0.0, 2.75, 3.0, 1.0, 0.0, 0.125),
+        (1.0, 3.5, 3.0, 1.0, 0.0, 0.25),
+        (2.0, 3.0, 3.0, 1.0, 0.0, 0.5),
+    ];
+    let env1 = [
+        (10.0, 20.25, 13.0, 0.0, 0.0, 0.125),
+        (11.0, 22.0, 14.0, 0.0, 1.0, 0.125),
+        (12.0, 20.0, 14.0, 0.0, 1.0, 0.25),
+        (13.0, 14.0, 14.0, 0.0, 1.0, 0.5),
+    ];
+    for (steps, iters) in [(1, 12), (2, 6)] {
+        let mut results = vec![];
+        for backend in [Backend::Interp, Backend::Jit] {
+            let src = COUNTER
+                .replace("ITERS", &iters.to_string())
+                .replace("STEPS", &steps.to_string());
+            let p = lower(&src).unwrap();
+            let cols: Vec<usize> = ["target0", "target1"]
+                .iter()
+                .map(|n| p.metrics.iter().position(|m| &m.name == n).unwrap())
+                .collect();
+            let c = run::compile(p, backend).unwrap();
+            let mut t = Trainer::new(&c).unwrap();
+            let mut targets = vec![];
+            for it in 0..iters {
+                t.step(it, None).unwrap();
+                let v = t.metric_values();
+                targets.push((v[cols[0]], v[cols[1]]));
+            }
+            if steps == 1 {
+                // Environment 0 terminates at steps 2, 5, 8, 11; environment 1 is
+                // truncated at steps 3, 7, 11.
+                for (k, &(t0, t1)) in targets.iter().enumerate() {
+                    let x0 = (k % 3 + 1) as f64;
+                    let want0 = if k % 3 == 2 { 3.0 } else { 2.0 * x0 };
+                    let x1 = (10 + k % 4 + 1) as f64;
+                    assert_eq!(t0, want0, "step {k}, environment 0");
+                    assert_eq!(t1, 2.0 * x1, "step {k}, environment 1");
+                }
+                assert_eq!(targets[3].1, 28.0, "bootstraps from 14, not from 10");
+            }
+            results.push(t.state());
+        }
+        assert_eq!(
+            bits(&results[0], &[]),
+            bits(&results[1], &[]),
+            "interpreter and JIT differ"
+        );
+        let state = &results[0];
+        let get = |name: &str| {
+            state
+                .iter()
+                .find(|(n, _)| n == name)
+                .unwrap()
+                .1
+                .to_f64_vec()
+        };
+        assert_eq!(get("buf.ptr"), [4.0], "20 rows written into 16");
+        assert_eq!(get("buf.size"), [16.0]);
+        let fields = [
+            "obs",
+            "reward",
+            "next_obs",
+            "terminated",
+            "truncated",
+            "discount",
+        ];
+        let cols: Vec<Vec<f64>> = fields
+            .iter()
+            .map(|f| get(&format!("buf.data.{f}")))
+            .collect();
+        // Transition k (row 2k + e in insertion order) starts at step k; rows 0–3 were
+        // overwritten by rows 16–19.
+        for row in 4..20 {
+            let (k, e) = (row / 2, row % 2);
+            let want = if e == 0 { env0[k % 3] } else { env1[k % 4] };
+            let want = [want.0, want.1, want.2, want.3, want.4, want.5];
+            let got: Vec<f64> = cols.iter().map(|c| c[row % 16]).collect();
+            assert_eq!(
+                got, want,
+                "steps: {steps}, transition {k} of environment {e}"
+            );
+        }
+    }
+}
+
 /// The slots by name, as bits (NaN, an episode return not yet known, equals itself),
 /// leaving out the names in `skip`.
 fn bits(state: &[(String, Tensor)], skip: &[&str]) -> Vec<(String, Vec<usize>, Vec<u64>)> {
@@ -406,12 +695,11 @@ fn rlpc(args: &[&str]) {
 }
 
 /// Killed with a full buffer (and its pointer mid-way round) and resumed: the same final
-/// state and parameters, bit for bit, as the run that was never stopped.
+/// state and parameters, bit for bit, as the run that was never stopped — with one-step
+/// transitions and with an n-step window.
 #[test]
 fn resume_with_a_full_buffer_is_bit_identical() {
-    let root = scratch("resume");
-    let file = root.join("dqn.rlp");
-    let src = r#"
+    let plain = r#"
 use std.env.cartpole
 use std.replay.{replay, transitions, insert, draw}
 use std.explore.{epsilon_greedy_policy, linear_schedule}
@@ -435,6 +723,30 @@ train iterations: 30 {
   log return = nanmean(env.episode_return)
 }
 "#;
+    // The same with 3-step transitions: the window of each environment's last two steps
+    // is state too, stopped mid-episode.
+    let n_step = plain
+        .replace(
+            "{replay, transitions, insert, draw}",
+            "{replay, n_step_transitions, n_step_window, n_step_push, insert_where, draw}",
+        )
+        .replace(
+            "buf    = replay(20, transitions(env))",
+            "buf    = replay(20, n_step_transitions(env))\nwin    = n_step_window(env, 3)",
+        )
+        .replace(
+            "         buf  <- insert(buf, batch)",
+            "         ns   = n_step_push(win, batch)\n         win  <- ns.window\n         buf  <- insert_where(buf, ns.rows, ns.keep)",
+        );
+    assert!(n_step.contains("insert_where") && n_step.contains("win    ="));
+    for (name, src) in [("resume", plain.to_string()), ("resume_n_step", n_step)] {
+        resume_matches_the_run_never_stopped(name, &src);
+    }
+}
+
+fn resume_matches_the_run_never_stopped(name: &str, src: &str) {
+    let root = scratch(name);
+    let file = root.join("dqn.rlp");
     std::fs::write(&file, src).unwrap();
     let (full, split) = (root.join("full"), root.join("split"));
     let f = file.to_str().unwrap();
@@ -478,11 +790,15 @@ train iterations: 30 {
 
 /// The acting policy's mean return over 1,000 consecutive iterations (4,000 env steps),
 /// at its best, for the example `name` run with `seed`.
-fn peak_return(name: &str, seed: u64) -> f64 {
+fn peak_return(name: &str, seed: u64, settings: &[(&str, &str)]) -> f64 {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples")
         .join(name);
-    let (p, _) = rlpc::front_end(&path, seed)
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (p, _) = rlpc::front_end_with(&path, seed, &settings)
         .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
         .unwrap();
     let col = p.metrics.iter().position(|m| m.name == "return").unwrap();
@@ -504,9 +820,14 @@ fn peak_return(name: &str, seed: u64) -> f64 {
 
 /// `peak_return` reaches `threshold` on two of seeds 0–2.
 fn assert_peak(name: &str, threshold: f64) {
+    assert_peak_with(name, &[], threshold)
+}
+
+/// `assert_peak` with the example's top-level `settings` (`--set name=value`).
+fn assert_peak_with(name: &str, settings: &[(&str, &str)], threshold: f64) {
     let mut peaks = vec![];
     for seed in 0..3 {
-        peaks.push(peak_return(name, seed));
+        peaks.push(peak_return(name, seed, settings));
         if peaks.iter().filter(|&&p| p >= threshold).count() >= 2 {
             return;
         }
@@ -526,6 +847,13 @@ fn dqn_learns_cartpole_from_replay() {
     assert_peak("dqn_cartpole.rlp", 200.0);
 }
 
+/// With 3-step transitions (`--set n_step=3`): peaks of 500, 500 and 497 on seeds 0–2
+/// (last quarter of the run 498, 413 and 398; one-step: 104, 72 and 306).
+#[test]
+fn n_step_dqn_learns_cartpole() {
+    assert_peak_with("dqn_cartpole.rlp", &[("n_step", "3")], 450.0);
+}
+
 /// With prioritized replay and importance weights: peaks of 492 and 497 on seeds 0
 /// and 1 (last quarter of the run 428 and 419).
 #[test]
@@ -533,11 +861,53 @@ fn prioritized_dqn_learns_cartpole() {
     assert_peak("dqn_prioritized_cartpole.rlp", 400.0);
 }
 
+/// The acting policy's mean return over the last quarter of the run of the example
+/// `name` with `seed`, and the run's wall time in seconds.
+fn last_quarter_return(name: &str, seed: u64) -> (f64, f64) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    let (p, _) = rlpc::front_end(&path, seed)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap();
+    let col = p.metrics.iter().position(|m| m.name == "return").unwrap();
+    let iters = p.iterations;
+    let start = std::time::Instant::now();
+    let c = run::compile(p, Backend::Jit).unwrap();
+    let mut t = Trainer::new(&c).unwrap();
+    let mut returns = vec![];
+    for it in 0..iters {
+        t.step(it, None).unwrap();
+        if it >= iters - iters / 4 {
+            returns.push(t.metric_values()[col]);
+        }
+    }
+    let known: Vec<f64> = returns.into_iter().filter(|r| !r.is_nan()).collect();
+    let mean = known.iter().sum::<f64>() / known.len() as f64;
+    (mean, start.elapsed().as_secs_f64())
+}
+
+/// DQN with 3-step transitions learns Acrobot in 40,000 env steps: the acting policy
+/// (ε = 0.05) averages a return of -100 or more over the last 10,000 env steps on two of
+/// seeds 0–2 (a random policy gets about -500, the time limit). Measured: -91.9, -89.3
+/// and -86.5, about 7 s a seed.
+#[test]
+fn dqn_learns_acrobot() {
+    let mut seen = vec![];
+    for seed in 0..3 {
+        seen.push(last_quarter_return("dqn_acrobot.rlp", seed));
+        if seen.iter().filter(|(r, _)| *r >= -100.0).count() >= 2 {
+            return;
+        }
+    }
+    panic!("dqn_acrobot.rlp: last-quarter mean return (and seconds) per seed: {seen:?}");
+}
+
 /// The variants the example's settings switch on compile: double DQN, squared loss.
 #[test]
 fn dqn_variants_compile() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dqn_cartpole.rlp");
-    for set in [("double", "true"), ("loss", "\"mse\"")] {
+    for set in [("double", "true"), ("loss", "\"mse\""), ("n_step", "3")] {
         let settings = vec![(set.0.to_string(), set.1.to_string())];
         rlpc::front_end_with(&path, 0, &settings)
             .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
