@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const WRAPPERS: &str = r#"
-use std.replay.{insert, insert_where, n_step, draw_indices, draw_prioritized}
+use std.replay.{insert, insert_where, insert_priorities_where, n_step, draw_indices, draw_prioritized}
 use std.estimators.{q_learning_target}
 
 fn buffer(obs: [C, 2], done: [C] bool, ptr: i32, size: i32) {
@@ -31,6 +31,9 @@ fn target(r: [B], next_q: [B, A], terminated: [B] bool) { q_learning_target(r, n
 fn insert_kept(obs: [C, 2], done: [C] bool, ptr: i32, size: i32, new_obs: [M, 2], new_done: [M] bool,
                keep: [M] bool) {
   insert_where(buffer(obs, done, ptr, size), { obs: new_obs, done: new_done }, keep)
+}
+fn prio_kept(obs: [C, 2], done: [C] bool, ptr: i32, size: i32, prio: [C], keep: [M] bool) {
+  insert_priorities_where(prio, buffer(obs, done, ptr, size), keep)
 }
 fn n_steps(obs: [T, N, 1], action: [T, N] i32, r: [T, N], next_obs: [T, N, 1], terminated: [T, N] bool,
            truncated: [T, N] bool, n: int) {
@@ -291,6 +294,42 @@ fn insert_where_writes_only_the_kept_rows() {
     assert_eq!(field("data.done"), [1.0, 0.0, 0.0, 0.0, 1.0, 1.0]);
     assert_eq!(field("ptr"), [1.0]);
     assert_eq!(field("size"), [6.0]);
+}
+
+/// The priorities of the rows `insert_where` writes (rows 0, 2 and 3 of five kept, at
+/// pointer 4 of 6: rows 4, 5, 0) become the largest priority so far; the rows the left-out
+/// ones rewrite keep theirs.
+#[test]
+fn insert_priorities_where_marks_only_the_kept_rows() {
+    let m = mods();
+    let (c, n) = (6, 5);
+    let (g, _) = lower_function(
+        &m,
+        "wrappers.rlp",
+        "prio_kept",
+        vec![
+            tensor_arg(DType::F32, &[c, 2]),
+            tensor_arg(DType::Bool, &[c]),
+            tensor_arg(DType::I32, &[]),
+            tensor_arg(DType::I32, &[]),
+            tensor_arg(DType::F32, &[c]),
+            tensor_arg(DType::Bool, &[n]),
+        ],
+        0,
+    )
+    .unwrap();
+    let out = run_both(
+        &g,
+        &[
+            f32s(&[c, 2], &[0.0; 12]),
+            Tensor::from_f64(DType::Bool, &[c], &[0.0; 6]),
+            scalar_i32(4.0),
+            scalar_i32(6.0),
+            f32s(&[c], &[0.5, 0.25, 0.375, 0.75, 0.1, 3.0]),
+            Tensor::from_f64(DType::Bool, &[n], &[1.0, 0.0, 1.0, 1.0, 0.0]),
+        ],
+    );
+    assert_eq!(out[0].to_f64_vec(), [3.0, 0.25, 0.375, 0.75, 3.0, 3.0]);
 }
 
 /// n-step transitions of one environment's eight steps, rewards 1…8, γ = 0.5, with a
