@@ -1,5 +1,5 @@
 //! Off-policy continuous control written in `.rlp`: target networks made with `copy`,
-//! and the actor-critic examples learning Pendulum on fixed seeds.
+//! and the actor-critic examples learning Pendulum and MountainCarContinuous on fixed seeds.
 
 use rlp_ir::Tensor;
 use rlpc::run::{self, Backend, Trainer};
@@ -141,5 +141,17 @@ fn ddpg_learns_pendulum() {
             hit.is_some(),
             "seed {seed}: greedy return never reached -200"
         );
+    }
+}
+
+/// SAC with temporally correlated exploration noise reaches a greedy mean return of 90
+/// (the task's "solved") on MountainCarContinuous within 12,500 env steps on each of
+/// seeds 0–2 (measured: 7,500 / 10,000 / 7,500). With independent noise the same
+/// updates settle on doing nothing (≈ 0; docs/benchmarks.md).
+#[test]
+fn sac_with_correlated_noise_solves_mountain_car_continuous() {
+    for seed in 0..3 {
+        let hit = first_greedy("sac_mountain_car_continuous.rlp", seed, 12_500, 90.0);
+        assert!(hit.is_some(), "seed {seed}: greedy return never reached 90");
     }
 }
