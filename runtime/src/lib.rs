@@ -8,6 +8,7 @@
 //! - [`memory`]: the machine's memory, sizes in human units, allocations that fail
 //!   with an error.
 //! - [`metrics`]: the `metrics.csv` of a run.
+//! - [`order`]: the ranking `top_k` gives on every backend.
 //! - [`checkpoint`]: a run's state saved so that a crash always leaves one to resume from.
 
 pub mod checkpoint;
@@ -17,6 +18,7 @@ pub mod io;
 pub mod math;
 pub mod memory;
 pub mod metrics;
+pub mod order;
 pub mod rng;
 pub mod tensor;
 

@@ -239,7 +239,8 @@ pub enum Op {
     ArgMax {
         axis: usize,
     },
-    /// `[M, K] @ [K, N] -> [M, N]`, floats only.
+    /// `[M, K] @ [K, N] -> [M, N]`, or batched, `[B, M, K] @ [B, K, N] -> [B, M, N]`
+    /// (one product per leading index: an ensemble's members), floats only.
     MatMul,
     /// `x[.., start..end, ..]` along `axis`.
     Slice {
@@ -281,6 +282,13 @@ pub enum Op {
     /// exceeds `v` (inverse-CDF sampling from running sums). Found by bisection, so a row
     /// that is not ascending gives some position in `0..=K`, the same on every backend.
     SearchSorted,
+    /// `x: [S…, K]` → `[S…, k] i32`: the positions of each row's `k` largest values,
+    /// largest first (ties: lower position first; NaN ranks above +∞), as
+    /// `rlp_runtime::order` defines. The values are then a gather at these positions,
+    /// which carries the gradient.
+    TopK {
+        k: usize,
+    },
     /// `idx: [S…] i32` → `[S…, depth]` of the node's dtype: 1 where the last index equals
     /// `idx`, else 0 (an out-of-range index gives a zero row).
     OneHot {
@@ -370,6 +378,7 @@ impl Op {
             Op::PutRows { accumulate: true } => "add_rows",
             Op::CumSum { .. } => "cumsum",
             Op::SearchSorted => "search_sorted",
+            Op::TopK { .. } => "top_k",
             Op::OneHot { .. } => "one_hot",
             Op::DynIndex => "dyn_index",
             Op::Iota { .. } => "iota",

@@ -65,6 +65,7 @@ impl Display for Op {
                 after,
             } => write!(f, "[axis={axis},before={before},after={after}]"),
             Op::OneHot { depth } => write!(f, "[depth={depth}]"),
+            Op::TopK { k } => write!(f, "[k={k}]"),
             Op::CumSum { reverse } => f.write_str(if *reverse { "[reverse]" } else { "" }),
             Op::Random { seed, stream, .. } => write!(f, "[seed={seed},stream={stream}]"),
             Op::Scan(s) => {

@@ -181,15 +181,19 @@ pub fn infer(g: &Graph, op: &Op, args: &[NodeId]) -> Result<Type, TypeError> {
         Op::MatMul => {
             arity(2)?;
             let (a, b) = (arg(0)?, arg(1)?);
-            if a.rank() != 2
-                || b.rank() != 2
-                || a.shape[1] != b.shape[0]
+            let r = a.rank();
+            if !(r == 2 || r == 3)
+                || b.rank() != r
+                || a.shape[..r - 2] != b.shape[..r - 2]
+                || a.shape[r - 1] != b.shape[r - 2]
                 || a.dtype != b.dtype
                 || !a.dtype.is_float()
             {
                 return err(op, format!("{a} @ {b}"));
             }
-            TensorType::new(a.dtype, vec![a.shape[0], b.shape[1]])
+            let mut s = a.shape[..r - 1].to_vec();
+            s.push(b.shape[r - 1]);
+            TensorType::new(a.dtype, s)
         }
         Op::Slice { axis, start, end } => {
             arity(1)?;
@@ -298,6 +302,16 @@ pub fn infer(g: &Graph, op: &Op, args: &[NodeId]) -> Result<Type, TypeError> {
                 return err(op, format!("search_sorted({s}, {v})"));
             }
             TensorType::new(DType::I32, v.shape.clone())
+        }
+        Op::TopK { k } => {
+            arity(1)?;
+            let x = arg(0)?;
+            if x.rank() == 0 || x.dtype == DType::Bool || *k > x.shape[x.rank() - 1] {
+                return err(op, format!("top_k({x}, {k})"));
+            }
+            let mut s = x.shape.clone();
+            *s.last_mut().expect("rank checked") = *k;
+            TensorType::new(DType::I32, s)
         }
         Op::DynIndex => {
             arity(2)?;

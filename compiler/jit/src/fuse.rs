@@ -336,7 +336,7 @@ impl<'g, 'c> Builder<'g, 'c> {
             } => return self.emit_pad(id, node, *axis, *before),
             Op::Concat { axis } => return self.emit_concat(id, node, *axis),
             Op::OneHot { depth } => return self.emit_one_hot(id, node, *depth),
-            Op::PutRows { .. } | Op::CumSum { .. } | Op::SearchSorted => {
+            Op::PutRows { .. } | Op::CumSum { .. } | Op::SearchSorted | Op::TopK { .. } => {
                 return self.emit_rows(id, node);
             }
             Op::TakeRows => {
@@ -541,6 +541,27 @@ impl<'g, 'c> Builder<'g, 'c> {
             offset,
             rs: cols as isize,
             cs: 1,
+            bs: rows * cols,
+        }
+    }
+
+    /// The operand of a batched product: `[B, rows, cols]` row-major, each product's
+    /// matrix right after the previous one (copied to that layout if it is not).
+    fn batched_matrix(&mut self, view: &View, dtype: DType, node: NodeId) -> Matrix {
+        let (rows, cols) = (view.shape[1], view.shape[2]);
+        let packed = view.dynamic.is_empty()
+            && view.offset >= 0
+            && view.strides.as_slice() == crate::view::row_major(&view.shape).as_slice();
+        let (buf, offset) = match view.source {
+            Source::Buf(buf) if packed => (buf, view.offset as usize),
+            _ => (self.materialise(view, dtype, node), 0),
+        };
+        Matrix {
+            buf,
+            offset,
+            rs: cols as isize,
+            cs: 1,
+            bs: rows * cols,
         }
     }
 
@@ -550,12 +571,24 @@ impl<'g, 'c> Builder<'g, 'c> {
             self.view(node.args[0]).clone(),
             self.view(node.args[1]).clone(),
         );
-        let lhs = self.matrix(&lv, ty.dtype, node.args[0]);
-        let rhs = self.matrix(&rv, ty.dtype, node.args[1]);
+        let batched = lv.shape.len() == 3;
+        let (lhs, rhs) = if batched {
+            (
+                self.batched_matrix(&lv, ty.dtype, node.args[0]),
+                self.batched_matrix(&rv, ty.dtype, node.args[1]),
+            )
+        } else {
+            (
+                self.matrix(&lv, ty.dtype, node.args[0]),
+                self.matrix(&rv, ty.dtype, node.args[1]),
+            )
+        };
         let out = self.temp(ty.dtype, ty.numel());
-        let (m, k, n) = (lv.shape[0], lv.shape[1], rv.shape[1]);
+        let r = lv.shape.len();
+        let (m, k, n) = (lv.shape[r - 2], lv.shape[r - 1], rv.shape[r - 1]);
         self.steps.push(Step::MatMul(MatMul {
             dtype: ty.dtype,
+            batch: if batched { lv.shape[0] } else { 1 },
             m,
             k,
             n,
@@ -690,7 +723,19 @@ impl<'g, 'c> Builder<'g, 'c> {
                     dtype: x_ty.dtype,
                 })
             }
-            _ => unreachable!("emit_rows handles row and running-sum ops only"),
+            Op::TopK { k } => {
+                let len = last(&x_ty.shape);
+                let rows = if len == 0 { 0 } else { x_ty.numel() / len };
+                self.emit_native(id, |out| Native::TopK {
+                    x: args[0],
+                    out,
+                    rows,
+                    len,
+                    k,
+                    dtype: x_ty.dtype,
+                })
+            }
+            _ => unreachable!("emit_rows handles row, ranking and running-sum ops only"),
         }
         Ok(())
     }
@@ -809,6 +854,7 @@ pub(crate) fn step_buffers(step: &Step) -> (Vec<BufId>, Vec<BufId>) {
             x, idx, src, out, ..
         }) => (vec![*x, *idx, *src], vec![*out]),
         Step::Native(Native::CumSum { x, out, .. }) => (vec![*x], vec![*out]),
+        Step::Native(Native::TopK { x, out, .. }) => (vec![*x], vec![*out]),
         Step::Native(Native::SearchSorted { sorted, v, out, .. }) => {
             (vec![*sorted, *v], vec![*out])
         }
@@ -843,7 +889,7 @@ fn is_epilogue_of(k: &Kernel, m: &MatMul) -> bool {
     let KernelKind::Map { .. } = k.kind else {
         return false;
     };
-    if k.units() != m.m * m.n || m.m * m.n == 0 {
+    if m.batch != 1 || k.units() != m.m * m.n || m.m * m.n == 0 {
         return false;
     }
     let flat = crate::view::row_major(&k.space);

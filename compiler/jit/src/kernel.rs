@@ -104,6 +104,8 @@ pub struct Matrix {
     pub rs: isize,
     /// Column stride, in elements.
     pub cs: isize,
+    /// Stride from one product's matrix to the next in a batched product, in elements.
+    pub bs: usize,
 }
 
 /// A matrix product step.
@@ -111,6 +113,9 @@ pub struct Matrix {
 pub struct MatMul {
     /// The element type (`F32` or `F64`).
     pub dtype: DType,
+    /// Independent products (the leading axis of a batched product; 1 for a plain one),
+    /// each `[M, K] @ [K, N]`, the results stacked contiguously.
+    pub batch: usize,
     /// Rows of `lhs` and `out`.
     pub m: usize,
     /// Columns of `lhs`, rows of `rhs`.
@@ -220,6 +225,17 @@ pub enum Native {
         outer: usize,
         len: usize,
         queries: usize,
+        dtype: DType,
+    },
+    /// `out[s, 0..k]`: the positions of the `k` largest of `x[s, 0..len]`, largest
+    /// first, for `rows` rows of `dtype` (`rlp_runtime::order`).
+    #[allow(missing_docs)]
+    TopK {
+        x: BufId,
+        out: BufId,
+        rows: usize,
+        len: usize,
+        k: usize,
         dtype: DType,
     },
     /// `out[s, d] = (idx[s] == d) as dtype` for `rows` indices and `depth` columns.
@@ -617,8 +633,18 @@ impl Schedule {
                 Step::MatMul(m) => {
                     writeln!(
                         f,
-                        "matmul {}x{}x{} {}: {} -> {}",
-                        m.m, m.k, m.n, m.dtype, m.node, m.out
+                        "matmul {}{}x{}x{} {}: {} -> {}",
+                        if m.batch == 1 {
+                            String::new()
+                        } else {
+                            format!("{}*", m.batch)
+                        },
+                        m.m,
+                        m.k,
+                        m.n,
+                        m.dtype,
+                        m.node,
+                        m.out
                     )?;
                     if let Some(k) = &m.epilogue {
                         write!(f, "{pad}  epilogue per {} rows: ", EPILOGUE_ROWS)?;
@@ -658,6 +684,7 @@ impl Schedule {
                         let dir = if *reverse { " reverse" } else { "" };
                         writeln!(f, "cumsum{dir} {x} -> {out}")?
                     }
+                    Native::TopK { x, out, k, .. } => writeln!(f, "top_k {k} {x} -> {out}")?,
                     Native::SearchSorted { sorted, v, out, .. } => {
                         writeln!(f, "search_sorted {sorted} {v} -> {out}")?
                     }

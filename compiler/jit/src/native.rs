@@ -9,6 +9,7 @@
 
 use crate::kernel::{MatMul, Native};
 use rlp_runtime::DType;
+use rlp_runtime::order::top_k_rows;
 
 /// Runs a matrix product: `out = lhs @ rhs`.
 ///
@@ -17,8 +18,11 @@ use rlp_runtime::DType;
 /// declares) and a writable, non-overlapping output.
 pub unsafe fn matmul(step: &MatMul, ptrs: &[*mut u8]) {
     let par = parallelism(step.m, step.n, step.k);
-    // SAFETY: forwarded from the caller.
-    unsafe { matmul_rows(step, ptrs, 0, step.m, par) }
+    // A batched product runs its products one after another.
+    for b in 0..step.batch {
+        // SAFETY: forwarded from the caller.
+        unsafe { product_rows(step, ptrs, b, 0, step.m, par) }
+    }
 }
 
 /// Rows `r0..r1` of a matrix product (`gemm` computes each row the same way whatever
@@ -35,10 +39,26 @@ pub unsafe fn matmul_rows(
     par: gemm::Parallelism,
 ) {
     // SAFETY: forwarded from the caller.
+    unsafe { product_rows(step, ptrs, 0, r0, r1, par) }
+}
+
+/// Rows `r0..r1` of product `b` of a (possibly batched) matrix product.
+///
+/// # Safety
+/// As [`matmul_rows`]; `b < step.batch`.
+unsafe fn product_rows(
+    step: &MatMul,
+    ptrs: &[*mut u8],
+    b: usize,
+    r0: usize,
+    r1: usize,
+    par: gemm::Parallelism,
+) {
+    // SAFETY: forwarded from the caller.
     unsafe {
         match step.dtype {
-            DType::F32 => gemm_typed::<f32>(step, ptrs, r0, r1, par, 0.0, 1.0),
-            DType::F64 => gemm_typed::<f64>(step, ptrs, r0, r1, par, 0.0, 1.0),
+            DType::F32 => gemm_typed::<f32>(step, ptrs, b, r0, r1, par, 0.0, 1.0),
+            DType::F64 => gemm_typed::<f64>(step, ptrs, b, r0, r1, par, 0.0, 1.0),
             DType::I32 | DType::Bool => unreachable!("type rules allow only float matmul"),
         }
     }
@@ -48,6 +68,7 @@ pub unsafe fn matmul_rows(
 unsafe fn gemm_typed<T: Copy + 'static>(
     step: &MatMul,
     ptrs: &[*mut u8],
+    b: usize,
     r0: usize,
     r1: usize,
     par: gemm::Parallelism,
@@ -63,8 +84,8 @@ unsafe fn gemm_typed<T: Copy + 'static>(
         ..
     } = *step;
     let m = r1 - r0;
-    // SAFETY: `out` holds step.m·n elements and r1 <= step.m.
-    let dst = unsafe { ptrs[out.index()].cast::<T>().add(r0 * n) };
+    // SAFETY: `out` holds batch·m·n elements, b < batch and r1 <= step.m.
+    let dst = unsafe { ptrs[out.index()].cast::<T>().add((b * step.m + r0) * n) };
     if m == 0 || n == 0 {
         return;
     }
@@ -79,9 +100,11 @@ unsafe fn gemm_typed<T: Copy + 'static>(
     unsafe {
         let lp = ptrs[lhs.buf.index()]
             .cast::<T>()
-            .add(lhs.offset)
+            .add(lhs.offset + b * lhs.bs)
             .offset(r0 as isize * lhs.rs);
-        let rp = ptrs[rhs.buf.index()].cast::<T>().add(rhs.offset);
+        let rp = ptrs[rhs.buf.index()]
+            .cast::<T>()
+            .add(rhs.offset + b * rhs.bs);
         gemm::gemm(
             m, n, k, dst, 1, n as isize, false, lp, lhs.cs, lhs.rs, rp, rhs.cs, rhs.rs, zero, one,
             false, false, false, par,
@@ -237,6 +260,38 @@ pub unsafe fn run(step: &Native, ptrs: &[*mut u8], out_dtype: DType) -> Result<(
                     DType::F64 => running_sums::<f64>(x, dst, n, *len, *reverse, |a, b| a + b),
                     DType::I32 => running_sums::<i32>(x, dst, n, *len, *reverse, i32::wrapping_add),
                     DType::Bool => unreachable!("the type rules reject cumsum of bools"),
+                }
+            }
+            &Native::TopK {
+                x,
+                out,
+                rows,
+                len,
+                k,
+                dtype,
+            } => {
+                let dst = std::slice::from_raw_parts_mut(ptrs[out.index()].cast::<i32>(), rows * k);
+                let x = ptrs[x.index()].cast_const();
+                match dtype {
+                    DType::F32 => top_k_rows(
+                        std::slice::from_raw_parts(x.cast::<f32>(), rows * len),
+                        len,
+                        k,
+                        dst,
+                    ),
+                    DType::F64 => top_k_rows(
+                        std::slice::from_raw_parts(x.cast::<f64>(), rows * len),
+                        len,
+                        k,
+                        dst,
+                    ),
+                    DType::I32 => top_k_rows(
+                        std::slice::from_raw_parts(x.cast::<i32>(), rows * len),
+                        len,
+                        k,
+                        dst,
+                    ),
+                    DType::Bool => unreachable!("the type rules reject top_k of bools"),
                 }
             }
             Native::SearchSorted {

@@ -38,6 +38,7 @@ pub(super) fn adjoint(
         | Op::OneHot { .. }
         | Op::ArgMax { .. }
         | Op::SearchSorted
+        | Op::TopK { .. }
         | Op::StopGradient => vec![None; args.len()],
         Op::Unary(u) => vec![unary(g, u, args[0], id, dy)?],
         Op::Binary(b) => binary(g, b, args[0], args[1], id, dy, needs)?,
@@ -67,15 +68,21 @@ pub(super) fn adjoint(
         } => vec![Some(reduce_choice(g, args[0], id, dy, &axes)?)],
         Op::MatMul => {
             let (a, b) = (args[0], args[1]);
+            // Each product's own transposes: swap the last two axes.
+            let swap = if shape(g, 0).len() == 3 {
+                vec![0, 2, 1]
+            } else {
+                vec![1, 0]
+            };
             let da = needs[0]
                 .then(|| {
-                    g.transpose(b, vec![1, 0])
+                    g.transpose(b, swap.clone())
                         .and_then(|bt| g.add(Op::MatMul, vec![dy, bt]))
                 })
                 .transpose()?;
             let db = needs[1]
                 .then(|| {
-                    g.transpose(a, vec![1, 0])
+                    g.transpose(a, swap)
                         .and_then(|at| g.add(Op::MatMul, vec![at, dy]))
                 })
                 .transpose()?;

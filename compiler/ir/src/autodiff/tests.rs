@@ -489,6 +489,28 @@ fn matmul_case() -> Case {
     b.case("matmul", y)
 }
 
+/// Three independent products at once (an ensemble's layer): each member's gradient
+/// must come only from its own product.
+fn batched_matmul_case() -> Case {
+    let mut b = Builder::new();
+    let (x, w) = (b.normal(&[3, 2, 4]), b.normal(&[3, 4, 5]));
+    let y = b.add(Op::MatMul, vec![x, w]).unwrap();
+    b.case("batched matmul", y)
+}
+
+/// The 3 largest of each row of 6, as `top_k`'s values are built: positions from
+/// `TopK` (no gradient of their own), the values gathered there, so the gradient
+/// reaches exactly the picked elements.
+fn top_k_values_case() -> Case {
+    let mut b = Builder::new();
+    let x = b.normal(&[4, 6]);
+    let idx = b.add(Op::TopK { k: 3 }, vec![x]).unwrap();
+    let x1 = b.reshape(x, &[4, 1, 6]).unwrap();
+    let wide = b.broadcast(x1, &[4, 3, 6]).unwrap();
+    let y = b.add(Op::Gather, vec![wide, idx]).unwrap();
+    b.case("top-k values", y)
+}
+
 /// `acc = r[t] + gamma * (1 - done[t]) * acc`, backwards over `T` steps of `N` envs;
 /// `y` is the stacked returns followed by the final carry.
 fn discounted_returns(steps: usize) -> Case {
@@ -713,6 +735,8 @@ fn cases() -> Vec<Case> {
     cases.extend(reduce_cases());
     cases.extend(index_cases());
     cases.push(matmul_case());
+    cases.push(batched_matmul_case());
+    cases.push(top_k_values_case());
     cases.extend([0, 1, 5].map(discounted_returns));
     cases.extend([
         two_carries(),
@@ -999,10 +1023,11 @@ fn kind(op: &Op) -> usize {
         Op::PutRows { accumulate } => 54 + usize::from(*accumulate),
         Op::CumSum { .. } => 56,
         Op::SearchSorted => 57,
+        Op::TopK { .. } => 58,
     }
 }
 
-const KINDS: usize = 58;
+const KINDS: usize = 59;
 
 fn collect_kinds(g: &Graph, seen: &mut [bool]) {
     for node in &g.nodes {

@@ -131,6 +131,9 @@ pub(crate) fn apply(op: &Op, ty: &TensorType, args: &[&Tensor]) -> Result<Tensor
         Op::CumSum { reverse } => {
             with_num!(ty.dtype, T => T::wrap(cumsum(T::peek(args[0]), *reverse)))
         }
+        Op::TopK { k } => {
+            with_num!(args[0].dtype(), T => Tensor::I32(top_k(T::peek(args[0]), *k)))
+        }
         Op::SearchSorted => with_num!(args[0].dtype(), T => Tensor::I32(search_sorted(
             T::peek(args[0]),
             T::peek(args[1])
@@ -302,7 +305,19 @@ fn argmax<T: Num>(a: &ArrayD<T>, axis: usize) -> ArrayD<i32> {
 /// round alike. gemm's accumulation order is its own (blocked over K, with fused
 /// multiply-adds where the CPU has them), so matmul results are *not* the naive
 /// left-to-right sum; tests compare them with a tolerance.
+/// A batched product `[B, M, K] @ [B, K, N]` is `B` such products, one per leading index.
 fn matmul<T: Real>(a: &ArrayD<T>, b: &ArrayD<T>) -> ArrayD<T> {
+    if a.ndim() == 3 {
+        let mut shape = a.shape()[..2].to_vec();
+        shape.push(b.shape()[2]);
+        let mut out = Vec::with_capacity(shape.iter().product());
+        for i in 0..a.shape()[0] {
+            let ai = a.index_axis(Axis(0), i).to_owned();
+            let bi = b.index_axis(Axis(0), i).to_owned();
+            out.extend(matmul(&ai, &bi).iter().copied());
+        }
+        return ArrayD::from_shape_vec(IxDyn(&shape), out).expect("batched matmul shape");
+    }
     let (m, k, n) = (a.shape()[0], a.shape()[1], b.shape()[1]);
     let a = a.as_standard_layout();
     let b = b.as_standard_layout();
@@ -462,6 +477,18 @@ fn search_sorted<T: Num>(sorted: &ArrayD<T>, v: &ArrayD<T>) -> ArrayD<i32> {
         })
         .collect();
     ArrayD::from_shape_vec(v.raw_dim(), out).expect("search_sorted shape")
+}
+
+/// Each row's `k` largest positions, by the shared definition in `rlp_runtime::order`.
+fn top_k<T: Num + rlp_runtime::order::Ranked>(x: &ArrayD<T>, k: usize) -> ArrayD<i32> {
+    let len = x.shape()[x.ndim() - 1];
+    let rows = if len == 0 { 0 } else { x.len() / len };
+    let mut shape = x.shape().to_vec();
+    *shape.last_mut().expect("rank checked") = k;
+    let x = x.as_standard_layout();
+    let mut out = vec![0i32; rows * k];
+    rlp_runtime::order::top_k_rows(x.as_slice().expect("standard layout"), len, k, &mut out);
+    ArrayD::from_shape_vec(IxDyn(&shape), out).expect("top_k shape")
 }
 
 /// 1 where the last index equals `idx`, else 0; an out-of-range index gives a zero row.

@@ -2,7 +2,7 @@
 //! at and past a 4-lane width, and a long unaligned tail), against the interpreter.
 
 use crate::common::*;
-use rlp_ir::{BinaryOp, Distribution, Op, ReduceOp, UnaryOp};
+use rlp_ir::{BinaryOp, Distribution, Graph, Op, ReduceOp, UnaryOp};
 use rlp_runtime::DType;
 
 const LENGTHS: [usize; 6] = [0, 1, 3, 4, 5, 17];
@@ -355,6 +355,110 @@ fn matmul_including_transposed_operands() {
             check(&g, &rng.inputs(&g, false));
         }
     }
+}
+
+#[test]
+fn batched_matmul_including_transposed_and_sliced_operands() {
+    let mut rng = Gen(13);
+    for dtype in FLOATS {
+        for (b, m, k, n) in [
+            (1, 2, 3, 4),
+            (5, 1, 3, 2),
+            (3, 17, 5, 4),
+            (4, 0, 3, 2),
+            (2, 3, 0, 2),
+        ] {
+            let g = graph(&[ty(dtype, &[b, m, k]), ty(dtype, &[b, n, k])], |g, x| {
+                // The backward products' layouts: a right operand transposed per member.
+                let rt = g.transpose(x[1], vec![0, 2, 1]).unwrap();
+                let p = g.add(Op::MatMul, vec![x[0], rt]).unwrap();
+                // Members taken from the middle of a larger tensor.
+                let both = g.add(Op::Concat { axis: 0 }, vec![x[0], x[0]]).unwrap();
+                let mid = g.slice(both, 0, b / 2, b / 2 + b).unwrap();
+                let q = g.add(Op::MatMul, vec![mid, rt]).unwrap();
+                vec![p, q]
+            });
+            check(&g, &rng.inputs(&g, false));
+        }
+    }
+}
+
+#[test]
+fn batched_matmul_members_are_the_plain_products() {
+    let mut rng = Gen(14);
+    let (b, m, k, n) = (3, 4, 5, 6);
+    let g = graph(
+        &[ty(DType::F32, &[b, m, k]), ty(DType::F32, &[b, k, n])],
+        |g, x| {
+            let p = g.add(Op::MatMul, vec![x[0], x[1]]).unwrap();
+            let mut outs = vec![p];
+            for e in 0..b {
+                let take = |g: &mut Graph, v, rows: usize, cols: usize| {
+                    let s = g.slice(v, 0, e, e + 1).unwrap();
+                    g.reshape(s, &[rows, cols]).unwrap()
+                };
+                let (xe, we) = (take(g, x[0], m, k), take(g, x[1], k, n));
+                outs.push(g.add(Op::MatMul, vec![xe, we]).unwrap());
+            }
+            outs
+        },
+    );
+    let out = check(&g, &rng.inputs(&g, false));
+    let all = out[0].to_f64_vec();
+    for e in 0..b {
+        assert_eq!(
+            &all[e * m * n..(e + 1) * m * n],
+            out[1 + e].to_f64_vec().as_slice()
+        );
+    }
+}
+
+#[test]
+fn top_k_with_ties_and_specials_matches_the_interpreter() {
+    let mut rng = Gen(15);
+    for dtype in [DType::F32, DType::F64, DType::I32] {
+        for n in LENGTHS.into_iter().filter(|&n| n > 0) {
+            for k in [1, n.div_ceil(2), n] {
+                // Ints in -5..=5 tie often; floats carry ±0, ±inf and NaN.
+                let g = graph(&[ty(dtype, &[3, n])], |g, x| {
+                    let top = g.add(Op::TopK { k }, vec![x[0]]).unwrap();
+                    // Top-k of a sliced (strided) view, as CEM's returns are.
+                    let col = g.slice(x[0], 1, 0, 1).unwrap();
+                    let col = g.reshape(col, &[1, 3]).unwrap();
+                    let top_col = g.add(Op::TopK { k: 2 }, vec![col]).unwrap();
+                    vec![top, top_col]
+                });
+                let out = check(&g, &rng.inputs(&g, true));
+                assert_eq!(out[0].shape(), [3, k]);
+            }
+        }
+    }
+}
+
+#[test]
+fn top_k_picks_the_largest_in_order() {
+    let g = graph(&[ty(DType::F32, &[2, 5])], |g, x| {
+        vec![g.add(Op::TopK { k: 3 }, vec![x[0]]).unwrap()]
+    });
+    let x = t(
+        DType::F32,
+        &[2, 5],
+        &[
+            0.5,
+            2.0,
+            -1.0,
+            2.0,
+            1.0,
+            f64::NAN,
+            0.0,
+            f64::INFINITY,
+            -0.0,
+            3.0,
+        ],
+    );
+    let out = check(&g, &[x]);
+    // Ties by position; NaN above +inf; +0 above -0.
+    assert_eq!(out[0].to_f64_vec(), [1.0, 3.0, 4.0, 0.0, 2.0, 4.0]);
 }
 
 #[test]

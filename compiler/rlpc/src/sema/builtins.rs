@@ -143,7 +143,7 @@ builtins! {
     Indices => "indices", Int => "int", Map => "map", Gym => "gym", Split => "split",
     Chars => "chars", Grad => "grad", Parameters => "parameters", Require => "require",
     Put => "put", Cumsum => "cumsum", SearchSorted => "search_sorted", Values => "values",
-    Copy => "copy",
+    Copy => "copy", TopK => "top_k", Argsort => "argsort", Sort => "sort",
 }
 
 impl Builtin {
@@ -557,6 +557,55 @@ impl Builtin {
                 let st = el.to_tensor(&s, ls, None)?;
                 let vt = el.to_tensor(&v, lv, Some(st.ty.dtype))?;
                 Value::Tensor(search_sorted(el, &st, &vt, ls, lv)?)
+            }
+            Builtin::TopK => {
+                let (x, lx) = a.need(f, "x")?;
+                let (k, lk) = a.need(f, "k")?;
+                a.done(f, &["x", "k"])?;
+                let t = ranked_rows(el, &x, lx, f)?;
+                let len = t.ty.shape[t.ty.rank() - 1];
+                let k = match k {
+                    Value::Int(k) if (1..=len as i64).contains(&k) => k as usize,
+                    other => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!(
+                                "`top_k` keeps an int number of a row's {len} elements, \
+                                 from 1 to {len}, found {}",
+                                show_count(&other)
+                            ),
+                        )
+                        .label(lk, "here"));
+                    }
+                };
+                let idx = top_k(el, &t, k)?;
+                let values = take_along_last(el, &t, &idx)?;
+                Value::record(vec![
+                    ("values".into(), Value::Tensor(values)),
+                    ("indices".into(), Value::Tensor(idx)),
+                ])
+            }
+            Builtin::Argsort | Builtin::Sort => {
+                let (x, lx) = a.need(f, "x")?;
+                let descending = take_bool(&mut a, "descending")?;
+                a.done(f, &["x", "descending"])?;
+                let t = ranked_rows(el, &x, lx, f)?;
+                let len = t.ty.shape[t.ty.rank() - 1];
+                // Ascending is descending of an order-reversing map: -x for floats
+                // (exact), -1 - x for ints (no overflow at i32::MIN).
+                let key = if descending {
+                    t.clone()
+                } else {
+                    let c = if t.ty.dtype == DType::I32 { -1 } else { 0 };
+                    let c = el.to_tensor(&Value::Int(c), lx, Some(t.ty.dtype))?;
+                    tensor_binary(el, BinOp::Sub, &c, &t, lx, lx, lx)?
+                };
+                let idx = top_k(el, &key, len)?;
+                if self == Builtin::Argsort {
+                    Value::Tensor(idx)
+                } else {
+                    Value::Tensor(take_along_last(el, &t, &idx)?)
+                }
             }
             Builtin::Indices => {
                 let (n, ln) = a.need(f, "n")?;
@@ -1130,7 +1179,9 @@ pub fn tensor_binary(
     emit_bin(el, bop, &x, &y)
 }
 
-/// `a @ b`: `[…, K] @ [K, N]` → `[…, N]` (leading dims flattened into one GEMM).
+/// `a @ b`: `[…, K] @ [K, N]` → `[…, N]` (leading dims flattened into one GEMM), or a
+/// batched product `[E…, M, K] @ [E…, K, N]` → `[E…, M, N]`: one product per leading
+/// index (an ensemble's members), all in one batched step.
 fn matmul(el: &mut Elab, a: &TVal, b: &TVal, la: Loc, lb: Loc) -> R<TVal> {
     let bad = |why: &str| {
         Diag::new(
@@ -1140,7 +1191,10 @@ fn matmul(el: &mut Elab, a: &TVal, b: &TVal, la: Loc, lb: Loc) -> R<TVal> {
         .label(la, format!("this is {}", a.ty))
         .label(lb, format!("this is {}", b.ty))
     };
-    if a.ty.rank() == 0 || b.ty.rank() == 0 || b.ty.rank() > 2 {
+    if b.ty.rank() > 2 {
+        return batched_matmul(el, a, b, &bad);
+    }
+    if a.ty.rank() == 0 || b.ty.rank() == 0 {
         return Err(bad("`@` takes [..., K] @ [K, N]"));
     }
     let k = *a.ty.shape.last().unwrap();
@@ -1163,6 +1217,41 @@ fn matmul(el: &mut Elab, a: &TVal, b: &TVal, la: Loc, lb: Loc) -> R<TVal> {
     if b.ty.rank() == 2 {
         out.push(n);
     }
+    reshape(el, &r, out)
+}
+
+/// `[E…, M, K] @ [E…, K, N]`: the leading dims must be equal; they are flattened into
+/// the one batch axis of the IR's batched product.
+fn batched_matmul(el: &mut Elab, a: &TVal, b: &TVal, bad: &dyn Fn(&str) -> Diag) -> R<TVal> {
+    let r = b.ty.rank();
+    if a.ty.rank() != r {
+        return Err(bad(&format!(
+            "a batched product takes [E..., M, K] @ [E..., K, N] with the same leading dims \
+             (broadcast the left operand to rank {r} first)"
+        )));
+    }
+    let (lead, (am, bm)) = (
+        &a.ty.shape[..r - 2],
+        (&a.ty.shape[r - 2..], &b.ty.shape[r - 2..]),
+    );
+    if lead != &b.ty.shape[..r - 2] {
+        return Err(bad("the leading (batch) dimensions differ"));
+    }
+    if am[1] != bm[0] {
+        return Err(bad(&format!(
+            "inner dimensions {} and {} differ",
+            am[1], bm[0]
+        )));
+    }
+    let d = promote(promote(a.ty.dtype, b.ty.dtype, true), DType::F32, true);
+    let batch: usize = lead.iter().product();
+    let a2 = el.cast(a, d)?;
+    let b2 = el.cast(b, d)?;
+    let a2 = reshape(el, &a2, vec![batch, am[0], am[1]])?;
+    let b2 = reshape(el, &b2, vec![batch, bm[0], bm[1]])?;
+    let r = emit_bin_op(el, Op::MatMul, &a2, &b2)?;
+    let mut out = lead.to_vec();
+    out.extend([am[0], bm[1]]);
     reshape(el, &r, out)
 }
 
@@ -1354,6 +1443,59 @@ fn search_sorted(el: &mut Elab, s: &TVal, v: &TVal, ls: Loc, lv: Loc) -> R<TVal>
     let (ns, nv) = (el.node(&s)?, el.node(&v)?);
     let r = el.emit(Op::SearchSorted, vec![ns, nv])?;
     Ok(el.tval(r))
+}
+
+/// The argument of a ranking built-in: a numeric tensor of rank ≥ 1 with a non-empty
+/// last axis (bools rank as 0/1 ints).
+fn ranked_rows(el: &mut Elab, x: &Value, lx: Loc, f: &str) -> R<TVal> {
+    let t = el.to_tensor(x, lx, None)?;
+    let t = if t.ty.dtype == DType::Bool {
+        el.cast(&t, DType::I32)?
+    } else {
+        t
+    };
+    if t.ty.rank() == 0 || t.ty.shape[t.ty.rank() - 1] == 0 {
+        return Err(Diag::new(
+            "shape-mismatch",
+            format!(
+                "`{f}` ranks the rows of a tensor along its last axis, found {}",
+                t.ty
+            ),
+        )
+        .label(lx, "here"));
+    }
+    Ok(t)
+}
+
+fn show_count(v: &Value) -> String {
+    match v {
+        Value::Int(k) => k.to_string(),
+        other => other.kind().to_string(),
+    }
+}
+
+/// The positions of each row's `k` largest elements, largest first.
+fn top_k(el: &mut Elab, t: &TVal, k: usize) -> R<TVal> {
+    let n = el.node(t)?;
+    let r = el.emit(Op::TopK { k }, vec![n])?;
+    Ok(el.tval(r))
+}
+
+/// `x: [S…, K]`, `idx: [S…, k] i32` → `x[s…, idx[s…, j]]`, `[S…, k]`: each row of `x`
+/// broadcast to the `k` picks and gathered, so the gradient flows back to the picked
+/// elements.
+fn take_along_last(el: &mut Elab, x: &TVal, idx: &TVal) -> R<TVal> {
+    let r = x.ty.rank();
+    let mut one = x.ty.shape.clone();
+    one.insert(r - 1, 1);
+    let xr = reshape(el, x, one)?;
+    let mut wide = idx.ty.shape.clone();
+    wide.push(x.ty.shape[r - 1]);
+    let n = el.node(&xr)?;
+    let b = el.emit_typed(Op::Broadcast, vec![n], TensorType::new(x.ty.dtype, wide));
+    let ni = el.node(idx)?;
+    let g = el.emit(Op::Gather, vec![b, ni])?;
+    Ok(el.tval(g))
 }
 
 /// One index of `x[…]`.
