@@ -725,7 +725,7 @@ impl<'g, 'c> Builder<'g, 'c> {
             }
             Op::TopK { k } => {
                 let len = last(&x_ty.shape);
-                let rows = if len == 0 { 0 } else { x_ty.numel() / len };
+                let rows = x_ty.numel().checked_div(len).unwrap_or(0);
                 self.emit_native(id, |out| Native::TopK {
                     x: args[0],
                     out,

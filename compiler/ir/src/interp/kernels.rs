@@ -482,7 +482,7 @@ fn search_sorted<T: Num>(sorted: &ArrayD<T>, v: &ArrayD<T>) -> ArrayD<i32> {
 /// Each row's `k` largest positions, by the shared definition in `rlp_runtime::order`.
 fn top_k<T: Num + rlp_runtime::order::Ranked>(x: &ArrayD<T>, k: usize) -> ArrayD<i32> {
     let len = x.shape()[x.ndim() - 1];
-    let rows = if len == 0 { 0 } else { x.len() / len };
+    let rows = x.len().checked_div(len).unwrap_or(0);
     let mut shape = x.shape().to_vec();
     *shape.last_mut().expect("rank checked") = k;
     let x = x.as_standard_layout();

@@ -26,6 +26,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("std.losses", include_str!("../../../../stdlib/losses.rlp")),
     ("std.replay", include_str!("../../../../stdlib/replay.rlp")),
     ("std.plan", include_str!("../../../../stdlib/plan.rlp")),
+    ("std.model", include_str!("../../../../stdlib/model.rlp")),
     (
         "std.explore",
         include_str!("../../../../stdlib/explore.rlp"),
