@@ -314,3 +314,75 @@ fn cem_with_a_learned_ensemble_controls_pendulum_within_its_first_episodes() {
     );
     assert!(ret > -500.0, "mean return of the first episodes {ret}");
 }
+
+/// `(I − γ·P)⁻¹` by Gauss–Jordan elimination with partial pivoting, in f64.
+fn resolvent(p: &[f64], n: usize, gamma: f64) -> Vec<f64> {
+    let mut a: Vec<f64> = (0..n * n)
+        .map(|i| f64::from(u8::from(i / n == i % n)) - gamma * p[i])
+        .collect();
+    let mut inv: Vec<f64> = (0..n * n)
+        .map(|i| f64::from(u8::from(i / n == i % n)))
+        .collect();
+    for c in 0..n {
+        let piv = (c..n)
+            .max_by(|&x, &y| a[x * n + c].abs().total_cmp(&a[y * n + c].abs()))
+            .unwrap();
+        for j in 0..n {
+            a.swap(c * n + j, piv * n + j);
+            inv.swap(c * n + j, piv * n + j);
+        }
+        let d = a[c * n + c];
+        for j in 0..n {
+            a[c * n + j] /= d;
+            inv[c * n + j] /= d;
+        }
+        for r in (0..n).filter(|&r| r != c) {
+            let f = a[r * n + c];
+            for j in 0..n {
+                a[r * n + j] -= f * a[c * n + j];
+                inv[r * n + j] -= f * inv[c * n + j];
+            }
+        }
+    }
+    inv
+}
+
+#[test]
+fn successor_representation_matches_the_closed_form_and_transfers_to_a_new_task() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/successor_gridworld.rlp");
+    let settings = [("iters".to_string(), "10000".to_string())];
+    let (p, _) = rlpc::front_end_with(&path, 0, &settings)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap();
+    let c = rlpc::run::compile(p, rlpc::run::Backend::Jit).unwrap();
+    let mut t = rlpc::run::Trainer::new(&c).unwrap();
+    for it in 0..10_000 {
+        t.step(it, None).unwrap();
+    }
+    let state = t.state();
+    let get = |n: &str| state.iter().find(|(k, _)| k == n).unwrap().1.to_f64_vec();
+    // The program's series against an independent inverse of its own P'π.
+    let (p_pi, exact) = (get("p_pi"), get("exact_m"));
+    let n = 25;
+    // Rows sum to 1 except where walls, holes and the goal take mass out.
+    let mass: f64 = p_pi.iter().sum();
+    assert!(mass > 10.0 && mass < 25.0, "P'π carries {mass}");
+    let inv = resolvent(&p_pi, n, 0.9);
+    for (i, (a, b)) in exact.iter().zip(&inv).enumerate() {
+        assert!((a - b).abs() < 1e-4, "entry {i}: series {a}, inverse {b}");
+    }
+    let names: Vec<String> = c.program.metrics.iter().map(|m| m.name.clone()).collect();
+    let m = t.metric_values();
+    let metric = |k: &str| m[names.iter().position(|x| x == k).unwrap()];
+    assert!(
+        metric("sr_error") < 0.02,
+        "TD-learned M vs closed form: {}",
+        metric("sr_error")
+    );
+    assert!(
+        metric("value_error_b") < 0.03,
+        "task b values from M and a re-fitted w: {}",
+        metric("value_error_b")
+    );
+}
