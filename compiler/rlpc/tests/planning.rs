@@ -431,3 +431,11 @@ fn dyna_q_plans_its_way_to_the_goal_sooner_than_q_learning() {
         "values at the start: {dyna:?} {plain:?}"
     );
 }
+
+#[test]
+fn a_policy_trained_through_the_learned_model_swings_pendulum_up() {
+    // 600 iterations of 4 environments: 2,400 env steps; the actor alone on 10
+    // evaluation episodes.
+    let greedy = final_metrics("model_backprop_pendulum.rlp", &[("iters", "601")], &["greedy"]);
+    assert!(greedy[0] > -200.0, "greedy return {}", greedy[0]);
+}
