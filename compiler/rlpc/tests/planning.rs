@@ -446,3 +446,11 @@ fn sac_on_model_rollouts_swings_pendulum_up_within_a_thousand_steps() {
     let greedy = final_metrics("mbpo_pendulum.rlp", &[("iters", "801")], &["greedy"]);
     assert!(greedy[0] > -200.0, "greedy return {}", greedy[0]);
 }
+
+#[test]
+fn c_learning_reaches_goals_without_rewards() {
+    // 7,000 iterations of 4 point masses; the last episode of each (random forces
+    // reach the goal in about none of them).
+    let m = final_metrics("c_learning_point_mass.rlp", &[("iters", "7000")], &["success"]);
+    assert!(m[0] >= 0.75, "success {}", m[0]);
+}
