@@ -436,7 +436,11 @@ fn dyna_q_plans_its_way_to_the_goal_sooner_than_q_learning() {
 fn a_policy_trained_through_the_learned_model_swings_pendulum_up() {
     // 600 iterations of 4 environments: 2,400 env steps; the actor alone on 10
     // evaluation episodes.
-    let greedy = final_metrics("model_backprop_pendulum.rlp", &[("iters", "601")], &["greedy"]);
+    let greedy = final_metrics(
+        "model_backprop_pendulum.rlp",
+        &[("iters", "601")],
+        &["greedy"],
+    );
     assert!(greedy[0] > -200.0, "greedy return {}", greedy[0]);
 }
 
@@ -451,6 +455,10 @@ fn sac_on_model_rollouts_swings_pendulum_up_within_a_thousand_steps() {
 fn c_learning_reaches_goals_without_rewards() {
     // 7,000 iterations of 4 point masses; the last episode of each (the untrained
     // actor reaches none of its goals in the first 1,000 iterations).
-    let m = final_metrics("c_learning_point_mass.rlp", &[("iters", "7000")], &["success"]);
+    let m = final_metrics(
+        "c_learning_point_mass.rlp",
+        &[("iters", "7000")],
+        &["success"],
+    );
     assert!(m[0] >= 0.75, "success {}", m[0]);
 }
