@@ -35,6 +35,21 @@ fn lq_cem(s: [N, 1]) {
       elites: 30, iterations: 10).mean
 }
 
+/// Two members that disagree: one pays 2a, the other -a².
+fn two_minds(s: [N, 2, 1], a: [N, 1]) {
+  { state: s, reward: stack([2.0 * a[:, 0], -(a[:, 0] * a[:, 0])], axis: -1) }
+}
+
+fn plan_mean(s: [N, 2, 1]) {
+  cem(two_minds, s, zeros([1, N, 1]), low: -0.5, high: 2.0, init_std: 1.0, candidates: 300,
+      elites: 30, iterations: 10, objective: r -> mean(r, axis: -1)).mean
+}
+
+fn plan_averse(s: [N, 2, 1]) {
+  cem(two_minds, s, zeros([1, N, 1]), low: -0.5, high: 2.0, init_std: 1.0, candidates: 300,
+      elites: 30, iterations: 10, objective: r -> mean(r, axis: -1) - std(r, axis: [-1])).mean
+}
+
 fn lq_shoot(s: [N, 1]) {
   random_shooting(lq_step, s, horizon: 1, act_dim: 1, low: -5.0, high: 5.0,
                   candidates: 4000)
@@ -461,4 +476,26 @@ fn c_learning_reaches_goals_without_rewards() {
         &["success"],
     );
     assert!(m[0] >= 0.75, "success {}", m[0]);
+}
+
+#[test]
+fn a_risk_averse_objective_avoids_what_the_members_disagree_on() {
+    // The mean of 2a and -a² peaks at a = 1; the mean less the members' spread
+    // (|2a + a²| / 2) peaks at a = 0, where they agree.
+    let state = [Tensor::from_f64(DType::F32, &[3, 2, 1], &[0.0; 6])];
+    let arg = [ty(DType::F32, &[3, 2, 1])];
+    let mean = run("plan_mean", &arg, &state, jit);
+    let averse = run("plan_averse", &arg, &state, jit);
+    for i in 0..3 {
+        assert!(
+            (mean[0][i] - 1.0).abs() < 0.02,
+            "mean objective: {}",
+            mean[0][i]
+        );
+        assert!(
+            averse[0][i].abs() < 0.02,
+            "risk-averse objective: {}",
+            averse[0][i]
+        );
+    }
 }
