@@ -32,6 +32,14 @@ enum BackendArg {
     Interp,
 }
 
+/// `rlpc plot --x`.
+#[derive(Clone, Copy, ValueEnum)]
+enum XArg {
+    EnvSteps,
+    Iterations,
+    WallS,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Compile FILE and train it, or continue an interrupted run with `--resume DIR`.
@@ -143,6 +151,40 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
+    /// Overlay metrics of several runs in one PNG: `rlpc plot --out regret.png --log-x
+    /// --x iterations runs/ucb:cumulative_regret=UCB1 runs/ts:cumulative_regret=Thompson`.
+    Plot {
+        /// Curves, each `PATH:METRIC[=LABEL]`: a column of PATH (a run directory or a
+        /// metrics.csv), labelled LABEL in the legend.
+        #[arg(required = true)]
+        curves: Vec<String>,
+        /// The PNG to write.
+        #[arg(long, value_name = "FILE.png")]
+        out: PathBuf,
+        /// The x axis: `env-steps`, `iterations` (iterations done: the iteration
+        /// column plus one) or `wall-s`.
+        #[arg(long, value_enum, default_value_t = XArg::EnvSteps)]
+        x: XArg,
+        /// A logarithmic x axis (points at x ≤ 0 left out).
+        #[arg(long)]
+        log_x: bool,
+        /// A logarithmic y axis (points at y ≤ 0 left out).
+        #[arg(long)]
+        log_y: bool,
+        /// The x axis' label (default: what `--x` is).
+        #[arg(long)]
+        x_label: Option<String>,
+        /// The picture's title.
+        #[arg(long, default_value = "")]
+        title: String,
+        /// The y axis' label (default: the metrics' names).
+        #[arg(long)]
+        y_label: Option<String>,
+        /// Draw the curve with this LABEL dashed, in black (a reference such as a
+        /// lower bound); repeatable.
+        #[arg(long, value_name = "LABEL")]
+        dashed: Vec<String>,
+    },
     /// Run one function on .npy inputs: `rlpc exec FILE:FUNCTION --arg r=r.npy
     /// --arg gamma=0.99 --out out.npy` (a .npz output holds several tensors).
     Exec {
@@ -218,6 +260,38 @@ fn command(cli: Cli) -> ExitCode {
         } => {
             print!("{}", rlpc::sema::builtins::table::reference_markdown());
             ExitCode::SUCCESS
+        }
+        Cmd::Plot {
+            curves,
+            out,
+            x,
+            log_x,
+            log_y,
+            title,
+            x_label,
+            y_label,
+            dashed,
+        } => {
+            let x = match x {
+                XArg::EnvSteps => rlpc::plot::XAxis::EnvSteps,
+                XArg::Iterations => rlpc::plot::XAxis::Iterations,
+                XArg::WallS => rlpc::plot::XAxis::WallSeconds,
+            };
+            let axes = rlpc::plot::OverlayOptions {
+                title,
+                x,
+                log_x,
+                log_y,
+                x_desc: x_label,
+                y_desc: y_label.unwrap_or_default(),
+            };
+            match plot(&curves, &out, axes, &dashed) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Cmd::Exec {
             target,
@@ -661,5 +735,33 @@ fn eval(
             println!("animation written to {}", file.display());
         }
     }
+    Ok(())
+}
+
+/// `rlpc plot`: reads each curve, draws them together and writes the PNG. An empty
+/// y label becomes the metrics' names.
+fn plot(
+    specs: &[String],
+    out: &std::path::Path,
+    mut opts: rlpc::plot::OverlayOptions,
+    dashed: &[String],
+) -> Result<(), String> {
+    let mut curves = vec![];
+    let mut metrics: Vec<String> = vec![];
+    for spec in specs {
+        let mut c = rlpc::plot::read_curve(spec, opts.x)?;
+        c.dashed = dashed.contains(&c.label);
+        let metric = spec.split('=').next().and_then(|t| t.rsplit_once(':'));
+        if let Some((_, m)) = metric.filter(|(_, m)| !metrics.iter().any(|n| n == m)) {
+            metrics.push(m.to_string());
+        }
+        curves.push(c);
+    }
+    if opts.y_desc.is_empty() {
+        opts.y_desc = metrics.join(", ");
+    }
+    let png = rlpc::plot::render_overlay(&curves, &opts)?;
+    rlp_runtime::io::write_atomic(out, &png).map_err(|e| e.to_string())?;
+    eprintln!("wrote {}", out.display());
     Ok(())
 }

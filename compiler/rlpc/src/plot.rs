@@ -6,6 +6,9 @@
 //! plotters' `ab_glyph` backend: no system font library is needed, and the output is
 //! the same on every machine. Each PNG is encoded in memory and replaced atomically,
 //! so a run killed mid-plot leaves the previous picture, never half a file.
+//!
+//! `rlpc plot` overlays metrics of several runs in one picture ([`render_overlay`]),
+//! optionally on a logarithmic x axis: regret curves of bandit programs, for instance.
 
 use plotters::prelude::*;
 use rlp_runtime::io::write_atomic;
@@ -191,6 +194,21 @@ fn padded_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
     (lo - d, hi + d)
 }
 
+/// The range of the positive `values` for a logarithmic axis, at least a factor 10
+/// wide; 1 to 10 when there are none.
+fn log_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| *v > 0.0)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if lo > hi {
+        (1.0, 10.0)
+    } else {
+        (lo, hi.max(lo * 10.0))
+    }
+}
+
 /// `12k`, `1.5M`: step counts as people read them.
 fn si(v: f64) -> String {
     let a = v.abs();
@@ -225,6 +243,230 @@ fn short(v: f64) -> String {
     }
 }
 
+/// What `rlpc plot` puts on the x axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XAxis {
+    /// The `env_steps` column.
+    EnvSteps,
+    /// Iterations done when the row was written: the `iteration` column plus one (for
+    /// a bandit program pulling once per iteration, the pulls so far).
+    Iterations,
+    /// The `wall_s` column.
+    WallSeconds,
+}
+
+impl XAxis {
+    fn column(self) -> &'static str {
+        match self {
+            XAxis::EnvSteps => "env_steps",
+            XAxis::Iterations => "iteration",
+            XAxis::WallSeconds => "wall_s",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            XAxis::EnvSteps => "environment steps",
+            XAxis::Iterations => "iterations",
+            XAxis::WallSeconds => "wall-clock seconds",
+        }
+    }
+}
+
+/// One line of an overlay: a metric of one run.
+#[derive(Clone, Debug)]
+pub struct Curve {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    /// Drawn dashed (a reference curve, such as a lower bound).
+    pub dashed: bool,
+}
+
+/// How [`render_overlay`] draws its curves.
+#[derive(Clone, Debug)]
+pub struct OverlayOptions {
+    pub title: String,
+    pub x: XAxis,
+    /// A logarithmic x axis; points with x ≤ 0 are left out.
+    pub log_x: bool,
+    /// A logarithmic y axis; points with y ≤ 0 are left out.
+    pub log_y: bool,
+    /// The x axis' label (default: what `x` is).
+    pub x_desc: Option<String>,
+    /// The y axis' label.
+    pub y_desc: String,
+}
+
+/// Reads the curve named by `spec`, `PATH:METRIC[=LABEL]`: the column `METRIC` of
+/// `PATH` (a `metrics.csv`, or a run directory holding one) against `x`. The label
+/// defaults to `METRIC` of the run directory's name. NaN and infinite values are left
+/// out, as in a run's own plots.
+pub fn read_curve(spec: &str, x: XAxis) -> Result<Curve, String> {
+    // The label starts at the first `=` after the path's last `/`.
+    let from = spec.rfind('/').map_or(0, |i| i + 1);
+    let (target, label) = match spec[from..].find('=') {
+        Some(eq) => (&spec[..from + eq], Some(&spec[from + eq + 1..])),
+        None => (spec, None),
+    };
+    let (path, metric) = target
+        .rsplit_once(':')
+        .filter(|(p, m)| !p.is_empty() && !m.is_empty())
+        .ok_or_else(|| format!("`{spec}`: a curve is PATH:METRIC or PATH:METRIC=LABEL"))?;
+    let path = Path::new(path);
+    let csv = if path.is_dir() {
+        path.join("metrics.csv")
+    } else {
+        path.to_path_buf()
+    };
+    let (columns, rows) = read_metrics_csv(&csv).map_err(|e| e.to_string())?;
+    let find = |name: &str| {
+        columns.iter().position(|c| c == name).ok_or_else(|| {
+            format!(
+                "`{}` has no column `{name}` (it has {})",
+                csv.display(),
+                columns.join(", ")
+            )
+        })
+    };
+    let (xc, yc) = (find(x.column())?, find(metric)?);
+    let shift = if x == XAxis::Iterations { 1.0 } else { 0.0 };
+    let points = rows
+        .iter()
+        .map(|r| (r[xc] + shift, r[yc]))
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .collect();
+    let label = match label {
+        Some(l) => l.to_string(),
+        None => {
+            let run = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            match run {
+                Some(run) if path.is_dir() => format!("{run}: {metric}"),
+                _ => metric.to_string(),
+            }
+        }
+    };
+    Ok(Curve {
+        label,
+        points,
+        dashed: false,
+    })
+}
+
+/// Line colours of an overlay, in order (Tableau 10).
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+/// Several curves in one PNG, with a legend: solid lines in the palette's colours,
+/// dashed curves in black.
+pub fn render_overlay(curves: &[Curve], opts: &OverlayOptions) -> Result<Vec<u8>, String> {
+    register_font()?;
+    let curves: Vec<Curve> = curves
+        .iter()
+        .map(|c| Curve {
+            points: c
+                .points
+                .iter()
+                .copied()
+                .filter(|p| (!opts.log_x || p.0 > 0.0) && (!opts.log_y || p.1 > 0.0))
+                .collect(),
+            ..c.clone()
+        })
+        .collect();
+    let (w, h) = SIZE;
+    let mut rgb = vec![0u8; (w * h * 3) as usize];
+    draw_overlay(&curves, opts, &mut rgb)
+        .map_err(|e| format!("cannot draw the plot `{}`: {e}", opts.title))?;
+    encode_png(&rgb, w, h).map_err(|e| format!("cannot encode the plot `{}`: {e}", opts.title))
+}
+
+/// The body of [`draw_overlay`] for one kind of x coordinate (linear or logarithmic):
+/// the chart types differ, the drawing does not.
+macro_rules! overlay_body {
+    ($root:expr, $xs:expr, $ys:expr, $curves:expr, $opts:expr) => {{
+        let mut chart = ChartBuilder::on($root)
+            .caption(&$opts.title, ("sans-serif", 26))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d($xs, $ys)?;
+        chart
+            .configure_mesh()
+            .x_desc($opts.x_desc.as_deref().unwrap_or($opts.x.describe()))
+            .y_desc($opts.y_desc.as_str())
+            .x_label_formatter(&|v| si(*v))
+            .y_label_formatter(&|v| short(*v))
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 17))
+            .light_line_style(RGBColor(238, 238, 238))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .draw()?;
+        let mut colours = PALETTE.iter().cycle();
+        for c in $curves {
+            let pts = c.points.iter().copied();
+            if c.dashed {
+                let style = BLACK.stroke_width(2);
+                chart
+                    .draw_series(DashedLineSeries::new(pts, 8, 6, style))?
+                    .label(c.label.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2))
+                    });
+            } else {
+                let colour = *colours.next().expect("a cycled palette");
+                chart
+                    .draw_series(LineSeries::new(pts, colour.stroke_width(2)))?
+                    .label(c.label.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                    });
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .label_font(("sans-serif", 15))
+            .draw()?;
+    }};
+}
+
+fn draw_overlay(
+    curves: &[Curve],
+    opts: &OverlayOptions,
+    rgb: &mut [u8],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = BitMapBackend::with_buffer(rgb, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let all = || curves.iter().flat_map(|c| c.points.iter());
+    let (x0, x1) = padded_range(all().map(|p| p.0), 0.0);
+    let (y0, y1) = padded_range(all().map(|p| p.1), 0.05);
+    let (lx0, lx1) = log_range(all().map(|p| p.0));
+    let (ly0, ly1) = log_range(all().map(|p| p.1));
+    match (opts.log_x, opts.log_y) {
+        (false, false) => overlay_body!(&root, x0..x1, y0..y1, curves, opts),
+        (true, false) => overlay_body!(&root, (lx0..lx1).log_scale(), y0..y1, curves, opts),
+        (false, true) => overlay_body!(&root, x0..x1, (ly0..ly1).log_scale(), curves, opts),
+        (true, true) => overlay_body!(
+            &root,
+            (lx0..lx1).log_scale(),
+            (ly0..ly1).log_scale(),
+            curves,
+            opts
+        ),
+    }
+    root.present()?;
+    Ok(())
+}
+
 fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, png::EncodingError> {
     let mut out = Vec::new();
     let mut enc = png::Encoder::new(&mut out, w, h);
@@ -245,6 +487,42 @@ mod tests {
         for pts in [vec![], vec![(0.0, 1.0)], vec![(0.0, 1.0), (10.0, 3.0)]] {
             let png = render("return", &pts).unwrap();
             assert_eq!(&png[1..4], b"PNG");
+        }
+    }
+
+    #[test]
+    fn overlay_renders_linear_and_log_axes() {
+        let curves = vec![
+            Curve {
+                label: "a".into(),
+                points: (0..100)
+                    .map(|i| (i as f64, (i as f64 + 1.0).ln()))
+                    .collect(),
+                dashed: false,
+            },
+            Curve {
+                label: "bound".into(),
+                points: vec![(1.0, 0.0), (100.0, 4.0)],
+                dashed: true,
+            },
+            Curve {
+                label: "empty".into(),
+                points: vec![],
+                dashed: false,
+            },
+        ];
+        for (log_x, log_y) in [(false, false), (true, false), (false, true), (true, true)] {
+            let opts = OverlayOptions {
+                title: "t".into(),
+                x: XAxis::Iterations,
+                log_x,
+                log_y,
+                x_desc: None,
+                y_desc: "y".into(),
+            };
+            let png = render_overlay(&curves, &opts).unwrap();
+            assert_eq!(&png[1..4], b"PNG");
+            assert_eq!(&render_overlay(&[], &opts).unwrap()[1..4], b"PNG");
         }
     }
 

@@ -32,6 +32,7 @@ pub const STDLIB: &[(&str, &str)] = &[
         include_str!("../../../../stdlib/explore.rlp"),
     ),
     ("std.dp", include_str!("../../../../stdlib/dp.rlp")),
+    ("std.bandit", include_str!("../../../../stdlib/bandit.rlp")),
     (
         "std.env.cartpole",
         include_str!("../../../../stdlib/env/cartpole.rlp"),
