@@ -392,20 +392,22 @@ fn matmul_with_epilogue(
     f: KernelFn,
     args: &[*mut u8],
 ) -> i32 {
-    let blocks = m.row_blocks();
+    let blocks = m.blocks();
     let work =
         m.k.saturating_mul(m.n)
-            .saturating_mul(blocks.first().map_or(0, |b| b.1 - b.0));
+            .saturating_mul(blocks.first().map_or(0, |b| b.2 - b.1));
     let (ptrs, args) = (Args(ptrs), Args(args));
     threads.split(blocks.len(), work, &move |b0, b1| {
         let (ptrs, args) = (ptrs, args);
         // The split may hand out empty ranges past the end.
-        for &(r0, r1) in blocks.get(b0..b1).unwrap_or(&[]) {
+        for &(p, r0, r1) in blocks.get(b0..b1).unwrap_or(&[]) {
+            // Rows r0..r1 of product p: elements from (p·m + r0)·n of the result.
+            let (e0, e1) = ((p * m.m + r0) * m.n, (p * m.m + r1) * m.n);
             // SAFETY: the buffers are allocated with their declared sizes; blocks cover
             // disjoint rows of the product and of the epilogue's elementwise outputs.
             let status = unsafe {
-                native::matmul_rows(m, ptrs.0, r0, r1, gemm::Parallelism::None);
-                f(args.0.as_ptr(), (r0 * m.n) as i64, (r1 * m.n) as i64)
+                native::product_rows(m, ptrs.0, p, r0, r1, gemm::Parallelism::None);
+                f(args.0.as_ptr(), e0 as i64, e1 as i64)
             };
             if status != 0 {
                 return status;

@@ -889,7 +889,7 @@ fn is_epilogue_of(k: &Kernel, m: &MatMul) -> bool {
     let KernelKind::Map { .. } = k.kind else {
         return false;
     };
-    if m.batch != 1 || k.units() != m.m * m.n || m.m * m.n == 0 {
+    if k.units() != m.batch * m.m * m.n || m.m * m.n == 0 {
         return false;
     }
     let flat = crate::view::row_major(&k.space);

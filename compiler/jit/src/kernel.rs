@@ -130,10 +130,10 @@ pub struct MatMul {
     pub out: BufId,
     /// The `MatMul` node.
     pub node: NodeId,
-    /// An elementwise kernel over the `[M, N]` result (bias, activation…) that reads the
-    /// result only at its own point: it runs on each block of rows right after the
-    /// product of those rows, while they are still in cache, instead of as a separate
-    /// pass over the whole result.
+    /// An elementwise kernel over the result (bias, activation…) that reads the result
+    /// only at its own point: it runs on each block of rows right after the product of
+    /// those rows (in each product of a batched one), while they are still in cache,
+    /// instead of as a separate pass over the whole result.
     pub epilogue: Option<Box<Kernel>>,
 }
 
@@ -152,6 +152,15 @@ impl MatMul {
         (0..blocks)
             .map(|b| (b * per, ((b + 1) * per).min(self.m)))
             .filter(|(a, e)| a < e)
+            .collect()
+    }
+
+    /// The blocks of a product with an epilogue, every product of a batched one:
+    /// `(product, first row, end row)`.
+    pub fn blocks(&self) -> Vec<(usize, usize, usize)> {
+        let rows = self.row_blocks();
+        (0..self.batch)
+            .flat_map(|b| rows.iter().map(move |&(r0, r1)| (b, r0, r1)))
             .collect()
     }
 }

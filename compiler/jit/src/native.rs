@@ -25,28 +25,13 @@ pub unsafe fn matmul(step: &MatMul, ptrs: &[*mut u8]) {
     }
 }
 
-/// Rows `r0..r1` of a matrix product (`gemm` computes each row the same way whatever
-/// block of rows it is called on, for blocks of more than one row; see
-/// [`crate::kernel::EPILOGUE_ROWS`]).
+/// Rows `r0..r1` of product `b` of a (possibly batched) matrix product (`gemm` computes
+/// each row the same way whatever block of rows it is called on, for blocks of more
+/// than one row; see [`crate::kernel::EPILOGUE_ROWS`]).
 ///
 /// # Safety
-/// As [`matmul`]; `r0 <= r1 <= step.m`.
-pub unsafe fn matmul_rows(
-    step: &MatMul,
-    ptrs: &[*mut u8],
-    r0: usize,
-    r1: usize,
-    par: gemm::Parallelism,
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe { product_rows(step, ptrs, 0, r0, r1, par) }
-}
-
-/// Rows `r0..r1` of product `b` of a (possibly batched) matrix product.
-///
-/// # Safety
-/// As [`matmul_rows`]; `b < step.batch`.
-unsafe fn product_rows(
+/// As [`matmul`]; `b < step.batch` and `r0 <= r1 <= step.m`.
+pub unsafe fn product_rows(
     step: &MatMul,
     ptrs: &[*mut u8],
     b: usize,

@@ -214,6 +214,27 @@ fn bias_and_activation_run_as_the_matmul_epilogue() {
             same_bits(&got[0], &want[0]).unwrap();
         }
     }
+    // A batched product (an ensemble's layer) runs the same epilogue per block of
+    // rows of each member's product.
+    for (e, rows, k, n) in [(3, 5, 4, 6), (2, 300, 16, 8)] {
+        let g = graph(
+            &[ty(f, &[e, rows, k]), ty(f, &[e, k, n]), ty(f, &[e, 1, n])],
+            |g, x| {
+                let xw = g.add(Op::MatMul, vec![x[0], x[1]]).unwrap();
+                let b = g.broadcast(x[2], &[e, rows, n]).unwrap();
+                let pre = g.binary(BinaryOp::Add, xw, b).unwrap();
+                vec![g.unary(UnaryOp::Tanh, pre).unwrap()]
+            },
+        );
+        let s = fuse(&g, true).unwrap();
+        assert_eq!(kinds(&s), ["matmul"], "{e}x{rows}x{k}x{n}: {s}");
+        let inputs = rng.inputs(&g, false);
+        let want = check(&g, &inputs);
+        for threads in [2, 3] {
+            let got = jit(&g, true, threads).run(&inputs).unwrap();
+            same_bits(&got[0], &want[0]).unwrap();
+        }
+    }
     // A consumer that reads the product at another point (a transpose) is not an
     // epilogue: it needs rows of other blocks.
     let g = graph(&[ty(f, &[8, 8]), ty(f, &[8, 8])], |g, x| {
