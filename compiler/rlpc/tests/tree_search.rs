@@ -158,46 +158,43 @@ fn uct_picks_the_first_action_of_an_exhaustive_search() {
     }
 }
 
-/// Steps to the goal from each cell of the grid, by breadth-first search backwards.
-fn grid_distances(grid: &[[u8; 4]; 3]) -> Vec<Option<usize>> {
-    let moves = |cell: usize, a: usize| -> usize {
-        let (r, c) = ((cell / 4) as i64, (cell % 4) as i64);
-        let (dr, dc) = [(-1, 0), (0, 1), (1, 0), (0, -1)][a];
-        let (r2, c2) = ((r + dr).clamp(0, 2), (c + dc).clamp(0, 3));
-        let t = (r2 * 4 + c2) as usize;
-        if grid[t / 4][t % 4] == 1 { cell } else { t }
-    };
-    let mut dist = vec![None; 12];
+/// The grid of `grid_step`: 0 free, 1 wall, 2 goal, 4 start.
+const GRID: [[u8; 4]; 3] = [[4, 0, 0, 1], [0, 1, 0, 2], [0, 0, 0, 0]];
+
+/// Where action `a` (up, right, down, left) leads from `cell`: walls and edges block.
+fn grid_move(cell: usize, a: usize) -> usize {
+    let (r, c) = ((cell / 4) as i64, (cell % 4) as i64);
+    let (dr, dc) = [(-1, 0), (0, 1), (1, 0), (0, -1)][a];
+    let t = ((r + dr).clamp(0, 2) * 4 + (c + dc).clamp(0, 3)) as usize;
+    if GRID[t / 4][t % 4] == 1 { cell } else { t }
+}
+
+/// Steps to the goal from each cell, by relaxing until nothing changes.
+fn grid_distances() -> [Option<usize>; 12] {
+    let mut dist = [None; 12];
     for (cell, d) in dist.iter_mut().enumerate() {
-        if grid[cell / 4][cell % 4] == 2 {
+        if GRID[cell / 4][cell % 4] == 2 {
             *d = Some(0);
         }
     }
     for _ in 0..12 {
         for cell in 0..12 {
-            if grid[cell / 4][cell % 4] != 1 && dist[cell].is_none() {
-                let d = (0..4).filter_map(|a| dist[moves(cell, a)]).min();
+            if GRID[cell / 4][cell % 4] != 1 && dist[cell].is_none() {
+                let d = (0..4).filter_map(|a| dist[grid_move(cell, a)]).min();
                 dist[cell] = d.map(|d| d + 1);
             }
         }
     }
-    // The steps from a cell after each action.
-    (0..12)
-        .map(|cell| dist[cell])
-        .collect::<Vec<_>>()
-        .into_iter()
-        .chain((0..48).map(|k| dist[moves(k / 4, k % 4)]))
-        .collect()
+    dist
 }
 
 #[test]
 fn uct_takes_a_shortest_path_on_a_grid() {
-    let grid = [[4, 0, 0, 1], [0, 1, 0, 2], [0, 0, 0, 0]];
-    let d = grid_distances(&grid);
-    let after = |cell: usize, a: usize| d[12 + cell * 4 + a].unwrap();
+    let d = grid_distances();
+    let after = |cell: usize, a: usize| d[grid_move(cell, a)].unwrap();
     // Free cells whose best move is unique.
     let roots: Vec<usize> = (0..12)
-        .filter(|&c| matches!(grid[c / 4][c % 4], 0 | 4))
+        .filter(|&c| matches!(GRID[c / 4][c % 4], 0 | 4))
         .filter(|&c| {
             let m = (0..4).map(|a| after(c, a)).min().unwrap();
             (0..4).filter(|&a| after(c, a) == m).count() == 1
