@@ -87,7 +87,7 @@ mod tests {
     #[test]
     fn selection_agrees_with_a_full_sort() {
         // A fixed pseudo-random row with many ties.
-        let x: Vec<i32> = (0..200).map(|i| ((i * 7919) % 31) as i32).collect();
+        let x: Vec<i32> = (0..200).map(|i| (i * 7919) % 31).collect();
         let mut full: Vec<i32> = (0..200).collect();
         full.sort_by(|&a, &b| x_cmp(&x, a as usize, b as usize));
         for k in [1, 2, 17, 199, 200] {
