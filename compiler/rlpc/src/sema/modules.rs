@@ -65,6 +65,10 @@ pub const STDLIB: &[(&str, &str)] = &[
         "std.env.point_mass",
         include_str!("../../../../stdlib/env/point_mass.rlp"),
     ),
+    (
+        "std.env.chain",
+        include_str!("../../../../stdlib/env/chain.rlp"),
+    ),
 ];
 
 /// Modules whose public functions every module sees without a `use`.

@@ -1,0 +1,83 @@
+//! Exploration on the long chain (`stdlib/env/chain.rlp`): the environment's steps
+//! against hand-computed moves, and the count bonus solving a 20-cell chain where
+//! ε-greedy Q-learning never reaches the end.
+
+use rlpc::run::{self, Backend, Trainer};
+use std::path::Path;
+
+/// Trains `examples/{name}` with `seed` and overrides; the named metrics at the end.
+fn final_metrics(name: &str, seed: u64, settings: &[(&str, &str)], names: &[&str]) -> Vec<f64> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (p, _) = rlpc::front_end_with(&path, seed, &settings)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap();
+    let c = run::compile(p, Backend::Jit).unwrap();
+    let mut t = Trainer::new(&c).unwrap();
+    for it in 0..c.program.iterations {
+        t.step(it, None).unwrap();
+    }
+    let all: Vec<String> = c.program.metrics.iter().map(|m| m.name.clone()).collect();
+    let m = t.metric_values();
+    names
+        .iter()
+        .map(|n| m[all.iter().position(|x| x == n).unwrap()])
+        .collect()
+}
+
+#[test]
+fn the_chain_moves_right_only_on_each_cells_own_action() {
+    // Walk a 6-cell chain with the right action of every cell, then step back once.
+    let src = "use std.env.chain\n\
+               env = chain(length: 6, envs: 1)\n\
+               right = chain.right_action(6)\n\
+               cell = zeros([1], dtype: \"i32\")\n\
+               train iterations: 6 {\n\
+               \x20 sample b = rollout(env, o -> { sample: () -> where(iteration == 2, 1 - take(right, cell), take(right, cell)) }, steps: 1)\n\
+               \x20        cell <- i32(b.cell[0])\n\
+               \x20 log    at = mean(b.cell[0]), r = mean(b.reward[0]), end = mean(f32(b.terminated[0]))\n\
+               }\n";
+    let (p, _) = rlpc::front_end_source("chain.rlp", src, 0)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap();
+    let c = run::compile(p, Backend::Jit).unwrap();
+    let mut t = Trainer::new(&c).unwrap();
+    let mut rows = vec![];
+    for it in 0..6 {
+        t.step(it, None).unwrap();
+        rows.push(t.metric_values());
+    }
+    let cells: Vec<f64> = rows.iter().map(|r| r[0]).collect();
+    // Right, right, back (iteration 2 takes the other action), right, right, right.
+    assert_eq!(cells, [1.0, 2.0, 1.0, 2.0, 3.0, 4.0]);
+    let step = -0.01 / 6.0;
+    assert!((rows[0][1] - step).abs() < 1e-7, "a step right costs 0.01/length");
+    assert_eq!(rows[2][1], 0.0, "a step back costs nothing");
+    assert!(rows.iter().all(|r| r[2] == 0.0), "nothing ends before the last cell");
+}
+
+#[test]
+fn a_count_bonus_solves_the_long_chain_where_epsilon_greedy_does_not() {
+    for seed in [0, 1] {
+        let bonus = final_metrics(
+            "count_bonus_chain.rlp",
+            seed,
+            &[("iters", "2000")],
+            &["reached", "success", "cells"],
+        );
+        assert_eq!(bonus, [1.0, 1.0, 20.0], "count bonus, seed {seed}");
+        let eps = final_metrics(
+            "count_bonus_chain.rlp",
+            seed,
+            &[("iters", "5000"), ("beta", "0.0"), ("epsilon", "0.1")],
+            &["reached", "cells"],
+        );
+        assert_eq!(eps[0], 0.0, "ε-greedy reached the end, seed {seed}");
+        assert!(eps[1] < 12.0, "ε-greedy visited {} cells, seed {seed}", eps[1]);
+    }
+}
