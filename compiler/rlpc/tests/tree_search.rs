@@ -39,7 +39,11 @@ fn best(s: usize, left: usize) -> f64 {
     (0..ACTIONS)
         .map(|a| {
             let s2 = next(s, a);
-            let tail = if s2 == CELLS - 1 { 0.0 } else { best(s2, left - 1) };
+            let tail = if s2 == CELLS - 1 {
+                0.0
+            } else {
+                best(s2, left - 1)
+            };
             reward(s, a) + tail
         })
         .fold(f64::MIN, f64::max)
@@ -135,7 +139,11 @@ fn uct_picks_the_first_action_of_an_exhaustive_search() {
         let q: Vec<f64> = (0..ACTIONS)
             .map(|a| {
                 let s2 = next(s, a);
-                let tail = if s2 == CELLS - 1 { 0.0 } else { best(s2, HORIZON - 1) };
+                let tail = if s2 == CELLS - 1 {
+                    0.0
+                } else {
+                    best(s2, HORIZON - 1)
+                };
                 reward(s, a) + tail
             })
             .collect();
