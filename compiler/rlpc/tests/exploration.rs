@@ -1,6 +1,7 @@
 //! Exploration on the long chain (`stdlib/env/chain.rlp`): the environment's steps
-//! against hand-computed moves, and the count bonus solving a 20-cell chain where
-//! ε-greedy Q-learning never reaches the end.
+//! against hand-computed moves; count and RND bonuses solving a 20-cell chain where
+//! ε-greedy Q-learning and ε-greedy DQN never reach the end; and the ablation that shows
+//! a table's optimistic start doing the exploring.
 
 use rlpc::run::{self, Backend, Trainer};
 use std::path::Path;
@@ -32,7 +33,7 @@ fn final_metrics(name: &str, seed: u64, settings: &[(&str, &str)], names: &[&str
 
 #[test]
 fn the_chain_moves_right_only_on_each_cells_own_action() {
-    // Walk a 6-cell chain with the right action of every cell, then step back once.
+    // Walk a 6-cell chain with the right action of every cell, but the third step.
     let src = "use std.env.chain\n\
                env = chain(length: 6, envs: 1)\n\
                right = chain.right_action(6)\n\
@@ -53,14 +54,14 @@ fn the_chain_moves_right_only_on_each_cells_own_action() {
         rows.push(t.metric_values());
     }
     let cells: Vec<f64> = rows.iter().map(|r| r[0]).collect();
-    // Right, right, back (iteration 2 takes the other action), right, right, right.
-    assert_eq!(cells, [1.0, 2.0, 1.0, 2.0, 3.0, 4.0]);
+    // Right, right, then the other action drops back to cell 0, then right three times.
+    assert_eq!(cells, [1.0, 2.0, 0.0, 1.0, 2.0, 3.0]);
     let step = -0.01 / 6.0;
     assert!(
         (rows[0][1] - step).abs() < 1e-7,
         "a step right costs 0.01/length"
     );
-    assert_eq!(rows[2][1], 0.0, "a step back costs nothing");
+    assert_eq!(rows[2][1], 0.0, "a drop back costs nothing");
     assert!(
         rows.iter().all(|r| r[2] == 0.0),
         "nothing ends before the last cell"
@@ -117,4 +118,22 @@ fn on_a_table_the_bonus_needs_an_optimistic_start() {
     );
     assert_eq!(m[0], 0.0);
     assert!(m[1] < 10.0, "{} cells", m[1]);
+}
+
+#[test]
+fn a_count_bonus_lets_dqn_walk_the_chain_where_epsilon_greedy_dqn_does_not() {
+    let bonus = final_metrics(
+        "count_bonus_dqn_chain.rlp",
+        0,
+        &[("iters", "7000")],
+        &["reached", "success", "cells"],
+    );
+    assert_eq!(bonus, [1.0, 1.0, 20.0], "DQN with the count bonus");
+    let eps = final_metrics(
+        "count_bonus_dqn_chain.rlp",
+        0,
+        &[("beta", "0.0")],
+        &["reached"],
+    );
+    assert_eq!(eps[0], 0.0, "ε-greedy DQN reached the end");
 }
