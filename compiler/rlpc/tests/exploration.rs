@@ -137,3 +137,14 @@ fn a_count_bonus_lets_dqn_walk_the_chain_where_epsilon_greedy_dqn_does_not() {
     );
     assert_eq!(eps[0], 0.0, "ε-greedy DQN reached the end");
 }
+
+#[test]
+fn bootstrapped_heads_walk_the_chain_without_a_bonus() {
+    let m = final_metrics(
+        "bootstrapped_dqn_chain.rlp",
+        0,
+        &[],
+        &["reached", "success", "cells"],
+    );
+    assert_eq!(m, [1.0, 1.0, 20.0]);
+}
