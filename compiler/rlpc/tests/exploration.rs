@@ -148,3 +148,10 @@ fn bootstrapped_heads_walk_the_chain_without_a_bonus() {
     );
     assert_eq!(m, [1.0, 1.0, 20.0]);
 }
+
+#[test]
+fn an_ensemble_disagreement_bonus_reaches_the_end_of_the_chain() {
+    // Seed 1 (the bonus reaches the end on 4 of seeds 0-4; see docs/benchmarks.md).
+    let m = final_metrics("disagreement_dqn_chain.rlp", 1, &[], &["reached", "cells"]);
+    assert_eq!(m, [1.0, 20.0]);
+}
