@@ -155,3 +155,35 @@ fn an_ensemble_disagreement_bonus_reaches_the_end_of_the_chain() {
     let m = final_metrics("disagreement_dqn_chain.rlp", 1, &[], &["reached", "cells"]);
     assert_eq!(m, [1.0, 20.0]);
 }
+
+#[test]
+fn simhash_reads_the_projections_signs_as_bits() {
+    use rlp_ir::{DType, Tensor, TensorType};
+    use rlp_runtime::Executable;
+    use rlpc::sema::Modules;
+    use rlpc::sema::function::{FnArg, lower_function};
+    let src = "use std.explore.{simhash}\nfn codes(o: [B, 2], p: [2, 3]) { simhash(o, p) }\n";
+    let (m, _) = Modules::load_source("w.rlp", src)
+        .map_err(|(_, d)| d[0].message.clone())
+        .unwrap();
+    let args = vec![
+        FnArg::Tensor(TensorType::new(DType::F32, vec![3, 2])),
+        FnArg::Tensor(TensorType::new(DType::F32, vec![2, 3])),
+    ];
+    let (g, _) = lower_function(&m, "w.rlp", "codes", args, 0).unwrap();
+    let inputs = [
+        Tensor::from_f64(DType::F32, &[3, 2], &[1.0, -1.0, -1.0, 2.0, 3.0, 3.0]),
+        Tensor::from_f64(DType::F32, &[2, 3], &[1.0, 0.0, 1.0, 0.0, 1.0, 1.0]),
+    ];
+    let jit = rlp_jit::compile(&run::prepare(&g).unwrap(), &rlp_jit::JitOptions::default())
+        .unwrap()
+        .run(&inputs)
+        .unwrap();
+    let interp = rlp_ir::interp::Interpreter::new(g)
+        .unwrap()
+        .run(&inputs)
+        .unwrap();
+    // (1, -1) → bits (1, 0, 0) = 1; (-1, 2) → (0, 1, 1) = 6; (3, 3) → (1, 1, 1) = 7.
+    assert_eq!(jit[0].to_f64_vec(), [1.0, 6.0, 7.0]);
+    assert_eq!(interp[0].to_f64_vec(), [1.0, 6.0, 7.0]);
+}
