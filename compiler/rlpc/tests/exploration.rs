@@ -3,33 +3,10 @@
 //! ε-greedy Q-learning and ε-greedy DQN never reach the end; and the ablation that shows
 //! a table's optimistic start doing the exploring.
 
-use rlpc::run::{self, Backend, Trainer};
-use std::path::Path;
+mod common;
 
-/// Trains `examples/{name}` with `seed` and overrides; the named metrics at the end.
-fn final_metrics(name: &str, seed: u64, settings: &[(&str, &str)], names: &[&str]) -> Vec<f64> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    let settings: Vec<(String, String)> = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let (p, _) = rlpc::front_end_with(&path, seed, &settings)
-        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-        .unwrap();
-    let c = run::compile(p, Backend::Jit).unwrap();
-    let mut t = Trainer::new(&c).unwrap();
-    for it in 0..c.program.iterations {
-        t.step(it, None).unwrap();
-    }
-    let all: Vec<String> = c.program.metrics.iter().map(|m| m.name.clone()).collect();
-    let m = t.metric_values();
-    names
-        .iter()
-        .map(|n| m[all.iter().position(|x| x == n).unwrap()])
-        .collect()
-}
+use common::final_metrics;
+use rlpc::run::{self, Backend, Trainer};
 
 #[test]
 fn the_chain_moves_right_only_on_each_cells_own_action() {

@@ -402,38 +402,14 @@ fn successor_representation_matches_the_closed_form_and_transfers_to_a_new_task(
     );
 }
 
-/// Trains `examples/{name}` with `--set` overrides; the named metrics at the end.
-fn final_metrics(name: &str, settings: &[(&str, &str)], names: &[&str]) -> Vec<f64> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    let settings: Vec<(String, String)> = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let (p, _) = rlpc::front_end_with(&path, 0, &settings)
-        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-        .unwrap();
-    let c = rlpc::run::compile(p, rlpc::run::Backend::Jit).unwrap();
-    let mut t = rlpc::run::Trainer::new(&c).unwrap();
-    for it in 0..c.program.iterations {
-        t.step(it, None).unwrap();
-    }
-    let all: Vec<String> = c.program.metrics.iter().map(|m| m.name.clone()).collect();
-    let m = t.metric_values();
-    names
-        .iter()
-        .map(|n| m[all.iter().position(|x| x == n).unwrap()])
-        .collect()
-}
-
 #[test]
 fn dyna_q_plans_its_way_to_the_goal_sooner_than_q_learning() {
     // After 300 iterations (1,200 real steps): the greedy policy of the table, on 16
     // evaluation episodes.
     let run = |planning: &str| {
-        final_metrics(
+        common::final_metrics(
             "dyna_q_gridworld.rlp",
+            0,
             &[("iters", "300"), ("planning", planning)],
             &["greedy_success", "v_start"],
         )
@@ -451,8 +427,9 @@ fn dyna_q_plans_its_way_to_the_goal_sooner_than_q_learning() {
 fn a_policy_trained_through_the_learned_model_swings_pendulum_up() {
     // 600 iterations of 4 environments: 2,400 env steps; the actor alone on 10
     // evaluation episodes.
-    let greedy = final_metrics(
+    let greedy = common::final_metrics(
         "model_backprop_pendulum.rlp",
+        0,
         &[("iters", "601")],
         &["greedy"],
     );
@@ -462,7 +439,7 @@ fn a_policy_trained_through_the_learned_model_swings_pendulum_up() {
 #[test]
 fn sac_on_model_rollouts_swings_pendulum_up_within_a_thousand_steps() {
     // 1,000 real steps (one environment); the greedy policy on 10 evaluation episodes.
-    let greedy = final_metrics("mbpo_pendulum.rlp", &[("iters", "1001")], &["greedy"]);
+    let greedy = common::final_metrics("mbpo_pendulum.rlp", 0, &[("iters", "1001")], &["greedy"]);
     assert!(greedy[0] > -200.0, "greedy return {}", greedy[0]);
 }
 
@@ -470,8 +447,9 @@ fn sac_on_model_rollouts_swings_pendulum_up_within_a_thousand_steps() {
 fn c_learning_reaches_goals_without_rewards() {
     // 7,000 iterations of 4 point masses; the last episode of each (the untrained
     // actor reaches none of its goals in the first 1,000 iterations).
-    let m = final_metrics(
+    let m = common::final_metrics(
         "c_learning_point_mass.rlp",
+        0,
         &[("iters", "7000")],
         &["success"],
     );
@@ -504,7 +482,7 @@ fn a_risk_averse_objective_avoids_what_the_members_disagree_on() {
 fn ddpg_with_model_based_value_expansion_swings_pendulum_up() {
     // 5,000 real steps with a 4-step expanded target; the actor on 10 evaluation
     // episodes.
-    let greedy = final_metrics("mve_pendulum.rlp", &[("iters", "5001")], &["greedy"]);
+    let greedy = common::final_metrics("mve_pendulum.rlp", 0, &[("iters", "5001")], &["greedy"]);
     assert!(greedy[0] > -200.0, "greedy return {}", greedy[0]);
 }
 
@@ -512,6 +490,11 @@ fn ddpg_with_model_based_value_expansion_swings_pendulum_up() {
 fn dqn_with_model_generated_transitions_balances_cartpole() {
     // Seed 0: the greedy policy's 10 evaluation episodes after 11,500 iterations of
     // 4 environments (46,000 real steps; model transitions from iteration 1,000 on).
-    let greedy = final_metrics("dyna_dqn_cartpole.rlp", &[("iters", "11501")], &["greedy"]);
+    let greedy = common::final_metrics(
+        "dyna_dqn_cartpole.rlp",
+        0,
+        &[("iters", "11501")],
+        &["greedy"],
+    );
     assert!(greedy[0] >= 475.0, "greedy return {}", greedy[0]);
 }
