@@ -8,6 +8,8 @@ holds the expected values):
   ``f64_be`` [4] big-endian, ``i32_fortran`` [2,3] in Fortran order, ``mask`` bool [3],
   ``scalar`` f64 0-d, ``empty`` f32 [0,3];
 - ``numpy_f32.npy`` (``np.save``) and ``numpy_v2.npy`` (format version 2.0 header);
+- ``numpy_i64.npy`` (NumPy's default integer, read as i32) and ``numpy_i64_wide.npy`` (a value
+  beyond i32, refused);
 - files rlpc must refuse cleanly: ``numpy_u16.npy``, ``numpy_c64.npy`` (complex64),
   ``numpy_structured.npy`` (a record dtype), ``numpy_u16.npz`` (array ``counts`` is u16) and
   ``numpy_compressed.npz`` (``np.savez_compressed``).
@@ -39,6 +41,8 @@ def main():
     np.save(OUT / "numpy_f32.npy", np.arange(6, dtype="<f4").reshape(3, 2))
     with open(OUT / "numpy_v2.npy", "wb") as f:
         np.lib.format.write_array(f, np.array([1, -2, 3], dtype="<i4"), version=(2, 0))
+    np.save(OUT / "numpy_i64.npy", np.array([0, -5, 7], dtype="<i8"))
+    np.save(OUT / "numpy_i64_wide.npy", np.array([1, 2**40], dtype="<i8"))
     np.save(OUT / "numpy_u16.npy", np.arange(3, dtype="<u2"))
     np.save(OUT / "numpy_c64.npy", np.arange(3, dtype="<c8"))
     np.save(OUT / "numpy_structured.npy", np.zeros(2, dtype=[("a", "<f4"), ("b", "<i4")]))

@@ -55,7 +55,7 @@ pub enum IoError {
     /// `array` is the array's name inside an `.npz`, `None` for an `.npy`.
     #[error(
         "`{}`: {} has element type `{descr}`, which rlpc cannot load \
-         (it reads f32 `<f4`, f64 `<f8`, i32 `<i4` and bool `|b1` arrays)",
+         (it reads f32 `<f4`, f64 `<f8`, i32 `<i4`, i64 `<i8` as i32, and bool `|b1` arrays)",
         .path.display(),
         array_label(.array.as_deref())
     )]
@@ -437,8 +437,11 @@ fn decode_npy(bytes: &[u8]) -> Result<Tensor, NpyProblem> {
         .map_err(|_| corrupt("the header is not text".into()))?;
     let header = NpyHeader::parse(header).map_err(|e| corrupt(format!("bad header: {e}")))?;
 
+    // 64-bit integers (NumPy's default) are read as i32 when every value fits.
+    let wide_int = matches!(header.descr.as_str(), "<i8" | ">i8");
     let dtype = match header.descr.as_str() {
         "<f4" | ">f4" => DType::F32,
+        "<i8" | ">i8" => DType::I32,
         "<f8" | ">f8" => DType::F64,
         "<i4" | ">i4" => DType::I32,
         "|b1" => DType::Bool,
@@ -447,7 +450,10 @@ fn decode_npy(bytes: &[u8]) -> Result<Tensor, NpyProblem> {
     let expected = header
         .shape
         .iter()
-        .try_fold(dtype.size_bytes(), |acc, &d| acc.checked_mul(d))
+        .try_fold(
+            if wide_int { 8 } else { dtype.size_bytes() },
+            |acc, &d| acc.checked_mul(d),
+        )
         .ok_or_else(|| {
             corrupt(format!(
                 "the shape {:?} is too large to exist",
@@ -473,6 +479,17 @@ fn decode_npy(bytes: &[u8]) -> Result<Tensor, NpyProblem> {
         ArrayD::<T>::read_npy(bytes).map_err(|e| NpyProblem::Corrupt(e.to_string()))
     }
     let tensor = match dtype {
+        DType::I32 if wide_int => {
+            let wide: ArrayD<i64> = read(bytes)?;
+            let narrow = wide.mapv(|v| i32::try_from(v).ok());
+            if let Some(v) = wide.iter().zip(&narrow).find(|(_, n)| n.is_none()) {
+                return Err(corrupt(format!(
+                    "an i64 array holds {}, which does not fit the i32 rlpc reads it as",
+                    v.0
+                )));
+            }
+            Tensor::I32(narrow.mapv(|v| v.unwrap_or(0)))
+        }
         DType::F32 => Tensor::F32(read(bytes)?),
         DType::F64 => Tensor::F64(read(bytes)?),
         DType::I32 => Tensor::I32(read(bytes)?),

@@ -9,9 +9,11 @@
 //!   with an error.
 //! - [`metrics`]: the `metrics.csv` of a run.
 //! - [`order`]: the ranking `top_k` gives on every backend.
+//! - [`dataset`]: logged transitions in `.npz` files, for programs that learn from data.
 //! - [`checkpoint`]: a run's state saved so that a crash always leaves one to resume from.
 
 pub mod checkpoint;
+pub mod dataset;
 pub mod exec;
 pub mod external;
 pub mod io;

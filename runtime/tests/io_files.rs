@@ -645,3 +645,13 @@ fn concurrent_writers_never_expose_a_partial_file() {
     });
     assert_eq!(dir.list(), ["shared.bin"]);
 }
+
+#[test]
+fn numpy_default_int64_is_read_as_i32_when_it_fits() {
+    let t = load_npy(&fixture("numpy_i64.npy")).unwrap();
+    assert_eq!(t, Tensor::I32(ndarray::arr1(&[0, -5, 7]).into_dyn()));
+    let path = fixture("numpy_i64_wide.npy");
+    let err = load_npy(&path).unwrap_err();
+    assert!(err.to_string().contains("1099511627776"), "{err}");
+    assert_names_file(&err, &path);
+}

@@ -29,7 +29,8 @@ use crate::diag::render_fancy;
 use crate::program::SlotKind;
 use crate::run::{self, Backend, Trainer};
 use crate::rundir;
-use rlp_ir::Tensor;
+use rlp_ir::{DType, Tensor};
+use rlp_runtime::dataset::Dataset;
 use rlp_syntax::ast::{ExprKind, Item, StmtKind, UseTarget};
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,9 @@ pub struct EvalOptions {
     pub policy: String,
     /// The top-level binding holding the environment.
     pub env: String,
+    /// Act on the mode, but take a uniformly random action with this probability
+    /// (`std.explore.epsilon_random_policy`; `rlpc collect --epsilon`).
+    pub epsilon: Option<f64>,
 }
 
 impl Default for EvalOptions {
@@ -53,6 +57,7 @@ impl Default for EvalOptions {
             stochastic: false,
             policy: "policy".into(),
             env: "env".into(),
+            epsilon: None,
         }
     }
 }
@@ -172,7 +177,12 @@ pub fn eval_source(
     }
     text.push_str(&source[at..]);
     let (policy, env) = (&opts.policy, &opts.env);
-    let used_policy = if opts.stochastic {
+    let used_policy = if let Some(eps) = opts.epsilon {
+        text.push_str(&format!(
+            "\nuse std.explore.{{epsilon_random_policy}}\n__eval_policy = epsilon_random_policy({policy}, {env}, {eps:?})\n"
+        ));
+        "__eval_policy".to_string()
+    } else if opts.stochastic {
         policy.clone()
     } else {
         text.push_str(&format!(
@@ -212,6 +222,48 @@ fn callee_name(e: &ExprKind) -> Option<String> {
 
 /// Evaluates the run in `dir` (see the module documentation).
 pub fn evaluate(dir: &Path, opts: &EvalOptions) -> Result<EvalReport, String> {
+    let run = SavedRun::load(dir)?;
+    evaluate_program(
+        &run.source,
+        &run.base,
+        run.seed,
+        &run.overrides,
+        &run.params,
+        &run.params_path,
+        opts,
+    )
+}
+
+/// Records `opts.episodes` episodes of the run in `dir`'s policy as a dataset
+/// (`rlpc collect`): the same episodes, in the same order, as [`evaluate`] reports.
+pub fn collect(dir: &Path, opts: &EvalOptions) -> Result<(EvalReport, Dataset), String> {
+    let run = SavedRun::load(dir)?;
+    let (report, data) = play(
+        &run.source,
+        &run.base,
+        run.seed,
+        &run.overrides,
+        &run.params,
+        &run.params_path,
+        opts,
+        true,
+    )?;
+    Ok((report, data.expect("recorded")))
+}
+
+/// What evaluating a finished run needs from its directory.
+struct SavedRun {
+    source: String,
+    /// The file relative imports resolve from.
+    base: PathBuf,
+    seed: u64,
+    overrides: Vec<(String, String)>,
+    params: Vec<(String, Tensor)>,
+    params_path: PathBuf,
+}
+
+impl SavedRun {
+    fn load(dir: &Path) -> Result<SavedRun, String> {
     let (source, settings) = rundir::load(dir)?;
     let params_path = dir.join(rundir::PARAMS);
     if !params_path.is_file() {
@@ -230,15 +282,15 @@ pub fn evaluate(dir: &Path, opts: &EvalOptions) -> Result<EvalReport, String> {
     } else {
         dir.join(rundir::PROGRAM)
     };
-    evaluate_program(
-        &source,
-        &base,
-        settings.seed,
-        &settings.overrides(),
-        &params,
-        &params_path,
-        opts,
-    )
+    Ok(SavedRun {
+        source,
+        base,
+        seed: settings.seed,
+        overrides: settings.overrides(),
+        params,
+        params_path,
+    })
+    }
 }
 
 /// Evaluates `source` (the text of the program file `file`, whose directory relative
@@ -253,6 +305,22 @@ pub fn evaluate_program(
     params_file: &Path,
     opts: &EvalOptions,
 ) -> Result<EvalReport, String> {
+    play(source, file, seed, overrides, params, params_file, opts, false).map(|(r, _)| r)
+}
+
+/// Runs the evaluation; with `record`, also keeps every transition of the episodes
+/// reported, as a dataset.
+#[allow(clippy::too_many_arguments)]
+fn play(
+    source: &str,
+    file: &Path,
+    seed: u64,
+    overrides: &[(String, String)],
+    params: &[(String, Tensor)],
+    params_file: &Path,
+    opts: &EvalOptions,
+    record: bool,
+) -> Result<(EvalReport, Option<Dataset>), String> {
     if opts.episodes == 0 {
         return Err("--episodes must be at least 1".into());
     }
@@ -303,8 +371,25 @@ pub fn evaluate_program(
     let mut first_obs = vec![];
     let mut first_act = vec![];
     let mut recording = true;
+    let mut recorder = if record {
+        let mut fields = vec![];
+        for name in ["obs", "action", "reward", "next_obs", "terminated", "truncated", "log_prob"] {
+            // A deterministic policy has no log-probability to record.
+            match slot(name) {
+                Ok(s) => fields.push((name, s)),
+                Err(e) if name != "log_prob" => return Err(e),
+                Err(_) => {}
+            }
+        }
+        Some(Recorder::new(&compiled.program, fields, envs))
+    } else {
+        None
+    };
     for it in 0..rounds {
         trainer.step(it, None)?;
+        if let Some(r) = &mut recorder {
+            r.round(&trainer, steps, &trainer.slots[done_s].to_f64_vec());
+        }
         let ret = trainer.slots[ret_s].to_f64_vec();
         let done = trainer.slots[done_s].to_f64_vec();
         let (obs, act, next) = if recording {
@@ -353,7 +438,11 @@ pub fn evaluate_program(
             lengths.push(l);
         }
     }
-    Ok(EvalReport {
+    let data = match recorder {
+        Some(r) => Some(r.dataset(opts.episodes, per_env)?),
+        None => None,
+    };
+    let report = EvalReport {
         returns,
         lengths,
         envs,
@@ -362,7 +451,84 @@ pub fn evaluate_program(
         env_constructor: constructor,
         first_episode_obs: first_obs,
         first_episode_actions: first_act,
-    })
+    };
+    Ok((report, data))
+}
+
+/// The transitions of each environment's episodes, kept while `collect` runs.
+struct Recorder {
+    /// The batch fields recorded: name, slot, elements per row, dtype and row shape.
+    fields: Vec<(&'static str, usize, usize, DType, Vec<usize>)>,
+    /// Per environment: the episode under way, one flat list of values per field.
+    running: Vec<Vec<Vec<f64>>>,
+    /// Per environment: its finished episodes, in order.
+    finished: Vec<Vec<Vec<Vec<f64>>>>,
+}
+
+impl Recorder {
+    fn new(p: &crate::program::Program, slots: Vec<(&'static str, usize)>, envs: usize) -> Recorder {
+        let fields: Vec<_> = slots
+            .into_iter()
+            .map(|(name, s)| {
+                let ty = &p.slots[s].ty;
+                let row = ty.shape[2..].to_vec();
+                (name, s, row.iter().product(), ty.dtype, row)
+            })
+            .collect();
+        let empty = vec![vec![]; fields.len()];
+        Recorder {
+            running: vec![empty; envs],
+            finished: vec![vec![]; envs],
+            fields,
+        }
+    }
+
+    /// Takes the `[steps, envs, …]` batch of the round that just ran.
+    fn round(&mut self, trainer: &Trainer, steps: usize, done: &[f64]) {
+        let envs = self.running.len();
+        let values: Vec<Vec<f64>> = self
+            .fields
+            .iter()
+            .map(|f| trainer.slots[f.1].to_f64_vec())
+            .collect();
+        for t in 0..steps {
+            for e in 0..envs {
+                for (k, f) in self.fields.iter().enumerate() {
+                    let at = (t * envs + e) * f.2;
+                    self.running[e][k].extend_from_slice(&values[k][at..at + f.2]);
+                }
+                if done[t * envs + e] != 0.0 {
+                    let ep = std::mem::replace(&mut self.running[e], vec![vec![]; self.fields.len()]);
+                    self.finished[e].push(ep);
+                }
+            }
+        }
+    }
+
+    /// The first `episodes` episodes in the order `evaluate` reports them: the first of
+    /// each environment, then the second of each, …
+    fn dataset(self, episodes: usize, per_env: usize) -> Result<Dataset, String> {
+        let mut chosen = vec![];
+        'take: for j in 0..per_env {
+            for eps in &self.finished {
+                if chosen.len() == episodes {
+                    break 'take;
+                }
+                chosen.push(&eps[j]);
+            }
+        }
+        let mut arrays = vec![];
+        for (k, (name, _, width, dtype, row)) in self.fields.iter().enumerate() {
+            let values: Vec<f64> = chosen.iter().flat_map(|ep| ep[k].iter().copied()).collect();
+            let rows = values.len() / (*width).max(1);
+            let shape: Vec<usize> = std::iter::once(rows).chain(row.iter().copied()).collect();
+            arrays.push((
+                rlp_runtime::dataset::file_name(name).to_string(),
+                Tensor::from_f64(*dtype, &shape, &values),
+            ));
+        }
+        Dataset::from_arrays(Path::new("the recording"), arrays).map_err(|e| e.to_string())
+    }
 }
 
 /// The generated program, written next to the file it replaces (so relative imports

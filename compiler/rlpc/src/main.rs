@@ -112,6 +112,32 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         gif: Option<PathBuf>,
     },
+    /// Record episodes of a finished run's policy as a dataset (`docs/datasets.md`): an
+    /// uncompressed `.npz` of observations, actions, rewards, terminations, truncations,
+    /// next observations (and the behaviour log-probabilities when the policy has them),
+    /// one row per transition, episode by episode. Acts on the mode unless told otherwise.
+    Collect {
+        /// A run directory made by `rlpc run`.
+        dir: PathBuf,
+        /// Episodes to record.
+        #[arg(long, value_name = "K", default_value_t = 10)]
+        episodes: usize,
+        /// Sample actions from the policy's distribution.
+        #[arg(long, conflicts_with = "epsilon")]
+        stochastic: bool,
+        /// Take a uniformly random action with probability E (a dataset of mixed quality).
+        #[arg(long, value_name = "E")]
+        epsilon: Option<f64>,
+        /// The top-level binding holding the policy.
+        #[arg(long, value_name = "NAME", default_value = "policy")]
+        policy: String,
+        /// The top-level binding holding the environment.
+        #[arg(long, value_name = "NAME", default_value = "env")]
+        env: String,
+        /// The dataset file to write (atomically).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Check FILE and print diagnostics only, the memory estimate included (exit 1 on
     /// errors). A file of functions only (a library) has each function with declared
     /// parameters checked alone.
@@ -245,8 +271,33 @@ fn command(cli: Cli) -> ExitCode {
                 stochastic,
                 policy,
                 env,
+                epsilon: None,
             };
             match eval(&dir, &opts, frames.as_deref(), gif.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Collect {
+            dir,
+            episodes,
+            stochastic,
+            epsilon,
+            policy,
+            env,
+            out,
+        } => {
+            let opts = rlpc::eval::EvalOptions {
+                episodes,
+                stochastic,
+                policy,
+                env,
+                epsilon,
+            };
+            match collect(&dir, &opts, &out) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -686,6 +737,32 @@ fn exec(
             ExitCode::FAILURE
         }
     }
+}
+
+fn collect(dir: &std::path::Path, opts: &rlpc::eval::EvalOptions, out: &std::path::Path) -> Result<(), String> {
+    if let Some(e) = opts.epsilon
+        && !(0.0..=1.0).contains(&e)
+    {
+        return Err(format!("--epsilon {e}: a probability is between 0 and 1"));
+    }
+    let (report, data) = rlpc::eval::collect(dir, opts)?;
+    data.save(out).map_err(|e| e.to_string())?;
+    let how = match (opts.epsilon, opts.stochastic) {
+        (Some(e), _) => format!("mode, random with probability {e}"),
+        (None, true) => "stochastic".to_string(),
+        (None, false) => "mode".to_string(),
+    };
+    println!(
+        "{}: {} episodes ({how}), {} transitions; return {:.2} ± {:.2} (min {:.2}, max {:.2})",
+        out.display(),
+        report.returns.len(),
+        data.rows,
+        report.mean(),
+        report.std(),
+        report.min(),
+        report.max()
+    );
+    Ok(())
 }
 
 fn eval(

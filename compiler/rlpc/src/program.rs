@@ -25,6 +25,9 @@ pub enum SlotKind {
     Transient,
     /// Written by the runtime before each iteration: the iteration counter.
     Counter,
+    /// Rows of a dataset file (`dataset(…)`): filled from [`Program::data`] when the
+    /// trainer starts, read-only, not saved in checkpoints (the file is read again).
+    Data,
 }
 
 #[derive(Clone, Debug)]
@@ -344,6 +347,8 @@ pub struct Program {
     /// What the front end warned about (the program is fine to run); `check` and `run`
     /// print them.
     pub warnings: Vec<crate::diag::Diag>,
+    /// The contents of the [`SlotKind::Data`] slots, read from their files at compile time.
+    pub data: Vec<(SlotId, rlp_ir::Tensor)>,
 }
 
 impl Program {

@@ -209,7 +209,9 @@ impl<'c> Trainer<'c> {
             .enumerate()
             .map(|(i, s)| {
                 let id = crate::program::SlotId(i as u32);
-                if init.writes.contains(&id) && !init.reads.contains(&id) {
+                if s.kind == SlotKind::Data
+                    || (init.writes.contains(&id) && !init.reads.contains(&id))
+                {
                     return Ok(placeholder());
                 }
                 Tensor::try_zeros(s.ty.dtype, &s.ty.shape)
@@ -230,6 +232,9 @@ impl<'c> Trainer<'c> {
             displaced,
         };
         t.run_stage(init, c.init.as_ref(), None, None)?;
+        for (s, rows) in &c.program.data {
+            t.slots[s.0 as usize] = rows.clone();
+        }
         Ok(t)
     }
 
@@ -574,9 +579,10 @@ impl<'c> Trainer<'c> {
             .collect()
     }
 
-    /// The persistent state, by slot name (what a checkpoint holds).
+    /// The persistent state, by slot name (what a checkpoint holds): not the datasets,
+    /// which are read from their files again.
     pub fn state(&self) -> Vec<(String, Tensor)> {
-        self.named(|k| k != SlotKind::Transient)
+        self.named(|k| !matches!(k, SlotKind::Transient | SlotKind::Data))
     }
 
     /// The trainable parameters, by slot name (what `params.npz` holds).
@@ -623,7 +629,7 @@ impl<'c> Trainer<'c> {
         let mut by_name: HashMap<&str, &Tensor> =
             saved.iter().map(|(n, t)| (n.as_str(), t)).collect();
         for (i, slot) in self.c.program.slots.iter().enumerate() {
-            if slot.kind == SlotKind::Transient {
+            if matches!(slot.kind, SlotKind::Transient | SlotKind::Data) {
                 continue;
             }
             let t = saved_slot(file, slot, by_name.remove(slot.name.as_str()), "checkpoint")?;

@@ -144,7 +144,7 @@ builtins! {
     Chars => "chars", Grad => "grad", Parameters => "parameters", Require => "require",
     Put => "put", Cumsum => "cumsum", SearchSorted => "search_sorted", Values => "values",
     Copy => "copy", TopK => "top_k", Argsort => "argsort", Sort => "sort",
-    Transpose => "transpose",
+    Transpose => "transpose", Dataset => "dataset",
 }
 
 impl Builtin {
@@ -809,6 +809,7 @@ impl Builtin {
                 }
                 Builtin::Environment => environment(el, a)?,
                 Builtin::Gym => super::rollout::gym(el, a)?,
+                Builtin::Dataset => super::data::dataset_builtin(el, a)?,
                 Builtin::Grad => super::params::grad_builtin(el, a)?,
                 Builtin::Parameters => super::params::parameters_builtin(el, a)?,
                 Builtin::Copy => super::params::copy_builtin(el, a)?,

@@ -125,6 +125,8 @@ pub struct Elab<'a> {
     pub making_opt_state: bool,
     /// How each loop was lowered, by the id of the stage graph it is in.
     pub loop_notes: Vec<(u32, crate::program::LoopNote)>,
+    /// What the [`SlotKind::Data`] slots made so far hold (`dataset(…)`).
+    pub data: Vec<(SlotId, rlp_ir::Tensor)>,
 }
 
 /// An optimizer's first-use state before a `minimize` added to it.
@@ -163,6 +165,7 @@ impl<'a> Elab<'a> {
             opt_slots: vec![],
             making_opt_state: false,
             loop_notes: vec![],
+            data: vec![],
         };
         e.counter = e.new_slot(
             "iteration",
@@ -345,6 +348,14 @@ impl<'a> Elab<'a> {
                 "state cannot be updated inside a `scan` body",
             )
             .label(self.loc, "updated here"));
+        }
+        if self.slots[s.0 as usize].kind == SlotKind::Data {
+            return Err(Diag::new(
+                "read-only",
+                format!("`{}` is a dataset's rows, which a program reads but does not write", self.slots[s.0 as usize].name),
+            )
+            .label(self.loc, "written here")
+            .help("copy the rows into state of your own first: `mine = zeros(…)`, then `mine <- …`"));
         }
         let want = self.slots[s.0 as usize].ty.clone();
         let v = self.convert(v, &want, self.loc)?;

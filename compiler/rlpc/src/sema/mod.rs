@@ -4,6 +4,7 @@
 //! The only reader of the AST. Its entry point is [`lower`].
 
 pub mod builtins;
+pub mod data;
 pub mod elab;
 pub mod function;
 pub mod inplace;

@@ -196,6 +196,7 @@ pub fn lower_opts(
         externals: el.externals,
         seed,
         warnings: el.warnings,
+        data: el.data,
     };
     if !el.opts.keep_unread {
         program.prune_unread_transients();

@@ -1,0 +1,206 @@
+//! `dataset("file.npz", fields)`: logged transitions as read-only program state.
+//!
+//! The file is read while the program compiles, so its fields, row shapes and dtypes
+//! are known to the checker like any other value's, and a file that does not fit the
+//! program is an error pointing at the call before anything runs. Each field becomes a
+//! [`SlotKind::Data`] slot: filled from the file when the trainer starts, never written,
+//! never checkpointed (a resumed run reads the file again).
+//!
+//! The value is shaped like a replay buffer (`std.replay`): `data` (the fields, `[R, …]`
+//! each), `size` and `capacity` (`R`, as ints), so `draw(ds, 256)` samples minibatches
+//! from it as from a buffer. Besides the file's arrays, `data` holds `episode` and `step`
+//! (`[R]` i32: which episode a row belongs to and its step within it), and the record
+//! holds `episodes` (an int) and `episode_start`, `episode_length` (`[E]` i32).
+
+use super::builtins::Args;
+use super::elab::{Elab, R};
+use super::value::{Src, TVal, Value};
+use crate::diag::{Diag, Loc};
+use crate::program::SlotKind;
+use rlp_ir::{DType, TensorType};
+use rlp_runtime::Tensor;
+use rlp_runtime::dataset::{self, Dataset};
+use std::path::{Path, PathBuf};
+
+pub fn dataset_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
+    let f = "dataset";
+    let (path, lp) = a.need(f, "path")?;
+    let spec = a.take_public("fields");
+    a.done_public(f, &["path", "fields"])?;
+    let paths: Vec<String> = match &path {
+        Value::Str(s) => vec![s.to_string()],
+        Value::List(xs) if !xs.is_empty() => xs
+            .iter()
+            .map(|x| match x {
+                Value::Str(s) => Ok(s.to_string()),
+                other => Err(path_type(other, lp)),
+            })
+            .collect::<R<_>>()?,
+        other => return Err(path_type(other, lp)),
+    };
+    let base = base_dir(el, lp);
+    let mut parts = Vec::with_capacity(paths.len());
+    for p in &paths {
+        let full = resolve(&base, p);
+        let d = Dataset::load(&full).map_err(|e| {
+            Diag::new("dataset", e.to_string())
+                .label(lp, "read here")
+                .help("a dataset is an uncompressed `.npz` of `observations`, `actions`, `rewards`, `terminations`, … (docs/datasets.md); `rlpc collect` writes one")
+        })?;
+        parts.push((full, d));
+    }
+    let shown = parts
+        .iter()
+        .map(|(p, _)| format!("`{}`", p.display()))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let mut d = Dataset::concat(&parts)
+        .map_err(|e| Diag::new("dataset", e.to_string()).label(lp, "joined here"))?;
+    if let Some((spec, ls)) = spec {
+        d.fields = select_fields(&d, &spec, ls, lp, &shown)?;
+    }
+    let (episode, step) = d.episode_index();
+    for (name, t) in [("episode", episode), ("step", step)] {
+        if d.field(name).is_none() {
+            d.fields.push((name.to_string(), t));
+        }
+    }
+    let owner = if el.owner.is_empty() {
+        "dataset".to_string()
+    } else {
+        el.owner.clone()
+    };
+    let mut data = Vec::with_capacity(d.fields.len());
+    for (name, t) in &d.fields {
+        data.push((name.clone(), data_slot(el, &format!("{owner}.{name}"), t.clone())));
+    }
+    let spans = d.episode_spans();
+    let column = |v: Vec<i32>| {
+        Tensor::I32(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[v.len()]), v).unwrap())
+    };
+    let starts = column(spans.iter().map(|s| s.0 as i32).collect());
+    let lengths = column(spans.iter().map(|s| s.1 as i32).collect());
+    Ok(Value::record(vec![
+        ("data".into(), Value::record(data)),
+        ("size".into(), Value::Int(d.rows as i64)),
+        ("capacity".into(), Value::Int(d.rows as i64)),
+        ("episodes".into(), Value::Int(d.episodes() as i64)),
+        ("episode_start".into(), data_slot(el, &format!("{owner}.episode_start"), starts)),
+        ("episode_length".into(), data_slot(el, &format!("{owner}.episode_length"), lengths)),
+    ]))
+}
+
+fn path_type(v: &Value, at: Loc) -> Diag {
+    Diag::new(
+        "type-mismatch",
+        format!("`dataset` takes a file name or a list of them, found {}", v.kind()),
+    )
+    .label(at, "here")
+}
+
+/// The directory relative file names are read from: the calling program file's.
+fn base_dir(el: &Elab, at: Loc) -> PathBuf {
+    let file = Path::new(el.mods.sources.name(at.file));
+    match file.parent() {
+        Some(p) if file.is_file() => p.to_path_buf(),
+        _ => PathBuf::new(),
+    }
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+}
+
+/// The fields `spec` asks for (a record of `(row shape, dtype)` pairs, such as
+/// `transitions(env)`), checked against the file.
+fn select_fields(
+    d: &Dataset,
+    spec: &Value,
+    ls: Loc,
+    lp: Loc,
+    shown: &str,
+) -> R<Vec<(String, Tensor)>> {
+    let Value::Record(want) = spec else {
+        return Err(Diag::new(
+            "type-mismatch",
+            format!(
+                "`fields` is a record of (row shape, dtype) pairs such as `transitions(env)`, found {}",
+                spec.kind()
+            ),
+        )
+        .label(ls, "here"));
+    };
+    let mut out = Vec::with_capacity(want.len());
+    for (name, w) in want.iter() {
+        let (shape, dtype) = field_spec(w).ok_or_else(|| {
+            Diag::new(
+                "type-mismatch",
+                format!("field `{name}` of `fields` is {}, not a (row shape, dtype) pair such as ([4], \"f32\")", w.kind()),
+            )
+            .label(ls, "here")
+        })?;
+        let stored = dataset::file_name(name);
+        let Some(t) = d.field(name) else {
+            let have: Vec<&str> = d.fields.iter().map(|(n, _)| dataset::file_name(n)).collect();
+            return Err(Diag::new(
+                "dataset",
+                format!("{shown} has no array `{stored}`, which the program's field `{name}` is read from"),
+            )
+            .label(lp, "this file")
+            .label(ls, format!("`{name}` asked for here"))
+            .help(format!("its arrays: {}", have.join(", "))));
+        };
+        let rows = &t.shape()[1..];
+        if t.dtype() != dtype || rows != shape.as_slice() {
+            return Err(Diag::new(
+                "dataset",
+                format!(
+                    "{shown}: array `{stored}` has rows of {} {rows:?}, but the program's `{name}` is {dtype} {shape:?}",
+                    t.dtype()
+                ),
+            )
+            .label(lp, "this file")
+            .label(ls, format!("`{name}` asked for here"))
+            .help("the data was recorded from a different environment, or the program expects another action space"));
+        }
+        out.push((name.clone(), t.clone()));
+    }
+    Ok(out)
+}
+
+fn field_spec(v: &Value) -> Option<(Vec<usize>, DType)> {
+    let Value::Tuple(xs) = v else { return None };
+    let [shape, Value::Str(dtype)] = &xs[..] else {
+        return None;
+    };
+    let Value::List(dims) = shape else {
+        return None;
+    };
+    let dims = dims
+        .iter()
+        .map(|d| match d {
+            Value::Int(i) if *i >= 0 => Some(*i as usize),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let dtype = match &**dtype {
+        "f32" => DType::F32,
+        "f64" => DType::F64,
+        "i32" => DType::I32,
+        "bool" => DType::Bool,
+        _ => return None,
+    };
+    Some((dims, dtype))
+}
+
+/// A read-only slot holding `t` from the start.
+fn data_slot(el: &mut Elab, name: &str, t: Tensor) -> Value {
+    let ty = TensorType::new(t.dtype(), t.shape().to_vec());
+    let slot = el.new_slot(name, ty.clone(), SlotKind::Data);
+    el.data.push((slot, t));
+    Value::Tensor(TVal {
+        src: Src::Slot(slot),
+        ty,
+    })
+}

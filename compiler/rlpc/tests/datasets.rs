@@ -1,0 +1,235 @@
+//! Datasets: `rlpc collect` from a trained run, `dataset(…)` in a program, the errors a
+//! bad file gets, and learning from data alone.
+
+mod common;
+
+use rlp_ir::{DType, Tensor};
+use rlp_runtime::dataset::Dataset;
+use rlpc::eval::{EvalOptions, evaluate};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const PROGRAM: &str = "\
+use std.env.cartpole
+use std.estimators.{reward_to_go}
+use std.losses.{policy_gradient}
+
+env    = cartpole(envs: 4, seed: 1)
+policy = categorical(mlp(env.obs, [16], env.actions))
+opt    = adam(lr: 1e-2)
+
+train iterations: 5 {
+  sample  batch = rollout(env, policy, steps: 100)
+  fit     q     = reward_to_go(batch.reward, batch.done, gamma: 0.99)
+  improve minimize policy_gradient(policy, batch, q - mean(q)) with opt
+  log     return = mean(env.episode_return)
+}
+";
+
+fn rlpc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rlpc"))
+        .args(args)
+        .output()
+        .expect("run rlpc")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rlpc-data-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A trained run directory (trained once per test process).
+fn trained() -> &'static PathBuf {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let d = scratch("run");
+        let file = d.join("tiny.rlp");
+        std::fs::write(&file, PROGRAM).unwrap();
+        let out = d.join("run");
+        let o = rlpc(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        assert!(o.status.success(), "training failed: {}", text(&o));
+        out
+    })
+}
+
+/// `rlpc collect` into `file` with extra flags; the dataset it wrote.
+fn collect(file: &Path, flags: &[&str]) -> Dataset {
+    let mut args = vec!["collect", trained().to_str().unwrap(), "--out", file.to_str().unwrap()];
+    args.extend_from_slice(flags);
+    let o = rlpc(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("transitions; return"), "{}", text(&o));
+    Dataset::load(file).unwrap()
+}
+
+fn lower(src: &str) -> Result<rlpc::program::Program, String> {
+    rlpc::front_end_source("data.rlp", src, 0)
+        .map(|(p, _)| p)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+}
+
+fn reader(file: &Path, fields: &str) -> String {
+    format!(
+        "use std.env.cartpole\nuse std.replay.{{transitions, draw}}\n\
+         env = cartpole(envs: 2)\nds = dataset({:?}{fields})\n\
+         train iterations: 1 {{\n  improve mb = draw(ds, 8)\n  log r = mean(mb.reward)\n}}\n",
+        file.to_str().unwrap()
+    )
+}
+
+#[test]
+fn collected_episodes_are_the_evaluated_ones_and_consistent() {
+    let d = scratch("collect");
+    let file = d.join("eps.npz");
+    let data = collect(&file, &["--episodes", "6", "--epsilon", "0.3"]);
+    let opts = EvalOptions {
+        episodes: 6,
+        epsilon: Some(0.3),
+        ..EvalOptions::default()
+    };
+    let report = evaluate(trained(), &opts).unwrap();
+    // The rewards recorded add up to the returns the environment reported.
+    assert_eq!(data.episodes(), 6);
+    assert_eq!(data.episode_returns(), report.returns);
+    let lengths: Vec<u64> = data.episode_spans().iter().map(|s| s.1 as u64).collect();
+    assert_eq!(lengths, report.lengths);
+    // Within an episode each observation is the last one's next observation; only the
+    // last row of an episode ends it.
+    let obs = data.field("obs").unwrap().to_f64_vec();
+    let next = data.field("next_obs").unwrap().to_f64_vec();
+    let term = data.field("terminated").unwrap().to_f64_vec();
+    let trunc = data.field("truncated").unwrap().to_f64_vec();
+    for (start, len) in data.episode_spans() {
+        for r in start..start + len - 1 {
+            assert_eq!(&next[r * 4..r * 4 + 4], &obs[(r + 1) * 4..(r + 2) * 4], "row {r}");
+            assert_eq!(term[r] + trunc[r], 0.0, "row {r} ends nothing");
+        }
+        let last = start + len - 1;
+        assert!(term[last] + trunc[last] > 0.0, "row {last} ends its episode");
+    }
+    // The behaviour log-probability of each action under the ε-random policy.
+    let logp = data.field("log_prob").unwrap().to_f64_vec();
+    let (hi, lo) = ((0.7f64 + 0.15).ln(), 0.15f64.ln());
+    assert!(logp.iter().all(|&l| (l - hi).abs() < 1e-5 || (l - lo).abs() < 1e-5));
+    assert!(logp.iter().any(|&l| (l - lo).abs() < 1e-5), "some actions were random");
+    // The mode policy records no log-probability.
+    let mode = collect(&d.join("mode.npz"), &["--episodes", "2"]);
+    assert!(mode.field("log_prob").is_none());
+    assert_eq!(mode.field("action").unwrap().dtype(), DType::I32);
+}
+
+#[test]
+fn a_program_reads_the_collected_tensors_unchanged() {
+    let d = scratch("roundtrip");
+    let file = d.join("rt.npz");
+    let data = collect(&file, &["--episodes", "3", "--stochastic"]);
+    let p = lower(&reader(&file, ", fields: transitions(env)")).unwrap();
+    let slot = |name: &str| {
+        let id = p.slots.iter().position(|s| s.name == format!("ds.{name}")).unwrap();
+        &p.data.iter().find(|(s, _)| s.0 as usize == id).unwrap().1
+    };
+    for f in ["obs", "action", "reward", "next_obs", "terminated", "truncated"] {
+        assert_eq!(slot(f), data.field(f).unwrap(), "field {f}");
+    }
+    let (episode, step) = data.episode_index();
+    assert_eq!(slot("episode"), &episode);
+    assert_eq!(slot("step"), &step);
+    // Without `fields:` every array is read, the log-probabilities included; a list of
+    // files is read as one dataset.
+    let both = format!("[{:?}, {:?}]", file.to_str().unwrap(), file.to_str().unwrap());
+    let src = reader(&file, "").replace(&format!("{:?}", file.to_str().unwrap()), &both);
+    let p = lower(&src).unwrap();
+    let lp = p.slots.iter().find(|s| s.name == "ds.log_prob").unwrap();
+    assert_eq!(lp.ty.shape, vec![2 * data.rows]);
+}
+
+fn write(file: &Path, arrays: Vec<(&str, Tensor)>) {
+    let named: Vec<(String, Tensor)> = arrays.into_iter().map(|(n, t)| (n.to_string(), t)).collect();
+    rlp_runtime::io::save_npz(file, &named).unwrap();
+}
+
+fn cartpole_like(rows: usize) -> Vec<(&'static str, Tensor)> {
+    vec![
+        ("observations", Tensor::zeros(DType::F32, &[rows, 4])),
+        ("actions", Tensor::zeros(DType::I32, &[rows])),
+        ("rewards", Tensor::full(DType::F32, &[rows], 1.0)),
+        ("next_observations", Tensor::zeros(DType::F32, &[rows, 4])),
+        ("terminations", Tensor::zeros(DType::Bool, &[rows])),
+        ("truncations", Tensor::full(DType::Bool, &[rows], 1.0)),
+    ]
+}
+
+#[test]
+fn bad_files_are_errors_naming_the_file_and_the_field() {
+    let d = scratch("bad");
+    let err = |file: &Path| lower(&reader(file, ", fields: transitions(env)")).unwrap_err();
+
+    let missing = d.join("missing.npz");
+    let e = err(&missing);
+    assert!(e.contains("missing.npz") && e.contains("cannot open"), "{e}");
+
+    let corrupt = d.join("corrupt.npz");
+    std::fs::write(&corrupt, b"not a zip file at all").unwrap();
+    let e = err(&corrupt);
+    assert!(e.contains("corrupt.npz") && e.contains("not a valid npz"), "{e}");
+
+    let no_next = d.join("no_next.npz");
+    let mut a = cartpole_like(5);
+    a.remove(3);
+    write(&no_next, a);
+    let e = err(&no_next);
+    assert!(e.contains("no_next.npz") && e.contains("no array `next_observations`"), "{e}");
+    assert!(e.contains("`next_obs` asked for here"), "{e}");
+
+    let float_actions = d.join("float_actions.npz");
+    let mut a = cartpole_like(5);
+    a[1].1 = Tensor::zeros(DType::F32, &[5, 1]);
+    write(&float_actions, a);
+    let e = err(&float_actions);
+    assert!(e.contains("float_actions.npz") && e.contains("array `actions` has rows of f32 [1]"), "{e}");
+    assert!(e.contains("is i32 []"), "{e}");
+
+    let wrong_obs = d.join("pendulum_obs.npz");
+    let mut a = cartpole_like(5);
+    a[0].1 = Tensor::zeros(DType::F32, &[5, 3]);
+    write(&wrong_obs, a);
+    let e = err(&wrong_obs);
+    assert!(e.contains("pendulum_obs.npz") && e.contains("`observations` has rows of f32 [3]"), "{e}");
+
+    let ragged = d.join("ragged.npz");
+    let mut a = cartpole_like(5);
+    a[2].1 = Tensor::full(DType::F32, &[4], 1.0);
+    write(&ragged, a);
+    let e = err(&ragged);
+    assert!(e.contains("ragged.npz") && e.contains("`rewards` has 4 rows"), "{e}");
+}
+
+#[test]
+fn a_dataset_is_read_only() {
+    let d = scratch("readonly");
+    let file = d.join("ok.npz");
+    write(&file, cartpole_like(16));
+    let src = reader(&file, "").replace("  log r", "  ds.data.reward <- mb.reward * 0.0 + 1.0\n  log r");
+    let e = lower(&src).unwrap_err();
+    assert!(e.contains("read-only") || e.contains("reads but does not write"), "{e}");
+}
+
+/// Behavioural cloning from the committed expert dataset reaches the expert's return.
+#[test]
+fn behavioural_cloning_learns_cartpole_from_data_alone() {
+    for seed in 0..3 {
+        let r = common::last_return("bc_cartpole.rlp", seed, &[]);
+        assert!(r >= 475.0, "seed {seed}: greedy return {r}");
+    }
+}
