@@ -10,7 +10,8 @@
 //! each), `size` and `capacity` (`R`, as ints), so `draw(ds, 256)` samples minibatches
 //! from it as from a buffer. Besides the file's arrays, `data` holds `episode` and `step`
 //! (`[R]` i32: which episode a row belongs to and its step within it), and the record
-//! holds `episodes` (an int) and `episode_start`, `episode_length` (`[E]` i32).
+//! holds `episodes` and `max_length` (ints: how many episodes, the longest one's rows)
+//! and `episode_start`, `episode_length` (`[E]` i32).
 
 use super::builtins::Args;
 use super::elab::{Elab, R};
@@ -85,6 +86,7 @@ pub fn dataset_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
         ("size".into(), Value::Int(d.rows as i64)),
         ("capacity".into(), Value::Int(d.rows as i64)),
         ("episodes".into(), Value::Int(d.episodes() as i64)),
+        ("max_length".into(), Value::Int(spans.iter().map(|s| s.1).max().unwrap_or(0) as i64)),
         ("episode_start".into(), data_slot(el, &format!("{owner}.episode_start"), starts)),
         ("episode_length".into(), data_slot(el, &format!("{owner}.episode_length"), lengths)),
     ]))
