@@ -136,7 +136,9 @@ impl Dataset {
             let Some((_, t)) = fields.iter().find(|(n, _)| n == program) else {
                 return Err(DataError::invalid(
                     path,
-                    format!("there is no array `{file}`; a dataset needs `observations`, `actions`, `rewards` and `terminations`"),
+                    format!(
+                        "there is no array `{file}`; a dataset needs `observations`, `actions`, `rewards` and `terminations`"
+                    ),
                 ));
             };
             if let Some(d) = dtype
@@ -202,7 +204,10 @@ impl Dataset {
 
     /// The undiscounted return of each episode.
     pub fn episode_returns(&self) -> Vec<f64> {
-        let r = self.field("reward").map(Tensor::to_f64_vec).unwrap_or_default();
+        let r = self
+            .field("reward")
+            .map(Tensor::to_f64_vec)
+            .unwrap_or_default();
         self.episode_spans()
             .iter()
             .map(|&(s, l)| r[s..s + l].iter().sum())
@@ -231,7 +236,12 @@ impl Dataset {
         let mut episode_starts = first.episode_starts.clone();
         let mut rows = first.rows;
         for (path, d) in &parts[1..] {
-            let names = |d: &Dataset| d.fields.iter().map(|(n, _)| file_name(n).to_string()).collect::<Vec<_>>();
+            let names = |d: &Dataset| {
+                d.fields
+                    .iter()
+                    .map(|(n, _)| file_name(n).to_string())
+                    .collect::<Vec<_>>()
+            };
             let (mut a, mut b) = (names(first), names(d));
             a.sort();
             b.sort();
@@ -295,7 +305,9 @@ fn episode_ends(fields: &[(String, Tensor)], rows: usize) -> Vec<usize> {
             .unwrap_or_else(|| vec![0.0; rows])
     };
     let (term, trunc) = (flag("terminated"), flag("truncated"));
-    (0..rows).filter(|&i| term[i] != 0.0 || trunc[i] != 0.0).collect()
+    (0..rows)
+        .filter(|&i| term[i] != 0.0 || trunc[i] != 0.0)
+        .collect()
 }
 
 fn concat_rows(a: &Tensor, b: &Tensor) -> Tensor {
@@ -324,8 +336,18 @@ mod tests {
         vec![
             ("observations".into(), f(&[rows, 3], 0.5)),
             ("actions".into(), Tensor::full(DType::I32, &[rows], 1.0)),
-            ("rewards".into(), Tensor::from_f64(DType::F32, &[rows], &(0..rows).map(|i| i as f64).collect::<Vec<_>>())),
-            ("terminations".into(), Tensor::from_f64(DType::Bool, &[rows], &term)),
+            (
+                "rewards".into(),
+                Tensor::from_f64(
+                    DType::F32,
+                    &[rows],
+                    &(0..rows).map(|i| i as f64).collect::<Vec<_>>(),
+                ),
+            ),
+            (
+                "terminations".into(),
+                Tensor::from_f64(DType::Bool, &[rows], &term),
+            ),
         ]
     }
 
@@ -344,15 +366,24 @@ mod tests {
     fn bad_files_name_the_array() {
         let mut a = arrays(4, &[3]);
         a[2].1 = Tensor::full(DType::F32, &[5], 0.0);
-        let e = Dataset::from_arrays(Path::new("x.npz"), a).unwrap_err().to_string();
-        assert!(e.contains("`x.npz`") && e.contains("`rewards` has 5 rows"), "{e}");
+        let e = Dataset::from_arrays(Path::new("x.npz"), a)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`x.npz`") && e.contains("`rewards` has 5 rows"),
+            "{e}"
+        );
         let mut a = arrays(4, &[3]);
         a.remove(3);
-        let e = Dataset::from_arrays(Path::new("x.npz"), a).unwrap_err().to_string();
+        let e = Dataset::from_arrays(Path::new("x.npz"), a)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no array `terminations`"), "{e}");
         let mut a = arrays(4, &[3]);
         a[3].1 = Tensor::full(DType::F32, &[4], 0.0);
-        let e = Dataset::from_arrays(Path::new("x.npz"), a).unwrap_err().to_string();
+        let e = Dataset::from_arrays(Path::new("x.npz"), a)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`terminations` is f32, not bool"), "{e}");
     }
 
@@ -366,7 +397,9 @@ mod tests {
         let mut odd = arrays(4, &[3]);
         odd[0].1 = Tensor::full(DType::F32, &[4, 2], 0.0);
         let odd = Dataset::from_arrays(Path::new("odd"), odd).unwrap();
-        let e = Dataset::concat(&[("b".into(), b), ("odd".into(), odd)]).unwrap_err().to_string();
+        let e = Dataset::concat(&[("b".into(), b), ("odd".into(), odd)])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`observations` has rows of f32 [2]"), "{e}");
     }
 }

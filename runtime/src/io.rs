@@ -450,10 +450,9 @@ fn decode_npy(bytes: &[u8]) -> Result<Tensor, NpyProblem> {
     let expected = header
         .shape
         .iter()
-        .try_fold(
-            if wide_int { 8 } else { dtype.size_bytes() },
-            |acc, &d| acc.checked_mul(d),
-        )
+        .try_fold(if wide_int { 8 } else { dtype.size_bytes() }, |acc, &d| {
+            acc.checked_mul(d)
+        })
         .ok_or_else(|| {
             corrupt(format!(
                 "the shape {:?} is too large to exist",

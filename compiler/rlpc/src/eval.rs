@@ -264,32 +264,32 @@ struct SavedRun {
 
 impl SavedRun {
     fn load(dir: &Path) -> Result<SavedRun, String> {
-    let (source, settings) = rundir::load(dir)?;
-    let params_path = dir.join(rundir::PARAMS);
-    if !params_path.is_file() {
-        return Err(format!(
-            "`{}` is missing: the run has not finished (only a finished `rlpc run` saves \
+        let (source, settings) = rundir::load(dir)?;
+        let params_path = dir.join(rundir::PARAMS);
+        if !params_path.is_file() {
+            return Err(format!(
+                "`{}` is missing: the run has not finished (only a finished `rlpc run` saves \
              its parameters)",
-            params_path.display()
-        ));
-    }
-    let params = rlp_runtime::io::load_npz(&params_path).map_err(|e| e.to_string())?;
-    // Relative `use "./…"` imports resolve as in training when the original file still
-    // holds the saved text.
-    let unchanged = std::fs::read_to_string(&settings.file).is_ok_and(|t| t == source);
-    let base = if unchanged {
-        settings.file.clone()
-    } else {
-        dir.join(rundir::PROGRAM)
-    };
-    Ok(SavedRun {
-        source,
-        base,
-        seed: settings.seed,
-        overrides: settings.overrides(),
-        params,
-        params_path,
-    })
+                params_path.display()
+            ));
+        }
+        let params = rlp_runtime::io::load_npz(&params_path).map_err(|e| e.to_string())?;
+        // Relative `use "./…"` imports resolve as in training when the original file still
+        // holds the saved text.
+        let unchanged = std::fs::read_to_string(&settings.file).is_ok_and(|t| t == source);
+        let base = if unchanged {
+            settings.file.clone()
+        } else {
+            dir.join(rundir::PROGRAM)
+        };
+        Ok(SavedRun {
+            source,
+            base,
+            seed: settings.seed,
+            overrides: settings.overrides(),
+            params,
+            params_path,
+        })
     }
 }
 
@@ -305,7 +305,17 @@ pub fn evaluate_program(
     params_file: &Path,
     opts: &EvalOptions,
 ) -> Result<EvalReport, String> {
-    play(source, file, seed, overrides, params, params_file, opts, false).map(|(r, _)| r)
+    play(
+        source,
+        file,
+        seed,
+        overrides,
+        params,
+        params_file,
+        opts,
+        false,
+    )
+    .map(|(r, _)| r)
 }
 
 /// Runs the evaluation; with `record`, also keeps every transition of the episodes
@@ -373,7 +383,15 @@ fn play(
     let mut recording = true;
     let mut recorder = if record {
         let mut fields = vec![];
-        for name in ["obs", "action", "reward", "next_obs", "terminated", "truncated", "log_prob"] {
+        for name in [
+            "obs",
+            "action",
+            "reward",
+            "next_obs",
+            "terminated",
+            "truncated",
+            "log_prob",
+        ] {
             // A deterministic policy has no log-probability to record.
             match slot(name) {
                 Ok(s) => fields.push((name, s)),
@@ -466,7 +484,11 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn new(p: &crate::program::Program, slots: Vec<(&'static str, usize)>, envs: usize) -> Recorder {
+    fn new(
+        p: &crate::program::Program,
+        slots: Vec<(&'static str, usize)>,
+        envs: usize,
+    ) -> Recorder {
         let fields: Vec<_> = slots
             .into_iter()
             .map(|(name, s)| {
@@ -498,7 +520,8 @@ impl Recorder {
                     self.running[e][k].extend_from_slice(&values[k][at..at + f.2]);
                 }
                 if done[t * envs + e] != 0.0 {
-                    let ep = std::mem::replace(&mut self.running[e], vec![vec![]; self.fields.len()]);
+                    let ep =
+                        std::mem::replace(&mut self.running[e], vec![vec![]; self.fields.len()]);
                     self.finished[e].push(ep);
                 }
             }

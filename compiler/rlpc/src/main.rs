@@ -739,7 +739,11 @@ fn exec(
     }
 }
 
-fn collect(dir: &std::path::Path, opts: &rlpc::eval::EvalOptions, out: &std::path::Path) -> Result<(), String> {
+fn collect(
+    dir: &std::path::Path,
+    opts: &rlpc::eval::EvalOptions,
+    out: &std::path::Path,
+) -> Result<(), String> {
     if let Some(e) = opts.epsilon
         && !(0.0..=1.0).contains(&e)
     {

@@ -57,7 +57,13 @@ fn trained() -> &'static PathBuf {
         let file = d.join("tiny.rlp");
         std::fs::write(&file, PROGRAM).unwrap();
         let out = d.join("run");
-        let o = rlpc(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        let o = rlpc(&[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
         assert!(o.status.success(), "training failed: {}", text(&o));
         out
     })
@@ -65,7 +71,12 @@ fn trained() -> &'static PathBuf {
 
 /// `rlpc collect` into `file` with extra flags; the dataset it wrote.
 fn collect(file: &Path, flags: &[&str]) -> Dataset {
-    let mut args = vec!["collect", trained().to_str().unwrap(), "--out", file.to_str().unwrap()];
+    let mut args = vec![
+        "collect",
+        trained().to_str().unwrap(),
+        "--out",
+        file.to_str().unwrap(),
+    ];
     args.extend_from_slice(flags);
     let o = rlpc(&args);
     assert!(o.status.success(), "{}", text(&o));
@@ -112,17 +123,30 @@ fn collected_episodes_are_the_evaluated_ones_and_consistent() {
     let trunc = data.field("truncated").unwrap().to_f64_vec();
     for (start, len) in data.episode_spans() {
         for r in start..start + len - 1 {
-            assert_eq!(&next[r * 4..r * 4 + 4], &obs[(r + 1) * 4..(r + 2) * 4], "row {r}");
+            assert_eq!(
+                &next[r * 4..r * 4 + 4],
+                &obs[(r + 1) * 4..(r + 2) * 4],
+                "row {r}"
+            );
             assert_eq!(term[r] + trunc[r], 0.0, "row {r} ends nothing");
         }
         let last = start + len - 1;
-        assert!(term[last] + trunc[last] > 0.0, "row {last} ends its episode");
+        assert!(
+            term[last] + trunc[last] > 0.0,
+            "row {last} ends its episode"
+        );
     }
     // The behaviour log-probability of each action under the ε-random policy.
     let logp = data.field("log_prob").unwrap().to_f64_vec();
     let (hi, lo) = ((0.7f64 + 0.15).ln(), 0.15f64.ln());
-    assert!(logp.iter().all(|&l| (l - hi).abs() < 1e-5 || (l - lo).abs() < 1e-5));
-    assert!(logp.iter().any(|&l| (l - lo).abs() < 1e-5), "some actions were random");
+    assert!(
+        logp.iter()
+            .all(|&l| (l - hi).abs() < 1e-5 || (l - lo).abs() < 1e-5)
+    );
+    assert!(
+        logp.iter().any(|&l| (l - lo).abs() < 1e-5),
+        "some actions were random"
+    );
     // The mode policy records no log-probability.
     let mode = collect(&d.join("mode.npz"), &["--episodes", "2"]);
     assert!(mode.field("log_prob").is_none());
@@ -136,10 +160,21 @@ fn a_program_reads_the_collected_tensors_unchanged() {
     let data = collect(&file, &["--episodes", "3", "--stochastic"]);
     let p = lower(&reader(&file, ", fields: transitions(env)")).unwrap();
     let slot = |name: &str| {
-        let id = p.slots.iter().position(|s| s.name == format!("ds.{name}")).unwrap();
+        let id = p
+            .slots
+            .iter()
+            .position(|s| s.name == format!("ds.{name}"))
+            .unwrap();
         &p.data.iter().find(|(s, _)| s.0 as usize == id).unwrap().1
     };
-    for f in ["obs", "action", "reward", "next_obs", "terminated", "truncated"] {
+    for f in [
+        "obs",
+        "action",
+        "reward",
+        "next_obs",
+        "terminated",
+        "truncated",
+    ] {
         assert_eq!(slot(f), data.field(f).unwrap(), "field {f}");
     }
     let (episode, step) = data.episode_index();
@@ -147,7 +182,11 @@ fn a_program_reads_the_collected_tensors_unchanged() {
     assert_eq!(slot("step"), &step);
     // Without `fields:` every array is read, the log-probabilities included; a list of
     // files is read as one dataset.
-    let both = format!("[{:?}, {:?}]", file.to_str().unwrap(), file.to_str().unwrap());
+    let both = format!(
+        "[{:?}, {:?}]",
+        file.to_str().unwrap(),
+        file.to_str().unwrap()
+    );
     let src = reader(&file, "").replace(&format!("{:?}", file.to_str().unwrap()), &both);
     let p = lower(&src).unwrap();
     let lp = p.slots.iter().find(|s| s.name == "ds.log_prob").unwrap();
@@ -155,7 +194,10 @@ fn a_program_reads_the_collected_tensors_unchanged() {
 }
 
 fn write(file: &Path, arrays: Vec<(&str, Tensor)>) {
-    let named: Vec<(String, Tensor)> = arrays.into_iter().map(|(n, t)| (n.to_string(), t)).collect();
+    let named: Vec<(String, Tensor)> = arrays
+        .into_iter()
+        .map(|(n, t)| (n.to_string(), t))
+        .collect();
     rlp_runtime::io::save_npz(file, &named).unwrap();
 }
 
@@ -177,19 +219,28 @@ fn bad_files_are_errors_naming_the_file_and_the_field() {
 
     let missing = d.join("missing.npz");
     let e = err(&missing);
-    assert!(e.contains("missing.npz") && e.contains("cannot open"), "{e}");
+    assert!(
+        e.contains("missing.npz") && e.contains("cannot open"),
+        "{e}"
+    );
 
     let corrupt = d.join("corrupt.npz");
     std::fs::write(&corrupt, b"not a zip file at all").unwrap();
     let e = err(&corrupt);
-    assert!(e.contains("corrupt.npz") && e.contains("not a valid npz"), "{e}");
+    assert!(
+        e.contains("corrupt.npz") && e.contains("not a valid npz"),
+        "{e}"
+    );
 
     let no_next = d.join("no_next.npz");
     let mut a = cartpole_like(5);
     a.remove(3);
     write(&no_next, a);
     let e = err(&no_next);
-    assert!(e.contains("no_next.npz") && e.contains("no array `next_observations`"), "{e}");
+    assert!(
+        e.contains("no_next.npz") && e.contains("no array `next_observations`"),
+        "{e}"
+    );
     assert!(e.contains("`next_obs` asked for here"), "{e}");
 
     let float_actions = d.join("float_actions.npz");
@@ -197,7 +248,10 @@ fn bad_files_are_errors_naming_the_file_and_the_field() {
     a[1].1 = Tensor::zeros(DType::F32, &[5, 1]);
     write(&float_actions, a);
     let e = err(&float_actions);
-    assert!(e.contains("float_actions.npz") && e.contains("array `actions` has rows of f32 [1]"), "{e}");
+    assert!(
+        e.contains("float_actions.npz") && e.contains("array `actions` has rows of f32 [1]"),
+        "{e}"
+    );
     assert!(e.contains("is i32 []"), "{e}");
 
     let wrong_obs = d.join("pendulum_obs.npz");
@@ -205,14 +259,20 @@ fn bad_files_are_errors_naming_the_file_and_the_field() {
     a[0].1 = Tensor::zeros(DType::F32, &[5, 3]);
     write(&wrong_obs, a);
     let e = err(&wrong_obs);
-    assert!(e.contains("pendulum_obs.npz") && e.contains("`observations` has rows of f32 [3]"), "{e}");
+    assert!(
+        e.contains("pendulum_obs.npz") && e.contains("`observations` has rows of f32 [3]"),
+        "{e}"
+    );
 
     let ragged = d.join("ragged.npz");
     let mut a = cartpole_like(5);
     a[2].1 = Tensor::full(DType::F32, &[4], 1.0);
     write(&ragged, a);
     let e = err(&ragged);
-    assert!(e.contains("ragged.npz") && e.contains("`rewards` has 4 rows"), "{e}");
+    assert!(
+        e.contains("ragged.npz") && e.contains("`rewards` has 4 rows"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -220,9 +280,15 @@ fn a_dataset_is_read_only() {
     let d = scratch("readonly");
     let file = d.join("ok.npz");
     write(&file, cartpole_like(16));
-    let src = reader(&file, "").replace("  log r", "  ds.data.reward <- mb.reward * 0.0 + 1.0\n  log r");
+    let src = reader(&file, "").replace(
+        "  log r",
+        "  ds.data.reward <- mb.reward * 0.0 + 1.0\n  log r",
+    );
     let e = lower(&src).unwrap_err();
-    assert!(e.contains("read-only") || e.contains("reads but does not write"), "{e}");
+    assert!(
+        e.contains("read-only") || e.contains("reads but does not write"),
+        "{e}"
+    );
 }
 
 /// Behavioural cloning from the committed expert dataset reaches the expert's return.
@@ -232,4 +298,120 @@ fn behavioural_cloning_learns_cartpole_from_data_alone() {
         let r = common::last_return("bc_cartpole.rlp", seed, &[]);
         assert!(r >= 475.0, "seed {seed}: greedy return {r}");
     }
+}
+
+/// Trains `examples/{name}`; the value of `metric` after each iteration.
+fn history(name: &str, seed: u64, settings: &[(&str, &str)], metric: &str) -> Vec<f64> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (p, _) = rlpc::front_end_with(&path, seed, &settings)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap();
+    let c = rlpc::run::compile(p, rlpc::run::Backend::Jit).unwrap();
+    let at = c
+        .program
+        .metrics
+        .iter()
+        .position(|m| m.name == metric)
+        .unwrap();
+    let mut t = rlpc::run::Trainer::new(&c).unwrap();
+    (0..c.program.iterations)
+        .map(|it| {
+            t.step(it, None).unwrap();
+            t.metric_values()[at]
+        })
+        .collect()
+}
+
+/// The distinct values of an evaluation metric, in order (it holds between evaluations).
+fn evaluations(h: &[f64]) -> Vec<f64> {
+    let mut out: Vec<f64> = vec![];
+    for (i, &x) in h.iter().enumerate() {
+        if i == 0 || x.to_bits() != h[i - 1].to_bits() {
+            out.push(x);
+        }
+    }
+    out
+}
+
+fn mean(x: &[f64]) -> f64 {
+    x.iter().sum::<f64>() / x.len() as f64
+}
+
+/// DAgger's learner, labelled on its own states, balances the pole for the whole
+/// episode on every seed by round 30 (300 labels); behavioural cloning with the same
+/// labels from the expert's states does worse on average over rounds 10-40.
+#[test]
+fn dagger_closes_the_gap_behavioural_cloning_leaves() {
+    let (mut dagger_late, mut dagger_all, mut bc_all) = (vec![], vec![], vec![]);
+    for seed in 0..3 {
+        let d = history("dagger_cartpole.rlp", seed, &[], "return");
+        let b = history(
+            "dagger_cartpole.rlp",
+            seed,
+            &[("dagger", "false")],
+            "return",
+        );
+        // `h[r]`: the return of the last evaluation by round r (one every 5 rounds,
+        // after that round's updates).
+        let at = |h: &[f64], r: usize| h[r];
+        dagger_late.extend([30, 35, 39].map(|r| at(&d, r)));
+        dagger_all.extend((10..40).step_by(5).map(|r| at(&d, r)));
+        bc_all.extend((10..40).step_by(5).map(|r| at(&b, r)));
+    }
+    assert!(
+        dagger_late.iter().all(|&r| r >= 495.0),
+        "DAgger after 300 labels: {dagger_late:?}"
+    );
+    assert!(
+        mean(&dagger_all) > mean(&bc_all) + 10.0,
+        "DAgger {dagger_all:?} vs BC {bc_all:?}"
+    );
+}
+
+/// On a half-trained policy's data, offline DQN's values run away from the data and
+/// its greedy policy fails; the conservative penalty keeps them in check and the
+/// policy beats the data's return (≈ 134).
+#[test]
+fn conservative_q_learning_beats_offline_dqn_on_medium_data() {
+    let data = ("data", "\"data/cartpole_medium.npz\"");
+    let cql = evaluations(&history(
+        "cql_cartpole.rlp",
+        0,
+        &[data, ("iters", "4000")],
+        "return",
+    ));
+    let dqn = evaluations(&history(
+        "cql_cartpole.rlp",
+        0,
+        &[data, ("iters", "4000"), ("alpha", "0.0")],
+        "return",
+    ));
+    let last = |h: &[f64]| mean(&h[h.len() - 3..]);
+    assert!(last(&cql) >= 200.0, "CQL: {cql:?}");
+    assert!(last(&dqn) <= 60.0, "offline DQN: {dqn:?}");
+}
+
+/// IQL improves on the medium data's return (≈ 134) with no query off the data's actions.
+#[test]
+fn implicit_q_learning_improves_on_medium_data() {
+    let h = evaluations(&history(
+        "iql_cartpole.rlp",
+        0,
+        &[("iters", "4000")],
+        "return",
+    ));
+    assert!(mean(&h[h.len() - 3..]) >= 200.0, "{h:?}");
+}
+
+/// Behavioural cloning of SAC's mean actions balances the pendulum.
+#[test]
+fn behavioural_cloning_learns_pendulum_from_data_alone() {
+    let h = evaluations(&history("bc_pendulum.rlp", 0, &[], "return"));
+    assert!(mean(&h[h.len() - 3..]) >= -300.0, "{h:?}");
 }

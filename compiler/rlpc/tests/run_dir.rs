@@ -569,3 +569,53 @@ fn resuming_a_model_based_run_is_bit_identical() {
         );
     }
 }
+
+#[test]
+fn resuming_a_run_that_reads_data_is_bit_identical_and_saves_no_data() {
+    // A dataset (`dataset(…)`) and a frozen expert (`pretrained(…)`) are read from their
+    // files again on resume; checkpoints hold neither.
+    let root = scratch("resume_data");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for (program, set, frozen) in [
+        ("bc_cartpole.rlp", "iters=300", "ds."),
+        ("dagger_cartpole.rlp", "rounds=12", "expert."),
+    ] {
+        let file = examples.join(program);
+        let (full, split) = (
+            root.join(format!("{program}.full")),
+            root.join(format!("{program}.split")),
+        );
+        let common = ["--quiet", "--set", set, "--checkpoint-every", "4"];
+        let mut a = vec!["run", s(&file), "--out", s(&full)];
+        a.extend(common);
+        ok(&a);
+        let mut b = vec!["run", s(&file), "--out", s(&split), "--stop-after", "6"];
+        b.extend(common);
+        ok(&b);
+        ok(&["run", "--resume", s(&split), "--quiet"]);
+        let (_, fstate, _) = checkpoint::load_latest(&full.join("checkpoints"))
+            .unwrap()
+            .unwrap();
+        let (_, sstate, _) = checkpoint::load_latest(&split.join("checkpoints"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            fstate, sstate,
+            "{program}: the state differs after resuming"
+        );
+        assert_eq!(
+            metrics_without_wall(&full),
+            metrics_without_wall(&split),
+            "{program}"
+        );
+        assert!(
+            fstate.iter().all(|(n, _)| !n.starts_with(frozen)),
+            "{program}: {frozen}* saved in a checkpoint"
+        );
+        let params = rlp_runtime::io::load_npz(&full.join("params.npz")).unwrap();
+        assert!(
+            params.iter().all(|(n, _)| !n.starts_with(frozen)),
+            "{program}"
+        );
+    }
+}

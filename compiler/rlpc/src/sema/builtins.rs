@@ -145,6 +145,7 @@ builtins! {
     Put => "put", Cumsum => "cumsum", SearchSorted => "search_sorted", Values => "values",
     Copy => "copy", TopK => "top_k", Argsort => "argsort", Sort => "sort",
     Transpose => "transpose", Dataset => "dataset",
+    Pretrained => "pretrained",
 }
 
 impl Builtin {
@@ -810,6 +811,7 @@ impl Builtin {
                 Builtin::Environment => environment(el, a)?,
                 Builtin::Gym => super::rollout::gym(el, a)?,
                 Builtin::Dataset => super::data::dataset_builtin(el, a)?,
+                Builtin::Pretrained => super::data::pretrained_builtin(el, a)?,
                 Builtin::Grad => super::params::grad_builtin(el, a)?,
                 Builtin::Parameters => super::params::parameters_builtin(el, a)?,
                 Builtin::Copy => super::params::copy_builtin(el, a)?,

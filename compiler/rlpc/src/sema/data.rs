@@ -73,7 +73,10 @@ pub fn dataset_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
     };
     let mut data = Vec::with_capacity(d.fields.len());
     for (name, t) in &d.fields {
-        data.push((name.clone(), data_slot(el, &format!("{owner}.{name}"), t.clone())));
+        data.push((
+            name.clone(),
+            data_slot(el, &format!("{owner}.{name}"), t.clone()),
+        ));
     }
     let spans = d.episode_spans();
     let column = |v: Vec<i32>| {
@@ -86,16 +89,28 @@ pub fn dataset_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
         ("size".into(), Value::Int(d.rows as i64)),
         ("capacity".into(), Value::Int(d.rows as i64)),
         ("episodes".into(), Value::Int(d.episodes() as i64)),
-        ("max_length".into(), Value::Int(spans.iter().map(|s| s.1).max().unwrap_or(0) as i64)),
-        ("episode_start".into(), data_slot(el, &format!("{owner}.episode_start"), starts)),
-        ("episode_length".into(), data_slot(el, &format!("{owner}.episode_length"), lengths)),
+        (
+            "max_length".into(),
+            Value::Int(spans.iter().map(|s| s.1).max().unwrap_or(0) as i64),
+        ),
+        (
+            "episode_start".into(),
+            data_slot(el, &format!("{owner}.episode_start"), starts),
+        ),
+        (
+            "episode_length".into(),
+            data_slot(el, &format!("{owner}.episode_length"), lengths),
+        ),
     ]))
 }
 
 fn path_type(v: &Value, at: Loc) -> Diag {
     Diag::new(
         "type-mismatch",
-        format!("`dataset` takes a file name or a list of them, found {}", v.kind()),
+        format!(
+            "`dataset` takes a file name or a list of them, found {}",
+            v.kind()
+        ),
     )
     .label(at, "here")
 }
@@ -111,7 +126,11 @@ fn base_dir(el: &Elab, at: Loc) -> PathBuf {
 
 fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
-    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
 }
 
 /// The fields `spec` asks for (a record of `(row shape, dtype)` pairs, such as
@@ -144,7 +163,11 @@ fn select_fields(
         })?;
         let stored = dataset::file_name(name);
         let Some(t) = d.field(name) else {
-            let have: Vec<&str> = d.fields.iter().map(|(n, _)| dataset::file_name(n)).collect();
+            let have: Vec<&str> = d
+                .fields
+                .iter()
+                .map(|(n, _)| dataset::file_name(n))
+                .collect();
             return Err(Diag::new(
                 "dataset",
                 format!("{shown} has no array `{stored}`, which the program's field `{name}` is read from"),
@@ -205,4 +228,101 @@ fn data_slot(el: &mut Elab, name: &str, t: Tensor) -> Value {
         src: Src::Slot(slot),
         ty,
     })
+}
+
+/// `pretrained(module, "runs/x", name: "policy")`: `module` with its parameters replaced
+/// by those a finished run saved (`params.npz` in a run directory, or that file itself),
+/// frozen: they become [`SlotKind::Data`] slots, read but never trained or checkpointed.
+/// The module's parameter `owner.w0` is read from the file's `name.w0`, `name` being
+/// the top-level binding the run made it under (by default the one this call is bound
+/// to). Write the module fresh in the call — its parameters are the ones frozen.
+pub fn pretrained_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
+    let f = "pretrained";
+    let (m, lm) = a.need(f, "module")?;
+    let (path, lp) = a.need(f, "path")?;
+    let name = a.take_public("name");
+    a.done_public(f, &["module", "path", "name"])?;
+    let Value::Str(path) = path else {
+        return Err(Diag::new(
+            "type-mismatch",
+            format!(
+                "`path` is a run directory or its params.npz, found {}",
+                path.kind()
+            ),
+        )
+        .label(lp, "here"));
+    };
+    let prefix = match name {
+        None => el.owner.clone(),
+        Some((Value::Str(s), _)) => s.to_string(),
+        Some((v, l)) => {
+            return Err(Diag::new(
+                "type-mismatch",
+                format!(
+                    "`name` is the binding the run saved the module under, a string; found {}",
+                    v.kind()
+                ),
+            )
+            .label(l, "here"));
+        }
+    };
+    let mut file = resolve(&base_dir(el, lp), &path);
+    if file.is_dir() {
+        file = file.join("params.npz");
+    }
+    let saved = rlp_runtime::io::load_npz(&file)
+        .map_err(|e| Diag::new("pretrained", e.to_string()).label(lp, "read here"))?;
+    let params = super::params::collect_params(el, &m);
+    let params: Vec<_> = params
+        .into_iter()
+        .filter(|p| el.slots[p.0 as usize].kind == SlotKind::Param)
+        .collect();
+    if params.is_empty() {
+        return Err(Diag::new(
+            "not-state",
+            format!("{} has no parameters to load", m.kind()),
+        )
+        .label(lm, "no parameters"));
+    }
+    for p in params {
+        let slot = &el.slots[p.0 as usize];
+        let field = slot
+            .name
+            .split_once('.')
+            .map_or(slot.name.as_str(), |(_, f)| f);
+        let want = format!("{prefix}.{field}");
+        let Some((_, t)) = saved.iter().find(|(n, _)| *n == want) else {
+            let mut have: Vec<&str> = saved.iter().map(|(n, _)| n.as_str()).collect();
+            have.sort_unstable();
+            return Err(Diag::new(
+                "pretrained",
+                format!("`{}` has no parameter `{want}`", file.display()),
+            )
+            .label(lp, "this run")
+            .label(lm, format!("`{}` is read from it", slot.name))
+            .help(format!(
+                "name the binding the run saved the module under with `name:`; the file holds {}",
+                have.join(", ")
+            )));
+        };
+        if t.dtype() != slot.ty.dtype || t.shape() != slot.ty.shape.as_slice() {
+            return Err(Diag::new(
+                "pretrained",
+                format!(
+                    "`{}`: `{want}` is {} {:?}, but the module's `{}` is {}",
+                    file.display(),
+                    t.dtype(),
+                    t.shape(),
+                    slot.name,
+                    slot.ty
+                ),
+            )
+            .label(lm, "this module")
+            .help("write the module as the run's program did: the same layers and sizes"));
+        }
+        let t = t.clone();
+        el.slots[p.0 as usize].kind = SlotKind::Data;
+        el.data.push((p, t));
+    }
+    Ok(m)
 }

@@ -352,10 +352,15 @@ impl<'a> Elab<'a> {
         if self.slots[s.0 as usize].kind == SlotKind::Data {
             return Err(Diag::new(
                 "read-only",
-                format!("`{}` is a dataset's rows, which a program reads but does not write", self.slots[s.0 as usize].name),
+                format!(
+                    "`{}` is a dataset's rows, which a program reads but does not write",
+                    self.slots[s.0 as usize].name
+                ),
             )
             .label(self.loc, "written here")
-            .help("copy the rows into state of your own first: `mine = zeros(…)`, then `mine <- …`"));
+            .help(
+                "copy the rows into state of your own first: `mine = zeros(…)`, then `mine <- …`",
+            ));
         }
         let want = self.slots[s.0 as usize].ty.clone();
         let v = self.convert(v, &want, self.loc)?;
