@@ -191,6 +191,28 @@ fn a_program_reads_the_collected_tensors_unchanged() {
     let p = lower(&src).unwrap();
     let lp = p.slots.iter().find(|s| s.name == "ds.log_prob").unwrap();
     assert_eq!(lp.ty.shape, vec![2 * data.rows]);
+    // Files with different extra arrays join when `fields:` leaves the extras out.
+    let mode = d.join("mode.npz");
+    let m = collect(&mode, &["--episodes", "2"]);
+    let both = format!(
+        "[{:?}, {:?}]",
+        file.to_str().unwrap(),
+        mode.to_str().unwrap()
+    );
+    let src = reader(&file, "").replace(&format!("{:?}", file.to_str().unwrap()), &both);
+    let e = lower(&src).unwrap_err();
+    assert!(
+        e.contains("datasets joined together need the same fields"),
+        "{e}"
+    );
+    let p = lower(&src.replace(
+        "ds = dataset(",
+        "ds = dataset(fields: transitions(env), path: ",
+    ))
+    .unwrap();
+    let obs = p.slots.iter().find(|s| s.name == "ds.obs").unwrap();
+    assert_eq!(obs.ty.shape, vec![data.rows + m.rows, 4]);
+    assert!(p.slots.iter().all(|s| s.name != "ds.log_prob"));
 }
 
 fn write(file: &Path, arrays: Vec<(&str, Tensor)>) {
@@ -379,7 +401,7 @@ fn dagger_closes_the_gap_behavioural_cloning_leaves() {
 /// policy beats the data's return (≈ 134).
 #[test]
 fn conservative_q_learning_beats_offline_dqn_on_medium_data() {
-    let data = ("data", "\"data/cartpole_medium.npz\"");
+    let data = ("data", "[\"data/cartpole_medium.npz\"]");
     let cql = evaluations(&history(
         "cql_cartpole.rlp",
         0,

@@ -40,26 +40,29 @@ pub fn dataset_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
         other => return Err(path_type(other, lp)),
     };
     let base = base_dir(el, lp);
+    let spec = match spec {
+        Some((v, ls)) => Some((fields_spec(&v, ls)?, ls)),
+        None => None,
+    };
     let mut parts = Vec::with_capacity(paths.len());
     for p in &paths {
         let full = resolve(&base, p);
-        let d = Dataset::load(&full).map_err(|e| {
+        let mut d = Dataset::load(&full).map_err(|e| {
             Diag::new("dataset", e.to_string())
                 .label(lp, "read here")
                 .help("a dataset is an uncompressed `.npz` of `observations`, `actions`, `rewards`, `terminations`, … (docs/datasets.md); `rlpc collect` writes one")
         })?;
+        // Only the fields asked for need to agree between the files joined.
+        if let Some((want, ls)) = &spec {
+            d.fields = select_fields(&d, want, *ls, lp, &format!("`{}`", full.display()))?;
+        }
         parts.push((full, d));
     }
-    let shown = parts
-        .iter()
-        .map(|(p, _)| format!("`{}`", p.display()))
-        .collect::<Vec<_>>()
-        .join(" + ");
-    let mut d = Dataset::concat(&parts)
-        .map_err(|e| Diag::new("dataset", e.to_string()).label(lp, "joined here"))?;
-    if let Some((spec, ls)) = spec {
-        d.fields = select_fields(&d, &spec, ls, lp, &shown)?;
-    }
+    let mut d = Dataset::concat(&parts).map_err(|e| {
+        Diag::new("dataset", e.to_string())
+            .label(lp, "joined here")
+            .help("name the fields the program reads with `fields:` (e.g. `transitions(env)`): only those must agree")
+    })?;
     let (episode, step) = d.episode_index();
     for (name, t) in [("episode", episode), ("step", step)] {
         if d.field(name).is_none() {
@@ -133,15 +136,9 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
     }
 }
 
-/// The fields `spec` asks for (a record of `(row shape, dtype)` pairs, such as
-/// `transitions(env)`), checked against the file.
-fn select_fields(
-    d: &Dataset,
-    spec: &Value,
-    ls: Loc,
-    lp: Loc,
-    shown: &str,
-) -> R<Vec<(String, Tensor)>> {
+/// The fields a `fields:` record asks for (`(row shape, dtype)` pairs, such as
+/// `transitions(env)`), by name.
+fn fields_spec(spec: &Value, ls: Loc) -> R<Vec<(String, Vec<usize>, DType)>> {
     let Value::Record(want) = spec else {
         return Err(Diag::new(
             "type-mismatch",
@@ -152,15 +149,31 @@ fn select_fields(
         )
         .label(ls, "here"));
     };
+    want.iter()
+        .map(|(name, w)| {
+            let (shape, dtype) = field_spec(w).ok_or_else(|| {
+                Diag::new(
+                    "type-mismatch",
+                    format!("field `{name}` of `fields` is {}, not a (row shape, dtype) pair such as ([4], \"f32\")", w.kind()),
+                )
+                .label(ls, "here")
+            })?;
+            Ok((name.clone(), shape, dtype))
+        })
+        .collect()
+}
+
+/// The fields `want` of `d`, checked against the file (`shown` names it).
+fn select_fields(
+    d: &Dataset,
+    want: &[(String, Vec<usize>, DType)],
+    ls: Loc,
+    lp: Loc,
+    shown: &str,
+) -> R<Vec<(String, Tensor)>> {
     let mut out = Vec::with_capacity(want.len());
-    for (name, w) in want.iter() {
-        let (shape, dtype) = field_spec(w).ok_or_else(|| {
-            Diag::new(
-                "type-mismatch",
-                format!("field `{name}` of `fields` is {}, not a (row shape, dtype) pair such as ([4], \"f32\")", w.kind()),
-            )
-            .label(ls, "here")
-        })?;
+    for (name, shape, dtype) in want {
+        let (shape, dtype) = (shape.clone(), *dtype);
         let stored = dataset::file_name(name);
         let Some(t) = d.field(name) else {
             let have: Vec<&str> = d
