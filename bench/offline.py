@@ -10,8 +10,9 @@ training loop (metrics.csv's last wall_s: updates and evaluation episodes).
 
 With --peers PYTHON (a Python with d3rlpy, see bench/offline_d3rlpy.py), the same
 datasets, network sizes, batch size and update counts go through d3rlpy in the same
-run, for the datasets and seeds named by --peer-datasets and --peer-seeds; its time is
-of the updates alone (minibatch sampling included).
+run, for the datasets and seeds named by --peer-datasets and --peer-seeds, with as many
+torch threads as rlpc has cores; its time is of the updates alone (minibatch sampling
+included), rlpc's of the whole loop (updates and evaluation episodes).
 
     python3 bench/offline.py --updates 5000                       # rlpc only
     python3 bench/offline.py --updates 5000 --peers /tmp/peers/bin/python \
@@ -56,6 +57,10 @@ ENVS = {
             "iql": ("iql_pendulum.rlp", "256,256", 3e-4),
             "cql": ("cql_pendulum.rlp", "256,256", 3e-4),
         },
+        # Per algorithm: --set overrides for rlpc, and the same setting for d3rlpy.
+        # CQL's log-sum-exp from 4 uniform and 4 policy actions per state, not 10:
+        # the 10 of the paper make each update 5x the cost of IQL's on both sides.
+        "extra": {"cql": (["samples=4"], ["--cql-samples", "4"])},
     },
 }
 DATASETS = {
@@ -81,6 +86,8 @@ def run_rlpc(env, algo, dataset, seed, updates, out):
     cmd = [RLPC, "run", os.path.join(ROOT, "examples", program), "--quiet",
            "--checkpoint-every", "0", "--seed", str(seed), "--out", out,
            "--set", f"iters={updates}", "--set", f"data={data}"]
+    for x in ENVS[env].get("extra", {}).get(algo, ([], []))[0]:
+        cmd += ["--set", x]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     with open(os.path.join(out, "metrics.csv")) as f:
         rows = list(csv.DictReader(f))
@@ -106,7 +113,8 @@ def run_peer(python, env, algo, dataset, seed, updates, tmp):
     cmd = [python, os.path.join(ROOT, "bench", "offline_d3rlpy.py"), "--dataset", paths[0],
            "--env", e["gym"], "--algo", algo, "--updates", str(updates), "--seed", str(seed),
            "--hidden", hidden, "--lr", str(lr), "--random-return", str(e["random"]),
-           "--expert-return", str(e["expert"])]
+           "--expert-return", str(e["expert"]), "--threads", str(os.cpu_count())]
+    cmd += e.get("extra", {}).get(algo, ([], []))[1]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     line = [l for l in done.stdout.splitlines() if l.startswith("{")]
     return json.loads(line[0]) if line else None

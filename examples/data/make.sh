@@ -6,6 +6,7 @@
 #   medium  a policy stopped early (PPO after 5 of 150 iterations, SAC after 4,000 of
 #           20,000 steps), sampling its actions; the log-probabilities are recorded
 #   random  uniformly random actions (`--epsilon 1.0`)
+#   play    (point mass) a goal-reaching C-learning policy with 80 % random actions
 #
 # cartpole_ppo_params.npz is the trained PPO run's parameters, for pretrained(…).
 # A "mixed" dataset is two of these joined in the program: dataset([a, b]).
@@ -25,6 +26,9 @@ $rlpc collect "$runs/ppo" --episodes 10 --out $out/cartpole_expert.npz
 $rlpc collect "$runs/ppo_early" --episodes 20 --stochastic --out $out/cartpole_medium.npz
 $rlpc collect "$runs/ppo" --episodes 100 --epsilon 1.0 --out $out/cartpole_random.npz
 cp "$runs/ppo/params.npz" $out/cartpole_ppo_params.npz   # the expert DAgger queries
+
+$rlpc run examples/c_learning_point_mass.rlp --quiet --out "$runs/goals"
+$rlpc collect "$runs/goals" --episodes 40 --epsilon 0.8 --out $out/point_mass_play.npz
 
 $rlpc run examples/sac_pendulum.rlp --quiet --out "$runs/sac"
 $rlpc run examples/sac_pendulum.rlp --set iters=4000 --quiet --out "$runs/sac_early"
