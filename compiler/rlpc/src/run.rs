@@ -231,10 +231,12 @@ impl<'c> Trainer<'c> {
             externals,
             displaced,
         };
-        t.run_stage(init, c.init.as_ref(), None, None)?;
+        // Datasets first: top-level bindings computed from their rows (a per-episode
+        // layout) are part of the init graph.
         for (s, rows) in &c.program.data {
             t.slots[s.0 as usize] = rows.clone();
         }
+        t.run_stage(init, c.init.as_ref(), None, None)?;
         Ok(t)
     }
 
