@@ -397,18 +397,19 @@ fn dagger_closes_the_gap_behavioural_cloning_leaves() {
 #[test]
 fn conservative_q_learning_beats_offline_dqn_on_medium_data() {
     let data = ("data", "[\"data/cartpole_medium.npz\"]");
-    let cql = evaluations(&history(
-        "cql_cartpole.rlp",
-        0,
-        &[data, ("iters", "4000")],
-        "return",
-    ), 500);
-    let dqn = evaluations(&history(
-        "cql_cartpole.rlp",
-        0,
-        &[data, ("iters", "4000"), ("alpha", "0.0")],
-        "return",
-    ), 500);
+    let cql = evaluations(
+        &history("cql_cartpole.rlp", 0, &[data, ("iters", "4000")], "return"),
+        500,
+    );
+    let dqn = evaluations(
+        &history(
+            "cql_cartpole.rlp",
+            0,
+            &[data, ("iters", "4000"), ("alpha", "0.0")],
+            "return",
+        ),
+        500,
+    );
     let last = |h: &[f64]| mean(&h[h.len() - 3..]);
     assert!(last(&cql) >= 200.0, "CQL: {cql:?}");
     assert!(last(&dqn) <= 60.0, "offline DQN: {dqn:?}");
@@ -417,12 +418,10 @@ fn conservative_q_learning_beats_offline_dqn_on_medium_data() {
 /// IQL improves on the medium data's return (≈ 134) with no query off the data's actions.
 #[test]
 fn implicit_q_learning_improves_on_medium_data() {
-    let h = evaluations(&history(
-        "iql_cartpole.rlp",
-        0,
-        &[("iters", "4000")],
-        "return",
-    ), 500);
+    let h = evaluations(
+        &history("iql_cartpole.rlp", 0, &[("iters", "4000")], "return"),
+        500,
+    );
     assert!(mean(&h[h.len() - 3..]) >= 200.0, "{h:?}");
 }
 
@@ -441,9 +440,63 @@ fn hindsight_relabelling_beats_cloning_toward_the_commanded_goals() {
     for seed in 0..2 {
         let h = evaluations(&history("gcbc_point_mass.rlp", seed, &[], "success"), 500);
         with.push(mean(&h[h.len() - 3..]));
-        let h = evaluations(&history("gcbc_point_mass.rlp", seed, &[("relabel", "0.0")], "success"), 500);
+        let h = evaluations(
+            &history(
+                "gcbc_point_mass.rlp",
+                seed,
+                &[("relabel", "0.0")],
+                "success",
+            ),
+            500,
+        );
         without.push(mean(&h[h.len() - 3..]));
     }
     assert!(mean(&with) >= 0.7, "relabelled: {with:?}");
-    assert!(mean(&with) >= mean(&without) + 0.15, "relabelled {with:?} vs not {without:?}");
+    assert!(
+        mean(&with) >= mean(&without) + 0.15,
+        "relabelled {with:?} vs not {without:?}"
+    );
+}
+
+/// `pretrained` holds exactly the parameters the run saved, after the init graph ran,
+/// and a module of another shape is an error naming both.
+#[test]
+fn a_pretrained_module_holds_the_saved_parameters() {
+    let run = trained();
+    let src = |hidden: &str| {
+        format!(
+            "use std.env.cartpole\nenv = cartpole(envs: 2)\n\
+             expert = pretrained(categorical(mlp(env.obs, {hidden}, env.actions)), {:?}, name: \"policy\")\n\
+             train iterations: 1 {{\n  sample b = rollout(env, expert, steps: 1)\n  log r = mean(b.reward)\n}}\n",
+            run.to_str().unwrap()
+        )
+    };
+    let p = lower(&src("[16]")).unwrap();
+    let c = rlpc::run::compile(p, rlpc::run::Backend::Jit).unwrap();
+    let t = rlpc::run::Trainer::new(&c).unwrap();
+    let saved = rlp_runtime::io::load_npz(&run.join("params.npz")).unwrap();
+    let mut checked = 0;
+    for (name, value) in &saved {
+        let Some(field) = name.strip_prefix("policy.") else {
+            continue;
+        };
+        let at = c
+            .program
+            .slots
+            .iter()
+            .position(|s| s.name == format!("expert.{field}"))
+            .unwrap();
+        assert_eq!(&t.slots[at], value, "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 4, "{checked} parameters compared");
+    assert!(
+        t.params().is_empty(),
+        "a frozen module has nothing to train"
+    );
+    let e = lower(&src("[32]")).unwrap_err();
+    assert!(
+        e.contains("`policy.w1` is f32 [16, 2]") && e.contains("`expert.w1` is f32 [32, 2]"),
+        "{e}"
+    );
 }

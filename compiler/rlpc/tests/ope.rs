@@ -268,7 +268,11 @@ fn cases(e: &Episodes, gamma: f64) -> Vec<(&'static str, Vec<Tensor>, Vec<f64>)>
     let model = || vec![r.clone(), rho.clone(), q.clone(), v.clone(), valid.clone()];
     let flat_w: Vec<f64> = e.weights().concat();
     vec![
-        ("cumulative_ratios", vec![rho.clone(), valid.clone()], flat_w),
+        (
+            "cumulative_ratios",
+            vec![rho.clone(), valid.clone()],
+            flat_w,
+        ),
         (
             "discounted_returns",
             vec![r.clone(), valid.clone()],
@@ -333,7 +337,10 @@ fn padded_steps_do_not_matter() {
                 assert!(b.iter().all(|x| x.is_finite()), "{func} with {junk}");
             }
             for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-                assert!(y.is_finite(), "{func} with {junk} at padding: element {i} is {y}");
+                assert!(
+                    y.is_finite(),
+                    "{func} with {junk} at padding: element {i} is {y}"
+                );
                 assert_eq!(x.to_bits(), y.to_bits(), "{func} with {junk}: element {i}");
             }
         }
@@ -369,7 +376,12 @@ fn estimators_reduce_to_each_other() {
     let ones = e.tensor(&vec![1.0; e.t * e.n]);
     let on_policy = [r.clone(), ones.clone(), valid.clone()];
     let returns = vec![mean(&e.returns(0.9))];
-    for func in ["is_estimate", "wis_estimate", "pdis_estimate", "wpdis_estimate"] {
+    for func in [
+        "is_estimate",
+        "wis_estimate",
+        "pdis_estimate",
+        "wpdis_estimate",
+    ] {
         assert_close(
             &format!("{func} with ρ = 1"),
             &call(&mods, func, &on_policy, &g),
@@ -402,12 +414,7 @@ fn first_episodes_and_discounts() {
         .collect();
     assert_eq!(got, want);
     for gamma in [0.0, 0.5, 1.0] {
-        let got = call(
-            &mods,
-            "step_discounts",
-            &[],
-            &[P::Int(4), P::Float(gamma)],
-        );
+        let got = call(&mods, "step_discounts", &[], &[P::Int(4), P::Float(gamma)]);
         let want: Vec<f64> = (0..4).map(|k| (gamma as f32).powi(k) as f64).collect();
         assert_eq!(got, want, "γ = {gamma}");
     }
@@ -418,7 +425,10 @@ fn fqe_target_and_estimate() {
     let mods = modules();
     let (b, a) = (5, 3);
     let r: Vec<f64> = randoms(11, b).iter().map(|x| (*x as f32) as f64).collect();
-    let q: Vec<f64> = randoms(12, b * a).iter().map(|x| (*x as f32) as f64).collect();
+    let q: Vec<f64> = randoms(12, b * a)
+        .iter()
+        .map(|x| (*x as f32) as f64)
+        .collect();
     let mut pi: Vec<f64> = randoms(13, b * a).iter().map(|x| x + 0.1).collect();
     for row in pi.chunks_mut(a) {
         let s: f64 = row.iter().sum();
@@ -465,12 +475,24 @@ fn episodes_lays_a_dataset_out_by_episode() {
     let reward: Vec<f64> = (0..rows).map(|i| 10.0 + i as f64).collect();
     let action: Vec<f64> = (0..rows).map(|i| (i % 3) as f64).collect();
     let arrays = [
-        ("observations", Tensor::from_f64(DType::F32, &[rows, 2], &obs)),
+        (
+            "observations",
+            Tensor::from_f64(DType::F32, &[rows, 2], &obs),
+        ),
         ("actions", Tensor::from_f64(DType::I32, &[rows], &action)),
         ("rewards", Tensor::from_f64(DType::F32, &[rows], &reward)),
-        ("next_observations", Tensor::from_f64(DType::F32, &[rows, 2], &obs)),
-        ("terminations", Tensor::from_f64(DType::Bool, &[rows], &term)),
-        ("truncations", Tensor::from_f64(DType::Bool, &[rows], &trunc)),
+        (
+            "next_observations",
+            Tensor::from_f64(DType::F32, &[rows, 2], &obs),
+        ),
+        (
+            "terminations",
+            Tensor::from_f64(DType::Bool, &[rows], &term),
+        ),
+        (
+            "truncations",
+            Tensor::from_f64(DType::Bool, &[rows], &trunc),
+        ),
     ];
     let named: Vec<(String, Tensor)> = arrays
         .iter()
@@ -592,7 +614,10 @@ fn bandit_estimates_are_unbiased_and_wis_is_consistent() {
         &["wis"],
     );
     let (large, se) = mean_se(&big[0]);
-    assert!((large - exact).abs() < 0.005, "wis over 2000 pulls: {large} ± {se}");
+    assert!(
+        (large - exact).abs() < 0.005,
+        "wis over 2000 pulls: {large} ± {se}"
+    );
     assert!(
         (large - exact).abs() < (small - exact).abs(),
         "wis bias at 20 pulls {} vs at 2000 {}",
@@ -637,22 +662,43 @@ fn gridworld_estimates_are_unbiased() {
             m[k + 3]
         );
     }
-    assert!(m[5] < 0.3 * m[4], "dr with the exact model: se {} vs pdis {}", m[5], m[4]);
+    assert!(
+        m[5] < 0.3 * m[4],
+        "dr with the exact model: se {} vs pdis {}",
+        m[5],
+        m[4]
+    );
     for k in [6, 7] {
-        assert!((m[k] - exact).abs() < 0.01, "{}: {} vs {exact}", names[k], m[k]);
+        assert!(
+            (m[k] - exact).abs() < 0.01,
+            "{}: {} vs {exact}",
+            names[k],
+            m[k]
+        );
     }
-    assert!((m[9] - exact).abs() <= 4.0 * m[10], "mc {} ± {} vs {exact}", m[9], m[10]);
+    assert!(
+        (m[9] - exact).abs() <= 4.0 * m[10],
+        "mc {} ± {} vs {exact}",
+        m[9],
+        m[10]
+    );
 }
 
 /// The example programs on seed 0 (see docs/ope.md for the spread over seeds).
 #[test]
 fn examples_estimate_the_gridworld_value() {
-    let names = ["is", "wis", "pdis", "wpdis", "fqe", "dr", "wdr", "exact", "mc", "mc_se"];
+    let names = [
+        "is", "wis", "pdis", "wpdis", "fqe", "dr", "wdr", "exact", "mc", "mc_se",
+    ];
     for program in ["ope_gridworld.rlp", "ope_gridworld_sampled.rlp"] {
         let m = common::final_metrics(program, 0, &[], &names);
         let exact = m[7];
         assert!((exact - 0.4394).abs() < 1e-3, "{program}: exact {exact}");
-        assert!((m[8] - exact).abs() <= 4.0 * m[9], "{program}: mc {} vs {exact}", m[8]);
+        assert!(
+            (m[8] - exact).abs() <= 4.0 * m[9],
+            "{program}: mc {} vs {exact}",
+            m[8]
+        );
         // Tolerances: about two of each estimator's standard deviations over seeds of
         // ope_gridworld_sampled.rlp (docs/ope.md); FQE and DR within 0.03.
         let tol = [0.1, 0.06, 0.12, 0.06, 0.03, 0.03, 0.03];

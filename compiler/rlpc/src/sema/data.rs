@@ -322,12 +322,13 @@ pub fn pretrained_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
             return Err(Diag::new(
                 "pretrained",
                 format!(
-                    "`{}`: `{want}` is {} {:?}, but the module's `{}` is {}",
+                    "`{}`: `{want}` is {} {:?}, but the module's `{}` is {} {:?}",
                     file.display(),
                     t.dtype(),
                     t.shape(),
                     slot.name,
-                    slot.ty
+                    slot.ty.dtype,
+                    slot.ty.shape
                 ),
             )
             .label(lm, "this module")
