@@ -237,13 +237,6 @@ impl<'c> Trainer<'c> {
             t.slots[s.0 as usize] = rows.clone();
         }
         t.run_stage(init, c.init.as_ref(), None, None)?;
-        // A module frozen by `pretrained` was first made with fresh parameters, which
-        // the init graph still draws: the file's values replace them.
-        for (s, rows) in &c.program.data {
-            if init.writes.contains(s) {
-                t.slots[s.0 as usize] = rows.clone();
-            }
-        }
         Ok(t)
     }
 

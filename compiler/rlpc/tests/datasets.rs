@@ -324,30 +324,7 @@ fn behavioural_cloning_learns_cartpole_from_data_alone() {
 
 /// Trains `examples/{name}`; the value of `metric` after each iteration.
 fn history(name: &str, seed: u64, settings: &[(&str, &str)], metric: &str) -> Vec<f64> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    let settings: Vec<(String, String)> = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let (p, _) = rlpc::front_end_with(&path, seed, &settings)
-        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-        .unwrap();
-    let c = rlpc::run::compile(p, rlpc::run::Backend::Jit).unwrap();
-    let at = c
-        .program
-        .metrics
-        .iter()
-        .position(|m| m.name == metric)
-        .unwrap();
-    let mut t = rlpc::run::Trainer::new(&c).unwrap();
-    (0..c.program.iterations)
-        .map(|it| {
-            t.step(it, None).unwrap();
-            t.metric_values()[at]
-        })
-        .collect()
+    common::metric_history(name, seed, settings, &[metric]).remove(0)
 }
 
 /// The evaluations in a metric's history: the program evaluates every `period`

@@ -10,7 +10,6 @@ use rlp_ir::{DType, Tensor, TensorType};
 use rlpc::run::{self, Backend, Trainer};
 use rlpc::sema::Modules;
 use rlpc::sema::function::{FnArg, lower_function};
-use std::path::Path;
 
 fn modules() -> Modules {
     let (mods, _) = Modules::load_source("ope_wrappers.rlp", "use std.ope\n")
@@ -544,41 +543,6 @@ fn episodes_lays_a_dataset_out_by_episode() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Every iteration's metrics of `examples/{name}` (named `names`).
-fn metric_history(
-    name: &str,
-    seed: u64,
-    settings: &[(&str, &str)],
-    names: &[&str],
-) -> Vec<Vec<f64>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    let settings: Vec<(String, String)> = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let (p, _) = rlpc::front_end_with(&path, seed, &settings)
-        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-        .unwrap();
-    let c = run::compile(p, Backend::Jit).unwrap();
-    let mut t = Trainer::new(&c).unwrap();
-    let all: Vec<String> = c.program.metrics.iter().map(|m| m.name.clone()).collect();
-    let at: Vec<usize> = names
-        .iter()
-        .map(|n| all.iter().position(|x| x == n).unwrap())
-        .collect();
-    let mut history = vec![vec![]; names.len()];
-    for it in 0..c.program.iterations {
-        t.step(it, None).unwrap();
-        let m = t.metric_values();
-        for (h, &k) in history.iter_mut().zip(&at) {
-            h.push(m[k]);
-        }
-    }
-    history
-}
-
 /// Mean and standard error of the mean.
 fn mean_se(x: &[f64]) -> (f64, f64) {
     let m = mean(x);
@@ -592,7 +556,7 @@ fn mean_se(x: &[f64]) -> (f64, f64) {
 #[test]
 fn bandit_estimates_are_unbiased_and_wis_is_consistent() {
     let names = ["is", "wis", "dr", "dm", "exact"];
-    let h = metric_history("ope_bandit.rlp", 0, &[], &names);
+    let h = common::metric_history("ope_bandit.rlp", 0, &[], &names);
     let exact = h[4][0];
     assert!((exact - 0.73).abs() < 1e-6, "exact {exact}");
     for (k, name) in [(0, "is"), (2, "dr")] {
@@ -607,7 +571,7 @@ fn bandit_estimates_are_unbiased_and_wis_is_consistent() {
     let spread = |x: &[f64]| mean_se(x).1;
     assert!(spread(&h[2]) < 0.7 * spread(&h[0]), "dr no better than is");
     let (small, _) = mean_se(&h[1]);
-    let big = metric_history(
+    let big = common::metric_history(
         "ope_bandit.rlp",
         1,
         &[("pulls", "2000"), ("iters", "20")],
@@ -645,7 +609,7 @@ fn gridworld_estimates_are_unbiased() {
         "mc",
         "mc_se",
     ];
-    let h = metric_history(
+    let h = common::metric_history(
         "ope_gridworld_sampled.rlp",
         3,
         &[("episodes", "20000"), ("iters", "1")],

@@ -337,6 +337,14 @@ pub fn pretrained_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
         let t = t.clone();
         el.slots[p.0 as usize].kind = SlotKind::Data;
         el.data.push((p, t));
+        // The fresh module's initial value is not wanted: the init graph stops writing
+        // the slot, which then holds the file's values from the start.
+        let init = match el.init.as_mut() {
+            Some(c) => c,
+            None => el.ctxs.first_mut().expect("init ctx"),
+        };
+        init.writes.retain(|s| *s != p);
+        init.slot_vals.remove(&p);
     }
     Ok(m)
 }

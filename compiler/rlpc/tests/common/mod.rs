@@ -7,6 +7,20 @@ use std::path::Path;
 /// the last iteration.
 #[allow(dead_code)] // each test crate uses some of these helpers
 pub fn final_metrics(name: &str, seed: u64, settings: &[(&str, &str)], names: &[&str]) -> Vec<f64> {
+    metric_history(name, seed, settings, names)
+        .into_iter()
+        .map(|h| *h.last().expect("at least one iteration"))
+        .collect()
+}
+
+/// Every iteration's metrics of `examples/{name}` (named `names`).
+#[allow(dead_code)]
+pub fn metric_history(
+    name: &str,
+    seed: u64,
+    settings: &[(&str, &str)],
+    names: &[&str],
+) -> Vec<Vec<f64>> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples")
         .join(name);
@@ -19,15 +33,20 @@ pub fn final_metrics(name: &str, seed: u64, settings: &[(&str, &str)], names: &[
         .unwrap();
     let c = run::compile(p, Backend::Jit).unwrap();
     let mut t = Trainer::new(&c).unwrap();
+    let all: Vec<String> = c.program.metrics.iter().map(|m| m.name.clone()).collect();
+    let at: Vec<usize> = names
+        .iter()
+        .map(|n| all.iter().position(|x| x == n).unwrap())
+        .collect();
+    let mut history = vec![vec![]; names.len()];
     for it in 0..c.program.iterations {
         t.step(it, None).unwrap();
+        let m = t.metric_values();
+        for (h, &k) in history.iter_mut().zip(&at) {
+            h.push(m[k]);
+        }
     }
-    let all: Vec<String> = c.program.metrics.iter().map(|m| m.name.clone()).collect();
-    let m = t.metric_values();
-    names
-        .iter()
-        .map(|n| m[all.iter().position(|x| x == n).unwrap()])
-        .collect()
+    history
 }
 
 /// Trains `examples/{name}` with `seed` and `--set` overrides; the last logged `return`.
