@@ -59,6 +59,31 @@ pub fn top_k_rows<T: Ranked>(x: &[T], len: usize, k: usize, out: &mut [i32]) {
     }
 }
 
+/// How many of `row`'s leading elements are `<= x`, by bisection: `search_sorted`'s one
+/// definition, which every backend follows step for step.
+///
+/// On a sorted row that is the count of elements `<= x`. On an unsorted one (a cumulative
+/// sum of signed values, say) bisection answers something else, so the exact sequence
+/// of probes is part of the definition: halve the live range `[base, base + size)` at
+/// `base + size/2`, keep the upper half when that element is `<= x`, and finally test
+/// the last candidate.
+pub fn count_le<T: PartialOrd + Copy>(row: &[T], x: T) -> usize {
+    let mut size = row.len();
+    if size == 0 {
+        return 0;
+    }
+    let mut base = 0;
+    while size > 1 {
+        let half = size / 2;
+        let mid = base + half;
+        if row[mid] <= x {
+            base = mid;
+        }
+        size -= half;
+    }
+    base + usize::from(row[base] <= x)
+}
+
 /// `a` before `b`: the larger value first, then the lower position.
 fn x_cmp<T: Ranked>(x: &[T], a: usize, b: usize) -> Ordering {
     x[b].rank_cmp(&x[a]).then(a.cmp(&b))
@@ -66,6 +91,31 @@ fn x_cmp<T: Ranked>(x: &[T], a: usize, b: usize) -> Ordering {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn count_le_bisects_as_the_standard_partition_point() {
+        // Equal to the standard library's bisection on sorted and unsorted rows alike.
+        let mut state = 7u64;
+        for len in 0..40usize {
+            for _ in 0..20 {
+                let row: Vec<i32> = (0..len)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        (state >> 59) as i32 - 8
+                    })
+                    .collect();
+                for x in -9..9 {
+                    assert_eq!(
+                        super::count_le(&row, x),
+                        row.partition_point(|&e| e <= x),
+                        "{row:?} {x}"
+                    );
+                }
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -100,3 +100,14 @@ pub fn kernels_summary(graph: &Graph, opts: &JitOptions) -> String {
         Err(e) => format!("error: {e}\n"),
     }
 }
+
+/// Runs a matrix product step on host memory with this backend's `gemm` path: `ptrs`
+/// is indexed by the step's buffer ids (for other executors of the same schedules).
+///
+/// # Safety
+/// Every buffer the step names is at its index in `ptrs`, allocated with the size the
+/// step's shapes, offsets and strides imply.
+pub unsafe fn host_matmul(step: &kernel::MatMul, ptrs: &[*mut u8]) {
+    // SAFETY: forwarded from the caller.
+    unsafe { native::matmul(step, ptrs) }
+}

@@ -403,7 +403,7 @@ unsafe fn bisect<T: Copy + PartialOrd>(
     };
     for (j, (&x, out)) in v.iter().zip(d.iter_mut()).enumerate() {
         let row = &s[(j / queries) * len..(j / queries + 1) * len];
-        *out = row.partition_point(|&e| e <= x) as i32;
+        *out = rlp_runtime::order::count_le(row, x) as i32;
     }
 }
 

@@ -95,6 +95,16 @@ pub fn exec(
                 rlp_jit::compile(&g, &rlp_jit::JitOptions::default()).map_err(|e| e.to_string())?;
             exe.run(&inputs).map_err(|e| e.to_string())?
         }
+        Backend::Cuda | Backend::CudaCpu => {
+            crate::run::backend_available(backend)?;
+            let target = if backend == Backend::Cuda {
+                rlp_cuda::Target::Gpu
+            } else {
+                rlp_cuda::Target::Cpu
+            };
+            let exe = rlp_cuda::compile(&g, target)?;
+            exe.run(&inputs).map_err(|e| e.to_string())?
+        }
     };
     Ok(names.into_iter().zip(outs).collect())
 }

@@ -1,6 +1,7 @@
 //! `rlpc explain`: what a program became — its slots, each stage's graph after any
 //! pass of the optimiser (with how its `for`/`repeat` statements were lowered: scan
-//! nodes or unrolled, and why), and the kernels the JIT fuses it into.
+//! nodes or unrolled, and why), and the kernels the JIT fuses it into (or, with
+//! `--backend cuda`, the CUDA source generated for each).
 
 use crate::program::{LoopLowering, Program};
 use std::fmt::Write;
@@ -15,6 +16,8 @@ pub struct ExplainOptions {
     pub every_pass: bool,
     /// Show the fused kernels.
     pub kernels: bool,
+    /// Show each kernel as the CUDA backend's generated source instead of one line.
+    pub cuda_source: bool,
 }
 
 /// The names `--after` accepts, in pipeline order.
@@ -108,12 +111,17 @@ pub fn explain(p: &Program, opts: &ExplainOptions) -> Result<String, String> {
         }
         if opts.kernels {
             let g = rlp_ir::opt::optimize(&st.graph);
-            let _ = writeln!(s, "-- kernels");
-            let _ = write!(
-                s,
-                "{}",
-                rlp_jit::kernels_summary(&g, &rlp_jit::JitOptions::default())
-            );
+            if opts.cuda_source {
+                let _ = writeln!(s, "-- CUDA source");
+                let _ = write!(s, "{}", rlp_cuda::explain(&g)?);
+            } else {
+                let _ = writeln!(s, "-- kernels");
+                let _ = write!(
+                    s,
+                    "{}",
+                    rlp_jit::kernels_summary(&g, &rlp_jit::JitOptions::default())
+                );
+            }
         }
     }
     Ok(s)

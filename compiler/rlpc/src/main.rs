@@ -30,6 +30,8 @@ enum DocTopic {
 enum BackendArg {
     Jit,
     Interp,
+    Cuda,
+    CudaCpu,
 }
 
 /// `rlpc plot --x`.
@@ -59,7 +61,9 @@ enum Cmd {
         out: Option<PathBuf>,
         /// Where the kernels run: `jit` compiles them with Cranelift (the default);
         /// `interp` evaluates the same graphs with the reference interpreter (slow; the
-        /// oracle the JIT is tested against, giving the same results bit for bit).
+        /// oracle the JIT is tested against, giving the same results bit for bit);
+        /// `cuda` runs them on an NVIDIA GPU; `cuda-cpu` runs the CUDA backend's
+        /// generated source compiled for this CPU (its semantics without a GPU).
         #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
         backend: BackendArg,
         /// No progress bar.
@@ -167,6 +171,9 @@ enum Cmd {
         /// Leave out the fused kernels.
         #[arg(long)]
         no_kernels: bool,
+        /// `cuda` (or `cuda-cpu`): show each kernel's generated CUDA source.
+        #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
+        backend: BackendArg,
     },
     /// Format FILE in the canonical layout (comments kept). Prints it, or with
     /// `--write` replaces the file; `--check` exits 1 if it is not formatted.
@@ -356,6 +363,7 @@ fn command(cli: Cli) -> ExitCode {
             after,
             all_passes,
             no_kernels,
+            backend,
         } => match rlpc::front_end(&file, seed) {
             Ok((p, _)) => {
                 match rlpc::explain::explain(
@@ -364,6 +372,7 @@ fn command(cli: Cli) -> ExitCode {
                         after,
                         every_pass: all_passes,
                         kernels: !no_kernels,
+                        cuda_source: matches!(backend, BackendArg::Cuda | BackendArg::CudaCpu),
                     },
                 ) {
                     Ok(s) => print!("{s}"),
@@ -395,8 +404,7 @@ fn command(cli: Cli) -> ExitCode {
                 (Some(dir), _) => resume_run(dir),
                 (None, Some(file)) => {
                     let backend = match backend {
-                        BackendArg::Jit => Backend::Jit,
-                        BackendArg::Interp => Backend::Interp,
+                        b => backend_of(b),
                     };
                     let out = out.unwrap_or_else(|| {
                         PathBuf::from("runs").join(file.file_stem().unwrap_or_default())
@@ -652,6 +660,8 @@ fn backend_of(b: BackendArg) -> Backend {
     match b {
         BackendArg::Jit => Backend::Jit,
         BackendArg::Interp => Backend::Interp,
+        BackendArg::Cuda => Backend::Cuda,
+        BackendArg::CudaCpu => Backend::CudaCpu,
     }
 }
 

@@ -25,6 +25,12 @@ pub enum Backend {
     Jit,
     /// The reference interpreter (slow; the oracle).
     Interp,
+    /// The CUDA backend on GPU 0 (NVRTC-compiled kernels, cuBLAS products).
+    Cuda,
+    /// The CUDA backend's source compiled for this CPU as C++ (tests and debugging:
+    /// the GPU semantics without a GPU).
+    #[serde(rename = "cuda-cpu")]
+    CudaCpu,
 }
 
 /// A program with every stage compiled.
@@ -85,6 +91,21 @@ fn build(g: &Graph, backend: Backend) -> Result<Box<dyn Executable>, String> {
         Backend::Jit => {
             rlp_jit::compile(&g, &rlp_jit::JitOptions::default()).map_err(|e| e.to_string())
         }
+        Backend::Cuda => rlp_cuda::compile(&g, rlp_cuda::Target::Gpu),
+        Backend::CudaCpu => rlp_cuda::compile(&g, rlp_cuda::Target::Cpu),
+    }
+}
+
+/// Checks that `backend` can run on this machine before anything is compiled (the
+/// CUDA backend needs the driver, NVRTC and cuBLAS; their absence is an error for the
+/// user, not a panic).
+pub fn backend_available(backend: Backend) -> Result<(), String> {
+    match backend {
+        Backend::Cuda => rlp_cuda::gpu::available(),
+        Backend::CudaCpu if !rlp_cuda::host::compiler_available() => Err(
+            "the cuda-cpu backend compiles its kernels with a C++ compiler (`c++`, or $CXX); none was found".into(),
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -92,6 +113,7 @@ fn build(g: &Graph, backend: Backend) -> Result<Box<dyn Executable>, String> {
 /// environments start meanwhile, in the background.
 pub fn compile(program: Program, backend: Backend) -> Result<Compiled, String> {
     let t0 = Instant::now();
+    backend_available(backend)?;
     let starting = program
         .externals
         .iter()

@@ -473,7 +473,7 @@ fn search_sorted<T: Num>(sorted: &ArrayD<T>, v: &ArrayD<T>) -> ArrayD<i32> {
         .enumerate()
         .map(|(j, &x)| {
             let row = &s[(j / q.max(1)) * k..(j / q.max(1) + 1) * k];
-            row.partition_point(|&e| e <= x) as i32
+            rlp_runtime::order::count_le(row, x) as i32
         })
         .collect();
     ArrayD::from_shape_vec(v.raw_dim(), out).expect("search_sorted shape")

@@ -9,6 +9,10 @@
 //! `bench` holds quick throughput measurements, ignored by default:
 //! `cargo test --release -p rlp-jit --test jit -- --ignored --nocapture bench`.
 
+/// Cases per random-graph property (the CUDA backend's CPU suite reuses `prop` with
+/// fewer: each of its cases compiles C++).
+const PROP_CASES: u32 = 96;
+
 mod bench;
 mod common;
 mod errors;

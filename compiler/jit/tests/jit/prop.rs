@@ -196,7 +196,7 @@ fn shape_strategy() -> impl Strategy<Value = (Vec<usize>, u16)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::PROP_CASES, ..ProptestConfig::default() })]
 
     #[test]
     fn random_elementwise_and_reduce_graphs(

@@ -1,0 +1,1 @@
+//! Cases particular to this backend.
