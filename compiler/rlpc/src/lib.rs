@@ -14,6 +14,7 @@ pub mod diag;
 pub mod eval;
 pub mod exec;
 pub mod explain;
+pub mod hparams;
 pub mod nonfinite;
 pub mod plot;
 pub mod program;
@@ -21,6 +22,7 @@ pub mod render;
 pub mod run;
 pub mod rundir;
 pub mod sema;
+pub mod tensorboard;
 
 use diag::{Diag, SourceMap};
 use std::path::Path;

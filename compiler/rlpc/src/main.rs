@@ -80,8 +80,13 @@ enum Cmd {
         /// Continue the run in DIR from its latest checkpoint, with the program and
         /// settings saved there.
         #[arg(long, value_name = "DIR",
-              conflicts_with_all = ["file", "seed", "out", "backend", "set", "checkpoint_every"])]
+              conflicts_with_all = ["file", "seed", "out", "backend", "set", "checkpoint_every",
+                                    "tensorboard"])]
         resume: Option<PathBuf>,
+        /// Also write the metrics as TensorBoard events into DIR/tensorboard
+        /// (`tensorboard --logdir DIR`); saved in settings.json, so `--resume` keeps it.
+        #[arg(long)]
+        tensorboard: bool,
         /// Stop after K iterations as if killed (no final checkpoint): for testing resume.
         #[arg(long, value_name = "K", hide = true)]
         stop_after: Option<u64>,
@@ -399,6 +404,7 @@ fn command(cli: Cli) -> ExitCode {
             resume,
             stop_after,
             memory_limit,
+            tensorboard,
         } => {
             let started = match (resume, file) {
                 (Some(dir), _) => resume_run(dir),
@@ -410,7 +416,16 @@ fn command(cli: Cli) -> ExitCode {
                         PathBuf::from("runs").join(file.file_stem().unwrap_or_default())
                     });
                     let memory = memory_limit.unwrap_or_default();
-                    new_run(file, out, seed, backend, set, checkpoint_every, memory)
+                    new_run(
+                        file,
+                        out,
+                        seed,
+                        backend,
+                        set,
+                        checkpoint_every,
+                        memory,
+                        tensorboard,
+                    )
                 }
                 (None, None) => unreachable!("clap requires FILE unless --resume is given"),
             };
@@ -513,6 +528,7 @@ fn compile_times(t0: std::time::Instant, compiled: &run::Compiled) -> rundir::Co
 
 /// Compiles `file` and prepares what the run directory `out` starts with
 /// (`program.rlp`, `settings.json`). Errors are printed; `None` means exit 1.
+#[allow(clippy::too_many_arguments)]
 fn new_run(
     file: PathBuf,
     out: PathBuf,
@@ -521,6 +537,7 @@ fn new_run(
     set: Vec<(String, String)>,
     checkpoint_every: Option<u64>,
     memory: MemoryBudget,
+    tensorboard: bool,
 ) -> Option<Started> {
     let checkpoint_min_s = match checkpoint_every {
         Some(_) => 0.0,
@@ -552,15 +569,18 @@ fn new_run(
         rlpc_version: env!("CARGO_PKG_VERSION").to_string(),
         seed_rule: rundir::SEED_RULE.to_string(),
         compile_ms,
+        tensorboard,
     };
     Some(Started {
-        run_dir: Some((source, settings)),
+        run_dir: Some((source, settings.clone())),
         compiled,
         sources,
         opts: RunOptions {
             out: Some(out),
             checkpoint_every,
             checkpoint_min_s,
+            tensorboard,
+            settings: Some(settings),
             ..RunOptions::default()
         },
         label,
@@ -609,6 +629,8 @@ fn resume_run(dir: PathBuf) -> Option<Started> {
             checkpoint_every: settings.checkpoint_every,
             checkpoint_min_s: settings.checkpoint_min_s,
             resume: true,
+            tensorboard: settings.tensorboard,
+            settings: Some(settings.clone()),
             ..RunOptions::default()
         },
         label: format!("resuming {} (seed {})", file.display(), settings.seed),

@@ -349,6 +349,10 @@ pub struct Program {
     pub warnings: Vec<crate::diag::Diag>,
     /// The contents of the [`SlotKind::Data`] slots, read from their files at compile time.
     pub data: Vec<(SlotId, rlp_ir::Tensor)>,
+    /// The top-level bindings that hold plain data (numbers, bools, strings and lists of
+    /// them: what `--set` may override), by name in binding order, as resolved (after
+    /// overrides): the program's hyperparameters, for `hparams.json` ([`crate::hparams`]).
+    pub hyperparameters: Vec<(String, serde_json::Value)>,
 }
 
 impl Program {

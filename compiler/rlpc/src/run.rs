@@ -188,6 +188,12 @@ pub struct RunOptions {
     /// without the end-of-run outputs, as if the process had been killed there. For
     /// testing resumption.
     pub stop_after: Option<u64>,
+    /// Also write the metrics as TensorBoard events to `out/tensorboard`
+    /// ([`crate::tensorboard`]).
+    pub tensorboard: bool,
+    /// How the run was started, for the `run.file` and `run.backend` of `hparams.json`
+    /// ([`crate::hparams`]), which is written into `out` when the run starts or resumes.
+    pub settings: Option<rundir::Settings>,
 }
 
 impl Default for RunOptions {
@@ -200,6 +206,8 @@ impl Default for RunOptions {
             keep_checkpoints: DEFAULT_KEEP_CHECKPOINTS,
             resume: false,
             stop_after: None,
+            tensorboard: false,
+            settings: None,
         }
     }
 }
@@ -772,6 +780,7 @@ pub fn train_from(
         wall_s: 0.0,
     };
     let mut resumed_from = None;
+    let mut board = None;
     let mut writer = match &opts.out {
         None if opts.resume => return Err("resuming needs a run directory".into()),
         None => None,
@@ -782,6 +791,12 @@ pub fn train_from(
             if opts.resume {
                 at = resume_into(&mut trainer, dir)?;
                 resumed_from = Some(at.iteration);
+            }
+            let hparams = crate::hparams::collect(opts.settings.as_ref(), p);
+            crate::hparams::write(dir, &hparams)?;
+            if opts.tensorboard {
+                let w = crate::tensorboard::EventWriter::open(dir, p, !opts.resume, &hparams)?;
+                board = Some(w);
             }
             Some(
                 match at.iteration {
@@ -817,6 +832,9 @@ pub fn train_from(
         if let Some(w) = writer.as_mut() {
             w.write_row(it, at.env_steps, at.wall_s, &values)
                 .map_err(|e| e.to_string())?;
+        }
+        if let Some(b) = board.as_mut() {
+            b.log(it, at.env_steps, &values)?;
         }
         last = names
             .iter()

@@ -4,7 +4,9 @@
 //! runs/<name>/
 //!   program.rlp      the main file's text, as compiled
 //!   settings.json    how it was run: file, seed, backend, --set overrides, iterations…
+//!   hparams.json     settings and plain top-level bindings, flat (crate::hparams)
 //!   metrics.csv      one row per iteration
+//!   tensorboard/     with --tensorboard, the metrics as TensorBoard events
 //!   <metric>.png     a learning curve per logged metric (x = environment steps)
 //!   checkpoints/     ckpt-N.npz + ckpt-N.json every K iterations and at the end,
 //!                    latest.json naming the newest (N = iterations completed)
@@ -58,6 +60,10 @@ pub struct Settings {
     /// before this was recorded.
     #[serde(default)]
     pub compile_ms: CompileTimes,
+    /// `--tensorboard`: the metrics are also written as TensorBoard events (and are
+    /// again when the run is resumed).
+    #[serde(default)]
+    pub tensorboard: bool,
 }
 
 /// Compile time of a run, in milliseconds.

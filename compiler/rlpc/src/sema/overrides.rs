@@ -70,3 +70,17 @@ fn is_plain(v: &Value) -> bool {
         _ => false,
     }
 }
+
+/// A plain value (see [`is_plain`]) as JSON, or `None` for any other value: how a
+/// top-level binding is recorded as a hyperparameter. A non-finite float is `null`.
+pub(super) fn plain_json(v: &Value) -> Option<serde_json::Value> {
+    use serde_json::Value as J;
+    Some(match v {
+        Value::Int(i) => J::from(*i),
+        Value::Float(x) => J::from(*x),
+        Value::Bool(b) => J::Bool(*b),
+        Value::Str(s) => J::String(s.to_string()),
+        Value::List(xs) => J::Array(xs.iter().map(plain_json).collect::<Option<_>>()?),
+        _ => return None,
+    })
+}

@@ -8,7 +8,7 @@
 use super::elab::{Elab, R};
 use super::loops::{LoopScope, for_loop};
 use super::modules::{ModId, Modules};
-use super::overrides::{override_values, same_kind};
+use super::overrides::{override_values, plain_json, same_kind};
 use super::params::{collect_params, collect_tensors, minimize};
 use super::value::{Frame, Src, TVal, Value};
 use crate::diag::{Diag, Loc};
@@ -100,6 +100,12 @@ pub fn lower_opts(
         }
         return Err(d);
     }
+    let hyperparameters = frame
+        .vars
+        .borrow()
+        .iter()
+        .filter_map(|(n, v)| plain_json(v).map(|j| (n.clone(), j)))
+        .collect();
     // Top-level tensors become state.
     materialize_frame(&mut el, &frame, SlotKind::State, "")?;
     let Some(train) = train else {
@@ -197,6 +203,7 @@ pub fn lower_opts(
         seed,
         warnings: el.warnings,
         data: el.data,
+        hyperparameters,
     };
     if !el.opts.keep_unread {
         program.prune_unread_transients();
