@@ -37,6 +37,9 @@ const PREC = {
   unary: 8,
   power: 9,
   postfix: 10,
+  // An operand taken as a whole expression: lower than a range's `->`, so that
+  // `if c then a else 0 -> 1` shifts the `->` into the `else` arm.
+  operand_as_expression: -2,
 };
 
 // Words with a meaning of their own. Any of them may name a keyword argument or a
@@ -81,6 +84,8 @@ module.exports = grammar({
     // `(a, b)` is a tuple, unless `->` follows: then it is a parameter list.
     [$._name_expression, $.parameter],
     [$._name_expression, $._lambda_parameter],
+    // `{}` and `{` followed by line breaks and `}`: a record or an empty block.
+    [$.block, $.record],
   ],
 
   rules: {
@@ -212,9 +217,10 @@ module.exports = grammar({
     ),
 
     // `sample batch = rollout(...)`, `fit { ... }`
-    // The block form is preferred to an expression statement made of a block.
+    // The block form is preferred to an expression statement made of a block or of an
+    // empty record (`fit {}`).
     stage_statement: $ => choice(
-      prec(1, seq(field('label', $.stage_label), field('body', $.block))),
+      prec.dynamic(2, prec(1, seq(field('label', $.stage_label), field('body', $.block)))),
       seq(field('label', $.stage_label), field('body', $._inner_statement)),
     ),
 
@@ -286,7 +292,7 @@ module.exports = grammar({
     _expression: $ => choice(
       $.lambda,
       $.range,
-      $._operand,
+      prec(PREC.operand_as_expression, $._operand),
     ),
 
     // An operand of an operator: anything but a lambda or a range (which take
@@ -310,7 +316,8 @@ module.exports = grammar({
 
     _lambda_parameter: $ => field('name', $._name),
 
-    // `1.0 -> 0.05`: a range, used by schedules.
+    // `1.0 -> 0.05`: a range, used by schedules. Its start is everything since the
+    // innermost `if ... else` or lambda head: `if c then a else x -> y` holds the range.
     range: $ => prec.right(PREC.arrow, seq(
       field('start', $._operand),
       '->',
@@ -384,9 +391,9 @@ module.exports = grammar({
 
     list: $ => seq('[', commaSep($._expression), ']'),
 
-    // `{ name: e, ... }`. An empty `{}` is a record; a `{` followed by a line break
-    // and `name:` too.
-    record: $ => prec(1, seq(
+    // `{ name: e, ... }`. An empty `{}` is a record (but a block where a block is
+    // expected, as after a stage label); a `{` followed by a line break and `name:` too.
+    record: $ => prec.dynamic(1, seq(
       '{',
       optional($._separator),
       commaSep($.field_initializer),

@@ -202,6 +202,7 @@ fn lambdas_ranges_tuples_records_and_blocks() {
     agree("t = (a, b)\nu = (a,)\nv = (a)\n");
     agree("s = linear(1.0 -> 0.05, over: 10)\n");
     agree("e = {}\nf = {\n}\ng = {\n  a\n}\n");
+    agree("train iterations: 1 {\n  sample {\n  }\n  fit {}\n  {}\n  {\n  }\n}\n");
     agree("r = {\n  a: 1,\n  sample: () -> 2,\n  log: 3,\n}\n");
     agree("r = { obs: o, reward: -r }\n");
     agree("b = x -> {\n  y = x\n  { v: y }\n}\n");
