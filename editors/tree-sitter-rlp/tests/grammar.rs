@@ -38,7 +38,11 @@ fn sources() -> Vec<Source> {
             let text = std::fs::read_to_string(root.join(&rel))
                 .unwrap_or_else(|e| panic!("{}: {e}", rel.display()));
             let module = rlp_syntax::parse(&text);
-            Source { path: rel.to_string_lossy().replace('\\', "/"), text, module }
+            Source {
+                path: rel.to_string_lossy().replace('\\', "/"),
+                text,
+                module,
+            }
         })
         .collect()
 }
@@ -60,13 +64,18 @@ fn every_valid_rlp_file_in_the_repository_parses_without_errors() {
             }
             continue;
         }
-        let tree = parser.parse(&src.text, None).expect("parsing is not cancelled");
+        let tree = parser
+            .parse(&src.text, None)
+            .expect("parsing is not cancelled");
         if let Some(node) = first_error(tree.root_node()) {
             failures.push(format!("{}:{}", src.path, describe_error(&src.text, node)));
         }
         parsed += 1;
     }
-    eprintln!("{parsed} files parsed; {} skipped as syntax-error fixtures", skipped.len());
+    eprintln!(
+        "{parsed} files parsed; {} skipped as syntax-error fixtures",
+        skipped.len()
+    );
     for s in &skipped {
         eprintln!("  skipped {s}");
     }
@@ -85,13 +94,17 @@ fn trees_have_the_shape_the_pest_parser_gives() {
     let (mut files, mut lines) = (0, 0);
     for src in sources() {
         let Ok(module) = &src.module else { continue };
-        let tree = parser.parse(&src.text, None).expect("parsing is not cancelled");
+        let tree = parser
+            .parse(&src.text, None)
+            .expect("parsing is not cancelled");
         if tree.root_node().has_error() {
             continue; // reported by the test above
         }
         let expected = shape::of_module(module);
         let got = shape::Tree { source: &src.text }.of_source_file(tree.root_node());
-        if std::env::var_os("RLP_SHAPE_DUMP").is_some_and(|f| src.path.ends_with(&*f.to_string_lossy())) {
+        if std::env::var_os("RLP_SHAPE_DUMP")
+            .is_some_and(|f| src.path.ends_with(&*f.to_string_lossy()))
+        {
             eprintln!("{}", got.join("\n"));
         }
         if let Some(diff) = first_difference(&expected, &got) {
@@ -107,9 +120,7 @@ fn trees_have_the_shape_the_pest_parser_gives() {
 /// Where two shapes part: the lines around the first that differs.
 fn first_difference(expected: &[String], got: &[String]) -> Option<String> {
     let i = (0..expected.len().max(got.len())).find(|&i| expected.get(i) != got.get(i))?;
-    let around = |v: &[String]| {
-        v[i.saturating_sub(2)..(i + 3).min(v.len())].join("\n      ")
-    };
+    let around = |v: &[String]| v[i.saturating_sub(2)..(i + 3).min(v.len())].join("\n      ");
     Some(format!(
         "line {} of the shape differs\n  pest:\n      {}\n  tree-sitter:\n      {}",
         i + 1,
@@ -137,7 +148,10 @@ fn agree(source: &str) {
 
 /// Checks that both parsers reject `source`.
 fn both_reject(source: &str) {
-    assert!(rlp_syntax::parse(source).is_err(), "pest accepts {source:?}");
+    assert!(
+        rlp_syntax::parse(source).is_err(),
+        "pest accepts {source:?}"
+    );
     let tree = parser().parse(source, None).unwrap();
     assert!(
         tree.root_node().has_error(),
@@ -163,7 +177,9 @@ fn line_breaks_end_statements_only_where_one_can_end() {
     agree("x = if c\n  then a\n  else if d then b\n  else e\n");
     agree("fn f(a,\n  b) -> [T,\n N] f32\n{\n  a\n}\n");
     agree("train iterations: 3 {\n  improve minimize loss\n    wrt q, p\n    with opt\n}\n");
-    agree("train iterations: 3\n{\n  every 2 steps\n  after 1\n  {\n    log a = 1,\n      b = 2\n  }\n}\n");
+    agree(
+        "train iterations: 3\n{\n  every 2 steps\n  after 1\n  {\n    log a = 1,\n      b = 2\n  }\n}\n",
+    );
     // Blank lines, comments and `;` between statements.
     agree("\n\n# c\nx = 1 # trailing\n\n\n   # own line\ny = 2; z = 3;\n");
     agree("fn f() {\n\n  # c\n  a = 1; b = 2\n\n  a\n\n}\n");
@@ -297,7 +313,11 @@ fn every_query_pattern_matches_something() {
                 format!("queries/{name}.scm:{line}: {text}")
             })
             .collect();
-        assert!(unmatched.is_empty(), "patterns that match nothing:\n{}", unmatched.join("\n"));
+        assert!(
+            unmatched.is_empty(),
+            "patterns that match nothing:\n{}",
+            unmatched.join("\n")
+        );
     }
 }
 
@@ -309,7 +329,11 @@ fn highlights_name_what_they_should() {
                   train iterations: 10 {\n  sample b = rollout(env, p, steps: 1) # c\n  \
                   every 5 steps { log r = \"s\\n\" }\n}\n";
     let tree = parser().parse(source, None).unwrap();
-    assert!(!tree.root_node().has_error(), "{}", tree.root_node().to_sexp());
+    assert!(
+        !tree.root_node().has_error(),
+        "{}",
+        tree.root_node().to_sexp()
+    );
     let q = query(tree_sitter_rlp::HIGHLIGHTS_QUERY, "highlights");
     let names = q.capture_names();
     // First capture of each node wins (the tree-sitter CLI's and Helix's rule).
@@ -319,7 +343,8 @@ fn highlights_name_what_they_should() {
     while let Some((m, i)) = captures.next() {
         let c = m.captures[*i];
         let key = (c.node.start_byte(), c.node.end_byte());
-        seen.entry(key).or_insert_with(|| names[c.index as usize].to_string());
+        seen.entry(key)
+            .or_insert_with(|| names[c.index as usize].to_string());
     }
     // The capture of `text` where it last occurs inside the first `context`.
     let capture = |context: &str, text: &str| -> String {
@@ -356,4 +381,108 @@ fn highlights_name_what_they_should() {
     ] {
         assert_eq!(capture(context, text), expected, "{text:?} in {context:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Editing
+
+/// The point (row, column in bytes) of byte `offset`.
+fn point_at(text: &str, offset: usize) -> tree_sitter::Point {
+    let before = &text[..offset];
+    let row = before.matches('\n').count();
+    let column = offset - before.rfind('\n').map_or(0, |i| i + 1);
+    tree_sitter::Point { row, column }
+}
+
+fn edit(
+    tree: &mut tree_sitter::Tree,
+    old: &str,
+    new: &str,
+    start: usize,
+    old_end: usize,
+    new_end: usize,
+) {
+    tree.edit(&tree_sitter::InputEdit {
+        start_byte: start,
+        old_end_byte: old_end,
+        new_end_byte: new_end,
+        start_position: point_at(old, start),
+        old_end_position: point_at(old, old_end),
+        new_end_position: point_at(new, new_end),
+    });
+}
+
+/// What an editor does on every keystroke: edit the old tree, reparse with it. Where the
+/// edited text is valid, the result must be the tree a fresh parse gives (the scanner
+/// keeps no state, but the line breaks it turns into separators depend on the parse
+/// state around them); and undoing the edit must give back the original tree, also when
+/// the edit broke the program. (With errors, tree-sitter's recovery may pick different
+/// trees incrementally and afresh, so those are not compared.)
+#[test]
+fn incremental_reparses_give_the_trees_of_fresh_parses() {
+    let mut parser = parser();
+    let edits: &[&str] = &[
+        "\n", "", " + ", "(", "}", "\n\n", "# c\n", "x", "->", "\"", "{", "; y = 1",
+    ];
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut random = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let sources: Vec<Source> = sources()
+        .into_iter()
+        .filter(|s| s.module.is_ok() && (s.path.starts_with("stdlib/") || s.path.contains("dqn")))
+        .collect();
+    assert!(!sources.is_empty());
+    let (mut valid, mut broken) = (0, 0);
+    for src in &sources {
+        let text = &src.text;
+        let original = parser.parse(text, None).unwrap();
+        let original_sexp = original.root_node().to_sexp();
+        for _ in 0..40 {
+            // Replace up to 3 bytes at a character boundary with one of `edits`.
+            let mut start = random(text.len() + 1);
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = (start + random(4)).min(text.len());
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            let insert = edits[random(edits.len())];
+            let new_end = start + insert.len();
+            let edited = format!("{}{insert}{}", &text[..start], &text[end..]);
+            let at = format!(
+                "{}: replacing bytes {start}..{end} with {insert:?}",
+                src.path
+            );
+
+            let mut tree = original.clone();
+            edit(&mut tree, text, &edited, start, end, new_end);
+            let mut incremental = parser.parse(&edited, Some(&tree)).unwrap();
+            let fresh = parser.parse(&edited, None).unwrap();
+            if fresh.root_node().has_error() {
+                broken += 1;
+            } else {
+                valid += 1;
+                assert_eq!(
+                    incremental.root_node().to_sexp(),
+                    fresh.root_node().to_sexp(),
+                    "{at}"
+                );
+            }
+
+            // Undo.
+            edit(&mut incremental, &edited, text, start, new_end, end);
+            let undone = parser.parse(text, Some(&incremental)).unwrap();
+            assert_eq!(
+                undone.root_node().to_sexp(),
+                original_sexp,
+                "{at}, then undoing it"
+            );
+        }
+    }
+    eprintln!("{valid} edits kept the program valid, {broken} broke it; all reparsed and undone");
 }

@@ -32,9 +32,13 @@ impl Rng {
     }
 }
 
-const NAMES: &[&str] = &["x", "y", "q_targ", "batch", "log", "env", "_t", "a1", "steps", "every_k"];
+const NAMES: &[&str] = &[
+    "x", "y", "q_targ", "batch", "log", "env", "_t", "a1", "steps", "every_k",
+];
 const FIELDS: &[&str] = &["obs", "sample", "log_prob", "if", "shape", "for", "with"];
-const KEYS: &[&str] = &["axis", "gamma", "sample", "in", "with", "log", "steps", "keep"];
+const KEYS: &[&str] = &[
+    "axis", "gamma", "sample", "in", "with", "log", "steps", "keep",
+];
 const BINARY: &[&str] = &[
     "+", "-", "*", "/", "%", "**", "@", "++", "==", "!=", "<", "<=", ">", ">=", "and", "or",
 ];
@@ -102,7 +106,11 @@ impl Gen {
                     })
                     .collect();
                 let nl = self.nl();
-                format!("{}({}{nl})", self.primary(d), args.join(&format!(",{}", self.nl())))
+                format!(
+                    "{}({}{nl})",
+                    self.primary(d),
+                    args.join(&format!(",{}", self.nl()))
+                )
             }
             14 => format!("{}.{}", self.primary(d), self.rng.pick(FIELDS)),
             15 => {
@@ -119,7 +127,11 @@ impl Gen {
             }
             16 => {
                 let items: Vec<String> = (0..self.rng.below(4)).map(|_| self.expr(d)).collect();
-                let trailing = if self.rng.chance(20) && !items.is_empty() { "," } else { "" };
+                let trailing = if self.rng.chance(20) && !items.is_empty() {
+                    ","
+                } else {
+                    ""
+                };
                 format!("[{}{trailing}]", items.join(&format!(",{}", self.nl())))
             }
             17 => match self.rng.below(3) {
@@ -172,8 +184,14 @@ impl Gen {
 
     fn atom(&mut self) -> String {
         match self.rng.below(8) {
-            0 => self.rng.pick(&["0", "1_000", "0.99", "1e-3", "2.5E+2"]).to_string(),
-            1 => self.rng.pick(&["\"s\"", "\"a # b\"", "\"q\\\"\"", "\"\""]).to_string(),
+            0 => self
+                .rng
+                .pick(&["0", "1_000", "0.99", "1e-3", "2.5E+2"])
+                .to_string(),
+            1 => self
+                .rng
+                .pick(&["\"s\"", "\"a # b\"", "\"q\\\"\"", "\"\""])
+                .to_string(),
             2 => self.rng.pick(&["true", "false"]).to_string(),
             _ => self.name(),
         }
@@ -181,7 +199,9 @@ impl Gen {
 
     fn block_body(&mut self, depth: usize) -> String {
         let n = 1 + self.rng.below(3);
-        let stmts: Vec<String> = (0..n).map(|_| format!("  {}", self.stmt(depth, false))).collect();
+        let stmts: Vec<String> = (0..n)
+            .map(|_| format!("  {}", self.stmt(depth, false)))
+            .collect();
         stmts.join(if self.rng.chance(20) { "; " } else { "\n" })
     }
 
@@ -208,7 +228,12 @@ impl Gen {
                 } else {
                     String::new()
                 };
-                format!("minimize {} {wrt}{}with {}", self.expr(d), self.nl(), self.name())
+                format!(
+                    "minimize {} {wrt}{}with {}",
+                    self.expr(d),
+                    self.nl(),
+                    self.name()
+                )
             }
             6 => {
                 let entries: Vec<String> = (0..1 + self.rng.below(3))
@@ -217,12 +242,24 @@ impl Gen {
                 format!("log {}", entries.join(&format!(",{}", self.nl())))
             }
             7 => {
-                let after =
-                    if self.rng.chance(50) { format!("after {} ", self.atom()) } else { String::new() };
-                format!("every {} steps {after}{{\n{}\n}}", self.atom(), self.block_body(d))
+                let after = if self.rng.chance(50) {
+                    format!("after {} ", self.atom())
+                } else {
+                    String::new()
+                };
+                format!(
+                    "every {} steps {after}{{\n{}\n}}",
+                    self.atom(),
+                    self.block_body(d)
+                )
             }
             8 => format!("repeat {} {{\n{}\n}}", self.atom(), self.block_body(d)),
-            9 => format!("for {} in {} {{\n{}\n}}", self.name(), self.expr(d), self.block_body(d)),
+            9 => format!(
+                "for {} in {} {{\n{}\n}}",
+                self.name(),
+                self.expr(d),
+                self.block_body(d)
+            ),
             10 => self.expr(depth),
             _ => {
                 let label = self.rng.pick(&["sample", "fit", "improve"]);
@@ -241,11 +278,19 @@ impl Gen {
             let item = match self.rng.below(6) {
                 0 => self
                     .rng
-                    .pick(&["use std.env.cartpole", "use std.replay.{replay, draw}", "use \"./m.rlp\".{f}"])
+                    .pick(&[
+                        "use std.env.cartpole",
+                        "use std.replay.{replay, draw}",
+                        "use \"./m.rlp\".{f}",
+                    ])
                     .to_string(),
                 1 => {
                     let public = if self.rng.chance(50) { "pub " } else { "" };
-                    let ret = if self.rng.chance(50) { " -> [T, N] f32" } else { "" };
+                    let ret = if self.rng.chance(50) {
+                        " -> [T, N] f32"
+                    } else {
+                        ""
+                    };
                     format!(
                         "/// Doc.\n{public}fn f(a, b: [T + 1, N] bool, c: int = {}){ret} {{\n{}\n}}",
                         self.atom(),
@@ -253,9 +298,14 @@ impl Gen {
                     )
                 }
                 2 => {
-                    let body: Vec<String> =
-                        (0..1 + self.rng.below(4)).map(|_| format!("  {}", self.stmt(3, true))).collect();
-                    format!("train iterations: {} {{\n{}\n}}", self.atom(), body.join("\n"))
+                    let body: Vec<String> = (0..1 + self.rng.below(4))
+                        .map(|_| format!("  {}", self.stmt(3, true)))
+                        .collect();
+                    format!(
+                        "train iterations: {} {{\n{}\n}}",
+                        self.atom(),
+                        body.join("\n")
+                    )
                 }
                 _ => self.stmt(3, false),
             };
@@ -271,10 +321,14 @@ fn random_programs_parse_as_the_pest_parser_parses_them() {
     let (mut accepted, mut rejected) = (0, 0);
     let mut failures = Vec::new();
     // RLP_RANDOM_PROGRAMS=100000 tries more.
-    let count: u64 =
-        std::env::var("RLP_RANDOM_PROGRAMS").ok().and_then(|n| n.parse().ok()).unwrap_or(1500);
+    let count: u64 = std::env::var("RLP_RANDOM_PROGRAMS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1500);
     for seed in 1..=count {
-        let mut g = Gen { rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1) };
+        let mut g = Gen {
+            rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+        };
         let source = g.program();
         let Ok(module) = rlp_syntax::parse(&source) else {
             rejected += 1;
@@ -283,7 +337,10 @@ fn random_programs_parse_as_the_pest_parser_parses_them() {
         accepted += 1;
         let tree = parser.parse(&source, None).unwrap();
         if let Some(node) = first_error(tree.root_node()) {
-            failures.push(format!("seed {seed}:{}\n{source}", describe_error(&source, node)));
+            failures.push(format!(
+                "seed {seed}:{}\n{source}",
+                describe_error(&source, node)
+            ));
             continue;
         }
         let expected = shape::of_module(&module);
@@ -309,6 +366,11 @@ fn random_programs_parse_as_the_pest_parser_parses_them() {
         failures.is_empty(),
         "{} of {accepted} programs differ; the first ones:\n\n{}",
         failures.len(),
-        failures.iter().take(3).cloned().collect::<Vec<_>>().join("\n\n")
+        failures
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n\n")
     );
 }

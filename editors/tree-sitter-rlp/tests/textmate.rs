@@ -34,7 +34,11 @@ fn compile(pattern: &str, at: &str) -> Regex {
 type Captures = BTreeMap<usize, String>;
 
 enum Rule {
-    Match { regex: Regex, name: Option<String>, captures: Captures },
+    Match {
+        regex: Regex,
+        name: Option<String>,
+        captures: Captures,
+    },
     Scope {
         begin: Regex,
         end: Regex,
@@ -74,8 +78,9 @@ impl Builder {
         if let Some(Value::Object(m)) = v {
             for (k, c) in m {
                 let i: usize = k.parse().unwrap_or_else(|_| panic!("{at}: capture {k:?}"));
-                let name =
-                    c["name"].as_str().unwrap_or_else(|| panic!("{at}: capture {k} has no name"));
+                let name = c["name"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{at}: capture {k} has no name"));
                 self.scope_names.push(name.to_string());
                 out.insert(i, name.to_string());
             }
@@ -84,8 +89,13 @@ impl Builder {
     }
 
     fn list(&mut self, list: &Value, at: &str) -> Vec<Pattern> {
-        let list = list.as_array().unwrap_or_else(|| panic!("{at}: patterns is not a list"));
-        list.iter().enumerate().map(|(i, p)| self.pattern(p, &format!("{at}/patterns[{i}]"))).collect()
+        let list = list
+            .as_array()
+            .unwrap_or_else(|| panic!("{at}: patterns is not a list"));
+        list.iter()
+            .enumerate()
+            .map(|(i, p)| self.pattern(p, &format!("{at}/patterns[{i}]")))
+            .collect()
     }
 
     fn pattern(&mut self, p: &Value, at: &str) -> Pattern {
@@ -99,7 +109,11 @@ impl Builder {
         if let Some(m) = p.get("match").and_then(Value::as_str) {
             let regex = compile(m, at);
             let captures = self.captures(p.get("captures"), at);
-            self.rules.push(Rule::Match { regex, name, captures });
+            self.rules.push(Rule::Match {
+                regex,
+                name,
+                captures,
+            });
             return Pattern::Rule(self.rules.len() - 1);
         }
         if let Some(b) = p.get("begin").and_then(Value::as_str) {
@@ -142,7 +156,10 @@ fn expand(
     depth: usize,
     out: &mut Vec<usize>,
 ) {
-    assert!(depth < 32, "the grammar's includes form a cycle without a scope in it");
+    assert!(
+        depth < 32,
+        "the grammar's includes form a cycle without a scope in it"
+    );
     for p in patterns {
         match p {
             Pattern::Rule(r) => out.push(*r),
@@ -183,7 +200,11 @@ fn grammar() -> Grammar {
     }
     let mut top_rules = Vec::new();
     expand(&top, &repository, &top, 0, &mut top_rules);
-    Grammar { rules, top: top_rules, scope_names: b.scope_names }
+    Grammar {
+        rules,
+        top: top_rules,
+        scope_names: b.scope_names,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -216,7 +237,11 @@ impl Tokenizer<'_> {
 
     fn emit(out: &mut Vec<Token>, line: usize, text: &str, scopes: Vec<String>) {
         if !text.is_empty() {
-            out.push(Token { line, text: text.to_string(), scopes });
+            out.push(Token {
+                line,
+                text: text.to_string(),
+                scopes,
+            });
         }
     }
 
@@ -257,7 +282,10 @@ impl Tokenizer<'_> {
         let mut guard = 0;
         loop {
             guard += 1;
-            assert!(guard < 10_000, "line {line_no}: the tokenizer does not advance: {line:?}");
+            assert!(
+                guard < 10_000,
+                "line {line_no}: the tokenizer does not advance: {line:?}"
+            );
             let patterns: &[usize] = match self.stack.last() {
                 Some(&r) => match &self.g.rules[r] {
                     Rule::Scope { patterns, .. } => patterns,
@@ -293,7 +321,8 @@ impl Tokenizer<'_> {
             let end = caps.get(0).unwrap().end();
             match rule {
                 None => {
-                    let Rule::Scope { end_captures, .. } = &self.g.rules[*self.stack.last().unwrap()]
+                    let Rule::Scope { end_captures, .. } =
+                        &self.g.rules[*self.stack.last().unwrap()]
                     else {
                         unreachable!()
                     };
@@ -308,7 +337,12 @@ impl Tokenizer<'_> {
                         if end == start {
                             // An empty match: step over one character.
                             let next = line[pos..].chars().next().map_or(1, char::len_utf8);
-                            Self::emit(out, line_no, &line[end..(end + next).min(line.len())], self.scopes());
+                            Self::emit(
+                                out,
+                                line_no,
+                                &line[end..(end + next).min(line.len())],
+                                self.scopes(),
+                            );
                             pos = end + next;
                             if pos >= line.len() {
                                 return;
@@ -340,7 +374,10 @@ impl Tokenizer<'_> {
 }
 
 fn tokenize(g: &Grammar, source: &str) -> (Vec<Token>, Vec<String>) {
-    let mut t = Tokenizer { g, stack: Vec::new() };
+    let mut t = Tokenizer {
+        g,
+        stack: Vec::new(),
+    };
     let mut out = Vec::new();
     for (i, line) in source.lines().enumerate() {
         t.line(i + 1, line, &mut out);
@@ -356,7 +393,13 @@ fn tokenize(g: &Grammar, source: &str) -> (Vec<Token>, Vec<String>) {
 fn the_grammar_is_json_with_the_rlp_scope_and_every_regex_compiles() {
     let json = grammar_json();
     assert_eq!(json["scopeName"], "source.rlp");
-    assert!(json["fileTypes"].as_array().unwrap().iter().any(|t| t == "rlp"));
+    assert!(
+        json["fileTypes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "rlp")
+    );
     // Compiles every regex and resolves every include, or panics saying which.
     let g = grammar();
     assert!(!g.top.is_empty());
@@ -378,7 +421,10 @@ fn the_grammar_is_json_with_the_rlp_scope_and_every_regex_compiles() {
         "variable.parameter.rlp",
         "support.type.rlp",
     ] {
-        assert!(g.scope_names.iter().any(|s| s == required), "no rule gives {required}");
+        assert!(
+            g.scope_names.iter().any(|s| s == required),
+            "no rule gives {required}"
+        );
     }
 }
 
@@ -417,7 +463,11 @@ train iterations: 200 {
     let (tokens, open) = tokenize(&g, source);
     assert!(open.is_empty(), "scopes left open: {open:?}");
     let expect = [
-        ("Discounted reward-to-go.", 0, "comment.line.documentation.rlp"),
+        (
+            "Discounted reward-to-go.",
+            0,
+            "comment.line.documentation.rlp",
+        ),
         ("pub", 0, "storage.modifier.rlp"),
         ("fn", 0, "storage.type.function.rlp"),
         ("rtg", 0, "entity.name.function.rlp"),
@@ -489,10 +539,20 @@ fn every_program_in_the_repository_closes_its_scopes() {
         for t in &tokens {
             let word = t.text.trim();
             if ["fn", "train", "use", "scan", "minimize", "repeat"].contains(&word)
-                && t.scopes.iter().all(|s| !s.starts_with("comment") && !s.starts_with("string"))
-                && !t.scopes.last().is_some_and(|s| s.contains("keyword") || s.contains("storage"))
+                && t.scopes
+                    .iter()
+                    .all(|s| !s.starts_with("comment") && !s.starts_with("string"))
+                && !t
+                    .scopes
+                    .last()
+                    .is_some_and(|s| s.contains("keyword") || s.contains("storage"))
             {
-                failures.push(format!("{}:{}: {word:?} scoped {:?}", rel.display(), t.line, t.scopes));
+                failures.push(format!(
+                    "{}:{}: {word:?} scoped {:?}",
+                    rel.display(),
+                    t.line,
+                    t.scopes
+                ));
             }
         }
     }

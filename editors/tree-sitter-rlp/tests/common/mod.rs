@@ -9,7 +9,10 @@ use std::process::Command;
 
 /// The repository root (this crate is `editors/tree-sitter-rlp`).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Every `.rlp` file in the repository, relative to its root, sorted: the files git

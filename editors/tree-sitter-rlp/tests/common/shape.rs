@@ -18,13 +18,18 @@ pub fn of_module(m: &ast::Module) -> Vec<String> {
         match item {
             ast::Item::Use(u) => {
                 let target = match &u.target {
-                    ast::UseTarget::Path(p) => {
-                        p.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(".")
-                    }
+                    ast::UseTarget::Path(p) => p
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join("."),
                     ast::UseTarget::File { .. } => "file".to_string(),
                 };
                 let names = u.names.as_ref().map(|n| {
-                    n.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(" ")
+                    n.iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 });
                 out.push(format!("use {target} {{{}}}", names.unwrap_or_default()));
             }
@@ -114,7 +119,12 @@ fn stmt(s: &ast::Stmt, out: &mut Vec<String>) {
                 root(e, out);
             }
         }
-        K::Every { period, unit, after, body } => {
+        K::Every {
+            period,
+            unit,
+            after,
+            body,
+        } => {
             out.push(format!("every {}", unit.name));
             root(period, out);
             if let Some(a) = after {
@@ -148,7 +158,10 @@ fn root(e: &ast::Expr, out: &mut Vec<String>) {
 fn expr<'a>(e: &'a ast::Expr, blocks: &mut Vec<&'a ast::Block>) -> String {
     use ast::ExprKind as K;
     let list = |xs: &'a [ast::Expr], blocks: &mut Vec<&'a ast::Block>| {
-        xs.iter().map(|x| expr(x, blocks)).collect::<Vec<_>>().join(" ")
+        xs.iter()
+            .map(|x| expr(x, blocks))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     match &e.kind {
         K::Int(_) | K::Float(_) => "#".to_string(),
@@ -158,8 +171,10 @@ fn expr<'a>(e: &'a ast::Expr, blocks: &mut Vec<&'a ast::Block>) -> String {
         K::List(xs) => format!("[{}]", list(xs, blocks)),
         K::Tuple(xs) => format!("(tuple {})", list(xs, blocks)),
         K::Record(fields) => {
-            let fs: Vec<String> =
-                fields.iter().map(|(k, v)| format!("{}:{}", k.name, expr(v, blocks))).collect();
+            let fs: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("{}:{}", k.name, expr(v, blocks)))
+                .collect();
             format!("{{{}}}", fs.join(" "))
         }
         K::Unary { op, operand } => {
@@ -201,7 +216,11 @@ fn expr<'a>(e: &'a ast::Expr, blocks: &mut Vec<&'a ast::Block>) -> String {
                 .collect();
             format!("(idx {b} {})", items.join(" "))
         }
-        K::If { cond, then, otherwise } => {
+        K::If {
+            cond,
+            then,
+            otherwise,
+        } => {
             let c = expr(cond, blocks);
             let t = expr(then, blocks);
             let o = expr(otherwise, blocks);
@@ -226,8 +245,11 @@ fn expr<'a>(e: &'a ast::Expr, blocks: &mut Vec<&'a ast::Block>) -> String {
             "{}".to_string()
         }
         K::Scan(s) => {
-            let carries: Vec<String> =
-                s.carries.iter().map(|(k, v)| format!("{}={}", k.name, expr(v, blocks))).collect();
+            let carries: Vec<String> = s
+                .carries
+                .iter()
+                .map(|(k, v)| format!("{}={}", k.name, expr(v, blocks)))
+                .collect();
             blocks.push(&s.body);
             format!(
                 "(scan{} {} ({}) {{}})",
@@ -281,7 +303,11 @@ impl<'s> Tree<'s> {
                 let target = if path.kind() == "string" {
                     "file".to_string()
                 } else {
-                    self.text(path).split('.').map(str::trim).collect::<Vec<_>>().join(".")
+                    self.text(path)
+                        .split('.')
+                        .map(str::trim)
+                        .collect::<Vec<_>>()
+                        .join(".")
                 };
                 let names = n.child_by_field_name("names").map(|l| {
                     Self::named_children(l)
@@ -294,11 +320,17 @@ impl<'s> Tree<'s> {
             }
             "function_declaration" => {
                 let params = Self::named_children(Self::field(n, "parameters"));
-                let names: Vec<&str> =
-                    params.iter().map(|p| self.text(Self::field(*p, "name"))).collect();
+                let names: Vec<&str> = params
+                    .iter()
+                    .map(|p| self.text(Self::field(*p, "name")))
+                    .collect();
                 out.push(format!(
                     "fn{} {}({})",
-                    if n.child_by_field_name("visibility").is_some() { " pub" } else { "" },
+                    if n.child_by_field_name("visibility").is_some() {
+                        " pub"
+                    } else {
+                        ""
+                    },
                     self.text(Self::field(n, "name")),
                     names.join(" ")
                 ));
@@ -328,8 +360,10 @@ impl<'s> Tree<'s> {
     fn stmt(&self, n: Node, out: &mut Vec<String>) {
         match n.kind() {
             "let_statement" => {
-                let names: Vec<&str> =
-                    Self::fields(n, "name").into_iter().map(|i| self.text(i)).collect();
+                let names: Vec<&str> = Self::fields(n, "name")
+                    .into_iter()
+                    .map(|i| self.text(i))
+                    .collect();
                 out.push(format!("let {}", names.join(" ")));
                 let values = Self::fields(n, "value");
                 if values.len() == 1 {
@@ -373,8 +407,10 @@ impl<'s> Tree<'s> {
             }
             "log_statement" => {
                 let entries = Self::named_children(n);
-                let names: Vec<&str> =
-                    entries.iter().map(|e| self.text(Self::field(*e, "name"))).collect();
+                let names: Vec<&str> = entries
+                    .iter()
+                    .map(|e| self.text(Self::field(*e, "name")))
+                    .collect();
                 out.push(format!("log {}", names.join(" ")));
                 for e in entries {
                     self.root(Self::field(e, "value"), out);
@@ -413,7 +449,10 @@ impl<'s> Tree<'s> {
     fn expr<'t>(&self, n: Node<'t>, blocks: &mut Vec<Node<'t>>) -> String {
         let kids = Self::named_children(n);
         let list = |xs: &[Node<'t>], blocks: &mut Vec<Node<'t>>| {
-            xs.iter().map(|x| self.expr(*x, blocks)).collect::<Vec<_>>().join(" ")
+            xs.iter()
+                .map(|x| self.expr(*x, blocks))
+                .collect::<Vec<_>>()
+                .join(" ")
         };
         match n.kind() {
             "number" => "#".to_string(),
@@ -521,7 +560,11 @@ impl<'s> Tree<'s> {
                 blocks.push(Self::field(n, "body"));
                 format!(
                     "(scan{} {} ({}) {{}})",
-                    if n.child_by_field_name("reverse").is_some() { " reverse" } else { "" },
+                    if n.child_by_field_name("reverse").is_some() {
+                        " reverse"
+                    } else {
+                        ""
+                    },
                     self.text(Self::field(n, "variable")),
                     carries.join(" ")
                 )
