@@ -10,7 +10,7 @@ mod common;
 
 use common::shape;
 use common::{describe_error, first_error, parser, repo_root, rlp_files};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use tree_sitter::{Query, QueryCursor, StreamingIterator};
 
 /// Folders of programs that must all be valid: a file here that the pest parser
@@ -275,6 +275,8 @@ fn the_queries_compile() {
     query(tree_sitter_rlp::HIGHLIGHTS_QUERY, "highlights");
     query(tree_sitter_rlp::FOLDS_QUERY, "folds");
     query(tree_sitter_rlp::INDENTS_QUERY, "indents");
+    query(tree_sitter_rlp::HELIX_HIGHLIGHTS_QUERY, "helix/highlights");
+    query(tree_sitter_rlp::HELIX_INDENTS_QUERY, "helix/indents");
 }
 
 /// Every pattern of every query matches somewhere in the repository's programs, so none
@@ -294,6 +296,8 @@ fn every_query_pattern_matches_something() {
         ("highlights", tree_sitter_rlp::HIGHLIGHTS_QUERY),
         ("folds", tree_sitter_rlp::FOLDS_QUERY),
         ("indents", tree_sitter_rlp::INDENTS_QUERY),
+        ("helix/highlights", tree_sitter_rlp::HELIX_HIGHLIGHTS_QUERY),
+        ("helix/indents", tree_sitter_rlp::HELIX_INDENTS_QUERY),
     ] {
         let q = query(source, name);
         let mut matched = BTreeSet::new();
@@ -335,17 +339,7 @@ fn highlights_name_what_they_should() {
         tree.root_node().to_sexp()
     );
     let q = query(tree_sitter_rlp::HIGHLIGHTS_QUERY, "highlights");
-    let names = q.capture_names();
-    // First capture of each node wins (the tree-sitter CLI's and Helix's rule).
-    let mut seen = std::collections::BTreeMap::<(usize, usize), String>::new();
-    let mut cursor = QueryCursor::new();
-    let mut captures = cursor.captures(&q, tree.root_node(), source.as_bytes());
-    while let Some((m, i)) = captures.next() {
-        let c = m.captures[*i];
-        let key = (c.node.start_byte(), c.node.end_byte());
-        seen.entry(key)
-            .or_insert_with(|| names[c.index as usize].to_string());
-    }
+    let seen = first_captures(&q, &tree, source);
     // The capture of `text` where it last occurs inside the first `context`.
     let capture = |context: &str, text: &str| -> String {
         let at = source.find(context).unwrap() + context.rfind(text).unwrap();
@@ -485,4 +479,70 @@ fn incremental_reparses_give_the_trees_of_fresh_parses() {
         }
     }
     eprintln!("{valid} edits kept the program valid, {broken} broke it; all reparsed and undone");
+}
+
+/// The first capture of each node: what the tree-sitter CLI and Helix highlight it as.
+fn first_captures(
+    q: &Query,
+    tree: &tree_sitter::Tree,
+    text: &str,
+) -> BTreeMap<(usize, usize), String> {
+    let names = q.capture_names();
+    let mut seen = BTreeMap::new();
+    let mut cursor = QueryCursor::new();
+    let mut captures = cursor.captures(q, tree.root_node(), text.as_bytes());
+    while let Some((m, i)) = captures.next() {
+        let c = m.captures[*i];
+        let key = (c.node.start_byte(), c.node.end_byte());
+        seen.entry(key)
+            .or_insert_with(|| names[c.index as usize].to_string());
+    }
+    seen
+}
+
+/// `queries/helix/highlights.scm` highlights the same nodes as `queries/highlights.scm`,
+/// with Helix's name for each of nvim-treesitter's.
+#[test]
+fn helix_highlights_are_the_same_captures_in_helix_names() {
+    let helix_name = |nvim: &str| -> String {
+        match nvim {
+            "comment.documentation" => "comment.line.documentation",
+            "comment" => "comment.line",
+            "number" => "constant.numeric",
+            "boolean" => "constant.builtin.boolean",
+            "string.escape" => "constant.character.escape",
+            "keyword.import" => "keyword.control.import",
+            "keyword.repeat" => "keyword.control.repeat",
+            "keyword.conditional" => "keyword.control.conditional",
+            "function.method.call" => "function.method",
+            "function.call" => "function",
+            "property" => "variable.other.member",
+            "module" => "namespace",
+            other => other,
+        }
+        .to_string()
+    };
+    let nvim = query(tree_sitter_rlp::HIGHLIGHTS_QUERY, "highlights");
+    let helix = query(tree_sitter_rlp::HELIX_HIGHLIGHTS_QUERY, "helix/highlights");
+    let mut parser = parser();
+    let mut compared = 0;
+    for src in sources().into_iter().filter(|s| s.module.is_ok()) {
+        let tree = parser.parse(&src.text, None).unwrap();
+        let expected: BTreeMap<_, _> = first_captures(&nvim, &tree, &src.text)
+            .into_iter()
+            .map(|(k, v)| (k, helix_name(&v)))
+            .collect();
+        let got = first_captures(&helix, &tree, &src.text);
+        if let Some((k, v)) = expected.iter().find(|(k, v)| got.get(k) != Some(v)) {
+            panic!(
+                "{}: {:?} is {v} in highlights.scm but {:?} in helix/highlights.scm",
+                src.path,
+                &src.text[k.0..k.1],
+                got.get(k)
+            );
+        }
+        assert_eq!(expected.len(), got.len(), "{}", src.path);
+        compared += expected.len();
+    }
+    assert!(compared > 10_000, "only {compared} captures compared");
 }

@@ -32,3 +32,9 @@ pub const FOLDS_QUERY: &str = include_str!("../../queries/folds.scm");
 
 /// Indentation, in nvim-treesitter's capture names (`queries/indents.scm`).
 pub const INDENTS_QUERY: &str = include_str!("../../queries/indents.scm");
+
+/// Syntax highlighting in Helix's scope names (`queries/helix/highlights.scm`).
+pub const HELIX_HIGHLIGHTS_QUERY: &str = include_str!("../../queries/helix/highlights.scm");
+
+/// Indentation in Helix's capture names (`queries/helix/indents.scm`).
+pub const HELIX_INDENTS_QUERY: &str = include_str!("../../queries/helix/indents.scm");
