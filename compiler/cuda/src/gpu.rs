@@ -15,7 +15,8 @@ use cudarc::driver::{
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use rlp_jit::kernel::{MatMul, Matrix};
 use rlp_runtime::{DType, RunError};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 /// The process's context and stream on device 0, made once.
 struct Shared {
@@ -69,6 +70,10 @@ fn shared() -> Result<&'static Shared, String> {
 
 /// A module loaded on the GPU.
 pub struct GpuDevice {
+    /// With `RLPC_CUDA_PROFILE` set: per function, launches and seconds (each launch
+    /// timed between two stream synchronisations), printed when the module is dropped.
+    profile: Option<Mutex<Vec<(u64, f64)>>>,
+    names: Vec<String>,
     stream: Arc<CudaStream>,
     functions: Vec<CudaFunction>,
     gemm: [CudaFunction; 2],
@@ -121,7 +126,11 @@ impl GpuDevice {
             .collect::<Result<_, _>>()?;
         let gemm = [load("rlp_gemm_f32")?, load("rlp_gemm_f64")?];
         let blas = CudaBlas::new(shared.stream.clone()).map_err(|e| format!("cuBLAS: {e:?}"))?;
+        let profile = std::env::var_os("RLPC_CUDA_PROFILE")
+            .map(|_| Mutex::new(vec![(0, 0.0); module.functions.len()]));
         Ok(GpuDevice {
+            profile,
+            names: module.functions.iter().map(|f| f.name.clone()).collect(),
             stream: shared.stream.clone(),
             functions,
             gemm,
@@ -203,7 +212,18 @@ impl Device for GpuDevice {
     }
 
     fn launch(&self, function: usize, args: &[u64], units: u64) -> Result<(), RunError> {
-        self.launch_raw(&self.functions[function], args, units)
+        let Some(profile) = &self.profile else {
+            return self.launch_raw(&self.functions[function], args, units);
+        };
+        let sync = |what| self.stream.synchronize().map_err(|e| driver_error(what, e));
+        sync("profile")?;
+        let t0 = Instant::now();
+        self.launch_raw(&self.functions[function], args, units)?;
+        sync("profile")?;
+        let mut p = profile.lock().unwrap_or_else(|e| e.into_inner());
+        p[function].0 += 1;
+        p[function].1 += t0.elapsed().as_secs_f64();
+        Ok(())
     }
 
     fn matmul(&self, m: &MatMul, lhs: u64, rhs: u64, out: u64) -> Result<(), RunError> {
@@ -298,5 +318,18 @@ impl Device for GpuDevice {
             0,
         ];
         self.launch_raw(f, &args, units)
+    }
+}
+
+impl Drop for GpuDevice {
+    fn drop(&mut self) {
+        if let Some(p) = &self.profile {
+            let p = p.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, &(calls, secs)) in self.names.iter().zip(p.iter()) {
+                if calls > 0 {
+                    eprintln!("rlpc-cuda-profile {name} {calls} {secs:.6}");
+                }
+            }
+        }
     }
 }
