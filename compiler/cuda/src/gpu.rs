@@ -74,6 +74,7 @@ pub struct GpuDevice {
     /// timed between two stream synchronisations), printed when the module is dropped.
     profile: Option<Mutex<Vec<(u64, f64)>>>,
     names: Vec<String>,
+    ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     functions: Vec<CudaFunction>,
     gemm: [CudaFunction; 2],
@@ -131,12 +132,21 @@ impl GpuDevice {
         Ok(GpuDevice {
             profile,
             names: module.functions.iter().map(|f| f.name.clone()).collect(),
+            ctx: shared.ctx.clone(),
             stream: shared.stream.clone(),
             functions,
             gemm,
             blas,
             _module: loaded,
         })
+    }
+
+    /// Makes the context current on this thread: the raw driver calls (copies, cuBLAS)
+    /// need it, and a stage may run on another thread than the one that compiled it.
+    fn bind(&self) -> Result<(), RunError> {
+        self.ctx
+            .bind_to_thread()
+            .map_err(|e| driver_error("binding the context", e))
     }
 
     fn launch_raw(&self, f: &CudaFunction, args: &[u64], units: u64) -> Result<(), RunError> {
@@ -187,6 +197,7 @@ impl Device for GpuDevice {
     }
 
     fn upload(&self, dst: u64, src: &[u8]) -> Result<(), RunError> {
+        self.bind()?;
         // SAFETY: `dst` addresses an allocation of at least `src.len()` bytes; the copy
         // is complete before `src` can change (the stream is synchronised).
         unsafe { drv::memcpy_htod_async(dst, src, self.stream.cu_stream()) }
@@ -197,6 +208,7 @@ impl Device for GpuDevice {
     }
 
     fn download(&self, src: u64, dst: &mut [u8]) -> Result<(), RunError> {
+        self.bind()?;
         // SAFETY: `src` addresses an allocation of at least `dst.len()` bytes.
         unsafe { drv::memcpy_dtoh_async(dst, src, self.stream.cu_stream()) }
             .map_err(|e| driver_error("download", e))?;
@@ -206,6 +218,7 @@ impl Device for GpuDevice {
     }
 
     fn copy(&self, dst: u64, src: u64, bytes: usize) -> Result<(), RunError> {
+        self.bind()?;
         // SAFETY: both ranges lie within allocations and do not overlap.
         unsafe { drv::memcpy_dtod_async(dst, src, bytes, self.stream.cu_stream()) }
             .map_err(|e| driver_error("copy", e))
@@ -227,6 +240,7 @@ impl Device for GpuDevice {
     }
 
     fn matmul(&self, m: &MatMul, lhs: u64, rhs: u64, out: u64) -> Result<(), RunError> {
+        self.bind()?;
         let size = m.dtype.size_bytes() as u64;
         let at = |base: u64, x: &Matrix| base + x.offset as u64 * size;
         let (a, w, c) = (at(lhs, &m.lhs), at(rhs, &m.rhs), out);
