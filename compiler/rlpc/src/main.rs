@@ -239,6 +239,15 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Commands that only print: a closed pipe ends them quietly. Training commands keep
+    // Rust's default (SIGPIPE ignored), so a dead environment worker's pipe is an error
+    // they report, not a signal that kills them.
+    if matches!(
+        cli.cmd,
+        Cmd::Check { .. } | Cmd::Doc { .. } | Cmd::Explain { .. } | Cmd::Fmt { .. }
+    ) {
+        restore_sigpipe();
+    }
     command(cli)
 }
 
@@ -878,3 +887,14 @@ fn plot(
     eprintln!("wrote {}", out.display());
     Ok(())
 }
+
+/// Lets a closed pipe end the process quietly, as it does `cat` or `grep`: Rust ignores
+/// SIGPIPE, so `rlpc explain … | head` would otherwise panic on its next write to stdout.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+

@@ -192,3 +192,24 @@ fn fuzz_corpus_and_its_mutations_never_crash_the_front_end() {
     }
     assert!(cases > 100);
 }
+
+/// Output piped into a reader that stops early (`rlpc explain … | head`) ends the
+/// process quietly, never with a panic about a broken pipe.
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    use std::process::Stdio;
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dqn_cartpole.rlp");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rlpc"))
+        .args(["explain", "--all-passes"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rlpc runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+}
+
