@@ -52,8 +52,36 @@ pub fn front_end_opts(
     settings: &[(String, String)],
     opts: sema::Options,
 ) -> FrontEnd {
+    front_end_loading(|| sema::Modules::load_main(path), seed, settings, opts)
+}
+
+/// [`front_end_opts`] of `text` as if it were the file at `path` (relative `use`s and
+/// data files resolve from `path`'s directory).
+pub fn front_end_text_opts(
+    path: &Path,
+    text: &str,
+    seed: u64,
+    settings: &[(String, String)],
+    opts: sema::Options,
+) -> FrontEnd {
+    front_end_loading(
+        || sema::Modules::load_main_text(path, text.to_string()),
+        seed,
+        settings,
+        opts,
+    )
+}
+
+type Loaded = Result<(sema::Modules, sema::modules::ModId), (sema::Modules, Vec<Diag>)>;
+
+fn front_end_loading(
+    load: impl FnOnce() -> Loaded + Send,
+    seed: u64,
+    settings: &[(String, String)],
+    opts: sema::Options,
+) -> FrontEnd {
     with_stack(|| {
-        let (mut mods, main) = sema::Modules::load_main(path).map_err(|(m, d)| (d, m.sources))?;
+        let (mut mods, main) = load().map_err(|(m, d)| (d, m.sources))?;
         let overrides = if settings.is_empty() {
             None
         } else {

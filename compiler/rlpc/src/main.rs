@@ -599,21 +599,18 @@ fn new_run(
 
 /// Recompiles the program saved in the run directory `dir` with its saved settings.
 ///
-/// It compiles the original file when that still holds the saved text (so its relative
-/// `use "./…"` imports resolve as they did), and otherwise `dir/program.rlp`.
+/// It compiles the saved text (`dir/program.rlp`) as if it were the original file, so
+/// relative `use "./…"` imports and data files resolve from the original directory as
+/// they did, even when the file has been edited since (the saved text is what ran).
 fn resume_run(dir: PathBuf) -> Option<Started> {
     let (source, settings) = rundir::load(&dir)
         .map_err(|e| eprintln!("error: {e}"))
         .ok()?;
-    let unchanged = std::fs::read_to_string(&settings.file).is_ok_and(|t| t == source);
-    let file = if unchanged {
-        settings.file.clone()
-    } else {
-        dir.join(rundir::PROGRAM)
-    };
+    let file = settings.file.clone();
     let t0 = std::time::Instant::now();
-    let (compiled, sources) = compile(
+    let (compiled, sources) = compile_text(
         &file,
+        Some(&source),
         settings.seed,
         &settings.overrides(),
         settings.backend,
@@ -656,11 +653,27 @@ fn compile(
     backend: Backend,
     memory: MemoryBudget,
 ) -> Option<(run::Compiled, SourceMap)> {
+    compile_text(file, None, seed, set, backend, memory)
+}
+
+/// [`compile`] of `text` (when given) as if it were `file`'s contents.
+fn compile_text(
+    file: &std::path::Path,
+    text: Option<&str>,
+    seed: u64,
+    set: &[(String, String)],
+    backend: Backend,
+    memory: MemoryBudget,
+) -> Option<(run::Compiled, SourceMap)> {
     let opts = rlpc::sema::Options {
         memory,
         ..Default::default()
     };
-    let (program, sources) = rlpc::front_end_opts(file, seed, set, opts)
+    let front = match text {
+        Some(text) => rlpc::front_end_text_opts(file, text, seed, set, opts),
+        None => rlpc::front_end_opts(file, seed, set, opts),
+    };
+    let (program, sources) = front
         .map_err(|(diags, sources)| eprint!("{}", render_fancy(&diags, &sources)))
         .ok()?;
     eprint!("{}", render_fancy(&program.warnings, &sources));

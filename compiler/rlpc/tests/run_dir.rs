@@ -619,3 +619,30 @@ fn resuming_a_run_that_reads_data_is_bit_identical_and_saves_no_data() {
         );
     }
 }
+
+#[test]
+fn resuming_after_the_program_was_edited_still_finds_its_data() {
+    // The run continues from the text it saved; that text's relative data paths resolve
+    // from the program's own directory, not from the run directory.
+    let root = scratch("resume_edited");
+    let dir = root.join("project");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    std::fs::copy(
+        examples.join("data/cartpole_expert.npz"),
+        dir.join("data/cartpole_expert.npz"),
+    )
+    .unwrap();
+    let file = dir.join("bc.rlp");
+    std::fs::copy(examples.join("bc_cartpole.rlp"), &file).unwrap();
+    let out = root.join("run");
+    ok(&[
+        "run", s(&file), "--out", s(&out), "--quiet", "--set", "iters=20", "--stop-after", "5",
+        "--checkpoint-every", "5",
+    ]);
+    let edited = std::fs::read_to_string(&file).unwrap() + "\n# edited after the run started\n";
+    std::fs::write(&file, edited).unwrap();
+    ok(&["run", "--resume", s(&out), "--quiet"]);
+    let rows = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 21, "{rows}");
+}

@@ -106,14 +106,26 @@ pub struct Modules {
 impl Modules {
     /// Loads the prelude, then the user's main file with everything it uses.
     pub fn load_main(path: &Path) -> Result<(Modules, ModId), (Modules, Vec<Diag>)> {
+        match read_source(path) {
+            Ok(text) => Self::load_main_text(path, text),
+            Err(msg) => {
+                let mut m = Modules::default();
+                match m.load_prelude() {
+                    Ok(()) => Err((m, vec![Diag::new("io", msg)])),
+                    Err(d) => Err((m, vec![d])),
+                }
+            }
+        }
+    }
+
+    /// Loads the prelude, then `text` as the main file at `path`: its relative `use`s and
+    /// data files resolve from `path`'s directory (a run resumed from the text it saved
+    /// after the file itself changed).
+    pub fn load_main_text(path: &Path, text: String) -> Result<(Modules, ModId), (Modules, Vec<Diag>)> {
         let mut m = Modules::default();
         if let Err(d) = m.load_prelude() {
             return Err((m, vec![d]));
         }
-        let text = match read_source(path) {
-            Ok(t) => t,
-            Err(msg) => return Err((m, vec![Diag::new("io", msg)])),
-        };
         match m.load_text(&path.display().to_string(), text, Some(path.to_path_buf())) {
             Ok(id) => Ok((m, id)),
             Err(d) => Err((m, vec![d])),
