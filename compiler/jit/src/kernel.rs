@@ -139,14 +139,20 @@ pub struct MatMul {
 
 /// Rows per block of a matrix product with an epilogue: large enough that the blocked
 /// products equal the whole one bit for bit (`gemm` only changes its algorithm for a
-/// single row), small enough that a block of results stays in cache for the epilogue.
+/// single row — and, for a single *column*, sums in an order that depends on the row
+/// count, so a one-column product is never blocked), small enough that a block of results
+/// stays in cache for the epilogue.
 pub const EPILOGUE_ROWS: usize = 256;
 
 impl MatMul {
     /// The row ranges a product with an epilogue runs in: one range up to
-    /// [`EPILOGUE_ROWS`] rows, else near-equal blocks of about that many (never a lone
-    /// row).
+    /// [`EPILOGUE_ROWS`] rows (or for a one-column product), else near-equal blocks of
+    /// about that many (never a lone row).
     pub fn row_blocks(&self) -> Vec<(usize, usize)> {
+        // A value head (`n = 1`): gemm's result depends on how many rows it is given.
+        if self.n == 1 {
+            return vec![(0, self.m)];
+        }
         let blocks = self.m.div_ceil(EPILOGUE_ROWS).max(1);
         let per = self.m.div_ceil(blocks).max(1);
         (0..blocks)

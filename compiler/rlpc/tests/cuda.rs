@@ -2,8 +2,7 @@
 //! backend's generated source compiled for the CPU (`--backend cuda-cpu`) leave exactly
 //! the reference's state — every slot (parameters, optimiser moments, environment state,
 //! replay buffers, counters) bit for bit — and log the same metrics. The reference is the
-//! interpreter, or the JIT where it equals the interpreter on that program (it does not
-//! on PPO, whose wide reductions the JIT sums in vector lanes). On a machine with
+//! interpreter on PPO and the JIT (which equals it) on the longer DQN and SAC runs. On a machine with
 //! an NVIDIA GPU the same comparison runs on the GPU with tolerances; without one,
 //! asking for `--backend cuda` is a clear error.
 

@@ -328,6 +328,25 @@ fn argmax_first_maximum_and_nan() {
     assert_eq!(out[0].to_f64_vec(), [1.0, 1.0, 0.0]);
 }
 
+/// A value head: a one-column product with an elementwise epilogue over more rows than
+/// one epilogue block. `gemm` sums a one-column product in an order that depends on how
+/// many rows it is handed, so the epilogue must not split its rows (PPO's critic on a
+/// 128 × 8 batch diverged from the interpreter in the last bits before this).
+#[test]
+fn one_column_products_with_an_epilogue_over_many_rows() {
+    for (m, k) in [(1024, 64), (300, 7), (257, 256)] {
+        let g = graph(
+            &[ty(DType::F32, &[m, k]), ty(DType::F32, &[k, 1]), ty(DType::F32, &[m, 1])],
+            |g, x| {
+                let p = g.add(Op::MatMul, vec![x[0], x[1]]).unwrap();
+                let s = g.binary(BinaryOp::Add, p, x[2]).unwrap();
+                vec![g.unary(UnaryOp::Tanh, s).unwrap()]
+            },
+        );
+        check(&g, &Gen(m as u64).inputs(&g, false));
+    }
+}
+
 #[test]
 fn matmul_including_transposed_operands() {
     let mut rng = Gen(11);
