@@ -12,12 +12,15 @@ use rlp_runtime::RunError;
 
 /// Threads per block of every launch.
 pub const BLOCK: u32 = 256;
-/// The most blocks a launch uses; larger launches loop (every kernel is grid-stride).
+/// The most blocks a GPU launch uses; larger launches loop (every kernel is grid-stride).
 pub const MAX_GRID: u64 = 1 << 20;
+/// The most blocks a launch uses in the CPU build: small, so that every kernel over more
+/// than `HOST_MAX_GRID · BLOCK` units runs its grid-stride loop more than once in tests.
+pub const HOST_MAX_GRID: u64 = 16;
 
-/// `(blocks, threads per block)` for a launch over `units`.
-pub fn launch_shape(units: u64) -> (u32, u32) {
-    let blocks = units.div_ceil(u64::from(BLOCK)).clamp(1, MAX_GRID);
+/// `(blocks, threads per block)` for a launch over `units` with at most `max_grid` blocks.
+pub fn launch_shape(units: u64, max_grid: u64) -> (u32, u32) {
+    let blocks = units.div_ceil(u64::from(BLOCK)).clamp(1, max_grid);
     (blocks as u32, BLOCK)
 }
 

@@ -150,7 +150,7 @@ impl GpuDevice {
     }
 
     fn launch_raw(&self, f: &CudaFunction, args: &[u64], units: u64) -> Result<(), RunError> {
-        let (grid, block) = launch_shape(units);
+        let (grid, block) = launch_shape(units, crate::device::MAX_GRID);
         let mut b = self.stream.launch_builder(f);
         for a in args {
             b.arg(a);

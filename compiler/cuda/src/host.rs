@@ -214,7 +214,7 @@ impl Device for HostDevice {
     }
 
     fn launch(&self, function: usize, args: &[u64], units: u64) -> Result<(), RunError> {
-        let (grid, block) = launch_shape(units);
+        let (grid, block) = launch_shape(units, crate::device::HOST_MAX_GRID);
         // SAFETY: `args` holds the function's buffer addresses (allocations of their
         // declared sizes), its unit count and the status word, in signature order.
         unsafe { (self.lib.launchers[function])(args.as_ptr(), grid, block) };

@@ -93,10 +93,13 @@ fn row_ops_source() {
 }
 
 /// More units than one grid holds: every kernel loops over its units with the grid's
-/// stride, so the tail past `MAX_GRID · BLOCK` is computed too.
+/// stride, so the tail past `blocks · BLOCK` is computed too (the CPU build's grid is
+/// `HOST_MAX_GRID` blocks, so this runs the loop several times, as the suites' larger
+/// kernels do).
 #[test]
 fn launches_larger_than_one_grid_cover_every_unit() {
-    let n = (rlp_cuda::device::MAX_GRID * u64::from(rlp_cuda::device::BLOCK)) as usize + 1000;
+    let grid = rlp_cuda::device::HOST_MAX_GRID * u64::from(rlp_cuda::device::BLOCK);
+    let n = 3 * grid as usize + 1000;
     let g = graph(&[ty(F, &[n])], |g, x| {
         vec![g.binary(BinaryOp::Mul, x[0], x[0]).unwrap()]
     });
