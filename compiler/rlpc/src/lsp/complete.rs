@@ -8,17 +8,41 @@ use super::nav;
 use super::scope::{BinderKind, Found};
 use crate::sema::builtins::table::Signature;
 use lsp_types::{
-    CompletionItem, CompletionItemKind, Documentation, InsertTextFormat, MarkupContent,
-    MarkupKind,
+    CompletionItem, CompletionItemKind, Documentation, InsertTextFormat, MarkupContent, MarkupKind,
 };
 use std::collections::HashSet;
 use std::rc::Rc;
 
 /// The language's keywords.
 pub const KEYWORDS: &[&str] = &[
-    "use", "fn", "pub", "train", "iterations", "steps", "sample", "fit", "improve", "minimize",
-    "wrt", "with", "log", "every", "after", "repeat", "for", "in", "scan", "reverse", "if",
-    "then", "else", "and", "or", "not", "true", "false",
+    "use",
+    "fn",
+    "pub",
+    "train",
+    "iterations",
+    "steps",
+    "sample",
+    "fit",
+    "improve",
+    "minimize",
+    "wrt",
+    "with",
+    "log",
+    "every",
+    "after",
+    "repeat",
+    "for",
+    "in",
+    "scan",
+    "reverse",
+    "if",
+    "then",
+    "else",
+    "and",
+    "or",
+    "not",
+    "true",
+    "false",
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -167,7 +191,10 @@ pub fn context(text: &str, off: usize) -> (Ctx, usize) {
             return (Ctx::UseNames(chain_before(&toks, open - 1)), word_start);
         }
         return match last {
-            Some(Tok::Punct(b'.')) => (Ctx::UsePath(chain_before(&toks, toks.len() - 1)), word_start),
+            Some(Tok::Punct(b'.')) => (
+                Ctx::UsePath(chain_before(&toks, toks.len() - 1)),
+                word_start,
+            ),
             Some(Tok::Ident(k)) if k == "use" => (Ctx::UsePath(Vec::new()), word_start),
             _ => (Ctx::Nothing, word_start),
         };
@@ -179,8 +206,7 @@ pub fn context(text: &str, off: usize) -> (Ctx, usize) {
         Some(&(b'(', open)) if open > 0 => {
             let callee = chain_before(&toks, open);
             let first = open - callee.len() * 2 + 1;
-            let declared =
-                first >= 1 && matches!(&toks[first - 1].0, Tok::Ident(k) if k == "fn");
+            let declared = first >= 1 && matches!(&toks[first - 1].0, Tok::Ident(k) if k == "fn");
             (!callee.is_empty() && !declared).then(|| {
                 let arg_start = matches!(last, Some(Tok::Punct(b'(' | b',')));
                 // `name:` at the call's own depth.
@@ -295,7 +321,10 @@ fn keyword_items(def: &Def, given: &[String]) -> Vec<CompletionItem> {
                 .iter()
                 .map(|p| {
                     let text = m.text.get(p.span.range()).unwrap_or(&p.name.name);
-                    (p.name.name.clone(), text.split_whitespace().collect::<Vec<_>>().join(" "))
+                    (
+                        p.name.name.clone(),
+                        text.split_whitespace().collect::<Vec<_>>().join(" "),
+                    )
                 })
                 .collect(),
             None => Vec::new(),
@@ -395,14 +424,16 @@ pub fn complete(
                     continue;
                 }
                 let detail = match (b.kind, b.param) {
-                    (BinderKind::Param, Some(p)) => doc.text.get(p.span.range()).map(str::to_string),
+                    (BinderKind::Param, Some(p)) => {
+                        doc.text.get(p.span.range()).map(str::to_string)
+                    }
                     _ => Some(line_of(&doc.text, b.name.span).to_string()),
                 };
                 items.push(CompletionItem {
                     label: b.name.name.clone(),
                     kind: Some(CompletionItemKind::VARIABLE),
                     detail,
-                    documentation: b.doc.map(|d| index::doc_text(d)).and_then(markdown),
+                    documentation: b.doc.map(index::doc_text).and_then(markdown),
                     sort_text: Some(format!("1{}", b.name.name)),
                     ..Default::default()
                 });
@@ -450,7 +481,12 @@ fn callee(w: &World, doc: &Rc<ModInfo>, found: &Found, chain: &[String]) -> Opti
 }
 
 /// After `a.b.`: a module's functions, or the fields of a record the syntax shows.
-fn member_items(w: &World, doc: &Rc<ModInfo>, found: &Found, chain: &[String]) -> Vec<CompletionItem> {
+fn member_items(
+    w: &World,
+    doc: &Rc<ModInfo>,
+    found: &Found,
+    chain: &[String],
+) -> Vec<CompletionItem> {
     let tensor_fields = || {
         ["shape", "dtype"]
             .iter()
@@ -500,7 +536,13 @@ fn member_items(w: &World, doc: &Rc<ModInfo>, found: &Found, chain: &[String]) -
                         .text
                         .get(v.span.range())
                         .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
-                        .map(|t| if t.chars().count() > 80 { format!("{} …", t.chars().take(80).collect::<String>()) } else { t }),
+                        .map(|t| {
+                            if t.chars().count() > 80 {
+                                format!("{} …", t.chars().take(80).collect::<String>())
+                            } else {
+                                t
+                            }
+                        }),
                     _ => Some(f.detail.clone()),
                 };
                 CompletionItem {
@@ -530,9 +572,15 @@ mod tests {
         assert_eq!(ctx("x = a.b.|"), Ctx::Member(vec!["a".into(), "b".into()]));
         assert_eq!(ctx("x = a.b.c|"), Ctx::Member(vec!["a".into(), "b".into()]));
         assert_eq!(ctx("x = f(1).|"), Ctx::Member(vec![]));
-        assert_eq!(ctx("use std.env.|"), Ctx::UsePath(vec!["std".into(), "env".into()]));
+        assert_eq!(
+            ctx("use std.env.|"),
+            Ctx::UsePath(vec!["std".into(), "env".into()])
+        );
         assert_eq!(ctx("use |"), Ctx::UsePath(vec![]));
-        assert_eq!(ctx("use std.estimators.{gae, re|"), Ctx::UseNames(vec!["std".into(), "estimators".into()]));
+        assert_eq!(
+            ctx("use std.estimators.{gae, re|"),
+            Ctx::UseNames(vec!["std".into(), "estimators".into()])
+        );
         assert_eq!(ctx("x = 1 # a comment |"), Ctx::Nothing);
         assert_eq!(ctx("x = \"abc|"), Ctx::Nothing);
         assert_eq!(ctx("x = 1.5|"), Ctx::Nothing);

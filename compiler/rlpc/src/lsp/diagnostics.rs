@@ -70,10 +70,10 @@ impl Converter<'_> {
             return None;
         }
         let p = PathBuf::from(name);
-        Some(match self.base {
+        Some(super::text::normalize(&match self.base {
             Some(b) if p.is_relative() => b.join(p),
             _ => p,
-        })
+        }))
     }
 
     fn range_in(&self, f: FileId, span: rlp_syntax::ast::Span) -> Range {
@@ -98,6 +98,15 @@ impl Converter<'_> {
         {
             message.push_str(&format!("\n(in {})", self.sources.describe(l.loc)));
         }
+        // The primary label's words (`not defined`) follow the message; the other labels
+        // become related information.
+        if let Some(l) = primary
+            && !l.text.is_empty()
+            && l.text != d.message
+        {
+            message.push('\n');
+            message.push_str(&l.text);
+        }
         if let Some(h) = &d.help {
             message.push_str("\nhelp: ");
             message.push_str(h);
@@ -105,6 +114,7 @@ impl Converter<'_> {
         let related: Vec<DiagnosticRelatedInformation> = d
             .labels
             .iter()
+            .filter(|l| !primary.is_some_and(|p| std::ptr::eq(*l, p)))
             .filter_map(|l| {
                 let uri = if self.is_main(l.loc.file) {
                     self.main_uri.to_string()
@@ -158,9 +168,11 @@ impl Converter<'_> {
         for item in &m.items {
             if let rlp_syntax::ast::Item::Use(u) = item
                 && let rlp_syntax::ast::UseTarget::File { path, span } = &u.target
-                && Path::new(path).file_name().map(|s| s.to_string_lossy()) == Some(stem.as_str().into())
+                && Path::new(path).file_name().map(|s| s.to_string_lossy())
+                    == Some(stem.as_str().into())
             {
-                return LineIndex::new(self.main_text).range(span.start as usize, span.end as usize);
+                return LineIndex::new(self.main_text)
+                    .range(span.start as usize, span.end as usize);
             }
         }
         top

@@ -28,7 +28,11 @@ pub struct ExprCtx {
 
 impl ExprCtx {
     fn binding(&self, name: &str) -> Option<&Option<Expr>> {
-        self.scope.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.scope
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -45,7 +49,10 @@ const ENV_FIELDS: &[(&str, &str)] = &[
         "episode_return",
         "[N]: the return of each environment's last finished episode (NaN before one ends)",
     ),
-    ("episode_length", "[N]: the length of each environment's last finished episode"),
+    (
+        "episode_length",
+        "[N]: the length of each environment's last finished episode",
+    ),
     ("action_shape", "the shape of one action ([] when discrete)"),
     ("action_dtype", "\"i32\" (discrete) or \"f32\" (continuous)"),
 ];
@@ -54,17 +61,35 @@ const BATCH_FIELDS: &[(&str, &str)] = &[
     ("obs", "[T, N, …]: observations"),
     ("action", "[T, N, …]: actions taken"),
     ("reward", "[T, N]: rewards"),
-    ("terminated", "[T, N] bool: the episode ended in a terminal state"),
+    (
+        "terminated",
+        "[T, N] bool: the episode ended in a terminal state",
+    ),
     ("truncated", "[T, N] bool: the episode was cut (time limit)"),
     ("done", "[T, N] bool: terminated or truncated"),
-    ("next_obs", "[T, N, …]: the observation after the step, before any reset"),
-    ("episode_return", "[T, N]: the return of an episode ending at that step, else 0"),
-    ("log_prob", "[T, N]: the policy's log-probability of the action"),
-    ("not_terminated", "[T, N]: 1 where the episode goes on, else 0"),
+    (
+        "next_obs",
+        "[T, N, …]: the observation after the step, before any reset",
+    ),
+    (
+        "episode_return",
+        "[T, N]: the return of an episode ending at that step, else 0",
+    ),
+    (
+        "log_prob",
+        "[T, N]: the policy's log-probability of the action",
+    ),
+    (
+        "not_terminated",
+        "[T, N]: 1 where the episode goes on, else 0",
+    ),
 ];
 
 const DATASET_FIELDS: &[(&str, &str)] = &[
-    ("data", "record of the logged arrays, one row per transition"),
+    (
+        "data",
+        "record of the logged arrays, one row per transition",
+    ),
     ("size", "int: the number of transitions"),
     ("capacity", "int: the number of rows"),
     ("episodes", "int: the number of episodes"),
@@ -141,30 +166,16 @@ fn fields_at(w: &World, cx: &ExprCtx, e: &Expr, depth: usize) -> Option<(Vec<Fie
             _ => None,
         },
         ExprKind::Call { callee, .. } => {
-            let def = callee_def(w, cx, callee)?;
+            let Some(def) = callee_def(w, cx, callee) else {
+                // A closure: the fields of what its body makes.
+                let (body, inner) = lambda_at(w, cx, callee, depth + 1)?;
+                return fields_at(w, &inner, &body, depth + 1);
+            };
             match w.callable(&def)? {
                 Def::Builtin(sig) => builtin_fields(sig.name).map(|f| (f, cx.clone())),
                 Def::Fn(m, name) => {
-                    let f = m.fn_decl(&name)?;
-                    let mut scope: Vec<(String, Option<Expr>)> = f
-                        .params
-                        .iter()
-                        .map(|p| (p.name.name.clone(), None))
-                        .collect();
-                    for s in &f.body.stmts {
-                        if let StmtKind::Let { names, value, .. } = &s.kind {
-                            for n in names {
-                                let v = (names.len() == 1).then(|| value.clone());
-                                scope.push((n.name.clone(), v));
-                            }
-                        }
-                    }
-                    let inner = ExprCtx {
-                        module: m.clone(),
-                        scope,
-                    };
-                    let value = f.body.value.as_deref()?;
-                    fields_at(w, &inner, value, depth + 1)
+                    let (value, inner) = fn_value(&m, &name)?;
+                    fields_at(w, &inner, &value, depth + 1)
                 }
                 Def::Module(_) => None,
             }
@@ -177,18 +188,84 @@ fn fields_at(w: &World, cx: &ExprCtx, e: &Expr, depth: usize) -> Option<(Vec<Fie
         ExprKind::If { then, .. } => fields_at(w, cx, then, depth + 1),
         ExprKind::Block(b) => {
             let mut inner = cx.clone();
-            for s in &b.stmts {
-                if let StmtKind::Let { names, value, .. } = &s.kind {
-                    for n in names {
-                        let v = (names.len() == 1).then(|| value.clone());
-                        inner.scope.push((n.name.clone(), v));
-                    }
-                }
-            }
+            push_lets(&mut inner, &b.stmts);
             fields_at(w, &inner, b.value.as_deref()?, depth + 1)
         }
         _ => None,
     }
+}
+
+/// The body of the function `e` evaluates to, when the syntax shows a lambda (`x -> …`,
+/// a binding of one, a function returning one, a record field holding one), with the
+/// context it is read in.
+fn lambda_at(w: &World, cx: &ExprCtx, e: &Expr, depth: usize) -> Option<(Expr, ExprCtx)> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    match &e.kind {
+        ExprKind::Lambda { params, body } => {
+            let mut inner = cx.clone();
+            inner
+                .scope
+                .extend(params.iter().map(|p| (p.name.name.clone(), None)));
+            Some(((**body).clone(), inner))
+        }
+        ExprKind::Name(id) => {
+            let pos = cx.scope.iter().rposition(|(n, _)| *n == id.name)?;
+            let v = cx.scope[pos].1.as_ref()?;
+            let inner = ExprCtx {
+                module: cx.module.clone(),
+                scope: cx.scope[..pos].to_vec(),
+            };
+            lambda_at(w, &inner, v, depth + 1)
+        }
+        ExprKind::Call { callee, .. } => {
+            let (value, inner) = match w.callable(&callee_def(w, cx, callee)?)? {
+                Def::Fn(m, name) => fn_value(&m, &name)?,
+                _ => return None,
+            };
+            lambda_at(w, &inner, &value, depth + 1)
+        }
+        ExprKind::Field { base, name } => {
+            let (fs, inner) = fields_at(w, cx, base, depth + 1)?;
+            let f = fs.into_iter().find(|f| f.name == name.name)?;
+            lambda_at(w, &inner, f.value.as_ref()?, depth + 1)
+        }
+        ExprKind::Block(b) => {
+            let mut inner = cx.clone();
+            push_lets(&mut inner, &b.stmts);
+            lambda_at(w, &inner, b.value.as_deref()?, depth + 1)
+        }
+        _ => None,
+    }
+}
+
+/// The bindings of `stmts`, in order, into `cx`.
+fn push_lets(cx: &mut ExprCtx, stmts: &[rlp_syntax::ast::Stmt]) {
+    for s in stmts {
+        if let StmtKind::Let { names, value, .. } = &s.kind {
+            for n in names {
+                let v = (names.len() == 1).then(|| value.clone());
+                cx.scope.push((n.name.clone(), v));
+            }
+        }
+    }
+}
+
+/// A function's value expression (its body's last expression) and the context of its
+/// body (parameters unknown, its own bindings known).
+fn fn_value(m: &Rc<ModInfo>, name: &str) -> Option<(Expr, ExprCtx)> {
+    let f = m.fn_decl(name)?;
+    let mut cx = ExprCtx {
+        module: m.clone(),
+        scope: f
+            .params
+            .iter()
+            .map(|p| (p.name.name.clone(), None))
+            .collect(),
+    };
+    push_lets(&mut cx, &f.body.stmts);
+    Some(((*f.body.value.as_ref()?).as_ref().clone(), cx))
 }
 
 /// The definition a callee expression names: `f`, or `module.f`.
@@ -201,10 +278,12 @@ pub fn callee_def(w: &World, cx: &ExprCtx, callee: &Expr) -> Option<Def> {
             w.lookup(&cx.module, &id.name)
         }
         ExprKind::Field { base, name } => match &base.kind {
-            ExprKind::Name(m) if cx.binding(&m.name).is_none() => match w.lookup(&cx.module, &m.name)? {
-                Def::Module(md) => w.member(&md, &name.name),
-                _ => None,
-            },
+            ExprKind::Name(m) if cx.binding(&m.name).is_none() => {
+                match w.lookup(&cx.module, &m.name)? {
+                    Def::Module(md) => w.member(&md, &name.name),
+                    _ => None,
+                }
+            }
             _ => None,
         },
         _ => None,
@@ -252,5 +331,13 @@ mod tests {
         let batch = names(src, "rollout(env, p, steps: 2)").unwrap();
         assert!(batch.contains(&"reward".to_string()));
         assert_eq!(names(src, "1 + 2"), None);
+        // Through closures: a policy's distribution, a method's record.
+        let src = "net = mlp(4, [8], 2)\npolicy = categorical(net)\nd = policy(1)\n";
+        let d = names(src, "d").unwrap();
+        assert!(d.contains(&"log_prob".to_string()) && d.contains(&"sample".to_string()));
+        assert_eq!(
+            names(src, "d.sample_log_prob()").unwrap(),
+            ["action", "log_prob"]
+        );
     }
 }

@@ -228,7 +228,11 @@ impl<'s> World<'s> {
             }
         };
         for f in m.fns() {
-            add(f.name.name.clone(), Def::Fn(m.clone(), f.name.name.clone()), &mut out);
+            add(
+                f.name.name.clone(),
+                Def::Fn(m.clone(), f.name.name.clone()),
+                &mut out,
+            );
         }
         for i in self.imports(m) {
             add(i.name, i.def, &mut out);
@@ -236,7 +240,11 @@ impl<'s> World<'s> {
         for p in PRELUDE {
             if let Some(pm) = self.stdlib.get(p) {
                 for f in pm.fns().filter(|f| f.public) {
-                    add(f.name.name.clone(), Def::Fn(pm.clone(), f.name.name.clone()), &mut out);
+                    add(
+                        f.name.name.clone(),
+                        Def::Fn(pm.clone(), f.name.name.clone()),
+                        &mut out,
+                    );
                 }
             }
         }
@@ -248,7 +256,8 @@ impl<'s> World<'s> {
 
     /// What `module.name` is: a function of the module.
     pub fn member(&self, m: &Rc<ModInfo>, name: &str) -> Option<Def> {
-        m.fn_decl(name).map(|_| Def::Fn(m.clone(), name.to_string()))
+        m.fn_decl(name)
+            .map(|_| Def::Fn(m.clone(), name.to_string()))
     }
 
     /// The function a call of `def` runs: a function itself, or the function of a module
@@ -354,8 +363,12 @@ mod tests {
             Origin::Buffer("untitled:a".into()),
             "use std.estimators.{gae}\nuse std.env.cartpole\nx = relu(1.0)\n".into(),
         ));
-        assert!(matches!(w.lookup(&m, "relu"), Some(Def::Fn(pm, _)) if pm.origin == Origin::Stdlib("std.core")));
-        assert!(matches!(w.lookup(&m, "gae"), Some(Def::Fn(pm, _)) if pm.origin == Origin::Stdlib("std.estimators")));
+        assert!(
+            matches!(w.lookup(&m, "relu"), Some(Def::Fn(pm, _)) if pm.origin == Origin::Stdlib("std.core"))
+        );
+        assert!(
+            matches!(w.lookup(&m, "gae"), Some(Def::Fn(pm, _)) if pm.origin == Origin::Stdlib("std.estimators"))
+        );
         assert!(matches!(w.lookup(&m, "cartpole"), Some(Def::Module(_))));
         assert!(matches!(w.lookup(&m, "rollout"), Some(Def::Builtin(_))));
         assert!(w.lookup(&m, "nothing_at_all").is_none());

@@ -139,8 +139,13 @@ fn read_frame(input: &mut impl BufRead) -> std::io::Result<Option<Vec<u8>>> {
     let length = length.unwrap_or(0);
     if length > MAX_MESSAGE {
         // Skip the body without holding it.
-        std::io::copy(&mut std::io::Read::take(&mut *input, length as u64), &mut std::io::sink())?;
-        return Err(bad(format!("skipped a message of {length} bytes (the limit is {MAX_MESSAGE})")));
+        std::io::copy(
+            &mut std::io::Read::take(&mut *input, length as u64),
+            &mut std::io::sink(),
+        )?;
+        return Err(bad(format!(
+            "skipped a message of {length} bytes (the limit is {MAX_MESSAGE})"
+        )));
     }
     let mut body = vec![0; length];
     input.read_exact(&mut body)?;
@@ -201,8 +206,8 @@ impl Server {
                 }
             } else {
                 let now = Instant::now();
-                let due = (self.last_edit + DEBOUNCE)
-                    .min(self.dirty_since.unwrap_or(now) + MAX_DELAY);
+                let due =
+                    (self.last_edit + DEBOUNCE).min(self.dirty_since.unwrap_or(now) + MAX_DELAY);
                 match rx.recv_timeout(due.saturating_duration_since(now)) {
                     Ok(m) => m,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -259,13 +264,21 @@ impl Server {
         let id = req.id.clone();
         if req.method == "initialize" {
             if self.initialized {
-                return err(id, ErrorCode::InvalidRequest, "initialize was already received");
+                return err(
+                    id,
+                    ErrorCode::InvalidRequest,
+                    "initialize was already received",
+                );
             }
             self.initialized = true;
             return ok(id, initialize_result());
         }
         if !self.initialized {
-            return err(id, ErrorCode::ServerNotInitialized, "the server is not initialized");
+            return err(
+                id,
+                ErrorCode::ServerNotInitialized,
+                "the server is not initialized",
+            );
         }
         if self.shutdown {
             return err(id, ErrorCode::InvalidRequest, "the server is shutting down");
@@ -275,12 +288,10 @@ impl Server {
                 self.shutdown = true;
                 ok(id, serde_json::Value::Null)
             }
-            "textDocument/hover" => {
-                with_params(id, req.params, |p: lsp_types::HoverParams| {
-                    let at = p.text_document_position_params;
-                    self.hover(at.text_document.uri.as_str(), at.position)
-                })
-            }
+            "textDocument/hover" => with_params(id, req.params, |p: lsp_types::HoverParams| {
+                let at = p.text_document_position_params;
+                self.hover(at.text_document.uri.as_str(), at.position)
+            }),
             "textDocument/definition" => {
                 with_params(id, req.params, |p: lsp_types::GotoDefinitionParams| {
                     let at = p.text_document_position_params;
@@ -303,7 +314,11 @@ impl Server {
                     self.symbols(p.text_document.uri.as_str())
                 })
             }
-            other => err(id, ErrorCode::MethodNotFound, &format!("`{other}` is not supported")),
+            other => err(
+                id,
+                ErrorCode::MethodNotFound,
+                &format!("`{other}` is not supported"),
+            ),
         }
     }
 
@@ -425,7 +440,12 @@ impl Server {
         }
     }
 
-    fn publish(&mut self, uri: &str, diagnostics: Vec<lsp_types::Diagnostic>, version: Option<i32>) {
+    fn publish(
+        &mut self,
+        uri: &str,
+        diagnostics: Vec<lsp_types::Diagnostic>,
+        version: Option<i32>,
+    ) {
         let Ok(uri) = Uri::from_str(uri) else { return };
         let params = PublishDiagnosticsParams {
             uri,
@@ -466,6 +486,12 @@ impl Server {
         let m = ModInfo::new(origin.clone(), doc.text.clone());
         if m.ast.is_some() {
             return Some((Rc::new(m), off_now, off_now));
+        }
+        // The line being typed is usually what does not parse: without it (blanked, so
+        // every offset stays), the rest is today's text.
+        let blanked = ModInfo::new(origin.clone(), blank_line(&doc.text, off_now));
+        if blanked.ast.is_some() {
+            return Some((Rc::new(blanked), off_now, off_now));
         }
         match &doc.last_good {
             Some(old) => {
@@ -549,12 +575,18 @@ impl Server {
 
     fn formatting(&mut self, uri: &str) -> Option<Vec<TextEdit>> {
         let doc = self.docs.get(uri)?;
-        // A file that does not parse is left alone: its diagnostics say why.
-        let formatted = rlp_syntax::format(&doc.text).ok()?;
+        // A file that does not parse is left alone (no edits, no error to pop up): its
+        // diagnostics say why.
+        let Ok(formatted) = rlp_syntax::format(&doc.text) else {
+            return Some(Vec::new());
+        };
         if formatted == doc.text {
             return Some(Vec::new());
         }
-        Some(vec![TextEdit::new(LineIndex::new(&doc.text).whole(), formatted)])
+        Some(vec![TextEdit::new(
+            LineIndex::new(&doc.text).whole(),
+            formatted,
+        )])
     }
 
     fn symbols(&mut self, uri: &str) -> Option<DocumentSymbolResponse> {
@@ -583,6 +615,19 @@ impl Server {
     }
 }
 
+/// `text` with the line holding byte offset `off` turned to spaces.
+fn blank_line(text: &str, off: usize) -> String {
+    let off = off.min(text.len());
+    let start = text[..off].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[off..].find('\n').map_or(text.len(), |i| off + i);
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..start]);
+    // One space per byte keeps every later offset.
+    out.extend(std::iter::repeat_n(' ', end - start));
+    out.push_str(&text[end..]);
+    out
+}
+
 fn is_error(d: &lsp_types::Diagnostic) -> bool {
     d.severity == Some(lsp_types::DiagnosticSeverity::ERROR)
 }
@@ -603,7 +648,11 @@ fn with_params<P: serde::de::DeserializeOwned, R: serde::Serialize>(
 ) -> Response {
     match serde_json::from_value::<P>(params) {
         Ok(p) => ok(id, f(p)),
-        Err(e) => err(id, ErrorCode::InvalidParams, &format!("bad parameters: {e}")),
+        Err(e) => err(
+            id,
+            ErrorCode::InvalidParams,
+            &format!("bad parameters: {e}"),
+        ),
     }
 }
 

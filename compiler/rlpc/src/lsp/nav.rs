@@ -222,7 +222,10 @@ pub fn hover(doc: &Rc<ModInfo>, r: &Resolved, value: Option<&serde_json::Value>)
         Resolved::Local(b) => {
             let mut s = match (b.kind, b.param) {
                 (BinderKind::Param, Some(p)) => {
-                    format!("{}\n\nparameter", code_block(&snippet(&doc.text, p.span, 200)))
+                    format!(
+                        "{}\n\nparameter",
+                        code_block(&snippet(&doc.text, p.span, 200))
+                    )
                 }
                 (BinderKind::Loop, _) => match b.value {
                     Some(v) => format!(

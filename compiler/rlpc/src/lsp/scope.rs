@@ -500,7 +500,10 @@ mod tests {
         let f = at(&m, off);
         assert!(matches!(f.hit, Some(Hit::Name(id)) if id.name == "x"));
         assert_eq!(f.binder("x").map(|b| b.kind), Some(BinderKind::Param));
-        assert_eq!(f.binder("batch").map(|b| b.kind), Some(BinderKind::TopLevel));
+        assert_eq!(
+            f.binder("batch").map(|b| b.kind),
+            Some(BinderKind::TopLevel)
+        );
         assert!(f.binder("env").is_some());
         assert!(f.binder("q").is_none());
     }
@@ -513,6 +516,9 @@ mod tests {
         let (m, off) = found(src, "obs");
         assert!(matches!(at(&m, off).hit, Some(Hit::Field { name, .. }) if name.name == "obs"));
         let (m, off) = found(src, "cartpole\n");
-        assert!(matches!(at(&m, off).hit, Some(Hit::UsePath { index: 2, .. })));
+        assert!(matches!(
+            at(&m, off).hit,
+            Some(Hit::UsePath { index: 2, .. })
+        ));
     }
 }

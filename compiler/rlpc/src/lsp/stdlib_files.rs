@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 
 /// The directory the cache lives under.
 fn cache_root() -> PathBuf {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(d) = env("XDG_CACHE_HOME") {
         return d;
     }

@@ -88,8 +88,7 @@ pub fn uri_to_path(uri: &str) -> Option<PathBuf> {
     let decoded = percent_decode(path_part)?;
     // `/C:/dir` on Windows.
     let b = decoded.as_bytes();
-    if cfg!(windows) && b.len() >= 3 && b[0] == b'/' && b[1].is_ascii_alphabetic() && b[2] == b':'
-    {
+    if cfg!(windows) && b.len() >= 3 && b[0] == b'/' && b[1].is_ascii_alphabetic() && b[2] == b':' {
         return Some(PathBuf::from(&decoded[1..]));
     }
     Some(PathBuf::from(decoded))
@@ -192,6 +191,9 @@ mod tests {
 
     #[test]
     fn normalize_folds_dots() {
-        assert_eq!(normalize(Path::new("/a/./b/../c.rlp")), Path::new("/a/c.rlp"));
+        assert_eq!(
+            normalize(Path::new("/a/./b/../c.rlp")),
+            Path::new("/a/c.rlp")
+        );
     }
 }

@@ -134,12 +134,17 @@ impl Modules {
 
     /// Loads the prelude and `text` as the file `path` holds it in an editor (maybe
     /// unsaved): named, and resolving its relative `use`s, as [`Modules::load_main`] would.
+    #[allow(clippy::result_large_err)] // as `load_main`: the modules read so far go with the errors
     pub fn load_text_at(path: &Path, text: &str) -> Result<(Modules, ModId), (Modules, Vec<Diag>)> {
         let mut m = Modules::default();
         if let Err(d) = m.load_prelude() {
             return Err((m, vec![d]));
         }
-        match m.load_text(&path.display().to_string(), text.to_string(), Some(path.to_path_buf())) {
+        match m.load_text(
+            &path.display().to_string(),
+            text.to_string(),
+            Some(path.to_path_buf()),
+        ) {
             Ok(id) => Ok((m, id)),
             Err(d) => Err((m, vec![d])),
         }
