@@ -28,6 +28,8 @@ use lsp_types::{
 };
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, Write};
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::str::FromStr;
@@ -157,10 +159,33 @@ struct Doc {
     path: Option<PathBuf>,
     text: String,
     version: i32,
+    /// The text as a module (parsed once per edit).
+    parsed: Rc<ModInfo>,
     /// The last text that parsed (maybe this one), for answers while the text does not.
-    last_good: Option<String>,
+    last_good: Option<Rc<ModInfo>>,
+    /// The text with one line blanked, by that line's start (see [`Server::snapshot`]).
+    blanked: Option<(usize, Rc<ModInfo>)>,
     /// The plain-data top-level bindings of the last successful check.
     hyperparameters: Vec<(String, serde_json::Value)>,
+}
+
+impl Doc {
+    fn new(uri: &str, version: i32) -> Doc {
+        let path = text::uri_to_path(uri).map(|p| text::normalize(&p));
+        let origin = match &path {
+            Some(p) => Origin::File(p.clone()),
+            None => Origin::Buffer(uri.to_string()),
+        };
+        Doc {
+            path,
+            text: String::new(),
+            version,
+            parsed: Rc::new(ModInfo::new(origin, String::new())),
+            last_good: None,
+            blanked: None,
+            hyperparameters: Vec::new(),
+        }
+    }
 }
 
 struct Server {
@@ -341,15 +366,8 @@ impl Server {
                     return;
                 };
                 let uri = p.text_document.uri.as_str().to_string();
-                let path = text::uri_to_path(&uri).map(|p| text::normalize(&p));
-                let doc = Doc {
-                    path,
-                    text: String::new(),
-                    version: p.text_document.version,
-                    last_good: None,
-                    hyperparameters: Vec::new(),
-                };
-                self.docs.insert(uri.clone(), doc);
+                self.docs
+                    .insert(uri.clone(), Doc::new(&uri, p.text_document.version));
                 self.set_text(&uri, p.text_document.text);
             }
             "textDocument/didChange" => {
@@ -403,9 +421,11 @@ impl Server {
         let Some(doc) = self.docs.get_mut(uri) else {
             return;
         };
-        if rlp_syntax::parse(&text).is_ok() {
-            doc.last_good = Some(text.clone());
+        doc.parsed = Rc::new(ModInfo::new(doc.parsed.origin.clone(), text.clone()));
+        if doc.parsed.ast.is_some() {
+            doc.last_good = Some(doc.parsed.clone());
         }
+        doc.blanked = None;
         if let Some(p) = &doc.path {
             self.open_texts.insert(p.clone(), text.clone());
         }
@@ -474,31 +494,36 @@ impl Server {
             .clone()
     }
 
-    /// The document's module for answering at `pos`: its text's syntax tree, or the last
-    /// one that parsed (with the cursor at the same line and column there).
-    fn snapshot(&self, uri: &str, pos: Position) -> Option<(Rc<ModInfo>, usize, usize)> {
-        let doc = self.docs.get(uri)?;
-        let origin = match &doc.path {
-            Some(p) => Origin::File(p.clone()),
-            None => Origin::Buffer(uri.to_string()),
-        };
+    /// The document's module for answering at `pos`: its text's syntax tree; or, when
+    /// the text does not parse, that of the text without the line at `pos` (usually the
+    /// one being typed; blanked, so every offset stays); or else the last one that parsed
+    /// (with the cursor at the same line and column there). Also the cursor's offset in
+    /// that module's text and in the editor's.
+    fn snapshot(&mut self, uri: &str, pos: Position) -> Option<(Rc<ModInfo>, usize, usize)> {
+        let doc = self.docs.get_mut(uri)?;
         let off_now = LineIndex::new(&doc.text).offset(pos);
-        let m = ModInfo::new(origin.clone(), doc.text.clone());
-        if m.ast.is_some() {
-            return Some((Rc::new(m), off_now, off_now));
+        if doc.parsed.ast.is_some() {
+            return Some((doc.parsed.clone(), off_now, off_now));
         }
-        // The line being typed is usually what does not parse: without it (blanked, so
-        // every offset stays), the rest is today's text.
-        let blanked = ModInfo::new(origin.clone(), blank_line(&doc.text, off_now));
+        let line_start = doc.text[..off_now].rfind('\n').map_or(0, |i| i + 1);
+        let blanked = match &doc.blanked {
+            Some((at, m)) if *at == line_start => m.clone(),
+            _ => {
+                let origin = doc.parsed.origin.clone();
+                let m = Rc::new(ModInfo::new(origin, blank_line(&doc.text, off_now)));
+                doc.blanked = Some((line_start, m.clone()));
+                m
+            }
+        };
         if blanked.ast.is_some() {
-            return Some((Rc::new(blanked), off_now, off_now));
+            return Some((blanked, off_now, off_now));
         }
         match &doc.last_good {
             Some(old) => {
-                let off_old = LineIndex::new(old).offset(pos);
-                Some((Rc::new(ModInfo::new(origin, old.clone())), off_old, off_now))
+                let off_old = LineIndex::new(&old.text).offset(pos);
+                Some((old.clone(), off_old, off_now))
             }
-            None => Some((Rc::new(m), off_now, off_now)),
+            None => Some((doc.parsed.clone(), off_now, off_now)),
         }
     }
 
@@ -591,10 +616,9 @@ impl Server {
 
     fn symbols(&mut self, uri: &str) -> Option<DocumentSymbolResponse> {
         let doc = self.docs.get(uri)?;
-        let m = ModInfo::new(Origin::Buffer(uri.to_string()), doc.text.clone());
         let ix = LineIndex::new(&doc.text);
         #[allow(deprecated)] // `deprecated` is a required field of the type.
-        let symbols = nav::outline(&m)
+        let symbols = nav::outline(&doc.parsed)
             .into_iter()
             .map(|(name, is_fn, full, sel)| DocumentSymbol {
                 name,
@@ -685,5 +709,87 @@ fn initialize_result() -> InitializeResult {
             name: "rlpc".into(),
             version: Some(env!("CARGO_PKG_VERSION").into()),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server() -> Server {
+        let mut s = Server::new(Box::new(std::io::sink()));
+        s.initialized = true;
+        // Never write the stdlib copy from unit tests.
+        s.stdlib_dir = Some(None);
+        s
+    }
+
+    fn open(s: &mut Server, uri: &str, text: &str) {
+        s.docs.insert(uri.to_string(), Doc::new(uri, 1));
+        s.set_text(uri, text.to_string());
+    }
+
+    /// Every shipped program and stdlib module, whole and cut off mid-way, asked about
+    /// at positions all over it: no request panics.
+    #[test]
+    fn requests_anywhere_in_shipped_files_do_not_panic() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files: Vec<(String, String)> = crate::sema::modules::STDLIB
+            .iter()
+            .map(|(n, t)| (format!("file:///std/{n}.rlp"), t.to_string()))
+            .collect();
+        if let Ok(dir) = std::fs::read_dir(root.join("examples")) {
+            let mut paths: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
+            paths.sort();
+            for p in paths
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "rlp"))
+            {
+                if let Ok(t) = std::fs::read_to_string(p) {
+                    files.push((text::path_to_uri(p), t));
+                }
+            }
+        }
+        assert!(files.len() > 30, "{}", files.len());
+        let mut s = server();
+        for (uri, full) in &files {
+            let cuts = [full.len(), full.len() / 3, full.len() * 2 / 3];
+            for (k, &cut) in cuts.iter().enumerate() {
+                let mut cut = cut;
+                while !full.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let t = &full[..cut];
+                open(&mut s, uri, t);
+                let ix = LineIndex::new(t);
+                let stride = if k == 0 { 37 } else { 151 };
+                for off in (0..=t.len()).step_by(stride) {
+                    let pos = ix.position(off);
+                    let _ = s.hover(uri, pos);
+                    let _ = s.definition(uri, pos);
+                    let _ = s.completion(uri, pos);
+                }
+                let _ = s.formatting(uri);
+                let _ = s.symbols(uri);
+            }
+        }
+    }
+
+    #[test]
+    fn frames_are_read_and_bad_ones_skipped() {
+        let input = b"Content-Length: 5\r\n\r\nnot j\
+Content-Length: 51\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":null}\
+Content-Length: 99999999999999\r\n\r\n";
+        let (tx, rx) = mpsc::channel();
+        read_messages(&input[..], tx);
+        let got: Vec<Message> = rx.try_iter().collect();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(matches!(&got[0], Message::Request(r) if r.method == "x"));
+    }
+
+    #[test]
+    fn the_line_being_typed_is_blanked_in_place() {
+        assert_eq!(blank_line("a\nbθ.\nc", 3), "a\n    \nc");
+        assert_eq!(blank_line("x", 1), " ");
     }
 }
