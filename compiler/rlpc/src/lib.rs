@@ -112,11 +112,17 @@ pub fn check_source(name: &str, text: &str, seed: u64) -> CheckResult {
 }
 
 /// [`check_file`] for the text of the file `path` as an editor holds it (the language
-/// server): its relative `use`s and data files resolve from `path`'s directory.
-pub fn check_text_at(path: &Path, text: &str, seed: u64) -> CheckResult {
+/// server): its relative `use`s and data files resolve from `path`'s directory, and the
+/// files it uses are read from `unsaved` (by path, `.` and `..` folded) when there.
+pub fn check_text_at(
+    path: &Path,
+    text: &str,
+    unsaved: &std::collections::HashMap<std::path::PathBuf, String>,
+    seed: u64,
+) -> CheckResult {
     with_stack(|| {
-        let (mods, main) =
-            sema::Modules::load_text_at(path, text).map_err(|(m, d)| (d, m.sources))?;
+        let (mods, main) = sema::Modules::load_text_at(path, text, unsaved.clone())
+            .map_err(|(m, d)| (d, m.sources))?;
         check_loaded(mods, main, seed, sema::Options::default())
     })
 }

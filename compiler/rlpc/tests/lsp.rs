@@ -417,6 +417,26 @@ fn an_editing_session() {
     );
     assert_eq!(edits, json!([]));
 
+    // An imported module open with unsaved edits: the program is checked against them.
+    c.change(&main_uri, 8, &fixed);
+    assert_eq!(c.diagnostics(&main_uri, 8), Vec::<Value>::new());
+    let mine_uri = uri(&dir.join("mine.rlp"));
+    c.open(&mine_uri, &MINE.replace("td_residual", "td_error"));
+    let diags = c.diagnostics(&main_uri, 8);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(
+        diags[0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("has no `td_residual`"),
+        "{diags:?}"
+    );
+    let (line, col) = position_of(&fixed, "td_residual}");
+    assert_eq!(
+        diags[0]["range"]["start"],
+        json!({ "line": line, "character": col })
+    );
+
     assert_eq!(c.shutdown(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

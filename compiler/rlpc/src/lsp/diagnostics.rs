@@ -7,6 +7,7 @@ use lsp_types::{
     Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString,
     Position, Range, Uri,
 };
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -19,10 +20,17 @@ pub struct Checked {
 }
 
 /// Checks `text`, the contents of the document `uri` at `path` (none for an unsaved
-/// buffer). `stdlib` is where stdlib files are written, for locations inside them.
-pub fn check(path: Option<&Path>, uri: &str, text: &str, stdlib: Option<&Path>) -> Checked {
+/// buffer), reading the files it uses from `unsaved` (the editor's other buffers) when
+/// there. `stdlib` is where stdlib files are written, for locations inside them.
+pub fn check(
+    path: Option<&Path>,
+    uri: &str,
+    text: &str,
+    unsaved: &HashMap<PathBuf, String>,
+    stdlib: Option<&Path>,
+) -> Checked {
     let result = match path {
-        Some(p) => crate::check_text_at(p, text, 0),
+        Some(p) => crate::check_text_at(p, text, unsaved, 0),
         None => crate::check_source(uri, text, 0),
     };
     let main_name = path.map_or_else(|| uri.to_string(), |p| p.display().to_string());

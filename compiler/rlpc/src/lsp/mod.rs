@@ -430,7 +430,25 @@ impl Server {
             self.open_texts.insert(p.clone(), text.clone());
         }
         doc.text = text;
+        // The documents that may `use` this one see the edit too.
+        let name = doc
+            .path
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned());
+        let users: Vec<String> = match name {
+            Some(name) => self
+                .docs
+                .iter()
+                .filter(|(u, d)| u.as_str() != uri && d.text.contains(&name))
+                .map(|(u, _)| u.clone())
+                .collect(),
+            None => Vec::new(),
+        };
         self.mark_dirty(uri);
+        for u in users {
+            self.mark_dirty(&u);
+        }
     }
 
     fn mark_dirty(&mut self, uri: &str) {
@@ -450,8 +468,13 @@ impl Server {
             let Some(doc) = self.docs.get_mut(&uri) else {
                 continue;
             };
-            let checked =
-                diagnostics::check(doc.path.as_deref(), &uri, &doc.text, stdlib.as_deref());
+            let checked = diagnostics::check(
+                doc.path.as_deref(),
+                &uri,
+                &doc.text,
+                &self.open_texts,
+                stdlib.as_deref(),
+            );
             if !checked.hyperparameters.is_empty() || !checked.diagnostics.iter().any(is_error) {
                 doc.hyperparameters = checked.hyperparameters;
             }

@@ -138,20 +138,7 @@ pub fn path_to_uri(path: &Path) -> String {
 /// `path` with `.` and `..` components folded away (without touching the file system), so
 /// that the same file reached along two paths has one name.
 pub fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
+    crate::sema::modules::fold_dots(path)
 }
 
 #[cfg(test)]
