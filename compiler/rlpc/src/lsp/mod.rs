@@ -192,6 +192,8 @@ struct Server {
     out: Box<dyn Write>,
     initialized: bool,
     shutdown: bool,
+    /// The output is gone (the client went away).
+    closed: bool,
     docs: HashMap<String, Doc>,
     /// The texts of open documents with paths, which win over the files on disk when
     /// another document `use`s them.
@@ -211,6 +213,7 @@ impl Server {
             out,
             initialized: false,
             shutdown: false,
+            closed: false,
             docs: HashMap::new(),
             open_texts: HashMap::new(),
             dirty: BTreeSet::new(),
@@ -223,7 +226,7 @@ impl Server {
 
     /// The message loop; returns the exit code.
     fn serve(&mut self, rx: &mpsc::Receiver<Message>) -> i32 {
-        loop {
+        while !self.closed {
             let msg = if self.dirty.is_empty() {
                 match rx.recv() {
                     Ok(m) => m,
@@ -280,8 +283,15 @@ impl Server {
     }
 
     fn send(&mut self, msg: Message) {
+        if self.closed {
+            return;
+        }
         if let Err(e) = msg.write(&mut self.out) {
             eprintln!("rlpc lsp: cannot write a message: {e}");
+            // Nobody is listening any more: stop.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                self.closed = true;
+            }
         }
     }
 
@@ -464,6 +474,9 @@ impl Server {
         let dirty = std::mem::take(&mut self.dirty);
         self.dirty_since = None;
         for uri in dirty {
+            if self.closed {
+                return;
+            }
             let stdlib = self.stdlib_dir();
             let Some(doc) = self.docs.get_mut(&uri) else {
                 continue;
