@@ -4,8 +4,9 @@
 //! and answers each in turn. Diagnostics come from the checker itself
 //! ([`crate::check_text_at`]) on the editor's text, a short while after the last edit;
 //! hover, definition and completion work on the syntax tree ([`scope`], [`index`]), so
-//! they answer while the program has type errors, and completion while it does not parse
-//! (from the last tree that did). Formatting is `rlpc fmt`'s.
+//! they answer while the program has type errors, and while it does not parse (from the
+//! text without the line being typed, or the last text that parsed). Formatting is
+//! `rlpc fmt`'s.
 
 mod complete;
 mod diagnostics;
@@ -28,8 +29,6 @@ use lsp_types::{
 };
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, Write};
-#[cfg(test)]
-use std::path::Path;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::str::FromStr;
@@ -49,26 +48,26 @@ const MAX_MESSAGE: usize = 256 << 20;
 pub fn run() -> i32 {
     let (tx, rx) = mpsc::channel();
     // The reader ends on its own at `exit` or the end of input.
-    std::thread::Builder::new()
+    let reader = std::thread::Builder::new()
         .name("lsp-reader".into())
-        .spawn(move || read_messages(std::io::stdin().lock(), tx))
-        .map_or_else(
-            |e| {
-                eprintln!("rlpc lsp: cannot start the reader thread: {e}");
-                1
-            },
-            |_| {
-                // The front end and the syntax walks recurse over the tree: give them room.
-                std::thread::Builder::new()
-                    .name("lsp-main".into())
-                    .stack_size(256 << 20)
-                    .spawn(move || {
-                        let mut server = Server::new(Box::new(std::io::stdout()));
-                        server.serve(&rx)
-                    })
-                    .map_or(1, |h| h.join().unwrap_or(1))
-            },
-        )
+        .spawn(move || read_messages(std::io::stdin().lock(), tx));
+    if let Err(e) = reader {
+        eprintln!("rlpc lsp: cannot start the reader thread: {e}");
+        return 1;
+    }
+    // The syntax walks recurse over the tree (as deep as the parser allows): give them
+    // room.
+    let main = std::thread::Builder::new()
+        .name("lsp-main".into())
+        .stack_size(256 << 20)
+        .spawn(move || Server::new(Box::new(std::io::stdout())).serve(&rx));
+    match main {
+        Ok(h) => h.join().unwrap_or(1),
+        Err(e) => {
+            eprintln!("rlpc lsp: cannot start the server thread: {e}");
+            1
+        }
+    }
 }
 
 /// Reads framed messages (`Content-Length: N\r\n\r\n` and N bytes of JSON) into `tx`. A
@@ -769,7 +768,7 @@ mod tests {
     /// at positions all over it: no request panics.
     #[test]
     fn requests_anywhere_in_shipped_files_do_not_panic() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut files: Vec<(String, String)> = crate::sema::modules::STDLIB
             .iter()
             .map(|(n, t)| (format!("file:///std/{n}.rlp"), t.to_string()))
