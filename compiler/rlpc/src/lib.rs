@@ -15,6 +15,7 @@ pub mod eval;
 pub mod exec;
 pub mod explain;
 pub mod hparams;
+pub mod lsp;
 pub mod nonfinite;
 pub mod plot;
 pub mod program;
@@ -134,6 +135,22 @@ pub fn check_source(name: &str, text: &str, seed: u64) -> CheckResult {
     with_stack(|| {
         let (mods, main) =
             sema::Modules::load_source(name, text).map_err(|(m, d)| (d, m.sources))?;
+        check_loaded(mods, main, seed, sema::Options::default())
+    })
+}
+
+/// [`check_file`] for the text of the file `path` as an editor holds it (the language
+/// server): its relative `use`s and data files resolve from `path`'s directory, and the
+/// files it uses are read from `unsaved` (by path, `.` and `..` folded) when there.
+pub fn check_text_at(
+    path: &Path,
+    text: &str,
+    unsaved: &std::collections::HashMap<std::path::PathBuf, String>,
+    seed: u64,
+) -> CheckResult {
+    with_stack(|| {
+        let (mods, main) = sema::Modules::load_text_at(path, text, unsaved.clone())
+            .map_err(|(m, d)| (d, m.sources))?;
         check_loaded(mods, main, seed, sema::Options::default())
     })
 }

@@ -223,6 +223,9 @@ enum Cmd {
         #[arg(long, value_name = "LABEL")]
         dashed: Vec<String>,
     },
+    /// Serve the Language Server Protocol on stdin/stdout for editors: diagnostics,
+    /// hover, go-to-definition, completion and formatting (`docs/lsp.md`).
+    Lsp,
     /// Run one function on .npy inputs: `rlpc exec FILE:FUNCTION --arg r=r.npy
     /// --arg gamma=0.99 --out out.npy` (a .npz output holds several tensors).
     Exec {
@@ -327,6 +330,7 @@ fn command(cli: Cli) -> ExitCode {
             }
         }
         Cmd::Fmt { file, write, check } => fmt(&file, write, check),
+        Cmd::Lsp => ExitCode::from(rlpc::lsp::run().clamp(0, 255) as u8),
         Cmd::Doc {
             topic: DocTopic::Builtins,
         } => {

@@ -101,6 +101,9 @@ pub struct Modules {
     pub mods: Vec<Module>,
     by_key: HashMap<String, ModId>,
     prelude: Vec<ModId>,
+    /// Texts that stand in for files on disk (an editor's unsaved buffers), by path with
+    /// `.` and `..` folded ([`fold_dots`]).
+    pub unsaved: HashMap<PathBuf, String>,
 }
 
 impl Modules {
@@ -139,6 +142,32 @@ impl Modules {
             return Err((m, vec![d]));
         }
         match m.load_text(name, text.to_string(), None) {
+            Ok(id) => Ok((m, id)),
+            Err(d) => Err((m, vec![d])),
+        }
+    }
+
+    /// Loads the prelude and `text` as the file `path` holds it in an editor (maybe
+    /// unsaved): named, and resolving its relative `use`s, as [`Modules::load_main`] would;
+    /// a file it uses is read from `unsaved` when there.
+    #[allow(clippy::result_large_err)] // as `load_main`: the modules read so far go with the errors
+    pub fn load_text_at(
+        path: &Path,
+        text: &str,
+        unsaved: HashMap<PathBuf, String>,
+    ) -> Result<(Modules, ModId), (Modules, Vec<Diag>)> {
+        let mut m = Modules {
+            unsaved,
+            ..Modules::default()
+        };
+        if let Err(d) = m.load_prelude() {
+            return Err((m, vec![d]));
+        }
+        match m.load_text(
+            &path.display().to_string(),
+            text.to_string(),
+            Some(path.to_path_buf()),
+        ) {
             Ok(id) => Ok((m, id)),
             Err(d) => Err((m, vec![d])),
         }
@@ -295,8 +324,11 @@ impl Modules {
                 let id = match self.by_key.get(&key) {
                     Some(&id) => id,
                     None => {
-                        let text = read_source(&full)
-                            .map_err(|m| Diag::new("io", m).label(loc, "imported here"))?;
+                        let text = match self.unsaved.get(&fold_dots(&full)) {
+                            Some(t) => t.clone(),
+                            None => read_source(&full)
+                                .map_err(|m| Diag::new("io", m).label(loc, "imported here"))?,
+                        };
                         self.load_text(&key, text, Some(full.clone()))?
                     }
                 };
@@ -379,6 +411,25 @@ impl Modules {
         }
         out
     }
+}
+
+/// `path` with `.` and `..` folded away, without asking the file system: one name for a
+/// file reached along two paths.
+pub fn fold_dots(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// Reads a source file: a clear message for a missing, unreadable, binary or huge file.
