@@ -125,14 +125,7 @@ impl Modules {
     /// data files resolve from `path`'s directory (a run resumed from the text it saved
     /// after the file itself changed).
     pub fn load_main_text(path: &Path, text: String) -> Result<(Modules, ModId), (Modules, Vec<Diag>)> {
-        let mut m = Modules::default();
-        if let Err(d) = m.load_prelude() {
-            return Err((m, vec![d]));
-        }
-        match m.load_text(&path.display().to_string(), text, Some(path.to_path_buf())) {
-            Ok(id) => Ok((m, id)),
-            Err(d) => Err((m, vec![d])),
-        }
+        Self::load_text_at(path, &text, HashMap::new())
     }
 
     /// Loads the prelude and a program given as text (tests, `rlpc check -`).
