@@ -34,6 +34,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("std.dp", include_str!("../../../../stdlib/dp.rlp")),
     ("std.bandit", include_str!("../../../../stdlib/bandit.rlp")),
     ("std.vi", include_str!("../../../../stdlib/vi.rlp")),
+    ("std.render", include_str!("../../../../stdlib/render.rlp")),
     ("std.ope", include_str!("../../../../stdlib/ope.rlp")),
     (
         "std.env.cartpole",

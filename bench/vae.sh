@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# VAE training throughput (issue 15), images per second, rlpc against JAX on the same
+# machine: bench/vae.rlp (render 16×16 pendulum images, encode, decode a reparameterised
+# draw, one Adam step on −ELBO; MLPs 256 → hidden → 8 and 4 → hidden → 256) at batch
+# 32, 128 and 512 with one hidden layer of 256, and bench/vae_jax.py doing the same.
+# Each rlpc figure is batch · 1,800 / (training wall of 2,000 steps − that of 200), so
+# compilation and start-up are left out, as they are for JAX (compiled and warmed up
+# before timing). Rounds alternate rlpc and JAX so both see the same machine load.
+#   PYTHON=/tmp/jaxvenv/bin/python bench/vae.sh [rounds]    (default 2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-2}
+cargo build --release -q -p rlpc
+rlpc=./target/release/rlpc
+py=${PYTHON:-python3}
+out=$(mktemp -d)
+secs() {
+  "$rlpc" run bench/vae.rlp "$@" --quiet --checkpoint-every 0 --out "$out/r" >/dev/null
+  tail -1 "$out/r/metrics.csv" | cut -d, -f3
+}
+for round in $(seq "$rounds"); do
+  for b in 32 128 512; do
+    with=$(secs --set batch_n=$b --set iters=2000)
+    without=$(secs --set batch_n=$b --set iters=200)
+    echo "rlpc batch $b hidden 256: $(echo "$b * 1800 / ($with - $without)" | bc -l | xargs printf '%.0f') images/s"
+    "$py" bench/vae_jax.py $b 256 2000 | grep -v '^jax [0-9]' || echo "(jax not installed for $py)"
+  done
+done
+"$py" -c 'import jax, jaxlib, numpy; print("jax", jax.__version__, "jaxlib", jaxlib.__version__, "numpy", numpy.__version__)' || true
+rm -rf "$out"
