@@ -28,6 +28,9 @@ pub mod tensorboard;
 use diag::{Diag, SourceMap};
 use std::path::Path;
 
+/// This compiler's version (what a run directory's `settings.json` records).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 type FrontEnd = Result<(program::Program, SourceMap), (Vec<Diag>, SourceMap)>;
 
 /// Loads and lowers a file: the front half of the compiler.
@@ -96,6 +99,23 @@ fn front_end_loading(
             Err(d) => Err((vec![d], mods.sources)),
         }
     })
+}
+
+/// [`front_end_opts`] for source text that is no file (the Python bindings compile
+/// strings): `--set` overrides and lowering options.
+pub fn front_end_source_with(
+    name: &str,
+    text: &str,
+    seed: u64,
+    settings: &[(String, String)],
+    opts: sema::Options,
+) -> FrontEnd {
+    front_end_loading(
+        || sema::Modules::load_source(name, text),
+        seed,
+        settings,
+        opts,
+    )
 }
 
 /// The same as [`front_end`] for source text (tests and tools).

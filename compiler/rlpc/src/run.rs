@@ -767,9 +767,36 @@ pub fn train(
 /// first, so a program whose state cannot be allocated stops before its run directory
 /// is written.
 pub fn train_from(
+    trainer: Trainer,
+    opts: &RunOptions,
+    sources: Option<&SourceMap>,
+) -> Result<Summary, String> {
+    train_with(trainer, opts, sources, &mut |_| true)
+}
+
+/// What [`train_with`]'s hook sees after each iteration.
+#[derive(Debug, Clone, Copy)]
+pub struct IterationEnd<'a> {
+    /// The iteration just completed (counted from 0).
+    pub iteration: u64,
+    /// Environment steps so far, counting those before a resume.
+    pub env_steps: u64,
+    /// Seconds of training so far, counting those before a resume.
+    pub wall_s: f64,
+    /// The iteration's logged metrics, by name.
+    pub metrics: &'a [(String, f64)],
+}
+
+/// [`train_from`] with a hook called after every iteration (after its metrics are
+/// written). The hook returning `false` ends the run there, early but cleanly: unlike
+/// [`RunOptions::stop_after`] the end-of-run outputs are written (a checkpoint after the
+/// last iteration run, which `--resume` continues from, the plots and `params.npz`),
+/// and the summary says `finished: false`.
+pub fn train_with(
     mut trainer: Trainer,
     opts: &RunOptions,
     sources: Option<&SourceMap>,
+    on_iteration: &mut dyn FnMut(&IterationEnd) -> bool,
 ) -> Result<Summary, String> {
     let c = trainer.c;
     let p = &c.program;
@@ -816,6 +843,7 @@ pub fn train_from(
     let mut last_checkpoint = resumed_from;
     let mut last_save = Instant::now();
     let mut last = vec![];
+    let mut stopped = false;
     for it in at.iteration..end {
         let steps = trainer.step(it, sources).map_err(|e| {
             if let Some(b) = &bar {
@@ -845,6 +873,16 @@ pub fn train_from(
             b.set_position(it + 1);
             b.set_message(format_metrics(&last));
         }
+        let go_on = on_iteration(&IterationEnd {
+            iteration: it,
+            env_steps: at.env_steps,
+            wall_s: at.wall_s,
+            metrics: &last,
+        });
+        if !go_on {
+            stopped = true;
+            break;
+        }
         let due = opts.checkpoint_every > 0
             && at.iteration.is_multiple_of(opts.checkpoint_every)
             && last_save.elapsed().as_secs_f64() >= opts.checkpoint_min_s;
@@ -858,7 +896,7 @@ pub fn train_from(
             last_save = Instant::now();
         }
     }
-    let finished = end == p.iterations;
+    let finished = end == p.iterations && !stopped;
     if let Some(b) = bar {
         if finished {
             b.finish();
@@ -866,8 +904,11 @@ pub fn train_from(
             b.abandon();
         }
     }
-    if finished && let Some(dir) = &opts.out {
-        // An already-finished run that is resumed only rewrites its outputs.
+    if (finished || stopped)
+        && let Some(dir) = &opts.out
+    {
+        // An already-finished run that is resumed only rewrites its outputs; one its
+        // hook stopped gets them where it stopped, and `--resume` continues from there.
         save_checkpoint(dir, &trainer, &at, opts.keep_checkpoints)?;
         rlp_runtime::io::save_npz(&dir.join(rundir::PARAMS), &trainer.params())
             .map_err(|e| e.to_string())?;

@@ -646,3 +646,62 @@ fn resuming_after_the_program_was_edited_still_finds_its_data() {
     let rows = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert_eq!(rows.lines().count(), 21, "{rows}");
 }
+
+/// `run::train_with`'s hook (what the Python bindings' callback is) stops a run cleanly
+/// where it returns false: a checkpoint there and `params.npz`, and resuming from that
+/// checkpoint ends bit-identical to a run that was never stopped.
+#[test]
+fn a_run_stopped_by_its_hook_resumes_bit_identically() {
+    use rlpc::run::{self, Backend, RunOptions};
+    let root = scratch("hook");
+    let (program, sources) =
+        rlpc::front_end_source("small.rlp", SMALL, 7).unwrap_or_else(|(d, _)| panic!("{d:?}"));
+    let c = run::compile(program, Backend::Jit).unwrap();
+    let opts = |dir: &Path, resume: bool| RunOptions {
+        out: Some(dir.to_path_buf()),
+        quiet: true,
+        checkpoint_every: 0,
+        resume,
+        ..RunOptions::default()
+    };
+    let full = root.join("full");
+    assert!(
+        run::train(&c, &opts(&full, false), Some(&sources))
+            .unwrap()
+            .finished
+    );
+
+    let split = root.join("split");
+    let mut seen = vec![];
+    let stopped = run::train_with(
+        run::Trainer::new(&c).unwrap(),
+        &opts(&split, false),
+        Some(&sources),
+        &mut |e| {
+            seen.push((e.iteration, e.metrics.len()));
+            e.iteration < 3
+        },
+    )
+    .unwrap();
+    assert_eq!(seen, [(0, 2), (1, 2), (2, 2), (3, 2)]);
+    assert_eq!(stopped.iterations, 4);
+    assert!(!stopped.finished);
+    let (step, state, _) = checkpoint::load_latest(&split.join("checkpoints"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(step, 4);
+    let params = load_npz(&split.join("params.npz")).unwrap();
+    for (name, t) in &params {
+        let saved = state.iter().find(|(n, _)| n == name).map(|(_, t)| t);
+        assert_eq!(saved, Some(t), "`{name}` in params.npz is the checkpoint's");
+    }
+
+    let resumed = run::train(&c, &opts(&split, true), Some(&sources)).unwrap();
+    assert!(resumed.finished);
+    assert_eq!(resumed.resumed_from, Some(4));
+    assert_eq!(
+        load_npz(&full.join("params.npz")).unwrap(),
+        load_npz(&split.join("params.npz")).unwrap()
+    );
+    assert_eq!(metrics_without_wall(&full), metrics_without_wall(&split));
+}
