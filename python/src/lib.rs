@@ -229,12 +229,6 @@ fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py
     })
 }
 
-/// What a run stopped for, besides finishing or failing.
-enum Interrupt {
-    /// An exception from the callback, or Ctrl-C: raised once the run has stopped.
-    Raised(PyErr),
-}
-
 #[pymethods]
 impl Program {
     /// Loop iterations the program runs (`train iterations: N`, after `set`).
@@ -330,6 +324,7 @@ impl Program {
     /// `run(out=None, *, iterations=None, callback=None, checkpoint_every=None,
     /// tensorboard=False, progress=False)`: trains the program into the run directory
     /// `out`; see `rlpc.run`.
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
     #[pyo3(signature = (out=None, *, iterations=None, callback=None, checkpoint_every=None, tensorboard=false, progress=false))]
     fn run<'py>(
         &self,
@@ -387,7 +382,8 @@ impl Program {
             settings: Some(settings.clone()),
             ..RunOptions::default()
         };
-        let mut interrupt: Option<Interrupt> = None;
+        // An exception from the callback, or Ctrl-C: raised once the run has stopped.
+        let mut interrupt: Option<PyErr> = None;
         let result = py.detach(|| {
             // The state first, then the run directory, as the command line does: a
             // program that does not fit in memory leaves no run behind.
@@ -396,7 +392,7 @@ impl Program {
             let mut hook = |e: &IterationEnd| -> bool {
                 let go_on = Python::attach(|py| {
                     if let Err(err) = py.check_signals() {
-                        interrupt = Some(Interrupt::Raised(err));
+                        interrupt = Some(err);
                         return false;
                     }
                     let Some(cb) = &callback else { return true };
@@ -410,7 +406,7 @@ impl Program {
                         Ok::<bool, PyErr>(r.is_none(py) || r.is_truthy(py)?)
                     })();
                     called.unwrap_or_else(|err| {
-                        interrupt = Some(Interrupt::Raised(err));
+                        interrupt = Some(err);
                         false
                     })
                 });
@@ -418,7 +414,7 @@ impl Program {
             };
             run::train_with(trainer, &opts, Some(&self.sources), &mut hook)
         });
-        if let Some(Interrupt::Raised(err)) = interrupt {
+        if let Some(err) = interrupt {
             return Err(err);
         }
         let s = result.map_err(|e| RlpcError::new_err(clean(&e)))?;
