@@ -155,6 +155,7 @@ class RunTests(Tmp):
             self.assertEqual(params[name].shape, shape, name)
             self.assertEqual(params[name].dtype, np.float32, name)
             self.assertTrue(np.all(np.isfinite(params[name])), name)
+            self.assertEqual(type(params[name].base).__name__, "PySliceContainer")
         with np.load(self.out / "params.npz") as npz:
             for name in want:
                 np.testing.assert_array_equal(params[name], npz[name])
@@ -259,7 +260,9 @@ class ExecTests(unittest.TestCase):
         self.assertEqual(got.dtype, np.float32)
         self.assertEqual(got.shape, (t, n))
         np.testing.assert_allclose(got, want, rtol=1e-6)
-        # The result owns its buffer (handed over from Rust, not a view of anything).
+        # The tensor's buffer itself, handed over from Rust (no copy): the array's base is
+        # the container that frees it, and the array is writable.
+        self.assertEqual(type(got.base).__name__, "PySliceContainer")
         self.assertTrue(got.flags.writeable)
         got[0, 0] = 42.0
         # The default gamma (0.99), a non-contiguous input, and the interpreter.
