@@ -192,22 +192,7 @@ impl<D: Device> DeviceExecutable<D> {
     }
 
     fn check_inputs(&self, inputs: &[Tensor]) -> Result<(), RunError> {
-        if inputs.len() != self.inputs.len() {
-            return Err(RunError::new(format!(
-                "expected {} inputs, got {}",
-                self.inputs.len(),
-                inputs.len()
-            )));
-        }
-        for (k, (t, want)) in inputs.iter().zip(&self.inputs).enumerate() {
-            if t.dtype() != want.dtype || t.shape() != want.shape.as_slice() {
-                let got = TensorType::new(t.dtype(), t.shape().to_vec());
-                return Err(RunError::new(format!(
-                    "input {k}: expected {want}, got {got}"
-                )));
-            }
-        }
-        Ok(())
+        rlp_jit::exec::check_inputs(&self.inputs, inputs)
     }
 }
 

@@ -151,22 +151,7 @@ impl JitExecutable {
     }
 
     fn check_inputs(&self, inputs: &[Tensor]) -> Result<(), RunError> {
-        if inputs.len() != self.inputs.len() {
-            return Err(RunError::new(format!(
-                "expected {} inputs, got {}",
-                self.inputs.len(),
-                inputs.len()
-            )));
-        }
-        for (k, (t, want)) in inputs.iter().zip(&self.inputs).enumerate() {
-            if t.dtype() != want.dtype || t.shape() != want.shape.as_slice() {
-                let got = TensorType::new(t.dtype(), t.shape().to_vec());
-                return Err(RunError::new(format!(
-                    "input {k}: expected {want}, got {got}"
-                )));
-            }
-        }
-        Ok(())
+        check_inputs(&self.inputs, inputs)
     }
 
     /// Runs on checked inputs; `reuse` joins the spare buffers first, so outputs of its
@@ -201,6 +186,27 @@ impl JitExecutable {
             .map(|(s, (_, shape))| s.into_tensor(shape))
             .collect())
     }
+}
+
+/// Checks the caller's tensors against a graph's input types: the count, and each one's
+/// dtype and shape (shared with the other executors of fused schedules).
+pub fn check_inputs(want: &[TensorType], inputs: &[Tensor]) -> Result<(), RunError> {
+    if inputs.len() != want.len() {
+        return Err(RunError::new(format!(
+            "expected {} inputs, got {}",
+            want.len(),
+            inputs.len()
+        )));
+    }
+    for (k, (t, want)) in inputs.iter().zip(want).enumerate() {
+        if t.dtype() != want.dtype || t.shape() != want.shape.as_slice() {
+            let got = TensorType::new(t.dtype(), t.shape().to_vec());
+            return Err(RunError::new(format!(
+                "input {k}: expected {want}, got {got}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn is_standard(t: &Tensor) -> bool {

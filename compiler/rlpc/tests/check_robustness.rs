@@ -198,7 +198,8 @@ fn fuzz_corpus_and_its_mutations_never_crash_the_front_end() {
 #[test]
 fn a_closed_pipe_is_not_a_panic() {
     use std::process::Stdio;
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dqn_cartpole.rlp");
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dqn_cartpole.rlp");
     let mut child = Command::new(env!("CARGO_BIN_EXE_rlpc"))
         .args(["explain", "--all-passes"])
         .arg(&file)
@@ -212,4 +213,3 @@ fn a_closed_pipe_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_ne!(out.status.code(), Some(101), "{err}");
 }
-

@@ -63,11 +63,17 @@ fn assert_same_training(
             .iter()
             .zip(b)
             .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()));
-        assert!(same_metrics, "{name}: iteration {it} metrics {a:?} vs {b:?}");
+        assert!(
+            same_metrics,
+            "{name}: iteration {it} metrics {a:?} vs {b:?}"
+        );
     }
     assert_eq!(js.len(), cs.len());
     for ((n, a), (_, b)) in js.iter().zip(&cs) {
-        assert!(same(a, b), "{name}: slot `{n}` differs after {iterations} iterations");
+        assert!(
+            same(a, b),
+            "{name}: slot `{n}` differs after {iterations} iterations"
+        );
     }
 }
 

@@ -637,8 +637,17 @@ fn resuming_after_the_program_was_edited_still_finds_its_data() {
     std::fs::copy(examples.join("bc_cartpole.rlp"), &file).unwrap();
     let out = root.join("run");
     ok(&[
-        "run", s(&file), "--out", s(&out), "--quiet", "--set", "iters=20", "--stop-after", "5",
-        "--checkpoint-every", "5",
+        "run",
+        s(&file),
+        "--out",
+        s(&out),
+        "--quiet",
+        "--set",
+        "iters=20",
+        "--stop-after",
+        "5",
+        "--checkpoint-every",
+        "5",
     ]);
     let edited = std::fs::read_to_string(&file).unwrap() + "\n# edited after the run started\n";
     std::fs::write(&file, edited).unwrap();

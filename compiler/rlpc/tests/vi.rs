@@ -114,7 +114,10 @@ fn gaussian_kl_matches_a_monte_carlo_estimate() {
                 (log_q + 0.5 * z * z, log_q + 0.5 * z2 * z2 + ls2[i])
             })
             .unzip();
-        for (what, got, terms) in [("N(0, 1)", closed[i], std_terms), ("N(μ₂, σ₂²)", closed2[i], terms2)] {
+        for (what, got, terms) in [
+            ("N(0, 1)", closed[i], std_terms),
+            ("N(μ₂, σ₂²)", closed2[i], terms2),
+        ] {
             let (mean, se) = mean_se(&terms);
             assert!(
                 (got - mean).abs() < 4.0 * se + 1e-9,
@@ -125,13 +128,23 @@ fn gaussian_kl_matches_a_monte_carlo_estimate() {
     // KL(q ‖ q) = 0, and KL to N(0, 1) is the special case of the general form.
     let same = run(
         "kl2",
-        &[t(&[4, 1], &mu), t(&[4, 1], &ls), t(&[4, 1], &mu), t(&[4, 1], &ls)],
+        &[
+            t(&[4, 1], &mu),
+            t(&[4, 1], &ls),
+            t(&[4, 1], &mu),
+            t(&[4, 1], &ls),
+        ],
     );
     assert!(same.iter().all(|v| v.abs() < 1e-12), "{same:?}");
     let zeros = [0.0; 4];
     let general = run(
         "kl2",
-        &[t(&[4, 1], &mu), t(&[4, 1], &ls), t(&[4, 1], &zeros), t(&[4, 1], &zeros)],
+        &[
+            t(&[4, 1], &mu),
+            t(&[4, 1], &ls),
+            t(&[4, 1], &zeros),
+            t(&[4, 1], &zeros),
+        ],
     );
     for (a, b) in general.iter().zip(&closed) {
         assert!((a - b).abs() < 1e-12, "{a} vs {b}");
@@ -146,11 +159,19 @@ fn log_likelihoods_match_plain_rust() {
     let got = run("bernoulli", &[t(&[2, 3], &x), t(&[2, 3], &l)]);
     let reference = |x: f64, l: f64| {
         // log σ(l) = −log(1 + e^−l), log(1 − σ(l)) = −log(1 + e^l), each stable.
-        let log1pexp = |v: f64| if v > 0.0 { v + (-v).exp().ln_1p() } else { v.exp().ln_1p() };
+        let log1pexp = |v: f64| {
+            if v > 0.0 {
+                v + (-v).exp().ln_1p()
+            } else {
+                v.exp().ln_1p()
+            }
+        };
         -x * log1pexp(-l) - (1.0 - x) * log1pexp(l)
     };
     for row in 0..2 {
-        let want: f64 = (0..3).map(|j| reference(x[row * 3 + j], l[row * 3 + j])).sum();
+        let want: f64 = (0..3)
+            .map(|j| reference(x[row * 3 + j], l[row * 3 + j]))
+            .sum();
         assert!(
             got[row].is_finite() && (got[row] - want).abs() < 1e-9 * (1.0 + want.abs()),
             "row {row}: {} vs {want}",
@@ -398,7 +419,15 @@ fn log_evidence(x: &[f64], wt: &[f64; 6], b: &[f64; 3], sigma: f64) -> f64 {
 #[test]
 fn an_encoder_trained_by_the_elbo_closes_the_gap_on_a_linear_gaussian_model() {
     let (h, slots) = train_source(LINEAR_GAUSSIAN, &["elbo", "exact"]);
-    let wt = [0.6666667f32, 1.3333334, 1.3333334, 0.6666667, 0.33333334, -0.6666667].map(f64::from);
+    let wt = [
+        0.6666667f32,
+        1.3333334,
+        1.3333334,
+        0.6666667,
+        0.33333334,
+        -0.6666667,
+    ]
+    .map(f64::from);
     let b = [0.5f32, -1.0, 0.25].map(f64::from);
     let x = slot(&slots, "x");
     let log_px = x
@@ -409,7 +438,10 @@ fn an_encoder_trained_by_the_elbo_closes_the_gap_on_a_linear_gaussian_model() {
     let (mc, exact) = (&h[0], &h[1]);
     // The bound holds at every step (the closed form has no sampling noise; f32 sums).
     for (i, e) in exact.iter().enumerate() {
-        assert!(*e <= log_px + 1e-4, "step {i}: ELBO {e} > log p(x) {log_px}");
+        assert!(
+            *e <= log_px + 1e-4,
+            "step {i}: ELBO {e} > log p(x) {log_px}"
+        );
     }
     // The 64-draw estimate agrees with the closed form (the estimator is unbiased).
     let diffs: Vec<f64> = mc.iter().zip(exact).map(|(a, b)| a - b).collect();
@@ -455,7 +487,10 @@ fn reparameterised_and_score_function_gradients_agree_in_expectation() {
         "rm0", "rm1", "rm2", "rs0", "rs1", "rs2", "sm0", "sm1", "sm2", "ss0", "ss1", "ss2",
     ];
     let (h, slots) = train_source(GRADIENTS, &names);
-    let (mu, ls) = (slot(&slots, "mu.mu0").to_vec(), slot(&slots, "ls.ls0").to_vec());
+    let (mu, ls) = (
+        slot(&slots, "mu.mu0").to_vec(),
+        slot(&slots, "ls.ls0").to_vec(),
+    );
     for j in 0..3 {
         let (m, s2) = (mu[j], (2.0 * ls[j]).exp());
         let damp = (-0.5 * s2).exp();
@@ -469,10 +504,22 @@ fn reparameterised_and_score_function_gradients_agree_in_expectation() {
                 "∂/∂{what}[{j}]: exact {:.5}, reparameterised {rep:.5} ± {rep_se:.5}, score {sf:.5} ± {sf_se:.5}",
                 want[p]
             );
-            assert!((rep - sf).abs() < 4.0 * both, "∂/∂{what}[{j}]: the estimators disagree");
-            assert!((rep - want[p]).abs() < 4.0 * rep_se + 1e-6, "∂/∂{what}[{j}]: reparameterised");
-            assert!((sf - want[p]).abs() < 4.0 * sf_se, "∂/∂{what}[{j}]: score function");
-            assert!(rep_se < sf_se, "the reparameterised estimate should vary less");
+            assert!(
+                (rep - sf).abs() < 4.0 * both,
+                "∂/∂{what}[{j}]: the estimators disagree"
+            );
+            assert!(
+                (rep - want[p]).abs() < 4.0 * rep_se + 1e-6,
+                "∂/∂{what}[{j}]: reparameterised"
+            );
+            assert!(
+                (sf - want[p]).abs() < 4.0 * sf_se,
+                "∂/∂{what}[{j}]: score function"
+            );
+            assert!(
+                rep_se < sf_se,
+                "the reparameterised estimate should vary less"
+            );
         }
     }
 }
@@ -503,7 +550,10 @@ fn rendered_shapes_sit_where_the_state_says() {
         let err = (angle - th + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU)
             - std::f64::consts::PI;
         assert!(err.abs() < 0.05, "θ = {th}: centroid at angle {angle}");
-        assert!((cx * cx + cy * cy).sqrt() > 0.25, "θ = {th}: centroid too near the pivot");
+        assert!(
+            (cx * cx + cy * cy).sqrt() > 0.25,
+            "θ = {th}: centroid too near the pivot"
+        );
         masses.push(m);
     }
     // A rotated rod covers about the same area.
@@ -540,7 +590,10 @@ fn the_vae_learns_pendulum_images() {
     assert!(start < -150.0, "{start}");
     assert!(end > -42.0, "the ELBO reached only {end} in 400 steps");
     assert!(kl > 1.0, "the latent carries {kl} nats: posterior collapse");
-    assert!(end < best, "the ELBO {end} cannot exceed the best reconstruction {best}");
+    assert!(
+        end < best,
+        "the ELBO {end} cannot exceed the best reconstruction {best}"
+    );
 }
 
 #[test]
@@ -565,11 +618,7 @@ fn the_representation_program_runs_in_each_mode() {
         let m = common::final_metrics(
             "vae_representation_pendulum.rlp",
             0,
-            &[
-                ("obs_mode", mode),
-                ("iters", "1100"),
-                ("vae_steps", "300"),
-            ],
+            &[("obs_mode", mode), ("iters", "1100"), ("vae_steps", "300")],
             &["greedy", "vae_elbo", "alpha"],
         );
         assert!(m[0].is_finite() && m[0] < 0.0, "{mode}: greedy {}", m[0]);

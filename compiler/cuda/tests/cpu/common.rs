@@ -27,10 +27,16 @@ fn close(a: &Tensor, b: &Tensor) -> Result<(), String> {
     if a.dtype() != b.dtype() || a.shape() != b.shape() {
         return same_bits(a, b);
     }
-    let eps = if a.dtype() == rlp_runtime::DType::F64 { 1e-12 } else { 2e-5 };
+    let eps = if a.dtype() == rlp_runtime::DType::F64 {
+        1e-12
+    } else {
+        2e-5
+    };
     let (x, y) = (a.to_f64_vec(), b.to_f64_vec());
     match x.iter().zip(&y).position(|(p, q)| {
-        !(p == q || (p.is_nan() && q.is_nan()) || (p - q).abs() <= eps * p.abs().max(q.abs()).max(1e-30))
+        !(p == q
+            || (p.is_nan() && q.is_nan())
+            || (p - q).abs() <= eps * p.abs().max(q.abs()).max(1e-30))
     }) {
         None => Ok(()),
         Some(i) => Err(format!("element {i}: {} vs {}", x[i], y[i])),

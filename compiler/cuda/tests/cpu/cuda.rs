@@ -77,7 +77,12 @@ fn scan_source() {
 #[test]
 fn row_ops_source() {
     let g = graph(
-        &[ty(F, &[6, 2]), ty(DType::I32, &[3]), ty(F, &[3, 2]), ty(F, &[2, 5])],
+        &[
+            ty(F, &[6, 2]),
+            ty(DType::I32, &[3]),
+            ty(F, &[3, 2]),
+            ty(F, &[2, 5]),
+        ],
         |g, x| {
             let put = g
                 .add(Op::PutRows { accumulate: true }, vec![x[0], x[1], x[2]])
@@ -116,10 +121,10 @@ fn a_failed_check_is_reported_by_its_own_message() {
         let rows = g.add(Op::TakeRows, vec![x[0], x[1]]).unwrap();
         vec![g.unary(UnaryOp::Neg, rows).unwrap()]
     });
-    let inputs = [
-        t(F, &[4, 2], &[1.0; 8]),
-        t(DType::I32, &[2], &[1.0, 9.0]),
-    ];
+    let inputs = [t(F, &[4, 2], &[1.0; 8]), t(DType::I32, &[2], &[1.0, 9.0])];
     let message = check_fails(&g, &inputs);
-    assert!(message.contains("out of range") || message.contains("index"), "{message}");
+    assert!(
+        message.contains("out of range") || message.contains("index"),
+        "{message}"
+    );
 }

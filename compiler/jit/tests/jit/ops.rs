@@ -336,7 +336,11 @@ fn argmax_first_maximum_and_nan() {
 fn one_column_products_with_an_epilogue_over_many_rows() {
     for (m, k) in [(1024, 64), (300, 7), (257, 256)] {
         let g = graph(
-            &[ty(DType::F32, &[m, k]), ty(DType::F32, &[k, 1]), ty(DType::F32, &[m, 1])],
+            &[
+                ty(DType::F32, &[m, k]),
+                ty(DType::F32, &[k, 1]),
+                ty(DType::F32, &[m, 1]),
+            ],
             |g, x| {
                 let p = g.add(Op::MatMul, vec![x[0], x[1]]).unwrap();
                 let s = g.binary(BinaryOp::Add, p, x[2]).unwrap();

@@ -125,7 +125,10 @@ impl Modules {
     /// Loads the prelude, then `text` as the main file at `path`: its relative `use`s and
     /// data files resolve from `path`'s directory (a run resumed from the text it saved
     /// after the file itself changed).
-    pub fn load_main_text(path: &Path, text: String) -> Result<(Modules, ModId), (Modules, Vec<Diag>)> {
+    pub fn load_main_text(
+        path: &Path,
+        text: String,
+    ) -> Result<(Modules, ModId), (Modules, Vec<Diag>)> {
         Self::load_text_at(path, &text, HashMap::new())
     }
 
