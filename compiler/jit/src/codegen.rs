@@ -434,7 +434,9 @@ impl<'a, 'f> Emitter<'a, 'f> {
         out: usize,
         fold: Fold,
     ) {
-        let widths: &[usize] = if interleaves_units(self.k, n_kept) {
+        let units: usize = self.k.space[..n_kept].iter().product();
+        let vector = matches!(fold, Fold::Reduce(_)) && units >= 4 && simd::fits_reduce(self.k);
+        let widths: &[usize] = if vector || interleaves_units(self.k, n_kept) {
             &[4, 1]
         } else {
             &[1]
@@ -458,7 +460,11 @@ impl<'a, 'f> Emitter<'a, 'f> {
 
             self.b.switch_to_block(body);
             let uv = self.b.use_var(u);
-            self.reduce_units(uv, w, n_kept, value, out, fold);
+            if vector && w == simd::LANES {
+                self.reduce_unit_lanes(uv, n_kept, value, out, fold);
+            } else {
+                self.reduce_units(uv, w, n_kept, value, out, fold);
+            }
             let uv = self.b.use_var(u);
             let uw = self.b.ins().iadd_imm_s(uv, w as i64);
             self.b.def_var(u, uw);
@@ -567,6 +573,98 @@ impl<'a, 'f> Emitter<'a, 'f> {
             let uv = self.b.ins().iadd_imm_s(first, k as i64);
             self.store_raw(out, uv, result);
         }
+        self.inner = None;
+    }
+
+    /// The folds of units `first..first + 4` as one four-lane fold, a unit per lane
+    /// (module `simd`): the element computation is emitted once, on vectors whose lanes
+    /// gather the units' elements, and each lane folds in the scalar order.
+    fn reduce_unit_lanes(
+        &mut self,
+        first: Value,
+        n_kept: usize,
+        value: ValId,
+        out: usize,
+        fold: Fold,
+    ) {
+        let Fold::Reduce(op) = fold else {
+            unreachable!("only sums, maxima and minima fold in lanes")
+        };
+        let rank = self.k.space.len();
+        let kept: Vec<usize> = (0..n_kept).collect();
+        let red_outer: Vec<usize> = (n_kept..rank - 1).collect();
+        let red_rows: i64 = self.k.space[n_kept..rank - 1].iter().product::<usize>() as i64;
+        let row_len = self.k.space[rank - 1] as i64;
+
+        let r = self.b.declare_var(types::I64);
+        let c = self.b.declare_var(types::I64);
+        let acc = self.b.declare_var(types::F32X4);
+        let [row_head, row_body, inner_head, inner_body, row_next, done] =
+            std::array::from_fn(|_| self.b.create_block());
+
+        let mut unit_bases = Vec::with_capacity(simd::LANES);
+        for k in 0..simd::LANES {
+            let uv = self.b.ins().iadd_imm_s(first, k as i64);
+            let coords = self.decompose(uv, &kept);
+            self.set_bases(None, &kept, &coords);
+            unit_bases.push(self.bases.clone());
+        }
+        let init = self.reduce_identity(op, DType::F32);
+        let init = self.b.ins().splat(types::F32X4, init);
+        self.b.def_var(acc, init);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(r, zero);
+        self.b.ins().jump(row_head, &[]);
+
+        self.b.switch_to_block(row_head);
+        let rv = self.b.use_var(r);
+        let more = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, rv, red_rows);
+        self.b.ins().brif(more, row_body, &[], done, &[]);
+
+        self.b.switch_to_block(row_body);
+        let rv = self.b.use_var(r);
+        let coords = self.decompose(rv, &red_outer);
+        let mut row_bases = Vec::with_capacity(simd::LANES);
+        for bases in &unit_bases {
+            self.set_bases(Some(bases), &red_outer, &coords);
+            row_bases.push(self.bases.clone());
+        }
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(c, zero);
+        self.b.ins().jump(inner_head, &[]);
+
+        self.b.switch_to_block(inner_head);
+        let cv = self.b.use_var(c);
+        let more = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, cv, row_len);
+        self.b.ins().brif(more, inner_body, &[], row_next, &[]);
+
+        self.b.switch_to_block(inner_body);
+        let cv = self.b.use_var(c);
+        let vals = self.lane_values(None, &mut |e, param, index| {
+            e.gather_units(param, index, &row_bases, cv, n_kept)
+        });
+        let v = vals[value.index()].expect("the folded value is computed");
+        let a = self.b.use_var(acc);
+        let bop = match op {
+            ReduceOp::Sum => BinaryOp::Add,
+            ReduceOp::Max => BinaryOp::Max,
+            ReduceOp::Min => BinaryOp::Min,
+        };
+        let next = self.vector_binary(bop, DType::F32, a, v);
+        self.b.def_var(acc, next);
+        let c1 = self.b.ins().iadd_imm_s(cv, 1);
+        self.b.def_var(c, c1);
+        self.b.ins().jump(inner_head, &[]);
+
+        self.b.switch_to_block(row_next);
+        let rv = self.b.use_var(r);
+        let r1 = self.b.ins().iadd_imm_s(rv, 1);
+        self.b.def_var(r, r1);
+        self.b.ins().jump(row_head, &[]);
+
+        self.b.switch_to_block(done);
+        let result = self.b.use_var(acc);
+        self.store_vector(out, first, result);
         self.inner = None;
     }
 

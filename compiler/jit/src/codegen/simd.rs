@@ -10,9 +10,14 @@
 //! arithmetic, module `math`, and have one). Booleans live as lane masks (all
 //! ones or all zeros). Each lane computes exactly what the scalar loop computes for its
 //! element, so results are unchanged.
+//!
+//! A reduction fits on the same terms with one *unit* per lane ([`fits_reduce`]): lane
+//! `k` folds unit `first + k`'s elements in their order, so every unit's sum is the
+//! scalar one bit for bit; its loads gather one element per unit, since units need not
+//! be adjacent in memory.
 
 use super::Emitter;
-use crate::kernel::{Kernel, KernelKind, Op, ValId};
+use crate::kernel::{IndexId, Kernel, KernelKind, Op, ValId};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value, types};
 use rlp_ir::{BinaryOp, UnaryOp};
@@ -37,12 +42,25 @@ pub fn fits_scan(k: &Kernel) -> bool {
     matches!(k.kind, KernelKind::Scan(_)) && !k.space.is_empty() && lane_wise(k)
 }
 
+/// Whether a reduction (no checks) has a four-lane fold with one unit per lane: as for a
+/// map kernel, except that loads may step by anything (each lane gathers its unit's
+/// element).
+pub fn fits_reduce(k: &Kernel) -> bool {
+    matches!(k.kind, KernelKind::Reduce { .. })
+        && !k.space.is_empty()
+        && k.checks.is_empty()
+        && lane_wise(k)
+}
+
 fn lane_wise(k: &Kernel) -> bool {
     let scan = matches!(k.kind, KernelKind::Scan(_));
+    let gathers = matches!(k.kind, KernelKind::Reduce { .. });
     let inner = k.space.len() - 1;
     let params_f32 = k.params.iter().all(|p| p.dtype == DType::F32);
     let loads_ok = k.indices.iter().all(|ix| {
-        ix.dynamic.is_empty() && (scan || ix.step_stride == 0) && matches!(ix.strides[inner], 0 | 1)
+        ix.dynamic.is_empty()
+            && (scan || ix.step_stride == 0)
+            && (gathers || matches!(ix.strides[inner], 0 | 1))
     });
     let op_ok = |inst: &crate::kernel::Inst| match &inst.op {
         Op::Load { .. } => true,
@@ -107,28 +125,71 @@ impl Emitter<'_, '_> {
     /// Every instruction's value for the four units from flat index `i` (the innermost
     /// coordinate is set; in a scan, so is the step).
     pub(super) fn vector_values(&mut self, i: Value) -> Vec<Option<Value>> {
+        self.lane_values(Some(i), &mut |e, param, index| {
+            let inner = e.k.space.len() - 1;
+            let at = e.index(index);
+            let addr = e.address(param, at);
+            if e.k.indices[index.index()].strides[inner] == 0 {
+                let x = e.b.ins().load(types::F32, MemFlagsData::trusted(), addr, 0);
+                e.b.ins().splat(VF, x)
+            } else {
+                // Element-aligned only: no `aligned` flag on a vector access.
+                e.b.ins()
+                    .load(VF, MemFlagsData::new().with_notrap(), addr, 0)
+            }
+        })
+    }
+
+    /// The element of four units of a reduction at column `cv` of their current rows, one
+    /// unit per lane: `row_bases[k]` are unit `k`'s index bases. An index that does not
+    /// move with the unit is loaded once.
+    pub(super) fn gather_units(
+        &mut self,
+        param: usize,
+        index: IndexId,
+        row_bases: &[Vec<Option<Value>>],
+        cv: Value,
+        n_kept: usize,
+    ) -> Value {
+        let inner = self.k.space.len() - 1;
+        let same = self.k.indices[index.index()].strides[..n_kept]
+            .iter()
+            .all(|&s| s == 0);
+        let mut lanes = Vec::with_capacity(LANES);
+        for bases in row_bases.iter().take(if same { 1 } else { LANES }) {
+            self.bases = bases.clone();
+            self.inner = Some((inner, cv));
+            let at = self.index(index);
+            let addr = self.address(param, at);
+            lanes.push(
+                self.b
+                    .ins()
+                    .load(types::F32, MemFlagsData::trusted(), addr, 0),
+            );
+        }
+        if same {
+            return self.b.ins().splat(VF, lanes[0]);
+        }
+        let mut v = self.b.ins().scalar_to_vector(VF, lanes[0]);
+        for (lane, &x) in lanes.iter().enumerate().skip(1) {
+            v = self.b.ins().insertlane(v, x, lane as u8);
+        }
+        v
+    }
+
+    /// Every instruction's four-lane value, loads produced by `load(param, index)`; a
+    /// scan's carries are read at flat index `carry_at` of their final-store buffers.
+    pub(super) fn lane_values(
+        &mut self,
+        carry_at: Option<Value>,
+        load: &mut dyn FnMut(&mut Self, usize, IndexId) -> Value,
+    ) -> Vec<Option<Value>> {
         let k = self.k;
         let mut vals: Vec<Option<Value>> = vec![None; k.insts.len()];
         for (n, inst) in k.insts.iter().enumerate() {
             let v = |x: &ValId| vals[x.index()].expect("operands come first");
             let value = match &inst.op {
-                Op::Load { param, index } => {
-                    let inner = k.space.len() - 1;
-                    let at = self.index(*index);
-                    let addr = self.address(*param, at);
-                    if k.indices[index.index()].strides[inner] == 0 {
-                        let x = self
-                            .b
-                            .ins()
-                            .load(types::F32, MemFlagsData::trusted(), addr, 0);
-                        self.b.ins().splat(VF, x)
-                    } else {
-                        // Element-aligned only: no `aligned` flag on a vector access.
-                        self.b
-                            .ins()
-                            .load(VF, MemFlagsData::new().with_notrap(), addr, 0)
-                    }
-                }
+                Op::Load { param, index } => load(self, *param, *index),
                 Op::Const(c) => self.splat_const(inst.dtype, *c),
                 Op::Unary(u, a) => self.vector_unary(*u, inst.dtype, v(a)),
                 Op::Binary(b, x, y) => self.vector_binary(*b, k.insts[x.index()].dtype, v(x), v(y)),
@@ -137,7 +198,8 @@ impl Emitter<'_, '_> {
                     let KernelKind::Scan(s) = &k.kind else {
                         unreachable!("carries only occur in scan kernels")
                     };
-                    let addr = self.address(s.final_stores[*c].0, i);
+                    let at = carry_at.expect("a scan's lanes read carries at a unit");
+                    let addr = self.address(s.final_stores[*c].0, at);
                     self.b
                         .ins()
                         .load(VF, MemFlagsData::new().with_notrap(), addr, 0)
@@ -311,5 +373,34 @@ mod tests {
         let n = h.unary(UnaryOp::Neg, x).unwrap();
         h.outputs = vec![n];
         assert!(!first_kernel_fits(&h));
+    }
+
+    fn first_reduce_fits(g: &Graph) -> bool {
+        let s = crate::fuse::fuse(g, true).unwrap();
+        let Step::Kernel(k) = &s.steps[0] else {
+            panic!("not a kernel")
+        };
+        super::fits_reduce(&k.coalesced())
+    }
+
+    #[test]
+    fn f32_reductions_fold_in_lanes_and_f64_or_casts_do_not() {
+        let mut g = Graph::new();
+        let x = g.add_input(TensorType::new(DType::F32, [5, 8]));
+        let e = g.unary(UnaryOp::Exp, x).unwrap();
+        let s = g.reduce(rlp_ir::ReduceOp::Sum, e, vec![0]).unwrap();
+        g.outputs = vec![s];
+        assert!(first_reduce_fits(&g));
+        let mut h = Graph::new();
+        let x = h.add_input(TensorType::new(DType::F64, [5, 8]));
+        let s = h.reduce(rlp_ir::ReduceOp::Max, x, vec![1]).unwrap();
+        h.outputs = vec![s];
+        assert!(!first_reduce_fits(&h));
+        let mut c = Graph::new();
+        let x = c.add_input(TensorType::new(DType::I32, [5, 8]));
+        let f = c.cast(x, DType::F32).unwrap();
+        let s = c.reduce(rlp_ir::ReduceOp::Sum, f, vec![1]).unwrap();
+        c.outputs = vec![s];
+        assert!(!first_reduce_fits(&c));
     }
 }

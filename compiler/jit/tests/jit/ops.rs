@@ -630,3 +630,50 @@ fn long_reductions_over_many_units() {
         }
     }
 }
+
+/// Reductions of fused `f32` expressions, which fold four units per vector with each
+/// lane gathering its unit's elements: inline `exp`/`log`/`tanh`, NaN-propagating
+/// extrema, operands broadcast along the units (one load for all lanes) or along the
+/// folded axis, over the first, a middle and the last axis, with unit-count tails.
+#[test]
+fn fused_f32_reductions_fold_units_in_lanes_like_the_interpreter() {
+    let mut rng = Gen(12);
+    for units in [4, 5, 9, 33] {
+        for (shape, axes) in [
+            (vec![units, 17], vec![1]),
+            (vec![17, units], vec![0]),
+            (vec![3, units, 6], vec![0, 2]),
+        ] {
+            let folded: Vec<usize> = shape
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| if axes.contains(&i) { d } else { 1 })
+                .collect();
+            let kept: Vec<usize> = shape
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+                .collect();
+            for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min] {
+                let g = graph(
+                    &[
+                        ty(DType::F32, &shape),
+                        ty(DType::F32, &folded),
+                        ty(DType::F32, &kept),
+                    ],
+                    |g, x| {
+                        let along = g.broadcast(x[1], &shape).unwrap();
+                        let per_unit = g.broadcast(x[2], &shape).unwrap();
+                        let e = g.unary(UnaryOp::Exp, x[0]).unwrap();
+                        let t = g.unary(UnaryOp::Tanh, along).unwrap();
+                        let l = g.unary(UnaryOp::Log, per_unit).unwrap();
+                        let a = g.binary(BinaryOp::Mul, e, t).unwrap();
+                        let m = g.binary(BinaryOp::Max, a, l).unwrap();
+                        vec![g.reduce(op, m, axes.clone()).unwrap()]
+                    },
+                );
+                check(&g, &rng.inputs(&g, true));
+            }
+        }
+    }
+}
