@@ -312,3 +312,38 @@ train iterations: 12 {
     assert!(scans(&looped) > scans(&unrolled));
     same_training(looped, unrolled, 12, Backend::Jit);
 }
+
+/// An evaluation rollout (`evaluation: true`) steps its environment but not the run's
+/// `env_steps`; the same rollout without the flag counts, and the flag must be a bool.
+#[test]
+fn evaluation_rollouts_do_not_count_as_env_steps() {
+    let src = |flag: &str| {
+        format!(
+            r#"
+use std.env.cartpole
+env    = cartpole(envs: 4)
+probe  = cartpole(envs: 3, seed: 1)
+policy = categorical(mlp(env.obs, [8], env.actions))
+train iterations: 3 {{
+  sample batch = rollout(env, policy, steps: 5)
+         every 2 steps {{
+           sample eval = rollout(probe, policy, steps: 7{flag})
+         }}
+  log    r = nanmean(env.episode_return), g = nanmean(probe.episode_return)
+}}
+"#
+        )
+    };
+    let steps = |p: &Program| p.stages.iter().map(|s| s.env_steps).collect::<Vec<u64>>();
+    let counted = steps(&lower_source(&src(""), false));
+    let evaluation = steps(&lower_source(&src(", evaluation: true"), false));
+    assert_eq!(counted.iter().sum::<u64>(), 5 * 4 + 7 * 3, "{counted:?}");
+    assert_eq!(evaluation.iter().sum::<u64>(), 5 * 4, "{evaluation:?}");
+    let dir = std::env::temp_dir().join(format!("rlpc-loops-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.rlp");
+    std::fs::write(&path, src(", evaluation: 1")).unwrap();
+    let (d, s) = rlpc::front_end_opts(&path, 0, &[], Options::default()).unwrap_err();
+    let msg = rlpc::diag::render_plain(&d, &s);
+    assert!(msg.contains("`evaluation` must be true or false"), "{msg}");
+}

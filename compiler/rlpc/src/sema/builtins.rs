@@ -950,7 +950,7 @@ fn norm_axis(ax: i64, rank: usize, l: Loc) -> R<usize> {
     Ok(k as usize)
 }
 
-fn take_bool(a: &mut Args, name: &str) -> R<bool> {
+pub(super) fn take_bool(a: &mut Args, name: &str) -> R<bool> {
     match a.take_kw(name) {
         None => Ok(false),
         Some((Value::Bool(b), _)) => Ok(b),

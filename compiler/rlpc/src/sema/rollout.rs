@@ -8,15 +8,18 @@ use crate::program::{SlotId, SlotKind};
 use rlp_ir::{DType, Op, TensorType};
 use rlp_syntax::ast::BinOp;
 
-/// `rollout(env, policy, steps: T)`: steps every environment `T` times under the
-/// policy, resetting finished episodes, and returns the batch as a record of `[T, N, …]`
-/// tensors. Environment state is carried in its slots across calls.
+/// `rollout(env, policy, steps: T, evaluation: false)`: steps every environment `T`
+/// times under the policy, resetting finished episodes, and returns the batch as a record
+/// of `[T, N, …]` tensors. Environment state is carried in its slots across calls. An
+/// evaluation rollout's steps are not training experience, so they do not count in the
+/// run's `env_steps`.
 pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
     let call = a.call;
     let (env, lenv) = a.need("rollout", "env")?;
     let (policy, _) = a.need("rollout", "policy")?;
     let (steps, lsteps) = a.need("rollout", "steps")?;
-    a.done_public("rollout", &["env", "policy", "steps"])?;
+    let evaluation = super::builtins::take_bool(&mut a, "evaluation")?;
+    a.done_public("rollout", &["env", "policy", "steps", "evaluation"])?;
     let Value::Int(t_len) = steps else {
         return Err(Diag::new(
             "type-mismatch",
@@ -29,7 +32,9 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
     }
     let env = match env {
         Value::Env(e) => e,
-        Value::External(x) => return external_rollout(el, &x, &policy, t_len as usize, call),
+        Value::External(x) => {
+            return external_rollout(el, &x, &policy, t_len as usize, evaluation, call);
+        }
         other => {
             return Err(Diag::new(
                 "type-mismatch",
@@ -256,7 +261,9 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
     {
         el.write_slot(*s, v)?;
     }
-    el.env_steps += t_len as u64 * n as u64;
+    if !evaluation {
+        el.env_steps += t_len as u64 * n as u64;
+    }
     let mut rec: Vec<(String, Value)> = fields
         .into_iter()
         .zip(ys.into_iter().map(Value::Tensor))
@@ -734,6 +741,7 @@ fn external_rollout(
     x: &super::value::ExternalDef,
     policy: &Value,
     steps: usize,
+    evaluation: bool,
     call: Loc,
 ) -> R<Value> {
     use crate::program::{BatchField, ExternalRollout, Stage, StageKind};
@@ -844,7 +852,7 @@ fn external_rollout(
         graph,
         reads,
         writes,
-        env_steps: (steps * n) as u64,
+        env_steps: if evaluation { 0 } else { (steps * n) as u64 },
         loops: vec![],
         external: Some(ExternalRollout {
             env: x.index,
