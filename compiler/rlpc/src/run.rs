@@ -224,6 +224,10 @@ pub struct Trainer<'c> {
     /// into pages already mapped instead of fresh ones. Owned tensors: nothing else can
     /// refer to them, so reusing them never aliases a live value.
     displaced: Vec<Vec<Option<Tensor>>>,
+    /// Empty tensors that hold a slot's place while its value is lent to a stage, kept
+    /// for the next stage: a fresh one costs ndarray's shape machinery, dozens of times
+    /// per iteration in a step-wise program.
+    placeholders: Vec<Tensor>,
 }
 
 impl<'c> Trainer<'c> {
@@ -260,6 +264,7 @@ impl<'c> Trainer<'c> {
             slots,
             externals,
             displaced,
+            placeholders: vec![],
         };
         // Datasets first: top-level bindings computed from their rows (a per-episode
         // layout) are part of the init graph.
@@ -345,13 +350,15 @@ impl<'c> Trainer<'c> {
     /// Writes the rows of the stage's row writes into their state, in place.
     fn apply_row_writes(&mut self, stage: &Stage) -> Result<(), String> {
         for w in &stage.row_writes {
-            let mut target = std::mem::replace(&mut self.slots[w.slot.0 as usize], placeholder());
+            let hold = self.placeholder();
+            let mut target = std::mem::replace(&mut self.slots[w.slot.0 as usize], hold);
             let (index, rows) = (
                 &self.slots[w.index.0 as usize],
                 &self.slots[w.rows.0 as usize],
             );
             let done = target.put_rows(index, rows, w.add);
-            self.slots[w.slot.0 as usize] = target;
+            let hold = std::mem::replace(&mut self.slots[w.slot.0 as usize], target);
+            self.placeholders.push(hold);
             done.map_err(|e| {
                 let name = &self.c.program.slot(w.slot).name;
                 format!(
@@ -370,18 +377,27 @@ impl<'c> Trainer<'c> {
         for (i, s) in stage.reads.iter().enumerate() {
             let t = match stage.reads[..i].iter().position(|r| r == s) {
                 Some(j) => inputs[j].clone(),
-                None => std::mem::replace(&mut self.slots[s.0 as usize], placeholder()),
+                None => {
+                    let hold = self.placeholder();
+                    std::mem::replace(&mut self.slots[s.0 as usize], hold)
+                }
             };
             inputs.push(t);
         }
         inputs
     }
 
+    /// An empty tensor to hold a slot's place (see `placeholders`).
+    fn placeholder(&mut self) -> Tensor {
+        self.placeholders.pop().unwrap_or_else(placeholder)
+    }
+
     /// Returns the inputs [`Trainer::take_inputs`] took to their slots.
     fn put_back(&mut self, stage: &Stage, inputs: Vec<Tensor>) {
         for (i, (s, t)) in stage.reads.iter().zip(inputs).enumerate() {
             if !stage.reads[..i].contains(s) {
-                self.slots[s.0 as usize] = t;
+                let hold = std::mem::replace(&mut self.slots[s.0 as usize], t);
+                self.placeholders.push(hold);
             }
         }
     }
