@@ -184,6 +184,27 @@ train iterations: 400 {
     insta::assert_snapshot!(check(src));
 }
 
+/// Stages inside an `every` block are laid out as in the `train` body around it: labels
+/// padded to the block's own label column, the statements after a label under its first.
+#[test]
+fn stages_inside_every_blocks_align_like_train() {
+    let src = "\
+train iterations: 400 {
+  sample batch = rollout(env, policy, steps: 1)
+         buf <- insert(buf, batch)
+         every 1 steps after 1_000 {
+           improve mb = draw(buf, 64)
+           y = stop(mb.reward)
+           minimize mse(q(mb.obs), y) with opt
+           q_targ <- polyak(q_targ, q, tau: 0.005)
+         }
+         every 500 steps { q_targ <- q }
+  log return = mean(env.episode_return)
+}
+";
+    insta::assert_snapshot!(check(src));
+}
+
 #[test]
 fn top_level_bindings_align_in_groups() {
     let src = "\

@@ -392,16 +392,7 @@ impl<'s> Printer<'s> {
             }
         }
         self.push("{");
-        let label = t
-            .body
-            .iter()
-            .filter_map(|s| match &s.kind {
-                StmtKind::Stage { kind, .. } => Some(stage_word(*kind).len() + 1),
-                StmtKind::Log { .. } => Some(4),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0);
+        let label = label_width(&t.body);
         let base = self.indent;
         self.entries(&body, base + 2, List::Train { label }, end);
         self.line_at(base);
@@ -575,12 +566,29 @@ impl<'s> Printer<'s> {
         let inline = one_line && (self.flat || !self.keep_breaks);
         let entries: Vec<Entry> = body.iter().map(Entry::Stmt).collect();
         self.indent = base;
-        self.braced(&entries, s.span.end as usize, inline, false);
+        // A block of stages (an `every` inside `train`) lays them out as `train` does.
+        let kind = match label_width(body) {
+            0 => List::Block,
+            label => List::Train { label },
+        };
+        self.braced_as(&entries, s.span.end as usize, inline, false, kind);
     }
 
     /// `{ a; b }` on one line (`inline`), or `{`, the statements one level in, `}`.
     /// `value_block`: a block expression, where `{}` would read as a record.
     pub(super) fn braced(&mut self, list: &[Entry], end: usize, inline: bool, value_block: bool) {
+        self.braced_as(list, end, inline, value_block, List::Block);
+    }
+
+    /// [`Printer::braced`] with the statements laid out as a list of `kind`.
+    fn braced_as(
+        &mut self,
+        list: &[Entry],
+        end: usize,
+        inline: bool,
+        value_block: bool,
+        kind: List,
+    ) {
         if list.is_empty() {
             self.push(if value_block { "{;}" } else { "{}" });
             return;
@@ -607,7 +615,7 @@ impl<'s> Printer<'s> {
         }
         let base = self.indent;
         let keep = self.keep_breaks;
-        self.entries(list, base + 2, List::Block, end);
+        self.entries(list, base + 2, kind, end);
         self.keep_breaks = keep;
         self.line_at(base);
         self.push("}");
@@ -735,4 +743,17 @@ fn expr_bodies(e: &Expr, out: &mut Vec<std::ops::Range<usize>>) {
         ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Str(_) => {}
         ExprKind::Name(_) => {}
     }
+}
+
+/// The column width of the stage labels in a statement list (the longest stage keyword
+/// or `log`, plus a space), 0 when it has none.
+fn label_width(body: &[Stmt]) -> usize {
+    body.iter()
+        .filter_map(|s| match &s.kind {
+            StmtKind::Stage { kind, .. } => Some(stage_word(*kind).len() + 1),
+            StmtKind::Log { .. } => Some(4),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
 }
