@@ -489,6 +489,88 @@ impl<'a, 'f> Emitter<'a, 'f> {
     ) {
         let rank = self.k.space.len();
         let dtype = self.k.insts[value.index()].dtype;
+        let accs: Vec<Variable> = (0..width)
+            .map(|_| self.b.declare_var(clif_type(dtype)))
+            .collect();
+        let args: Vec<Variable> = (0..width).map(|_| self.b.declare_var(types::I32)).collect();
+        let init = match fold {
+            Fold::Reduce(op) => self.reduce_identity(op, dtype),
+            Fold::ArgMax => self.reduce_identity(ReduceOp::Max, dtype),
+        };
+        let zero32 = self.b.ins().iconst(types::I32, 0);
+        for k in 0..width {
+            self.b.def_var(accs[k], init);
+            self.b.def_var(args[k], zero32);
+        }
+        self.unit_loops(first, width, n_kept, &mut |e, row_bases, cv| {
+            for k in 0..width {
+                e.bases = row_bases[k].clone();
+                e.inner = Some((rank - 1, cv));
+                e.emit_insts(0..e.k.insts.len());
+                let v = e.val(value);
+                e.fold_element(fold, dtype, v, cv, accs[k], args[k]);
+            }
+        });
+        for k in 0..width {
+            let result = match fold {
+                Fold::Reduce(_) => self.b.use_var(accs[k]),
+                Fold::ArgMax => self.b.use_var(args[k]),
+            };
+            let uv = self.b.ins().iadd_imm_s(first, k as i64);
+            self.store_raw(out, uv, result);
+        }
+        self.inner = None;
+    }
+
+    /// The folds of units `first..first + 4` as one four-lane fold, a unit per lane
+    /// (module `simd`): the element computation is emitted once, on vectors whose lanes
+    /// gather the units' elements, and each lane folds in the scalar order.
+    fn reduce_unit_lanes(
+        &mut self,
+        first: Value,
+        n_kept: usize,
+        value: ValId,
+        out: usize,
+        fold: Fold,
+    ) {
+        let Fold::Reduce(op) = fold else {
+            unreachable!("only sums, maxima and minima fold in lanes")
+        };
+        let acc = self.b.declare_var(types::F32X4);
+        let init = self.reduce_identity(op, DType::F32);
+        let init = self.b.ins().splat(types::F32X4, init);
+        self.b.def_var(acc, init);
+        let bop = match op {
+            ReduceOp::Sum => BinaryOp::Add,
+            ReduceOp::Max => BinaryOp::Max,
+            ReduceOp::Min => BinaryOp::Min,
+        };
+        self.unit_loops(first, simd::LANES, n_kept, &mut |e, row_bases, cv| {
+            let vals = e.lane_values(None, &mut |e, param, index| {
+                e.gather_units(param, index, row_bases, cv, n_kept)
+            });
+            let v = vals[value.index()].expect("the folded value is computed");
+            let a = e.b.use_var(acc);
+            let next = e.vector_binary(bop, DType::F32, a, v);
+            e.b.def_var(acc, next);
+        });
+        let result = self.b.use_var(acc);
+        self.store_vector(out, first, result);
+        self.inner = None;
+    }
+
+    /// The loops over the folded elements of units `first..first + width`: the rows of
+    /// the folded dims but the last, then the columns of the last; `body` gets each
+    /// unit's index bases for the current row and the column. Ends in the block after
+    /// the loops.
+    fn unit_loops(
+        &mut self,
+        first: Value,
+        width: usize,
+        n_kept: usize,
+        body: &mut dyn FnMut(&mut Self, &[Vec<Option<Value>>], Value),
+    ) {
+        let rank = self.k.space.len();
         let kept: Vec<usize> = (0..n_kept).collect();
         let red_outer: Vec<usize> = (n_kept..rank - 1).collect();
         let red_rows: i64 = self.k.space[n_kept..rank - 1].iter().product::<usize>() as i64;
@@ -496,10 +578,6 @@ impl<'a, 'f> Emitter<'a, 'f> {
 
         let r = self.b.declare_var(types::I64);
         let c = self.b.declare_var(types::I64);
-        let accs: Vec<Variable> = (0..width)
-            .map(|_| self.b.declare_var(clif_type(dtype)))
-            .collect();
-        let args: Vec<Variable> = (0..width).map(|_| self.b.declare_var(types::I32)).collect();
         let [row_head, row_body, inner_head, inner_body, row_next, done] =
             std::array::from_fn(|_| self.b.create_block());
 
@@ -509,15 +587,6 @@ impl<'a, 'f> Emitter<'a, 'f> {
             let coords = self.decompose(uv, &kept);
             self.set_bases(None, &kept, &coords);
             unit_bases.push(self.bases.clone());
-        }
-        let init = match fold {
-            Fold::Reduce(op) => self.reduce_identity(op, dtype),
-            Fold::ArgMax => self.reduce_identity(ReduceOp::Max, dtype),
-        };
-        let zero32 = self.b.ins().iconst(types::I32, 0);
-        for k in 0..width {
-            self.b.def_var(accs[k], init);
-            self.b.def_var(args[k], zero32);
         }
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(r, zero);
@@ -547,13 +616,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
 
         self.b.switch_to_block(inner_body);
         let cv = self.b.use_var(c);
-        for k in 0..width {
-            self.bases = row_bases[k].clone();
-            self.inner = Some((rank - 1, cv));
-            self.emit_insts(0..self.k.insts.len());
-            let v = self.val(value);
-            self.fold_element(fold, dtype, v, cv, accs[k], args[k]);
-        }
+        body(self, &row_bases, cv);
         let c1 = self.b.ins().iadd_imm_s(cv, 1);
         self.b.def_var(c, c1);
         self.b.ins().jump(inner_head, &[]);
@@ -565,107 +628,6 @@ impl<'a, 'f> Emitter<'a, 'f> {
         self.b.ins().jump(row_head, &[]);
 
         self.b.switch_to_block(done);
-        for k in 0..width {
-            let result = match fold {
-                Fold::Reduce(_) => self.b.use_var(accs[k]),
-                Fold::ArgMax => self.b.use_var(args[k]),
-            };
-            let uv = self.b.ins().iadd_imm_s(first, k as i64);
-            self.store_raw(out, uv, result);
-        }
-        self.inner = None;
-    }
-
-    /// The folds of units `first..first + 4` as one four-lane fold, a unit per lane
-    /// (module `simd`): the element computation is emitted once, on vectors whose lanes
-    /// gather the units' elements, and each lane folds in the scalar order.
-    fn reduce_unit_lanes(
-        &mut self,
-        first: Value,
-        n_kept: usize,
-        value: ValId,
-        out: usize,
-        fold: Fold,
-    ) {
-        let Fold::Reduce(op) = fold else {
-            unreachable!("only sums, maxima and minima fold in lanes")
-        };
-        let rank = self.k.space.len();
-        let kept: Vec<usize> = (0..n_kept).collect();
-        let red_outer: Vec<usize> = (n_kept..rank - 1).collect();
-        let red_rows: i64 = self.k.space[n_kept..rank - 1].iter().product::<usize>() as i64;
-        let row_len = self.k.space[rank - 1] as i64;
-
-        let r = self.b.declare_var(types::I64);
-        let c = self.b.declare_var(types::I64);
-        let acc = self.b.declare_var(types::F32X4);
-        let [row_head, row_body, inner_head, inner_body, row_next, done] =
-            std::array::from_fn(|_| self.b.create_block());
-
-        let mut unit_bases = Vec::with_capacity(simd::LANES);
-        for k in 0..simd::LANES {
-            let uv = self.b.ins().iadd_imm_s(first, k as i64);
-            let coords = self.decompose(uv, &kept);
-            self.set_bases(None, &kept, &coords);
-            unit_bases.push(self.bases.clone());
-        }
-        let init = self.reduce_identity(op, DType::F32);
-        let init = self.b.ins().splat(types::F32X4, init);
-        self.b.def_var(acc, init);
-        let zero = self.b.ins().iconst(types::I64, 0);
-        self.b.def_var(r, zero);
-        self.b.ins().jump(row_head, &[]);
-
-        self.b.switch_to_block(row_head);
-        let rv = self.b.use_var(r);
-        let more = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, rv, red_rows);
-        self.b.ins().brif(more, row_body, &[], done, &[]);
-
-        self.b.switch_to_block(row_body);
-        let rv = self.b.use_var(r);
-        let coords = self.decompose(rv, &red_outer);
-        let mut row_bases = Vec::with_capacity(simd::LANES);
-        for bases in &unit_bases {
-            self.set_bases(Some(bases), &red_outer, &coords);
-            row_bases.push(self.bases.clone());
-        }
-        let zero = self.b.ins().iconst(types::I64, 0);
-        self.b.def_var(c, zero);
-        self.b.ins().jump(inner_head, &[]);
-
-        self.b.switch_to_block(inner_head);
-        let cv = self.b.use_var(c);
-        let more = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, cv, row_len);
-        self.b.ins().brif(more, inner_body, &[], row_next, &[]);
-
-        self.b.switch_to_block(inner_body);
-        let cv = self.b.use_var(c);
-        let vals = self.lane_values(None, &mut |e, param, index| {
-            e.gather_units(param, index, &row_bases, cv, n_kept)
-        });
-        let v = vals[value.index()].expect("the folded value is computed");
-        let a = self.b.use_var(acc);
-        let bop = match op {
-            ReduceOp::Sum => BinaryOp::Add,
-            ReduceOp::Max => BinaryOp::Max,
-            ReduceOp::Min => BinaryOp::Min,
-        };
-        let next = self.vector_binary(bop, DType::F32, a, v);
-        self.b.def_var(acc, next);
-        let c1 = self.b.ins().iadd_imm_s(cv, 1);
-        self.b.def_var(c, c1);
-        self.b.ins().jump(inner_head, &[]);
-
-        self.b.switch_to_block(row_next);
-        let rv = self.b.use_var(r);
-        let r1 = self.b.ins().iadd_imm_s(rv, 1);
-        self.b.def_var(r, r1);
-        self.b.ins().jump(row_head, &[]);
-
-        self.b.switch_to_block(done);
-        let result = self.b.use_var(acc);
-        self.store_vector(out, first, result);
-        self.inner = None;
     }
 
     /// Folds element `v` (at column `cv` of its row) into `acc` (and, for `ArgMax`, its
