@@ -119,7 +119,7 @@ fn sac_learns_pendulum() {
 }
 
 /// TD3 reaches a greedy mean return of -200 on Pendulum within 14,000 env steps on each
-/// of seeds 0–2 (measured: 9,000–10,000 steps).
+/// of seeds 0–2 (measured: 8,000–9,000 steps, docs/benchmarks.md).
 #[test]
 fn td3_learns_pendulum() {
     for seed in 0..3 {
@@ -132,7 +132,7 @@ fn td3_learns_pendulum() {
 }
 
 /// DDPG reaches a greedy mean return of -200 on Pendulum within 12,000 env steps on
-/// each of seeds 0–2 (measured: 7,000–9,000 steps).
+/// each of seeds 0–2 (measured: 6,000–7,000 steps, docs/benchmarks.md).
 #[test]
 fn ddpg_learns_pendulum() {
     for seed in 0..3 {
