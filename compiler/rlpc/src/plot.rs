@@ -60,14 +60,18 @@ pub fn write_learning_curves(dir: &Path, csv: &Path) -> Result<Vec<PathBuf>, Str
         .iter()
         .position(|c| c == X_COLUMN)
         .ok_or_else(|| format!("`{}` has no `{X_COLUMN}` column", csv.display()))?;
+    let axis = run_axis(&rows, x_col);
     let mut written = vec![];
     for (col, name) in columns.iter().enumerate().skip(FIXED_COLUMNS.len()) {
         let points: Vec<(f64, f64)> = rows
             .iter()
-            .map(|r| (r[x_col], r[col]))
+            .map(|r| match axis {
+                XAxis::EnvSteps => (r[x_col], r[col]),
+                _ => (r[0] + 1.0, r[col]),
+            })
             .filter(|(x, y)| x.is_finite() && y.is_finite())
             .collect();
-        let png = render(name, &points)?;
+        let png = render_against(name, &points, axis)?;
         let path = dir.join(plot_file_name(name));
         write_atomic(&path, &png).map_err(|e| e.to_string())?;
         written.push(path);
@@ -75,13 +79,33 @@ pub fn write_learning_curves(dir: &Path, csv: &Path) -> Result<Vec<PathBuf>, Str
     Ok(written)
 }
 
+/// A run's own plots are against environment steps when every iteration takes some
+/// (a training rollout each iteration), and otherwise — training on a dataset, a model,
+/// or a rollout every K iterations — against iterations, where environment steps would
+/// stack many points on one x (or all of them on 0).
+fn run_axis(rows: &[Vec<f64>], x_col: usize) -> XAxis {
+    let mut previous = 0.0;
+    for r in rows {
+        if r[x_col] <= previous {
+            return XAxis::Iterations;
+        }
+        previous = r[x_col];
+    }
+    XAxis::EnvSteps
+}
+
 /// One learning curve as PNG bytes: the raw values in a light colour and, when there
 /// are enough of them, a moving average on top (RL curves are noisy).
 pub fn render(metric: &str, points: &[(f64, f64)]) -> Result<Vec<u8>, String> {
+    render_against(metric, points, XAxis::EnvSteps)
+}
+
+/// [`render`] with `x` named on the x axis.
+fn render_against(metric: &str, points: &[(f64, f64)], x: XAxis) -> Result<Vec<u8>, String> {
     register_font()?;
     let (w, h) = SIZE;
     let mut rgb = vec![0u8; (w * h * 3) as usize];
-    draw(metric, points, &mut rgb)
+    draw(metric, points, x, &mut rgb)
         .map_err(|e| format!("cannot draw the plot of `{metric}`: {e}"))?;
     encode_png(&rgb, w, h).map_err(|e| format!("cannot encode the plot of `{metric}`: {e}"))
 }
@@ -89,6 +113,7 @@ pub fn render(metric: &str, points: &[(f64, f64)]) -> Result<Vec<u8>, String> {
 fn draw(
     metric: &str,
     points: &[(f64, f64)],
+    x: XAxis,
     rgb: &mut [u8],
 ) -> Result<(), Box<dyn std::error::Error>> {
     let root = BitMapBackend::with_buffer(rgb, SIZE).into_drawing_area();
@@ -103,7 +128,7 @@ fn draw(
         .build_cartesian_2d(x0..x1, y0..y1)?;
     chart
         .configure_mesh()
-        .x_desc("environment steps")
+        .x_desc(x.describe())
         .y_desc(metric)
         .x_label_formatter(&|v| si(*v))
         .y_label_formatter(&|v| short(*v))
@@ -481,6 +506,26 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, png::EncodingError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_plot_against_env_steps_only_when_every_iteration_takes_some() {
+        let rows = |steps: &[f64]| -> Vec<Vec<f64>> {
+            steps
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| vec![i as f64, s, 0.0, 1.0])
+                .collect()
+        };
+        assert_eq!(run_axis(&rows(&[4.0, 8.0, 12.0]), 1), XAxis::EnvSteps);
+        // A dataset or a model: no environment step at all.
+        assert_eq!(run_axis(&rows(&[0.0, 0.0, 0.0]), 1), XAxis::Iterations);
+        // Evaluation rollouts of an offline program, or sampling every other iteration.
+        assert_eq!(
+            run_axis(&rows(&[0.0, 2000.0, 2000.0]), 1),
+            XAxis::Iterations
+        );
+        assert_eq!(run_axis(&rows(&[4.0, 4.0, 8.0]), 1), XAxis::Iterations);
+    }
 
     #[test]
     fn renders_png_for_edge_cases() {
