@@ -274,17 +274,12 @@ impl SavedRun {
             ));
         }
         let params = rlp_runtime::io::load_npz(&params_path).map_err(|e| e.to_string())?;
-        // Relative `use "./…"` imports resolve as in training when the original file still
-        // holds the saved text.
-        let unchanged = std::fs::read_to_string(&settings.file).is_ok_and(|t| t == source);
-        let base = if unchanged {
-            settings.file.clone()
-        } else {
-            dir.join(rundir::PROGRAM)
-        };
+        // The saved text is compiled as the file it was trained from, so that relative
+        // `use "./…"` imports and `dataset(…)` paths resolve as they did in training
+        // (as `rlpc run --resume` does).
         Ok(SavedRun {
             source,
-            base,
+            base: settings.file.clone(),
             seed: settings.seed,
             overrides: settings.overrides(),
             params,
@@ -335,20 +330,20 @@ fn play(
         return Err("--episodes must be at least 1".into());
     }
     let (text, constructor) = eval_source(source, file, opts)?;
-    let tmp = TempProgram::write(source, file, &text)?;
     // The batch is read from the trainer's slots, not by a stage: keep it.
     let keep = crate::sema::Options {
         keep_unread: true,
         ..Default::default()
     };
-    let (program, _sources) =
-        crate::front_end_opts(&tmp.path, seed, overrides, keep).map_err(|(diags, sources)| {
+    // Compiled as `file` itself, so relative imports and dataset paths resolve from its
+    // directory.
+    let (program, _sources) = crate::front_end_text_opts(file, &text, seed, overrides, keep)
+        .map_err(|(diags, sources)| {
             format!(
                 "the evaluation program does not compile:\n{}",
                 render_fancy(&diags, &sources)
             )
         })?;
-    drop(tmp);
     let compiled = run::compile(program, Backend::Jit)?;
     let mut trainer = Trainer::new(&compiled)?;
     trainer.restore_params(params, params_file)?;
@@ -551,35 +546,5 @@ impl Recorder {
             ));
         }
         Dataset::from_arrays(Path::new("the recording"), arrays).map_err(|e| e.to_string())
-    }
-}
-
-/// The generated program, written next to the file it replaces (so relative imports
-/// resolve) when that file has any, else in the temporary directory; removed on drop.
-struct TempProgram {
-    path: PathBuf,
-}
-
-impl TempProgram {
-    fn write(source: &str, file: &Path, text: &str) -> Result<TempProgram, String> {
-        let imports_files = source.contains("use \"");
-        let dir = match file.parent() {
-            Some(p) if imports_files && !p.as_os_str().is_empty() => p.to_path_buf(),
-            Some(_) if imports_files => PathBuf::from("."),
-            _ => std::env::temp_dir(),
-        };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = dir.join(format!(".rlpc-eval-{}-{nanos}.rlp", std::process::id()));
-        rlp_runtime::io::write_atomic(&path, text.as_bytes()).map_err(|e| e.to_string())?;
-        Ok(TempProgram { path })
-    }
-}
-
-impl Drop for TempProgram {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
     }
 }

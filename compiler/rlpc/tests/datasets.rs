@@ -488,3 +488,55 @@ fn advantage_weighted_actor_critic_learns_pendulum_offline() {
     );
     assert!(mean(&h[h.len() - 3..]) >= -380.0, "{h:?}");
 }
+
+/// A program that reads its dataset by a path relative to its own file trains, and its
+/// run directory is evaluated and collected from from another working directory: the
+/// saved text is compiled as the original file, so the path resolves as in training.
+#[test]
+fn eval_and_collect_resolve_a_relative_dataset_path_as_training_did() {
+    let d = scratch("relative");
+    let data = d.join("demos.npz");
+    collect(&data, &["--episodes", "2"]);
+    let file = d.join("clone.rlp");
+    let src = "use std.env.cartpole\nuse std.replay.{transitions, draw}\n\
+               use std.losses.{nll_categorical}\n\
+               env    = cartpole(envs: 2)\n\
+               ds     = dataset(\"demos.npz\", fields: transitions(env))\n\
+               net    = mlp(env.obs, [16], env.actions)\n\
+               policy = categorical(net)\n\
+               opt    = adam(lr: 1e-3)\n\
+               train iterations: 5 {\n  improve mb = draw(ds, 16)\n          \
+               minimize nll_categorical(net(mb.obs), mb.action) with opt\n  \
+               log     n = mean(mb.reward)\n}\n";
+    std::fs::write(&file, src).unwrap();
+    let out = d.join("run");
+    let o = rlpc(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let elsewhere = std::env::temp_dir();
+    let in_other_dir = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rlpc"))
+            .args(args)
+            .current_dir(&elsewhere)
+            .output()
+            .expect("run rlpc")
+    };
+    let o = in_other_dir(&["eval", out.to_str().unwrap(), "--episodes", "2"]);
+    assert!(o.status.success(), "eval: {}", text(&o));
+    let recorded = d.join("recorded.npz");
+    let o = in_other_dir(&[
+        "collect",
+        out.to_str().unwrap(),
+        "--episodes",
+        "2",
+        "--out",
+        recorded.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "collect: {}", text(&o));
+    assert!(Dataset::load(&recorded).unwrap().rows > 0);
+}
