@@ -415,3 +415,18 @@ fn a_program_within_the_limit_passes() {
     };
     assert!(rlpc::front_end_source_opts("case.rlp", src, 0, opts).is_err());
 }
+
+/// A float passed where a bool is declared: the help shows a comparison, since there is
+/// no `bool(x)` conversion.
+#[test]
+fn a_float_for_a_bool_parameter_suggests_a_comparison() {
+    let e = check(&format!(
+        "use std.estimators.{{reward_to_go}}\n{}",
+        program(
+            "  sample batch = rollout(env, policy, steps: 4)\n  fit q = reward_to_go(batch.reward, batch.reward, gamma: 0.99)"
+        )
+    ));
+    assert!(e.contains("should be bool but is f32"), "{e}");
+    assert!(e.contains("`x > 0.5`"), "{e}");
+    assert!(!e.contains("bool(x)"), "{e}");
+}

@@ -182,7 +182,11 @@ pub fn check_value(
                         )
                         .label(at, format!("this is {}", tv.ty))
                         .label(decl, "declared here")
-                        .help(format!("convert explicitly, e.g. `{}(x)`", d)));
+                        .help(if d == DType::Bool {
+                            "make a bool with a comparison, e.g. `x > 0.5` or `x != 0`".to_string()
+                        } else {
+                            format!("convert explicitly, e.g. `{d}(x)`")
+                        }));
                     }
                     el.cast(&tv, d)?
                 }
