@@ -5,7 +5,7 @@
 use crate::diag::{Diag, SourceMap, render_fancy};
 use crate::run::Backend;
 use crate::sema::Modules;
-use crate::sema::function::{FnArg, lower_function};
+use crate::sema::function::{FnArg, lower_function_named};
 use rlp_ir::{Tensor, TensorType};
 use std::path::Path;
 
@@ -43,7 +43,7 @@ pub fn exec(
 ) -> Result<Vec<(String, Tensor)>, String> {
     let (mods, main) = Modules::load_main(file).map_err(|(m, d)| render(&d, &m.sources))?;
     let module = &mods.module(main);
-    let decl = module.fns.get(function).ok_or_else(|| {
+    module.fns.get(function).ok_or_else(|| {
         let mut names: Vec<&str> = module.fns.keys().map(|s| s.as_str()).collect();
         names.sort();
         format!(
@@ -52,40 +52,26 @@ pub fn exec(
             names.join(", ")
         )
     })?;
-    // Arguments go in parameter order; every parameter without a default must be given.
-    let mut given = args;
-    let mut ordered = vec![];
+    // Arguments by name, as keyword arguments in source: graph inputs in the order given,
+    // parameters left out take their defaults, an unknown name is the usual diagnostic.
     let mut inputs = vec![];
-    for p in &decl.params {
-        match given.iter().position(|(n, _)| *n == p.name.name) {
-            Some(i) => {
-                let (_, v) = given.remove(i);
-                ordered.push(match v {
-                    ArgValue::Tensor(t) => {
-                        let ty = TensorType::new(t.dtype(), t.shape().to_vec());
-                        inputs.push(t);
-                        FnArg::Tensor(ty)
-                    }
-                    ArgValue::Int(i) => FnArg::Int(i),
-                    ArgValue::Float(f) => FnArg::Float(f),
-                });
-            }
-            None if p.default.is_some() => break, // the rest take their defaults
-            None => {
-                return Err(format!(
-                    "`{function}` needs the argument `{}` (--arg {}=…)",
-                    p.name.name, p.name.name
-                ));
-            }
-        }
-    }
-    if let Some((n, _)) = given.first() {
-        return Err(format!(
-            "`{function}` has no parameter `{n}` (or it comes after one left to its default)"
-        ));
-    }
+    let named = args
+        .into_iter()
+        .map(|(n, v)| {
+            let arg = match v {
+                ArgValue::Tensor(t) => {
+                    let ty = TensorType::new(t.dtype(), t.shape().to_vec());
+                    inputs.push(t);
+                    FnArg::Tensor(ty)
+                }
+                ArgValue::Int(i) => FnArg::Int(i),
+                ArgValue::Float(f) => FnArg::Float(f),
+            };
+            (n, arg)
+        })
+        .collect();
     let key = module.name.clone();
-    let (graph, names) = lower_function(&mods, &key, function, ordered, 0)
+    let (graph, names) = lower_function_named(&mods, &key, function, named, 0)
         .map_err(|d| render(&[d], &mods.sources))?;
     let g = crate::run::prepare(&graph)?;
     let outs = match backend {

@@ -142,3 +142,41 @@ fn clone_arg(a: &ArgValue) -> ArgValue {
         ArgValue::Float(f) => ArgValue::Float(*f),
     }
 }
+
+/// `exec` passes arguments by name: a defaulted parameter before a given one takes its
+/// default, and a name the function does not have is an error naming it.
+#[test]
+fn exec_leaves_any_defaulted_parameter_to_its_default() {
+    let d = dir("exec-defaults");
+    let file = d.join("lib.rlp");
+    std::fs::write(
+        &file,
+        "pub fn affine(x, scale: float = 3.0, shift: float = 1.0) { x * scale + shift }\n",
+    )
+    .unwrap();
+    let x = || ArgValue::Tensor(Tensor::from_f64(DType::F32, &[2], &[1.0, 2.0]));
+    let out = exec(
+        &file,
+        "affine",
+        vec![
+            ("shift".to_string(), ArgValue::Float(0.5)),
+            ("x".to_string(), x()),
+        ],
+        Backend::Jit,
+    )
+    .unwrap();
+    assert_eq!(out[0].1.to_f64_vec(), vec![3.5, 6.5]);
+    let e = exec(
+        &file,
+        "affine",
+        vec![
+            ("x".to_string(), x()),
+            ("shfit".to_string(), ArgValue::Float(0.5)),
+        ],
+        Backend::Interp,
+    )
+    .err()
+    .unwrap();
+    assert!(e.contains("has no parameter `shfit`"), "{e}");
+    assert!(e.contains("did you mean `shift`"), "{e}");
+}

@@ -26,6 +26,29 @@ pub fn lower_function(
     args: Vec<FnArg>,
     seed: u64,
 ) -> Result<(Graph, Vec<String>), Diag> {
+    lower_call(mods, module, name, args, vec![], seed)
+}
+
+/// [`lower_function`] with every argument passed by name, as a keyword argument in
+/// source: parameters left out take their defaults, whatever their position.
+pub fn lower_function_named(
+    mods: &Modules,
+    module: &str,
+    name: &str,
+    args: Vec<(String, FnArg)>,
+    seed: u64,
+) -> Result<(Graph, Vec<String>), Diag> {
+    lower_call(mods, module, name, vec![], args, seed)
+}
+
+fn lower_call(
+    mods: &Modules,
+    module: &str,
+    name: &str,
+    args: Vec<FnArg>,
+    named: Vec<(String, FnArg)>,
+    seed: u64,
+) -> Result<(Graph, Vec<String>), Diag> {
     let (id, m) = mods
         .mods
         .iter()
@@ -42,33 +65,31 @@ pub fn lower_function(
     // Random draws in the function use fixed counters: no iteration counter input.
     el.push_ctx(true);
     let loc = Loc::new(m.file, decl.name.span);
-    let mut pos = vec![];
-    for a in args {
-        pos.push((
-            match a {
-                FnArg::Tensor(t) => {
-                    let n = el.ctxs[0].graph.add_input(t);
-                    Value::Tensor(el.tval(n))
-                }
-                FnArg::Int(i) => Value::Int(i),
-                FnArg::Float(f) => Value::Float(f),
-            },
-            loc,
-        ));
-    }
+    // Graph inputs in argument order.
+    let value = |el: &mut Elab, a: FnArg| match a {
+        FnArg::Tensor(t) => {
+            let n = el.ctxs[0].graph.add_input(t);
+            Value::Tensor(el.tval(n))
+        }
+        FnArg::Int(i) => Value::Int(i),
+        FnArg::Float(f) => Value::Float(f),
+    };
+    let pos = args.into_iter().map(|a| (value(&mut el, a), loc)).collect();
+    let kw = named
+        .into_iter()
+        .map(|(n, a)| {
+            let ident = rlp_syntax::ast::Ident {
+                name: n,
+                span: decl.name.span,
+            };
+            (ident, value(&mut el, a), loc, loc)
+        })
+        .collect();
     let f = Value::Fn(super::value::FnRef {
         module: super::modules::ModId(id as u32),
         decl,
     });
-    let out = el.call(
-        f,
-        Args {
-            pos,
-            kw: vec![],
-            call: loc,
-        },
-        loc,
-    )?;
+    let out = el.call(f, Args { pos, kw, call: loc }, loc)?;
     let mut names = vec![];
     let mut nodes = vec![];
     flatten(&mut el, &out, "", &mut names, &mut nodes)?;
