@@ -1,7 +1,8 @@
 //! Exploration on the long chain (`stdlib/env/chain.rlp`): the environment's steps
 //! against hand-computed moves; count and RND bonuses solving a 20-cell chain where
-//! ε-greedy Q-learning and ε-greedy DQN never reach the end; and the ablation that shows
-//! a table's optimistic start doing the exploring.
+//! ε-greedy Q-learning and ε-greedy DQN never reach the end; the ablation that shows
+//! a table's optimistic start doing the exploring; and pseudo-counts from a factorised
+//! density model, against counts computed here and on the chain.
 
 mod common;
 
