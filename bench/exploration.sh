@@ -34,7 +34,7 @@ printf '%-16s %4s %12s %8s %6s %8s\n' method seed first_succ success cells wall_
 summary=""
 for m in $all; do
   IFS=: read -r name prog sets <<<"$m"
-  if [ -n "$want" ] && ! grep -qw -- "$name" <<<"$want"; then
+  if [ -n "$want" ] && [[ " $want " != *" $name "* ]]; then
     continue
   fi
   args=()
