@@ -635,8 +635,12 @@ fn hint_for(src: &str, scan: &Prescan, span: Span, expected: &[String]) -> Optio
     // continue (an operator, an open bracket's next element), so a line cannot begin
     // with a binary operator.
     let line_start = src[..pos].trim_end_matches([' ', '\t']).ends_with('\n');
+    // A `-` there is a binary minus only where no expression could start (after an
+    // element, before its closer or comma); elsewhere it negates a new expression.
+    let closes = ["')'", "']'", "'}'", "','"].iter().any(|w| expects(w));
     let operator = matches!(found, "and" | "or")
-        || (found != "=" && found.starts_with(['+', '*', '/', '%', '@', '<', '>', '=', '!']));
+        || (found != "=" && found.starts_with(['+', '*', '/', '%', '@', '<', '>', '=', '!']))
+        || (found.starts_with('-') && !found.starts_with("->") && closes);
     if line_start && operator {
         return Some(format!(
             "a line cannot begin with the operator `{found}`: end the line before with it instead (`a {found}` then the rest on the next line)"

@@ -260,6 +260,7 @@ fn a_line_cannot_begin_with_an_operator() {
         ("y = (x > 0.0\n     and x < 1.0)\n", "and"),
         ("y = f(a\n  + b)\n", "+"),
         ("y = [a\n  or b]\n", "or"),
+        ("y = max(a * 2.0\n        - 3.0, 0.0)\n", "-"),
     ] {
         let (e, at) = err_at(src);
         assert_eq!(at, op, "{src}");
