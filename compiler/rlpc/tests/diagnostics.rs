@@ -430,3 +430,19 @@ fn a_float_for_a_bool_parameter_suggests_a_comparison() {
     assert!(e.contains("`x > 0.5`"), "{e}");
     assert!(!e.contains("bool(x)"), "{e}");
 }
+
+/// A top-level binding used inside a `fn` body says why it is not seen there; one used
+/// above its binding says to move the binding.
+#[test]
+fn unknown_names_that_are_top_level_bindings_say_why() {
+    let e = check(
+        "gamma = 0.9\nfn f(x) { x * gamma }\ny = f(2.0)\ntrain iterations: 1 { log a = y }\n",
+    );
+    assert!(
+        e.contains("a top-level binding, which a `fn` body does not see"),
+        "{e}"
+    );
+    assert!(e.contains("pass `gamma` as a parameter"), "{e}");
+    let e = check("y = gamma * 2.0\ngamma = 0.9\ntrain iterations: 1 { log a = y }\n");
+    assert!(e.contains("bound here, below its use"), "{e}");
+}

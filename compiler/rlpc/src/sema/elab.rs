@@ -1032,10 +1032,41 @@ impl<'a> Elab<'a> {
         cands.extend(Builtin::names().iter().map(|s| s.to_string()));
         let mut d =
             Diag::new("unknown-name", format!("unknown name `{name}`")).label(loc, "not defined");
-        if let Some(s) = did_you_mean(name, cands.iter().map(|s| s.as_str())) {
+        let binding = self.top_level_binding(fr, name);
+        if let Some(at) = binding.filter(|at| at.file == loc.file && at.span.start > loc.span.start)
+        {
+            d = d
+                .label(at, "bound here, below its use")
+                .help(format!("bind `{name}` before the line that uses it"));
+        } else if let Some(at) = binding {
+            // Bound above yet not found: reached from a `fn` body, which sees its
+            // parameters, its own bindings, the module's functions and what it `use`s —
+            // not the file's top-level bindings.
+            d = d
+                .label(at, "a top-level binding, which a `fn` body does not see")
+                .help(format!(
+                    "pass `{name}` as a parameter, or write the function as a lambda binding \
+                     (`f = x -> …`), which sees the bindings above it"
+                ));
+        } else if let Some(s) = did_you_mean(name, cands.iter().map(|s| s.as_str())) {
             d = d.help(format!("did you mean `{s}`?"));
         }
         Err(d)
+    }
+
+    /// Where `name` is bound at the top level of the frame's module, if it is.
+    fn top_level_binding(&self, fr: &Rc<Frame>, name: &str) -> Option<Loc> {
+        let m = self.mods.module(fr.module);
+        m.ast.items.iter().find_map(|item| match item {
+            ast::Item::Stmt(ast::Stmt {
+                kind: ast::StmtKind::Let { names, .. },
+                ..
+            }) => names
+                .iter()
+                .find(|n| n.name == name)
+                .map(|n| Loc::new(m.file, n.span)),
+            _ => None,
+        })
     }
 
     fn field(&mut self, b: &Value, name: &ast::Ident, loc: Loc) -> R<Value> {
