@@ -12,6 +12,7 @@ use std::process::Command;
 
 const WRAPPERS: &str = r#"
 use std.replay.{insert, insert_where, insert_priorities_where, n_step, draw_indices, draw_prioritized}
+use std.replay.{blocked_priorities, write_blocked_priorities, draw_blocked}
 use std.estimators.{q_learning_target}
 
 fn buffer(obs: [C, 2], done: [C] bool, ptr: i32, size: i32) {
@@ -26,6 +27,20 @@ fn draws(obs: [C, 2], done: [C] bool, size: i32, n: int) {
 fn prioritized(obs: [C, 2], done: [C] bool, size: i32, prio: [C], n: int) {
   d = draw_prioritized(buffer(obs, done, 0, size), prio, n, alpha: 1.0, beta: 1.0)
   (d.idx, d.weights)
+}
+fn prioritized_alpha(obs: [C, 2], done: [C] bool, size: i32, prio: [C], n: int, alpha: float) {
+  d = draw_prioritized(buffer(obs, done, 0, size), prio, n, alpha: alpha, beta: 1.0)
+  (d.idx, d.weights)
+}
+fn blocked(obs: [C, 2], done: [C] bool, size: i32, prio: [C], n: int, block: int, alpha: float) {
+  buf = buffer(obs, done, 0, size)
+  pr = write_blocked_priorities(blocked_priorities(buf, alpha: alpha, block: block), indices(C), prio)
+  d = draw_blocked(buf, pr, n, beta: 1.0)
+  (d.idx, d.weights)
+}
+fn blocked_write(prio: [B, K], sums: [B], peak: [B], at: [M] i32, v: [M]) {
+  pr = write_blocked_priorities({ prio: prio, sums: sums, peak: peak, alpha: 0.6 }, at, v)
+  (pr.prio, pr.sums, pr.peak, sum(where(pr.prio > 0.0, pr.prio ** 0.6, 0.0), axis: -1))
 }
 fn target(r: [B], next_q: [B, A], terminated: [B] bool) { q_learning_target(r, next_q, terminated, gamma: 0.5) }
 fn insert_kept(obs: [C, 2], done: [C] bool, ptr: i32, size: i32, new_obs: [M, 2], new_done: [M] bool,
@@ -215,6 +230,212 @@ fn prioritized_draws_are_proportional_with_importance_weights() {
         })
         .sum();
     assert!(chi2 < 16.27, "χ² = {chi2}, counts {counts:?}");
+}
+
+/// Runs `wrappers.rlp`'s `blocked` (priorities written into blocks of `block`, then
+/// `draw_blocked`) or, with `block` 0, `prioritized_alpha` (`draw_prioritized`): the
+/// drawn rows and their weights, on both backends.
+fn prioritized_draw(
+    prio: &[f64],
+    size: usize,
+    n: usize,
+    block: usize,
+    alpha: f64,
+    seed: u64,
+) -> (Vec<f64>, Vec<f64>) {
+    let m = mods();
+    let c = prio.len();
+    let mut args = vec![
+        tensor_arg(DType::F32, &[c, 2]),
+        tensor_arg(DType::Bool, &[c]),
+        tensor_arg(DType::I32, &[]),
+        tensor_arg(DType::F32, &[c]),
+        FnArg::Int(n as i64),
+    ];
+    if block > 0 {
+        args.push(FnArg::Int(block as i64));
+    }
+    args.push(FnArg::Float(alpha));
+    let name = if block > 0 {
+        "blocked"
+    } else {
+        "prioritized_alpha"
+    };
+    let (g, _) = lower_function(&m, "wrappers.rlp", name, args, seed).unwrap();
+    let out = run_both(
+        &g,
+        &[
+            Tensor::zeros(DType::F32, &[c, 2]),
+            Tensor::zeros(DType::Bool, &[c]),
+            scalar_i32(size as f64),
+            f32s(&[c], prio),
+        ],
+    );
+    (out[0].to_f64_vec(), out[1].to_f64_vec())
+}
+
+/// χ² of the counts of `idx` against probabilities `p` (rows with p = 0 must be absent).
+fn chi2(idx: &[f64], p: &[f64]) -> f64 {
+    let mut counts = vec![0usize; p.len()];
+    for &i in idx {
+        counts[i as usize] += 1;
+    }
+    for (i, (&k, &pi)) in counts.iter().zip(p).enumerate() {
+        assert!(
+            pi > 0.0 || k == 0,
+            "row {i} has no priority and was drawn {k} times"
+        );
+    }
+    let n = idx.len() as f64;
+    p.iter()
+        .zip(&counts)
+        .filter(|(pi, _)| **pi > 0.0)
+        .map(|(&pi, &k)| (k as f64 - n * pi).powi(2) / (n * pi))
+        .sum()
+}
+
+/// Blocked prioritized draws (`draw_blocked`): priorities 1, 2, 3, 4 (α = 1) in a
+/// buffer of 6 rows, blocks of 4 (so 2 blocks, the last holding two rows past the
+/// capacity): drawn in proportion (χ², 3 degrees of freedom, below 16.3, p = 0.001),
+/// the empty rows never, weights (size · P(i))^-β over the largest with β = 1: 1, 1/2,
+/// 1/3, 1/4 — as the flat `draw_prioritized`.
+#[test]
+fn blocked_prioritized_draws_are_proportional_with_importance_weights() {
+    let prio = [1.0, 2.0, 3.0, 4.0, 0.0, 0.0];
+    for seed in 0..3 {
+        let (idx, w) = prioritized_draw(&prio, 4, 40_000, 4, 1.0, seed);
+        for (&i, &wi) in idx.iter().zip(&w) {
+            let want = 1.0 / (i + 1.0);
+            assert!(
+                (wi - want).abs() < 1e-5,
+                "row {i}: weight {wi}, want {want}"
+            );
+        }
+        let c = chi2(&idx, &[0.1, 0.2, 0.3, 0.4, 0.0, 0.0]);
+        assert!(c < 16.27, "seed {seed}: χ² = {c}");
+    }
+}
+
+/// The blocked draw has the flat draw's distribution: a buffer of 37 rows holding 31
+/// (10 blocks of 4: the last holds one row and three past the capacity, the two before
+/// it rows past the size), uneven priorities with zeros among them (27 rows drawable),
+/// α = 0.6. Both draws' counts fit P(i) = pᵢ^α / Σ p^α (χ² with 26 degrees of freedom
+/// below 54.05, p = 0.001), and each row drawn by both gets the same importance weight
+/// (β = 1) within 1e-5.
+#[test]
+fn blocked_and_flat_prioritized_draws_agree() {
+    let (c, size, alpha) = (37, 31, 0.6);
+    let prio: Vec<f64> = (0..c)
+        .map(|i| {
+            if i >= size || i % 11 == 5 || i == 12 {
+                0.0
+            } else {
+                0.05 + ((i * 7) % 13) as f64 * 0.4
+            }
+        })
+        .collect();
+    let w: Vec<f64> = prio
+        .iter()
+        .map(|&p| if p > 0.0 { p.powf(alpha) } else { 0.0 })
+        .collect();
+    let total: f64 = w.iter().sum();
+    let p: Vec<f64> = w.iter().map(|x| x / total).collect();
+    let dof = p.iter().filter(|&&x| x > 0.0).count() - 1;
+    assert_eq!(dof, 26);
+    let mut weights = vec![vec![]; 2];
+    for (k, block) in [0, 4].into_iter().enumerate() {
+        for seed in 0..2 {
+            let (idx, iw) = prioritized_draw(&prio, size, 60_000, block, alpha, seed);
+            let c2 = chi2(&idx, &p);
+            assert!(c2 < 54.05, "block {block}, seed {seed}: χ² = {c2}");
+            let mut by_row = vec![f64::NAN; c];
+            for (&i, &wi) in idx.iter().zip(&iw) {
+                by_row[i as usize] = wi;
+            }
+            weights[k].push(by_row);
+        }
+    }
+    for i in 0..c {
+        let (a, b) = (weights[0][0][i], weights[1][0][i]);
+        assert!(
+            a.is_nan() == b.is_nan() && (a.is_nan() || (a - b).abs() < 1e-5 * a.abs()),
+            "row {i}: flat weight {a}, blocked {b}"
+        );
+    }
+}
+
+/// 300 rounds of writes of 9 priorities at random rows (repeats within a round and
+/// within a block included; later writes win) into 10 rows held as 4 blocks of 3 (the
+/// last block has one row of the buffer): the stored priorities match a flat copy
+/// written in the same order, and every block's stored sum and peak equal ones computed
+/// afresh from its rows, bit for bit — no drift.
+#[test]
+fn blocked_priority_sums_stay_exact_after_many_writes() {
+    let m = mods();
+    let (b, k, n, cap) = (4, 3, 9, 10);
+    let (g, _) = lower_function(
+        &m,
+        "wrappers.rlp",
+        "blocked_write",
+        vec![
+            tensor_arg(DType::F32, &[b, k]),
+            tensor_arg(DType::F32, &[b]),
+            tensor_arg(DType::F32, &[b]),
+            tensor_arg(DType::I32, &[n]),
+            tensor_arg(DType::F32, &[n]),
+        ],
+        0,
+    )
+    .unwrap();
+    let mut state = vec![
+        Tensor::zeros(DType::F32, &[b, k]),
+        Tensor::zeros(DType::F32, &[b]),
+        Tensor::zeros(DType::F32, &[b]),
+    ];
+    let mut flat = vec![0.0f32; b * k];
+    let mut rng = 12345u64;
+    let mut next = || {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (rng >> 33) as f64 / (1u64 << 31) as f64
+    };
+    for round in 0..300 {
+        let at: Vec<f64> = (0..n).map(|_| (next() * cap as f64).floor()).collect();
+        let v: Vec<f64> = (0..n)
+            .map(|_| (next() * 5.0) as f32 as f64 + 1e-6)
+            .collect();
+        for (&i, &x) in at.iter().zip(&v) {
+            flat[i as usize] = x as f32;
+        }
+        let mut inputs = state.clone();
+        inputs.push(Tensor::from_f64(DType::I32, &[n], &at));
+        inputs.push(f32s(&[n], &v));
+        let out = run_both(&g, &inputs);
+        let (prio, sums, peak, fresh) = (
+            out[0].to_f64_vec(),
+            out[1].to_f64_vec(),
+            out[2].to_f64_vec(),
+            out[3].to_f64_vec(),
+        );
+        let want: Vec<f64> = flat.iter().map(|&x| x as f64).collect();
+        assert_eq!(prio, want, "round {round}: priorities");
+        assert_eq!(sums, fresh, "round {round}: block sums");
+        for j in 0..b {
+            let row_max = prio[j * k..(j + 1) * k].iter().cloned().fold(0.0, f64::max);
+            assert_eq!(peak[j], row_max, "round {round}: peak of block {j}");
+            let exact: f64 = prio[j * k..(j + 1) * k]
+                .iter()
+                .map(|&p| if p > 0.0 { p.powf(0.6) } else { 0.0 })
+                .sum();
+            assert!(
+                (sums[j] - exact).abs() < 1e-5 * exact.max(1.0),
+                "round {round}"
+            );
+        }
+        assert_eq!(prio[cap..], [0.0, 0.0], "rows past the capacity stay empty");
+        state = out[..3].to_vec();
+    }
 }
 
 /// A TD target bootstraps from the next state after a truncation (`terminated` false)
