@@ -1116,13 +1116,14 @@ fn n_step_dqn_learns_cartpole() {
     assert_peak_with("dqn_cartpole.rlp", &[("n_step", "3")], 450.0);
 }
 
-/// The example as shipped (3-step, gradients clipped to norm 10): its greedy policy
-/// (10 evaluation episodes every 500 iterations) reaches a mean return of 475 within
-/// 50,000 env steps on each of seeds 0–2. Measured: 500 first at 20k / 18k / 26k env
-/// steps; seed 0 then holds 500 to the end, seeds 1 and 2 dip (to 230 and 86) and end at
-/// 500 and 433.
+/// The example as shipped (double DQN, 3-step, gradients clipped to norm 10, Adam's
+/// step size annealed to 0): its greedy policy (10 evaluation episodes every 500
+/// iterations) reaches a mean return of 475 within 50,000 env steps on each of seeds
+/// 0–2, and holds it to the end of the run from 40,000 env steps (iteration 10,000) on.
+/// Measured: held from 22k / 34k / 16k env steps (seeds 3–6: 28k / 34k / 30k / 30k;
+/// seed 7 reaches 500 at 32k and falls back to ~290 after 36k).
 #[test]
-fn dqn_greedy_policy_reaches_475_on_cartpole() {
+fn dqn_greedy_policy_reaches_and_holds_475_on_cartpole() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dqn_cartpole.rlp");
     for seed in 0..3 {
         let (p, _) = rlpc::front_end(&path, seed)
@@ -1132,13 +1133,26 @@ fn dqn_greedy_policy_reaches_475_on_cartpole() {
         let iters = p.iterations;
         let c = run::compile(p, Backend::Jit).unwrap();
         let mut t = Trainer::new(&c).unwrap();
-        let reached = (0..iters).any(|it| {
-            t.step(it, None).unwrap();
-            t.metric_values()[col] >= 475.0
-        });
+        let greedy: Vec<f64> = (0..iters)
+            .map(|it| {
+                t.step(it, None).unwrap();
+                t.metric_values()[col]
+            })
+            .collect();
         assert!(
-            reached,
+            greedy.iter().any(|&g| g >= 475.0),
             "seed {seed}: the greedy return never reached 475 in 50k env steps"
+        );
+        // The first iteration from which the greedy return stays at 475 or more.
+        let held = greedy
+            .iter()
+            .rposition(|&g| g < 475.0 || g.is_nan())
+            .map_or(0, |i| i + 1);
+        assert!(
+            held <= 10_000,
+            "seed {seed}: the greedy return is held at 475 only from iteration {held} \
+             ({} env steps)",
+            4 * held
         );
     }
 }
@@ -1196,7 +1210,13 @@ fn dqn_learns_acrobot() {
 #[test]
 fn dqn_variants_compile() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dqn_cartpole.rlp");
-    for set in [("double", "true"), ("loss", "\"mse\""), ("n_step", "3")] {
+    for set in [
+        ("double", "true"),
+        ("double", "false"),
+        ("loss", "\"mse\""),
+        ("n_step", "3"),
+        ("decay", "0.0"),
+    ] {
         let settings = vec![(set.0.to_string(), set.1.to_string())];
         rlpc::front_end_with(&path, 0, &settings)
             .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
