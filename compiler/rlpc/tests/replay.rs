@@ -1120,8 +1120,8 @@ fn n_step_dqn_learns_cartpole() {
 /// step size annealed to 0): its greedy policy (10 evaluation episodes every 500
 /// iterations) reaches a mean return of 475 within 50,000 env steps on each of seeds
 /// 0–2, and holds it to the end of the run from 40,000 env steps (iteration 10,000) on.
-/// Measured: held from 22k / 34k / 16k env steps (seeds 3–6: 28k / 34k / 30k / 30k;
-/// seed 7 reaches 500 at 32k and falls back to ~290 after 36k).
+/// Measured: held from 20k / 32k / 14k env steps (seeds 3–6: 26k / 32k / 28k / 28k;
+/// seed 7 reaches 475 at 16k but falls back and ends at 289).
 #[test]
 fn dqn_greedy_policy_reaches_and_holds_475_on_cartpole() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dqn_cartpole.rlp");
