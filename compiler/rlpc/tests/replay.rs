@@ -12,7 +12,8 @@ use std::process::Command;
 
 const WRAPPERS: &str = r#"
 use std.replay.{insert, insert_where, insert_priorities_where, n_step, draw_indices, draw_prioritized}
-use std.replay.{blocked_priorities, write_blocked_priorities, draw_blocked}
+use std.replay.{blocked_priorities, write_blocked_priorities, draw_blocked,
+                insert_blocked_priorities_where}
 use std.estimators.{q_learning_target}
 
 fn buffer(obs: [C, 2], done: [C] bool, ptr: i32, size: i32) {
@@ -37,6 +38,12 @@ fn blocked(obs: [C, 2], done: [C] bool, size: i32, prio: [C], n: int, block: int
   pr = write_blocked_priorities(blocked_priorities(buf, alpha: alpha, block: block), indices(C), prio)
   d = draw_blocked(buf, pr, n, beta: 1.0)
   (d.idx, d.weights)
+}
+fn blocked_prio_kept(obs: [C, 2], done: [C] bool, ptr: i32, size: i32, prio: [C], keep: [M] bool) {
+  buf = buffer(obs, done, ptr, size)
+  pr = write_blocked_priorities(blocked_priorities(buf, alpha: 1.0, block: 4), indices(C), prio)
+  b = insert_blocked_priorities_where(pr, buf, keep)
+  (b.weight, b.sums, b.peak)
 }
 fn blocked_write(prio: [B, K], sums: [B], peak: [B], at: [M] i32, v: [M]) {
   pr = write_blocked_priorities({ weight: prio, sums: sums, peak: peak, alpha: 0.6 }, at, v)
@@ -553,6 +560,48 @@ fn insert_priorities_where_marks_only_the_kept_rows() {
         ],
     );
     assert_eq!(out[0].to_f64_vec(), [3.0, 0.25, 0.375, 0.75, 3.0, 3.0]);
+}
+
+/// `insert_blocked_priorities_where` as `insert_priorities_where` above (α = 1, blocks
+/// of 4, so two blocks, the second with two rows past the capacity): rows 4, 5 and 0
+/// get the largest priority so far, the rest keep theirs, and both blocks' sums and
+/// peaks follow.
+#[test]
+fn insert_blocked_priorities_where_marks_only_the_kept_rows() {
+    let m = mods();
+    let (c, n) = (6, 5);
+    let (g, _) = lower_function(
+        &m,
+        "wrappers.rlp",
+        "blocked_prio_kept",
+        vec![
+            tensor_arg(DType::F32, &[c, 2]),
+            tensor_arg(DType::Bool, &[c]),
+            tensor_arg(DType::I32, &[]),
+            tensor_arg(DType::I32, &[]),
+            tensor_arg(DType::F32, &[c]),
+            tensor_arg(DType::Bool, &[n]),
+        ],
+        0,
+    )
+    .unwrap();
+    let out = run_both(
+        &g,
+        &[
+            f32s(&[c, 2], &[0.0; 12]),
+            Tensor::from_f64(DType::Bool, &[c], &[0.0; 6]),
+            scalar_i32(4.0),
+            scalar_i32(6.0),
+            f32s(&[c], &[0.5, 0.25, 0.375, 0.75, 0.1, 3.0]),
+            Tensor::from_f64(DType::Bool, &[n], &[1.0, 0.0, 1.0, 1.0, 0.0]),
+        ],
+    );
+    assert_eq!(
+        out[0].to_f64_vec(),
+        [3.0, 0.25, 0.375, 0.75, 3.0, 3.0, 0.0, 0.0]
+    );
+    assert_eq!(out[1].to_f64_vec(), [4.375, 6.0]);
+    assert_eq!(out[2].to_f64_vec(), [3.0, 3.0]);
 }
 
 /// n-step transitions of one environment's eight steps, rewards 1…8, γ = 0.5, with a
