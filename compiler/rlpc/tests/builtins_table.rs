@@ -71,3 +71,47 @@ fn docs_builtins_md_is_generated_from_the_table() {
          (or run this test with RLPC_UPDATE_DOCS=1)"
     );
 }
+
+/// Every diagnostic code the compiler emits has a row in `docs/errors.md`, which
+/// promises to list them all.
+#[test]
+fn every_diagnostic_code_is_in_the_error_reference() {
+    fn sources(dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                sources(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut texts = vec![];
+    sources(&root.join("src"), &mut texts);
+    let reference = std::fs::read_to_string(root.join("../../docs/errors.md")).unwrap();
+    let mut codes = std::collections::BTreeSet::new();
+    for text in &texts {
+        for opener in ["Diag::new(", "Diag::warning("] {
+            for (at, _) in text.match_indices(opener) {
+                let rest = text[at + opener.len()..].trim_start();
+                if let Some(quoted) = rest.strip_prefix('"') {
+                    let code = &quoted[..quoted.find('"').unwrap()];
+                    if !code.is_empty() && code.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                    {
+                        codes.insert(code.to_string());
+                    }
+                }
+            }
+        }
+    }
+    assert!(codes.len() > 20, "found only {codes:?}");
+    let missing: Vec<&String> = codes
+        .iter()
+        .filter(|c| !reference.contains(&format!("`{c}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes missing from docs/errors.md: {missing:?}"
+    );
+}
