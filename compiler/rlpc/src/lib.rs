@@ -23,6 +23,7 @@ pub mod render;
 pub mod run;
 pub mod rundir;
 pub mod sema;
+pub mod stdlib_doc;
 pub mod tensorboard;
 
 use diag::{Diag, SourceMap};

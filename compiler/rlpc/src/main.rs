@@ -24,6 +24,8 @@ struct Cli {
 enum DocTopic {
     /// The built-ins reference (`docs/builtins.md`), from the checker's table.
     Builtins,
+    /// The standard library reference (`docs/stdlib.md`), from the stdlib's own source.
+    Stdlib,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -157,7 +159,7 @@ enum Cmd {
         #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
         memory_limit: Option<MemoryBudget>,
     },
-    /// Print a generated reference: `rlpc doc builtins > docs/builtins.md`.
+    /// Print a generated reference: `rlpc doc builtins > docs/builtins.md`, `rlpc doc stdlib > docs/stdlib.md`.
     Doc {
         #[arg(value_enum)]
         topic: DocTopic,
@@ -331,10 +333,14 @@ fn command(cli: Cli) -> ExitCode {
         }
         Cmd::Fmt { file, write, check } => fmt(&file, write, check),
         Cmd::Lsp => ExitCode::from(rlpc::lsp::run().clamp(0, 255) as u8),
-        Cmd::Doc {
-            topic: DocTopic::Builtins,
-        } => {
-            print!("{}", rlpc::sema::builtins::table::reference_markdown());
+        Cmd::Doc { topic } => {
+            print!(
+                "{}",
+                match topic {
+                    DocTopic::Builtins => rlpc::sema::builtins::table::reference_markdown(),
+                    DocTopic::Stdlib => rlpc::stdlib_doc::reference_markdown(),
+                }
+            );
             ExitCode::SUCCESS
         }
         Cmd::Plot {

@@ -72,6 +72,34 @@ fn docs_builtins_md_is_generated_from_the_table() {
     );
 }
 
+/// `docs/stdlib.md` is what `rlpc doc stdlib` generates from the stdlib's source, and
+/// every public stdlib function in it has documentation.
+#[test]
+fn docs_stdlib_md_is_generated_from_the_stdlib() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/stdlib.md");
+    let want = rlpc::stdlib_doc::reference_markdown();
+    if std::env::var_os("RLPC_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/stdlib.md is out of date with stdlib/; regenerate it with \
+         `cargo run --release -p rlpc -- doc stdlib > docs/stdlib.md` \
+         (or run this test with RLPC_UPDATE_DOCS=1)"
+    );
+    let undocumented: Vec<&str> = want
+        .split("\n### ")
+        .skip(1)
+        .filter(|section| section.trim_end().ends_with("```"))
+        .map(|section| section.lines().next().unwrap_or(""))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "public stdlib functions without a `///` comment: {undocumented:?}"
+    );
+}
+
 /// Every diagnostic code the compiler emits has a row in `docs/errors.md`, which
 /// promises to list them all.
 #[test]

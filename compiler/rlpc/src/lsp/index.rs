@@ -294,9 +294,14 @@ pub fn dotted(segs: &[ast::Ident]) -> String {
 
 /// A function's declaration as written, on one line: `pub fn f(x: [N], k: int = 1) -> [N]`.
 pub fn fn_signature(m: &ModInfo, f: &ast::FnDecl) -> String {
-    let start = (f.span.start as usize).min(m.text.len());
-    let end = (f.body.span.start as usize).clamp(start, m.text.len());
-    let head = m.text.get(start..end).unwrap_or("");
+    signature_in(&m.text, f)
+}
+
+/// [`fn_signature`] of a declaration in the source `text`.
+pub fn signature_in(text: &str, f: &ast::FnDecl) -> String {
+    let start = (f.span.start as usize).min(text.len());
+    let end = (f.body.span.start as usize).clamp(start, text.len());
+    let head = text.get(start..end).unwrap_or("");
     let mut out = String::new();
     for line in head.lines() {
         // A comment inside a wrapped signature is not part of it.

@@ -11,7 +11,7 @@
 mod complete;
 mod diagnostics;
 mod fields;
-mod index;
+pub(crate) mod index;
 mod nav;
 mod scope;
 pub mod stdlib_files;
