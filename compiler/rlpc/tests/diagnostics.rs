@@ -446,3 +446,23 @@ fn unknown_names_that_are_top_level_bindings_say_why() {
     let e = check("y = gamma * 2.0\ngamma = 0.9\ntrain iterations: 1 { log a = y }\n");
     assert!(e.contains("bound here, below its use"), "{e}");
 }
+
+/// `--set` on a name the program does not bind is about the name, whatever the value
+/// (`lr=abc` once reported `abc` as an unknown name).
+#[test]
+fn set_names_are_checked_before_their_values() {
+    let src = "lr = 0.1\ntrain iterations: 1 { log a = lr }\n";
+    for value in ["abc", "1"] {
+        let settings = [("lrr".to_string(), value.to_string())];
+        let e = match rlpc::front_end_source_with("case.rlp", src, 0, &settings, Default::default())
+        {
+            Ok(_) => panic!("expected an error"),
+            Err((d, s)) => render_plain(&d, &s),
+        };
+        assert!(
+            e.contains("the program has no top-level binding `lrr`"),
+            "{e}"
+        );
+        assert!(e.contains("did you mean `lr`?"), "{e}");
+    }
+}

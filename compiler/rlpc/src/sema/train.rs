@@ -47,12 +47,16 @@ pub fn lower_opts(
     let file = mods.module(main).file;
     let frame = Frame::root(main);
     el.push_ctx(true);
+    let module = mods.module(main).ast.clone();
     let mut pending = match overrides {
-        Some(m) => override_values(&mut el, m)?,
+        Some(m) => {
+            // Name before value: `--set lr=abc` on a program without `lr` is about `lr`.
+            check_override_names(&el, m, &module)?;
+            override_values(&mut el, m)?
+        }
         None => vec![],
     };
     let mut train: Option<&ast::Train> = None;
-    let module = mods.module(main).ast.clone();
     for item in &module.items {
         match item {
             Item::Use(_) | Item::Fn(_) => {}
@@ -86,20 +90,7 @@ pub fn lower_opts(
             }
         }
     }
-    if let Some((name, _, loc)) = pending.first() {
-        let names = frame.names();
-        let mut d = Diag::new(
-            "unknown-name",
-            format!("`--set {name}=…`: the program has no top-level binding `{name}`"),
-        )
-        .label(*loc, "set here");
-        if let Some(s) = crate::diag::did_you_mean(name, names.iter().map(|s| s.as_str())) {
-            d = d.help(format!("did you mean `{s}`?"));
-        } else {
-            d = d.help(format!("top-level bindings: {}", names.join(", ")));
-        }
-        return Err(d);
-    }
+    debug_assert!(pending.is_empty(), "override names are checked first");
     let hyperparameters = frame
         .vars
         .borrow()
@@ -641,4 +632,48 @@ pub fn for_items(el: &mut Elab, iter: &ast::Expr, fr: &Rc<Frame>) -> R<Vec<Value
         .label(el.at(fr, iter.span), "not a list")
         .help("loops over tensors are written with `scan`")),
     }
+}
+
+/// Every `--set NAME=…` names a top-level binding of the program `main`.
+fn check_override_names(el: &Elab, overrides: ModId, main: &ast::Module) -> Result<(), Diag> {
+    let names: Vec<String> = main
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Stmt(ast::Stmt {
+                kind: StmtKind::Let { names, .. },
+                ..
+            }) => Some(names.iter().map(|n| n.name.clone())),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let set = el.mods.module(overrides);
+    for item in &set.ast.items {
+        let Item::Stmt(ast::Stmt {
+            kind: StmtKind::Let {
+                names: set_names, ..
+            },
+            span,
+        }) = item
+        else {
+            continue; // not NAME=VALUE: `override_values` says so
+        };
+        let name = &set_names[0].name;
+        if names.contains(name) {
+            continue;
+        }
+        let mut d = Diag::new(
+            "unknown-name",
+            format!("`--set {name}=…`: the program has no top-level binding `{name}`"),
+        )
+        .label(Loc::new(set.file, *span), "set here");
+        if let Some(s) = crate::diag::did_you_mean(name, names.iter().map(|s| s.as_str())) {
+            d = d.help(format!("did you mean `{s}`?"));
+        } else {
+            d = d.help(format!("top-level bindings: {}", names.join(", ")));
+        }
+        return Err(d);
+    }
+    Ok(())
 }
