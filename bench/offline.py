@@ -2,12 +2,12 @@
 
 For each environment (CartPole, Pendulum), dataset (expert, medium, random, and mixed =
 expert + random joined), algorithm (BC, AWAC, IQL, CQL: the examples/*_{env}.rlp
-programs; `--algos combo` adds the model-based COMBO, Pendulum only) and seed, trains
-the rlpc program for --updates gradient updates and reads its last evaluation (the
-greedy policy's mean return over 10 episodes) from metrics.csv. The score is
+programs; `--algos mopo,combo` adds the model-based ones, Pendulum only) and seed,
+trains the rlpc program for --updates gradient updates and reads its last evaluation
+(the greedy policy's mean return over 10 episodes) from metrics.csv. The score is
 normalised as 100 · (score − random) / (expert − random), with the dataset returns of
-docs/datasets.md as references. Wall time is the whole
-training loop (metrics.csv's last wall_s: updates and evaluation episodes).
+docs/datasets.md as references. Wall time is the whole training loop (metrics.csv's
+last wall_s: updates and evaluation episodes).
 
 With --peers PYTHON (a Python with d3rlpy, see bench/offline_d3rlpy.py), the same
 datasets, network sizes, batch size and update counts go through d3rlpy in the same
@@ -57,7 +57,8 @@ ENVS = {
             "awac": ("awac_pendulum.rlp", "256,256", 3e-4),
             "iql": ("iql_pendulum.rlp", "256,256", 3e-4),
             "cql": ("cql_pendulum.rlp", "256,256", 3e-4),
-            # model-based (not in the default --algos; d3rlpy has no COMBO peer)
+            # model-based (not in the default --algos; d3rlpy has no MOPO or COMBO peer)
+            "mopo": ("mopo_pendulum.rlp", "64,64", 1e-3),
             "combo": ("combo_pendulum.rlp", "64,64", 1e-3),
         },
         # Per algorithm: --set overrides for rlpc, and the same setting for d3rlpy.
