@@ -2,11 +2,12 @@
 
 For each environment (CartPole, Pendulum), dataset (expert, medium, random, and mixed =
 expert + random joined), algorithm (BC, AWAC, IQL, CQL: the examples/*_{env}.rlp
-programs) and seed, trains the rlpc program for --updates gradient updates and reads
-its last evaluation (the greedy policy's mean return over 10 episodes) from
-metrics.csv. The score is normalised as 100 · (score − random) / (expert − random),
-with the dataset returns of docs/datasets.md as references. Wall time is the whole
-training loop (metrics.csv's last wall_s: updates and evaluation episodes).
+programs; `--algos mopo,combo` adds the model-based ones, Pendulum only) and seed,
+trains the rlpc program for --updates gradient updates and reads its last evaluation
+(the greedy policy's mean return over 10 episodes) from metrics.csv. The score is
+normalised as 100 · (score − random) / (expert − random), with the dataset returns of
+docs/datasets.md as references. Wall time is the whole training loop (metrics.csv's
+last wall_s: updates and evaluation episodes).
 
 With --peers PYTHON (a Python with d3rlpy, see bench/offline_d3rlpy.py), the same
 datasets, network sizes, batch size and update counts go through d3rlpy in the same
@@ -56,6 +57,9 @@ ENVS = {
             "awac": ("awac_pendulum.rlp", "256,256", 3e-4),
             "iql": ("iql_pendulum.rlp", "256,256", 3e-4),
             "cql": ("cql_pendulum.rlp", "256,256", 3e-4),
+            # model-based (not in the default --algos; d3rlpy has no MOPO or COMBO peer)
+            "mopo": ("mopo_pendulum.rlp", "64,64", 1e-3),
+            "combo": ("combo_pendulum.rlp", "64,64", 1e-3),
         },
         # Per algorithm: --set overrides for rlpc, and the same setting for d3rlpy.
         # CQL's log-sum-exp from 4 uniform and 4 policy actions per state, not 10:
@@ -141,6 +145,8 @@ def main():
         print(f"\n{env}: random {ENVS[env]['random']}, expert {ENVS[env]['expert']}")
         print(f"  {'algo':<6}" + "".join(f"{d:>24}" for d in a.datasets.split(",")))
         for algo in a.algos.split(","):
+            if algo not in ENVS[env]["algos"]:
+                continue
             cells = []
             for dataset in a.datasets.split(","):
                 scores, walls = [], []
