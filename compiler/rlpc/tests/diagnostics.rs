@@ -466,3 +466,15 @@ fn set_names_are_checked_before_their_values() {
         assert!(e.contains("did you mean `lr`?"), "{e}");
     }
 }
+
+/// `<-` onto a value an earlier stage computed is an error, as it is within one stage:
+/// the value lives for one iteration, so the update would be lost.
+#[test]
+fn an_update_of_an_earlier_stages_value_is_not_state() {
+    let e = check(&format!(
+        "x = zeros([2])\n{}",
+        program("  fit     y = x + 1.0\n  improve y <- y + 10.0\n  log     a = mean(y)")
+    ));
+    assert!(e.contains("rlp::not-state"), "{e}");
+    assert!(e.contains("computed in an earlier stage"), "{e}");
+}

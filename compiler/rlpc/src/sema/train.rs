@@ -509,6 +509,17 @@ fn assign(el: &mut Elab, target: &Value, value: &Value, lt: Loc, lv: Loc) -> R<(
         src: Src::Slot(s), ..
     }) = target
     {
+        if el.slots[s.0 as usize].kind == SlotKind::Transient {
+            // A value an earlier stage computed, carried to this one: it lives for this
+            // iteration only, so an update would be lost (and within one stage it is
+            // already an error).
+            return Err(Diag::new(
+                "not-state",
+                "this value was computed in an earlier stage; it holds no state to update",
+            )
+            .label(lt, "computed earlier in this iteration")
+            .help("bind a new name (`y2 = …`), or bind it at top level to make it state"));
+        }
         let v = el.to_tensor(value, lv, None)?;
         return el.write_slot(*s, &v);
     }
