@@ -89,6 +89,10 @@ enum Cmd {
         /// (`tensorboard --logdir DIR`); saved in settings.json, so `--resume` keeps it.
         #[arg(long)]
         tensorboard: bool,
+        /// Train at most N iterations in this session, then stop with a checkpoint,
+        /// params.npz and plots; `rlpc run --resume DIR` continues to the program's count.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        iterations: Option<u64>,
         /// Stop after K iterations as if killed (no final checkpoint): for testing resume.
         #[arg(long, value_name = "K", hide = true)]
         stop_after: Option<u64>,
@@ -421,6 +425,7 @@ fn command(cli: Cli) -> ExitCode {
             set,
             checkpoint_every,
             resume,
+            iterations,
             stop_after,
             memory_limit,
             tensorboard,
@@ -486,7 +491,12 @@ fn command(cli: Cli) -> ExitCode {
             if !quiet {
                 eprintln!("{label}; writing {}", out.display());
             }
-            match run::train_from(trainer, &opts, Some(&sources)) {
+            let mut done = 0;
+            let mut within_cap = |_: &run::IterationEnd| {
+                done += 1;
+                iterations.is_none_or(|n| done < n)
+            };
+            match run::train_with(trainer, &opts, Some(&sources), &mut within_cap) {
                 Ok(s) => {
                     let last = s
                         .last
@@ -502,8 +512,7 @@ fn command(cli: Cli) -> ExitCode {
                         );
                     } else {
                         println!(
-                            "stopped after {} iterations (--stop-after); resume with \
-                             `rlpc run --resume {}`",
+                            "stopped after {} iterations; resume with `rlpc run --resume {}`",
                             s.iterations,
                             out.display()
                         );

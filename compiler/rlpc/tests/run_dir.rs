@@ -714,3 +714,40 @@ fn a_run_stopped_by_its_hook_resumes_bit_identically() {
     );
     assert_eq!(metrics_without_wall(&full), metrics_without_wall(&split));
 }
+
+/// `--iterations N` trains N iterations of this session and stops with a checkpoint and
+/// the outputs; `--resume` finishes the program's count, bit-identical to one run.
+#[test]
+fn a_run_capped_by_iterations_resumes_bit_identically() {
+    let root = scratch("iterations-cap");
+    let file = root.join("small.rlp");
+    std::fs::write(&file, SMALL).unwrap();
+    let (full, split) = (root.join("full"), root.join("split"));
+    ok(&["run", s(&file), "--out", s(&full), "--quiet", "--seed", "3"]);
+    let capped = ok(&[
+        "run",
+        s(&file),
+        "--out",
+        s(&split),
+        "--quiet",
+        "--seed",
+        "3",
+        "--iterations",
+        "4",
+    ]);
+    let said = String::from_utf8_lossy(&capped.stdout);
+    assert!(said.contains("stopped after 4 iterations"), "{said}");
+    assert!(
+        split.join("params.npz").exists(),
+        "a capped run saves its parameters"
+    );
+    assert_eq!(metrics_without_wall(&split).len(), 4);
+    ok(&["run", "--resume", s(&split), "--quiet"]);
+    assert_eq!(
+        load_npz(&full.join("params.npz")).unwrap(),
+        load_npz(&split.join("params.npz")).unwrap()
+    );
+    assert_eq!(metrics_without_wall(&full), metrics_without_wall(&split));
+    let zero = run(&["run", s(&file), "--out", s(&split), "--iterations", "0"]);
+    assert!(!zero.status.success());
+}
