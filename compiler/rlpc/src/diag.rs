@@ -147,7 +147,8 @@ impl Diag {
                 })
                 .collect()
         };
-        let source = |f: FileId| NamedSource::new(sources.name(f), sources.text(f).clone());
+        let source =
+            |f: FileId| CharColumns(NamedSource::new(sources.name(f), sources.text(f).clone()));
         let related = files
             .iter()
             .skip(1)
@@ -180,9 +181,42 @@ pub struct Report {
     severity: Severity,
     message: String,
     labels: Vec<LabeledSpan>,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<CharColumns>,
     help: Option<String>,
     related: Vec<Report>,
+}
+
+/// A file's text for miette, reporting columns in characters: miette counts a span's
+/// column in bytes, so the `file:line:col` it prints after a `λ` or a `γ` on the line
+/// would be off by the extra bytes of each (editors, and `rlpc lsp`, count characters).
+#[derive(Debug)]
+struct CharColumns(NamedSource<Arc<str>>);
+
+impl SourceCode for CharColumns {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let c = self
+            .0
+            .read_span(span, context_lines_before, context_lines_after)?;
+        let text: &str = self.0.inner();
+        let at = c.span().offset().min(text.len());
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let column = text
+            .get(line_start..at)
+            .map_or(c.column(), |s| s.chars().count());
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            c.name().unwrap_or_default().to_string(),
+            c.data(),
+            *c.span(),
+            c.line(),
+            column,
+            c.line_count(),
+        )))
+    }
 }
 
 impl fmt::Display for Report {

@@ -213,3 +213,15 @@ fn a_closed_pipe_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_ne!(out.status.code(), Some(101), "{err}");
 }
+
+/// The `file:line:col` of a diagnostic counts characters, as editors do: a `λ` and two
+/// `𝛾` (2 and 4 bytes each) before the label on its line move it by three columns, not
+/// by the ten bytes they take.
+#[test]
+fn columns_count_characters_not_bytes() {
+    let src = "use std.env.cartpole\nenv = cartpole(envs: 2)\ns = \"λ𝛾𝛾\"; y = undefined_thing\n\
+               train iterations: 1 { log a = 1.0 }\n";
+    let (code, out) = check_bytes("columns.rlp", src.as_bytes());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("columns.rlp:3:16]"), "{out}");
+}
