@@ -191,7 +191,7 @@ impl Culprit {
     }
 }
 
-fn to_loc(o: Origin) -> Loc {
+pub(crate) fn to_loc(o: Origin) -> Loc {
     Loc::new(
         FileId(o.file),
         Span {
@@ -203,7 +203,7 @@ fn to_loc(o: Origin) -> Loc {
 
 /// The source line a location starts on, with `^` under the located part (on that
 /// line), indented to sit under an error message.
-fn source_excerpt(m: &SourceMap, loc: Loc) -> String {
+pub(crate) fn source_excerpt(m: &SourceMap, loc: Loc) -> String {
     let text = m.text(loc.file);
     let at = (loc.span.start as usize).min(text.len());
     let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);

@@ -122,6 +122,8 @@ pub struct RowWrite {
     /// A transient `[M, …]` the stage writes, the slot's rows' shape and dtype.
     pub rows: SlotId,
     pub add: bool,
+    /// Where the `put` is written, for a row index out of range.
+    pub origin: Option<rlp_ir::Origin>,
 }
 
 /// How a `for` or `repeat` statement inside a stage was lowered (`sema::loops`).

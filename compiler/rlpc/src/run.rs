@@ -315,7 +315,7 @@ impl<'c> Trainer<'c> {
                 Some(k) => Err(self.non_finite_error(stage, &inputs, k, sources)),
                 None => Ok(()),
             })
-            .and_then(|()| self.check_row_writes(stage, &outs));
+            .and_then(|()| self.check_row_writes(stage, &outs, sources));
         self.put_back(stage, inputs);
         checked?;
         for (k, (s, t)) in stage.writes.iter().zip(outs).enumerate() {
@@ -329,7 +329,12 @@ impl<'c> Trainer<'c> {
 
     /// An error naming the state and the stage when a row index of one of the stage's
     /// row writes (`state <- put(state, index, rows)`) is out of range.
-    fn check_row_writes(&self, stage: &Stage, outs: &[Tensor]) -> Result<(), String> {
+    fn check_row_writes(
+        &self,
+        stage: &Stage,
+        outs: &[Tensor],
+        sources: Option<&SourceMap>,
+    ) -> Result<(), String> {
         let p = &self.c.program;
         for w in &stage.row_writes {
             let Some(k) = stage.writes.iter().position(|s| *s == w.index) else {
@@ -337,11 +342,20 @@ impl<'c> Trainer<'c> {
             };
             let rows = p.slot(w.slot).ty.shape.first().copied().unwrap_or(0);
             Tensor::check_row_index(&outs[k], rows).map_err(|e| {
-                format!(
+                let mut msg = format!(
                     "stage `{}` failed: `put` into `{}`: {e}",
                     stage.kind.name(),
                     p.slot(w.slot).name
-                )
+                );
+                if let Some(m) = sources {
+                    msg.push_str(&format!("\n  in the stage at {}", m.describe(stage.loc)));
+                    if let Some(o) = w.origin {
+                        let loc = crate::nonfinite::to_loc(o);
+                        msg.push_str(&format!("\n  the `put` at {}\n", m.describe(loc)));
+                        msg.push_str(&crate::nonfinite::source_excerpt(m, loc));
+                    }
+                }
+                msg
             })?;
         }
         Ok(())

@@ -751,3 +751,28 @@ fn a_run_capped_by_iterations_resumes_bit_identically() {
     let zero = run(&["run", s(&file), "--out", s(&split), "--iterations", "0"]);
     assert!(!zero.status.success());
 }
+
+/// A row index out of range in a `put` into state names the stage's and the `put`'s
+/// source locations, with the line.
+#[test]
+fn an_index_out_of_range_at_run_time_points_at_the_put() {
+    let root = scratch("put-range");
+    let file = root.join("idx.rlp");
+    std::fs::write(
+        &file,
+        "buf = zeros([10, 2])\ni = 20\ntrain iterations: 2 {\n  fit buf <- put(buf, full([1], i, dtype: \"i32\"), ones([1, 2]))\n  log a = mean(buf)\n}\n",
+    )
+    .unwrap();
+    let o = run(&["run", s(&file), "--out", s(&root.join("run")), "--quiet"]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("row index 20 at position 0 is out of range 0..10"),
+        "{e}"
+    );
+    assert!(
+        e.contains("the `put` at") && e.contains("idx.rlp:4:14"),
+        "{e}"
+    );
+    assert!(e.contains("put(buf, full([1], i"), "{e}");
+}

@@ -28,7 +28,7 @@ pub fn rows_in_place(
         let persistent = el.slots[slot.0 as usize].kind != SlotKind::Transient;
         match put_chain(graph, out, reads, slot) {
             Some(chain) if persistent => {
-                for (index, rows, add) in chain {
+                for (index, rows, add, origin) in chain {
                     let name = el.slots[slot.0 as usize].name.clone();
                     let index_slot = el.new_slot(
                         &format!("{name}.put_index"),
@@ -45,6 +45,7 @@ pub fn rows_in_place(
                         index: index_slot,
                         rows: rows_slot,
                         add,
+                        origin,
                     });
                 }
             }
@@ -59,19 +60,19 @@ pub fn rows_in_place(
     row_writes
 }
 
-/// The `(index, rows, add)` of each `put` in the chain that makes `out` from the stage's
+/// The `(index, rows, add, origin)` of each `put` in the chain that makes `out` from the stage's
 /// reading of `slot`, first applied first; `None` when `out` is anything else.
 fn put_chain(
     graph: &Graph,
     out: NodeId,
     reads: &[SlotId],
     slot: SlotId,
-) -> Option<Vec<(NodeId, NodeId, bool)>> {
+) -> Option<Vec<(NodeId, NodeId, bool, Option<rlp_ir::Origin>)>> {
     let mut chain = vec![];
     let mut at = out;
     while let Op::PutRows { accumulate } = graph.node(at).op {
         let args = &graph.node(at).args;
-        chain.push((args[1], args[2], accumulate));
+        chain.push((args[1], args[2], accumulate, graph.node(at).origin));
         at = args[0];
     }
     match graph.node(at).op {
