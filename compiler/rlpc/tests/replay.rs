@@ -526,17 +526,15 @@ fn insert_where_writes_only_the_kept_rows() {
     assert_eq!(field("size"), [6.0]);
 }
 
-/// The priorities of the rows `insert_where` writes (rows 0, 2 and 3 of five kept, at
-/// pointer 4 of 6: rows 4, 5, 0) become the largest priority so far; the rows the left-out
-/// ones rewrite keep theirs.
-#[test]
-fn insert_priorities_where_marks_only_the_kept_rows() {
+/// The wrapper `wrapper` (an `insert…priorities_where` over capacity 6, pointer 4, five
+/// rows of which the 2nd and 5th are left out) on both backends.
+fn kept_rows_case(wrapper: &str) -> Vec<Tensor> {
     let m = mods();
     let (c, n) = (6, 5);
     let (g, _) = lower_function(
         &m,
         "wrappers.rlp",
-        "prio_kept",
+        wrapper,
         vec![
             tensor_arg(DType::F32, &[c, 2]),
             tensor_arg(DType::Bool, &[c]),
@@ -548,7 +546,7 @@ fn insert_priorities_where_marks_only_the_kept_rows() {
         0,
     )
     .unwrap();
-    let out = run_both(
+    run_both(
         &g,
         &[
             f32s(&[c, 2], &[0.0; 12]),
@@ -558,7 +556,15 @@ fn insert_priorities_where_marks_only_the_kept_rows() {
             f32s(&[c], &[0.5, 0.25, 0.375, 0.75, 0.1, 3.0]),
             Tensor::from_f64(DType::Bool, &[n], &[1.0, 0.0, 1.0, 1.0, 0.0]),
         ],
-    );
+    )
+}
+
+/// The priorities of the rows `insert_where` writes (rows 0, 2 and 3 of five kept, at
+/// pointer 4 of 6: rows 4, 5, 0) become the largest priority so far; the rows the left-out
+/// ones rewrite keep theirs.
+#[test]
+fn insert_priorities_where_marks_only_the_kept_rows() {
+    let out = kept_rows_case("prio_kept");
     assert_eq!(out[0].to_f64_vec(), [3.0, 0.25, 0.375, 0.75, 3.0, 3.0]);
 }
 
@@ -568,34 +574,7 @@ fn insert_priorities_where_marks_only_the_kept_rows() {
 /// peaks follow.
 #[test]
 fn insert_blocked_priorities_where_marks_only_the_kept_rows() {
-    let m = mods();
-    let (c, n) = (6, 5);
-    let (g, _) = lower_function(
-        &m,
-        "wrappers.rlp",
-        "blocked_prio_kept",
-        vec![
-            tensor_arg(DType::F32, &[c, 2]),
-            tensor_arg(DType::Bool, &[c]),
-            tensor_arg(DType::I32, &[]),
-            tensor_arg(DType::I32, &[]),
-            tensor_arg(DType::F32, &[c]),
-            tensor_arg(DType::Bool, &[n]),
-        ],
-        0,
-    )
-    .unwrap();
-    let out = run_both(
-        &g,
-        &[
-            f32s(&[c, 2], &[0.0; 12]),
-            Tensor::from_f64(DType::Bool, &[c], &[0.0; 6]),
-            scalar_i32(4.0),
-            scalar_i32(6.0),
-            f32s(&[c], &[0.5, 0.25, 0.375, 0.75, 0.1, 3.0]),
-            Tensor::from_f64(DType::Bool, &[n], &[1.0, 0.0, 1.0, 1.0, 0.0]),
-        ],
-    );
+    let out = kept_rows_case("blocked_prio_kept");
     assert_eq!(
         out[0].to_f64_vec(),
         [3.0, 0.25, 0.375, 0.75, 3.0, 3.0, 0.0, 0.0]
