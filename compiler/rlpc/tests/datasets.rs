@@ -52,21 +52,22 @@ fn scratch(name: &str) -> PathBuf {
 /// A trained run directory (trained once per test process).
 fn trained() -> &'static PathBuf {
     static RUN: OnceLock<PathBuf> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let d = scratch("run");
-        let file = d.join("tiny.rlp");
-        std::fs::write(&file, PROGRAM).unwrap();
-        let out = d.join("run");
-        let o = rlpc(&[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
-        assert!(o.status.success(), "training failed: {}", text(&o));
-        out
-    })
+    RUN.get_or_init(|| train(&scratch("run").join("tiny.rlp"), PROGRAM))
+}
+
+/// Writes `src` to `file` and trains it into the run directory `run` beside it.
+fn train(file: &Path, src: &str) -> PathBuf {
+    std::fs::write(file, src).unwrap();
+    let out = file.with_file_name("run");
+    let o = rlpc(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "training failed: {}", text(&o));
+    out
 }
 
 /// `rlpc collect` into `file` with extra flags; the dataset it wrote.
@@ -508,16 +509,7 @@ fn eval_and_collect_resolve_a_relative_dataset_path_as_training_did() {
                train iterations: 5 {\n  improve mb = draw(ds, 16)\n          \
                minimize nll_categorical(net(mb.obs), mb.action) with opt\n  \
                log     n = mean(mb.reward)\n}\n";
-    std::fs::write(&file, src).unwrap();
-    let out = d.join("run");
-    let o = rlpc(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    let out = train(&file, src);
     let elsewhere = std::env::temp_dir();
     let in_other_dir = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_rlpc"))
