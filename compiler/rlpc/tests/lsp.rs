@@ -391,13 +391,44 @@ fn an_editing_session() {
     let names = labels(&items);
     assert!(names.contains(&"reward".to_string()), "{names:?}");
     assert!(names.contains(&"next_obs".to_string()), "{names:?}");
+    // The fields of what a call gives, after `policy(obs).`: a distribution's.
+    let typing = fixed.replace(
+        "log return = ",
+        "log return = policy(batch.obs).\n  log r2 = ",
+    );
+    c.change(&main_uri, 6, &typing);
+    let items = c.at(
+        "textDocument/completion",
+        &main_uri,
+        &typing,
+        "policy(batch.obs).\n",
+        18,
+    );
+    let names = labels(&items);
+    assert!(names.contains(&"log_prob".to_string()), "{names:?}");
+    assert!(names.contains(&"mode".to_string()), "{names:?}");
+    assert!(!names.contains(&"shape".to_string()), "{names:?}");
+    // Arguments given by position are not offered again by keyword.
+    let typing = fixed.replace("gamma: 0.99)", ")");
+    c.change(&main_uri, 7, &typing);
+    let items = c.at(
+        "textDocument/completion",
+        &main_uri,
+        &typing,
+        "batch.done, )",
+        12,
+    );
+    let names = labels(&items);
+    assert!(names.contains(&"gamma:".to_string()), "{names:?}");
+    assert!(!names.contains(&"r:".to_string()), "{names:?}");
+    assert!(!names.contains(&"done:".to_string()), "{names:?}");
 
     // Formatting: one edit holding `rlpc fmt`'s text; none for text that does not parse.
     let messy = fixed.replace(
         "env    = cartpole(envs: 4, seed: 1)",
         "env=cartpole(envs:4,seed:1)",
     );
-    c.change(&main_uri, 6, &messy);
+    c.change(&main_uri, 8, &messy);
     let edits = c.request(
         "textDocument/formatting",
         json!({ "textDocument": { "uri": main_uri }, "options": { "tabSize": 2, "insertSpaces": true } }),
@@ -410,7 +441,7 @@ fn an_editing_session() {
         edits[0]["range"]["start"],
         json!({ "line": 0, "character": 0 })
     );
-    c.change(&main_uri, 7, "env = cartpole(");
+    c.change(&main_uri, 9, "env = cartpole(");
     let edits = c.request(
         "textDocument/formatting",
         json!({ "textDocument": { "uri": main_uri }, "options": { "tabSize": 2, "insertSpaces": true } }),
@@ -418,11 +449,11 @@ fn an_editing_session() {
     assert_eq!(edits, json!([]));
 
     // An imported module open with unsaved edits: the program is checked against them.
-    c.change(&main_uri, 8, &fixed);
-    assert_eq!(c.diagnostics(&main_uri, 8), Vec::<Value>::new());
+    c.change(&main_uri, 10, &fixed);
+    assert_eq!(c.diagnostics(&main_uri, 10), Vec::<Value>::new());
     let mine_uri = uri(&dir.join("mine.rlp"));
     c.open(&mine_uri, &MINE.replace("td_residual", "td_error"));
-    let diags = c.diagnostics(&main_uri, 8);
+    let diags = c.diagnostics(&main_uri, 10);
     assert_eq!(diags.len(), 1, "{diags:?}");
     assert!(
         diags[0]["message"]

@@ -66,6 +66,8 @@ pub enum Ctx {
     UseNames(Vec<String>),
     /// `a.b.` — a field or member of that (empty: of something that is not a name).
     Member(Vec<String>),
+    /// `f(x).`, `xs[0].` — a field of what that expression (its source text) gives.
+    MemberOf(String),
     /// A name; inside `f(…` also `f`'s keyword arguments.
     Plain(Option<CallCtx>),
 }
@@ -79,6 +81,9 @@ pub struct CallCtx {
     pub arg_start: bool,
     /// The keyword arguments already given.
     pub given: Vec<String>,
+    /// How many arguments before the cursor are positional (they take the first
+    /// parameters, which then need no keyword).
+    pub positional: usize,
 }
 
 /// The context of the cursor at byte offset `off` of `text`, and where the word being
@@ -200,7 +205,14 @@ pub fn context(text: &str, off: usize) -> (Ctx, usize) {
         };
     }
     if last == Some(&Tok::Punct(b'.')) {
-        return (Ctx::Member(chain_before(&toks, toks.len() - 1)), word_start);
+        let chain = chain_before(&toks, toks.len() - 1);
+        if chain.is_empty()
+            && let Some(from) = postfix_start(&toks, toks.len() - 1)
+        {
+            let expr = &text[toks[from].1..toks[toks.len() - 2].2];
+            return (Ctx::MemberOf(expr.to_string()), word_start);
+        }
+        return (Ctx::Member(chain), word_start);
     }
     let call = match stack.last() {
         Some(&(b'(', open)) if open > 0 => {
@@ -209,18 +221,24 @@ pub fn context(text: &str, off: usize) -> (Ctx, usize) {
             let declared = first >= 1 && matches!(&toks[first - 1].0, Tok::Ident(k) if k == "fn");
             (!callee.is_empty() && !declared).then(|| {
                 let arg_start = matches!(last, Some(Tok::Punct(b'(' | b',')));
-                // `name:` at the call's own depth.
+                // `name:` at the call's own depth, and the arguments finished before
+                // the cursor that have none (positional).
                 let mut given = Vec::new();
-                let mut depth = 0i32;
+                let (mut depth, mut positional, mut keyword) = (0i32, 0, false);
                 for (j, (t, _, _)) in toks.iter().enumerate().skip(open + 1) {
                     match t {
                         Tok::Punct(b'(' | b'[' | b'{') => depth += 1,
                         Tok::Punct(b')' | b']' | b'}') => depth -= 1,
+                        Tok::Punct(b',') if depth == 0 => {
+                            positional += usize::from(!keyword && given.is_empty());
+                            keyword = false;
+                        }
                         Tok::Ident(n)
                             if depth == 0
                                 && toks.get(j + 1).map(|t| &t.0) == Some(&Tok::Punct(b':')) =>
                         {
                             given.push(n.clone());
+                            keyword = true;
                         }
                         _ => {}
                     }
@@ -229,12 +247,46 @@ pub fn context(text: &str, off: usize) -> (Ctx, usize) {
                     callee,
                     arg_start,
                     given,
+                    positional,
                 }
             })
         }
         _ => None,
     };
     (Ctx::Plain(call), word_start)
+}
+
+/// Where the postfix expression ending just before token `end` starts: names joined by
+/// `.`, each optionally followed by balanced `( … )` or `[ … ]` groups (`f(x).g[0]`).
+/// `None` when no such expression ends there.
+fn postfix_start(toks: &[(Tok, usize, usize)], end: usize) -> Option<usize> {
+    let mut j = end;
+    loop {
+        // Trailing groups: `(…)`, `[…]`.
+        while j > 0 && matches!(toks[j - 1].0, Tok::Punct(b')' | b']')) {
+            let mut depth = 0i32;
+            loop {
+                j = j.checked_sub(1)?;
+                match toks[j].0 {
+                    Tok::Punct(b')' | b']' | b'}') => depth += 1,
+                    Tok::Punct(b'(' | b'[' | b'{') => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    break;
+                }
+            }
+        }
+        match toks.get(j.checked_sub(1)?)?.0 {
+            Tok::Ident(_) => j -= 1,
+            _ => return None,
+        }
+        if j > 0 && toks[j - 1].0 == Tok::Punct(b'.') {
+            j -= 1;
+        } else {
+            return (j < end).then_some(j);
+        }
+    }
 }
 
 /// The dotted name `a.b.c` whose last token is just before token `end` (empty when
@@ -313,7 +365,7 @@ fn def_item(name: &str, def: &Def) -> CompletionItem {
 }
 
 /// The keyword arguments of `def` not yet given, as `name: ` items listed first.
-fn keyword_items(def: &Def, given: &[String]) -> Vec<CompletionItem> {
+fn keyword_items(def: &Def, given: &[String], positional: usize) -> Vec<CompletionItem> {
     let params: Vec<(String, String)> = match def {
         Def::Fn(m, f) => match m.fn_decl(f) {
             Some(d) => d
@@ -338,6 +390,7 @@ fn keyword_items(def: &Def, given: &[String]) -> Vec<CompletionItem> {
     };
     params
         .into_iter()
+        .skip(positional)
         .filter(|(n, _)| !given.contains(n))
         .enumerate()
         .map(|(i, (name, text))| CompletionItem {
@@ -410,13 +463,14 @@ pub fn complete(
             }
         }
         Ctx::Member(chain) => member_items(w, doc, found, &chain),
+        Ctx::MemberOf(expr) => expr_member_items(w, doc, found, &expr),
         Ctx::Plain(call) => {
             let mut items = Vec::new();
             if let Some(c) = &call
                 && c.arg_start
                 && let Some(def) = callee(w, doc, found, &c.callee)
             {
-                items.extend(keyword_items(&def, &c.given));
+                items.extend(keyword_items(&def, &c.given, c.positional));
             }
             let mut seen: HashSet<String> = HashSet::new();
             for b in found.scope.iter().rev() {
@@ -487,20 +541,6 @@ fn member_items(
     found: &Found,
     chain: &[String],
 ) -> Vec<CompletionItem> {
-    let tensor_fields = || {
-        ["shape", "dtype"]
-            .iter()
-            .map(|n| CompletionItem {
-                label: n.to_string(),
-                kind: Some(CompletionItemKind::PROPERTY),
-                detail: Some(match *n {
-                    "shape" => "a tensor's shape (a list of ints)".to_string(),
-                    _ => "a tensor's dtype (\"f32\", …)".to_string(),
-                }),
-                ..Default::default()
-            })
-            .collect::<Vec<_>>()
-    };
     let Some(first) = chain.first() else {
         return tensor_fields();
     };
@@ -516,8 +556,35 @@ fn member_items(
         }
         return Vec::new();
     }
-    // The chain as an expression: `a.b` parsed on its own.
-    let Ok(parsed) = rlp_syntax::parse(&format!("__x = {}\n", chain.join("."))) else {
+    expr_member_items(w, doc, found, &chain.join("."))
+}
+
+/// A tensor's fields.
+fn tensor_fields() -> Vec<CompletionItem> {
+    ["shape", "dtype"]
+        .iter()
+        .map(|n| CompletionItem {
+            label: n.to_string(),
+            kind: Some(CompletionItemKind::PROPERTY),
+            detail: Some(match *n {
+                "shape" => "a tensor's shape (a list of ints)".to_string(),
+                _ => "a tensor's dtype (\"f32\", …)".to_string(),
+            }),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// After `EXPR.` (`a.b`, `f(x)`): the fields of what the expression gives, from the
+/// syntax; a tensor's when it gives nothing the syntax shows.
+fn expr_member_items(
+    w: &World,
+    doc: &Rc<ModInfo>,
+    found: &Found,
+    expr: &str,
+) -> Vec<CompletionItem> {
+    // The expression parsed on its own.
+    let Ok(parsed) = rlp_syntax::parse(&format!("__x = {expr}\n")) else {
         return Vec::new();
     };
     let Some(rlp_syntax::ast::Item::Stmt(s)) = parsed.items.first() else {
@@ -571,7 +638,7 @@ mod tests {
     fn contexts_are_read_from_the_tokens() {
         assert_eq!(ctx("x = a.b.|"), Ctx::Member(vec!["a".into(), "b".into()]));
         assert_eq!(ctx("x = a.b.c|"), Ctx::Member(vec!["a".into(), "b".into()]));
-        assert_eq!(ctx("x = f(1).|"), Ctx::Member(vec![]));
+        assert_eq!(ctx("x = f(1).|"), Ctx::MemberOf("f(1)".into()));
         assert_eq!(
             ctx("use std.env.|"),
             Ctx::UsePath(vec!["std".into(), "env".into()])
@@ -590,6 +657,7 @@ mod tests {
                 callee: vec!["cartpole".into()],
                 arg_start: true,
                 given: vec!["envs".into()],
+                positional: 0,
             }))
         );
         assert_eq!(
@@ -598,6 +666,7 @@ mod tests {
                 callee: vec!["m".into(), "f".into()],
                 arg_start: true,
                 given: vec![],
+                positional: 1,
             }))
         );
         assert_eq!(
@@ -606,8 +675,27 @@ mod tests {
                 callee: vec!["f".into()],
                 arg_start: false,
                 given: vec![],
+                positional: 0,
             }))
         );
+        assert_eq!(
+            ctx("x = reward_to_go(batch.reward, batch.done, |"),
+            Ctx::Plain(Some(CallCtx {
+                callee: vec!["reward_to_go".into()],
+                arg_start: true,
+                given: vec![],
+                positional: 2,
+            }))
+        );
+        assert_eq!(
+            ctx("d = policy(batch.obs).|"),
+            Ctx::MemberOf("policy(batch.obs)".into())
+        );
+        assert_eq!(
+            ctx("y = m.f(g(1))[0].|"),
+            Ctx::MemberOf("m.f(g(1))[0]".into())
+        );
+        assert_eq!(ctx("y = (a + b).|"), Ctx::Member(vec![]));
         assert_eq!(ctx("fn f(a, |"), Ctx::Plain(None));
         assert_eq!(ctx("x = (a, |"), Ctx::Plain(None));
     }
