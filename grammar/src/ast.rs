@@ -49,6 +49,19 @@ pub struct Module {
     pub items: Vec<Item>,
 }
 
+impl Module {
+    /// The names bound by the file's top-level `name = …` statements, in order.
+    pub fn bindings(&self) -> impl Iterator<Item = &Ident> {
+        self.items.iter().flat_map(|item| match item {
+            Item::Stmt(Stmt {
+                kind: StmtKind::Let { names, .. },
+                ..
+            }) => names.as_slice(),
+            _ => &[],
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Item {
     Use(Use),

@@ -6,6 +6,8 @@
 //! an NVIDIA GPU the same comparison runs on the GPU with tolerances; without one,
 //! asking for `--backend cuda` is a clear error.
 
+mod common;
+
 use rlp_runtime::Tensor;
 use rlpc::run::{self, Backend, Trainer};
 use std::path::Path;
@@ -18,16 +20,7 @@ fn train(
     iterations: u64,
     backend: Backend,
 ) -> (Vec<Vec<f64>>, Vec<(String, Tensor)>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    let settings: Vec<(String, String)> = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let (p, _) = rlpc::front_end_with(&path, 0, &settings)
-        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-        .unwrap();
+    let p = common::example_program(name, 0, settings);
     let c = run::compile(p, backend).unwrap_or_else(|e| panic!("{name} on {backend:?}: {e}"));
     let mut t = Trainer::new(&c).unwrap();
     let mut metrics = vec![];

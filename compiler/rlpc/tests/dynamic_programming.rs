@@ -5,8 +5,9 @@
 //! programs that learn from transitions (online Q-learning, fitted Q-iteration on a
 //! fixed batch) reaching the goal with values near the optimal ones.
 
+mod common;
+
 use rlpc::run::{self, Backend, Trainer};
-use std::path::Path;
 
 /// Metrics or state, by name.
 type Named<T> = Vec<(String, T)>;
@@ -14,17 +15,7 @@ type Named<T> = Vec<(String, T)>;
 /// Trains `examples/{name}` with `seed` and `--set` overrides for all of its iterations;
 /// the last iteration's metrics and the final state, by name.
 fn train(name: &str, seed: u64, settings: &[(&str, &str)]) -> (Named<f64>, Named<Vec<f64>>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    let settings: Vec<(String, String)> = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let (p, _) = rlpc::front_end_with(&path, seed, &settings)
-        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-        .unwrap();
-    let c = run::compile(p, Backend::Jit).unwrap();
+    let c = run::compile(common::example_program(name, seed, settings), Backend::Jit).unwrap();
     let mut t = Trainer::new(&c).unwrap();
     for it in 0..c.program.iterations {
         t.step(it, None).unwrap();

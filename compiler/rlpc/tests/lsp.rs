@@ -153,6 +153,20 @@ impl Client {
         );
     }
 
+    /// Replaces the document `uri` with `text` (as `version`), then the labels of the
+    /// completion `delta` UTF-16 units after the start of `needle`.
+    fn complete(
+        &mut self,
+        uri: &str,
+        version: i32,
+        text: &str,
+        needle: &str,
+        delta: u32,
+    ) -> Vec<String> {
+        self.change(uri, version, text);
+        labels(&self.at("textDocument/completion", uri, text, needle, delta))
+    }
+
     /// `method` at the position of the `n`-th occurrence of `needle` in `text`, `delta`
     /// UTF-16 units after its start.
     fn at(&mut self, method: &str, uri: &str, text: &str, needle: &str, delta: u32) -> Value {
@@ -363,65 +377,41 @@ fn an_editing_session() {
 
     // Completion: the called function's keyword arguments not yet given, and a stdlib
     // module's members after `module.` (in a line that does not parse yet).
+    let has = |names: &[String], n: &str| names.iter().any(|x| x == n);
     let typing = fixed.replace("seed: 1)", "se)");
-    c.change(&main_uri, 3, &typing);
-    let items = c.at("textDocument/completion", &main_uri, &typing, "se)", 2);
-    let names = labels(&items);
-    assert!(names.contains(&"seed:".to_string()), "{names:?}");
-    assert!(names.contains(&"max_steps:".to_string()), "{names:?}");
-    assert!(!names.contains(&"envs:".to_string()), "{names:?}");
-    assert!(names.contains(&"td_residual".to_string()), "{names:?}");
-    assert!(names.contains(&"train".to_string()), "{names:?}");
-    let typing = fixed.replace("label  = \"θθ😀\"", "label  = cartpole.");
-    c.change(&main_uri, 4, &typing);
-    let items = c.at(
-        "textDocument/completion",
-        &main_uri,
-        &typing,
-        "cartpole.\n",
-        9,
+    let names = c.complete(&main_uri, 3, &typing, "se)", 2);
+    assert!(
+        has(&names, "seed:") && has(&names, "max_steps:"),
+        "{names:?}"
     );
-    let names = labels(&items);
-    assert!(names.contains(&"step".to_string()), "{names:?}");
-    assert!(names.contains(&"reset".to_string()), "{names:?}");
+    assert!(!has(&names, "envs:"), "{names:?}");
+    assert!(
+        has(&names, "td_residual") && has(&names, "train"),
+        "{names:?}"
+    );
+    let typing = fixed.replace("label  = \"θθ😀\"", "label  = cartpole.");
+    let names = c.complete(&main_uri, 4, &typing, "cartpole.\n", 9);
+    assert!(has(&names, "step") && has(&names, "reset"), "{names:?}");
     // The fields of a rollout's batch.
     let typing = fixed.replace("batch.reward,", "batch.,");
-    c.change(&main_uri, 5, &typing);
-    let items = c.at("textDocument/completion", &main_uri, &typing, "batch.,", 6);
-    let names = labels(&items);
-    assert!(names.contains(&"reward".to_string()), "{names:?}");
-    assert!(names.contains(&"next_obs".to_string()), "{names:?}");
+    let names = c.complete(&main_uri, 5, &typing, "batch.,", 6);
+    assert!(
+        has(&names, "reward") && has(&names, "next_obs"),
+        "{names:?}"
+    );
     // The fields of what a call gives, after `policy(obs).`: a distribution's.
     let typing = fixed.replace(
         "log return = ",
         "log return = policy(batch.obs).\n  log r2 = ",
     );
-    c.change(&main_uri, 6, &typing);
-    let items = c.at(
-        "textDocument/completion",
-        &main_uri,
-        &typing,
-        "policy(batch.obs).\n",
-        18,
-    );
-    let names = labels(&items);
-    assert!(names.contains(&"log_prob".to_string()), "{names:?}");
-    assert!(names.contains(&"mode".to_string()), "{names:?}");
-    assert!(!names.contains(&"shape".to_string()), "{names:?}");
+    let names = c.complete(&main_uri, 6, &typing, "policy(batch.obs).\n", 18);
+    assert!(has(&names, "log_prob") && has(&names, "mode"), "{names:?}");
+    assert!(!has(&names, "shape"), "{names:?}");
     // Arguments given by position are not offered again by keyword.
     let typing = fixed.replace("gamma: 0.99)", ")");
-    c.change(&main_uri, 7, &typing);
-    let items = c.at(
-        "textDocument/completion",
-        &main_uri,
-        &typing,
-        "batch.done, )",
-        12,
-    );
-    let names = labels(&items);
-    assert!(names.contains(&"gamma:".to_string()), "{names:?}");
-    assert!(!names.contains(&"r:".to_string()), "{names:?}");
-    assert!(!names.contains(&"done:".to_string()), "{names:?}");
+    let names = c.complete(&main_uri, 7, &typing, "batch.done, )", 12);
+    assert!(has(&names, "gamma:"), "{names:?}");
+    assert!(!has(&names, "r:") && !has(&names, "done:"), "{names:?}");
 
     // Formatting: one edit holding `rlpc fmt`'s text; none for text that does not parse.
     let messy = fixed.replace(

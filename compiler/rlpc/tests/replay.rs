@@ -2,6 +2,8 @@
 //! sampling, in-place inserts, resume with a full buffer, and clear errors — on both
 //! backends where a graph runs.
 
+mod common;
+
 use rlp_ir::{DType, Tensor, TensorType};
 use rlpc::program::Program;
 use rlpc::run::{self, Backend, Trainer};
@@ -1081,16 +1083,7 @@ fn resume_matches_the_run_never_stopped(name: &str, src: &str) {
 /// The acting policy's mean return over 1,000 consecutive iterations (4,000 env steps),
 /// at its best, for the example `name` run with `seed`.
 fn peak_return(name: &str, seed: u64, settings: &[(&str, &str)]) -> f64 {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    let settings: Vec<(String, String)> = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let (p, _) = rlpc::front_end_with(&path, seed, &settings)
-        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-        .unwrap();
+    let p = common::example_program(name, seed, settings);
     let col = p.metrics.iter().position(|m| m.name == "return").unwrap();
     let iters = p.iterations;
     let c = run::compile(p, Backend::Jit).unwrap();
@@ -1152,11 +1145,8 @@ fn n_step_dqn_learns_cartpole() {
 /// seed 7 reaches 475 at 16k but falls back and ends at 289).
 #[test]
 fn dqn_greedy_policy_reaches_and_holds_475_on_cartpole() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dqn_cartpole.rlp");
     for seed in 0..3 {
-        let (p, _) = rlpc::front_end(&path, seed)
-            .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-            .unwrap();
+        let p = common::example_program("dqn_cartpole.rlp", seed, &[]);
         let col = p.metrics.iter().position(|m| m.name == "greedy").unwrap();
         let iters = p.iterations;
         let c = run::compile(p, Backend::Jit).unwrap();
@@ -1195,12 +1185,7 @@ fn prioritized_dqn_learns_cartpole() {
 /// The acting policy's mean return over the last quarter of the run of the example
 /// `name` with `seed`, and the run's wall time in seconds.
 fn last_quarter_return(name: &str, seed: u64) -> (f64, f64) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    let (p, _) = rlpc::front_end(&path, seed)
-        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-        .unwrap();
+    let p = common::example_program(name, seed, &[]);
     let col = p.metrics.iter().position(|m| m.name == "return").unwrap();
     let iters = p.iterations;
     let start = std::time::Instant::now();
@@ -1237,7 +1222,6 @@ fn dqn_learns_acrobot() {
 /// The variants the example's settings switch on compile: double DQN, squared loss.
 #[test]
 fn dqn_variants_compile() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dqn_cartpole.rlp");
     for set in [
         ("double", "true"),
         ("double", "false"),
@@ -1245,9 +1229,6 @@ fn dqn_variants_compile() {
         ("n_step", "3"),
         ("decay", "0.0"),
     ] {
-        let settings = vec![(set.0.to_string(), set.1.to_string())];
-        rlpc::front_end_with(&path, 0, &settings)
-            .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-            .unwrap();
+        common::example_program("dqn_cartpole.rlp", 0, &[set]);
     }
 }

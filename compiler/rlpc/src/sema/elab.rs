@@ -1057,16 +1057,10 @@ impl<'a> Elab<'a> {
     /// Where `name` is bound at the top level of the frame's module, if it is.
     fn top_level_binding(&self, fr: &Rc<Frame>, name: &str) -> Option<Loc> {
         let m = self.mods.module(fr.module);
-        m.ast.items.iter().find_map(|item| match item {
-            ast::Item::Stmt(ast::Stmt {
-                kind: ast::StmtKind::Let { names, .. },
-                ..
-            }) => names
-                .iter()
-                .find(|n| n.name == name)
-                .map(|n| Loc::new(m.file, n.span)),
-            _ => None,
-        })
+        m.ast
+            .bindings()
+            .find(|n| n.name == name)
+            .map(|n| Loc::new(m.file, n.span))
     }
 
     fn field(&mut self, b: &Value, name: &ast::Ident, loc: Loc) -> R<Value> {

@@ -647,18 +647,7 @@ pub fn for_items(el: &mut Elab, iter: &ast::Expr, fr: &Rc<Frame>) -> R<Vec<Value
 
 /// Every `--set NAME=…` names a top-level binding of the program `main`.
 fn check_override_names(el: &Elab, overrides: ModId, main: &ast::Module) -> Result<(), Diag> {
-    let names: Vec<String> = main
-        .items
-        .iter()
-        .filter_map(|item| match item {
-            Item::Stmt(ast::Stmt {
-                kind: StmtKind::Let { names, .. },
-                ..
-            }) => Some(names.iter().map(|n| n.name.clone())),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let names: Vec<String> = main.bindings().map(|n| n.name.clone()).collect();
     let set = el.mods.module(overrides);
     for item in &set.ast.items {
         let Item::Stmt(ast::Stmt {

@@ -1,5 +1,6 @@
 //! Shared by the learning tests.
 
+use rlpc::program::Program;
 use rlpc::run::{self, Backend, Trainer};
 use std::path::Path;
 
@@ -13,6 +14,23 @@ pub fn final_metrics(name: &str, seed: u64, settings: &[(&str, &str)], names: &[
         .collect()
 }
 
+/// `examples/{name}` compiled with `seed` and `--set` overrides (panics with the
+/// rendered diagnostic when it does not compile).
+#[allow(dead_code)]
+pub fn example_program(name: &str, seed: u64, settings: &[(&str, &str)]) -> Program {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    rlpc::front_end_with(&path, seed, &settings)
+        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
+        .unwrap()
+        .0
+}
+
 /// Every iteration's metrics of `examples/{name}` (named `names`).
 #[allow(dead_code)]
 pub fn metric_history(
@@ -21,17 +39,7 @@ pub fn metric_history(
     settings: &[(&str, &str)],
     names: &[&str],
 ) -> Vec<Vec<f64>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    let settings: Vec<(String, String)> = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let (p, _) = rlpc::front_end_with(&path, seed, &settings)
-        .map_err(|(d, s)| rlpc::diag::render_plain(&d, &s))
-        .unwrap();
-    let c = run::compile(p, Backend::Jit).unwrap();
+    let c = run::compile(example_program(name, seed, settings), Backend::Jit).unwrap();
     let mut t = Trainer::new(&c).unwrap();
     let all: Vec<String> = c.program.metrics.iter().map(|m| m.name.clone()).collect();
     let at: Vec<usize> = names
