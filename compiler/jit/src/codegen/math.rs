@@ -123,6 +123,18 @@ impl MathEmitter<'_, '_> {
         let lo = self.f(m::EXP_LO);
         let c = self.cmp(FloatCC::LessThan, x, lo);
         let x = self.sel(c, lo, x);
+        let (y, ni) = self.exp_core(x);
+        let one_i = self.b.ins().iconst(types::I32, 1);
+        let n1 = self.b.ins().sshr(ni, one_i);
+        let n2 = self.b.ins().isub(ni, n1);
+        let s1 = self.pow2(n1);
+        let s2 = self.pow2(n2);
+        let y = self.mul(y, s1);
+        self.mul(y, s2)
+    }
+
+    /// The middle of `math::exp_f32`: `(e^r, n)` with `x = n·ln2 + r`, before scaling.
+    fn exp_core(&mut self, x: Value) -> (Value, Value) {
         let log2e = self.f(m::LOG2E);
         let magic = self.f(m::ROUND_MAGIC);
         let t = self.mul(x, log2e);
@@ -142,14 +154,7 @@ impl MathEmitter<'_, '_> {
         let y = self.mul(p, z);
         let y = self.add(y, r);
         let one = self.f(1.0);
-        let y = self.add(y, one);
-        let one_i = self.b.ins().iconst(types::I32, 1);
-        let n1 = self.b.ins().sshr(ni, one_i);
-        let n2 = self.b.ins().isub(ni, n1);
-        let s1 = self.pow2(n1);
-        let s2 = self.pow2(n2);
-        let y = self.mul(y, s1);
-        self.mul(y, s2)
+        (self.add(y, one), ni)
     }
 
     /// `math::ln_f32`.
@@ -227,8 +232,11 @@ impl MathEmitter<'_, '_> {
         let s = self.mul(p, z);
         let s = self.mul(s, a);
         let small = self.add(s, a);
-        let a2 = self.add(a, a);
-        let e = self.exp(a2);
+        let big = self.f(m::TANH_BIG);
+        let c = self.cmp(FloatCC::GreaterThan, a, big);
+        let a_big = self.sel(c, big, a);
+        let a2 = self.add(a_big, a_big);
+        let e = self.exp_below_19(a2);
         let one = self.f(1.0);
         let two = self.f(2.0);
         let d = self.add(e, one);
@@ -240,5 +248,12 @@ impl MathEmitter<'_, '_> {
         let rb = self.bits(r);
         let rb = self.b.ins().bor(rb, sign);
         self.float(rb)
+    }
+
+    /// `math::exp_below_19`: [`Self::exp`] without its clamps, scaled by one power of two.
+    fn exp_below_19(&mut self, x: Value) -> Value {
+        let (y, ni) = self.exp_core(x);
+        let s = self.pow2(ni);
+        self.mul(y, s)
     }
 }
