@@ -41,6 +41,10 @@ pub struct Slot {
     /// (metrics) computed from it ([`Program::mark_missing_values`]). The trainer's
     /// non-finite check lets NaN through here, but not ±Inf.
     pub nan_is_missing: bool,
+    /// Starts as NaN rather than zero: a metric computed only by a periodic stage
+    /// (`every K steps { … log … }`) has no value before that stage first runs
+    /// ([`Program::keep_periodic_values`]).
+    pub starts_missing: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -396,6 +400,36 @@ impl Program {
             for s in writes {
                 let slot = &mut self.slots[s.0 as usize];
                 if slot.kind == SlotKind::Transient {
+                    slot.nan_is_missing = true;
+                }
+            }
+        }
+    }
+
+    /// Keeps across iterations — in checkpoints, so a resumed run logs what an
+    /// uninterrupted one does — the values a periodic stage (`every K steps`) computes
+    /// and something reads when that stage has not run: a metric (logged every
+    /// iteration), a stage on another schedule, or one earlier in the iteration. Those
+    /// slots become state; a float metric among them starts as NaN ("no value yet", a
+    /// gap in the plot) instead of a zero that looks like a measurement.
+    pub fn keep_periodic_values(&mut self) {
+        let metrics: Vec<SlotId> = self.metrics.iter().map(|m| m.slot).collect();
+        for (k, stage) in self.stages.iter().enumerate() {
+            if stage.schedule == Schedule::ALWAYS {
+                continue;
+            }
+            for s in &stage.writes {
+                let read_elsewhere = self.stages.iter().enumerate().any(|(j, other)| {
+                    other.reads.contains(s) && (other.schedule != stage.schedule || j <= k)
+                });
+                let logged = metrics.contains(s);
+                let slot = &mut self.slots[s.0 as usize];
+                if slot.kind != SlotKind::Transient || !(read_elsewhere || logged) {
+                    continue;
+                }
+                slot.kind = SlotKind::State;
+                if logged && slot.ty.dtype.is_float() {
+                    slot.starts_missing = true;
                     slot.nan_is_missing = true;
                 }
             }

@@ -248,6 +248,9 @@ impl<'c> Trainer<'c> {
                 {
                     return Ok(placeholder());
                 }
+                if s.starts_missing {
+                    return Ok(Tensor::full(s.ty.dtype, &s.ty.shape, f64::NAN));
+                }
                 Tensor::try_zeros(s.ty.dtype, &s.ty.shape)
                     .map_err(|e| format!("out of memory for `{}` ({}): {e}", s.name, s.ty))
             })

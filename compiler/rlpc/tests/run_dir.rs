@@ -776,3 +776,43 @@ fn an_index_out_of_range_at_run_time_points_at_the_put() {
     );
     assert!(e.contains("put(buf, full([1], i"), "{e}");
 }
+
+/// A value logged inside `every 3 steps after 2` (and one a later stage reads from it)
+/// has no value before iteration 2: `nan`, not a zero that reads as a measurement. In
+/// between it repeats the last run's value — also after a resume between two runs of
+/// the block, so the resumed metrics equal the uninterrupted ones.
+#[test]
+fn a_periodic_log_is_missing_before_its_first_run_and_survives_a_resume() {
+    let root = scratch("periodic-log");
+    let file = root.join("every.rlp");
+    std::fs::write(
+        &file,
+        "x = zeros([])\ntrain iterations: 7 {\n  fit x <- x + 1.0\n  every 3 steps after 2 {\n    log seen = x * 10.0\n    fit twice = x * 2.0\n  }\n  log later = twice + 0.5\n}\n",
+    )
+    .unwrap();
+    let (full, split) = (root.join("full"), root.join("split"));
+    ok(&["run", s(&file), "--out", s(&full), "--quiet"]);
+    let (cols, rows) = read_metrics_csv(&full.join("metrics.csv")).unwrap();
+    let col = |name: &str| {
+        let k = cols.iter().position(|c| c == name).unwrap();
+        rows.iter().map(|r| r[k]).collect::<Vec<f64>>()
+    };
+    let seen = col("seen");
+    assert!(seen[0].is_nan() && seen[1].is_nan(), "{seen:?}");
+    assert_eq!(seen[2..], [30.0, 30.0, 30.0, 60.0, 60.0]);
+    assert_eq!(col("later")[2..], [6.5, 6.5, 6.5, 12.5, 12.5]);
+    // Stopped (as if killed) after iteration 3, between the runs at 2 and 5.
+    ok(&[
+        "run",
+        s(&file),
+        "--out",
+        s(&split),
+        "--quiet",
+        "--checkpoint-every",
+        "4",
+        "--stop-after",
+        "5",
+    ]);
+    ok(&["run", "--resume", s(&split), "--quiet"]);
+    assert_eq!(metrics_without_wall(&full), metrics_without_wall(&split));
+}

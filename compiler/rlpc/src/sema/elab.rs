@@ -189,6 +189,7 @@ impl<'a> Elab<'a> {
             ty,
             kind,
             nan_is_missing: false,
+            starts_missing: false,
         });
         let id = SlotId(self.slots.len() as u32 - 1);
         if self.making_opt_state {

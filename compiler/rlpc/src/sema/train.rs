@@ -199,6 +199,7 @@ pub fn lower_opts(
     if !el.opts.keep_unread {
         program.prune_unread_transients();
     }
+    program.keep_periodic_values();
     program.mark_missing_values();
     super::memory::check(&program, el.opts.memory)?;
     Ok(program)
