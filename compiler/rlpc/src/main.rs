@@ -491,11 +491,13 @@ fn command(cli: Cli) -> ExitCode {
             if !quiet {
                 eprintln!("{label}; writing {}", out.display());
             }
+            let total = compiled.program.iterations;
             let mut done = 0;
             let mut within_cap = |_: &run::IterationEnd| {
                 done += 1;
-                iterations.is_none_or(|n| done < n)
+                iterations.is_none_or(|n| done < n) && !interrupt::requested()
             };
+            interrupt::catch();
             match run::train_with(trainer, &opts, Some(&sources), &mut within_cap) {
                 Ok(s) => {
                     let last = s
@@ -504,7 +506,31 @@ fn command(cli: Cli) -> ExitCode {
                         .map(|(n, v)| format!("{n} = {v:.3}"))
                         .collect::<Vec<_>>()
                         .join(", ");
-                    if s.finished {
+                    let left = total - s.resumed_from.unwrap_or(0);
+                    if let Some(n) = iterations
+                        && n > left
+                        && s.finished
+                    {
+                        eprintln!(
+                            "note: `--iterations {n}` asked for more than the {left} \
+                             iterations the program had left; it ran those"
+                        );
+                    }
+                    if s.resumed_from == Some(total) {
+                        println!(
+                            "the run had already finished its {total} iterations; its \
+                             outputs are rewritten, nothing was trained"
+                        );
+                    } else if !s.finished && interrupt::requested() {
+                        println!(
+                            "interrupted after {} iterations, with a checkpoint; resume with \
+                             `rlpc run --resume {}`",
+                            s.iterations,
+                            out.display()
+                        );
+                        println!("run directory: {}", out.display());
+                        return ExitCode::from(130);
+                    } else if s.finished {
                         println!(
                             "done: {} iterations, {} env steps in {:.1} s (compiled in \
                              {compile_ms:.1} ms); last: {last}",
@@ -918,6 +944,41 @@ fn plot(
     rlp_runtime::io::write_atomic(out, &png).map_err(|e| e.to_string())?;
     eprintln!("wrote {}", out.display());
     Ok(())
+}
+
+/// Ctrl-C during `rlpc run`: the first one lets the iteration under way finish, then
+/// the run stops as `--iterations` stops it — a checkpoint, `params.npz` and the plots
+/// written, resumable with `--resume` — and exits with 130; a second one kills the
+/// process at once (the default disposition is restored when the first arrives).
+mod interrupt {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+    pub fn requested() -> bool {
+        REQUESTED.load(Ordering::Relaxed)
+    }
+
+    #[cfg(unix)]
+    extern "C" fn on_sigint(_: libc::c_int) {
+        REQUESTED.store(true, Ordering::Relaxed);
+        // SAFETY: `signal` is async-signal-safe; restoring the default disposition.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+        }
+    }
+
+    /// Installs the handler (on Unix; elsewhere Ctrl-C keeps its default effect).
+    pub fn catch() {
+        #[cfg(unix)]
+        // SAFETY: installing a handler that only stores to an atomic and calls `signal`.
+        unsafe {
+            libc::signal(
+                libc::SIGINT,
+                on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+    }
 }
 
 /// Lets a closed pipe end the process quietly, as it does `cat` or `grep`: Rust ignores

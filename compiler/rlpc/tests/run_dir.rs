@@ -816,3 +816,56 @@ fn a_periodic_log_is_missing_before_its_first_run_and_survives_a_resume() {
     ok(&["run", "--resume", s(&split), "--quiet"]);
     assert_eq!(metrics_without_wall(&full), metrics_without_wall(&split));
 }
+
+/// Ctrl-C (SIGINT) lets the iteration under way finish, then stops like `--iterations`:
+/// a checkpoint at the iteration reached, `params.npz`, exit status 130 and a message
+/// saying how to resume; `--resume` then carries on from there.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_with_a_checkpoint_that_resumes() {
+    let root = scratch("sigint");
+    let file = root.join("long.rlp");
+    std::fs::write(
+        &file,
+        "x = zeros([])\ntrain iterations: 2_000_000 {\n  fit x <- x + 1.0\n  log x = x\n}\n",
+    )
+    .unwrap();
+    let out = root.join("run");
+    let child = rlpc()
+        .args(["run", s(&file), "--out", s(&out), "--quiet"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once training is under way (rows in metrics.csv).
+    let csv = out.join("metrics.csv");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&csv).map_or(0, |c| c.lines().count()) < 3 {
+        assert!(t0.elapsed().as_secs() < 60, "the run never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(130), "{said}");
+    assert!(
+        said.contains("interrupted after") && said.contains("--resume"),
+        "{said}"
+    );
+    let (step, _, _) = checkpoint::load_latest(&out.join("checkpoints"))
+        .unwrap()
+        .unwrap();
+    let rows = read_metrics_csv(&csv).unwrap().1;
+    assert_eq!(rows.len() as u64, step, "one metrics row per iteration run");
+    assert_eq!(
+        rows.last().unwrap()[3],
+        step as f64,
+        "x counts the iterations"
+    );
+    assert!(out.join("params.npz").exists());
+    ok(&["run", "--resume", s(&out), "--quiet", "--iterations", "3"]);
+    let rows = read_metrics_csv(&csv).unwrap().1;
+    assert_eq!(rows.len() as u64, step + 3);
+    assert_eq!(rows.last().unwrap()[3], (step + 3) as f64);
+}
