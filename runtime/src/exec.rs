@@ -12,13 +12,32 @@ use crate::tensor::{DType, Tensor};
 #[error("{message}")]
 pub struct RunError {
     pub message: String,
+    /// Where the failing operation is written, when the backend knows: the driver turns
+    /// it into `file:line:col` and the source line.
+    pub origin: Option<SourceSpan>,
+}
+
+/// A byte range of one of the driver's source files (the IR's `Origin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SourceSpan {
+    /// Index into the driver's source table.
+    pub file: u32,
+    pub start: u32,
+    pub end: u32,
 }
 
 impl RunError {
     pub fn new(message: impl Into<String>) -> RunError {
         RunError {
             message: message.into(),
+            origin: None,
         }
+    }
+
+    /// The error with the source of the failing operation, if it has none yet.
+    pub fn with_origin(mut self, origin: Option<SourceSpan>) -> RunError {
+        self.origin = self.origin.or(origin);
+        self
     }
 }
 

@@ -24,5 +24,5 @@ pub mod order;
 pub mod rng;
 pub mod tensor;
 
-pub use exec::{Executable, RunError};
+pub use exec::{Executable, RunError, SourceSpan};
 pub use tensor::{DType, Tensor};

@@ -112,6 +112,16 @@ pub struct Origin {
     pub end: u32,
 }
 
+impl From<Origin> for rlp_runtime::SourceSpan {
+    fn from(o: Origin) -> Self {
+        rlp_runtime::SourceSpan {
+            file: o.file,
+            start: o.start,
+            end: o.end,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UnaryOp {
     Neg,

@@ -380,10 +380,10 @@ fn kernel_status(k: &Kernel, status: i32) -> Result<(), RunError> {
         0 => Ok(()),
         status => {
             let check = &k.checks[status as usize - 1];
-            Err(RunError::new(format!(
-                "{} ({}): {}",
-                check.node, check.op, check.message
-            )))
+            Err(
+                RunError::new(format!("{} ({}): {}", check.node, check.op, check.message))
+                    .with_origin(check.origin.map(Into::into)),
+            )
         }
     }
 }

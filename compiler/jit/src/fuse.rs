@@ -373,8 +373,9 @@ impl<'g, 'c> Builder<'g, 'c> {
             .read(view, dtype, &mut |kb, n| self.outer_value(kb, n))
             .expect("outer reads always lower");
         let name = self.kernel_name("copy");
-        self.steps
-            .push(Step::Kernel(Box::new(kb.finish_map(name, &[(out, v)]))));
+        let mut kernel = kb.finish_map(name, &[(out, v)]);
+        kernel.locate_checks(self.graph);
+        self.steps.push(Step::Kernel(Box::new(kernel)));
         out
     }
 
@@ -501,6 +502,8 @@ impl<'g, 'c> Builder<'g, 'c> {
                 }
             }
         };
+        let mut kernel = kernel;
+        kernel.locate_checks(self.graph);
         self.steps.push(Step::Kernel(Box::new(kernel)));
         Ok(())
     }

@@ -435,6 +435,18 @@ pub struct Check {
     pub node: NodeId,
     /// What went wrong.
     pub message: String,
+    /// Where the node is written, once [`Kernel::locate_checks`] has looked it up.
+    pub origin: Option<rlp_ir::Origin>,
+}
+
+impl Kernel {
+    /// Fills in where each runtime check's node is written, from `graph`, the graph
+    /// every one of its checks' nodes belongs to (not a scan body's nodes).
+    pub fn locate_checks(&mut self, graph: &rlp_ir::Graph) {
+        for c in &mut self.checks {
+            c.origin = graph.node(c.node).origin;
+        }
+    }
 }
 
 /// One instruction: an operation and its result type.

@@ -158,7 +158,12 @@ impl KernelBuilder {
 
     /// A runtime check id.
     pub fn check(&mut self, op: &'static str, node: NodeId, message: String) -> usize {
-        self.checks.push(Check { op, node, message });
+        self.checks.push(Check {
+            op,
+            node,
+            message,
+            origin: None,
+        });
         self.checks.len() - 1
     }
 

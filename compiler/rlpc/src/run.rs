@@ -294,6 +294,15 @@ impl<'c> Trainer<'c> {
         };
         let ran = exe.run_into(&inputs, &mut outs).map_err(|e| {
             let mut msg = format!("stage `{}` failed: {e}", stage.kind.name());
+            if let (Some(m), Some(o)) = (sources, e.origin) {
+                let loc = crate::nonfinite::to_loc(rlp_ir::Origin {
+                    file: o.file,
+                    start: o.start,
+                    end: o.end,
+                });
+                msg.push_str(&format!("\n  at {}\n", m.describe(loc)));
+                msg.push_str(&crate::nonfinite::source_excerpt(m, loc));
+            }
             if e.message.starts_with("out of memory") {
                 msg.push_str(&format!(
                     "\n  (this machine has {}; `rlpc check` estimates what a program needs)",

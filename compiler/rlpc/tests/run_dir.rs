@@ -869,3 +869,33 @@ fn ctrl_c_stops_with_a_checkpoint_that_resumes() {
     assert_eq!(rows.len() as u64, step + 3);
     assert_eq!(rows.last().unwrap()[3], (step + 3) as f64);
 }
+
+/// An index out of range in a `take` names the source line of the `take`, with the
+/// JIT and with the interpreter.
+#[test]
+fn a_take_out_of_range_points_at_the_take() {
+    let root = scratch("take-range");
+    let file = root.join("take.rlp");
+    std::fs::write(
+        &file,
+        "x = zeros([10, 3])\nidx = indices(5) + 7\ntrain iterations: 2 {\n  fit z = take(x, idx)\n  log s = sum(z)\n}\n",
+    )
+    .unwrap();
+    for backend in ["jit", "interp"] {
+        let out = root.join(backend);
+        let o = run(&[
+            "run",
+            s(&file),
+            "--out",
+            s(&out),
+            "--quiet",
+            "--backend",
+            backend,
+        ]);
+        assert!(!o.status.success());
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains("out of range 0..10"), "{backend}: {e}");
+        assert!(e.contains("take.rlp:4:11\n"), "{backend}: {e}");
+        assert!(e.contains("take(x, idx)\n"), "{backend}: {e}");
+    }
+}

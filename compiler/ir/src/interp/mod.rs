@@ -121,7 +121,7 @@ impl Value {
 fn eval(g: &Graph, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunError> {
     let mut values: Vec<Value> = Vec::with_capacity(g.nodes.len());
     for id in g.ids() {
-        let value = eval_node(g, id, &values, inputs).map_err(|message| locate(g, id, &message))?;
+        let value = eval_node(g, id, &values, inputs).map_err(|f| locate(g, id, f))?;
         values.push(value);
     }
     Ok(g.outputs
@@ -130,17 +130,36 @@ fn eval(g: &Graph, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunError> {
         .collect())
 }
 
-/// `message` prefixed with the node, its op and, when known, its source span.
-fn locate(g: &Graph, id: NodeId, message: &str) -> RunError {
+/// `failure` prefixed with the node and its op; the error's origin is the innermost
+/// known one (the op inside a scan's body that failed, else the node).
+fn locate(g: &Graph, id: NodeId, failure: Failure) -> RunError {
     let node = g.node(id);
-    let span = node
-        .origin
-        .map(|o| format!(", source {}:{}..{}", o.file, o.start, o.end))
-        .unwrap_or_default();
-    RunError::new(format!("{id} ({}{span}): {message}", node.op.name()))
+    RunError::new(format!("{id} ({}): {}", node.op.name(), failure.message))
+        .with_origin(failure.origin)
+        .with_origin(node.origin.map(Into::into))
 }
 
-fn eval_node(g: &Graph, id: NodeId, values: &[Value], inputs: &[&Tensor]) -> Result<Value, String> {
+/// Why a node could not be evaluated; `origin`: where, if inside a scan's body.
+struct Failure {
+    message: String,
+    origin: Option<rlp_runtime::SourceSpan>,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            message,
+            origin: None,
+        }
+    }
+}
+
+fn eval_node(
+    g: &Graph,
+    id: NodeId,
+    values: &[Value],
+    inputs: &[&Tensor],
+) -> Result<Value, Failure> {
     let node = g.node(id);
     let args: Vec<&Tensor> = match node.op {
         Op::Project(_) => vec![],
@@ -191,7 +210,7 @@ fn probe_memory(ty: &Type) -> Result<(), String> {
 
 /// Runs the body once per step, visiting `t = 0..length` (or `length-1` down to `0`
 /// when reversed), and stacks each step's outputs at index `t`.
-fn eval_scan(scan: &Scan, ty: &Type, args: &[&Tensor]) -> Result<Vec<Tensor>, String> {
+fn eval_scan(scan: &Scan, ty: &Type, args: &[&Tensor]) -> Result<Vec<Tensor>, Failure> {
     let Type::Tuple(out_types) = ty else {
         unreachable!("a scan has a tuple type")
     };
@@ -216,8 +235,10 @@ fn eval_scan(scan: &Scan, ty: &Type, args: &[&Tensor]) -> Result<Vec<Tensor>, St
             .chain(invariants.iter().copied())
             .chain([&index])
             .collect();
-        let mut outs =
-            eval(&scan.body, &inputs).map_err(|e| format!("at step {t}: {}", e.message))?;
+        let mut outs = eval(&scan.body, &inputs).map_err(|e| Failure {
+            message: format!("at step {t}: {}", e.message),
+            origin: e.origin,
+        })?;
         let per_step = outs.split_off(n_carry);
         carries = outs;
         for (dst, src) in stacked.iter_mut().zip(&per_step) {
