@@ -391,6 +391,11 @@ fn play(
             match slot(name) {
                 Ok(s) => fields.push((name, s)),
                 Err(e) if name != "log_prob" => return Err(e),
+                Err(_) if opts.stochastic || opts.epsilon.is_some() => eprintln!(
+                    "note: the policy has no log-probability of its actions (it is \
+                     deterministic, or adds noise without a density), so the dataset has no \
+                     `log_probs`"
+                ),
                 Err(_) => {}
             }
         }

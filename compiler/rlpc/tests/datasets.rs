@@ -544,3 +544,37 @@ fn behaviour_constrained_actor_critic_learns_from_medium_data() {
     assert_eq!(e.len(), 12, "{e:?}");
     assert!(mean(&e[e.len() - 3..]) >= -700.0, "{e:?}");
 }
+
+/// A policy with no density (a deterministic actor plus noise) has no log-probability to
+/// record: `collect --stochastic` says so and writes no `log_probs`.
+#[test]
+fn collecting_from_a_policy_without_a_density_says_there_are_no_log_probs() {
+    let d = scratch("no-density");
+    let run = train(
+        &d.join("noisy.rlp"),
+        "use std.env.pendulum\nuse std.explore.{gaussian_noise_policy}\n\
+         env = pendulum(envs: 2)\nnet = mlp(env.obs, [8], env.act_dim)\n\
+         actor = obs -> env.act_high * tanh(net(obs))\n\
+         policy = gaussian_noise_policy(actor, 0.1, env.act_low, env.act_high)\n\
+         train iterations: 1 {\n  sample batch = rollout(env, policy, steps: 4)\n  \
+         log r = mean(batch.reward)\n}\n",
+    );
+    let file = d.join("noisy.npz");
+    let o = rlpc(&[
+        "collect",
+        run.to_str().unwrap(),
+        "--out",
+        file.to_str().unwrap(),
+        "--episodes",
+        "2",
+        "--stochastic",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("the dataset has no `log_probs`"),
+        "{}",
+        text(&o)
+    );
+    let data = Dataset::load(&file).unwrap();
+    assert!(data.field("log_probs").is_none());
+}
