@@ -45,6 +45,9 @@ pub struct Slot {
     /// (`every K steps { … log … }`) has no value before that stage first runs
     /// ([`Program::keep_periodic_values`]).
     pub starts_missing: bool,
+    /// For a slot made inside a library call (`mlp(…)`'s parameters): the outermost call,
+    /// in the user's file — where diagnostics about the slot point.
+    pub site: Option<Loc>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -190,6 +190,7 @@ impl<'a> Elab<'a> {
             kind,
             nan_is_missing: false,
             starts_missing: false,
+            site: self.call_sites.first().copied(),
         });
         let id = SlotId(self.slots.len() as u32 - 1);
         if self.making_opt_state {

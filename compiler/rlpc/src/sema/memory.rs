@@ -301,16 +301,20 @@ fn collect_tensors(p: &Program, stage: &Stage, g: &Graph, out: &mut Vec<Tensor>)
             g.outputs
                 .iter()
                 .position(|o| o.index() == i)
-                .map(|k| p.slot(stage.writes[k]).name.clone())
+                .map(|k| p.slot(stage.writes[k]))
         } else {
             None
         };
+        // A slot made inside a library call is reported at that call in the user's file.
+        let loc = slot
+            .and_then(|s| s.site)
+            .unwrap_or_else(|| node_loc(node.origin, stage));
         for ty in tensor_types(&node.ty) {
             out.push(Tensor {
                 bytes: ty.checked_bytes().unwrap_or(0),
                 ty: ty.clone(),
-                slot: slot.clone(),
-                loc: node_loc(node.origin, stage),
+                slot: slot.map(|s| s.name.clone()),
+                loc,
             });
         }
         if let Op::Scan(s) = &node.op {
