@@ -498,8 +498,13 @@ fn exec(
         .map(|(n, v)| Ok((n.clone(), arg_value(n, v)?)))
         .collect::<PyResult<Vec<_>>>()?;
     let outs = py
-        .detach(|| rlpc::exec::exec(&file, &function, args, backend))
-        .map_err(|e| RlpcError::new_err(clean(&e)))?;
+        .detach(|| rlpc::exec::exec_checked(&file, &function, args, backend))
+        .map_err(|e| match e {
+            rlpc::exec::ExecError::Compile(d, sources) => {
+                Failure::from_diags(&d, &sources).into_py(py)
+            }
+            rlpc::exec::ExecError::Other(msg) => RlpcError::new_err(clean(&msg)),
+        })?;
     Ok(named_arrays(py, outs))
 }
 

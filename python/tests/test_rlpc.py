@@ -298,13 +298,15 @@ class ExecTests(unittest.TestCase):
         with self.assertRaises(rlpc.RlpcError) as cm:
             rlpc.exec(TINY, "no_such_function")
         self.assertIn("td_residual", str(cm.exception))
-        # v must have one more row than r: the checker's diagnostic, with the declaration.
-        with self.assertRaises(rlpc.RlpcError) as cm:
+        # v must have one more row than r: the checker's diagnostic, with the declaration,
+        # raised as a CompileError with its code.
+        with self.assertRaises(rlpc.CompileError) as cm:
             rlpc.exec(
                 TINY, "td_residual", r=r, v=np.zeros((3, 2), np.float32),
                 terminated=np.zeros((3, 2), bool),
             )
         self.assertIn("T + 1", str(cm.exception))
+        self.assertTrue(cm.exception.codes, "the diagnostic codes are attached")
         self.assertNotIn("\x1b[", str(cm.exception))
         with self.assertRaises(TypeError):
             rlpc.exec(TINY, "td_residual", r=np.zeros(3, np.complex64))

@@ -33,15 +33,49 @@ impl ArgValue {
     }
 }
 
-/// Runs `function` of the module in `file` on named arguments; returns the named outputs
-/// (`out` for a single tensor, field names for a record, `0`, `1`, … for a tuple).
+/// Why [`exec`] failed: the function does not compile for these arguments (the
+/// checker's diagnostics), or something else (a file, a runtime check).
+pub enum ExecError {
+    Compile(Vec<Diag>, SourceMap),
+    Other(String),
+}
+
+impl ExecError {
+    /// The error as the command line prints it.
+    pub fn render(&self) -> String {
+        match self {
+            ExecError::Compile(d, sources) => render(d, sources),
+            ExecError::Other(msg) => msg.clone(),
+        }
+    }
+}
+
+impl From<String> for ExecError {
+    fn from(msg: String) -> ExecError {
+        ExecError::Other(msg)
+    }
+}
+
+/// [`exec_checked`] with its error rendered.
 pub fn exec(
     file: &Path,
     function: &str,
     args: Vec<(String, ArgValue)>,
     backend: Backend,
 ) -> Result<Vec<(String, Tensor)>, String> {
-    let (mods, main) = Modules::load_main(file).map_err(|(m, d)| render(&d, &m.sources))?;
+    exec_checked(file, function, args, backend).map_err(|e| e.render())
+}
+
+/// Runs `function` of the module in `file` on named arguments; returns the named outputs
+/// (`out` for a single tensor, field names for a record, `0`, `1`, … for a tuple).
+pub fn exec_checked(
+    file: &Path,
+    function: &str,
+    args: Vec<(String, ArgValue)>,
+    backend: Backend,
+) -> Result<Vec<(String, Tensor)>, ExecError> {
+    let (mods, main) =
+        Modules::load_main(file).map_err(|(m, d)| ExecError::Compile(d, m.sources.clone()))?;
     let module = &mods.module(main);
     module.fns.get(function).ok_or_else(|| {
         let mut names: Vec<&str> = module.fns.keys().map(|s| s.as_str()).collect();
@@ -72,7 +106,7 @@ pub fn exec(
         .collect();
     let key = module.name.clone();
     let (graph, names) = lower_function_named(&mods, &key, function, named, 0)
-        .map_err(|d| render(&[d], &mods.sources))?;
+        .map_err(|d| ExecError::Compile(vec![d], mods.sources.clone()))?;
     let g = crate::run::prepare(&graph)?;
     let outs = match backend {
         Backend::Interp => rlp_ir::interp::run(&g, &inputs).map_err(|e| e.to_string())?,
