@@ -478,3 +478,123 @@ fn an_update_of_an_earlier_stages_value_is_not_state() {
     assert!(e.contains("rlp::not-state"), "{e}");
     assert!(e.contains("computed in an earlier stage"), "{e}");
 }
+
+/// `name = …` in a stage where `name` is top-level state binds a new name for one
+/// iteration: a buffer that never grows, a target that never moves, a counter stuck at 1.
+#[test]
+fn a_binding_that_shadows_state_warns() {
+    let prelude = "use std.env.pendulum\nuse std.replay.{replay, transitions, insert}\n\
+         env = pendulum(envs: 2)\npolicy = gaussian(mlp(env.obs, [8], env.act_dim), env.act_dim)\n\
+         q = mlp(env.obs, [8], 1)\nq_targ = copy(q)\nbuf = replay(100, transitions(env))\ncount = zeros([])\n";
+    insta::assert_snapshot!(warnings(&format!(
+        "{prelude}train iterations: 2 {{\n  sample batch = rollout(env, policy, steps: 1)\n         buf   = insert(buf, batch)\n  fit    count = count + 1.0\n         q_targ = polyak(q_targ, q, tau: 0.1)\n  log    c = count + mean(buf.data.reward)\n}}\n"
+    )));
+    // With `<-`, and for a local name bound twice (only the first binding is checked),
+    // nothing to warn about.
+    assert_eq!(
+        warnings(&format!(
+            "{prelude}train iterations: 2 {{\n  sample batch = rollout(env, policy, steps: 1)\n         buf <- insert(buf, batch)\n  fit    count <- count + 1.0\n         x = count * 2.0\n         x = x + 1.0\n  log    c = x\n}}\n"
+        )),
+        ""
+    );
+}
+
+/// `log_prob` of a [B] action against a [B, 1] mean builds [B, B] inside the stdlib: the
+/// warning names the function and points at the user's call. An index `x[:, 0]` that
+/// drops an axis is no deliberate reshape.
+#[test]
+fn accidental_outer_product_in_a_stdlib_closure() {
+    insta::assert_snapshot!(warnings(
+        "use std.dist.{gaussian_mean_log_std}\nmu = zeros([4, 1])\na = zeros([4, 1])\nl = gaussian_mean_log_std(mu, zeros([1])).log_prob(a[:, 0])\ntrain iterations: 1 { log x = mean(l) }\n"
+    ));
+}
+
+#[test]
+fn wrt_a_module_the_loss_does_not_read() {
+    insta::assert_snapshot!(check(&format!(
+        "other = mlp(4, [8], 2)\n{}",
+        program(
+            "  sample batch = rollout(env, policy, steps: 4)\n  improve minimize mean(policy(batch.obs).log_prob(batch.action)) wrt other with adam()"
+        )
+    )));
+}
+
+/// A `log` entry on its own line without the comma before it.
+#[test]
+fn log_entry_without_its_comma() {
+    insta::assert_snapshot!(check(&program(
+        "  sample batch = rollout(env, policy, steps: 4)\n  log    a = mean(batch.reward)\n         b = max(batch.reward)"
+    )));
+}
+
+#[test]
+fn negative_iterations_say_the_value() {
+    let src = "iters = 10\ntrain iterations: iters { log a = 1.0 }\n";
+    let settings = [("iters".to_string(), "-3".to_string())];
+    let e = match rlpc::front_end_source_with("case.rlp", src, 0, &settings, Default::default()) {
+        Ok(_) => panic!("expected an error"),
+        Err((d, s)) => render_plain(&d, &s),
+    };
+    assert!(e.contains("must be a non-negative int, found -3"), "{e}");
+}
+
+/// A replay buffer declared with one field of the wrong dtype, width or name: the
+/// message names the field (and a misspelt one gets a suggestion).
+#[test]
+fn replay_field_errors_name_the_field() {
+    let case = |fields: &str| {
+        check(&format!(
+            "use std.env.pendulum\nuse std.replay.{{replay, insert}}\nenv = pendulum(envs: 2)\n\
+             policy = gaussian(mlp(env.obs, [8], env.act_dim), env.act_dim)\n\
+             buf = replay(100, {{ obs: ([3], \"f32\"), {fields}, reward: ([], \"f32\") }})\n\
+             train iterations: 1 {{\n  sample batch = rollout(env, policy, steps: 1)\n         buf <- insert(buf, batch)\n}}\n"
+        ))
+    };
+    insta::assert_snapshot!(
+        [
+            case("action: ([1], \"i32\")"),
+            case("action: ([2], \"f32\")"),
+            case("acton: ([1], \"f32\")"),
+        ]
+        .join("\n")
+    );
+}
+
+/// `x.f(…)` where `x` has no field `f` and no function `f` exists: says what `x` is.
+#[test]
+fn a_field_call_on_a_function_says_what_it_is() {
+    insta::assert_snapshot!(check(
+        "use std.env.cartpole\nenv = cartpole(envs: 2)\nqnet = mlp(env.obs, [8], env.actions)\n\
+         policy = categorical(mlp(env.obs, [8], env.actions))\n\
+         train iterations: 1 {\n  sample batch = rollout(env, policy, steps: 4)\n  fit    p = policy.net(batch.obs)\n  log    m = mean(p)\n}\n"
+    ));
+    let e = check("r = { alpha: 1.0 }\ny = r.alpah(2.0)\ntrain iterations: 1 { log a = 1.0 }\n");
+    assert!(e.contains("a record with no field `alpah`"), "{e}");
+    assert!(e.contains("did you mean `r.alpha`?"), "{e}");
+}
+
+#[test]
+fn concat_mismatch_shows_the_shapes() {
+    insta::assert_snapshot!(check(
+        "x = concat([zeros([4, 3]), zeros([4, 1])], axis: 0)\ntrain iterations: 1 { log a = mean(x) }\n"
+    ));
+}
+
+/// A stdlib function used without its `use`: the help names the import.
+#[test]
+fn unknown_name_from_a_stdlib_module_suggests_the_use() {
+    let e = check("x = mse(zeros([2]), zeros([2]))\ntrain iterations: 1 { log a = x }\n");
+    assert!(
+        e.contains("`mse` is in `std.losses`: add `use std.losses.{mse}`"),
+        "{e}"
+    );
+}
+
+/// A failed `require` on a comparison of numbers shows the values compared.
+#[test]
+fn a_failed_require_shows_the_numbers_compared() {
+    let e = check(
+        "use std.replay.{replay, draw}\nb = replay(40, { x: ([2], \"f32\") })\ntrain iterations: 1 {\n  fit    mb = draw(b, 100)\n  log    a = mean(mb.x)\n}\n",
+    );
+    assert!(e.contains("`n` is 100, `buf.capacity` is 40"), "{e}");
+}

@@ -739,7 +739,14 @@ impl Builtin {
                             fs.iter()
                                 .enumerate()
                                 .map(|(k, (n, v))| {
-                                    Ok((n.clone(), apply(el, v.clone(), partner(k, Some(n))?)?))
+                                    // An error about one field's value names the field
+                                    // (a buffer's `action` of the wrong dtype).
+                                    let w = partner(k, Some(n))?;
+                                    let r = apply(el, v.clone(), w).map_err(|mut d| {
+                                        d.message = format!("field `{n}`: {}", d.message);
+                                        d
+                                    });
+                                    Ok((n.clone(), r?))
                                 })
                                 .collect::<R<Vec<_>>>()?
                                 .into(),
@@ -1130,8 +1137,20 @@ fn join(el: &mut Elab, ts: Vec<TVal>, axis: i64, stack: bool, l: Loc) -> R<TVal>
         }
         return Ok(el.tval(acc));
     }
+    let shapes: Vec<String> = nodes
+        .iter()
+        .map(|&n| show_shape(&el.top_ty(n).shape))
+        .collect();
     let r = el.emit(Op::Concat { axis: ax }, nodes).map_err(|_| {
-        Diag::new("shape-mismatch", "these tensors do not concatenate").label(l, "here")
+        Diag::new(
+            "shape-mismatch",
+            format!(
+                "these tensors do not concatenate along axis {axis}: {}",
+                shapes.join(", ")
+            ),
+        )
+        .label(l, format!("shapes {}", shapes.join(", ")))
+        .help("all axes but the one joined must be equal (and the ranks the same)")
     })?;
     Ok(el.tval(r))
 }
@@ -1411,13 +1430,27 @@ fn map_partner(
         return Ok(None);
     };
     match (ys, name) {
-        (Value::Record(_), Some(n)) => ys.field(n).map(Some).ok_or_else(|| {
-            Diag::new(
+        (Value::Record(fs), Some(n)) => ys.field(n).map(Some).ok_or_else(|| {
+            let names: Vec<&str> = fs.iter().map(|(f, _)| f.as_str()).collect();
+            let d = Diag::new(
                 "unknown-field",
-                format!("`map`'s second record has no field `{n}`"),
+                format!(
+                    "field `{n}` has no partner: the record paired with it has {}",
+                    names
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             )
-            .label(*ly, "pairs fields by name")
-            .label(lxs, format!("this record has `{n}`"))
+            .label(*ly, format!("no field `{n}` here"))
+            .label(lxs, format!("this record has `{n}`"));
+            match did_you_mean(n, names.iter().copied()) {
+                Some(m) => d.help(format!(
+                    "did you mean `{m}`? The two records are paired field by field, by name"
+                )),
+                None => d.help("the two records are paired field by field, by name"),
+            }
         }),
         (Value::List(items) | Value::Tuple(items), None) => {
             let len = match xs {

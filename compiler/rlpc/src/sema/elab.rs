@@ -96,6 +96,13 @@ pub struct Elab<'a> {
     /// The call sites of the calls under way, outermost first: a `require` reports at
     /// the call of the function it is in.
     pub call_sites: Vec<Loc>,
+    /// The names of the functions those calls run, for warnings: `` `clip` ``, or for a
+    /// function-valued field, its name (`` `log_prob` ``); and whether it is a built-in.
+    call_names: Vec<(String, bool)>,
+    /// The last comparison of two numbers known at compile time, with the values of its
+    /// sides (`` `n` is 10000, `buf.capacity` is 4000 ``): a failed `require` on it
+    /// shows them.
+    last_compare: Option<(Loc, String)>,
     /// Warnings so far, each once (a body traced twice warns once).
     pub warnings: Vec<Diag>,
     expr_depth: usize,
@@ -150,6 +157,8 @@ impl<'a> Elab<'a> {
             seed,
             depth: 0,
             call_sites: vec![],
+            call_names: vec![],
+            last_compare: None,
             warnings: vec![],
             expr_depth: 0,
             loc: Loc::default(),
@@ -765,10 +774,17 @@ impl<'a> Elab<'a> {
         {
             return;
         }
+        // Inside a library function, the function whose body broadcasts is named: the
+        // user's arguments gave it those shapes.
+        let body = self.call_names.iter().rev().find(|(_, builtin)| !builtin);
+        let within = match (self.call_sites.first(), body) {
+            (Some(user), Some((f, _))) if user.file != la.file => format!("in {f}, "),
+            _ => String::new(),
+        };
         let d = Diag::warning(
             "outer-broadcast",
             format!(
-                "broadcasting {} with {} makes {}: each operand gains an axis it did not have",
+                "{within}broadcasting {} with {} makes {}: each operand gains an axis it did not have",
                 show_shape(sa),
                 show_shape(sb),
                 show_shape(out)
@@ -780,7 +796,9 @@ impl<'a> Elab<'a> {
         self.warn(d);
     }
 
-    /// Whether `v` was made by `reshape` (its size-1 axes are deliberate).
+    /// Whether `v` was made by a reshape that added axes (`reshape(x, [A, 1])`: its
+    /// size-1 axes are deliberate). A reshape that drops axes, as indexing `x[:, 0]`
+    /// does, makes none, so its result is checked like any other.
     fn is_reshaped(&self, v: &TVal) -> bool {
         let Src::Node { graph, id } = v.src else {
             return false;
@@ -789,15 +807,21 @@ impl<'a> Elab<'a> {
             .iter()
             .chain(self.init.as_ref())
             .find(|c| c.id == graph)
-            .is_some_and(|c| matches!(c.graph.node(id).op, Op::Reshape))
+            .is_some_and(|c| {
+                let node = c.graph.node(id);
+                matches!(node.op, Op::Reshape)
+                    && node.args.first().is_none_or(|&a| {
+                        c.graph.node(a).ty.tensor().rank() < node.ty.tensor().rank()
+                    })
+            })
     }
 
     /// Records a warning once, with the calls that led to it from the user's file (as
     /// an error raised in the stdlib shows them).
     pub fn warn(&mut self, mut d: Diag) {
-        for &site in self.call_sites.iter().rev() {
+        for (&site, (name, _)) in self.call_sites.iter().zip(&self.call_names).rev() {
             if !d.labels.iter().any(|l| l.loc.file == site.file) {
-                d = d.label(site, "from this call");
+                d = d.label(site, format!("in {name}, called here"));
             }
         }
         let same = |w: &Diag| {
@@ -1050,6 +1074,10 @@ impl<'a> Elab<'a> {
                     "pass `{name}` as a parameter, or write the function as a lambda binding \
                      (`f = x -> …`), which sees the bindings above it"
                 ));
+        } else if let Some(m) = super::modules::stdlib_home(name) {
+            d = d.help(format!(
+                "`{name}` is in `{m}`: add `use {m}.{{{name}}}` at the top of the file"
+            ));
         } else if let Some(s) = did_you_mean(name, cands.iter().map(|s| s.as_str())) {
             d = d.help(format!("did you mean `{s}`?"));
         }
@@ -1114,6 +1142,48 @@ impl<'a> Elab<'a> {
         Err(d)
     }
 
+    /// `x.f(…)` where `x` has no field `f` and no function `f` is in scope: says what `x`
+    /// is and which fields it has, rather than only that the name `f` is unknown.
+    fn no_method(&self, b: &Value, name: &ast::Ident, lb: Loc, ln: Loc, unknown: Diag) -> Diag {
+        if unknown.code != "unknown-name" {
+            return unknown;
+        }
+        let base = self.mods.sources.snippet(lb).to_string();
+        let n = &name.name;
+        let fields: Vec<String> = match b {
+            Value::Record(fs) => fs.iter().map(|(f, _)| f.clone()).collect(),
+            Value::Env(e) => e.fields.iter().map(|(f, _)| f.clone()).collect(),
+            _ => vec![],
+        };
+        let d = Diag::new(
+            "unknown-field",
+            format!(
+                "`{base}` is {} with no field `{n}`, and there is no function `{n}` to call on it",
+                b.kind()
+            ),
+        )
+        .label(ln, "no such field or function")
+        .label(lb, b.kind());
+        if let Some(f) = did_you_mean(n, fields.iter().map(|s| s.as_str())) {
+            d.help(format!("did you mean `{base}.{f}`?"))
+        } else if !fields.is_empty() {
+            d.help(format!("its fields: {}", fields.join(", ")))
+        } else if matches!(b, Value::Closure(_) | Value::Fn(_) | Value::Builtin(_)) {
+            let also = unknown
+                .help
+                .map(|h| format!("; or, {h}"))
+                .unwrap_or_default();
+            d.help(format!(
+                "a function has no fields: call it (`{base}(x)`) and take fields of what it gives{also}"
+            ))
+        } else {
+            match unknown.help {
+                Some(h) => d.help(h),
+                None => d,
+            }
+        }
+    }
+
     fn call_expr(
         &mut self,
         callee: &ast::Expr,
@@ -1132,8 +1202,12 @@ impl<'a> Elab<'a> {
                     self.field(&b, name, self.at(fr, name.span))?
                 }
                 None => {
-                    pos.push((b, self.at(fr, base.span)));
-                    self.lookup(&name.name, fr, self.at(fr, name.span))?
+                    let lb = self.at(fr, base.span);
+                    let ln = self.at(fr, name.span);
+                    let f = self.lookup(&name.name, fr, ln);
+                    let f = f.map_err(|d| self.no_method(&b, name, lb, ln, d))?;
+                    pos.push((b, lb));
+                    f
                 }
             }
         } else {
@@ -1170,9 +1244,17 @@ impl<'a> Elab<'a> {
             Value::Builtin(b) => format!("`{}`", b.name()),
             _ => "a function".to_string(),
         };
+        let called = match &f {
+            Value::Closure(_) => field_name(self.mods.sources.snippet(callee_loc))
+                .map_or_else(|| name.clone(), |n| format!("`{n}`")),
+            _ => name.clone(),
+        };
         self.call_sites.push(site);
+        self.call_names
+            .push((called, matches!(f, Value::Builtin(_))));
         let out = self.call_inner(f, args, callee_loc);
         self.call_sites.pop();
+        self.call_names.pop();
         self.depth -= 1;
         // An error raised inside another file (the stdlib, a user module) also points at
         // the call that led there, so the user sees their own line.
@@ -1396,6 +1478,28 @@ impl<'a> Elab<'a> {
     ) -> R<Value> {
         check_divisor(op, &a, &b, lb, loc)?;
         if let Some(v) = fold(op, &a, &b) {
+            if matches!(
+                op,
+                BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne
+            ) {
+                let side = |el: &Elab, v: &Value, l: Loc| {
+                    let text = el.mods.sources.snippet(l);
+                    match v {
+                        Value::Int(i) if text != i.to_string() => Some(format!("`{text}` is {i}")),
+                        Value::Float(f) if text.parse::<f64>().is_err() => {
+                            Some(format!("`{text}` is {f}"))
+                        }
+                        _ => None,
+                    }
+                };
+                let sides: Vec<String> = [side(self, &a, la), side(self, &b, lb)]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                if !sides.is_empty() {
+                    self.last_compare = Some((loc, sides.join(", ")));
+                }
+            }
             return Ok(v);
         }
         match (op, &a, &b) {
@@ -1727,7 +1831,12 @@ pub fn require(el: &mut Elab, mut a: Args) -> R<Value> {
     // function holding it.
     let here = el.call_sites.last().copied().unwrap_or(lc);
     let caller = el.call_sites.iter().rev().nth(1).copied();
-    let d = Diag::new("require", msg.to_string());
+    let mut d = Diag::new("require", msg.to_string());
+    if let Some((at, sides)) = el.last_compare.take()
+        && at == lc
+    {
+        d = d.help(format!("here {sides}"));
+    }
     Err(match caller {
         Some(c) => d.label(c, "this call").label(here, "required here"),
         None => d.label(here, "required here"),
@@ -1744,6 +1853,18 @@ fn widen(a: &TensorType, b: &TensorType) -> Option<TensorType> {
         return Some(TensorType::new(d, b.shape.clone()));
     }
     Some(TensorType::new(d, b.shape.clone()))
+}
+
+/// The name after the last `.` of a callee's source text (`policy(o).log_prob` →
+/// `log_prob`), if it is one.
+fn field_name(callee: &str) -> Option<&str> {
+    let (_, n) = callee.rsplit_once('.')?;
+    let ok = n
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    ok.then_some(n)
 }
 
 /// Whether broadcasting `shape` to `out` gives it an axis of size > 1 it did not have

@@ -84,6 +84,17 @@ pub const PRELUDE: &[&str] = &[
     "std.linalg",
 ];
 
+/// The stdlib module outside the prelude whose `pub fn` is named `name`, if one is: for
+/// the help of an unknown name (`mse` → `use std.losses.{mse}`).
+pub fn stdlib_home(name: &str) -> Option<&'static str> {
+    let decl = format!("pub fn {name}(");
+    STDLIB
+        .iter()
+        .filter(|(m, _)| !PRELUDE.contains(m))
+        .find(|(_, text)| text.lines().any(|l| l.starts_with(&decl)))
+        .map(|(m, _)| *m)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct ModId(pub u32);
 

@@ -213,6 +213,26 @@ pub(super) fn minimize(
                 )
                 .label(el.at(fr, w.span), "no parameters"));
             }
+            // Each `wrt` entry must be read by the loss (other than through `stop`),
+            // else its gradient is zero and nothing of it trains.
+            let anc = ancestors(&el.ctxs[top].graph, loss_node);
+            let vals = &el.ctxs[top].slot_vals;
+            let read = found
+                .iter()
+                .any(|p| vals.get(p).is_some_and(|n| anc[n.index()]));
+            if !read {
+                let lw = el.at(fr, w.span);
+                let name = el.mods.sources.snippet(lw).to_string();
+                return Err(Diag::new(
+                    "wrt-unread",
+                    format!("the loss does not depend on `{name}`"),
+                )
+                .label(lw, format!("the loss never reads `{name}`"))
+                .label(ll, "this loss")
+                .help(format!(
+                    "minimize a loss computed from `{name}`'s output, or leave `{name}` out of `wrt`"
+                )));
+            }
             ps.extend(
                 found
                     .into_iter()

@@ -118,7 +118,10 @@ pub fn lower_opts(
                 format!(
                     "the number of {} must be a non-negative int, found {}",
                     train.unit.name,
-                    other.kind()
+                    match other {
+                        Value::Int(i) => i.to_string(),
+                        _ => other.kind(),
+                    }
                 ),
             )
             .label(count_loc, "here"));
@@ -220,8 +223,11 @@ impl Lowering {
         fr: &Rc<Frame>,
         sched: Schedule,
     ) -> R<()> {
-        for s in stmts {
+        for (i, s) in stmts.iter().enumerate() {
             let loc = el.at(fr, s.span);
+            if i > 0 {
+                check_log_comma(el, &stmts[i - 1], s, fr)?;
+            }
             match &s.kind {
                 StmtKind::Stage { kind, body, .. } => {
                     let k = match kind {
@@ -382,6 +388,40 @@ impl Lowering {
     }
 }
 
+/// `log a = x` followed by an indented `b = y` line: the comma that would make `b` a
+/// second entry is missing, and `b` would be a binding nothing reads (the metric
+/// silently absent).
+fn check_log_comma(el: &Elab, prev: &ast::Stmt, s: &ast::Stmt, fr: &Rc<Frame>) -> R<()> {
+    let (StmtKind::Log { entries }, StmtKind::Let { names, .. }) = (&prev.kind, &s.kind) else {
+        return Ok(());
+    };
+    let text = el.mods.sources.text(el.file(fr));
+    let column = |at: u32| {
+        let upto = &text[..(at as usize).min(text.len())];
+        upto.len() - upto.rfind('\n').map_or(0, |k| k + 1)
+    };
+    if column(s.span.start) <= column(prev.span.start) {
+        return Ok(());
+    }
+    let last = entries.last().map(|(n, _)| n.name.as_str()).unwrap_or("");
+    Err(Diag::new(
+        "log-comma",
+        format!(
+            "`{}` continues the `log` above but is not one of its entries",
+            names[0].name
+        ),
+    )
+    .label(el.at(fr, s.span), "a binding nothing reads, not a metric")
+    .label(
+        el.at(fr, prev.span),
+        format!("this `log` ends after `{last}`"),
+    )
+    .help(
+        "separate log entries with `,` (a comma at the end of the line above); a binding \
+         meant as a statement of its own takes a stage label (`fit y = …`)",
+    ))
+}
+
 fn const_int(el: &mut Elab, e: &ast::Expr, fr: &Rc<Frame>) -> R<i64> {
     match el.expr(e, fr)? {
         Value::Int(i) => Ok(i),
@@ -461,6 +501,9 @@ pub(super) fn train_stmt_in(el: &mut Elab, s: &ast::Stmt, fr: &Rc<Frame>) -> R<(
     el.loc = loc;
     match &s.kind {
         StmtKind::Let { .. } | StmtKind::Expr(_) => {
+            if let StmtKind::Let { names, .. } = &s.kind {
+                warn_shadowed_state(el, names, fr);
+            }
             let was = el.in_train;
             el.in_train = true;
             let r = el.stmt(s, fr);
@@ -500,6 +543,39 @@ pub(super) fn train_stmt_in(el: &mut Elab, s: &ast::Stmt, fr: &Rc<Frame>) -> R<(
         StmtKind::Stage { .. } | StmtKind::Log { .. } | StmtKind::Every { .. } => {
             train_stmt(el, s, fr)
         }
+    }
+}
+
+/// `name = …` in the `train` block where `name` is top-level state (a tensor, a
+/// buffer, a module's parameters) binds a new name for one iteration and leaves the
+/// state as it was: almost always a forgotten `<-`. Warned at the first such binding.
+fn warn_shadowed_state(el: &mut Elab, names: &[ast::Ident], fr: &Rc<Frame>) {
+    for n in names {
+        let mut f = fr.clone();
+        let mut local = false;
+        while let Some(p) = f.parent.clone() {
+            local |= f.vars.borrow().iter().any(|(v, _)| *v == n.name);
+            f = p;
+        }
+        if local {
+            continue;
+        }
+        let Some(top) = f.get(&n.name) else {
+            continue;
+        };
+        if !holds_state(el, &top) && collect_params(el, &top).is_empty() {
+            continue;
+        }
+        let name = &n.name;
+        let d = Diag::warning(
+            "shadowed-state",
+            format!("`{name}` is state, but `=` leaves it unchanged"),
+        )
+        .label(el.at(fr, n.span), "a new name, for this iteration only")
+        .help(format!(
+            "`{name}` is state; `=` makes a new name for this iteration only — write `{name} <- …` to update it"
+        ));
+        el.warn(d);
     }
 }
 
