@@ -1,6 +1,9 @@
 //! Runs a schedule's plan on a [`Device`]: every buffer lives in device memory for the
-//! executable's lifetime; inputs go up and outputs come down once per call, and the
-//! runtime checks of every kernel share one status word that is read once at the end.
+//! executable's lifetime, and the runtime checks of every kernel share one status word
+//! that is read once at the end. Called with host tensors ([`Executable::run`]), inputs
+//! go up and outputs come down once per call; called on device memory
+//! ([`DeviceExecutable::run_bound`], what [`crate::store`] does with the trainer's
+//! slots), nothing moves but the status word.
 //!
 //! Why allocate every buffer once instead of recycling per call like the CPU executor:
 //! device allocation is slow (it can synchronise the device) and a stage's buffers are
