@@ -244,6 +244,10 @@ impl Default for RunOptions {
 /// The loop's state: one tensor per slot.
 pub struct Trainer<'c> {
     c: &'c Compiled,
+    /// One tensor per slot. With the slots resident on a device ([`Trainer::slots_resident`])
+    /// these are host copies, current only after [`Trainer::sync_host`]; read single
+    /// values through [`Trainer::metric_values`], [`Trainer::state`] or
+    /// [`Trainer::params`], which download what is newer.
     pub slots: Vec<Tensor>,
     /// External environments, started when first stepped.
     externals: Vec<Option<rlp_runtime::external::ExternalEnv>>,
