@@ -67,6 +67,13 @@ pub trait Executable: Send + Sync {
         *outputs = results;
         Ok(())
     }
+
+    /// The executable as [`Any`](std::any::Any), for a [`SlotStore`](crate::resident::SlotStore)
+    /// that runs its own backend's executables on the memory it holds; `None` (the
+    /// default) for backends that only run on host tensors.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// Checks `outputs` handed to [`Executable::run_into`] against the graph's outputs

@@ -2,6 +2,7 @@
 //!
 //! - [`tensor`]: host tensors of the four dtypes.
 //! - [`exec`]: the [`exec::Executable`] boundary every backend implements.
+//! - [`resident`]: slots a backend keeps in its own memory between stages.
 //! - [`rng`]: the counter-based random numbers every backend draws from.
 //! - [`io`]: atomic file writes and `.npy` / `.npz` tensor files.
 //! - [`math`]: `f32` exp / ln / tanh as plain arithmetic every backend reproduces.
@@ -21,6 +22,7 @@ pub mod math;
 pub mod memory;
 pub mod metrics;
 pub mod order;
+pub mod resident;
 pub mod rng;
 pub mod tensor;
 

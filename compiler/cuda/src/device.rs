@@ -25,7 +25,7 @@ pub fn launch_shape(units: u64, max_grid: u64) -> (u32, u32) {
 }
 
 /// A device that runs one compiled module.
-pub trait Device: Send + Sync {
+pub trait Device: Send + Sync + 'static {
     /// An allocation; freed on drop.
     type Mem: Send;
 
@@ -44,4 +44,29 @@ pub trait Device: Send + Sync {
     fn launch(&self, function: usize, args: &[u64], units: u64) -> Result<(), RunError>;
     /// The product `m` with its operands' buffers at `lhs`, `rhs` and the result at `out`.
     fn matmul(&self, m: &MatMul, lhs: u64, rhs: u64, out: u64) -> Result<(), RunError>;
+}
+
+thread_local! {
+    static TRANSFERS: std::cell::Cell<rlp_runtime::resident::Transfers> =
+        const { std::cell::Cell::new(rlp_runtime::resident::Transfers { uploaded: 0, downloaded: 0 }) };
+}
+
+/// Bytes this thread has moved between the host and a device (either kind) so far:
+/// every upload and download counts, copies within the device do not. Per thread, so
+/// tests running side by side each see their own.
+pub fn transfers() -> rlp_runtime::resident::Transfers {
+    TRANSFERS.with(|t| t.get())
+}
+
+/// Counts an upload (`up`) or a download of `bytes`.
+pub(crate) fn count_transfer(up: bool, bytes: usize) {
+    TRANSFERS.with(|t| {
+        let mut v = t.get();
+        if up {
+            v.uploaded += bytes as u64;
+        } else {
+            v.downloaded += bytes as u64;
+        }
+        t.set(v);
+    });
 }

@@ -823,3 +823,50 @@ fn cast(from: DType, to: DType, a: &str) -> String {
         (_, _) => format!("({}){a}", value_type(to)),
     }
 }
+
+/// The launch ids of [`finite_check_module`]'s functions: `[f32, f64]` × `[NaN or Inf,
+/// Inf only]`.
+pub const FINITE_CHECKS: [[usize; 2]; 2] = [[0, 1], [2, 3]];
+/// The launch id of [`finite_check_module`]'s range check: `x: i32[n]`, `bound: i32[1]`,
+/// fails unless every `x` is in `0..bound`.
+pub const RANGE_CHECK: usize = 4;
+
+/// Functions that look for non-finite values in a buffer: each sets its status word to
+/// 1 if any element is NaN or ±Inf (or, in the `infinite` variants, ±Inf), so a check
+/// over every value a stage wrote brings back one word per value instead of the values;
+/// and one that checks row indices against their bound the same way.
+pub fn finite_check_module() -> Module {
+    let mut e = Emitter::default();
+    for (t, exp, mag) in [
+        ("float", "0x7f800000u", "0x7fffffffu"),
+        ("double", "0x7ff0000000000000ull", "0x7fffffffffffffffull"),
+    ] {
+        let bits = if t == "float" {
+            "rlp_f32_bits"
+        } else {
+            "rlp_f64_bits"
+        };
+        let nonfinite =
+            format!("    if (({bits}(p0[u]) & {exp}) == {exp}) {{ rlp_fail(status, 1); }}\n");
+        let infinite =
+            format!("    if (({bits}(p0[u]) & {mag}) == {exp}) {{ rlp_fail(status, 1); }}\n");
+        e.simple(&format!("nonfinite_{t}"), &[(t, false)], &nonfinite);
+        e.simple(&format!("infinite_{t}"), &[(t, false)], &infinite);
+    }
+    e.simple(
+        "in_range",
+        &[("int", false), ("int", false)],
+        "    if (p0[u] < 0 || p0[u] >= p1[0]) { rlp_fail(status, 1); }\n",
+    );
+    let mut source = prelude::prelude();
+    for f in &e.functions {
+        source.push('\n');
+        source.push_str(&f.source);
+    }
+    Module {
+        source,
+        functions: e.functions,
+        checks: vec!["a non-finite value".into()],
+        plan: Plan { steps: vec![] },
+    }
+}

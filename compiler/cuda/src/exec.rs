@@ -1,6 +1,9 @@
 //! Runs a schedule's plan on a [`Device`]: every buffer lives in device memory for the
-//! executable's lifetime; inputs go up and outputs come down once per call, and the
-//! runtime checks of every kernel share one status word that is read once at the end.
+//! executable's lifetime, and the runtime checks of every kernel share one status word
+//! that is read once at the end. Called with host tensors ([`Executable::run`]), inputs
+//! go up and outputs come down once per call; called on device memory
+//! ([`DeviceExecutable::run_bound`], what [`crate::store`] does with the trainer's
+//! slots), nothing moves but the status word.
 //!
 //! Why allocate every buffer once instead of recycling per call like the CPU executor:
 //! device allocation is slow (it can synchronise the device) and a stage's buffers are
@@ -28,6 +31,9 @@ pub struct DeviceExecutable<D: Device> {
 struct State<D: Device> {
     frame: Frame<D>,
     status: D::Mem,
+    /// The frame's own addresses, which [`DeviceExecutable::run_bound`] rebinds and every
+    /// call restores first.
+    homes: Vec<u64>,
 }
 
 /// Addresses of one schedule's buffers and the memory behind those it owns.
@@ -176,10 +182,15 @@ impl<D: Device> DeviceExecutable<D> {
             .collect();
         let frame = Frame::new(&device, &schedule, true)?;
         let status = device.alloc(4)?;
+        let homes = frame.addrs.clone();
         Ok(DeviceExecutable {
             inputs,
             outputs,
-            state: Mutex::new(State { frame, status }),
+            state: Mutex::new(State {
+                frame,
+                status,
+                homes,
+            }),
             device,
             schedule,
             module,
@@ -193,6 +204,86 @@ impl<D: Device> DeviceExecutable<D> {
 
     fn check_inputs(&self, inputs: &[Tensor]) -> Result<(), RunError> {
         rlp_jit::exec::check_inputs(&self.inputs, inputs)
+    }
+
+    /// The graph's inputs and outputs: dtype and shape of each.
+    pub fn signature(&self) -> (&[TensorType], &[(DType, Vec<usize>)]) {
+        (&self.inputs, &self.outputs)
+    }
+
+    /// Runs on device memory the caller holds: input `i` is read in place at address
+    /// `inputs[i]` (memory of that input's size, not written), and `finish` receives
+    /// the address of each output while the executable's memory is still reserved for
+    /// this call (its own buffers, or an input's memory where an output is an input
+    /// passed through). With `in_place: Some((k, i))`, output `k` is computed in input
+    /// `i`'s memory instead of the executable's — for a graph whose output `k` rewrites
+    /// input `i` (rows put into a buffer), where reading the rest of the input after
+    /// writing part of it is not a hazard. A failed runtime check is an error, and
+    /// `finish` does not run.
+    pub fn run_bound<R>(
+        &self,
+        inputs: &[u64],
+        in_place: Option<(usize, usize)>,
+        finish: impl FnOnce(&D, &[u64]) -> Result<R, RunError>,
+    ) -> Result<R, RunError> {
+        if inputs.len() != self.schedule.inputs.len() {
+            return Err(RunError::new(format!(
+                "expected {} inputs, got {}",
+                self.schedule.inputs.len(),
+                inputs.len()
+            )));
+        }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let State {
+            frame,
+            status,
+            homes,
+        } = &mut *state;
+        frame.addrs.clone_from(homes);
+        for (k, &b) in self.schedule.inputs.iter().enumerate() {
+            frame.addrs[b.index()] = inputs[k];
+        }
+        if let Some((k, i)) = in_place {
+            let out = self.schedule.outputs[k];
+            if self.schedule.buffers[out.index()].kind == BufferKind::Temp {
+                frame.addrs[out.index()] = inputs[i];
+            }
+        }
+        let status = self.device.addr(status);
+        self.run_frame(frame, status)?;
+        let outs: Vec<u64> = self
+            .schedule
+            .outputs
+            .iter()
+            .map(|b| frame.addrs[b.index()])
+            .collect();
+        finish(&self.device, &outs)
+    }
+
+    /// Runs the plan with `frame`'s addresses bound, the status word reset before and
+    /// read after: a failed check is an error with its message.
+    fn run_frame(&self, frame: &mut Frame<D>, status: u64) -> Result<(), RunError> {
+        self.device.upload(status, &0i32.to_le_bytes())?;
+        run_plan(
+            &self.device,
+            &self.schedule,
+            &self.module.plan,
+            frame,
+            status,
+        )?;
+        let mut word = [0u8; 4];
+        self.device.download(status, &mut word)?;
+        let failed = i32::from_le_bytes(word);
+        if failed != 0 {
+            let message = self
+                .module
+                .checks
+                .get(failed as usize - 1)
+                .cloned()
+                .unwrap_or_else(|| format!("runtime check {failed} failed"));
+            return Err(RunError::new(message));
+        }
+        Ok(())
     }
 }
 
@@ -312,32 +403,18 @@ impl<D: Device> Executable for DeviceExecutable<D> {
     fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, RunError> {
         self.check_inputs(inputs)?;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let State { frame, status } = &mut *state;
+        let State {
+            frame,
+            status,
+            homes,
+        } = &mut *state;
+        frame.addrs.clone_from(homes);
         let status = self.device.addr(status);
         for (k, &b) in self.schedule.inputs.iter().enumerate() {
             self.device
                 .upload(frame.addrs[b.index()], &tensor_bytes(&inputs[k]))?;
         }
-        self.device.upload(status, &0i32.to_le_bytes())?;
-        run_plan(
-            &self.device,
-            &self.schedule,
-            &self.module.plan,
-            frame,
-            status,
-        )?;
-        let mut word = [0u8; 4];
-        self.device.download(status, &mut word)?;
-        let failed = i32::from_le_bytes(word);
-        if failed != 0 {
-            let message = self
-                .module
-                .checks
-                .get(failed as usize - 1)
-                .cloned()
-                .unwrap_or_else(|| format!("runtime check {failed} failed"));
-            return Err(RunError::new(message));
-        }
+        self.run_frame(frame, status)?;
         self.schedule
             .outputs
             .iter()
@@ -348,5 +425,9 @@ impl<D: Device> Executable for DeviceExecutable<D> {
                 Ok(tensor_from_bytes(*dtype, shape, &bytes))
             })
             .collect()
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }

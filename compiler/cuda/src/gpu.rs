@@ -197,6 +197,7 @@ impl Device for GpuDevice {
     }
 
     fn upload(&self, dst: u64, src: &[u8]) -> Result<(), RunError> {
+        crate::device::count_transfer(true, src.len());
         self.bind()?;
         // SAFETY: `dst` addresses an allocation of at least `src.len()` bytes; the copy
         // is complete before `src` can change (the stream is synchronised).
@@ -208,6 +209,7 @@ impl Device for GpuDevice {
     }
 
     fn download(&self, src: u64, dst: &mut [u8]) -> Result<(), RunError> {
+        crate::device::count_transfer(false, dst.len());
         self.bind()?;
         // SAFETY: `src` addresses an allocation of at least `dst.len()` bytes.
         unsafe { drv::memcpy_dtoh_async(dst, src, self.stream.cu_stream()) }

@@ -85,6 +85,10 @@ pub struct HostDevice {
 /// A loaded library and its launchers, shared by every module of the same source.
 struct Loaded {
     launchers: Vec<LaunchFn>,
+    /// Held by each launch: the shim's block and thread indices are the library's
+    /// globals, so two threads must not run its functions at once (two trainers of one
+    /// program, or the finite checks every store shares).
+    running: Mutex<()>,
     _lib: libloading::Library,
 }
 
@@ -174,6 +178,7 @@ impl HostDevice {
         }
         Ok(Loaded {
             launchers,
+            running: Mutex::new(()),
             _lib: library,
         })
     }
@@ -196,12 +201,14 @@ impl Device for HostDevice {
     }
 
     fn upload(&self, dst: u64, src: &[u8]) -> Result<(), RunError> {
+        crate::device::count_transfer(true, src.len());
         // SAFETY: `dst` addresses an allocation of at least `src.len()` bytes.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst as *mut u8, src.len()) };
         Ok(())
     }
 
     fn download(&self, src: u64, dst: &mut [u8]) -> Result<(), RunError> {
+        crate::device::count_transfer(false, dst.len());
         // SAFETY: `src` addresses an allocation of at least `dst.len()` bytes.
         unsafe { std::ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) };
         Ok(())
@@ -215,6 +222,7 @@ impl Device for HostDevice {
 
     fn launch(&self, function: usize, args: &[u64], units: u64) -> Result<(), RunError> {
         let (grid, block) = launch_shape(units, crate::device::HOST_MAX_GRID);
+        let _running = self.lib.running.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: `args` holds the function's buffer addresses (allocations of their
         // declared sizes), its unit count and the status word, in signature order.
         unsafe { (self.lib.launchers[function])(args.as_ptr(), grid, block) };

@@ -1,7 +1,8 @@
 //! The CUDA backend: the fusion pass's kernel IR emitted as CUDA C ([`emit`]), compiled
 //! at run time with NVRTC and launched through cudarc, matrix products on cuBLAS
 //! ([`gpu`]), every buffer resident on the device for the executable's lifetime
-//! ([`exec`]).
+//! ([`exec`]), and the trainer's slots resident on the device between stages
+//! ([`store`]).
 //!
 //! The same source, compiled for the CPU as C++ through a shim that turns the launch
 //! grid into loops ([`host`]), runs the backend's semantics against the interpreter on
@@ -15,6 +16,7 @@ pub mod exec;
 pub mod gpu;
 pub mod host;
 pub mod prelude;
+pub mod store;
 
 use rlp_ir::Graph;
 use rlp_runtime::Executable;
@@ -60,6 +62,18 @@ pub fn compile(graph: &Graph, target: Target) -> Result<Box<dyn Executable>, Str
                     .map_err(err)?,
             )
         }
+    })
+}
+
+/// Device memory for a program's slots (dtype and shape of each), on `target`'s
+/// device: the trainer keeps its slots there between stages ([`store`]).
+pub fn slot_store(
+    target: Target,
+    slots: &[(rlp_runtime::DType, Vec<usize>)],
+) -> Result<Box<dyn rlp_runtime::resident::SlotStore>, String> {
+    Ok(match target {
+        Target::Gpu => Box::new(store::DeviceStore::new(gpu::GpuDevice::new, slots)?),
+        Target::Cpu => Box::new(store::DeviceStore::new(host::HostDevice::new, slots)?),
     })
 }
 

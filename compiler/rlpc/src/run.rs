@@ -3,8 +3,12 @@
 //! Each stage graph is optimised, verified and handed to a backend; the trainer then
 //! keeps every slot's tensor on the host and runs the stages in order, once per
 //! iteration, checking every value a stage writes for NaN/Inf (and, when one is found,
-//! tracing it to its source expression with [`crate::nonfinite`]). [`train`] adds the
-//! run directory: metrics, plots, checkpoints and resumption.
+//! tracing it to its source expression with [`crate::nonfinite`]). On the CUDA backend
+//! the slots live in device memory instead, with host copies made on demand
+//! ([`resident`]). [`train`] adds the run directory: metrics, plots, checkpoints and
+//! resumption.
+
+mod resident;
 
 use crate::diag::SourceMap;
 use crate::program::{BatchField, ExternalRollout, Program, SlotKind, Stage};
@@ -40,6 +44,9 @@ pub struct Compiled {
     stages: Vec<Box<dyn Executable>>,
     /// Seconds from the start of `compile` to the last kernel ready.
     pub compile_s: f64,
+    /// Where a trainer keeps the slots: `Some` on the CUDA backend (in that device's
+    /// memory, [`resident`]), `None` on the host.
+    resident: Option<rlp_cuda::Target>,
     /// External environments being started in the background since `compile` began,
     /// one per [`Program::externals`]; the first trainer takes them.
     starting: std::sync::Mutex<Vec<Option<Starting>>>,
@@ -128,13 +135,35 @@ pub fn compile(program: Program, backend: Backend) -> Result<Compiled, String> {
         .iter()
         .map(|s| build(&s.graph, backend))
         .collect::<Result<Vec<_>, _>>()?;
+    // External environments step on the host: their programs keep the slots there.
+    let resident = match backend {
+        _ if !program.externals.is_empty() => None,
+        Backend::Cuda => Some(rlp_cuda::Target::Gpu),
+        Backend::CudaCpu => Some(rlp_cuda::Target::Cpu),
+        Backend::Jit | Backend::Interp => None,
+    };
     Ok(Compiled {
         program,
         init,
         stages,
         compile_s: t0.elapsed().as_secs_f64(),
+        resident,
         starting: std::sync::Mutex::new(starting),
     })
+}
+
+impl Compiled {
+    /// Whether trainers of this program keep their slots in device memory.
+    pub fn slots_resident(&self) -> bool {
+        self.resident.is_some()
+    }
+
+    /// Makes trainers of this program keep their slots on the host even on the CUDA
+    /// backend: every stage call then uploads its inputs and downloads its outputs
+    /// (for comparing the two).
+    pub fn keep_slots_on_host(&mut self) {
+        self.resident = None;
+    }
 }
 
 /// What a finished (or stopped) run reports.
@@ -215,6 +244,10 @@ impl Default for RunOptions {
 /// The loop's state: one tensor per slot.
 pub struct Trainer<'c> {
     c: &'c Compiled,
+    /// One tensor per slot. With the slots resident on a device ([`Trainer::slots_resident`])
+    /// these are host copies, current only after [`Trainer::sync_host`]; read single
+    /// values through [`Trainer::metric_values`], [`Trainer::state`] or
+    /// [`Trainer::params`], which download what is newer.
     pub slots: Vec<Tensor>,
     /// External environments, started when first stepped.
     externals: Vec<Option<rlp_runtime::external::ExternalEnv>>,
@@ -228,6 +261,9 @@ pub struct Trainer<'c> {
     /// for the next stage: a fresh one costs ndarray's shape machinery, dozens of times
     /// per iteration in a step-wise program.
     placeholders: Vec<Tensor>,
+    /// On the CUDA backend, the slots in device memory; `slots` then holds host copies,
+    /// current only where the store says so ([`resident`]).
+    store: Option<Box<dyn rlp_runtime::resident::SlotStore>>,
 }
 
 impl<'c> Trainer<'c> {
@@ -236,6 +272,10 @@ impl<'c> Trainer<'c> {
     /// twice while it is initialised. An allocation that fails is an error.
     pub fn new(c: &'c Compiled) -> Result<Trainer<'c>, String> {
         let init = &c.program.init;
+        let store = match c.resident {
+            Some(target) => Some(resident::slot_store(c, target)?),
+            None => None,
+        };
         let slots = c
             .program
             .slots
@@ -250,6 +290,10 @@ impl<'c> Trainer<'c> {
                 }
                 if s.starts_missing {
                     return Ok(Tensor::full(s.ty.dtype, &s.ty.shape, f64::NAN));
+                }
+                // Resident slots start as zeros on the device, with no host copy yet.
+                if store.is_some() {
+                    return Ok(placeholder());
                 }
                 Tensor::try_zeros(s.ty.dtype, &s.ty.shape)
                     .map_err(|e| format!("out of memory for `{}` ({}): {e}", s.name, s.ty))
@@ -268,6 +312,7 @@ impl<'c> Trainer<'c> {
             externals,
             displaced,
             placeholders: vec![],
+            store,
         };
         // Datasets first: top-level bindings computed from their rows (a per-episode
         // layout) are part of the init graph.
@@ -287,33 +332,19 @@ impl<'c> Trainer<'c> {
         sources: Option<&SourceMap>,
         index: Option<usize>,
     ) -> Result<(), String> {
+        if let Some(mut store) = self.store.take() {
+            let done = self.run_stage_resident(store.as_mut(), stage, exe, sources);
+            self.store = Some(store);
+            return done;
+        }
         let inputs = self.take_inputs(stage);
         let mut outs = match index {
             Some(i) => self.reused_outputs(stage, i),
             None => vec![],
         };
-        let ran = exe.run_into(&inputs, &mut outs).map_err(|e| {
-            let mut msg = format!("stage `{}` failed: {e}", stage.kind.name());
-            if let (Some(m), Some(o)) = (sources, e.origin) {
-                let loc = crate::nonfinite::to_loc(rlp_ir::Origin {
-                    file: o.file,
-                    start: o.start,
-                    end: o.end,
-                });
-                msg.push_str(&format!("\n  at {}\n", m.describe(loc)));
-                msg.push_str(&crate::nonfinite::source_excerpt(m, loc));
-            }
-            if e.message.starts_with("out of memory") {
-                msg.push_str(&format!(
-                    "\n  (this machine has {}; `rlpc check` estimates what a program needs)",
-                    rlp_runtime::memory::machine_memory().map_or(
-                        "an unknown amount of memory".into(),
-                        rlp_runtime::memory::format_bytes
-                    )
-                ));
-            }
-            msg
-        });
+        let ran = exe
+            .run_into(&inputs, &mut outs)
+            .map_err(|e| stage_error(stage, &e, sources));
         // Check everything before writing anything: a failed stage leaves the state as
         // it was before the stage, which is what the culprit search re-runs from.
         let p = &self.c.program;
@@ -353,24 +384,35 @@ impl<'c> Trainer<'c> {
                 continue;
             };
             let rows = p.slot(w.slot).ty.shape.first().copied().unwrap_or(0);
-            Tensor::check_row_index(&outs[k], rows).map_err(|e| {
-                let mut msg = format!(
-                    "stage `{}` failed: `put` into `{}`: {e}",
-                    stage.kind.name(),
-                    p.slot(w.slot).name
-                );
-                if let Some(m) = sources {
-                    msg.push_str(&format!("\n  in the stage at {}", m.describe(stage.loc)));
-                    if let Some(o) = w.origin {
-                        let loc = crate::nonfinite::to_loc(o);
-                        msg.push_str(&format!("\n  the `put` at {}\n", m.describe(loc)));
-                        msg.push_str(&crate::nonfinite::source_excerpt(m, loc));
-                    }
-                }
-                msg
-            })?;
+            Tensor::check_row_index(&outs[k], rows)
+                .map_err(|e| self.row_index_error(stage, w, &e, sources))?;
         }
         Ok(())
+    }
+
+    /// The message for a row index out of range in row write `w` of `stage`.
+    fn row_index_error(
+        &self,
+        stage: &Stage,
+        w: &crate::program::RowWrite,
+        e: &str,
+        sources: Option<&SourceMap>,
+    ) -> String {
+        let p = &self.c.program;
+        let mut msg = format!(
+            "stage `{}` failed: `put` into `{}`: {e}",
+            stage.kind.name(),
+            p.slot(w.slot).name
+        );
+        if let Some(m) = sources {
+            msg.push_str(&format!("\n  in the stage at {}", m.describe(stage.loc)));
+            if let Some(o) = w.origin {
+                let loc = crate::nonfinite::to_loc(o);
+                msg.push_str(&format!("\n  the `put` at {}\n", m.describe(loc)));
+                msg.push_str(&crate::nonfinite::source_excerpt(m, loc));
+            }
+        }
+        msg
     }
 
     /// Writes the rows of the stage's row writes into their state, in place.
@@ -505,6 +547,9 @@ impl<'c> Trainer<'c> {
     pub fn step(&mut self, it: u64, sources: Option<&SourceMap>) -> Result<u64, String> {
         let p = &self.c.program;
         self.slots[p.counter.0 as usize] = Tensor::full(rlp_ir::DType::I32, &[], it as f64);
+        if let Some(store) = &mut self.store {
+            store.host_wrote(p.counter.0 as usize);
+        }
         let mut steps = 0;
         for (i, (stage, exe)) in p.stages.iter().zip(&self.c.stages).enumerate() {
             if stage.schedule.due(it) {
@@ -646,32 +691,45 @@ impl<'c> Trainer<'c> {
             .metrics
             .iter()
             .map(|m| {
-                self.slots[m.slot.0 as usize]
-                    .scalar_f64()
+                self.host_value(m.slot.0 as usize)
+                    .ok()
+                    .and_then(|t| t.scalar_f64())
                     .unwrap_or(f64::NAN)
             })
             .collect()
     }
 
     /// The persistent state, by slot name (what a checkpoint holds): not the datasets,
-    /// which are read from their files again.
+    /// which are read from their files again. Panics if device memory cannot be read
+    /// ([`Trainer::try_state`] returns the error).
     pub fn state(&self) -> Vec<(String, Tensor)> {
+        self.try_state().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The trainable parameters, by slot name (what `params.npz` holds). Panics if
+    /// device memory cannot be read ([`Trainer::try_params`] returns the error).
+    pub fn params(&self) -> Vec<(String, Tensor)> {
+        self.try_params().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Trainer::state`], or the error reading it from the device.
+    pub fn try_state(&self) -> Result<Vec<(String, Tensor)>, String> {
         self.named(|k| !matches!(k, SlotKind::Transient | SlotKind::Data))
     }
 
-    /// The trainable parameters, by slot name (what `params.npz` holds).
-    pub fn params(&self) -> Vec<(String, Tensor)> {
+    /// [`Trainer::params`], or the error reading them from the device.
+    pub fn try_params(&self) -> Result<Vec<(String, Tensor)>, String> {
         self.named(|k| k == SlotKind::Param)
     }
 
-    fn named(&self, keep: impl Fn(SlotKind) -> bool) -> Vec<(String, Tensor)> {
+    fn named(&self, keep: impl Fn(SlotKind) -> bool) -> Result<Vec<(String, Tensor)>, String> {
         self.c
             .program
             .slots
             .iter()
-            .zip(&self.slots)
-            .filter(|(s, _)| keep(s.kind))
-            .map(|(s, t)| (s.name.clone(), t.clone()))
+            .enumerate()
+            .filter(|(_, s)| keep(s.kind))
+            .map(|(i, s)| Ok((s.name.clone(), self.host_value(i)?.into_owned())))
             .collect()
     }
 
@@ -691,7 +749,7 @@ impl<'c> Trainer<'c> {
                 continue;
             }
             let t = saved_slot(file, slot, by_name.get(slot.name.as_str()).copied(), "file")?;
-            self.slots[i] = t.clone();
+            self.set_on_host(i, t.clone());
         }
         Ok(())
     }
@@ -707,7 +765,7 @@ impl<'c> Trainer<'c> {
                 continue;
             }
             let t = saved_slot(file, slot, by_name.remove(slot.name.as_str()), "checkpoint")?;
-            self.slots[i] = t.clone();
+            self.set_on_host(i, t.clone());
         }
         let mut extra: Vec<&str> = by_name.into_keys().collect();
         if !extra.is_empty() {
@@ -952,7 +1010,7 @@ pub fn train_with(
         // An already-finished run that is resumed only rewrites its outputs; one its
         // hook stopped gets them where it stopped, and `--resume` continues from there.
         save_checkpoint(dir, &trainer, &at, opts.keep_checkpoints)?;
-        rlp_runtime::io::save_npz(&dir.join(rundir::PARAMS), &trainer.params())
+        rlp_runtime::io::save_npz(&dir.join(rundir::PARAMS), &trainer.try_params()?)
             .map_err(|e| e.to_string())?;
         crate::plot::write_learning_curves(dir, &dir.join(rundir::METRICS))?;
     }
@@ -1006,12 +1064,37 @@ fn save_checkpoint(dir: &Path, t: &Trainer, at: &Progress, keep: usize) -> Resul
     checkpoint::save_checkpoint(
         &dir.join(rundir::CHECKPOINTS),
         at.iteration,
-        &t.state(),
+        &t.try_state()?,
         &at.to_json(),
         keep,
     )
     .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// `stage `NAME` failed: …` for an error running `stage`, with where the failing op is
+/// written when the backend knows it, and the machine's memory when it ran out.
+fn stage_error(stage: &Stage, e: &rlp_runtime::RunError, sources: Option<&SourceMap>) -> String {
+    let mut msg = format!("stage `{}` failed: {e}", stage.kind.name());
+    if let (Some(m), Some(o)) = (sources, e.origin) {
+        let loc = crate::nonfinite::to_loc(rlp_ir::Origin {
+            file: o.file,
+            start: o.start,
+            end: o.end,
+        });
+        msg.push_str(&format!("\n  at {}\n", m.describe(loc)));
+        msg.push_str(&crate::nonfinite::source_excerpt(m, loc));
+    }
+    if e.message.starts_with("out of memory") {
+        msg.push_str(&format!(
+            "\n  (this machine has {}; `rlpc check` estimates what a program needs)",
+            rlp_runtime::memory::machine_memory().map_or(
+                "an unknown amount of memory".into(),
+                rlp_runtime::memory::format_bytes
+            )
+        ));
+    }
+    msg
 }
 
 /// Whether `t` holds no ±Inf (NaN allowed): the check for slots where NaN means "no

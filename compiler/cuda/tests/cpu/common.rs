@@ -11,14 +11,18 @@ fn on_gpu() -> bool {
     std::env::var("RLPC_CUDA_TEST_TARGET").is_ok_and(|t| t == "gpu")
 }
 
-/// The graph compiled by the CUDA backend for this CPU (or the GPU, see above).
-pub fn cuda(g: &Graph) -> Box<dyn Executable> {
-    let target = if on_gpu() {
+/// Where the tests run: this CPU, or the GPU (see above).
+pub fn target() -> rlp_cuda::Target {
+    if on_gpu() {
         rlp_cuda::Target::Gpu
     } else {
         rlp_cuda::Target::Cpu
-    };
-    rlp_cuda::compile(g, target).unwrap_or_else(|e| panic!("cuda compile failed: {e}\n{g}"))
+    }
+}
+
+/// The graph compiled by the CUDA backend for this CPU (or the GPU, see above).
+pub fn cuda(g: &Graph) -> Box<dyn Executable> {
+    rlp_cuda::compile(g, target()).unwrap_or_else(|e| panic!("cuda compile failed: {e}\n{g}"))
 }
 
 /// Equal within a few units in the last place (floats; NaN equals NaN, infinities

@@ -16,6 +16,7 @@ const PROP_CASES: u32 = 24;
 
 mod common;
 mod cuda;
+mod store;
 
 #[path = "../../../jit/tests/jit/errors.rs"]
 mod errors;
