@@ -191,6 +191,10 @@ pub struct RunOptions {
     /// Also write the metrics as TensorBoard events to `out/tensorboard`
     /// ([`crate::tensorboard`]).
     pub tensorboard: bool,
+    /// How long `metrics.csv` rows may be held before they are written together
+    /// ([`MetricsWriter::hold_rows`]), in seconds; 0 writes each row before the
+    /// iteration's hook is called (as a hook that reads the file needs).
+    pub metrics_hold_s: f64,
     /// How the run was started, for the `run.file` and `run.backend` of `hparams.json`
     /// ([`crate::hparams`]), which is written into `out` when the run starts or resumes.
     pub settings: Option<rundir::Settings>,
@@ -207,6 +211,7 @@ impl Default for RunOptions {
             resume: false,
             stop_after: None,
             tensorboard: false,
+            metrics_hold_s: DEFAULT_METRICS_HOLD_S,
             settings: None,
         }
     }
@@ -906,9 +911,10 @@ pub fn train_with(
                 n => MetricsWriter::resume(&csv, &names, n - 1),
             }
             .map_err(|e| e.to_string())?;
-            // One `write` per 0.1 s rather than per iteration (flushed before every
+            // One `write` per period rather than per iteration (flushed before every
             // checkpoint and plot, and at the end): see `rlp_runtime::metrics`.
-            w.hold_rows(METRICS_HOLD).map_err(|e| e.to_string())?;
+            let hold = std::time::Duration::from_secs_f64(opts.metrics_hold_s.max(0.0));
+            w.hold_rows(hold).map_err(|e| e.to_string())?;
             Some(w)
         }
     };
@@ -1004,8 +1010,9 @@ pub fn train_with(
     })
 }
 
-/// How long `metrics.csv` rows may be held before they are written.
-const METRICS_HOLD: std::time::Duration = std::time::Duration::from_millis(100);
+/// Default [`RunOptions::metrics_hold_s`]: a `write` per 0.1 s rather than per
+/// iteration, which in a step-wise program costs about a microsecond of each few.
+pub const DEFAULT_METRICS_HOLD_S: f64 = 0.1;
 
 /// Writes the metrics rows being held, so the file is whole for a checkpoint or a plot.
 fn flush_metrics(writer: &mut Option<MetricsWriter>) -> Result<(), String> {
