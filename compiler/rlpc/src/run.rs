@@ -913,7 +913,8 @@ pub fn train_with(
             .map_err(|e| e.to_string())?;
             // One `write` per period rather than per iteration (flushed before every
             // checkpoint and plot, and at the end): see `rlp_runtime::metrics`.
-            let hold = std::time::Duration::from_secs_f64(opts.metrics_hold_s.max(0.0));
+            let hold = std::time::Duration::try_from_secs_f64(opts.metrics_hold_s.max(0.0))
+                .unwrap_or(std::time::Duration::MAX);
             w.hold_rows(hold).map_err(|e| e.to_string())?;
             Some(w)
         }
