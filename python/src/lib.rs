@@ -380,6 +380,12 @@ impl Program {
             checkpoint_min_s,
             tensorboard,
             settings: Some(settings.clone()),
+            // The callback is documented to find its iteration's row in `metrics.csv`.
+            metrics_hold_s: if callback.is_some() {
+                0.0
+            } else {
+                run::DEFAULT_METRICS_HOLD_S
+            },
             ..RunOptions::default()
         };
         // An exception from the callback, or Ctrl-C: raised once the run has stopped.

@@ -249,10 +249,14 @@ impl Tensor {
         let Tensor::I32(idx) = index else {
             unreachable!("checked above")
         };
-        let idx: Vec<usize> = idx.iter().map(|&i| i as usize).collect();
+        // Checked above: every index is in 0..n.
+        let idx: std::borrow::Cow<'_, [i32]> = match idx.as_slice() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(idx.iter().copied().collect()),
+        };
         fn write<T: Clone>(
             dst: &mut ArrayD<T>,
-            idx: &[usize],
+            idx: &[i32],
             src: &ArrayD<T>,
             f: impl Fn(&mut T, &T),
         ) {
@@ -260,12 +264,18 @@ impl Tensor {
                 *dst = dst.as_standard_layout().into_owned();
             }
             let per: usize = dst.shape()[1..].iter().product();
-            let src = src.as_standard_layout();
-            let (d, s) = (
-                dst.as_slice_mut().expect("standard layout"),
-                src.as_slice().expect("standard layout"),
-            );
+            // A row-major copy only when the rows are not row-major already.
+            let copy;
+            let s = match src.as_slice() {
+                Some(s) => s,
+                None => {
+                    copy = src.iter().cloned().collect::<Vec<T>>();
+                    &copy[..]
+                }
+            };
+            let d = dst.as_slice_mut().expect("standard layout");
             for (m, &i) in idx.iter().enumerate() {
+                let i = i as usize;
                 for (x, y) in d[i * per..(i + 1) * per]
                     .iter_mut()
                     .zip(&s[m * per..(m + 1) * per])

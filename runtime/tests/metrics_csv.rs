@@ -242,3 +242,43 @@ fn reading_bad_files() {
     let missing = dir.join("missing.csv");
     assert_names_file(&read_metrics_csv(&missing).unwrap_err(), &missing);
 }
+
+#[test]
+fn held_rows_are_written_on_flush_on_drop_and_after_the_period() {
+    let dir = TempDir::new("metrics-hold");
+    let path = dir.join("metrics.csv");
+    let rows = || read_metrics_csv(&path).unwrap().1.len();
+    let mut w = MetricsWriter::create(&path, &["r"]).unwrap();
+    w.write_row(0, 0, 0.0, &[0.5]).unwrap();
+    assert_eq!(
+        rows(),
+        1,
+        "rows before holding is turned on are written at once"
+    );
+    w.hold_rows(std::time::Duration::from_secs(3600)).unwrap();
+    for i in 1..4 {
+        w.write_row(i, i, i as f64, &[0.5]).unwrap();
+    }
+    assert_eq!(rows(), 1, "held for the period");
+    w.flush().unwrap();
+    assert_eq!(rows(), 4);
+    w.write_row(4, 4, 4.0, &[0.25]).unwrap();
+    assert_eq!(rows(), 4);
+    drop(w);
+    assert_eq!(rows(), 5, "the writer's drop writes what it held");
+    // A short period: a row older than it goes out with the next one.
+    let mut w = MetricsWriter::resume(&path, &["r"], 4).unwrap();
+    w.hold_rows(std::time::Duration::from_millis(20)).unwrap();
+    w.write_row(5, 5, 5.0, &[1.0]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    w.write_row(6, 6, 6.0, &[1.0]).unwrap();
+    assert_eq!(rows(), 7);
+    std::mem::forget(w);
+    // Byte for byte what a writer that holds nothing writes.
+    let plain = dir.join("plain.csv");
+    let mut p = MetricsWriter::create(&plain, &["r"]).unwrap();
+    for (i, v) in [0.5, 0.5, 0.5, 0.5, 0.25, 1.0, 1.0].into_iter().enumerate() {
+        p.write_row(i as u64, i as u64, i as f64, &[v]).unwrap();
+    }
+    assert_eq!(fs::read(&path).unwrap(), fs::read(&plain).unwrap());
+}

@@ -18,7 +18,7 @@ use crate::fuse::step_buffers;
 use crate::kernel::{BufId, BufferKind, HostScan, Kernel, Schedule, Step, for_each_kernel};
 use crate::native;
 use rlp_ir::TensorType;
-use rlp_runtime::exec::check_reused_outputs;
+use rlp_runtime::exec::{check_reused_outputs, same_shape};
 use rlp_runtime::{DType, Executable, RunError, Tensor};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,6 +49,11 @@ struct Program {
     writes: Vec<Vec<BufId>>,
     /// Literal buffers' contents, by buffer index.
     literals: Vec<(BufId, Storage)>,
+    /// `direct[b]`: the output that temporary `b` can be written straight into, when
+    /// the caller provides the outputs' memory ([`Executable::run_into`]): the first
+    /// output position of each written buffer. Outputs that are inputs, literals or a
+    /// second mention of a buffer are copied instead.
+    direct: Vec<Option<usize>>,
 }
 
 enum StepCode {
@@ -96,11 +101,18 @@ impl Program {
             })
             .collect();
         let writes = schedule.steps.iter().map(|s| step_buffers(s).1).collect();
+        let mut direct = vec![None; schedule.buffers.len()];
+        for (i, b) in schedule.outputs.iter().enumerate() {
+            if schedule.buffers[b.index()].kind == BufferKind::Temp && direct[b.index()].is_none() {
+                direct[b.index()] = Some(i);
+            }
+        }
         Program {
             schedule,
             steps,
             writes,
             literals,
+            direct,
         }
     }
 }
@@ -145,6 +157,17 @@ impl JitExecutable {
         })
     }
 
+    /// Returns the spare buffers a run took (see `run_checked`).
+    fn give_back(&self, spare: Spare) {
+        let mut kept = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.0.is_empty() {
+            // The usual case, one run at a time: no merging.
+            *kept = spare;
+        } else {
+            kept.merge(spare);
+        }
+    }
+
     /// The schedule being run (for `explain` and tests).
     pub fn schedule(&self) -> &Schedule {
         &self.program.schedule
@@ -156,29 +179,20 @@ impl JitExecutable {
 
     /// Runs on checked inputs; `reuse` joins the spare buffers first, so outputs of its
     /// types and sizes are written into that memory rather than fresh allocations.
-    fn run_checked(&self, inputs: &[Tensor], reuse: Vec<Storage>) -> Result<Vec<Tensor>, RunError> {
-        // Generated code reads inputs in row-major order; copy any that are not.
-        let standard: Vec<std::borrow::Cow<'_, Tensor>> = inputs
-            .iter()
-            .map(|t| {
-                if is_standard(t) {
-                    std::borrow::Cow::Borrowed(t)
-                } else {
-                    std::borrow::Cow::Owned(t.clone().into_standard())
-                }
-            })
-            .collect();
-        let ptrs: Vec<*const u8> = standard.iter().map(|t| tensor_ptr(t)).collect();
+    fn run_checked(
+        &self,
+        inputs: &[&Tensor],
+        reuse: Vec<Storage>,
+    ) -> Result<Vec<Tensor>, RunError> {
+        let standard = standard_inputs(inputs);
+        let ptrs = input_ptrs(inputs, &standard);
         // Concurrent runs each take the spares (or allocate); both give theirs back.
         let mut spare = std::mem::take(&mut *self.spare.lock().unwrap_or_else(|e| e.into_inner()));
         for s in reuse {
             spare.give(s);
         }
         let outs = run_program(&self.program, &ptrs, &mut spare, &self.threads);
-        self.spare
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .merge(spare);
+        self.give_back(spare);
         let outs = outs?;
         Ok(outs
             .into_iter()
@@ -186,11 +200,85 @@ impl JitExecutable {
             .map(|(s, (_, shape))| s.into_tensor(shape))
             .collect())
     }
+
+    /// Runs on checked inputs, writing the outputs into `outputs` (checked: the output
+    /// types, standard layout): each written output buffer is the output tensor's own
+    /// memory, the rest are copied in. No tensor is made or unmade, which in a step-wise
+    /// program (thousands of runs of small graphs per second) is a good part of a run.
+    fn run_in_place(&self, inputs: &[&Tensor], outputs: &mut [Tensor]) -> Result<(), RunError> {
+        let standard = standard_inputs(inputs);
+        let ptrs = input_ptrs(inputs, &standard);
+        let outs: Vec<*mut u8> = outputs.iter_mut().map(tensor_ptr_mut).collect();
+        let mut spare = std::mem::take(&mut *self.spare.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut frame = Frame::new(&self.program, &ptrs, &mut spare, &self.threads);
+        frame.direct = Some(&outs);
+        let result = frame.run();
+        if result.is_ok() {
+            frame.copy_outputs(&outs);
+        }
+        frame.release_all();
+        drop(frame);
+        self.give_back(spare);
+        result?;
+        for t in outputs.iter_mut() {
+            if let Tensor::Bool(a) = t {
+                // Kernels write 0 or 1; as in `Storage::into_tensor`, any other byte
+                // becomes `true` rather than being trusted.
+                let bytes = a.as_mut_ptr().cast::<u8>();
+                for k in 0..a.len() {
+                    // SAFETY: the tensor is in standard layout, `len` bytes from its
+                    // first element; they are read as bytes, never as `bool`s, until
+                    // every one of them is 0 or 1.
+                    unsafe { *bytes.add(k) = u8::from(*bytes.add(k) != 0) };
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Row-major copies of the inputs that are not in row-major order (generated code reads
+/// inputs in that order), by input position; empty when all are, as they nearly always
+/// are.
+fn standard_inputs(inputs: &[&Tensor]) -> Vec<(usize, Tensor)> {
+    inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !is_standard(t))
+        .map(|(k, t)| (k, (*t).clone().into_standard()))
+        .collect()
+}
+
+/// The address each input is read from: the tensor's own memory, or its row-major copy.
+fn input_ptrs(inputs: &[&Tensor], standard: &[(usize, Tensor)]) -> Vec<*const u8> {
+    let mut ptrs: Vec<*const u8> = inputs.iter().map(|t| tensor_ptr(t)).collect();
+    for (k, t) in standard {
+        ptrs[*k] = tensor_ptr(t);
+    }
+    ptrs
+}
+
+/// The address of a standard-layout tensor's first element, for writing.
+fn tensor_ptr_mut(t: &mut Tensor) -> *mut u8 {
+    match t {
+        Tensor::F32(a) => a.as_mut_ptr().cast(),
+        Tensor::F64(a) => a.as_mut_ptr().cast(),
+        Tensor::I32(a) => a.as_mut_ptr().cast(),
+        Tensor::Bool(a) => a.as_mut_ptr().cast(),
+    }
 }
 
 /// Checks the caller's tensors against a graph's input types: the count, and each one's
 /// dtype and shape (shared with the other executors of fused schedules).
 pub fn check_inputs(want: &[TensorType], inputs: &[Tensor]) -> Result<(), RunError> {
+    check_input_refs(want, inputs.iter())
+}
+
+/// [`check_inputs`] on tensors lent one by one.
+fn check_input_refs<'a>(
+    want: &[TensorType],
+    inputs: impl ExactSizeIterator<Item = &'a Tensor>,
+) -> Result<(), RunError> {
     if inputs.len() != want.len() {
         return Err(RunError::new(format!(
             "expected {} inputs, got {}",
@@ -198,8 +286,8 @@ pub fn check_inputs(want: &[TensorType], inputs: &[Tensor]) -> Result<(), RunErr
             inputs.len()
         )));
     }
-    for (k, (t, want)) in inputs.iter().zip(want).enumerate() {
-        if t.dtype() != want.dtype || t.shape() != want.shape.as_slice() {
+    for (k, (t, want)) in inputs.zip(want).enumerate() {
+        if t.dtype() != want.dtype || !same_shape(t.shape(), &want.shape) {
             let got = TensorType::new(t.dtype(), t.shape().to_vec());
             return Err(RunError::new(format!(
                 "input {k}: expected {want}, got {got}"
@@ -221,20 +309,54 @@ fn is_standard(t: &Tensor) -> bool {
 impl Executable for JitExecutable {
     fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, RunError> {
         self.check_inputs(inputs)?;
-        self.run_checked(inputs, vec![])
+        let inputs: Vec<&Tensor> = inputs.iter().collect();
+        self.run_checked(&inputs, vec![])
     }
 
-    /// Writes into the memory of `outputs` (by way of the spare buffers: the output
-    /// buffers take storage of their type and size from there, as temporaries do).
+    /// Writes into the memory of `outputs`: straight into it when they are given (see
+    /// `run_in_place`), else output buffers come from the spare buffers as temporaries do.
     fn run_into(&self, inputs: &[Tensor], outputs: &mut Vec<Tensor>) -> Result<(), RunError> {
         self.check_inputs(inputs)?;
+        let inputs: Vec<&Tensor> = inputs.iter().collect();
+        self.run_checked_into(&inputs, outputs)
+    }
+
+    /// Takes the inputs by reference: they are only ever read.
+    fn run_borrowed_into(
+        &self,
+        inputs: &[&Tensor],
+        outputs: &mut Vec<Tensor>,
+    ) -> Option<Result<(), RunError>> {
+        Some(
+            check_input_refs(&self.inputs, inputs.iter().copied())
+                .and_then(|()| self.run_checked_into(inputs, outputs)),
+        )
+    }
+}
+
+impl JitExecutable {
+    /// [`Executable::run_into`] on checked inputs.
+    fn run_checked_into(
+        &self,
+        inputs: &[&Tensor],
+        outputs: &mut Vec<Tensor>,
+    ) -> Result<(), RunError> {
         check_reused_outputs(
             outputs,
             self.outputs.iter().map(|(d, shape)| (*d, shape.as_slice())),
         )?;
-        let reuse = outputs.drain(..).filter_map(Storage::reuse).collect();
-        *outputs = self.run_checked(inputs, reuse)?;
-        Ok(())
+        if outputs.is_empty() || !outputs.iter().all(is_standard) {
+            let reuse = outputs.drain(..).filter_map(Storage::reuse).collect();
+            *outputs = self.run_checked(inputs, reuse)?;
+            return Ok(());
+        }
+        let result = self.run_in_place(inputs, outputs);
+        if result.is_err() {
+            // What a failed run left there is no value (bytes of a boolean output may be
+            // neither 0 nor 1): the outputs are dropped, as `run_checked`'s are.
+            outputs.clear();
+        }
+        result
     }
 }
 
@@ -481,6 +603,9 @@ struct Frame<'p, 's> {
     spare: &'s mut Spare,
     /// Scratch for a kernel call's argument addresses (kept to avoid an allocation per call).
     args: Vec<*mut u8>,
+    /// The caller's output memory, one address per output, when the outputs are written
+    /// in place ([`Program::direct`]); `None` for a frame that returns storage.
+    direct: Option<&'p [*mut u8]>,
 }
 
 impl<'p, 's> Frame<'p, 's> {
@@ -502,6 +627,7 @@ impl<'p, 's> Frame<'p, 's> {
             owned: (0..n).map(|_| None).collect(),
             spare,
             args: vec![],
+            direct: None,
         };
         frame.bind(inputs);
         frame
@@ -519,6 +645,10 @@ impl<'p, 's> Frame<'p, 's> {
     /// Gives `b` storage (recycled when a freed buffer has the same type and size).
     fn allocate(&mut self, b: BufId) -> Result<(), RunError> {
         if self.owned[b.index()].is_some() {
+            return Ok(());
+        }
+        if let (Some(outs), Some(i)) = (self.direct, self.program.direct[b.index()]) {
+            self.ptrs[b.index()] = outs[i];
             return Ok(());
         }
         let buf = &self.program.schedule.buffers[b.index()];
@@ -698,6 +828,28 @@ impl<'p, 's> Frame<'p, 's> {
     fn release_all(&mut self) {
         for s in self.owned.iter_mut().filter_map(Option::take) {
             self.spare.give(s);
+        }
+    }
+
+    /// Copies each output that was not written in place into the caller's memory `outs`
+    /// (see [`Program::direct`]).
+    fn copy_outputs(&self, outs: &[*mut u8]) {
+        let schedule = &self.program.schedule;
+        for (i, (&b, &dst)) in schedule.outputs.iter().zip(outs).enumerate() {
+            if self.program.direct[b.index()] == Some(i) {
+                continue;
+            }
+            let buf = &schedule.buffers[b.index()];
+            // SAFETY: every output buffer is an input, literal or written temp of this
+            // type and length, and `dst` is an output tensor of that type and length
+            // (distinct from every input and from the other outputs).
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.ptrs[b.index()].cast_const(),
+                    dst,
+                    buf.len * buf.dtype.size_bytes(),
+                )
+            };
         }
     }
 
@@ -950,6 +1102,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn lent_inputs_give_the_same_results_as_a_slice_of_them() {
+        let cases: Vec<(Graph, Vec<usize>)> = vec![
+            (advantage_scan(3, 5), vec![1]),
+            (mixed(37, 300), vec![]),
+            (host_loop(5, 3, 4), vec![]),
+        ];
+        for (g, masks) in &cases {
+            let exe = compile(g, &JitOptions::default()).unwrap();
+            let x = inputs(g, 6, masks);
+            let want = exe.run(&x).unwrap();
+            let lent: Vec<&Tensor> = x.iter().collect();
+            let mut outs = vec![];
+            exe.run_borrowed_into(&lent, &mut outs).unwrap().unwrap();
+            assert_same(&outs, &want);
+            // Into the previous outputs, then into junk of the right types.
+            exe.run_borrowed_into(&lent, &mut outs).unwrap().unwrap();
+            assert_same(&outs, &want);
+            let mut outs = junk_like(&outs);
+            exe.run_borrowed_into(&lent, &mut outs).unwrap().unwrap();
+            assert_same(&outs, &want);
+            // The wrong number of inputs is the same error as `run_into`'s.
+            let e = exe
+                .run_borrowed_into(&lent[1..], &mut outs)
+                .unwrap()
+                .unwrap_err();
+            assert!(e.message.contains("inputs"), "{}", e.message);
+        }
+        // An input not in row-major order (a transposed array) reads as its values.
+        let g = mixed(6, 5);
+        let exe = compile(&g, &JitOptions::default()).unwrap();
+        let x = inputs(&g, 7, &[]);
+        let Tensor::F32(a) = &x[0] else {
+            unreachable!()
+        };
+        use ndarray::ShapeBuilder;
+        let mut f = ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[6, 5]).f());
+        f.assign(a);
+        let strided = Tensor::F32(f);
+        assert!(!super::is_standard(&strided));
+        assert_eq!(strided.to_f64_vec(), x[0].to_f64_vec());
+        let mut outs = junk_like(&exe.run(&x).unwrap());
+        exe.run_borrowed_into(&[&strided, &x[1]], &mut outs)
+            .unwrap()
+            .unwrap();
+        assert_same(&outs, &exe.run(&x).unwrap());
     }
 
     #[test]

@@ -220,6 +220,10 @@ pub struct RunOptions {
     /// Also write the metrics as TensorBoard events to `out/tensorboard`
     /// ([`crate::tensorboard`]).
     pub tensorboard: bool,
+    /// How long `metrics.csv` rows may be held before they are written together
+    /// ([`MetricsWriter::hold_rows`]), in seconds; 0 writes each row before the
+    /// iteration's hook is called (as a hook that reads the file needs).
+    pub metrics_hold_s: f64,
     /// How the run was started, for the `run.file` and `run.backend` of `hparams.json`
     /// ([`crate::hparams`]), which is written into `out` when the run starts or resumes.
     pub settings: Option<rundir::Settings>,
@@ -236,6 +240,7 @@ impl Default for RunOptions {
             resume: false,
             stop_after: None,
             tensorboard: false,
+            metrics_hold_s: DEFAULT_METRICS_HOLD_S,
             settings: None,
         }
     }
@@ -337,14 +342,29 @@ impl<'c> Trainer<'c> {
             self.store = Some(store);
             return done;
         }
-        let inputs = self.take_inputs(stage);
+        // Outputs first: they come from slots the stage does not read.
         let mut outs = match index {
             Some(i) => self.reused_outputs(stage, i),
             None => vec![],
         };
-        let ran = exe
-            .run_into(&inputs, &mut outs)
-            .map_err(|e| stage_error(stage, &e, sources));
+        // Inputs lent where the backend takes them so, else moved out of their slots.
+        let lent = {
+            let refs: Vec<&Tensor> = stage
+                .reads
+                .iter()
+                .map(|s| &self.slots[s.0 as usize])
+                .collect();
+            exe.run_borrowed_into(&refs, &mut outs)
+        };
+        let (inputs, ran) = match lent {
+            Some(ran) => (None, ran),
+            None => {
+                let inputs = self.take_inputs(stage);
+                let ran = exe.run_into(&inputs, &mut outs);
+                (Some(inputs), ran)
+            }
+        };
+        let ran = ran.map_err(|e| stage_error(stage, &e, sources));
         // Check everything before writing anything: a failed stage leaves the state as
         // it was before the stage, which is what the culprit search re-runs from.
         let p = &self.c.program;
@@ -355,11 +375,21 @@ impl<'c> Trainer<'c> {
         let bad = |x| !ok(x);
         let checked = ran
             .and_then(|()| match outs.iter().zip(&stage.writes).position(bad) {
-                Some(k) => Err(self.non_finite_error(stage, &inputs, k, sources)),
+                Some(k) => Err(match &inputs {
+                    Some(inputs) => self.non_finite_error(stage, inputs, k, sources),
+                    None => {
+                        let inputs: Vec<Tensor> = (stage.reads.iter())
+                            .map(|s| self.slots[s.0 as usize].clone())
+                            .collect();
+                        self.non_finite_error(stage, &inputs, k, sources)
+                    }
+                }),
                 None => Ok(()),
             })
             .and_then(|()| self.check_row_writes(stage, &outs, sources));
-        self.put_back(stage, inputs);
+        if let Some(inputs) = inputs {
+            self.put_back(stage, inputs);
+        }
         checked?;
         for (k, (s, t)) in stage.writes.iter().zip(outs).enumerate() {
             let old = std::mem::replace(&mut self.slots[s.0 as usize], t);
@@ -418,15 +448,20 @@ impl<'c> Trainer<'c> {
     /// Writes the rows of the stage's row writes into their state, in place.
     fn apply_row_writes(&mut self, stage: &Stage) -> Result<(), String> {
         for w in &stage.row_writes {
-            let hold = self.placeholder();
-            let mut target = std::mem::replace(&mut self.slots[w.slot.0 as usize], hold);
-            let (index, rows) = (
-                &self.slots[w.index.0 as usize],
-                &self.slots[w.rows.0 as usize],
-            );
-            let done = target.put_rows(index, rows, w.add);
-            let hold = std::mem::replace(&mut self.slots[w.slot.0 as usize], target);
-            self.placeholders.push(hold);
+            let at = [w.slot.0 as usize, w.index.0 as usize, w.rows.0 as usize];
+            // Borrowed where it lies when the three slots are distinct (as lowering makes
+            // them), rather than moved out and back.
+            let done = match self.slots.get_disjoint_mut(at) {
+                Ok([target, index, rows]) => target.put_rows(index, rows, w.add),
+                Err(_) => {
+                    let hold = self.placeholder();
+                    let mut target = std::mem::replace(&mut self.slots[at[0]], hold);
+                    let done = target.put_rows(&self.slots[at[1]], &self.slots[at[2]], w.add);
+                    let hold = std::mem::replace(&mut self.slots[at[0]], target);
+                    self.placeholders.push(hold);
+                    done
+                }
+            };
             done.map_err(|e| {
                 let name = &self.c.program.slot(w.slot).name;
                 format!(
@@ -484,8 +519,9 @@ impl<'c> Trainer<'c> {
         let dead = |s: &crate::program::SlotId| {
             p.slot(*s).kind == SlotKind::Transient && !stage.reads.contains(s)
         };
-        let fits =
-            |t: &Tensor, ty: &TensorType| t.dtype() == ty.dtype && t.shape() == ty.shape.as_slice();
+        let fits = |t: &Tensor, ty: &TensorType| {
+            t.dtype() == ty.dtype && rlp_runtime::exec::same_shape(t.shape(), &ty.shape)
+        };
         let reusable = |k: usize, s: &crate::program::SlotId| {
             let ty = &p.slot(*s).ty;
             (dead(s) && fits(&self.slots[s.0 as usize], ty))
@@ -498,9 +534,17 @@ impl<'c> Trainer<'c> {
         for (k, s) in stage.writes.iter().enumerate() {
             let ty = &p.slot(*s).ty;
             let current = &mut self.slots[s.0 as usize];
-            let kept = self.displaced[i][k].take().filter(|t| fits(t, ty));
+            // What does not fit is the placeholder the last run displaced from a dead
+            // slot: it holds the slot's place again, rather than a fresh one.
+            let (kept, hold) = match self.displaced[i][k].take() {
+                Some(t) if fits(&t, ty) => (Some(t), None),
+                other => (None, other.filter(|t| t.len() == 0)),
+            };
             let t = if dead(s) && fits(current, ty) {
-                std::mem::replace(current, placeholder())
+                let hold = hold
+                    .or_else(|| self.placeholders.pop())
+                    .unwrap_or_else(placeholder);
+                std::mem::replace(current, hold)
             } else if let Some(t) = kept {
                 t
             } else {
@@ -546,7 +590,12 @@ impl<'c> Trainer<'c> {
     /// Runs iteration `it`: the stages due, in order. Returns the env steps taken.
     pub fn step(&mut self, it: u64, sources: Option<&SourceMap>) -> Result<u64, String> {
         let p = &self.c.program;
-        self.slots[p.counter.0 as usize] = Tensor::full(rlp_ir::DType::I32, &[], it as f64);
+        // In place: a fresh scalar tensor per iteration is an allocation and ndarray's
+        // shape machinery, in a loop that may run 100,000 iterations a second.
+        match &mut self.slots[p.counter.0 as usize] {
+            Tensor::I32(a) if a.ndim() == 0 => a.fill(it as f64 as i32),
+            slot => *slot = Tensor::full(rlp_ir::DType::I32, &[], it as f64),
+        }
         if let Some(store) = &mut self.store {
             store.host_wrote(p.counter.0 as usize);
         }
@@ -925,13 +974,17 @@ pub fn train_with(
                 let w = crate::tensorboard::EventWriter::open(dir, p, !opts.resume, &hparams)?;
                 board = Some(w);
             }
-            Some(
-                match at.iteration {
-                    0 => MetricsWriter::create(&csv, &names),
-                    n => MetricsWriter::resume(&csv, &names, n - 1),
-                }
-                .map_err(|e| e.to_string())?,
-            )
+            let mut w = match at.iteration {
+                0 => MetricsWriter::create(&csv, &names),
+                n => MetricsWriter::resume(&csv, &names, n - 1),
+            }
+            .map_err(|e| e.to_string())?;
+            // One `write` per period rather than per iteration (flushed before every
+            // checkpoint and plot, and at the end): see `rlp_runtime::metrics`.
+            let hold = std::time::Duration::try_from_secs_f64(opts.metrics_hold_s.max(0.0))
+                .unwrap_or(std::time::Duration::MAX);
+            w.hold_rows(hold).map_err(|e| e.to_string())?;
+            Some(w)
         }
     };
     let end = opts
@@ -990,6 +1043,7 @@ pub fn train_with(
             && due
             && at.iteration < p.iterations
         {
+            flush_metrics(&mut writer)?;
             save_checkpoint(dir, &trainer, &at, opts.keep_checkpoints)?;
             crate::plot::write_learning_curves(dir, &dir.join(rundir::METRICS))?;
             last_checkpoint = Some(at.iteration);
@@ -1004,6 +1058,7 @@ pub fn train_with(
             b.abandon();
         }
     }
+    flush_metrics(&mut writer)?;
     if (finished || stopped)
         && let Some(dir) = &opts.out
     {
@@ -1022,6 +1077,17 @@ pub fn train_with(
         resumed_from,
         finished,
     })
+}
+
+/// Default [`RunOptions::metrics_hold_s`]: a `write` per 0.1 s rather than per
+/// iteration, which in a step-wise program costs about a microsecond of each few.
+pub const DEFAULT_METRICS_HOLD_S: f64 = 0.1;
+
+/// Writes the metrics rows being held, so the file is whole for a checkpoint or a plot.
+fn flush_metrics(writer: &mut Option<MetricsWriter>) -> Result<(), String> {
+    writer
+        .as_mut()
+        .map_or(Ok(()), |w| w.flush().map_err(|e| e.to_string()))
 }
 
 /// Loads the latest checkpoint of the run in `dir` into `trainer`.
