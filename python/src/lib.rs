@@ -395,6 +395,7 @@ impl Program {
             // program that does not fit in memory leaves no run behind.
             let trainer = run::Trainer::new(&self.compiled)?;
             rundir::start(&out, &self.text, &settings)?;
+            rundir::save_modules(&out, &self.sources, &settings.file)?;
             let mut hook = |e: &IterationEnd| -> bool {
                 let go_on = Python::attach(|py| {
                     if let Err(err) = py.check_signals() {
@@ -518,10 +519,12 @@ fn exec(
 /// (its front end alone, on the saved text as `rlpc run --resume` compiles it).
 fn param_names(dir: &Path) -> Result<Vec<String>, String> {
     let (source, settings) = rundir::load(dir)?;
+    let modules = rundir::load_modules(dir)?;
     let opts = rlpc::sema::Options::default();
-    let (p, _) = rlpc::front_end_text_opts(
+    let (p, _) = rlpc::front_end_saved(
         &settings.file,
         &source,
+        modules,
         settings.seed,
         &settings.overrides(),
         opts,

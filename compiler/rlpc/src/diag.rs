@@ -37,6 +37,10 @@ impl SourceMap {
         self.files.push((name.into(), text.into()));
         FileId(self.files.len() as u32 - 1)
     }
+    /// Every file, as `(name, text)`, in the order they were read.
+    pub fn files(&self) -> impl Iterator<Item = (&str, &Arc<str>)> {
+        self.files.iter().map(|(n, t)| (n.as_str(), t))
+    }
     pub fn name(&self, f: FileId) -> &str {
         &self.files[f.0 as usize].0
     }

@@ -32,6 +32,7 @@ use crate::rundir;
 use rlp_ir::{DType, Tensor};
 use rlp_runtime::dataset::Dataset;
 use rlp_syntax::ast::{ExprKind, Item, StmtKind, UseTarget};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// What to evaluate and how.
@@ -223,15 +224,18 @@ fn callee_name(e: &ExprKind) -> Option<String> {
 /// Evaluates the run in `dir` (see the module documentation).
 pub fn evaluate(dir: &Path, opts: &EvalOptions) -> Result<EvalReport, String> {
     let run = SavedRun::load(dir)?;
-    evaluate_program(
+    play(
         &run.source,
         &run.base,
+        &run.modules,
         run.seed,
         &run.overrides,
         &run.params,
         &run.params_path,
         opts,
+        false,
     )
+    .map(|(r, _)| r)
 }
 
 /// Records `opts.episodes` episodes of the run in `dir`'s policy as a dataset
@@ -241,6 +245,7 @@ pub fn collect(dir: &Path, opts: &EvalOptions) -> Result<(EvalReport, Dataset), 
     let (report, data) = play(
         &run.source,
         &run.base,
+        &run.modules,
         run.seed,
         &run.overrides,
         &run.params,
@@ -256,6 +261,8 @@ struct SavedRun {
     source: String,
     /// The file relative imports resolve from.
     base: PathBuf,
+    /// The user modules it `use`s, as they were when it ran (`rundir::load_modules`).
+    modules: HashMap<PathBuf, String>,
     seed: u64,
     overrides: Vec<(String, String)>,
     params: Vec<(String, Tensor)>,
@@ -280,6 +287,7 @@ impl SavedRun {
         Ok(SavedRun {
             source,
             base: settings.file.clone(),
+            modules: rundir::load_modules(dir)?,
             seed: settings.seed,
             overrides: settings.overrides(),
             params,
@@ -303,6 +311,7 @@ pub fn evaluate_program(
     play(
         source,
         file,
+        &HashMap::new(),
         seed,
         overrides,
         params,
@@ -319,6 +328,7 @@ pub fn evaluate_program(
 fn play(
     source: &str,
     file: &Path,
+    modules: &HashMap<PathBuf, String>,
     seed: u64,
     overrides: &[(String, String)],
     params: &[(String, Tensor)],
@@ -337,13 +347,15 @@ fn play(
     };
     // Compiled as `file` itself, so relative imports and dataset paths resolve from its
     // directory.
-    let (program, _sources) = crate::front_end_text_opts(file, &text, seed, overrides, keep)
-        .map_err(|(diags, sources)| {
-            format!(
-                "the evaluation program does not compile:\n{}",
-                render_fancy(&diags, &sources)
-            )
-        })?;
+    let (program, _sources) =
+        crate::front_end_saved(file, &text, modules.clone(), seed, overrides, keep).map_err(
+            |(diags, sources)| {
+                format!(
+                    "the evaluation program does not compile:\n{}",
+                    render_fancy(&diags, &sources)
+                )
+            },
+        )?;
     let compiled = run::compile(program, Backend::Jit)?;
     let mut trainer = Trainer::new(&compiled)?;
     trainer.restore_params(params, params_file)?;

@@ -27,7 +27,8 @@ pub mod stdlib_doc;
 pub mod tensorboard;
 
 use diag::{Diag, SourceMap};
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// This compiler's version (what a run directory's `settings.json` records).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -69,8 +70,22 @@ pub fn front_end_text_opts(
     settings: &[(String, String)],
     opts: sema::Options,
 ) -> FrontEnd {
+    front_end_saved(path, text, HashMap::new(), seed, settings, opts)
+}
+
+/// [`front_end_text_opts`] with the texts of the user modules it `use`s given
+/// (`rundir::load_modules`), instead of read from disk: a run resumed or evaluated
+/// compiles exactly what it ran.
+pub fn front_end_saved(
+    path: &Path,
+    text: &str,
+    modules: HashMap<PathBuf, String>,
+    seed: u64,
+    settings: &[(String, String)],
+    opts: sema::Options,
+) -> FrontEnd {
     front_end_loading(
-        || sema::Modules::load_main_text(path, text.to_string()),
+        || sema::Modules::load_text_at(path, text, modules),
         seed,
         settings,
         opts,

@@ -5,6 +5,7 @@ use rlpc::diag::{SourceMap, render_fancy};
 use rlpc::run::{self, Backend, RunOptions};
 use rlpc::rundir;
 use rlpc::sema::memory::MemoryBudget;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -484,6 +485,7 @@ fn command(cli: Cli) -> ExitCode {
                 .expect("a CLI run always has a run directory");
             if let Some((source, settings)) = run_dir
                 && let Err(e) = rundir::start(&out, &source, &settings)
+                    .and_then(|()| rundir::save_modules(&out, &sources, &settings.file))
             {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
@@ -651,11 +653,14 @@ fn resume_run(dir: PathBuf) -> Option<Started> {
     let (source, settings) = rundir::load(&dir)
         .map_err(|e| eprintln!("error: {e}"))
         .ok()?;
+    let modules = rundir::load_modules(&dir)
+        .map_err(|e| eprintln!("error: {e}"))
+        .ok()?;
     let file = settings.file.clone();
     let t0 = std::time::Instant::now();
     let (compiled, sources) = compile_text(
         &file,
-        Some(&source),
+        Some((&source, modules)),
         settings.seed,
         &settings.overrides(),
         settings.backend,
@@ -704,7 +709,7 @@ fn compile(
 /// [`compile`] of `text` (when given) as if it were `file`'s contents.
 fn compile_text(
     file: &std::path::Path,
-    text: Option<&str>,
+    text: Option<(&str, HashMap<PathBuf, String>)>,
     seed: u64,
     set: &[(String, String)],
     backend: Backend,
@@ -715,7 +720,7 @@ fn compile_text(
         ..Default::default()
     };
     let front = match text {
-        Some(text) => rlpc::front_end_text_opts(file, text, seed, set, opts),
+        Some((text, modules)) => rlpc::front_end_saved(file, text, modules, seed, set, opts),
         None => rlpc::front_end_opts(file, seed, set, opts),
     };
     let (program, sources) = front

@@ -3,6 +3,7 @@
 //! ```text
 //! runs/<name>/
 //!   program.rlp      the main file's text, as compiled
+//!   modules.json     the texts of the user's own modules it `use`s, by path
 //!   settings.json    how it was run: file, seed, backend, --set overrides, iterations…
 //!   hparams.json     settings and plain top-level bindings, flat (crate::hparams)
 //!   metrics.csv      one row per iteration
@@ -13,18 +14,23 @@
 //!   params.npz       the trained parameters (Param slots only), at the end
 //! ```
 //!
-//! `program.rlp` and `settings.json` are written before the first iteration, so a run
-//! killed at any point can be resumed with exactly the program and settings it began with.
+//! `program.rlp`, `modules.json` and `settings.json` are written before the first
+//! iteration, so a run killed at any point can be resumed — and a finished one evaluated
+//! — with exactly the program, modules and settings it began with, from any working
+//! directory and whatever happened to the files since.
 
+use crate::diag::SourceMap;
 use crate::run::Backend;
 use rlp_runtime::io::write_atomic;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 pub const PROGRAM: &str = "program.rlp";
 pub const SETTINGS: &str = "settings.json";
+pub const MODULES: &str = "modules.json";
 pub const METRICS: &str = "metrics.csv";
 pub const PARAMS: &str = "params.npz";
 pub const CHECKPOINTS: &str = "checkpoints";
@@ -107,6 +113,39 @@ pub fn start(dir: &Path, source: &str, settings: &Settings) -> Result<(), String
     json.push(b'\n');
     write_atomic(&dir.join(SETTINGS), &json).map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// Writes `modules.json`: the text of every user module the program in `main` read (each
+/// file in `sources` but the main file, the stdlib and `--set`), by the path its `use`
+/// resolved to — the key the loader looks texts up by ([`load_modules`]).
+pub fn save_modules(dir: &Path, sources: &SourceMap, main: &Path) -> Result<(), String> {
+    let main = main.display().to_string();
+    let modules: BTreeMap<&str, &str> = sources
+        .files()
+        .filter(|(name, _)| *name != main && !name.starts_with('<'))
+        .map(|(name, text)| (name, &**text))
+        .collect();
+    let mut json = serde_json::to_vec_pretty(&modules).expect("texts serialize to JSON");
+    json.push(b'\n');
+    write_atomic(&dir.join(MODULES), &json).map_err(|e| e.to_string())
+}
+
+/// The module texts [`save_modules`] wrote, keyed as the loader resolves `use "…"` paths
+/// (`Modules::load_text_at`'s stand-ins for files); empty for a run directory made before
+/// modules were saved, whose modules are read from disk as they were then.
+pub fn load_modules(dir: &Path) -> Result<HashMap<PathBuf, String>, String> {
+    let path = dir.join(MODULES);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(format!("cannot read `{}`: {e}", path.display())),
+    };
+    let texts: BTreeMap<String, String> = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("`{}` is not valid module texts: {e}", path.display()))?;
+    Ok(texts
+        .into_iter()
+        .map(|(k, v)| (crate::sema::modules::fold_dots(Path::new(&k)), v))
+        .collect())
 }
 
 /// Reads back what [`start`] wrote: the program text and the settings.

@@ -899,3 +899,72 @@ fn a_take_out_of_range_points_at_the_take() {
         assert!(e.contains("take(x, idx)\n"), "{backend}: {e}");
     }
 }
+
+/// A program's own modules are saved in the run directory (`modules.json`): a resume
+/// after the module file was edited, from another working directory, trains exactly
+/// what the run began with, and a finished run evaluates without the module on disk.
+#[test]
+fn resume_and_eval_use_the_modules_the_run_began_with() {
+    let root = scratch("saved-modules");
+    let src = root.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let module = src.join("shaping.rlp");
+    std::fs::write(&module, "pub fn scale(x) { x * 0.5 }\n").unwrap();
+    let file = src.join("prog.rlp");
+    std::fs::write(
+        &file,
+        SMALL
+            .replace(
+                "steps = sum(batch.reward)",
+                "steps = scale(sum(batch.reward))",
+            )
+            .replacen("\n", "\nuse \"./shaping.rlp\".{scale}\n", 1),
+    )
+    .unwrap();
+    let (full, split) = (root.join("full"), root.join("split"));
+    ok(&["run", s(&file), "--out", s(&full), "--quiet", "--seed", "2"]);
+    // Relative paths, as a user types them, from the program's directory.
+    let split_rel = "../split";
+    let out = rlpc()
+        .current_dir(&src)
+        .args([
+            "run",
+            "prog.rlp",
+            "--out",
+            split_rel,
+            "--quiet",
+            "--seed",
+            "2",
+            "--iterations",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(split.join("modules.json").exists());
+    // The module changes on disk, and the resume runs from elsewhere.
+    std::fs::write(&module, "pub fn scale(x) { x * 100.0 }\n").unwrap();
+    let resumed = rlpc()
+        .current_dir(&root)
+        .args(["run", "--resume", "split", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(metrics_without_wall(&full), metrics_without_wall(&split));
+    std::fs::remove_file(&module).unwrap();
+    let e = rlpc()
+        .current_dir(&root)
+        .args(["eval", "split", "--episodes", "1"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&e.stderr);
+    assert!(!said.contains("cannot read"), "{said}");
+}
