@@ -6,7 +6,7 @@
 //! `.rlp` update to each parameter, creating the optimizer's state on first use.
 
 use super::builtins::{Args, filled};
-use super::elab::{Elab, OptLog, R};
+use super::elab::{Elab, OptLog, R, Role};
 use super::train::materialize;
 use super::value::{Closure, Frame, Src, TVal, Value};
 use crate::diag::{Diag, Loc};
@@ -216,11 +216,26 @@ pub(super) fn minimize(
             // Each `wrt` entry must be read by the loss (other than through `stop`),
             // else its gradient is zero and nothing of it trains.
             let anc = ancestors(&el.ctxs[top].graph, loss_node);
-            let vals = &el.ctxs[top].slot_vals;
-            let read = found
+            let ctx = &el.ctxs[top];
+            let now = found
                 .iter()
-                .any(|p| vals.get(p).is_some_and(|n| anc[n.index()]));
-            if !read {
+                .any(|p| ctx.slot_vals.get(p).is_some_and(|n| anc[n.index()]));
+            // Or an earlier value of it: the graph's input for the slot (read before an
+            // update in this stage, or in an unrolled loop's earlier round), or any value
+            // captured from outside a loop body (which may hold it).
+            let earlier =
+                ctx.graph
+                    .ids()
+                    .filter(|n| anc[n.index()])
+                    .any(|n| match ctx.graph.node(n).op {
+                        rlp_ir::Op::Input(k) => match ctx.roles.get(k) {
+                            Some(Role::Slot(s)) => found.contains(s),
+                            Some(Role::Inv(_) | Role::Seq(_)) => true,
+                            _ => false,
+                        },
+                        _ => false,
+                    });
+            if !now && !earlier {
                 let lw = el.at(fr, w.span);
                 let name = el.mods.sources.snippet(lw).to_string();
                 return Err(Diag::new(
