@@ -598,3 +598,10 @@ fn a_failed_require_shows_the_numbers_compared() {
     );
     assert!(e.contains("`n` is 100, `buf.capacity` is 40"), "{e}");
 }
+
+#[test]
+fn one_name_imported_from_two_modules() {
+    insta::assert_snapshot!(check(
+        "use std.dp.{greedy}\nuse std.explore.{greedy}\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}
