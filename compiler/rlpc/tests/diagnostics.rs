@@ -605,3 +605,17 @@ fn one_name_imported_from_two_modules() {
         "use std.dp.{greedy}\nuse std.explore.{greedy}\ntrain iterations: 1 { log a = 1.0 }\n"
     ));
 }
+
+#[test]
+fn gather_index_of_the_wrong_shape_says_the_shape_it_needs() {
+    insta::assert_snapshot!(check(
+        "t = f32([0.1, 0.2, 0.7])\na = zeros([2, 5]) > 1.0\ntrain iterations: 1 { log v = sum(t[i32(a)]) }\n"
+    ));
+}
+
+#[test]
+fn gather_index_that_misses_the_leading_dims_says_the_shape_it_needs() {
+    insta::assert_snapshot!(check(
+        "t = zeros([2, 3])\ni = i32(zeros([5]))\ntrain iterations: 1 { log v = sum(t[i]) }\n"
+    ));
+}
