@@ -619,3 +619,10 @@ fn gather_index_that_misses_the_leading_dims_says_the_shape_it_needs() {
         "t = zeros([2, 3])\ni = i32(zeros([5]))\ntrain iterations: 1 { log v = sum(t[i]) }\n"
     ));
 }
+
+#[test]
+fn a_loss_from_an_earlier_stage_value_says_it_is_a_constant() {
+    insta::assert_snapshot!(check(&program(
+        "  sample  batch = rollout(env, policy, steps: 4)\n  fit     lp = policy(batch.obs).log_prob(batch.action)\n  improve minimize -mean(lp) with adam(lr: 1e-3)"
+    )));
+}
