@@ -626,3 +626,8 @@ fn a_loss_from_an_earlier_stage_value_says_it_is_a_constant() {
         "  sample  batch = rollout(env, policy, steps: 4)\n  fit     lp = policy(batch.obs).log_prob(batch.action)\n  improve minimize -mean(lp) with adam(lr: 1e-3)"
     )));
 }
+
+#[test]
+fn every_without_a_unit() {
+    insta::assert_snapshot!(check(&program("  every 2 {\n    log a = 1.0\n  }")));
+}
