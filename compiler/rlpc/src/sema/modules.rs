@@ -400,27 +400,25 @@ impl Modules {
     ) -> Result<(), Diag> {
         let from_name = self.module(from).name.clone();
         let key = (into, name.clone());
-        if let Some((first_loc, first_from)) = self.import_sites.get(&key) {
-            if *first_from != from_name {
-                return Err(Diag::new(
-                    "duplicate-import",
-                    format!(
-                        "`{name}` is imported twice: from `{first_from}` and from `{from_name}`"
-                    ),
-                )
-                .label(
-                    loc,
-                    format!("second import of `{name}`, from `{from_name}`"),
-                )
-                .label(
-                    *first_loc,
-                    format!("first imported here, from `{first_from}`"),
-                )
-                .help(format!(
-                    "import `{name}` from one module only; to use both, import the module \
+        if let Some((first_loc, first_from)) = self.import_sites.get(&key)
+            && *first_from != from_name
+        {
+            return Err(Diag::new(
+                "duplicate-import",
+                format!("`{name}` is imported twice: from `{first_from}` and from `{from_name}`"),
+            )
+            .label(
+                loc,
+                format!("second import of `{name}`, from `{from_name}`"),
+            )
+            .label(
+                *first_loc,
+                format!("first imported here, from `{first_from}`"),
+            )
+            .help(format!(
+                "import `{name}` from one module only; to use both, import the module \
                      itself (`use std.x` or `use \"./file.rlp\"`) and call `module.{name}`"
-                )));
-            }
+            )));
         }
         self.import_sites.insert(key, (loc, from_name));
         self.mods[into.0 as usize].imports.insert(name, value);
