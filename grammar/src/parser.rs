@@ -674,6 +674,34 @@ fn hint_for(src: &str, scan: &Prescan, span: Span, expected: &[String]) -> Optio
             "`{word}` is a keyword and cannot be used as a name"
         ));
     }
+    // The words of the statement's line up to the error.
+    let line = &src[src[..pos].rfind('\n').map_or(0, |i| i + 1)..pos];
+    let words: Vec<&str> = line.split_whitespace().collect();
+    // `every 2 {`: the period has no unit.
+    if found == "{" && words.first() == Some(&"every") && expects("name") {
+        return Some(
+            "`every` needs a unit: write `every K steps { … }` or `every K iterations { … }`"
+                .into(),
+        );
+    }
+    // `improve if iteration > 2 { … }`: `if` taken for a statement.
+    if found == "{" && expects("'then'") && words.contains(&"if") && !words.contains(&"then") {
+        return Some(
+            "`if` is an expression (`if c then a else b`), not a statement: to pick values \
+             elementwise use `where(c, a, b)`; to run stages on a schedule put them in an \
+             `every K iterations { … }` block (`every 1 iterations after 3 { … }` starts at \
+             iteration 3)"
+                .into(),
+        );
+    }
+    if let Some(c) = found.chars().next()
+        && !c.is_ascii()
+        && c.is_alphanumeric()
+    {
+        return Some(format!(
+            "names are ASCII letters, digits and `_` (`{c}` is not one): write e.g. `gamma` for `γ`"
+        ));
+    }
     None
 }
 

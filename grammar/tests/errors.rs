@@ -289,3 +289,29 @@ fn display_includes_the_hint() {
         "{shown}"
     );
 }
+
+/// Three slips of a new user, each with a hint that says what to write instead.
+#[test]
+fn every_without_a_unit_if_as_a_statement_and_non_ascii_names_are_explained() {
+    let (e, at) = err_at("train iterations: 4 {\n  every 2 {\n    log a = 1.0\n  }\n}\n");
+    assert_eq!(at, "{");
+    let hint = e.hint.unwrap_or_default();
+    assert!(
+        hint.contains("`every K steps { … }` or `every K iterations { … }`"),
+        "{hint}"
+    );
+    let (e, at) =
+        err_at("train iterations: 4 {\n  fit if iteration > 2 {\n    log a = 1.0\n  }\n}\n");
+    assert_eq!(at, "{");
+    let hint = e.hint.unwrap_or_default();
+    assert!(hint.contains("`if` is an expression"), "{hint}");
+    assert!(hint.contains("where(c, a, b)"), "{hint}");
+    assert!(hint.contains("every K iterations"), "{hint}");
+    let (e, at) = err_at("γ = 0.99\n");
+    assert_eq!(at, "γ");
+    let hint = e.hint.unwrap_or_default();
+    assert!(hint.contains("ASCII letters, digits and `_`"), "{hint}");
+    // A real `if` expression with a missing `then` gets no such hint.
+    let e = parse_err("x = if a b\n");
+    assert!(!e.hint.unwrap_or_default().contains("not a statement"));
+}

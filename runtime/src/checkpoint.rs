@@ -81,6 +81,7 @@ pub fn save_checkpoint(
 /// `Ok(None)` when there is none yet (no directory, or no `latest.json`). A `latest.json`
 /// that names a missing or damaged checkpoint is an error, never a silent fallback to an
 /// older one: resuming from a different step than the user expects would be worse.
+/// (`rlpc run --resume` uses [`load_newest_intact`], which falls back and says so.)
 pub fn load_latest(dir: &Path) -> Result<Option<LoadedCheckpoint>, IoError> {
     let latest_path = dir.join(LATEST);
     let bytes = match fs::read(&latest_path) {
@@ -96,6 +97,98 @@ pub fn load_latest(dir: &Path) -> Result<Option<LoadedCheckpoint>, IoError> {
     let meta = serde_json::from_slice(&meta_bytes)
         .map_err(|e| IoError::corrupt(&meta_file, "checkpoint metadata (JSON)", e.to_string()))?;
     Ok(Some((step, state, meta)))
+}
+
+/// A checkpoint to resume from, found by [`load_newest_intact`], with a line for each
+/// newer one passed over (or for a lost `latest.json`), for the user to read.
+pub struct Resumable {
+    pub checkpoint: LoadedCheckpoint,
+    pub notes: Vec<String>,
+}
+
+/// Loads the newest checkpoint in `dir` that can be read whole, for resuming a run.
+///
+/// Unlike [`load_latest`], a damaged or missing newest checkpoint is not the end: the
+/// next older one is tried, and each one passed over gets a note ("checkpoint 80 is
+/// unreadable (…); resuming from 60"). The candidates are the step `latest.json` names
+/// and every older `ckpt-N.npz`; when `latest.json` is missing or unreadable, every
+/// `ckpt-N.npz` in the directory (a note says so). Checkpoints newer than the one
+/// `latest.json` names belong to an abandoned stretch of a run that was resumed from an
+/// earlier step, and are not candidates.
+///
+/// `Ok(None)` when there is no checkpoint at all; when there are some but none is
+/// readable, the error of the newest one.
+pub fn load_newest_intact(dir: &Path) -> Result<Option<Resumable>, IoError> {
+    let mut notes = Vec::new();
+    let latest_path = dir.join(LATEST);
+    let named = match fs::read(&latest_path) {
+        Ok(bytes) => match serde_json::from_slice::<Latest>(&bytes) {
+            Ok(Latest { step }) => Some(step),
+            Err(e) => {
+                notes.push(format!(
+                    "`{}` is unreadable ({e}); looking for checkpoints in the directory",
+                    latest_path.display()
+                ));
+                None
+            }
+        },
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(IoError::io(&latest_path, "read", e)),
+    };
+    let mut steps: BTreeSet<u64> = match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let name = entry.file_name();
+                let name = name.to_str()?;
+                name.ends_with(".npz").then(|| checkpoint_step(name))?
+            })
+            .collect(),
+        Err(e) if e.kind() == ErrorKind::NotFound => BTreeSet::new(),
+        Err(e) => return Err(IoError::io(dir, "list the checkpoint directory", e)),
+    };
+    match named {
+        Some(step) => {
+            steps.retain(|&s| s <= step);
+            steps.insert(step);
+        }
+        None if steps.is_empty() => return Ok(None),
+        None if notes.is_empty() => notes.push(format!(
+            "`{}` is missing; found {} checkpoint(s) in the directory",
+            latest_path.display(),
+            steps.len()
+        )),
+        None => {}
+    }
+    let mut first_error = None;
+    let mut failed: Vec<(u64, String)> = Vec::new();
+    for &step in steps.iter().rev() {
+        match load_step(dir, step) {
+            Ok(checkpoint) => {
+                for (bad, e) in failed {
+                    notes.push(format!(
+                        "checkpoint {bad} is unreadable ({e}); resuming from {step}"
+                    ));
+                }
+                return Ok(Some(Resumable { checkpoint, notes }));
+            }
+            Err(e) => {
+                failed.push((step, e.to_string()));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.expect("at least one candidate step"))
+}
+
+/// Loads the checkpoint of `step`: its tensors and metadata.
+fn load_step(dir: &Path, step: u64) -> Result<LoadedCheckpoint, IoError> {
+    let state = load_npz(&npz_path(dir, step))?;
+    let meta_file = meta_path(dir, step);
+    let meta_bytes = fs::read(&meta_file).map_err(|e| IoError::io(&meta_file, "read", e))?;
+    let meta = serde_json::from_slice(&meta_bytes)
+        .map_err(|e| IoError::corrupt(&meta_file, "checkpoint metadata (JSON)", e.to_string()))?;
+    Ok((step, state, meta))
 }
 
 fn to_json(value: &serde_json::Value) -> Vec<u8> {

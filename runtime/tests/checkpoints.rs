@@ -8,7 +8,9 @@ use std::path::Path;
 
 use common::{TempDir, assert_names_file};
 use ndarray::{ArrayD, IxDyn};
-use rlp_runtime::checkpoint::{LATEST, load_latest, meta_path, npz_path, save_checkpoint};
+use rlp_runtime::checkpoint::{
+    LATEST, load_latest, load_newest_intact, meta_path, npz_path, save_checkpoint,
+};
 use rlp_runtime::io::IoError;
 use rlp_runtime::{DType, Tensor};
 use serde_json::json;
@@ -254,4 +256,70 @@ fn a_failed_save_does_not_touch_the_latest_checkpoint() {
     assert!(matches!(err, IoError::Invalid { .. }), "{err}");
     assert_eq!(load_latest(dir.path()).unwrap().unwrap().0, 1);
     assert_eq!(checkpoint_files(dir.path()), ["ckpt-1.json", "ckpt-1.npz"]);
+}
+
+#[test]
+fn resuming_falls_back_past_damaged_checkpoints_and_a_lost_index() {
+    let dir = TempDir::new("ckpt-fallback");
+    assert!(load_newest_intact(dir.path()).unwrap().is_none());
+    for step in [2, 4, 6] {
+        save_checkpoint(dir.path(), step, &state(step), &json!({"n": step}), 0).unwrap();
+    }
+    let r = load_newest_intact(dir.path()).unwrap().unwrap();
+    assert_eq!(r.checkpoint.0, 6);
+    assert!(r.notes.is_empty(), "{:?}", r.notes);
+
+    // The newest truncated, the next one's metadata broken: the oldest is used.
+    let npz6 = npz_path(dir.path(), 6);
+    let good6 = fs::read(&npz6).unwrap();
+    fs::write(&npz6, &good6[..good6.len() / 2]).unwrap();
+    fs::write(meta_path(dir.path(), 4), b"{\"trunc").unwrap();
+    let r = load_newest_intact(dir.path()).unwrap().unwrap();
+    assert_eq!(r.checkpoint.0, 2);
+    assert_eq!(r.checkpoint.1, state(2));
+    assert_eq!(r.checkpoint.2, json!({"n": 2}));
+    assert_eq!(r.notes.len(), 2, "{:?}", r.notes);
+    assert!(
+        r.notes[0].starts_with("checkpoint 6 is unreadable ("),
+        "{:?}",
+        r.notes
+    );
+    assert!(r.notes[0].ends_with("; resuming from 2"), "{:?}", r.notes);
+    assert!(
+        r.notes[1].starts_with("checkpoint 4 is unreadable ("),
+        "{:?}",
+        r.notes
+    );
+    // load_latest still refuses to guess.
+    assert!(load_latest(dir.path()).is_err());
+
+    // A missing checkpoint file and a lost index: the directory is listed.
+    fs::remove_file(&npz6).unwrap();
+    fs::remove_file(dir.join(LATEST)).unwrap();
+    assert!(load_latest(dir.path()).unwrap().is_none());
+    let r = load_newest_intact(dir.path()).unwrap().unwrap();
+    assert_eq!(r.checkpoint.0, 2);
+    assert!(
+        r.notes[0].contains("is missing; found 2 checkpoint(s)"),
+        "{:?}",
+        r.notes
+    );
+    // An unreadable index: listed too, and said so.
+    fs::write(dir.join(LATEST), b"{\"stp\": 4}").unwrap();
+    let r = load_newest_intact(dir.path()).unwrap().unwrap();
+    assert_eq!(r.checkpoint.0, 2);
+    assert!(r.notes[0].contains("is unreadable"), "{:?}", r.notes);
+
+    // Checkpoints newer than the one the index names (left by a stretch of the run that
+    // was abandoned by resuming from an earlier one) are not candidates.
+    fs::write(&npz6, &good6).unwrap();
+    fs::write(dir.join(LATEST), b"{\"step\": 2}").unwrap();
+    let r = load_newest_intact(dir.path()).unwrap().unwrap();
+    assert_eq!(r.checkpoint.0, 2);
+    assert!(r.notes.is_empty(), "{:?}", r.notes);
+
+    // Nothing readable: the newest one's error.
+    fs::write(npz_path(dir.path(), 2), b"not a zip file at all").unwrap();
+    let err = load_newest_intact(dir.path()).err().unwrap();
+    assert_names_file(&err, &npz_path(dir.path(), 2));
 }

@@ -49,6 +49,9 @@ pub struct EvalOptions {
     /// Act on the mode, but take a uniformly random action with this probability
     /// (`std.explore.epsilon_random_policy`; `rlpc collect --epsilon`).
     pub epsilon: Option<f64>,
+    /// The first episode will be drawn (`rlpc eval --frames/--gif`): refuse an environment
+    /// with no renderer before evaluating, not after.
+    pub render: bool,
 }
 
 impl Default for EvalOptions {
@@ -59,6 +62,7 @@ impl Default for EvalOptions {
             policy: "policy".into(),
             env: "env".into(),
             epsilon: None,
+            render: false,
         }
     }
 }
@@ -380,6 +384,9 @@ fn play(
     let obs_shape = &compiled.program.slots[obs_s].ty.shape;
     let obs_w: usize = obs_shape[2..].iter().product();
     let act_w: usize = compiled.program.slots[act_s].ty.shape[2..].iter().product();
+    if opts.render {
+        crate::render::Scene::choose(constructor.as_deref(), obs_w, &opts.env)?;
+    }
     let per_env = opts.episodes.div_ceil(envs);
     let rounds = per_env as u64;
     // Per environment: the (return, length) of each complete episode, in order.

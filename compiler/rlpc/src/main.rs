@@ -303,6 +303,7 @@ fn command(cli: Cli) -> ExitCode {
                 policy,
                 env,
                 epsilon: None,
+                render: frames.is_some() || gif.is_some(),
             };
             match eval(&dir, &opts, frames.as_deref(), gif.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -327,6 +328,7 @@ fn command(cli: Cli) -> ExitCode {
                 policy,
                 env,
                 epsilon,
+                render: false,
             };
             match collect(&dir, &opts, &out) {
                 Ok(()) => ExitCode::SUCCESS,

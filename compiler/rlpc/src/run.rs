@@ -1093,7 +1093,7 @@ fn flush_metrics(writer: &mut Option<MetricsWriter>) -> Result<(), String> {
 /// Loads the latest checkpoint of the run in `dir` into `trainer`.
 fn resume_into(trainer: &mut Trainer, dir: &Path) -> Result<Progress, String> {
     let ckpts = dir.join(rundir::CHECKPOINTS);
-    let (step, state, meta) = checkpoint::load_latest(&ckpts)
+    let found = checkpoint::load_newest_intact(&ckpts)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| {
             format!(
@@ -1101,6 +1101,10 @@ fn resume_into(trainer: &mut Trainer, dir: &Path) -> Result<Progress, String> {
                 ckpts.display()
             )
         })?;
+    for note in &found.notes {
+        eprintln!("warning: {note}");
+    }
+    let (step, state, meta) = found.checkpoint;
     let npz = checkpoint::npz_path(&ckpts, step);
     let at = Progress::from_json(&meta, &checkpoint::meta_path(&ckpts, step))?;
     let total = trainer.c.program.iterations;

@@ -598,3 +598,36 @@ fn a_failed_require_shows_the_numbers_compared() {
     );
     assert!(e.contains("`n` is 100, `buf.capacity` is 40"), "{e}");
 }
+
+#[test]
+fn one_name_imported_from_two_modules() {
+    insta::assert_snapshot!(check(
+        "use std.dp.{greedy}\nuse std.explore.{greedy}\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}
+
+#[test]
+fn gather_index_of_the_wrong_shape_says_the_shape_it_needs() {
+    insta::assert_snapshot!(check(
+        "t = f32([0.1, 0.2, 0.7])\na = zeros([2, 5]) > 1.0\ntrain iterations: 1 { log v = sum(t[i32(a)]) }\n"
+    ));
+}
+
+#[test]
+fn gather_index_that_misses_the_leading_dims_says_the_shape_it_needs() {
+    insta::assert_snapshot!(check(
+        "t = zeros([2, 3])\ni = i32(zeros([5]))\ntrain iterations: 1 { log v = sum(t[i]) }\n"
+    ));
+}
+
+#[test]
+fn a_loss_from_an_earlier_stage_value_says_it_is_a_constant() {
+    insta::assert_snapshot!(check(&program(
+        "  sample  batch = rollout(env, policy, steps: 4)\n  fit     lp = policy(batch.obs).log_prob(batch.action)\n  improve minimize -mean(lp) with adam(lr: 1e-3)"
+    )));
+}
+
+#[test]
+fn every_without_a_unit() {
+    insta::assert_snapshot!(check(&program("  every 2 {\n    log a = 1.0\n  }")));
+}

@@ -259,3 +259,55 @@ fn clean_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("`world`"), "{}", stderr(&o));
 }
+
+/// `--gif` on an environment with no renderer is refused before the evaluation runs,
+/// not after it has printed its results.
+#[test]
+fn gif_without_a_renderer_is_refused_before_evaluating() {
+    let d = scratch("no_renderer");
+    let file = d.join("own_env.rlp");
+    std::fs::write(
+        &file,
+        "\
+fn reset(n: int) { zeros([n, 1]) }
+fn step(s, a) { { state: s + 1.0, reward: 1.0 + 0.0 * s[:, 0], terminated: s[:, 0] > 3.0 } }
+env = environment(envs: 2, max_steps: 10, obs: 1, actions: 2, reset: reset, step: step)
+policy = categorical(mlp(env.obs, [4], env.actions))
+
+train iterations: 2 {
+  sample batch = rollout(env, policy, steps: 4)
+  log steps = sum(batch.reward)
+}
+",
+    )
+    .unwrap();
+    let run = d.join("run");
+    let o = rlpc(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let gif = d.join("x.gif");
+    let o = rlpc(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--gif",
+        gif.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("no renderer for this environment"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("evaluated"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("return:"), "{}", stdout(&o));
+    assert!(!gif.exists());
+    // Without `--gif` the same run evaluates.
+    let o = rlpc(&["eval", run.to_str().unwrap(), "--episodes", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("return:"));
+}

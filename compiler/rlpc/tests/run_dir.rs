@@ -967,4 +967,53 @@ fn resume_and_eval_use_the_modules_the_run_began_with() {
         .unwrap();
     let said = String::from_utf8_lossy(&e.stderr);
     assert!(!said.contains("cannot read"), "{said}");
+
+/// A damaged newest checkpoint is passed over (with a warning naming it) for the newest
+/// intact one, and a lost `latest.json` is made up for by listing the directory; either
+/// way the resumed run ends exactly where an uninterrupted one does.
+#[test]
+fn resume_falls_back_to_the_newest_intact_checkpoint() {
+    let root = scratch("resume_fallback");
+    let file = root.join("small.rlp");
+    std::fs::write(&file, SMALL).unwrap();
+    let full = root.join("full");
+    let common = ["--quiet", "--seed", "3", "--checkpoint-every", "2"];
+    let mut a = vec!["run", s(&file), "--out", s(&full)];
+    a.extend(common);
+    ok(&a);
+    let damaged = root.join("damaged");
+    let mut b = vec!["run", s(&file), "--out", s(&damaged)];
+    b.extend(common);
+    b.extend(["--stop-after", "7"]);
+    ok(&b);
+    let ckpts = damaged.join("checkpoints");
+    assert_eq!(checkpoint::load_latest(&ckpts).unwrap().unwrap().0, 6);
+    let no_index = root.join("no_index");
+    let copy = Command::new("cp")
+        .args(["-r", s(&damaged), s(&no_index)])
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    std::fs::remove_file(no_index.join("checkpoints").join(checkpoint::LATEST)).unwrap();
+    let npz = checkpoint::npz_path(&ckpts, 6);
+    let bytes = std::fs::read(&npz).unwrap();
+    std::fs::write(&npz, &bytes[..bytes.len() / 3]).unwrap();
+
+    let r = ok(&["run", "--resume", s(&damaged), "--quiet"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("checkpoint 6 is unreadable ("), "{err}");
+    assert!(err.contains("ckpt-6.npz"), "{err}");
+    assert!(err.contains("; resuming from 4"), "{err}");
+    let r = ok(&["run", "--resume", s(&no_index), "--quiet"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("latest.json` is missing"), "{err}");
+    assert!(!err.contains("no checkpoint to resume from"), "{err}");
+
+    let want = load_npz(&full.join("params.npz")).unwrap();
+    for dir in [&damaged, &no_index] {
+        assert_eq!(load_npz(&dir.join("params.npz")).unwrap(), want, "{dir:?}");
+        let rows = metrics_without_wall(dir);
+        assert_eq!(rows.len(), 9, "{dir:?}");
+        assert_eq!(rows, metrics_without_wall(&full), "{dir:?}");
+    }
 }

@@ -1587,6 +1587,28 @@ fn take_along_last(el: &mut Elab, x: &TVal, idx: &TVal) -> R<TVal> {
     Ok(el.tval(g))
 }
 
+/// The help for a gather `x[idx]` whose index has the wrong shape: the shape it must
+/// have, the one it has, and for a vector `x`, the one-hot form of a table lookup.
+fn gather_help(x: &TensorType, idx: &TensorType) -> String {
+    let dims = |s: &[usize]| {
+        let parts: Vec<String> = s.iter().map(|d| d.to_string()).collect();
+        format!("[{}]", parts.join(", "))
+    };
+    let rank = x.rank();
+    let want = dims(&x.shape[..rank.saturating_sub(1)]);
+    let mut help = format!(
+        "`x[idx]` gathers along the last axis of x: idx must be an i32 tensor of shape \
+         x.shape[:-1] = {want}, one index per row of x; here x is {x} and idx is {idx}"
+    );
+    if let [depth] = x.shape[..] {
+        help.push_str(&format!(
+            "; to look up one entry of the [{depth}] table per index, write \
+             `sum(one_hot(idx, {depth}) * x, axis: -1)`"
+        ));
+    }
+    help
+}
+
 /// One index of `x[…]`.
 pub enum Ix {
     At(Value, Loc),
@@ -1613,7 +1635,8 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
                 format!("index {} does not match the leading dims of {}", i.ty, x.ty),
             )
             .label(*li, format!("this is {}", i.ty))
-            .label(loc, format!("indexing {}", x.ty)));
+            .label(loc, format!("indexing {}", x.ty))
+            .help(gather_help(&x.ty, &i.ty)));
         }
         let (nx, ni) = (el.node(x)?, el.node(i)?);
         let r = el.emit(Op::Gather, vec![nx, ni])?;
@@ -1628,6 +1651,7 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
     }
     let mut cur = x.clone();
     let mut axis = 0;
+    let idx_len = idx.len();
     for it in idx {
         match it {
             Ix::Range(s, e, _) => {
@@ -1686,6 +1710,14 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
                     let r = el.emit(Op::DynIndex, vec![nx, nt])?;
                     cur = el.tval(r);
                 }
+            }
+            Ix::At(Value::Tensor(t), li) if idx_len == 1 && t.ty.rank() >= 1 => {
+                return Err(Diag::new(
+                    "type-mismatch",
+                    format!("cannot index {} with a tensor {}", x.ty, t.ty),
+                )
+                .label(li, format!("this is {}", t.ty))
+                .help(gather_help(&x.ty, &t.ty)));
             }
             Ix::At(v, li) => {
                 return Err(Diag::new("type-mismatch", format!("cannot index with {}", v.kind())).label(li, "index").help("use an int, a slice `a:b`, the loop variable of a scan, or an i32 tensor to gather"));

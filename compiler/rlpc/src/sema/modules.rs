@@ -112,6 +112,9 @@ pub struct Modules {
     pub sources: SourceMap,
     pub mods: Vec<Module>,
     by_key: HashMap<String, ModId>,
+    /// Where each imported name was bound, and from which module: for the error when a
+    /// second `use` binds the same name again.
+    import_sites: HashMap<(ModId, String), (Loc, String)>,
     prelude: Vec<ModId>,
     /// Texts that stand in for files on disk (an editor's unsaved buffers), by path with
     /// `.` and `..` folded ([`fold_dots`]).
@@ -349,9 +352,14 @@ impl Modules {
         };
         match &u.names {
             None => {
-                self.mods[into.0 as usize]
-                    .imports
-                    .insert(default_name, Value::Module(target));
+                let loc = match &u.target {
+                    UseTarget::Path(segs) => Loc::new(
+                        file,
+                        segs.first().unwrap().span.to(segs.last().unwrap().span),
+                    ),
+                    UseTarget::File { span, .. } => Loc::new(file, *span),
+                };
+                self.bind_import(into, default_name, Value::Module(target), loc, target)?;
             }
             Some(names) => {
                 for n in names {
@@ -368,16 +376,52 @@ impl Modules {
                         }
                         return Err(d);
                     };
-                    self.mods[into.0 as usize].imports.insert(
-                        n.name.clone(),
-                        Value::Fn(FnRef {
-                            module: target,
-                            decl: f,
-                        }),
-                    );
+                    let value = Value::Fn(FnRef {
+                        module: target,
+                        decl: f,
+                    });
+                    self.bind_import(into, n.name.clone(), value, Loc::new(file, n.span), target)?;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Binds `name` in module `into` to what a `use` at `loc` imports from `from`. A name
+    /// that an earlier `use` bound to something else is an error: with two sources for one
+    /// name, which one a call means would depend on the order of the `use` lines.
+    fn bind_import(
+        &mut self,
+        into: ModId,
+        name: String,
+        value: Value,
+        loc: Loc,
+        from: ModId,
+    ) -> Result<(), Diag> {
+        let from_name = self.module(from).name.clone();
+        let key = (into, name.clone());
+        if let Some((first_loc, first_from)) = self.import_sites.get(&key)
+            && *first_from != from_name
+        {
+            return Err(Diag::new(
+                "duplicate-import",
+                format!("`{name}` is imported twice: from `{first_from}` and from `{from_name}`"),
+            )
+            .label(
+                loc,
+                format!("second import of `{name}`, from `{from_name}`"),
+            )
+            .label(
+                *first_loc,
+                format!("first imported here, from `{first_from}`"),
+            )
+            .help(format!(
+                "import `{name}` from one module only; to use both, import the module \
+                     itself (`use std.x` or `use \"./file.rlp\"`) and call `module.{name}`"
+            )));
+        }
+        self.import_sites.insert(key, (loc, from_name));
+        self.mods[into.0 as usize].imports.insert(name, value);
         Ok(())
     }
 

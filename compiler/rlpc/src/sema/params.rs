@@ -258,10 +258,35 @@ pub(super) fn minimize(
         ps
     };
     if params.is_empty() {
+        // Values of an earlier stage reach this graph as stored tensors, not as the
+        // computation that made them: a loss built from them has no gradient.
+        let anc = ancestors(&el.ctxs[top].graph, loss_node);
+        let mut earlier: Vec<&str> = el.ctxs[top]
+            .slot_vals
+            .iter()
+            .filter(|(s, n)| el.slots[s.0 as usize].kind == SlotKind::Transient && anc[n.index()])
+            .map(|(s, _)| {
+                let name = el.slots[s.0 as usize].name.as_str();
+                name.strip_prefix("tmp.").unwrap_or(name)
+            })
+            .collect();
+        earlier.sort();
+        earlier.dedup();
+        let help = if earlier.is_empty() {
+            "check that the loss uses a module's output".to_string()
+        } else {
+            let names: Vec<String> = earlier.iter().map(|n| format!("`{n}`")).collect();
+            format!(
+                "the loss reads {}, computed in an earlier stage: values computed in an \
+                 earlier stage are constants here; compute them in the same stage to \
+                 differentiate through them",
+                names.join(", ")
+            )
+        };
         return Err(
             Diag::new("no-params", "this loss does not depend on any parameter")
                 .label(ll, "constant loss")
-                .help("check that the loss uses a module's output"),
+                .help(help),
         );
     }
     el.loc = loc;
