@@ -967,6 +967,7 @@ fn resume_and_eval_use_the_modules_the_run_began_with() {
         .unwrap();
     let said = String::from_utf8_lossy(&e.stderr);
     assert!(!said.contains("cannot read"), "{said}");
+}
 
 /// A damaged newest checkpoint is passed over (with a warning naming it) for the newest
 /// intact one, and a lost `latest.json` is made up for by listing the directory; either
