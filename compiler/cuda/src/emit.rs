@@ -90,13 +90,8 @@ pub struct Launch {
 pub fn module(schedule: &Schedule) -> Module {
     let mut e = Emitter::default();
     let plan = e.plan(schedule);
-    let mut source = prelude::prelude();
-    for f in &e.functions {
-        source.push('\n');
-        source.push_str(&f.source);
-    }
     Module {
-        source,
+        source: e.source(),
         functions: e.functions,
         checks: e.checks,
         plan,
@@ -107,6 +102,18 @@ pub fn module(schedule: &Schedule) -> Module {
 struct Emitter {
     functions: Vec<Function>,
     checks: Vec<String>,
+}
+
+impl Emitter {
+    /// The module's source: the prelude, then every function emitted so far.
+    fn source(&self) -> String {
+        let mut source = prelude::prelude();
+        for f in &self.functions {
+            source.push('\n');
+            source.push_str(&f.source);
+        }
+        source
+    }
 }
 
 /// The C type of a value of `dtype`.
@@ -858,13 +865,8 @@ pub fn finite_check_module() -> Module {
         &[("int", false), ("int", false)],
         "    if (p0[u] < 0 || p0[u] >= p1[0]) { rlp_fail(status, 1); }\n",
     );
-    let mut source = prelude::prelude();
-    for f in &e.functions {
-        source.push('\n');
-        source.push_str(&f.source);
-    }
     Module {
-        source,
+        source: e.source(),
         functions: e.functions,
         checks: vec!["a non-finite value".into()],
         plan: Plan { steps: vec![] },

@@ -233,6 +233,33 @@ impl<D: Device> DeviceExecutable<D> {
                 inputs.len()
             )));
         }
+        self.with_frame(|frame, status| {
+            for (k, &b) in self.schedule.inputs.iter().enumerate() {
+                frame.addrs[b.index()] = inputs[k];
+            }
+            if let Some((k, i)) = in_place {
+                let out = self.schedule.outputs[k];
+                if self.schedule.buffers[out.index()].kind == BufferKind::Temp {
+                    frame.addrs[out.index()] = inputs[i];
+                }
+            }
+            self.run_frame(frame, status)?;
+            let outs: Vec<u64> = self
+                .schedule
+                .outputs
+                .iter()
+                .map(|b| frame.addrs[b.index()])
+                .collect();
+            finish(&self.device, &outs)
+        })
+    }
+
+    /// Calls `f` with the executable's frame, every buffer at its home address, and the
+    /// device address of its status word (one call at a time: the frame is locked).
+    fn with_frame<R>(
+        &self,
+        f: impl FnOnce(&mut Frame<D>, u64) -> Result<R, RunError>,
+    ) -> Result<R, RunError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let State {
             frame,
@@ -240,24 +267,8 @@ impl<D: Device> DeviceExecutable<D> {
             homes,
         } = &mut *state;
         frame.addrs.clone_from(homes);
-        for (k, &b) in self.schedule.inputs.iter().enumerate() {
-            frame.addrs[b.index()] = inputs[k];
-        }
-        if let Some((k, i)) = in_place {
-            let out = self.schedule.outputs[k];
-            if self.schedule.buffers[out.index()].kind == BufferKind::Temp {
-                frame.addrs[out.index()] = inputs[i];
-            }
-        }
         let status = self.device.addr(status);
-        self.run_frame(frame, status)?;
-        let outs: Vec<u64> = self
-            .schedule
-            .outputs
-            .iter()
-            .map(|b| frame.addrs[b.index()])
-            .collect();
-        finish(&self.device, &outs)
+        f(frame, status)
     }
 
     /// Runs the plan with `frame`'s addresses bound, the status word reset before and
@@ -402,29 +413,23 @@ fn host_scan<D: Device>(
 impl<D: Device> Executable for DeviceExecutable<D> {
     fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, RunError> {
         self.check_inputs(inputs)?;
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let State {
-            frame,
-            status,
-            homes,
-        } = &mut *state;
-        frame.addrs.clone_from(homes);
-        let status = self.device.addr(status);
-        for (k, &b) in self.schedule.inputs.iter().enumerate() {
-            self.device
-                .upload(frame.addrs[b.index()], &tensor_bytes(&inputs[k]))?;
-        }
-        self.run_frame(frame, status)?;
-        self.schedule
-            .outputs
-            .iter()
-            .zip(&self.outputs)
-            .map(|(&b, (dtype, shape))| {
-                let mut bytes = vec![0u8; bytes_of(&self.schedule, b)];
-                self.device.download(frame.addrs[b.index()], &mut bytes)?;
-                Ok(tensor_from_bytes(*dtype, shape, &bytes))
-            })
-            .collect()
+        self.with_frame(|frame, status| {
+            for (k, &b) in self.schedule.inputs.iter().enumerate() {
+                self.device
+                    .upload(frame.addrs[b.index()], &tensor_bytes(&inputs[k]))?;
+            }
+            self.run_frame(frame, status)?;
+            self.schedule
+                .outputs
+                .iter()
+                .zip(&self.outputs)
+                .map(|(&b, (dtype, shape))| {
+                    let mut bytes = vec![0u8; bytes_of(&self.schedule, b)];
+                    self.device.download(frame.addrs[b.index()], &mut bytes)?;
+                    Ok(tensor_from_bytes(*dtype, shape, &bytes))
+                })
+                .collect()
+        })
     }
 
     fn as_any(&self) -> Option<&dyn std::any::Any> {
