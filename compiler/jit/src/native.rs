@@ -128,7 +128,9 @@ pub unsafe fn run(step: &Native, ptrs: &[*mut u8], out_dtype: DType) -> Result<(
             } => {
                 let (s, d) = (ptrs[src.index()], ptrs[out.index()]);
                 match elem {
-                    4 => transpose(s.cast::<u32>().add(offset), d.cast::<u32>(), rows, cols),
+                    4 => {
+                        transpose_4_bytes(s.cast::<u32>().add(offset), d.cast::<u32>(), rows, cols)
+                    }
                     8 => transpose(s.cast::<u64>().add(offset), d.cast::<u64>(), rows, cols),
                     1 => transpose(s.add(offset), d, rows, cols),
                     _ => unreachable!("elements are 1, 4 or 8 bytes"),
@@ -407,6 +409,71 @@ unsafe fn bisect<T: Copy + PartialOrd>(
     }
 }
 
+/// [`transpose`] for 4-byte elements: whole 4×4 blocks by SSE shuffles (four loads, eight
+/// shuffles and four stores for sixteen elements), the ragged edges element by element.
+///
+/// Why: the backward products' `Xᵀ` and `Wᵀ` operands are transposed copies; copied one
+/// strided element at a time they took ~5 % of a small PPO update (`[128, 64]` operands).
+/// A copy moves bits, so the result is the same whichever way it is done.
+///
+/// # Safety
+/// As [`transpose`].
+unsafe fn transpose_4_bytes(src: *const u32, out: *mut u32, rows: usize, cols: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128, _mm_loadu_ps, _mm_movehl_ps, _mm_movelh_ps, _mm_storeu_ps, _mm_unpackhi_ps,
+            _mm_unpacklo_ps,
+        };
+        const TILE: usize = 16;
+        let (r4, c4) = (rows / 4 * 4, cols / 4 * 4);
+        let (src_f, out_f) = (src.cast::<f32>(), out.cast::<f32>());
+        for r0 in (0..r4).step_by(TILE) {
+            for c0 in (0..c4).step_by(TILE) {
+                for c in (c0..(c0 + TILE).min(c4)).step_by(4) {
+                    for r in (r0..(r0 + TILE).min(r4)).step_by(4) {
+                        // SAFETY: rows r..r+4 and columns c..c+4 lie inside both buffers
+                        // (r + 4 <= rows, c + 4 <= cols). SSE2 is part of x86_64. The
+                        // loads and stores are of f32 lanes but only move bits (no
+                        // arithmetic), so NaN payloads and every other pattern survive.
+                        unsafe {
+                            let row = |i: usize| -> __m128 {
+                                _mm_loadu_ps(src_f.add((r + i) * cols + c))
+                            };
+                            let (a, b, x, y) = (row(0), row(1), row(2), row(3));
+                            let (ab_lo, ab_hi) = (_mm_unpacklo_ps(a, b), _mm_unpackhi_ps(a, b));
+                            let (xy_lo, xy_hi) = (_mm_unpacklo_ps(x, y), _mm_unpackhi_ps(x, y));
+                            let at = |j: usize| out_f.add((c + j) * rows + r);
+                            _mm_storeu_ps(at(0), _mm_movelh_ps(ab_lo, xy_lo));
+                            _mm_storeu_ps(at(1), _mm_movehl_ps(xy_lo, ab_lo));
+                            _mm_storeu_ps(at(2), _mm_movelh_ps(ab_hi, xy_hi));
+                            _mm_storeu_ps(at(3), _mm_movehl_ps(xy_hi, ab_hi));
+                        }
+                    }
+                }
+            }
+        }
+        // The columns past the last whole block (all rows), then the rows past it.
+        for c in c4..cols {
+            for r in 0..rows {
+                // SAFETY: r < rows and c < cols.
+                unsafe { *out.add(c * rows + r) = *src.add(r * cols + c) };
+            }
+        }
+        for r in r4..rows {
+            for c in 0..c4 {
+                // SAFETY: r < rows and c < cols.
+                unsafe { *out.add(c * rows + r) = *src.add(r * cols + c) };
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        transpose(src, out, rows, cols)
+    }
+}
+
 /// `out[c·rows + r] = src[r·cols + c]` in 16×16 tiles, so both sides stay in cache.
 ///
 /// # Safety
@@ -419,6 +486,40 @@ unsafe fn transpose<T: Copy>(src: *const T, out: *mut T, rows: usize, cols: usiz
                 for r in r0..(r0 + TILE).min(rows) {
                     // SAFETY: r < rows and c < cols, inside both buffers.
                     unsafe { *out.add(c * rows + r) = *src.add(r * cols + c) };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shape around the 4×4 blocks and 16×16 tiles, against the plain loop, on
+    /// bit patterns that include NaN payloads and negative zero.
+    #[test]
+    fn four_byte_transposes_match_the_plain_loop() {
+        for rows in [1, 3, 4, 5, 8, 15, 16, 17, 33, 64, 128] {
+            for cols in [1, 2, 4, 7, 12, 16, 19, 64] {
+                let src: Vec<u32> = (0..rows * cols)
+                    .map(|i| match i % 5 {
+                        0 => 0x7fc0_0001 + i as u32, // NaN payloads
+                        1 => 0x8000_0000,            // -0.0
+                        _ => (i as u32).wrapping_mul(2_654_435_761),
+                    })
+                    .collect();
+                let (mut fast, mut plain) = (vec![0u32; rows * cols], vec![0u32; rows * cols]);
+                // SAFETY: both outputs hold rows·cols elements, the source as many.
+                unsafe {
+                    transpose_4_bytes(src.as_ptr(), fast.as_mut_ptr(), rows, cols);
+                    transpose(src.as_ptr(), plain.as_mut_ptr(), rows, cols);
+                }
+                assert_eq!(fast, plain, "{rows} × {cols}");
+                for r in 0..rows {
+                    for c in 0..cols {
+                        assert_eq!(fast[c * rows + r], src[r * cols + c], "{rows} × {cols}");
+                    }
                 }
             }
         }
