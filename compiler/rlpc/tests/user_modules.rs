@@ -180,3 +180,35 @@ fn exec_leaves_any_defaulted_parameter_to_its_default() {
     assert!(e.contains("has no parameter `shfit`"), "{e}");
     assert!(e.contains("did you mean `shift`"), "{e}");
 }
+
+#[test]
+fn a_file_module_is_called_by_its_file_name() {
+    let d = dir("called");
+    std::fs::write(d.join("td_residual.rlp"), MINE).unwrap();
+    let main = "use \"./td_residual.rlp\"\nx = td_residual(zeros([5, 2]), zeros([6, 2]), zeros([5, 2]) > 0.0)\ntrain iterations: 1 { log a = mean(x) }\n";
+    std::fs::write(d.join("main.rlp"), main).unwrap();
+    if let Err((diags, sources)) = rlpc::front_end(&d.join("main.rlp"), 0) {
+        panic!("{}", rlpc::diag::render_plain(&diags, &sources));
+    }
+}
+
+#[test]
+fn a_file_whose_name_is_not_a_name_must_be_imported_by_its_functions() {
+    let d = dir("unnamed");
+    std::fs::write(d.join("td-residual.rlp"), MINE).unwrap();
+    let main = "use \"./td-residual.rlp\"\ntrain iterations: 1 { log a = 1.0 }\n";
+    std::fs::write(d.join("main.rlp"), main).unwrap();
+    let Err((diags, sources)) = rlpc::front_end(&d.join("main.rlp"), 0) else {
+        panic!("must not compile")
+    };
+    let text = rlpc::diag::render_plain(&diags, &sources);
+    assert!(text.contains("unnamed-module"), "{text}");
+    assert!(
+        text.contains("use \"./td-residual.rlp\".{td_residual}"),
+        "the help shows the import that works:\n{text}"
+    );
+    // And that import does work.
+    let fixed = "use \"./td-residual.rlp\".{td_residual}\ntrain iterations: 1 { log a = 1.0 }\n";
+    std::fs::write(d.join("main.rlp"), fixed).unwrap();
+    assert!(rlpc::front_end(&d.join("main.rlp"), 0).is_ok());
+}

@@ -1297,14 +1297,7 @@ impl<'a> Elab<'a> {
                 self.expr(&c.body, &frame)
             }
             Value::Module(m) => {
-                let name = self
-                    .mods
-                    .module(m)
-                    .name
-                    .rsplit('.')
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
+                let name = self.mods.module(m).call_name().to_string();
                 match self.mods.module(m).fns.get(&name) {
                     Some(d) => self.call_inner(
                         Value::Fn(super::value::FnRef {

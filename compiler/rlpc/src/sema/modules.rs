@@ -107,6 +107,29 @@ pub struct Module {
     pub imports: HashMap<String, Value>,
 }
 
+impl Module {
+    /// The name a call of the module itself looks up (`cartpole(…)` calls
+    /// `std.env.cartpole`'s `cartpole`; `vtrace(…)` after `use "./vtrace.rlp"` calls the
+    /// file's `vtrace`): the last segment of a stdlib path, a file's stem.
+    pub fn call_name(&self) -> &str {
+        match self.name.strip_suffix(".rlp") {
+            Some(path) => Path::new(path)
+                .file_name()
+                .and_then(|s| s.to_str())
+                .unwrap_or(path),
+            None => self.name.rsplit('.').next().unwrap_or(""),
+        }
+    }
+}
+
+/// Whether `s` can be written as a name in a program.
+pub fn is_name(s: &str) -> bool {
+    let mut cs = s.chars();
+    cs.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 #[derive(Debug, Default)]
 pub struct Modules {
     pub sources: SourceMap,
@@ -359,6 +382,31 @@ impl Modules {
                     ),
                     UseTarget::File { span, .. } => Loc::new(file, *span),
                 };
+                if !is_name(&default_name) {
+                    let fns: Vec<&str> = {
+                        let mut v: Vec<&str> =
+                            self.module(target).fns.keys().map(|s| s.as_str()).collect();
+                        v.sort_unstable();
+                        v
+                    };
+                    let path = match &u.target {
+                        UseTarget::File { path, .. } => path.clone(),
+                        UseTarget::Path(_) => default_name.clone(),
+                    };
+                    return Err(Diag::new(
+                        "unnamed-module",
+                        format!(
+                            "the file name `{default_name}` is not a name, so this module \
+                             cannot be reached by it"
+                        ),
+                    )
+                    .label(loc, "imported here under no usable name")
+                    .help(format!(
+                        "import its functions by name: `use \"{path}\".{{{}}}`, or rename \
+                         the file to a name (letters, digits and `_`, not starting with a digit)",
+                        fns.join(", ")
+                    )));
+                }
                 self.bind_import(into, default_name, Value::Module(target), loc, target)?;
             }
             Some(names) => {
