@@ -371,6 +371,20 @@ fn state_larger_than_memory_names_the_tensor() {
 }
 
 #[test]
+fn state_made_inside_a_library_call_is_labelled_at_the_binding() {
+    insta::assert_snapshot!(check_within_16g(
+        "use std.replay.{replay}\nbuf = replay(2000000000, { obs: ([4], \"f32\") })\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}
+
+#[test]
+fn a_library_with_a_top_level_value_points_at_it() {
+    insta::assert_snapshot!(check(
+        "use std.estimators.{gae}\n\nlam = 0.95\n\npub fn f(x) { x * 2.0 }\n"
+    ));
+}
+
+#[test]
 fn shape_whose_size_overflows() {
     insta::assert_snapshot!(check_within_16g(
         "x = zeros([4294967296, 4294967296])\ntrain iterations: 1 { log a = mean(x) }\n"

@@ -16,6 +16,7 @@ use crate::program::{Metric, Program, Schedule, SlotKind, Stage, StageKind};
 use rlp_ir::{DType, TensorType};
 use rlp_syntax::ast::{self, Item, StageKind as AstStage, StmtKind};
 use std::rc::Rc;
+use std::collections::HashMap;
 
 /// Lowers a loaded program. `seed` keys every random draw.
 pub fn lower(mods: &Modules, main: ModId, seed: u64) -> Result<Program, Diag> {
@@ -57,6 +58,9 @@ pub fn lower_opts(
         None => vec![],
     };
     let mut train: Option<&ast::Train> = None;
+    // Where each top-level name is bound: the site of state made inside a library call
+    // (`buf = replay(…)`), for diagnostics about its size.
+    let mut bound_at: HashMap<String, Loc> = HashMap::new();
     for item in &module.items {
         match item {
             Item::Use(_) | Item::Fn(_) => {}
@@ -70,7 +74,10 @@ pub fn lower_opts(
                     _ => String::new(),
                 };
                 el.stmt(s, &frame)?;
-                if let StmtKind::Let { names, .. } = &s.kind {
+                if let StmtKind::Let { names, value, .. } = &s.kind {
+                    for n in names {
+                        bound_at.insert(n.name.clone(), Loc::new(file, value.span));
+                    }
                     for n in names {
                         if let Some(i) = pending.iter().position(|o| o.0 == n.name) {
                             let (name, value, loc) = pending.remove(i);
@@ -98,14 +105,16 @@ pub fn lower_opts(
         .filter_map(|(n, v)| plain_json(v).map(|j| (n.clone(), j)))
         .collect();
     // Top-level tensors become state.
+    let first_state = el.slots.len();
     materialize_frame(&mut el, &frame, SlotKind::State, "")?;
+    for slot in &mut el.slots[first_state..] {
+        let binding = slot.name.split(['.', '#']).next().unwrap_or("");
+        if slot.site.is_none() {
+            slot.site = bound_at.get(binding).copied();
+        }
+    }
     let Some(train) = train else {
-        return Err(Diag::new("no-train", "this program has no `train` block")
-            .label(
-                Loc::new(file, rlp_syntax::ast::Span::new(0, 0)),
-                "nothing to run",
-            )
-            .help("add `train iterations: N { … }` with the stages to run"));
+        return Err(no_train(&module, file));
     };
     // The count is evaluated while the init graph is current, so that a count that
     // builds tensors gets the type error below instead of finding no graph to build in.
@@ -438,6 +447,46 @@ fn const_int(el: &mut Elab, e: &ast::Expr, fr: &Rc<Frame>) -> R<i64> {
 
 /// Turns the tensors of the current graph bound in `fr` (only its own variables) into
 /// slots, so later graphs can read them.
+/// `no-train`; for a file of functions that also binds a value at the top level (which
+/// makes it a program rather than a library), the error points at that binding.
+fn no_train(module: &ast::Module, file: crate::diag::FileId) -> Diag {
+    let has_fns = module.items.iter().any(|i| matches!(i, Item::Fn(_)));
+    let first_stmt = module.items.iter().find_map(|i| match i {
+        Item::Stmt(s) => Some(s),
+        _ => None,
+    });
+    match first_stmt {
+        Some(s) if has_fns => {
+            let what = match &s.kind {
+                StmtKind::Let { names, .. } => format!(
+                    "`{}`",
+                    names.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                _ => "this statement".to_string(),
+            };
+            Diag::new(
+                "no-train",
+                "this file has functions and a top-level binding but no `train` block",
+            )
+            .label(
+                Loc::new(file, s.span),
+                format!("{what} at the top level makes this file a program, not a library"),
+            )
+            .help(
+                "a library holds only `fn`s and `use`s (functions do not see top-level \
+                 bindings anyway): move the value into the function that uses it or make it a \
+                 parameter's default; a program needs `train iterations: N { … }`",
+            )
+        }
+        _ => Diag::new("no-train", "this program has no `train` block")
+            .label(
+                Loc::new(file, rlp_syntax::ast::Span::new(0, 0)),
+                "nothing to run",
+            )
+            .help("add `train iterations: N { … }` with the stages to run"),
+    }
+}
+
 fn materialize_frame(el: &mut Elab, fr: &Rc<Frame>, kind: SlotKind, prefix: &str) -> R<()> {
     let vars: Vec<(String, Value)> = fr.vars.borrow().clone();
     for (name, v) in vars {
