@@ -24,11 +24,11 @@ use std::path::Path;
 /// Small wrappers for functions that take functions, and for gradient checks.
 const WRAPPERS: &str = r#"
 use std.estimators.{gae}
-use std.losses.{elbo, gaussian_log_prob, kl_categorical, kl_gaussian}
+use std.losses.{mean_elbo, gaussian_log_prob, kl_categorical, kl_gaussian}
 
 /// ELBO with a unit-variance Gaussian decoder centred on z.
 fn elbo_gaussian_decoder(mu, log_std, noise, x) {
-  elbo(mu, log_std, noise, z -> gaussian_log_prob(x, z, zeros_like(z)))
+  mean_elbo(z -> gaussian_log_prob(x, z, zeros_like(z)), mu, log_std, noise)
 }
 fn mean_kl_categorical(p, q) { mean(kl_categorical(p, q)) }
 fn mean_kl_gaussian(m1, s1, m2, s2) { mean(kl_gaussian(m1, s1, m2, s2)) }
