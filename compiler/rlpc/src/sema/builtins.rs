@@ -504,7 +504,7 @@ impl Builtin {
                     let (s, ls) = a.need(f, "shape")?;
                     a.done(f, &["x", "shape"])?;
                     let t = el.to_tensor(&x, lx, None)?;
-                    let shape = shape_arg(&s, ls)?;
+                    let shape = reshape_target(&s, ls, t.ty.numel())?;
                     if shape.iter().product::<usize>() != t.ty.numel() {
                         return Err(Diag::new(
                             "shape-mismatch",
@@ -869,17 +869,76 @@ fn take_dtype(a: &mut Args) -> R<Option<DType>> {
     }
 }
 
+/// `reshape`'s target shape: [`shape_arg`], or a list with one `-1`, the size that
+/// makes the element counts agree (`reshape(x, [-1, 4])`).
+fn reshape_target(v: &Value, l: Loc, numel: usize) -> R<Vec<usize>> {
+    let (Value::List(xs) | Value::Tuple(xs)) = v else {
+        return shape_arg(v, l);
+    };
+    let unknown: Vec<usize> = (0..xs.len())
+        .filter(|&i| matches!(xs[i], Value::Int(-1)))
+        .collect();
+    if unknown.len() > 1 {
+        return Err(Diag::new(
+            "type-mismatch",
+            "`reshape` infers one size at most: only one `-1` in its shape",
+        )
+        .label(l, "here"));
+    }
+    let Some(&at) = unknown.first() else {
+        return shape_arg(v, l);
+    };
+    let mut rest: Vec<Value> = xs.to_vec();
+    rest[at] = Value::Int(1);
+    let mut shape = shape_arg(&Value::List(rest.into()), l)?;
+    let known: usize = shape.iter().product();
+    if known == 0 || numel % known != 0 {
+        let written: Vec<String> = (0..shape.len())
+            .map(|i| {
+                if i == at {
+                    "-1".into()
+                } else {
+                    shape[i].to_string()
+                }
+            })
+            .collect();
+        return Err(Diag::new(
+            "shape-mismatch",
+            format!(
+                "cannot reshape {numel} elements into [{}]: the other sizes do not divide it",
+                written.join(", ")
+            ),
+        )
+        .label(l, "no size fits the `-1`"));
+    }
+    shape[at] = numel / known;
+    Ok(shape)
+}
+
 /// A shape given as an int or a list of ints.
 pub fn shape_arg(v: &Value, l: Loc) -> R<Vec<usize>> {
     let bad = || {
-        Diag::new(
+        let negative = match v {
+            Value::Int(i) if *i < 0 => Some(*i),
+            Value::List(xs) | Value::Tuple(xs) => xs.iter().find_map(|x| match x {
+                Value::Int(i) if *i < 0 => Some(*i),
+                _ => None,
+            }),
+            _ => None,
+        };
+        let found = match negative {
+            Some(i) => format!("a size of {i}"),
+            None => v.kind(),
+        };
+        let d = Diag::new(
             "type-mismatch",
-            format!(
-                "a shape is an int or a list of non-negative ints, found {}",
-                v.kind()
-            ),
+            format!("a shape is an int or a list of non-negative ints, found {found}"),
         )
-        .label(l, "here")
+        .label(l, "here");
+        match negative {
+            Some(-1) => d.help("only `reshape` infers a size from `-1`"),
+            _ => d,
+        }
     };
     match v {
         Value::Int(i) if *i >= 0 => Ok(vec![*i as usize]),

@@ -15,8 +15,8 @@ use crate::diag::{Diag, Loc};
 use crate::program::{Metric, Program, Schedule, SlotKind, Stage, StageKind};
 use rlp_ir::{DType, TensorType};
 use rlp_syntax::ast::{self, Item, StageKind as AstStage, StmtKind};
-use std::rc::Rc;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Lowers a loaded program. `seed` keys every random draw.
 pub fn lower(mods: &Modules, main: ModId, seed: u64) -> Result<Program, Diag> {
@@ -460,7 +460,11 @@ fn no_train(module: &ast::Module, file: crate::diag::FileId) -> Diag {
             let what = match &s.kind {
                 StmtKind::Let { names, .. } => format!(
                     "`{}`",
-                    names.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
+                    names
+                        .iter()
+                        .map(|n| n.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 _ => "this statement".to_string(),
             };

@@ -207,7 +207,7 @@ pub const SIGNATURES: &[Signature] = &[
     // ---- tensor: shapes and indexing ----
     Signature { name: "stack", family: Tensor, params: JOIN, returns: "tensor", doc: "Stacks equal-shaped tensors along a new axis." },
     Signature { name: "concat", family: Tensor, params: JOIN, returns: "tensor", doc: "Joins tensors along an existing axis." },
-    Signature { name: "reshape", family: Tensor, params: &[req("x", "tensor"), req("shape", "shape")], returns: "tensor", doc: "The same elements in a new shape (the element count must agree)." },
+    Signature { name: "reshape", family: Tensor, params: &[req("x", "tensor"), req("shape", "shape")], returns: "tensor", doc: "The same elements in a new shape (the element count must agree; one size may be `-1`, inferred: `reshape(x, [-1, 4])`)." },
     Signature { name: "transpose", family: Tensor, params: &[req("x", "tensor"), opt("axes", "list of ints", "reversed")], returns: "tensor", doc: "The axes permuted: axis `i` of the result is axis `axes[i]` of `x` (all reversed by default)." },
     Signature { name: "take", family: Tensor, params: &[req("x", "tensor [B, ...]"), req("index", "i32 [M]")], returns: "tensor [M, ...]", doc: "Rows of `x` picked by `index` (a gather along the first axis), O(M) whatever the size of `x`." },
     Signature { name: "put", family: Tensor, params: &[req("x", "tensor [B, ...]"), req("index", "i32 [M]"), req("rows", "tensor [M, ...]"), kw("add", "bool", "false")], returns: "tensor [B, ...]", doc: "`x` with row `index[m]` set to row `m` of `rows`, in order (a later write to a row wins), or increased by it with `add`. `state <- put(state, i, r)` rewrites only those rows of the state, in place." },
