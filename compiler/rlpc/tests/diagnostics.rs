@@ -385,6 +385,13 @@ fn a_library_with_a_top_level_value_points_at_it() {
 }
 
 #[test]
+fn a_tensor_index_beside_a_slice_says_how_to_pick_per_row() {
+    insta::assert_snapshot!(check(
+        "lp = zeros([4, 3, 5])\na = i32(zeros([4]))\ntrain iterations: 1 { log v = sum(lp[:, a]) }\n"
+    ));
+}
+
+#[test]
 fn shape_whose_size_overflows() {
     insta::assert_snapshot!(check_within_16g(
         "x = zeros([4294967296, 4294967296])\ntrain iterations: 1 { log a = mean(x) }\n"

@@ -1778,8 +1778,29 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
                 .label(li, format!("this is {}", t.ty))
                 .help(gather_help(&x.ty, &t.ty)));
             }
+            Ix::At(Value::Tensor(t), li) if t.ty.rank() >= 1 => {
+                // A tensor beside other indices: `x[:, idx]` is not a gather here.
+                return Err(Diag::new(
+                    "type-mismatch",
+                    format!(
+                        "a tensor index ({}) gathers only as the one index of `x[idx]`",
+                        t.ty
+                    ),
+                )
+                .label(li, format!("index {} of {}", axis, x.ty))
+                .help(
+                    "to pick one entry of an inner axis per row, multiply by a one-hot mask \
+                     and sum that axis away, e.g. `sum(x * reshape(one_hot(idx, A), [B, A, 1]), \
+                     axis: 1)` for `x` [B, A, K] and `idx` [B]; `take(x, idx)` picks whole rows",
+                ));
+            }
             Ix::At(v, li) => {
-                return Err(Diag::new("type-mismatch", format!("cannot index with {}", v.kind())).label(li, "index").help("use an int, a slice `a:b`, the loop variable of a scan, or an i32 tensor to gather"));
+                return Err(Diag::new("type-mismatch", format!("cannot index with {}", v.kind()))
+                    .label(li, "index")
+                    .help(
+                        "use an int, a slice `a:b`, the loop variable of a scan, or an i32 \
+                         tensor alone (`x[idx]`) to gather",
+                    ));
             }
         }
     }
