@@ -168,7 +168,7 @@ mod tests {
             xs.extend([e, f32::from_bits(e.to_bits().wrapping_add(1))]);
             xs.push(f32::from_bits(e.to_bits().wrapping_sub(1)));
         }
-        if xs.len() % 2 == 0 {
+        if xs.len().is_multiple_of(2) {
             xs.push(0.5);
         }
         xs
