@@ -5,7 +5,8 @@
 //! - [`resident`]: slots a backend keeps in its own memory between stages.
 //! - [`rng`]: the counter-based random numbers every backend draws from.
 //! - [`io`]: atomic file writes and `.npy` / `.npz` tensor files.
-//! - [`math`]: `f32` exp / ln / tanh as plain arithmetic every backend reproduces.
+//! - [`math`]: `f32` exp / ln / tanh as plain arithmetic every backend reproduces;
+//!   [`wide`]: the same over slices, as many lanes at a time as the CPU has.
 //! - [`memory`]: the machine's memory, sizes in human units, allocations that fail
 //!   with an error.
 //! - [`metrics`]: the `metrics.csv` of a run.
@@ -25,6 +26,7 @@ pub mod order;
 pub mod resident;
 pub mod rng;
 pub mod tensor;
+pub mod wide;
 
 pub use exec::{Executable, RunError, SourceSpan};
 pub use tensor::{DType, Tensor};

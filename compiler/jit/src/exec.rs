@@ -15,7 +15,7 @@ use crate::JitError;
 use crate::buffer::{Storage, tensor_ptr};
 use crate::codegen::{self, Code, KernelFn};
 use crate::fuse::step_buffers;
-use crate::kernel::{BufId, BufferKind, HostScan, Kernel, Schedule, Step, for_each_kernel};
+use crate::kernel::{BufId, BufferKind, HostScan, Kernel, PostOp, Schedule, Step, for_each_kernel};
 use crate::native;
 use rlp_ir::TensorType;
 use rlp_runtime::exec::{check_reused_outputs, same_shape};
@@ -63,10 +63,12 @@ enum StepCode {
         params: Vec<BufId>,
         units: usize,
         work: usize,
+        post: Option<PostOp>,
     },
     Scan(Box<Program>),
-    /// A matrix product, with its epilogue kernel and that kernel's buffers if any.
-    MatMul(Option<(KernelFn, Vec<BufId>)>),
+    /// A matrix product, with its epilogue kernel, that kernel's buffers and its native
+    /// root op if any.
+    MatMul(Option<(KernelFn, Vec<BufId>, Option<PostOp>)>),
     Other,
 }
 
@@ -80,11 +82,12 @@ impl Program {
                     params: k.params.iter().map(|p| p.buf).collect(),
                     units: k.units(),
                     work: k.work_per_unit(),
+                    post: k.post,
                 },
                 Step::Scan(s) => StepCode::Scan(Box::new(Program::new(s.body.clone(), fns))),
                 Step::MatMul(m) => StepCode::MatMul(m.epilogue.as_ref().map(|k| {
                     let f = fns.next().expect("one function per kernel");
-                    (f, k.params.iter().map(|p| p.buf).collect())
+                    (f, k.params.iter().map(|p| p.buf).collect(), k.post)
                 })),
                 Step::Native(_) => StepCode::Other,
             });
@@ -124,9 +127,10 @@ impl JitExecutable {
     pub fn new(
         inputs: Vec<TensorType>,
         output_shapes: Vec<Vec<usize>>,
-        schedule: Schedule,
+        mut schedule: Schedule,
         opts: &crate::JitOptions,
     ) -> Result<JitExecutable, JitError> {
+        crate::post::split_native_roots(&mut schedule);
         let outputs = schedule
             .outputs
             .iter()
@@ -478,8 +482,16 @@ unsafe impl Send for Args<'_> {}
 unsafe impl Sync for Args<'_> {}
 
 /// Calls a kernel over `0..units`, split across threads when the work is large
-/// enough. Returns the kernel status (0, or a failed check's id + 1).
-fn call_kernel(threads: &Threads, f: KernelFn, args: &[*mut u8], units: usize, work: usize) -> i32 {
+/// enough, each chunk followed by the kernel's native root op on the chunk's units.
+/// Returns the kernel status (0, or a failed check's id + 1).
+fn call_kernel(
+    threads: &Threads,
+    f: KernelFn,
+    args: &[*mut u8],
+    units: usize,
+    work: usize,
+    post: Option<PostOp>,
+) -> i32 {
     if units == 0 {
         return 0;
     }
@@ -490,8 +502,15 @@ fn call_kernel(threads: &Threads, f: KernelFn, args: &[*mut u8], units: usize, w
             return 0;
         }
         // SAFETY: `args` holds every parameter's buffer, sized as the kernel expects;
-        // concurrent calls cover disjoint unit ranges.
-        unsafe { f(args.0.as_ptr(), start as i64, end as i64) }
+        // concurrent calls cover disjoint unit ranges (a map kernel's units are the
+        // elements it stores, which its root op then rewrites).
+        unsafe {
+            let status = f(args.0.as_ptr(), start as i64, end as i64);
+            if let (0, Some(p)) = (status, post) {
+                p.apply(args.0, start, end);
+            }
+            status
+        }
     })
 }
 
@@ -519,6 +538,7 @@ fn matmul_with_epilogue(
     ptrs: &[*mut u8],
     f: KernelFn,
     args: &[*mut u8],
+    post: Option<PostOp>,
 ) -> i32 {
     let blocks = m.blocks();
     let work =
@@ -535,7 +555,11 @@ fn matmul_with_epilogue(
             // disjoint rows of the product and of the epilogue's elementwise outputs.
             let status = unsafe {
                 native::product_rows(m, ptrs.0, p, r0, r1, gemm::Parallelism::None);
-                f(args.0.as_ptr(), e0 as i64, e1 as i64)
+                let status = f(args.0.as_ptr(), e0 as i64, e1 as i64);
+                if let (0, Some(post)) = (status, post) {
+                    post.apply(args.0, e0, e1);
+                }
+                status
             };
             if status != 0 {
                 return status;
@@ -688,18 +712,19 @@ impl<'p, 's> Frame<'p, 's> {
                     params,
                     units,
                     work,
+                    post,
                 },
             ) => {
                 let mut args = std::mem::take(&mut self.args);
                 args.clear();
                 args.extend(params.iter().map(|b| self.ptrs[b.index()]));
-                let status = call_kernel(self.threads, *f, &args, *units, *work);
+                let status = call_kernel(self.threads, *f, &args, *units, *work, *post);
                 self.args = args;
                 kernel_status(k, status)
             }
-            (Step::MatMul(m), StepCode::MatMul(Some((f, params)))) => {
+            (Step::MatMul(m), StepCode::MatMul(Some((f, params, post)))) => {
                 let args: Vec<*mut u8> = params.iter().map(|b| self.ptrs[b.index()]).collect();
-                let status = matmul_with_epilogue(self.threads, m, &self.ptrs, *f, &args);
+                let status = matmul_with_epilogue(self.threads, m, &self.ptrs, *f, &args, *post);
                 let k = m
                     .epilogue
                     .as_ref()

@@ -309,6 +309,29 @@ pub struct Kernel {
     pub checks: Vec<Check>,
     /// The graph nodes computed by this kernel (for `explain`).
     pub nodes: Vec<NodeId>,
+    /// A function the CPU executor applies in place to each range of units of a map
+    /// kernel's output right after the kernel writes it (set by `post`, never by `fuse`).
+    pub post: Option<PostOp>,
+}
+
+/// An elementwise `f32` function with a native slice form (`rlp_runtime::wide`), the
+/// same values as the kernel instruction it replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostUnary {
+    /// `rlp_runtime::math::tanh_f32`.
+    Tanh,
+    /// `rlp_runtime::math::exp_f32`.
+    Exp,
+}
+
+/// `out[u] ← op(out[u])` for the units `u` of each call of a map kernel, where `out` is
+/// the `f32` buffer of `params[param]` (stored at the unit's flat index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PostOp {
+    /// The written parameter.
+    pub param: usize,
+    /// The function.
+    pub op: PostUnary,
 }
 
 /// A buffer a kernel reads or writes.
@@ -646,7 +669,11 @@ fn write_kernel(f: &mut fmt::Formatter<'_>, k: &Kernel) -> fmt::Result {
         .filter(|p| p.write)
         .map(|p| p.buf.to_string())
         .collect();
-    writeln!(f, " -> {}", outs.join(" "))
+    write!(f, " -> {}", outs.join(" "))?;
+    if let Some(p) = k.post {
+        write!(f, ", then {:?} in place", p.op)?;
+    }
+    writeln!(f)
 }
 
 impl Schedule {

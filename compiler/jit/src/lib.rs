@@ -6,7 +6,8 @@
 //!    values get a buffer, what runs as a library call or a host loop;
 //! 2. [`codegen::compile`]: each [`kernel::Kernel`] → Cranelift IR → machine code;
 //! 3. [`exec::JitExecutable`]: runs the schedule, splitting large kernels across rayon
-//!    threads.
+//!    threads (after `post` hands large `tanh`/`exp` roots of map kernels to native
+//!    slice loops).
 //!
 //! [`compile`] runs all three; [`kernels_summary`] prints the schedule.
 //!
@@ -32,6 +33,7 @@ pub mod fuse;
 pub mod kernel;
 mod lower;
 mod native;
+mod post;
 mod scan;
 mod view;
 

@@ -424,6 +424,7 @@ impl KernelBuilder {
             insts: self.insts,
             checks: self.checks,
             nodes: self.nodes,
+            post: None,
         }
     }
 

@@ -19,6 +19,7 @@ mod errors;
 mod fusion;
 mod gradients;
 mod math;
+mod native_roots;
 mod nn;
 mod ops;
 mod prop;
