@@ -6,7 +6,7 @@
 # 100 env steps), MBPO (mbpo_pendulum.rlp, every 100 steps), backpropagation through
 # the model (model_backprop_pendulum.rlp, every 100 iterations = 400 steps) — beside
 # the SAC example (sac_pendulum.rlp, every 1,000 steps), all measured in this run.
-# Evaluation steps are not counted. Takes ~15 minutes on 2 cores (the PETS evaluations
+# Evaluation steps are not counted. Takes ~17 minutes on 2 cores (the PETS evaluations
 # plan 10 episodes of 200 steps each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
