@@ -194,7 +194,7 @@ pub fn start(dir: &Path, source: &str, settings: &Settings) -> Result<(), String
 ///
 /// The paths are made absolute (from the working directory, which they were resolved
 /// from), as the program is compiled from its absolute path ([`Settings::program_path`])
-/// when resumed or evaluated.
+/// when resumed or evaluated; those of a program given as text (`<string>`) are kept.
 pub fn save_modules(dir: &Path, sources: &SourceMap, main: &Path) -> Result<(), String> {
     let main = main.display().to_string();
     let cwd = std::env::current_dir().unwrap_or_default();
@@ -202,6 +202,11 @@ pub fn save_modules(dir: &Path, sources: &SourceMap, main: &Path) -> Result<(), 
         .files()
         .filter(|(name, _)| *name != main && !name.starts_with('<'))
         .map(|(name, text)| {
+            // A program given as text (`<string>`) is compiled under that name again,
+            // its modules resolved as they were.
+            if main.starts_with('<') {
+                return (name.to_string(), &**text);
+            }
             let path = crate::sema::modules::fold_dots(&cwd.join(name));
             (path.display().to_string(), &**text)
         })
