@@ -372,6 +372,11 @@ impl Program {
             rlpc_version: rlpc::VERSION.to_string(),
             compile_ms: self.compile_ms,
             tensorboard,
+            program_dir: match &self.origin {
+                Origin::File(p) => Some(rundir::absolute_dir_of(p)),
+                Origin::Source(_) => None,
+            },
+            data_files: rundir::data_files(&self.compiled.program),
         };
         let opts = RunOptions {
             out: Some(out.clone()),

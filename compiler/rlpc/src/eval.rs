@@ -11,8 +11,11 @@
 //! }
 //! ```
 //!
-//! (with `--stochastic` the rollout uses `POLICY` itself, so actions are sampled). The
-//! top-level bindings are the same as in training, so the Param slots have the same
+//! (with `--stochastic` the rollout uses `POLICY` itself, so actions are sampled).
+//! The rollouts run with the iteration counter where the run's training ended (its last
+//! checkpoint's iteration, then one more per rollout), so whatever the program computes
+//! from `iteration` — an ε-greedy policy's `linear_schedule` — has its trained value,
+//! not its first. The top-level bindings are the same as in training, so the Param slots have the same
 //! names and are loaded from `params.npz` ([`crate::run::Trainer::restore_params`]);
 //! everything else (environment state, random streams) comes from the init graph with
 //! the run's seed.
@@ -52,6 +55,11 @@ pub struct EvalOptions {
     /// The first episode will be drawn (`rlpc eval --frames/--gif`): refuse an environment
     /// with no renderer before evaluating, not after.
     pub render: bool,
+    /// The value of the iteration counter (`iteration`) while the policy acts, and so of
+    /// anything computed from it, such as a `linear_schedule`'s ε. `None`: for a run
+    /// directory, the iteration its training ended at (its last checkpoint's), so a
+    /// schedule reads its final value; for [`evaluate_program`], 0.
+    pub iteration: Option<u64>,
 }
 
 impl Default for EvalOptions {
@@ -63,6 +71,7 @@ impl Default for EvalOptions {
             env: "env".into(),
             epsilon: None,
             render: false,
+            iteration: None,
         }
     }
 }
@@ -87,6 +96,9 @@ pub struct EvalReport {
     pub first_episode_obs: Vec<Vec<f64>>,
     /// Actions of environment 0's first episode, one per step.
     pub first_episode_actions: Vec<Vec<f64>>,
+    /// The iteration counter's value while the policy acted (the first rollout's; the
+    /// `k`-th rollout runs at this plus `k`).
+    pub iteration: u64,
 }
 
 impl EvalReport {
@@ -236,7 +248,7 @@ pub fn evaluate(dir: &Path, opts: &EvalOptions) -> Result<EvalReport, String> {
         &run.overrides,
         &run.params,
         &run.params_path,
-        opts,
+        &run.at(opts),
         false,
     )
     .map(|(r, _)| r)
@@ -254,7 +266,7 @@ pub fn collect(dir: &Path, opts: &EvalOptions) -> Result<(EvalReport, Dataset), 
         &run.overrides,
         &run.params,
         &run.params_path,
-        opts,
+        &run.at(opts),
         true,
     )?;
     Ok((report, data.expect("recorded")))
@@ -271,9 +283,19 @@ struct SavedRun {
     overrides: Vec<(String, String)>,
     params: Vec<(String, Tensor)>,
     params_path: PathBuf,
+    /// The iteration training ended at ([`rundir::final_iteration`]).
+    iteration: u64,
 }
 
 impl SavedRun {
+    /// `opts`, acting at the iteration the run ended at unless they say otherwise.
+    fn at(&self, opts: &EvalOptions) -> EvalOptions {
+        EvalOptions {
+            iteration: Some(opts.iteration.unwrap_or(self.iteration)),
+            ..opts.clone()
+        }
+    }
+
     fn load(dir: &Path) -> Result<SavedRun, String> {
         let (source, settings) = rundir::load(dir)?;
         let params_path = dir.join(rundir::PARAMS);
@@ -285,12 +307,15 @@ impl SavedRun {
             ));
         }
         let params = rlp_runtime::io::load_npz(&params_path).map_err(|e| e.to_string())?;
-        // The saved text is compiled as the file it was trained from, so that relative
-        // `use "./…"` imports and `dataset(…)` paths resolve as they did in training
-        // (as `rlpc run --resume` does).
+        let iteration = rundir::final_iteration(dir).unwrap_or(settings.iterations);
+        // The saved text is compiled as the file it was trained from, at its absolute
+        // path when the run recorded its directory, so that relative `use "./…"`
+        // imports and `dataset(…)` paths resolve as they did in training, whatever the
+        // working directory (as `rlpc run --resume` does).
         Ok(SavedRun {
             source,
-            base: settings.file.clone(),
+            base: settings.program_path(),
+            iteration,
             modules: rundir::load_modules(dir)?,
             seed: settings.seed,
             overrides: settings.overrides(),
@@ -411,9 +436,9 @@ fn play(
                 Ok(s) => fields.push((name, s)),
                 Err(e) if name != "log_prob" => return Err(e),
                 Err(_) if opts.stochastic || opts.epsilon.is_some() => eprintln!(
-                    "note: the policy has no log-probability of its actions (it is \
-                     deterministic, or adds noise without a density), so the dataset has no \
-                     `log_probs`"
+                    "note: the policy gives no log-probability of its actions (it is \
+                     deterministic, or samples them without a density, as an ε-greedy or \
+                     noise-adding policy does), so the dataset has no `log_probs`"
                 ),
                 Err(_) => {}
             }
@@ -422,7 +447,8 @@ fn play(
     } else {
         None
     };
-    for it in 0..rounds {
+    let first = opts.iteration.unwrap_or(0);
+    for it in first..first + rounds {
         trainer.step(it, None)?;
         if let Some(r) = &mut recorder {
             r.round(&trainer, steps, &trainer.slots[done_s].to_f64_vec());
@@ -488,6 +514,7 @@ fn play(
         env_constructor: constructor,
         first_episode_obs: first_obs,
         first_episode_actions: first_act,
+        iteration: first,
     };
     Ok((report, data))
 }

@@ -304,6 +304,7 @@ fn command(cli: Cli) -> ExitCode {
                 env,
                 epsilon: None,
                 render: frames.is_some() || gif.is_some(),
+                iteration: None,
             };
             match eval(&dir, &opts, frames.as_deref(), gif.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -329,6 +330,7 @@ fn command(cli: Cli) -> ExitCode {
                 env,
                 epsilon,
                 render: false,
+                iteration: None,
             };
             match collect(&dir, &opts, &out) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -467,6 +469,9 @@ fn command(cli: Cli) -> ExitCode {
             else {
                 return ExitCode::FAILURE;
             };
+            // From here a Ctrl-C is caught and acted on where it leaves the run directory
+            // whole: before it is written, after it is started, or after an iteration.
+            interrupt::catch();
             // The state first, then the run directory: a program that does not fit in
             // memory leaves no run behind.
             let trainer = match run::Trainer::new(&compiled) {
@@ -485,12 +490,29 @@ fn command(cli: Cli) -> ExitCode {
                 .out
                 .clone()
                 .expect("a CLI run always has a run directory");
+            if interrupt::requested() {
+                eprintln!("interrupted before the run started; nothing was written");
+                return ExitCode::from(130);
+            }
+            let fresh = run_dir.is_some();
             if let Some((source, settings)) = run_dir
                 && let Err(e) = rundir::start(&out, &source, &settings)
                     .and_then(|()| rundir::save_modules(&out, &sources, &settings.file))
             {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
+            }
+            if interrupt::requested() {
+                if fresh {
+                    eprintln!(
+                        "interrupted before the first iteration; nothing was trained (`{}` \
+                         holds only the program and its settings)",
+                        out.display()
+                    );
+                } else {
+                    eprintln!("interrupted before resuming; nothing was trained");
+                }
+                return ExitCode::from(130);
             }
             if !quiet {
                 eprintln!("{label}; writing {}", out.display());
@@ -501,7 +523,6 @@ fn command(cli: Cli) -> ExitCode {
                 done += 1;
                 iterations.is_none_or(|n| done < n) && !interrupt::requested()
             };
-            interrupt::catch();
             match run::train_with(trainer, &opts, Some(&sources), &mut within_cap) {
                 Ok(s) => {
                     let last = s
@@ -618,6 +639,8 @@ fn new_run(
         .ok()?;
     let settings = rundir::Settings {
         iterations: compiled.program.iterations,
+        program_dir: Some(rundir::absolute_dir_of(&file)),
+        data_files: rundir::data_files(&compiled.program),
         file,
         seed,
         backend,
@@ -658,7 +681,15 @@ fn resume_run(dir: PathBuf) -> Option<Started> {
     let modules = rundir::load_modules(&dir)
         .map_err(|e| eprintln!("error: {e}"))
         .ok()?;
-    let file = settings.file.clone();
+    // From the program's own directory (recorded absolute), so its relative paths
+    // resolve as they did whatever the working directory is now.
+    let file = settings.program_path();
+    for warning in settings.changed_data() {
+        eprintln!(
+            "warning: {warning}; the resumed run reads it as it is now, so it is no longer \
+             bit-identical to an uninterrupted one"
+        );
+    }
     let t0 = std::time::Instant::now();
     let (compiled, sources) = compile_text(
         &file,
@@ -859,7 +890,7 @@ fn collect(
     data.save(out).map_err(|e| e.to_string())?;
     let how = match (opts.epsilon, opts.stochastic) {
         (Some(e), _) => format!("mode, random with probability {e}"),
-        (None, true) => "stochastic".to_string(),
+        (None, true) => format!("stochastic, at iteration {}", report.iteration),
         (None, false) => "mode".to_string(),
     };
     println!(
@@ -883,9 +914,9 @@ fn eval(
 ) -> Result<(), String> {
     let r = rlpc::eval::evaluate(dir, opts)?;
     let mode = if opts.stochastic {
-        "stochastic (sampled) actions"
+        format!("stochastic (sampled) actions at iteration {}", r.iteration)
     } else {
-        "deterministic (mode) actions"
+        "deterministic (mode) actions".to_string()
     };
     println!(
         "evaluated {} with {mode}: {} episodes of `{}` in `{}` ({} environments, {} rollout{} of {} steps)",

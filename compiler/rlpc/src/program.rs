@@ -362,6 +362,9 @@ pub struct Program {
     /// them: what `--set` may override), by name in binding order, as resolved (after
     /// overrides): the program's hyperparameters, for `hparams.json` ([`crate::hparams`]).
     pub hyperparameters: Vec<(String, serde_json::Value)>,
+    /// The data files the program read while it compiled (`dataset`, `pretrained`), as
+    /// resolved, in the order read: a run records them to notice when one changes.
+    pub files_read: Vec<std::path::PathBuf>,
 }
 
 impl Program {

@@ -4,7 +4,8 @@
 //! runs/<name>/
 //!   program.rlp      the main file's text, as compiled
 //!   modules.json     the texts of the user's own modules it `use`s, by path
-//!   settings.json    how it was run: file, seed, backend, --set overrides, iterations…
+//!   settings.json    how it was run: file, seed, backend, --set overrides, iterations,
+//!                    the program's directory (absolute), the data files it read…
 //!   hparams.json     settings and plain top-level bindings, flat (crate::hparams)
 //!   metrics.csv      one row per iteration
 //!   tensorboard/     with --tensorboard, the metrics as TensorBoard events
@@ -70,6 +71,55 @@ pub struct Settings {
     /// again when the run is resumed).
     #[serde(default)]
     pub tensorboard: bool,
+    /// The directory of the program file, absolute: relative paths in the program
+    /// (`use "./…"`, `dataset("…")`, `pretrained(…, "…")`) are read from it when the run
+    /// is resumed or evaluated, whatever the working directory. `None` in settings
+    /// written before it was recorded (those resolve `file` from the working directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program_dir: Option<PathBuf>,
+    /// The data files the program read while it compiled (`dataset(…)`,
+    /// `pretrained(…)`), each with its size and a checksum when the run started: a
+    /// resumed run reads them again, and one that changed since is warned about.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_files: Vec<DataFile>,
+}
+
+/// A file a program read, as it was when the run started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataFile {
+    /// Absolute.
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// CRC-32C of the contents, as 8 hex digits.
+    pub crc32c: String,
+}
+
+impl DataFile {
+    /// `path`'s size and checksum now.
+    pub fn read(path: &Path) -> Result<DataFile, String> {
+        let bytes = fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        Ok(DataFile {
+            path: path.to_path_buf(),
+            bytes: bytes.len() as u64,
+            crc32c: format!("{:08x}", crc32c::crc32c(&bytes)),
+        })
+    }
+
+    /// Why the file is not as recorded (changed, or gone), if it is not.
+    pub fn changed(&self) -> Option<String> {
+        match DataFile::read(&self.path) {
+            Err(e) => Some(e),
+            Ok(now) if now.bytes != self.bytes => Some(format!(
+                "it had {} bytes when the run started and has {} now",
+                self.bytes, now.bytes
+            )),
+            Ok(now) if now.crc32c != self.crc32c => Some(format!(
+                "its contents changed since the run started (CRC-32C {} then, {} now)",
+                self.crc32c, now.crc32c
+            )),
+            Ok(_) => None,
+        }
+    }
 }
 
 /// Compile time of a run, in milliseconds.
@@ -89,6 +139,26 @@ rather than replacing it, so the run is determined by both: --seed 0 with seed: 
 from --seed 1 with seed: 0";
 
 impl Settings {
+    /// The program file as compiled when resuming or evaluating: in `program_dir` when
+    /// that is recorded, so relative paths resolve from the program's directory.
+    pub fn program_path(&self) -> PathBuf {
+        match (&self.program_dir, self.file.file_name()) {
+            (Some(dir), Some(name)) => dir.join(name),
+            _ => self.file.clone(),
+        }
+    }
+
+    /// Warnings for the data files that are not as they were when the run started.
+    pub fn changed_data(&self) -> Vec<String> {
+        self.data_files
+            .iter()
+            .filter_map(|f| {
+                f.changed()
+                    .map(|why| format!("the data file `{}` changed: {why}", f.path.display()))
+            })
+            .collect()
+    }
+
     /// The overrides as `(name, value)` pairs, as the front end takes them.
     pub fn overrides(&self) -> Vec<(String, String)> {
         self.set
@@ -101,9 +171,12 @@ impl Settings {
 
 /// Creates `dir` for a fresh run and writes `program.rlp` and `settings.json`.
 ///
-/// Outputs a previous run left in `dir` that this run would otherwise mix with its own
-/// are removed: its checkpoints (so `--resume` can never pick up another run's state
-/// before this one's first checkpoint) and its `params.npz`. Other files are left alone.
+/// The outputs a previous run left in `dir` are removed first, so that an interrupted
+/// start never leaves a mix of the two runs: its checkpoints (so `--resume` can never
+/// pick up another run's state before this one's first checkpoint), `params.npz`,
+/// `metrics.csv`, the learning curve of each metric `metrics.csv` names, `hparams.json`,
+/// `modules.json` and the TensorBoard event files. Only those names are removed; other
+/// files are left alone.
 pub fn start(dir: &Path, source: &str, settings: &Settings) -> Result<(), String> {
     fs::create_dir_all(dir)
         .map_err(|e| format!("cannot create the run directory `{}`: {e}", dir.display()))?;
@@ -118,12 +191,25 @@ pub fn start(dir: &Path, source: &str, settings: &Settings) -> Result<(), String
 /// Writes `modules.json`: the text of every user module the program in `main` read (each
 /// file in `sources` but the main file, the stdlib and `--set`), by the path its `use`
 /// resolved to — the key the loader looks texts up by ([`load_modules`]).
+///
+/// The paths are made absolute (from the working directory, which they were resolved
+/// from), as the program is compiled from its absolute path ([`Settings::program_path`])
+/// when resumed or evaluated; those of a program given as text (`<string>`) are kept.
 pub fn save_modules(dir: &Path, sources: &SourceMap, main: &Path) -> Result<(), String> {
     let main = main.display().to_string();
-    let modules: BTreeMap<&str, &str> = sources
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let modules: BTreeMap<String, &str> = sources
         .files()
         .filter(|(name, _)| *name != main && !name.starts_with('<'))
-        .map(|(name, text)| (name, &**text))
+        .map(|(name, text)| {
+            // A program given as text (`<string>`) is compiled under that name again,
+            // its modules resolved as they were.
+            if main.starts_with('<') {
+                return (name.to_string(), &**text);
+            }
+            let path = crate::sema::modules::fold_dots(&cwd.join(name));
+            (path.display().to_string(), &**text)
+        })
         .collect();
     let mut json = serde_json::to_vec_pretty(&modules).expect("texts serialize to JSON");
     json.push(b'\n');
@@ -146,6 +232,39 @@ pub fn load_modules(dir: &Path) -> Result<HashMap<PathBuf, String>, String> {
         .into_iter()
         .map(|(k, v)| (crate::sema::modules::fold_dots(Path::new(&k)), v))
         .collect())
+}
+
+/// Each file `program` read while it compiled, with its size and checksum now (a file
+/// that cannot be read again is left out: it was read a moment ago, and the run goes on).
+pub fn data_files(program: &crate::program::Program) -> Vec<DataFile> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut out: Vec<DataFile> = vec![];
+    for path in &program.files_read {
+        let path = crate::sema::modules::fold_dots(&cwd.join(path));
+        if out.iter().all(|f| f.path != path)
+            && let Ok(f) = DataFile::read(&path)
+        {
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// The directory of the program file `file` (as given on the command line), absolute,
+/// with `.` and `..` folded: what [`Settings::program_dir`] records.
+pub fn absolute_dir_of(file: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let full = crate::sema::modules::fold_dots(&cwd.join(file));
+    full.parent().map(Path::to_path_buf).unwrap_or(full)
+}
+
+/// The iteration the run in `dir` has reached: that of the checkpoint `latest.json`
+/// names (a finished run's last checkpoint is written with its `params.npz`); `None`
+/// when there is none.
+pub fn final_iteration(dir: &Path) -> Option<u64> {
+    let bytes = fs::read(dir.join(CHECKPOINTS).join(rlp_runtime::checkpoint::LATEST)).ok()?;
+    let latest: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    latest.get("step")?.as_u64()
 }
 
 /// Reads back what [`start`] wrote: the program text and the settings.
@@ -190,6 +309,23 @@ fn remove_previous_outputs(dir: &Path) -> Result<(), String> {
         )),
     };
     remove(dir.join(PARAMS))?;
+    // The plots first, while `metrics.csv` still names them.
+    if let Ok((columns, _)) = rlp_runtime::metrics::read_metrics_csv(&dir.join(METRICS)) {
+        for name in columns
+            .iter()
+            .skip(rlp_runtime::metrics::FIXED_COLUMNS.len())
+        {
+            remove(dir.join(crate::plot::plot_file_name(name)))?;
+        }
+    }
+    for name in [METRICS, crate::hparams::HPARAMS, MODULES] {
+        remove(dir.join(name))?;
+    }
+    for events in
+        crate::tensorboard::event_files(&dir.join(crate::tensorboard::DIR)).unwrap_or_default()
+    {
+        remove(events)?;
+    }
     let ckpts = dir.join(CHECKPOINTS);
     let Ok(entries) = fs::read_dir(&ckpts) else {
         return Ok(());

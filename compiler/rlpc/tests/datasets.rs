@@ -578,3 +578,122 @@ fn collecting_from_a_policy_without_a_density_says_there_are_no_log_probs() {
     let data = Dataset::load(&file).unwrap();
     assert!(data.field("log_probs").is_none());
 }
+
+/// `rlpc` run from `cwd`.
+fn rlpc_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rlpc"))
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .expect("run rlpc")
+}
+
+/// A program's relative paths (`dataset("expert.npz")`, `pretrained(…, "runs/bc")`)
+/// are read from its own directory when the run is evaluated, collected from or
+/// resumed from another working directory; a dataset that changed before a resume is
+/// warned about, by name.
+#[test]
+fn eval_collect_and_resume_read_relative_paths_from_the_programs_directory() {
+    let root = scratch("cwd");
+    let home = root.join("project");
+    let elsewhere = root.join("elsewhere");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data");
+    std::fs::copy(data.join("cartpole_expert.npz"), home.join("expert.npz")).unwrap();
+    std::fs::write(
+        home.join("bc.rlp"),
+        "\
+use std.env.cartpole
+use std.replay.{transitions, draw}
+use std.losses.{nll_categorical}
+
+env    = cartpole(envs: 4)
+ds     = dataset(\"expert.npz\", fields: transitions(env))
+net    = mlp(env.obs, [16], env.actions)
+policy = categorical(net)
+opt    = adam(lr: 1e-3)
+
+train iterations: 40 {
+  improve mb   = draw(ds, 64)
+          loss = nll_categorical(net(mb.obs), mb.action)
+          minimize loss with opt
+  log     nll = loss
+}
+",
+    )
+    .unwrap();
+    let o = rlpc_in(&home, &["run", "bc.rlp", "--out", "runs/bc", "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let run = home.join("runs/bc");
+    let run = run.to_str().unwrap();
+    let o = rlpc_in(&elsewhere, &["eval", run, "--episodes", "2"]);
+    assert!(o.status.success(), "eval from elsewhere: {}", text(&o));
+    let o = rlpc_in(
+        &elsewhere,
+        &["collect", run, "--episodes", "2", "--out", "x.npz"],
+    );
+    assert!(o.status.success(), "collect from elsewhere: {}", text(&o));
+    assert!(elsewhere.join("x.npz").is_file());
+    // A program reading the run's parameters by a relative path, evaluated elsewhere.
+    std::fs::write(
+        home.join("pt.rlp"),
+        "\
+use std.env.cartpole
+env    = cartpole(envs: 4)
+policy = pretrained(categorical(mlp(env.obs, [16], env.actions)), \"runs/bc\", name: \"net\")
+train iterations: 2 {
+  sample batch = rollout(env, policy, steps: 50)
+  log    return = nanmean(env.episode_return)
+}
+",
+    )
+    .unwrap();
+    let o = rlpc_in(&home, &["run", "pt.rlp", "--out", "runs/pt", "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pt = home.join("runs/pt");
+    let o = rlpc_in(
+        &elsewhere,
+        &["eval", pt.to_str().unwrap(), "--episodes", "2"],
+    );
+    assert!(
+        o.status.success(),
+        "pretrained, eval from elsewhere: {}",
+        text(&o)
+    );
+    // Stopped after 20 iterations, resumed from elsewhere: the data is found, and it is
+    // the same data, so nothing is said about it.
+    let o = rlpc_in(
+        &home,
+        &[
+            "run",
+            "bc.rlp",
+            "--out",
+            "runs/part",
+            "--quiet",
+            "--iterations",
+            "20",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let part = home.join("runs/part");
+    let part = part.to_str().unwrap();
+    let o = rlpc_in(
+        &elsewhere,
+        &["run", "--resume", part, "--quiet", "--iterations", "5"],
+    );
+    assert!(o.status.success(), "resume from elsewhere: {}", text(&o));
+    assert!(!text(&o).contains("warning"), "{}", text(&o));
+    // The dataset replaced before the rest is resumed: a warning naming it.
+    std::fs::copy(data.join("cartpole_medium.npz"), home.join("expert.npz")).unwrap();
+    let o = rlpc_in(&elsewhere, &["run", "--resume", part, "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let said = text(&o);
+    let expert = home.join("expert.npz");
+    assert!(
+        said.contains("warning: the data file")
+            && said.contains(expert.to_str().unwrap())
+            && said.contains("bit-identical"),
+        "{said}"
+    );
+}

@@ -147,8 +147,10 @@ fn saved_policy_matches_in_memory_policy() {
     for (n, v) in &mem {
         assert_eq!(param(&saved, n), v.to_f64_vec(), "parameter {n}");
     }
+    // Both act at the iteration training ended at, as `evaluate` does by default.
     let opts = EvalOptions {
         episodes: 6,
+        iteration: Some(iterations),
         ..EvalOptions::default()
     };
     let from_dir = evaluate(run, &opts).unwrap();
@@ -310,4 +312,78 @@ train iterations: 2 {
     let o = rlpc(&["eval", run.to_str().unwrap(), "--episodes", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("return:"));
+}
+
+/// `--stochastic` (and `collect --stochastic`) act with the iteration counter where the
+/// run ended, so a schedule over `iteration` has its trained value: here ε falls from 1
+/// to 0 over the 20 iterations, so the ε-greedy policy's sampled actions are all its
+/// greedy action (1). At iteration 0 (ε = 1) they are uniformly random.
+#[test]
+fn stochastic_eval_and_collect_act_at_the_iteration_the_run_ended() {
+    let d = scratch("schedule");
+    let file = d.join("eps.rlp");
+    std::fs::write(
+        &file,
+        "\
+use std.env.cartpole
+use std.explore.{epsilon_greedy_policy, linear_schedule}
+
+env    = cartpole(envs: 4, seed: 1)
+bias   = zeros([2])
+q      = obs -> stack([0.0 * obs[:, 0], 1.0 + 0.0 * obs[:, 0]]) + bias
+eps    = linear_schedule(1.0, 0.0, 20)
+policy = epsilon_greedy_policy(q, eps)
+
+train iterations: 20 {
+  sample batch = rollout(env, policy, steps: 10)
+  log    eps = eps()
+}
+",
+    )
+    .unwrap();
+    let out = d.join("run");
+    let o = rlpc(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = out.to_str().unwrap();
+    let sto = rlpc(&["eval", dir, "--episodes", "8", "--stochastic"]);
+    assert!(sto.status.success(), "{}", stderr(&sto));
+    assert!(stdout(&sto).contains("at iteration 20"), "{}", stdout(&sto));
+    let x = d.join("sampled.npz");
+    let o = rlpc(&[
+        "collect",
+        dir,
+        "--episodes",
+        "8",
+        "--stochastic",
+        "--out",
+        x.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let actions =
+        |data: &rlp_runtime::dataset::Dataset| data.field("action").expect("actions").to_f64_vec();
+    let data = rlp_runtime::dataset::Dataset::load(&x).unwrap();
+    let a = actions(&data);
+    assert!(!a.is_empty() && a.iter().all(|&a| a == 1.0), "{a:?}");
+    // At iteration 0, ε = 1: the same policy acts at random.
+    let opts = EvalOptions {
+        episodes: 8,
+        stochastic: true,
+        iteration: Some(0),
+        ..EvalOptions::default()
+    };
+    let (report, data) = rlpc::eval::collect(&out, &opts).unwrap();
+    assert_eq!(report.iteration, 0);
+    let a = actions(&data);
+    let zeros = a.iter().filter(|&&a| a == 0.0).count();
+    assert!(
+        zeros * 4 > a.len(),
+        "{zeros} of {} actions 0 at ε = 1",
+        a.len()
+    );
 }

@@ -1018,3 +1018,143 @@ fn resume_falls_back_to_the_newest_intact_checkpoint() {
         assert_eq!(rows, metrics_without_wall(&full), "{dir:?}");
     }
 }
+
+/// `--set loss=mse` on a string binding (the shell removed the quotes of
+/// `--set loss="mse"`): the error says to quote the value for the shell.
+#[test]
+fn an_unquoted_string_override_says_to_quote_it() {
+    let root = scratch("unquoted");
+    let file = root.join("s.rlp");
+    std::fs::write(
+        &file,
+        "loss = \"huber\"\nx = zeros([])\ntrain iterations: 1 {\n  fit x <- x + 1.0\n  log x = x\n}\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "run",
+        s(&file),
+        "--out",
+        s(&root.join("run")),
+        "--quiet",
+        "--set",
+        "loss=mse",
+    ]);
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(said.contains(r#"--set 'loss="mse"'"#), "{said}");
+    assert!(!said.contains("add `use"), "{said}");
+    ok(&[
+        "run",
+        s(&file),
+        "--out",
+        s(&root.join("run")),
+        "--quiet",
+        "--set",
+        r#"loss="mse""#,
+    ]);
+}
+
+/// A fresh run into a directory that holds an earlier run removes that run's outputs
+/// before writing its own — metrics, the plot of a metric it does not log, checkpoints,
+/// parameters, TensorBoard events — and leaves files rlpc did not write alone.
+#[test]
+fn a_fresh_run_removes_the_outputs_of_the_run_it_replaces() {
+    let root = scratch("replace");
+    let first = root.join("first.rlp");
+    std::fs::write(
+        &first,
+        "x = zeros([])\ntrain iterations: 3 {\n  fit x <- x + 1.0\n  log eps = x\n}\n",
+    )
+    .unwrap();
+    let out = root.join("run");
+    ok(&[
+        "run",
+        s(&first),
+        "--out",
+        s(&out),
+        "--quiet",
+        "--tensorboard",
+    ]);
+    assert!(out.join("eps.png").is_file());
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let second = root.join("second.rlp");
+    std::fs::write(
+        &second,
+        "y = zeros([])\ntrain iterations: 2 {\n  fit y <- y + 2.0\n  log other = y\n}\n",
+    )
+    .unwrap();
+    ok(&["run", s(&second), "--out", s(&out), "--quiet"]);
+    assert!(!out.join("eps.png").exists(), "the old run's plot survived");
+    assert!(out.join("other.png").is_file());
+    let events = std::fs::read_dir(out.join("tensorboard")).map_or(0, |d| d.count());
+    assert_eq!(events, 0, "the old run's TensorBoard events survived");
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    let header = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(
+        header.starts_with("iteration,env_steps,wall_s,other\n"),
+        "{header}"
+    );
+}
+
+/// Ctrl-C at any moment of a fresh run's start-up into a directory holding an earlier
+/// run never leaves the two mixed: either the earlier run is untouched (the signal came
+/// while compiling) or none of its outputs are left; an exit status of 130 comes with a
+/// message.
+#[test]
+fn ctrl_c_during_start_up_never_leaves_a_mixed_run_directory() {
+    let root = scratch("ctrlc-start");
+    let first = root.join("first.rlp");
+    std::fs::write(
+        &first,
+        "x = zeros([])\ntrain iterations: 3 {\n  fit x <- x + 1.0\n  log eps = x\n}\n",
+    )
+    .unwrap();
+    let second = root.join("second.rlp");
+    std::fs::write(
+        &second,
+        "y = zeros([])\ntrain iterations: 2_000_000 {\n  fit y <- y + 2.0\n  log other = y\n}\n",
+    )
+    .unwrap();
+    let out = root.join("run");
+    for delay_ms in [0u64, 20, 40, 60, 80, 100, 130, 160, 200, 300] {
+        let _ = std::fs::remove_dir_all(&out);
+        ok(&["run", s(&first), "--out", s(&out), "--quiet"]);
+        let child = rlpc()
+            .args(["run", s(&second), "--out", s(&out), "--quiet"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        // SAFETY: sending a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+        let o = child.wait_with_output().unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let program = std::fs::read_to_string(out.join("program.rlp")).unwrap();
+        if program.contains("log eps") {
+            // Killed before the run directory was touched: the first run is whole.
+            assert!(out.join("eps.png").is_file() && out.join("params.npz").is_file());
+        } else {
+            assert!(!out.join("eps.png").exists(), "{delay_ms} ms: {said}");
+            let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap_or_default();
+            let header = csv.lines().next().unwrap_or_default();
+            assert!(
+                !header.split(',').any(|c| c == "eps"),
+                "{delay_ms} ms: the old metrics.csv survived"
+            );
+        }
+        if o.status.code() == Some(130) {
+            assert!(
+                said.contains("interrupted"),
+                "{delay_ms} ms: exit 130 without a message"
+            );
+        }
+    }
+}

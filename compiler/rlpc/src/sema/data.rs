@@ -47,6 +47,7 @@ pub fn dataset_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
     let mut parts = Vec::with_capacity(paths.len());
     for p in &paths {
         let full = resolve(&base, p);
+        el.files_read.push(full.clone());
         let mut d = Dataset::load(&full).map_err(|e| {
             Diag::new("dataset", e.to_string())
                 .label(lp, "read here")
@@ -122,7 +123,8 @@ fn path_type(v: &Value, at: Loc) -> Diag {
 fn base_dir(el: &Elab, at: Loc) -> PathBuf {
     let file = Path::new(el.mods.sources.name(at.file));
     match file.parent() {
-        Some(p) if file.is_file() => p.to_path_buf(),
+        // A saved run is compiled from its program's absolute path, which may be gone.
+        Some(p) if file.is_file() || file.is_absolute() => p.to_path_buf(),
         _ => PathBuf::new(),
     }
 }
@@ -283,6 +285,7 @@ pub fn pretrained_builtin(el: &mut Elab, mut a: Args) -> R<Value> {
     if file.is_dir() {
         file = file.join("params.npz");
     }
+    el.files_read.push(file.clone());
     let saved = rlp_runtime::io::load_npz(&file)
         .map_err(|e| Diag::new("pretrained", e.to_string()).label(lp, "read here"))?;
     let params = super::params::collect_params(el, &m);

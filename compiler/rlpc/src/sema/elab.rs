@@ -105,6 +105,8 @@ pub struct Elab<'a> {
     last_compare: Option<(Loc, String)>,
     /// Warnings so far, each once (a body traced twice warns once).
     pub warnings: Vec<Diag>,
+    /// The data files read so far (`dataset`, `pretrained`), as resolved.
+    pub files_read: Vec<std::path::PathBuf>,
     expr_depth: usize,
     /// The expression being elaborated; nodes are tagged with it.
     pub loc: Loc,
@@ -160,6 +162,7 @@ impl<'a> Elab<'a> {
             call_names: vec![],
             last_compare: None,
             warnings: vec![],
+            files_read: vec![],
             expr_depth: 0,
             loc: Loc::default(),
             counter: SlotId(0),

@@ -6,8 +6,13 @@ use super::value::{Frame, Value};
 use crate::diag::{Diag, Loc};
 use rlp_syntax::ast::{self, Item, StmtKind};
 
-/// Evaluates the override bindings (plain values: numbers, bools, strings, lists).
-pub(super) fn override_values(el: &mut Elab, m: ModId) -> R<Vec<(String, Value, Loc)>> {
+/// Evaluates the override bindings (plain values: numbers, bools, strings, lists) of the
+/// `--set` module `m`, for the program whose main module is `main`.
+pub(super) fn override_values(
+    el: &mut Elab,
+    m: ModId,
+    main: &ast::Module,
+) -> R<Vec<(String, Value, Loc)>> {
     let module = el.mods.module(m);
     let file = module.file;
     let ast = module.ast.clone();
@@ -22,7 +27,9 @@ pub(super) fn override_values(el: &mut Elab, m: ModId) -> R<Vec<(String, Value, 
             return Err(Diag::new("parse", "`--set` takes NAME=VALUE")
                 .label(Loc::new(file, ast::Span::new(0, 0)), "here"));
         };
-        let v = el.expr(value, &frame)?;
+        let v = el
+            .expr(value, &frame)
+            .map_err(|d| unquoted_string(d, &names[0].name, value, main))?;
         if !is_plain(&v) {
             return Err(Diag::new(
                 "type-mismatch",
@@ -33,6 +40,35 @@ pub(super) fn override_values(el: &mut Elab, m: ModId) -> R<Vec<(String, Value, 
         out.push((names[0].name.clone(), v, Loc::new(file, *span)));
     }
     Ok(out)
+}
+
+/// `d`, the error of a `--set NAME=WORD` whose WORD is not a name, with a help saying
+/// to quote it for the shell when the program binds NAME to a string: the shell strips
+/// the quotes of `--set loss="mse"`, leaving the name `mse`.
+fn unquoted_string(d: Diag, name: &str, value: &ast::Expr, main: &ast::Module) -> Diag {
+    let ast::ExprKind::Name(word) = &value.kind else {
+        return d;
+    };
+    let binds_string = main.items.iter().any(|item| {
+        matches!(item, Item::Stmt(ast::Stmt {
+            kind: StmtKind::Let { names, value, .. }, ..
+        }) if names.len() == 1 && names[0].name == name
+            && matches!(value.kind, ast::ExprKind::Str(_)))
+    });
+    if !binds_string || d.code != "unknown-name" {
+        return d;
+    }
+    let word = &word.name;
+    Diag {
+        message: format!(
+            "`--set {name}={word}`: `{name}` is a string, and `{word}` is not a name (the \
+             shell removes the quotes of `{name}=\"{word}\"`)"
+        ),
+        help: Some(format!(
+            "quote the value for the shell too: `--set '{name}=\"{word}\"'`"
+        )),
+        ..d
+    }
 }
 
 /// The override if it has the kind of the binding it replaces (an int may set a float).

@@ -53,7 +53,7 @@ pub fn lower_opts(
         Some(m) => {
             // Name before value: `--set lr=abc` on a program without `lr` is about `lr`.
             check_override_names(&el, m, &module)?;
-            override_values(&mut el, m)?
+            override_values(&mut el, m, &module)?
         }
         None => vec![],
     };
@@ -207,6 +207,7 @@ pub fn lower_opts(
         warnings: el.warnings,
         data: el.data,
         hyperparameters,
+        files_read: el.files_read,
     };
     if !el.opts.keep_unread {
         program.prune_unread_transients();
