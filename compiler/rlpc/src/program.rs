@@ -493,13 +493,55 @@ pub fn summary(p: &Program) -> String {
 
 /// Which nodes of `g` depend on one of the inputs `from` marks (through any argument:
 /// a scan depends on all of its inputs).
+///
+/// Through a scan, element by element: a carry or per-step output is reached only when
+/// its own computation reads a reached argument (or a reached carry), so a rollout whose
+/// episode-return carry starts as NaN marks that carry and what is computed from it,
+/// not every field of the batch it stacks.
 fn reaches_from_inputs(g: &rlp_ir::Graph, from: &[bool]) -> Vec<bool> {
     let mut reach = vec![false; g.nodes.len()];
+    // The reach of each element of a scan node's tuple, by the scan's node index.
+    let mut elements: std::collections::HashMap<usize, Vec<bool>> = Default::default();
     for (i, node) in g.nodes.iter().enumerate() {
-        reach[i] = match node.op {
-            rlp_ir::Op::Input(k) => from.get(k).copied().unwrap_or(false),
+        reach[i] = match &node.op {
+            rlp_ir::Op::Input(k) => from.get(*k).copied().unwrap_or(false),
+            rlp_ir::Op::Scan(scan) => {
+                let args: Vec<bool> = node.args.iter().map(|a| reach[a.index()]).collect();
+                let out = scan_reach(scan, &args);
+                let any = out.iter().any(|&r| r);
+                elements.insert(i, out);
+                any
+            }
+            rlp_ir::Op::Project(k) => match elements.get(&node.args[0].index()) {
+                Some(out) => out.get(*k).copied().unwrap_or(true),
+                None => reach[node.args[0].index()],
+            },
             _ => node.args.iter().any(|a| reach[a.index()]),
         };
     }
     reach
+}
+
+/// Which elements of a scan's tuple (`[final carries…, stacked outputs…]`) are reached,
+/// given which of its arguments (`[carries…, sequences…, invariants…]`) are: the body's
+/// reach, with a carry that the body reaches fed back until nothing changes.
+fn scan_reach(scan: &rlp_ir::Scan, args: &[bool]) -> Vec<bool> {
+    // Body inputs: the arguments in order (a sequence's slice stands for the sequence),
+    // then the step index, which nothing marks.
+    let mut inputs: Vec<bool> = args.to_vec();
+    inputs.push(false);
+    loop {
+        let body = reaches_from_inputs(&scan.body, &inputs);
+        let out: Vec<bool> = scan.body.outputs.iter().map(|o| body[o.index()]).collect();
+        let mut changed = false;
+        for k in 0..scan.n_carry {
+            if out[k] && !inputs[k] {
+                inputs[k] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return out;
+        }
+    }
 }

@@ -391,6 +391,30 @@ fn a_tensor_index_beside_a_slice_says_how_to_pick_per_row() {
     ));
 }
 
+/// An environment of the user's own, with `step`'s returned record given by `ret`.
+fn own_env(ret: &str) -> String {
+    format!(
+        "fn reset(n: int) {{ zeros([n, 2]) }}\nfn step(s: [N, 2], a: [N, 1]) {{\n  x = s[:, 0] + 0.1 * a[:, 0]\n  {ret}\n}}\n\
+         env = environment(envs: 4, max_steps: 20, obs: 2, act_dim: 1, act_low: -1.0, act_high: 1.0, reset: reset, step: step)\n\
+         policy = gaussian(mlp(env.obs, [8], env.act_dim), env.act_dim)\n\
+         train iterations: 2 {{\n  sample batch = rollout(env, policy, steps: 4)\n  log r = mean(batch.reward)\n}}\n"
+    )
+}
+
+#[test]
+fn a_step_that_changes_the_state_dtype_names_the_field() {
+    insta::assert_snapshot!(check(&own_env(
+        "{ state: f64(stack([x, s[:, 1]], axis: 1)), reward: x, terminated: x > 1.0 }"
+    )));
+}
+
+#[test]
+fn a_step_reward_with_an_extra_axis_names_the_field() {
+    insta::assert_snapshot!(check(&own_env(
+        "{ state: stack([x, s[:, 1]], axis: 1), reward: reshape(x, [4, 1]), terminated: x > 1.0 }"
+    )));
+}
+
 #[test]
 fn shape_whose_size_overflows() {
     insta::assert_snapshot!(check_within_16g(

@@ -295,6 +295,31 @@ fn a_huge_learning_rate_is_traced_to_the_source() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// A NaN in a logged value computed from the batch stops the run: only values computed
+/// from a "no value yet" source (an environment's episode return before its first
+/// episode ends) may be NaN, and the rollout that carries that return does not make its
+/// other fields such values.
+#[test]
+fn a_nan_metric_from_the_batch_stops_the_run() {
+    let root = scratch("nan_metric");
+    let file = root.join("nan.rlp");
+    std::fs::write(
+        &file,
+        "use std.env.cartpole\nenv = cartpole(envs: 4)\npolicy = categorical(mlp(env.obs, [8], env.actions))\n\
+         train iterations: 10 {\n  sample batch = rollout(env, policy, steps: 8)\n  \
+         log return = nanmean(env.episode_return), bad = log(f32(iteration) - 3.0 + 0.0 * mean(batch.reward))\n}\n",
+    )
+    .unwrap();
+    let r = run(&["run", s(&file), "--out", s(&root.join("out")), "--quiet"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("iteration 0") && err.contains("non-finite value"),
+        "{err}"
+    );
+    assert!(err.contains("`log`"), "the culprit is named: {err}");
+}
+
 #[test]
 fn unwritable_run_directory_is_a_clean_error() {
     let root = scratch("unwritable");

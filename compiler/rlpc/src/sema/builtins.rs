@@ -1795,12 +1795,14 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
                 ));
             }
             Ix::At(v, li) => {
-                return Err(Diag::new("type-mismatch", format!("cannot index with {}", v.kind()))
-                    .label(li, "index")
-                    .help(
-                        "use an int, a slice `a:b`, the loop variable of a scan, or an i32 \
+                return Err(
+                    Diag::new("type-mismatch", format!("cannot index with {}", v.kind()))
+                        .label(li, "index")
+                        .help(
+                            "use an int, a slice `a:b`, the loop variable of a scan, or an i32 \
                          tensor alone (`x[idx]`) to gather",
-                    ));
+                        ),
+                );
             }
         }
     }

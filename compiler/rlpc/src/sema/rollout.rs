@@ -111,8 +111,10 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
             out.field(name).ok_or_else(|| Diag::new("type-mismatch", format!("an environment's `step` returns a record with `state`, `reward` and `terminated`; `{name}` is missing")).label(call, "in this rollout"))
         };
         let s2 = el.to_tensor(&get("state")?, call, None)?;
+        step_state(el, &envr.step, &s2, &s.ty, call)?;
         let s2 = el.convert(&s2, &s.ty, call)?;
         let reward = el.to_tensor(&get("reward")?, call, Some(DType::F32))?;
+        step_reward(el, &envr.step, &reward, n, call)?;
         let reward = el.cast(&reward, DType::F32)?;
         let reward = el.convert(&reward, &TensorType::new(DType::F32, vec![n]), call)?;
         check_step_fields(el, &envr.step, &out, call)?;
@@ -315,6 +317,58 @@ fn check_step_fields(el: &Elab, step: &Value, out: &Value, call: Loc) -> R<()> {
     Err(d.label(call, "in this rollout").help(
         "`step` returns `state`, `reward`, `terminated` (bool) and optionally `truncated` (bool); `done` is `terminated or truncated`",
     ))
+}
+
+/// The `state` `step` returns keeps the type `reset` gave it: a silent cast would drop
+/// precision (an f64 state stored as f32) or change the shape the policy sees.
+fn step_state(el: &mut Elab, step: &Value, got: &TVal, want: &TensorType, call: Loc) -> R<()> {
+    if got.ty == *want {
+        return Ok(());
+    }
+    let mut d = Diag::new(
+        "type-mismatch",
+        format!(
+            "an environment's `state` must keep the type `reset` gives it ({want}), but `step` \
+             returns {}",
+            got.ty
+        ),
+    );
+    if let Some(at) = returned_field(el, step, "state") {
+        d = d.label(at, format!("this is {}", got.ty));
+    }
+    Err(d.label(call, "in this rollout").help(format!(
+        "return `state` as {want}{}",
+        if got.ty.shape == want.shape {
+            format!(", e.g. `state: {}(…)`", want.dtype)
+        } else {
+            String::new()
+        }
+    )))
+}
+
+/// The `reward` `step` returns: one number per environment, `[N]` (a scalar is
+/// broadcast). `[N, 1]` — a value head's shape — would otherwise fail with a bare shape
+/// message at the rollout.
+fn step_reward(el: &mut Elab, step: &Value, got: &TVal, n: usize, call: Loc) -> R<()> {
+    if got.ty.shape.is_empty() || got.ty.shape == [n] {
+        return Ok(());
+    }
+    let mut d = Diag::new(
+        "shape-mismatch",
+        format!(
+            "an environment's `reward` is one number per environment, [{n}], but `step` \
+             returns {}",
+            got.ty
+        ),
+    );
+    if let Some(at) = returned_field(el, step, "reward") {
+        d = d.label(at, format!("this is {}", got.ty));
+    }
+    d = d.label(call, "in this rollout");
+    if got.ty.shape == [n, 1] {
+        d = d.help("drop the size-1 axis: `reward: r[:, 0]`");
+    }
+    Err(d)
 }
 
 /// A flag `step` returns (`terminated`, `truncated`): a bool per environment. A number
