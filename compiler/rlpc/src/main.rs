@@ -978,6 +978,9 @@ fn plot(
     if opts.y_desc.is_empty() {
         opts.y_desc = metrics.join(", ");
     }
+    for w in rlpc::plot::overlay_warnings(&curves, &opts) {
+        eprintln!("warning: {w}");
+    }
     let png = rlpc::plot::render_overlay(&curves, &opts)?;
     rlp_runtime::io::write_atomic(out, &png).map_err(|e| e.to_string())?;
     eprintln!("wrote {}", out.display());

@@ -389,6 +389,46 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
+/// What would make a curve of [`render_overlay`] useless, one line each: a curve with
+/// no point a logarithmic axis can show, or one whose every point sits at one x (an
+/// offline run against environment steps, which it never takes).
+pub fn overlay_warnings(curves: &[Curve], opts: &OverlayOptions) -> Vec<String> {
+    let mut out = vec![];
+    for c in curves {
+        if c.points.is_empty() {
+            out.push(format!(
+                "`{}` has no finite values: it is not drawn",
+                c.label
+            ));
+            continue;
+        }
+        if opts.log_y && !c.points.iter().any(|p| p.1 > 0.0) {
+            out.push(format!(
+                "`{}` has no value above 0, so a logarithmic y axis shows none of it",
+                c.label
+            ));
+        }
+        if opts.log_x && !c.points.iter().any(|p| p.0 > 0.0) {
+            out.push(format!(
+                "`{}` has no {} above 0, so a logarithmic x axis shows none of it",
+                c.label,
+                opts.x.column()
+            ));
+        }
+        let x0 = c.points[0].0;
+        if c.points.len() > 1 && c.points.iter().all(|p| p.0 == x0) {
+            out.push(format!(
+                "every point of `{}` has {} = {x0} (a run that takes no {}), so it is drawn \
+                 as one vertical line; plot it with `--x iterations`",
+                c.label,
+                opts.x.column(),
+                opts.x.describe()
+            ));
+        }
+    }
+    out
+}
+
 /// Several curves in one PNG, with a legend: solid lines in the palette's colours,
 /// dashed curves in black.
 pub fn render_overlay(curves: &[Curve], opts: &OverlayOptions) -> Result<Vec<u8>, String> {
@@ -506,6 +546,36 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, png::EncodingError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn useless_overlays_are_warned_about() {
+        let opts = |log_y| OverlayOptions {
+            title: "t".into(),
+            x: XAxis::EnvSteps,
+            log_x: false,
+            log_y,
+            x_desc: None,
+            y_desc: "y".into(),
+        };
+        let curve = |label: &str, points: Vec<(f64, f64)>| Curve {
+            label: label.into(),
+            points,
+            dashed: false,
+        };
+        let negative = curve("neg", vec![(1.0, -3.0), (2.0, -1.0)]);
+        let offline = curve("offline", vec![(0.0, 1.0), (0.0, 2.0), (0.0, 3.0)]);
+        let fine = curve("fine", vec![(1.0, 1.0), (2.0, 2.0)]);
+        assert!(overlay_warnings(std::slice::from_ref(&fine), &opts(true)).is_empty());
+        let w = overlay_warnings(&[negative.clone(), fine.clone()], &opts(true));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("`neg`") && w[0].contains("logarithmic y"),
+            "{w:?}"
+        );
+        assert!(overlay_warnings(std::slice::from_ref(&negative), &opts(false)).is_empty());
+        let w = overlay_warnings(&[offline], &opts(false));
+        assert!(w.len() == 1 && w[0].contains("--x iterations"), "{w:?}");
+    }
 
     #[test]
     fn runs_plot_against_env_steps_only_when_every_iteration_takes_some() {
