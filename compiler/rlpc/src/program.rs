@@ -425,10 +425,20 @@ impl Program {
                 continue;
             }
             for s in &stage.writes {
-                let read_elsewhere = self.stages.iter().enumerate().any(|(j, other)| {
-                    other.reads.contains(s) && (other.schedule != stage.schedule || j <= k)
-                });
-                let logged = metrics.contains(s);
+                let readers: Vec<&Stage> = self
+                    .stages
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, other)| {
+                        other.reads.contains(s) && (other.schedule != stage.schedule || *j <= k)
+                    })
+                    .map(|(_, other)| other)
+                    .collect();
+                let read_elsewhere = !readers.is_empty();
+                // Logged here, or only by `log` stages elsewhere (`log x = x` outside the
+                // block that computes `x`): either way a value for the plot, not an input.
+                let logged = metrics.contains(s)
+                    || (read_elsewhere && readers.iter().all(|r| r.kind == StageKind::Log));
                 let slot = &mut self.slots[s.0 as usize];
                 if slot.kind != SlotKind::Transient || !(read_elsewhere || logged) {
                     continue;
