@@ -62,7 +62,13 @@ fn trace(graph: &Graph, inputs: &[Tensor], outputs: &[usize]) -> Option<Culprit>
     for (id, v) in tensor_nodes.into_iter().zip(values) {
         value[id.index()] = Some(v);
     }
-    let bad = |id: NodeId| value[id.index()].as_ref().is_none_or(|t| !t.all_finite());
+    // An input is never the culprit: a stage's inputs were checked when they were written
+    // (a NaN there means "no value yet", as an episode return before its first episode
+    // ends), and a scan body's inputs are carries and slices its own trace accounts for.
+    let bad = |id: NodeId| {
+        !matches!(g.node(id).op, Op::Input(_))
+            && value[id.index()].as_ref().is_none_or(|t| !t.all_finite())
+    };
     let start = outputs
         .iter()
         .filter_map(|&k| graph.outputs.get(k).copied())
@@ -114,17 +120,20 @@ fn trace_scan(scan: &Scan, args: &[Tensor], k: usize) -> Option<Culprit> {
     } else {
         Box::new(0..scan.length)
     };
-    let watched: Vec<usize> = std::iter::once(k).chain(0..n_carry).collect();
     for t in steps {
         let mut inputs = carries.clone();
         inputs.extend(seqs.iter().map(|s| row(s, t)));
         inputs.extend(invariants.iter().cloned());
         inputs.push(Tensor::I32(ndarray::arr0(t as i32).into_dyn()));
         let outs = rlp_ir::interp::run(&scan.body, &inputs).ok()?;
-        if watched
-            .iter()
-            .any(|&i| outs.get(i).is_some_and(|o| !o.all_finite()))
-        {
+        let finite = |i: usize| outs.get(i).is_none_or(Tensor::all_finite);
+        // Output `k`, and every carry that turns non-finite at this step (one that came
+        // in non-finite — a "no value yet" NaN carried along — is not news).
+        let watched: Vec<usize> = std::iter::once(k)
+            .filter(|&i| !finite(i))
+            .chain((0..n_carry).filter(|&i| !finite(i) && carries[i].all_finite()))
+            .collect();
+        if !watched.is_empty() {
             let mut c = trace(&scan.body, &inputs, &watched)?;
             c.loops.insert(0, (t, None));
             return Some(c);

@@ -320,6 +320,31 @@ fn a_nan_metric_from_the_batch_stops_the_run() {
     assert!(err.contains("`log`"), "the culprit is named: {err}");
 }
 
+/// A NaN made inside an environment's own `step` is traced to that expression, past the
+/// episode return the rollout carries (NaN there means "no value yet", not a culprit).
+#[test]
+fn a_nan_made_in_an_environments_step_is_traced_to_its_line() {
+    let root = scratch("nan_env_step");
+    let file = root.join("env.rlp");
+    std::fs::write(
+        &file,
+        "fn reset(n: int) { zeros([n, 1]) }\nfn step(s: [N, 1], a: [N] i32) {\n  x = s[:, 0] + where(a == 1, 1.0, -1.0)\n  \
+         { state: reshape(x, [N, 1]), reward: sqrt(x), terminated: x > 5.0 }\n}\n\
+         env = environment(envs: 4, max_steps: 20, obs: 1, actions: 2, reset: reset, step: step)\n\
+         policy = categorical(mlp(env.obs, [8], env.actions))\n\
+         train iterations: 3 {\n  sample batch = rollout(env, policy, steps: 8)\n  log r = nanmean(env.episode_return)\n}\n",
+    )
+    .unwrap();
+    let r = run(&["run", s(&file), "--out", s(&root.join("out")), "--quiet"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("made by `sqrt`") && err.contains("env.rlp:4:"),
+        "{err}"
+    );
+    assert!(err.contains("in step 0 of the loop"), "{err}");
+}
+
 #[test]
 fn unwritable_run_directory_is_a_clean_error() {
     let root = scratch("unwritable");
