@@ -48,7 +48,7 @@ use std::sync::Mutex;
 
 mod ahead;
 mod lanes;
-mod lazy;
+pub(crate) mod lazy;
 mod math;
 mod random;
 mod simd;

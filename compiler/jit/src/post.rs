@@ -81,12 +81,16 @@ fn split_root(k: &mut Kernel) {
     k.post = Some(PostOp { param, op });
 }
 
-/// How often `v` is used in `k`: as an operand, in an index, or stored.
+/// How often `v` is used in `k`: as an operand, in an index, or stored (an index term
+/// read by an instruction counts twice; only "once or more than once" matters here).
 fn uses(k: &Kernel, v: ValId) -> usize {
-    let in_ops: usize = k
-        .insts
-        .iter()
-        .map(|i| operands(&i.op).iter().filter(|&&o| o == v).count())
+    let in_ops: usize = (0..k.insts.len())
+        .map(|i| {
+            crate::codegen::lazy::operands(k, ValId(i as u32))
+                .iter()
+                .filter(|&&o| o == v)
+                .count()
+        })
         .sum();
     let in_indices = k
         .indices
@@ -99,17 +103,6 @@ fn uses(k: &Kernel, v: ValId) -> usize {
         _ => 0,
     };
     in_ops + in_indices + in_stores
-}
-
-/// The values an instruction reads.
-fn operands(op: &Op) -> Vec<ValId> {
-    match *op {
-        Op::Load { .. } | Op::Const(_) | Op::Coord(_) | Op::Carry(_) | Op::Step => vec![],
-        Op::Unary(_, a) | Op::Cast(a) | Op::Assert(a, _) => vec![a],
-        Op::Binary(_, a, b) => vec![a, b],
-        Op::Select(c, a, b) => vec![c, a, b],
-        Op::Random { c0, c1, .. } => vec![c0, c1],
-    }
 }
 
 impl PostOp {
