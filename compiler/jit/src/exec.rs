@@ -23,6 +23,8 @@ use rlp_runtime::{DType, Executable, RunError, Tensor};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::pool::{Job, SpinPool};
+
 /// Kernels with fewer scalar operations than this run on the calling thread: below it,
 /// waking other threads costs more than it saves.
 pub const PARALLEL_MIN_WORK: usize = 32 * 1024;
@@ -145,9 +147,7 @@ impl JitExecutable {
             0 => Threads::Global,
             1 => Threads::One,
             n => Threads::Pool(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .build()
+                SpinPool::new(n)
                     .map_err(|e| JitError::Unsupported(format!("cannot start {n} threads: {e}")))?,
             ),
         };
@@ -367,22 +367,31 @@ impl JitExecutable {
 /// Where large kernels run. The schedule itself always runs on the caller's thread:
 /// handing a whole run to a pool costs microseconds, more than a small graph takes.
 enum Threads {
-    /// Rayon's global pool.
+    /// The process-wide pool (as many threads as rayon's global pool).
     Global,
     /// The caller's thread only.
     One,
     /// A pool of its own.
-    Pool(rayon::ThreadPool),
+    Pool(SpinPool),
 }
 
 impl Threads {
+    fn pool(&self) -> Option<&SpinPool> {
+        match self {
+            Threads::Global => Some(SpinPool::global()),
+            Threads::One => None,
+            Threads::Pool(p) => Some(p),
+        }
+    }
+
+    /// How many threads a split may use.
+    fn count(&self) -> usize {
+        self.pool().map_or(1, SpinPool::threads)
+    }
+
     /// Runs `f` over `0..units` in chunks, possibly in parallel; `f` returns a status.
     fn split(&self, units: usize, work: usize, f: &(dyn Fn(usize, usize) -> i32 + Sync)) -> i32 {
-        let count = match self {
-            Threads::Global => rayon::current_num_threads(),
-            Threads::One => 1,
-            Threads::Pool(p) => p.current_num_threads(),
-        };
+        let count = self.count();
         if count <= 1 || units < 2 || units.saturating_mul(work) < PARALLEL_MIN_WORK {
             return f(0, units);
         }
@@ -404,16 +413,11 @@ impl Threads {
             done: AtomicUsize::new(0),
             statuses: (0..chunks).map(|_| AtomicI32::new(0)).collect(),
         });
-        // The caller works too: it would otherwise block while the pool ran the chunks
-        // (the main thread is not a pool thread), so one helper fewer than the count.
-        for _ in 1..count {
-            let job = Arc::clone(&job);
-            match self {
-                Threads::Pool(p) => p.spawn(move || job.work()),
-                _ => rayon::spawn(move || job.work()),
-            }
+        // The caller works too, and alone when another caller holds the pool.
+        let pool = self.pool().expect("count > 1 means a pool");
+        if !pool.run(Arc::clone(&job) as Arc<dyn Job>) {
+            job.work();
         }
-        job.work();
         // Chunks claimed by helpers may still be running; they are short.
         let mut spins = 0u32;
         while job.done.load(Ordering::Acquire) < chunks {
@@ -446,6 +450,12 @@ struct SplitJob {
     next: AtomicUsize,
     done: AtomicUsize,
     statuses: Vec<AtomicI32>,
+}
+
+impl Job for SplitJob {
+    fn run(&self) {
+        self.work();
+    }
 }
 
 impl SplitJob {
@@ -540,7 +550,7 @@ fn matmul_with_epilogue(
     args: &[*mut u8],
     post: Option<PostOp>,
 ) -> i32 {
-    let blocks = m.blocks();
+    let blocks = m.blocks(threads.count());
     let work =
         m.k.saturating_mul(m.n)
             .saturating_mul(blocks.first().map_or(0, |b| b.2 - b.1));
@@ -567,6 +577,32 @@ fn matmul_with_epilogue(
         }
         0
     })
+}
+
+/// A matrix product without an epilogue: by blocks of rows on the executor's threads
+/// when it is cut into several, else one `gemm` call (which may use rayon's threads for
+/// a large product of few rows).
+///
+/// # Safety
+/// As [`native::matmul`].
+unsafe fn matmul(threads: &Threads, m: &crate::kernel::MatMul, ptrs: &[*mut u8]) {
+    let blocks = m.blocks(threads.count());
+    if blocks.len() <= 1 {
+        // SAFETY: forwarded from the caller.
+        return unsafe { native::matmul(m, ptrs) };
+    }
+    let work =
+        m.k.saturating_mul(m.n)
+            .saturating_mul(blocks.first().map_or(0, |b| b.2 - b.1));
+    let ptrs = Args(ptrs);
+    threads.split(blocks.len(), work, &move |b0, b1| {
+        let ptrs = ptrs;
+        for &(p, r0, r1) in blocks.get(b0..b1).unwrap_or(&[]) {
+            // SAFETY: blocks cover disjoint rows of the product's output.
+            unsafe { native::product_rows(m, ptrs.0, p, r0, r1, gemm::Parallelism::None) };
+        }
+        0
+    });
 }
 
 /// Released buffers by dtype and length, ready for reuse.
@@ -733,7 +769,7 @@ impl<'p, 's> Frame<'p, 's> {
             }
             // SAFETY: every buffer a step touches is allocated with its declared size.
             (Step::MatMul(m), _) => {
-                unsafe { native::matmul(m, &self.ptrs) };
+                unsafe { matmul(self.threads, m, &self.ptrs) };
                 Ok(())
             }
             (Step::Native(n), _) => {

@@ -147,13 +147,19 @@ pub const EPILOGUE_ROWS: usize = 256;
 impl MatMul {
     /// The row ranges a product with an epilogue runs in: one range up to
     /// [`EPILOGUE_ROWS`] rows (or for a one-column product), else near-equal blocks of
-    /// about that many (never a lone row).
-    pub fn row_blocks(&self) -> Vec<(usize, usize)> {
+    /// about that many (never a lone row). A product large enough to be worth threads
+    /// ([`SPLIT_MIN_MACS`]) is cut into at least `parts` blocks of at least
+    /// [`SPLIT_MIN_ROWS`] rows, so a batch of 256 rows is not left to one thread; the
+    /// blocks change where rows are computed, never how (see [`EPILOGUE_ROWS`]).
+    pub fn row_blocks(&self, parts: usize) -> Vec<(usize, usize)> {
         // A value head (`n = 1`): gemm's result depends on how many rows it is given.
         if self.n == 1 {
             return vec![(0, self.m)];
         }
-        let blocks = self.m.div_ceil(EPILOGUE_ROWS).max(1);
+        let mut blocks = self.m.div_ceil(EPILOGUE_ROWS).max(1);
+        if self.m.saturating_mul(self.n).saturating_mul(self.k) >= SPLIT_MIN_MACS {
+            blocks = blocks.max(parts.min(self.m / SPLIT_MIN_ROWS));
+        }
         let per = self.m.div_ceil(blocks).max(1);
         (0..blocks)
             .map(|b| (b * per, ((b + 1) * per).min(self.m)))
@@ -162,14 +168,22 @@ impl MatMul {
     }
 
     /// The blocks of a product with an epilogue, every product of a batched one:
-    /// `(product, first row, end row)`.
-    pub fn blocks(&self) -> Vec<(usize, usize, usize)> {
-        let rows = self.row_blocks();
+    /// `(product, first row, end row)`; `parts` as in [`MatMul::row_blocks`].
+    pub fn blocks(&self, parts: usize) -> Vec<(usize, usize, usize)> {
+        let rows = self.row_blocks(parts);
         (0..self.batch)
             .flat_map(|b| rows.iter().map(move |&(r0, r1)| (b, r0, r1)))
             .collect()
     }
 }
+
+/// Multiply-adds from which a product with an epilogue is cut into one block per thread
+/// (the same size from which a product without one uses `gemm`'s threads).
+pub const SPLIT_MIN_MACS: usize = 1 << 22;
+
+/// The fewest rows in a block cut for threads: each block packs the right-hand operand
+/// again, which a few rows would not repay.
+pub const SPLIT_MIN_ROWS: usize = 32;
 
 /// Data movement done by plain Rust on contiguous buffers.
 #[derive(Clone, Debug)]

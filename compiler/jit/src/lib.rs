@@ -33,6 +33,7 @@ pub mod fuse;
 pub mod kernel;
 mod lower;
 mod native;
+mod pool;
 mod post;
 mod scan;
 mod view;

@@ -174,6 +174,40 @@ fn a_long_chain_is_one_kernel_without_deep_recursion() {
     same_bits(&jit(&g, true, 1).run(&inputs).unwrap()[0], &want[0]).unwrap();
 }
 
+/// A product with no epilogue, large enough to be cut into a block of rows per thread
+/// (and a batched one, whose products run side by side): the same bits as the
+/// interpreter's single `gemm` call, with a plain product's layouts (`Xᵀ`, `Wᵀ`).
+#[test]
+fn large_plain_products_split_by_rows_agree_with_one_product() {
+    let f = DType::F32;
+    let mut rng = Gen(67);
+    for (batch, rows, k, n) in [
+        (1, 256, 256, 96),
+        (1, 64, 256, 256),
+        (1, 100, 300, 200),
+        (3, 128, 128, 128),
+    ] {
+        let shape = |r: usize, c: usize| {
+            if batch == 1 {
+                vec![r, c]
+            } else {
+                vec![batch, r, c]
+            }
+        };
+        let g = graph(&[ty(f, &shape(rows, k)), ty(f, &shape(k, n))], |g, x| {
+            vec![g.add(Op::MatMul, vec![x[0], x[1]]).unwrap()]
+        });
+        let s = fuse(&g, true).unwrap();
+        assert_eq!(kinds(&s), ["matmul"], "{batch}x{rows}x{k}x{n}: {s}");
+        let inputs = rng.inputs(&g, false);
+        let want = check(&g, &inputs);
+        for threads in [2, 3] {
+            let got = jit(&g, true, threads).run(&inputs).unwrap();
+            same_bits(&got[0], &want[0]).unwrap();
+        }
+    }
+}
+
 /// A dense layer `tanh(x @ w + b)`: the bias and activation run as the product's
 /// epilogue, row block by row block, and agree bit for bit with the interpreter and the
 /// unfused schedule (one product of every row) at sizes of one block, of several
@@ -198,6 +232,10 @@ fn bias_and_activation_run_as_the_matmul_epilogue() {
         (600, 64, 48),
         // Thirteen blocks over two or three threads: chunks of blocks past the end.
         (3300, 8, 8),
+        // Large enough to be cut into a block per thread below EPILOGUE_ROWS rows.
+        (256, 256, 96),
+        (64, 256, 256),
+        (100, 256, 256),
     ] {
         let g = layer(rows, k, n);
         let s = fuse(&g, true).unwrap();
@@ -206,7 +244,7 @@ fn bias_and_activation_run_as_the_matmul_epilogue() {
             unreachable!()
         };
         assert!(m.epilogue.is_some());
-        assert!(m.row_blocks().iter().all(|(a, b)| b - a > 1 || rows == 1));
+        assert!(m.row_blocks(3).iter().all(|(a, b)| b - a > 1 || rows == 1));
         let inputs = rng.inputs(&g, false);
         let want = check(&g, &inputs);
         for threads in [2, 3] {
