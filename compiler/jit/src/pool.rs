@@ -128,7 +128,7 @@ impl Shared {
                     break;
                 }
                 spins = spins.wrapping_add(1);
-                if spins % 256 == 0 && since.elapsed() > SPIN {
+                if spins.is_multiple_of(256) && since.elapsed() > SPIN {
                     self.park(seen);
                 } else {
                     std::hint::spin_loop();
