@@ -13,7 +13,10 @@ With --peers PYTHON (a Python with d3rlpy, see bench/offline_d3rlpy.py), the sam
 datasets, network sizes, batch size and update counts go through d3rlpy in the same
 run, for the datasets and seeds named by --peer-datasets and --peer-seeds, with as many
 torch threads as rlpc has cores; its time is of the updates alone (minibatch sampling
-included), rlpc's of the whole loop (updates and evaluation episodes).
+included), rlpc's of the whole loop (updates and evaluation episodes). It then prints,
+for each peer row, the FLOP of the update's matrix products (from `rlpc explain`) and
+the rate they would need to run at for 5x d3rlpy's speed, against the best f32
+matrix-product rate torch reaches on this machine in the same run.
 
     python3 bench/offline.py --updates 5000                       # rlpc only
     python3 bench/offline.py --updates 5000 --peers /tmp/peers/bin/python \
@@ -26,6 +29,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -124,6 +128,54 @@ def run_peer(python, env, algo, dataset, seed, updates, tmp):
     return json.loads(line[0]) if line else None
 
 
+def flop_per_update(env, algo):
+    """2 x the multiply-adds of the matrix products in the program's update stage (the
+    stage holding `minimize`, the largest), from `rlpc explain --no-kernels`."""
+    program = ENVS[env]["algos"][algo][0]
+    cmd = [RLPC, "explain", "--no-kernels", os.path.join(ROOT, "examples", program)]
+    for x in ENVS[env].get("extra", {}).get(algo, ([], []))[0]:
+        cmd += ["--set", x]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    shapes, per_stage, stage = {}, {}, None
+    for line in out.splitlines():
+        m = re.match(r"== stage (.*?):", line)
+        if m:
+            stage, shapes = m.group(1), {}
+            per_stage[stage] = 0
+            continue
+        m = re.match(r"(%\d+) = (\S+)(.*) : \w+\[([\d,]*)\]", line)
+        if not m or stage is None:
+            continue
+        node, op, args, shape = m.groups()
+        shapes[node] = [int(x) for x in shape.split(",") if x]
+        if op.startswith("matmul"):
+            x, w = (shapes[o] for o in re.findall(r"%\d+", args)[:2])
+            rows = 1
+            for d in x[:-1]:
+                rows *= d
+            per_stage[stage] += 2 * rows * x[-1] * (w[-1] if len(w) > 1 else 1)
+    return max(per_stage.values())
+
+
+def gemm_rate(python):
+    """The peer's best f32 matrix-product rate (GFLOP/s) with as many threads as cores,
+    over square products of 256 to 2048 and the [2048, 256] x [256, 256] of a batch."""
+    code = ("import time, torch, os\n"
+            "torch.set_num_threads(os.cpu_count())\n"
+            "best = 0.0\n"
+            "for m, k, n in [(256, 256, 256), (2048, 256, 256), (1024, 1024, 1024), (2048, 2048, 2048)]:\n"
+            "    a, b = torch.randn(m, k), torch.randn(k, n)\n"
+            "    for _ in range(20): a @ b\n"
+            "    reps = max(3, int(2e9 / (2 * m * k * n)))\n"
+            "    for _ in range(3):\n"
+            "        t = time.perf_counter()\n"
+            "        for _ in range(reps): a @ b\n"
+            "        best = max(best, 2 * m * k * n * reps / (time.perf_counter() - t) / 1e9)\n"
+            "print(best)\n")
+    done = subprocess.run([python, "-c", code], check=True, capture_output=True, text=True)
+    return float(done.stdout.strip())
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--updates", type=int, default=5000)
@@ -163,6 +215,7 @@ def main():
             print(f"  {algo:<6}" + "".join(f"{c:>24}" for c in cells), flush=True)
     if not a.peers:
         return
+    peer_time = {}
     print(f"\nd3rlpy, {a.updates} updates, seeds {a.peer_seeds}: seconds per 10,000 updates "
           f"and normalised score, against rlpc on the same data")
     for env in a.envs.split(","):
@@ -180,6 +233,16 @@ def main():
                           f"{r['seconds_per_10k']:7.1f} s/10k, score {r['normalised']:6.1f} | "
                           f"rlpc {ours:6.1f} s/10k, score {mine:6.1f} | "
                           f"{r['seconds_per_10k'] / ours:5.1f}x faster", flush=True)
+                    peer_time[(env, algo)] = r["seconds_per_10k"]
+    # What 5x d3rlpy's speed would take: the update's matrix products alone, at a rate
+    # set against the best the peer's BLAS reaches on this machine in this run.
+    bound = gemm_rate(a.peers)
+    print(f"\nbest f32 matrix-product rate (torch, {os.cpu_count()} threads): {bound:.0f} GFLOP/s")
+    for (env, algo), peer in peer_time.items():
+        flop = flop_per_update(env, algo)
+        need = flop / (peer / 1e4 / 5) / 1e9
+        print(f"  {env} {algo:<5}: {flop / 1e6:7.1f} MFLOP per update; 5x d3rlpy needs "
+              f"{need:6.1f} GFLOP/s of products alone = {100 * need / bound:5.1f} % of that rate")
 
 
 if __name__ == "__main__":

@@ -655,7 +655,7 @@ fn hint_for(src: &str, scan: &Prescan, span: Span, expected: &[String]) -> Optio
     }
     if found == "=" && (expects("operator") || expects("end of statement")) {
         return Some(
-            "`=` binds plain names (`x = ...`); use `<-` to update a field or element, and `:` for keyword arguments (`f(x: 1)`)"
+            "`=` binds plain names (`x = ...`, or `u, w = ...` without brackets to take a tuple apart); use `<-` to update a field or element, and `:` for keyword arguments (`f(x: 1)`)"
                 .into(),
         );
     }

@@ -121,6 +121,19 @@ impl Dataset {
                 Tensor::F64(a) => Tensor::F32(a.mapv(|v| v as f32)),
                 t => t,
             };
+            if let Tensor::F32(a) = &t
+                && let Some((i, v)) = a.iter().enumerate().find(|(_, v)| !v.is_finite())
+            {
+                // Caught here, not as a NaN in training traced to whatever op first
+                // read the row.
+                let row = i / (a.len() / r).max(1);
+                return Err(DataError::invalid(
+                    path,
+                    format!(
+                        "array `{name}` holds {v} at row {row}; a dataset's values must be finite"
+                    ),
+                ));
+            }
             fields.push((program_name(&name).to_string(), t));
         }
         let rows = rows.map_or(0, |(n, _)| n);
@@ -171,6 +184,10 @@ impl Dataset {
                     ),
                 ));
             }
+        }
+        if !fields.iter().any(|(n, _)| n == "truncated") {
+            // Optional in the file: no episode was cut short.
+            fields.push(("truncated".into(), Tensor::full(DType::Bool, &[rows], 0.0)));
         }
         let ends = episode_ends(&fields, rows);
         let mut episode_starts = vec![0];
@@ -385,6 +402,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("`terminations` is f32, not bool"), "{e}");
+        let mut a = arrays(4, &[3]);
+        a[0].1 = Tensor::from_f64(
+            DType::F64,
+            &[4, 3],
+            &[0., 0., 0., 0., 0., 0., 0., f64::NAN, 0., 0., 0., 0.],
+        );
+        let e = Dataset::from_arrays(Path::new("x.npz"), a)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`x.npz`") && e.contains("`observations` holds NaN at row 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn truncations_are_optional_and_read_as_false() {
+        let d = Dataset::from_arrays(Path::new("x.npz"), arrays(5, &[1])).unwrap();
+        assert_eq!(d.field("truncated").unwrap().dtype(), DType::Bool);
+        assert_eq!(d.field("truncated").unwrap().to_f64_vec(), vec![0.0; 5]);
+        assert_eq!(d.episode_spans(), vec![(0, 2), (2, 3)]);
     }
 
     #[test]

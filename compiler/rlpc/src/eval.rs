@@ -124,13 +124,9 @@ impl EvalReport {
 }
 
 /// The evaluation program: `source` with its `train` block cut out and the evaluation
-/// loop appended. Also returns the environment's constructor name, when known. Errors
+/// loop appended, with the environment's constructor name when known. Errors
 /// when `opts.policy` or `opts.env` is not a top-level binding of `source`.
-pub fn eval_source(
-    source: &str,
-    file: &Path,
-    opts: &EvalOptions,
-) -> Result<(String, Option<String>), String> {
+pub fn eval_source(source: &str, file: &Path, opts: &EvalOptions) -> Result<EvalSource, String> {
     let module = rlp_syntax::parse(source)
         .map_err(|e| format!("`{}` does not parse: {e}", file.display()))?;
     let mut names: Vec<String> = vec![];
@@ -193,6 +189,7 @@ pub fn eval_source(
         at = span.end as usize;
     }
     text.push_str(&source[at..]);
+    let generated = text.len();
     let (policy, env) = (&opts.policy, &opts.env);
     let used_policy = if let Some(eps) = opts.epsilon {
         text.push_str(&format!(
@@ -211,7 +208,21 @@ pub fn eval_source(
     text.push_str(&format!(
         "\ntrain iterations: 1 {{\n  sample __eval_batch = rollout({env}, {used_policy}, steps: {env}.max_steps)\n  log __eval_return = nanmean({env}.episode_return)\n}}\n"
     ));
-    Ok((text, constructor))
+    Ok(EvalSource {
+        text,
+        constructor,
+        generated,
+    })
+}
+
+/// The evaluation program's text ([`eval_source`]).
+pub struct EvalSource {
+    pub text: String,
+    /// The environment's constructor name, when known.
+    pub constructor: Option<String>,
+    /// Where the appended evaluation loop starts in `text`: an error there is about
+    /// the `--policy` / `--env` bindings, not about a line the user wrote.
+    pub generated: usize,
 }
 
 fn flag(what: &str) -> &'static str {
@@ -368,7 +379,11 @@ fn play(
     if opts.episodes == 0 {
         return Err("--episodes must be at least 1".into());
     }
-    let (text, constructor) = eval_source(source, file, opts)?;
+    let EvalSource {
+        text,
+        constructor,
+        generated,
+    } = eval_source(source, file, opts)?;
     // The batch is read from the trainer's slots, not by a stage: keep it.
     let keep = crate::sema::Options {
         keep_unread: true,
@@ -376,17 +391,33 @@ fn play(
     };
     // Compiled as `file` itself, so relative imports and dataset paths resolve from its
     // directory.
-    let (program, _sources) =
+    let (program, sources) =
         crate::front_end_saved(file, &text, modules.clone(), seed, overrides, keep).map_err(
             |(diags, sources)| {
-                format!(
-                    "the evaluation program does not compile:\n{}",
-                    render_fancy(&diags, &sources)
-                )
+                let in_generated = |d: &crate::diag::Diag| {
+                    d.labels.first().is_some_and(|l| {
+                        l.loc.span.start as usize >= generated
+                            && sources.text(l.loc.file).as_ref() == text.as_str()
+                    })
+                };
+                match diags.iter().find(|d| in_generated(d)) {
+                    // The quoted lines would be code the user never wrote.
+                    Some(d) => format!(
+                        "`{}` cannot act in `{}`: {} (`rlpc eval` calls the --policy \
+                         binding on a batch of observations and acts on the `.mode` of the \
+                         distribution it returns, or its `.sample` with --stochastic; the \
+                         --env binding must be an environment)",
+                        opts.policy, opts.env, d.message
+                    ),
+                    None => format!(
+                        "the evaluation program does not compile:\n{}",
+                        render_fancy(&diags, &sources)
+                    ),
+                }
             },
         )?;
     let compiled = run::compile(program, Backend::Jit)?;
-    let mut trainer = Trainer::new(&compiled)?;
+    let mut trainer = Trainer::with_sources(&compiled, Some(&sources))?;
     trainer.restore_params(params, params_file)?;
     let slot = |field: &str| {
         let name = format!("tmp.__eval_batch.{field}");

@@ -166,6 +166,21 @@ pub fn check_file(path: &Path, seed: u64, opts: sema::Options) -> CheckResult {
     })
 }
 
+/// [`check_file`] with `--set NAME=VALUE` overrides: the program as a run with them
+/// would compile it (a library has no bindings to override, so `settings` must be
+/// empty for one).
+pub fn check_file_with(
+    path: &Path,
+    seed: u64,
+    settings: &[(String, String)],
+    opts: sema::Options,
+) -> CheckResult {
+    if settings.is_empty() {
+        return check_file(path, seed, opts);
+    }
+    front_end_opts(path, seed, settings, opts).map(|(p, sources)| (Checked::Program(p), sources))
+}
+
 /// [`check_file`] for source text (tests and tools).
 pub fn check_source(name: &str, text: &str, seed: u64) -> CheckResult {
     with_stack(|| {

@@ -163,6 +163,10 @@ enum Cmd {
         /// machine's, or RLPC_MEMORY_LIMIT).
         #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
         memory_limit: Option<MemoryBudget>,
+        /// Override a top-level binding, as `rlpc run --set` does (repeatable): check
+        /// the variant a run would compile.
+        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_setting)]
+        set: Vec<(String, String)>,
     },
     /// Print a generated reference: `rlpc doc builtins > docs/builtins.md`, `rlpc doc stdlib > docs/stdlib.md`.
     Doc {
@@ -186,6 +190,9 @@ enum Cmd {
         /// `cuda` (or `cuda-cpu`): show each kernel's generated CUDA source.
         #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
         backend: BackendArg,
+        /// Override a top-level binding, as `rlpc run --set` does (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_setting)]
+        set: Vec<(String, String)>,
     },
     /// Format FILE in the canonical layout (comments kept). Prints it, or with
     /// `--write` replaces the file; `--check` exits 1 if it is not formatted.
@@ -263,9 +270,14 @@ fn main() -> ExitCode {
 
 fn command(cli: Cli) -> ExitCode {
     match cli.cmd {
-        Cmd::Check { file, memory_limit } => match rlpc::check_file(
+        Cmd::Check {
+            file,
+            memory_limit,
+            set,
+        } => match rlpc::check_file_with(
             &file,
             0,
+            &set,
             rlpc::sema::Options {
                 memory: memory_limit.unwrap_or_default(),
                 ..Default::default()
@@ -397,7 +409,8 @@ fn command(cli: Cli) -> ExitCode {
             all_passes,
             no_kernels,
             backend,
-        } => match rlpc::front_end(&file, seed) {
+            set,
+        } => match rlpc::front_end_with(&file, seed, &set) {
             Ok((p, _)) => {
                 match rlpc::explain::explain(
                     &p,
@@ -474,7 +487,7 @@ fn command(cli: Cli) -> ExitCode {
             interrupt::catch();
             // The state first, then the run directory: a program that does not fit in
             // memory leaves no run behind.
-            let trainer = match run::Trainer::new(&compiled) {
+            let trainer = match run::Trainer::with_sources(&compiled, Some(&sources)) {
                 Ok(t) => t,
                 Err(e) => {
                     eprintln!("error: {e}");

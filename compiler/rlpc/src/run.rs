@@ -276,6 +276,16 @@ impl<'c> Trainer<'c> {
     /// start empty (it writes them before anything reads them), so the state is not held
     /// twice while it is initialised. An allocation that fails is an error.
     pub fn new(c: &'c Compiled) -> Result<Trainer<'c>, String> {
+        Trainer::with_sources(c, None)
+    }
+
+    /// [`Trainer::new`], with the program's sources so that an error in the init graph
+    /// (an index out of range, a non-finite value in a top-level binding) names the
+    /// line that made it.
+    pub fn with_sources(
+        c: &'c Compiled,
+        sources: Option<&SourceMap>,
+    ) -> Result<Trainer<'c>, String> {
         let init = &c.program.init;
         let store = match c.resident {
             Some(target) => Some(resident::slot_store(c, target)?),
@@ -324,7 +334,7 @@ impl<'c> Trainer<'c> {
         for (s, rows) in &c.program.data {
             t.slots[s.0 as usize] = rows.clone();
         }
-        t.run_stage(init, c.init.as_ref(), None, None)?;
+        t.run_stage(init, c.init.as_ref(), sources, None)?;
         Ok(t)
     }
 
@@ -909,7 +919,7 @@ pub fn train(
     opts: &RunOptions,
     sources: Option<&SourceMap>,
 ) -> Result<Summary, String> {
-    train_from(Trainer::new(c)?, opts, sources)
+    train_from(Trainer::with_sources(c, sources)?, opts, sources)
 }
 
 /// [`train`] from a trainer made with [`Trainer::new`]: the command line makes it

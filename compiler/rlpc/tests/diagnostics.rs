@@ -676,3 +676,61 @@ fn a_loss_from_an_earlier_stage_value_says_it_is_a_constant() {
 fn every_without_a_unit() {
     insta::assert_snapshot!(check(&program("  every 2 {\n    log a = 1.0\n  }")));
 }
+
+#[test]
+fn a_metric_logged_twice_points_at_both() {
+    insta::assert_snapshot!(check(
+        "o = zeros([])\ntrain iterations: 2 {\n  fit o <- o + 1.0\n  log a = o, a = o * 2.0\n}\n"
+    ));
+}
+
+#[test]
+fn a_metric_logged_in_a_stage_level_loop_is_logged_twice() {
+    insta::assert_snapshot!(check(
+        "o = zeros([])\ntrain iterations: 2 {\n  for k in range(2) {\n    fit o <- o + 1.0\n    log a = o * k\n  }\n}\n"
+    ));
+}
+
+#[test]
+fn a_metric_named_like_a_fixed_column() {
+    insta::assert_snapshot!(check(
+        "o = zeros([])\ntrain iterations: 2 {\n  fit o <- o + 1.0\n  log iteration = o\n}\n"
+    ));
+}
+
+/// Which of two calls of a function in the user's own file failed: the error inside
+/// the body also points at the call.
+#[test]
+fn an_error_in_a_same_file_function_names_the_call() {
+    insta::assert_snapshot!(check(
+        "fn center(x) {\n  m = mean(x, axis: 0)\n  x - reshape(m, [m.shape[0], 1])\n}\nnorm = x -> center(x)\na = ones([4, 3])\nb = ones([5, 5])\np = center(b)\nq = norm(a)\ntrain iterations: 1 { log s = sum(p) + sum(q) }\n"
+    ));
+}
+
+#[test]
+fn a_lambda_is_named_by_its_binding() {
+    insta::assert_snapshot!(check(
+        "sc = (x, k) -> x * k\ntrain iterations: 1 { log s = sum(sc(ones([2]), kk: 3.0)) }\n"
+    ));
+}
+
+#[test]
+fn a_ragged_tensor_literal_says_which_lengths() {
+    insta::assert_snapshot!(check(
+        "p = f32([[1.0, 0.0], [0.5]])\ntrain iterations: 1 { log s = sum(p) }\n"
+    ));
+}
+
+#[test]
+fn a_grid_map_with_an_unknown_cell() {
+    insta::assert_snapshot!(check(
+        "use std.env.gridworld.{grid_from_string}\ng = grid_from_string(\"S..X\\n.#.G\")\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}
+
+#[test]
+fn a_ragged_grid_map() {
+    insta::assert_snapshot!(check(
+        "use std.env.gridworld.{grid_from_string}\ng = grid_from_string(\"S...\\n.#.G.\")\ntrain iterations: 1 { log a = 1.0 }\n"
+    ));
+}

@@ -260,6 +260,18 @@ fn clean_errors() {
     let o = rlpc(&["eval", run.to_str().unwrap(), "--env", "world"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("`world`"), "{}", stderr(&o));
+
+    // Bindings that exist but cannot act: the message is about them, not a quote of
+    // the evaluation loop rlpc wrote (code the user never saw).
+    for (flag, name, says) in [
+        ("--policy", "opt", "`opt` cannot act in `env`"),
+        ("--env", "opt", "`policy` cannot act in `opt`"),
+    ] {
+        let o = rlpc(&["eval", run.to_str().unwrap(), flag, name]);
+        assert_eq!(o.status.code(), Some(1));
+        let e = stderr(&o);
+        assert!(e.contains(says) && !e.contains("__eval"), "{e}");
+    }
 }
 
 /// `--gif` on an environment with no renderer is refused before the evaluation runs,

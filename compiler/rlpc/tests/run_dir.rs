@@ -1210,3 +1210,78 @@ fn ctrl_c_during_start_up_never_leaves_a_mixed_run_directory() {
         }
     }
 }
+
+/// Two metrics of one name are a compile error: `rlpc run` stops before touching the
+/// run directory, so an earlier run's outputs there survive.
+#[test]
+fn a_metric_name_clash_fails_before_the_run_directory_is_touched() {
+    let d = scratch("metric-clash");
+    let good = d.join("good.rlp");
+    std::fs::write(
+        &good,
+        "o = zeros([])\ntrain iterations: 2 {\n  fit o <- o + 1.0\n  log a = o\n}\n",
+    )
+    .unwrap();
+    let out = d.join("run");
+    ok(&["run", s(&good), "--out", s(&out), "--quiet"]);
+    let bad = d.join("bad.rlp");
+    std::fs::write(
+        &bad,
+        "o = zeros([])\ntrain iterations: 2 {\n  fit o <- o + 1.0\n  log a = o, a = o * 2.0\n}\n",
+    )
+    .unwrap();
+    for args in [
+        vec!["check", s(&bad)],
+        vec!["run", s(&bad), "--out", s(&out)],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains("the metric `a` is logged twice") && e.contains("bad.rlp:4"),
+            "{e}"
+        );
+    }
+    for f in ["params.npz", "metrics.csv"] {
+        assert!(out.join(f).exists(), "{f} of the earlier run was removed");
+    }
+}
+
+/// An error in the init graph (a top-level binding) names its source line.
+#[test]
+fn an_error_in_a_top_level_binding_names_its_line() {
+    let d = scratch("init-error");
+    let f = d.join("init.rlp");
+    std::fs::write(
+        &f,
+        "t = zeros([3])\nk = i32([1, 7])\nrows = take(t, k)\n\
+         train iterations: 1 { log s = sum(rows) }\n",
+    )
+    .unwrap();
+    let o = run(&["run", s(&f), "--out", s(&d.join("run")), "--quiet"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("stage `init` failed") && e.contains("init.rlp:3:8") && e.contains("take(t, k)"),
+        "{e}"
+    );
+}
+
+/// `rlpc check --set` and `rlpc explain --set` compile the variant a run would.
+#[test]
+fn check_and_explain_take_settings() {
+    let d = scratch("check-set");
+    let f = d.join("p.rlp");
+    std::fs::write(
+        &f,
+        "n = 3\nx = zeros([n])\ntrain iterations: 1 { log s = sum(x) }\n",
+    )
+    .unwrap();
+    let o = ok(&["check", s(&f), "--set", "n=5"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ok"));
+    let o = run(&["check", s(&f), "--set", "m=5"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`n`"));
+    let o = ok(&["explain", s(&f), "--set", "n=5", "--no-kernels"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("f32[5]"));
+}

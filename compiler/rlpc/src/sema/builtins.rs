@@ -257,7 +257,11 @@ impl Builtin {
                     let keep = take_bool(&mut a, "keep")?;
                     a.done(f, &["x", "axis", "keep"])?;
                     let mut t = el.to_tensor(&x, lx, None)?;
-                    if !t.ty.dtype.is_float() {
+                    // A sum of integers stays exact (counts, hashes, indices), as
+                    // `cumsum`, `max` and `min` do; a mean, and a sum of booleans (a
+                    // count used as a float), are f32.
+                    let exact = self == Builtin::Sum && t.ty.dtype == DType::I32;
+                    if !t.ty.dtype.is_float() && !exact {
                         t = el.cast(&t, DType::F32)?;
                     }
                     let before = t.ty.numel();

@@ -678,30 +678,19 @@ impl<'a> Elab<'a> {
         Ok(self.tval(n))
     }
 
+    /// A list of numbers, or nested lists of them (`[[1, 0], [0, 1]]`, a matrix) with
+    /// every list at one depth of one length, as a literal tensor of that shape.
     fn list_tensor(&mut self, items: &[Value], loc: Loc, dtype: Option<DType>) -> R<TVal> {
         let mut vals = vec![];
         let mut float = false;
-        for it in items {
-            match it {
-                Value::Int(i) => vals.push(*i as f64),
-                Value::Float(f) => {
-                    float = true;
-                    vals.push(*f)
-                }
-                _ => {
-                    return Err(
-                        Diag::new("type-mismatch", "a tensor literal holds numbers only")
-                            .label(loc, "in this list"),
-                    );
-                }
-            }
-        }
+        let mut shape = vec![items.len()];
+        flatten_literal(items, 1, &mut shape, &mut vals, &mut float).map_err(|problem| {
+            Diag::new("type-mismatch", format!("a tensor literal {problem}"))
+                .label(loc, "in this list")
+                .help("a tensor literal is numbers, or lists of numbers nested to one depth with equal lengths at each depth (`[[1.0, 0.0], [0.0, 1.0]]`)")
+        })?;
         let d = dtype.unwrap_or(if float { DType::F32 } else { DType::I32 });
-        let n = self.emit_typed(
-            Op::Literal(vals.clone().into()),
-            vec![],
-            TensorType::new(d, vec![vals.len()]),
-        );
+        let n = self.emit_typed(Op::Literal(vals.into()), vec![], TensorType::new(d, shape));
         Ok(self.tval(n))
     }
 
@@ -1248,24 +1237,40 @@ impl<'a> Elab<'a> {
             _ => "a function".to_string(),
         };
         let called = match &f {
-            Value::Closure(_) => field_name(self.mods.sources.snippet(callee_loc))
+            Value::Closure(_) => callee_name(self.mods.sources.snippet(callee_loc))
                 .map_or_else(|| name.clone(), |n| format!("`{n}`")),
             _ => name.clone(),
         };
+        // A call made up by the library check sits at the function's own name.
+        let at_own_name = matches!(&f, Value::Fn(r)
+            if self.mods.module(r.module).file == site.file && r.decl.name.span == site.span);
         self.call_sites.push(site);
         self.call_names
-            .push((called, matches!(f, Value::Builtin(_))));
+            .push((called.clone(), matches!(f, Value::Builtin(_))));
         let out = self.call_inner(f, args, callee_loc);
         self.call_sites.pop();
         self.call_names.pop();
         self.depth -= 1;
         // An error raised inside another file (the stdlib, a user module) also points at
         // the call that led there, so the user sees their own line.
+        // So does one raised in a function of the user's own file, when none of its
+        // labels is inside the call: which of several calls failed is the question.
         out.map_err(|d| {
-            if d.labels.iter().any(|l| l.loc.file == site.file) || site == Loc::default() {
+            let in_call = |l: &crate::diag::Label| {
+                l.loc.file == site.file
+                    && site.span.start <= l.loc.span.start
+                    && l.loc.span.end <= site.span.end
+            };
+            let elsewhere = !d.labels.iter().any(|l| l.loc.file == site.file);
+            let users_own = !self.mods.sources.name(site.file).starts_with("<stdlib>");
+            if site == Loc::default()
+                || at_own_name
+                || d.labels.iter().any(in_call)
+                || !(elsewhere || users_own)
+            {
                 d
             } else {
-                d.label(site, format!("in {name}, called here"))
+                d.label(site, format!("in {called}, called here"))
             }
         })
     }
@@ -1277,7 +1282,8 @@ impl<'a> Elab<'a> {
             Value::Fn(fr) => {
                 let decl = fr.decl.clone();
                 let frame = Frame::root(fr.module);
-                self.bind_params(&decl.params, args, &frame, &decl.name.name, Some(fr.module))?;
+                let shown = format!("`{}`", decl.name.name);
+                self.bind_params(&decl.params, args, &frame, &shown, Some(fr.module))?;
                 let v = self.block(&decl.body, &frame)?;
                 if let Some(ret) = &decl.ret {
                     let mut dims = DimEnv::from_frame(&frame);
@@ -1296,7 +1302,10 @@ impl<'a> Elab<'a> {
             }
             Value::Closure(c) => {
                 let frame = Frame::child(&c.frame);
-                self.bind_params(&c.params, args, &frame, "this function", None)?;
+                // A lambda has no name of its own; the binding it was called through does.
+                let shown = callee_name(self.mods.sources.snippet(callee_loc))
+                    .map_or_else(|| "this function".to_string(), |n| format!("`{n}`"));
+                self.bind_params(&c.params, args, &frame, &shown, None)?;
                 self.expr(&c.body, &frame)
             }
             Value::Module(m) => {
@@ -1330,6 +1339,7 @@ impl<'a> Elab<'a> {
 
     /// Binds call arguments to parameters in `frame`: positional, then keyword, then
     /// defaults; checks declared types and binds the dimension symbols they name.
+    /// `fname` is how messages name the function (already quoted).
     fn bind_params(
         &mut self,
         params: &[ast::Param],
@@ -1347,7 +1357,7 @@ impl<'a> Elab<'a> {
             return Err(Diag::new(
                 "arity",
                 format!(
-                    "`{fname}` takes {} but {} were given",
+                    "{fname} takes {} but {} were given",
                     plural(params.len(), "argument"),
                     args.pos.len()
                 ),
@@ -1363,7 +1373,7 @@ impl<'a> Elab<'a> {
             let Some(i) = params.iter().position(|p| p.name.name == name.name) else {
                 let mut d = Diag::new(
                     "unknown-keyword",
-                    format!("`{fname}` has no parameter `{}`", name.name),
+                    format!("{fname} has no parameter `{}`", name.name),
                 )
                 .label(nl, "unknown keyword");
                 let cands = params.iter().map(|p| p.name.name.as_str());
@@ -1401,7 +1411,7 @@ impl<'a> Elab<'a> {
                     None => {
                         return Err(Diag::new(
                             "arity",
-                            format!("`{fname}` needs the argument `{}`", p.name.name),
+                            format!("{fname} needs the argument `{}`", p.name.name),
                         )
                         .label(call, format!("`{}` missing", p.name.name))
                         .label(Loc::new(file, p.span), "declared here"));
@@ -1853,8 +1863,10 @@ fn widen(a: &TensorType, b: &TensorType) -> Option<TensorType> {
 
 /// The name after the last `.` of a callee's source text (`policy(o).log_prob` →
 /// `log_prob`), if it is one.
-fn field_name(callee: &str) -> Option<&str> {
-    let (_, n) = callee.rsplit_once('.')?;
+/// The name a lambda was called through: `norm` for `norm(x)`, `loss` for
+/// `cfg.loss(x)`; `None` for any other callee expression.
+fn callee_name(callee: &str) -> Option<&str> {
+    let n = callee.rsplit_once('.').map_or(callee, |(_, n)| n);
     let ok = n
         .chars()
         .next()
@@ -2027,4 +2039,45 @@ pub fn plural(n: usize, word: &str) -> String {
     } else {
         format!("{n} {word}s")
     }
+}
+
+/// Appends the numbers of `items` (the lists at `depth`, 1 being the outermost) to
+/// `vals` in row-major order, recording each depth's length in `shape` the first time
+/// it is seen and refusing a list of another length there (or a mix of numbers and
+/// lists). The error says what is wrong.
+fn flatten_literal(
+    items: &[Value],
+    depth: usize,
+    shape: &mut Vec<usize>,
+    vals: &mut Vec<f64>,
+    float: &mut bool,
+) -> Result<(), String> {
+    for it in items {
+        match it {
+            Value::Int(i) if shape.len() == depth => vals.push(*i as f64),
+            Value::Float(f) if shape.len() == depth => {
+                *float = true;
+                vals.push(*f)
+            }
+            Value::List(inner)
+                if shape.len() > depth || vals.is_empty() && depth == shape.len() =>
+            {
+                if shape.len() == depth {
+                    shape.push(inner.len());
+                } else if shape[depth] != inner.len() {
+                    return Err(format!(
+                        "has lists of {} and of {} elements at one depth",
+                        shape[depth],
+                        inner.len()
+                    ));
+                }
+                flatten_literal(inner, depth + 1, shape, vals, float)?;
+            }
+            Value::Int(_) | Value::Float(_) | Value::List(_) => {
+                return Err("mixes numbers and lists at one depth".into());
+            }
+            other => return Err(format!("holds numbers only, not {}", other.kind())),
+        }
+    }
+    Ok(())
 }

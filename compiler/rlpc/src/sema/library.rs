@@ -122,6 +122,12 @@ fn check_function(mods: &Modules, module: ModId, decl: Rc<FnDecl>, seed: u64) ->
     };
     match el.call(f, args, call) {
         Ok(_) => Checked::Ok,
+        // A precondition on values (`require(c == "#" or …)`) says nothing about the
+        // function's shapes when the values are made up.
+        Err(d) if d.code == "require" => Checked::Skipped(format!(
+            "its `require` does not hold for made-up arguments ({})",
+            d.message
+        )),
         Err(d) => Checked::Failed(sizes.explain(d)),
     }
 }

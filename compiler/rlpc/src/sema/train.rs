@@ -162,6 +162,7 @@ pub fn lower_opts(
     let mut lw = Lowering {
         stages: vec![],
         metrics: vec![],
+        metric_locs: vec![],
         open: None,
     };
     lw.body(&mut el, &train.body, &body_frame, Schedule::ALWAYS)?;
@@ -221,11 +222,46 @@ pub fn lower_opts(
 struct Lowering {
     stages: Vec<Stage>,
     metrics: Vec<Metric>,
+    /// Where each of `metrics` is logged, for the error on a second metric of one name.
+    metric_locs: Vec<Loc>,
     /// The stage being built: kind, where it starts, schedule.
     open: Option<(StageKind, Loc, Schedule)>,
 }
 
 impl Lowering {
+    /// Refuses a metric name that `metrics.csv` cannot hold as a column: one logged
+    /// already (two `log`s, or one `log` in a stage-level `for`, which unrolls) or one
+    /// of the columns every row starts with. Caught here, before anything runs, so a
+    /// run never starts (and clears its directory of an earlier run's outputs) only to
+    /// fail writing the header.
+    fn claim_metric_name(&mut self, at: Loc, name: &str) -> R<()> {
+        if rlp_runtime::metrics::FIXED_COLUMNS.contains(&name) {
+            return Err(Diag::new(
+                "duplicate",
+                format!("`{name}` is one of the columns every row of `metrics.csv` starts with"),
+            )
+            .label(at, "a metric of that name")
+            .help(format!(
+                "`{}` are written on every row already; log this value under another name",
+                rlp_runtime::metrics::FIXED_COLUMNS.join("`, `")
+            )));
+        }
+        if let Some(k) = self.metrics.iter().position(|m| m.name == name) {
+            let first = self.metric_locs[k];
+            let diag = Diag::new("duplicate", format!("the metric `{name}` is logged twice"));
+            return Err(if first == at {
+                diag.label(at, "logged on every pass of the loop around it")
+                    .help("a `for` around stages is unrolled, so this `log` runs once per item under one name: log one value per item from a list (`log a0 = …, a1 = …`) or a reduction over the items")
+            } else {
+                diag.label(first, "first logged here")
+                    .label(at, "and again here")
+                    .help("each metric is a column of `metrics.csv`: give this one another name")
+            });
+        }
+        self.metric_locs.push(at);
+        Ok(())
+    }
+
     fn body(
         &mut self,
         el: &mut Elab,
@@ -251,6 +287,7 @@ impl Lowering {
                 StmtKind::Log { entries } => {
                     self.open_stage(el, fr, StageKind::Log, loc, sched)?;
                     for (name, e) in entries {
+                        self.claim_metric_name(el.at(fr, name.span), &name.name)?;
                         let v = el.expr(e, fr)?;
                         let l = el.at(fr, e.span);
                         let t = el.to_tensor(&v, l, Some(DType::F32))?;
@@ -654,9 +691,16 @@ fn assign(el: &mut Elab, target: &Value, value: &Value, lt: Loc, lv: Loc) -> R<(
         let v = el.to_tensor(value, lv, None)?;
         return el.write_slot(*s, &v);
     }
-    if let (Value::Record(_), Value::Record(_)) = (target, value)
-        && holds_state(el, target)
-    {
+    let structured = matches!(
+        (target, value),
+        (Value::Record(_), Value::Record(_))
+            | (
+                Value::List(_) | Value::Tuple(_),
+                Value::List(_) | Value::Tuple(_)
+            )
+    );
+    // (Parameters go by the copy below, module by module.)
+    if structured && holds_state(el, target) && collect_params(el, target).is_empty() {
         return assign_fields(el, target, value, lt, lv);
     }
     let dst = collect_params(el, target);
@@ -699,7 +743,7 @@ fn holds_state(el: &Elab, v: &Value) -> bool {
         .any(|t| matches!(t.src, Src::Slot(s) if el.slots[s.0 as usize].kind == SlotKind::State))
 }
 
-/// `record <- record`: each state tensor of `target` gets the value in the same place of
+/// `record <- record` (or list, tuple): each state tensor of `target` gets the value in the same place of
 /// `value` (fields by name, list items by position); numbers, strings and functions in
 /// `target` are left alone.
 fn assign_fields(el: &mut Elab, target: &Value, value: &Value, lt: Loc, lv: Loc) -> R<()> {

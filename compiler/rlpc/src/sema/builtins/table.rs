@@ -189,7 +189,7 @@ pub const SIGNATURES: &[Signature] = &[
     Signature { name: "where", family: Tensor, params: &[req("cond", "bool | bool tensor"), req("a", "any"), req("b", "any")], returns: "tensor | any", doc: "`a` where `cond` holds, else `b`: elementwise for a tensor condition, a compile-time choice for a bool." },
     Signature { name: "stop", family: Tensor, params: &[req("x", "tensor | number")], returns: "tensor", doc: "`x`, with no gradient flowing back through it." },
     // ---- tensor: reductions ----
-    Signature { name: "sum", family: Tensor, params: REDUCE, returns: "tensor", doc: "Sum over `axis` (all axes when absent); `keep` leaves the reduced axes as 1s." },
+    Signature { name: "sum", family: Tensor, params: REDUCE, returns: "tensor", doc: "Sum over `axis` (all axes when absent); `keep` leaves the reduced axes as 1s. An i32 tensor sums to i32 (exact; wraps past 2^31), anything else to f32." },
     Signature { name: "mean", family: Tensor, params: REDUCE, returns: "tensor", doc: "Mean over `axis` (all axes when absent); `keep` leaves the reduced axes as 1s." },
     Signature { name: "min", family: Tensor, params: MIN_MAX, returns: "tensor | number", doc: "With `y`: the elementwise minimum; without: the minimum over `axis`." },
     Signature { name: "max", family: Tensor, params: MIN_MAX, returns: "tensor | number", doc: "With `y`: the elementwise maximum; without: the maximum over `axis`." },
@@ -200,7 +200,7 @@ pub const SIGNATURES: &[Signature] = &[
     Signature { name: "full", family: Tensor, params: &[req("shape", "shape"), req("value", "number"), kw("dtype", "str", "\"f32\"")], returns: "tensor", doc: "A tensor filled with `value`." },
     Signature { name: "zeros_like", family: Tensor, params: &[req("x", "tensor")], returns: "tensor", doc: "Zeros of the shape and dtype of `x`." },
     Signature { name: "indices", family: Tensor, params: &[req("n", "int")], returns: "i32 tensor [n]", doc: "0, 1, ..., n-1." },
-    Signature { name: "one_hot", family: Tensor, params: &[req("index", "i32 tensor"), req("depth", "int")], returns: "f32 tensor [..., depth]", doc: "1.0 at each index along a new last axis of size `depth`, else 0.0." },
+    Signature { name: "one_hot", family: Tensor, params: &[req("index", "i32 tensor"), req("depth", "int")], returns: "f32 tensor [..., depth]", doc: "1.0 at each index along a new last axis of size `depth`, else 0.0. An index outside 0..depth gives a row of zeros (`take` of an identity's rows is the checked form)." },
     Signature { name: "f32", family: Tensor, params: CAST, returns: "f32 tensor", doc: "Converts to f32." },
     Signature { name: "f64", family: Tensor, params: CAST, returns: "f64 tensor", doc: "Converts to f64." },
     Signature { name: "i32", family: Tensor, params: CAST, returns: "i32 tensor", doc: "Converts to i32 (truncating)." },

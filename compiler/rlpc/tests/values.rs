@@ -1,0 +1,105 @@
+//! What top-level values and state updates mean, run end to end on the JIT and the
+//! interpreter: integer sums stay exact, nested tensor literals have their shape, a
+//! whole list of state is updated with one `<-`, `one_hot` of an index out of range is
+//! a zero row, and a dataset without `truncations` reads them as false.
+
+use rlpc::run::{self, Backend, Trainer};
+
+/// The metrics of each of `iters` iterations of `src`.
+fn train_src(src: &str, iters: u64, backend: Backend) -> Vec<Vec<f64>> {
+    let (p, _) = rlpc::front_end_source("values.rlp", src, 0)
+        .unwrap_or_else(|(d, s)| panic!("{}\n{src}", rlpc::diag::render_plain(&d, &s)));
+    let c = run::compile(p, backend).expect("compiles");
+    let mut tr = Trainer::new(&c).expect("init");
+    (0..iters)
+        .map(|it| {
+            tr.step(it, None).expect("iteration runs");
+            tr.metric_values()
+        })
+        .collect()
+}
+
+const BACKENDS: [Backend; 2] = [Backend::Jit, Backend::Interp];
+
+/// 2^24 + 1 is not an f32: a sum that went through f32 loses the 1.
+#[test]
+fn a_sum_of_integers_is_exact() {
+    let src = "big = i32([16777217, 0, 5])\nx = zeros([], dtype: \"i32\")\nrows = zeros([2], dtype: \"i32\")\n\
+               train iterations: 1 {\n  fit x <- sum(big) - 16777222\n      rows <- sum(reshape(i32([16777217, 3, 1, 1]), [2, 2]), axis: 1)\n  \
+               log off = f32(x), r0 = f32(rows[0] - 16777220), r1 = f32(rows[1])\n}\n";
+    for b in BACKENDS {
+        assert_eq!(train_src(src, 1, b)[0], vec![0.0, 0.0, 2.0], "{b:?}");
+    }
+    // The type says so too: an i32 sum indexes.
+    let (p, _) = rlpc::front_end_source(
+        "values.rlp",
+        "t = f32([1.0, 2.0, 3.0])\nk = sum(i32([1, 1]))\ntrain iterations: 1 { log v = t[k] }\n",
+        0,
+    )
+    .unwrap_or_else(|(d, s)| panic!("{}", rlpc::diag::render_plain(&d, &s)));
+    let c = run::compile(p, Backend::Jit).unwrap();
+    let mut tr = Trainer::new(&c).unwrap();
+    tr.step(0, None).unwrap();
+    assert_eq!(tr.metric_values(), vec![3.0]);
+}
+
+#[test]
+fn nested_lists_are_a_tensor_literal_of_their_shape() {
+    let src = "p = f32([[[1.0, 0.0], [0.0, 1.0]], [[0.5, 0.5], [0.0, 2.0]]])\n\
+               m = [[1, 2, 3], [4, 5, 6]]\nt = i32(m)\n\
+               train iterations: 1 {\n  log a = p[1, 1, 1], b = p[1, 0, 0], n = f32(len(p)), \
+               c = f32(t[1, 0]), w = f32(t.shape[1]), s = f32(sum(t))\n}\n";
+    for b in BACKENDS {
+        assert_eq!(
+            train_src(src, 1, b)[0],
+            vec![2.0, 0.5, 2.0, 4.0, 3.0, 21.0],
+            "{b:?}"
+        );
+    }
+}
+
+#[test]
+fn a_whole_list_of_state_is_updated_at_once() {
+    let src = "hist = [zeros([2]), ones([3])]\npair = (zeros([]), ones([]))\n\
+               train iterations: 3 {\n  fit hist <- [hist[0] + 1.0, hist[1] * 2.0]\n      \
+               pair <- (pair[0] + 1.0, pair[1] * 3.0)\n  \
+               log a = sum(hist[0]), b = sum(hist[1]), c = pair[0], d = pair[1]\n}\n";
+    for b in BACKENDS {
+        let m = train_src(src, 3, b);
+        assert_eq!(m[2], vec![6.0, 24.0, 3.0, 27.0], "{b:?}");
+    }
+}
+
+/// As documented: a zero row, not an error (the checked form is a `take` of an
+/// identity's rows, which `std.dp.tabular_model` uses).
+#[test]
+fn one_hot_of_an_index_out_of_range_is_a_zero_row() {
+    let src = "i = i32([5, -1, 2])\ntrain iterations: 1 {\n  \
+               log s = sum(one_hot(i, 3)), r = sum(one_hot(i, 3)[2])\n}\n";
+    for b in BACKENDS {
+        assert_eq!(train_src(src, 1, b)[0], vec![1.0, 1.0], "{b:?}");
+    }
+}
+
+/// A next state outside the table stops `tabular_model` with an index error naming
+/// the stage, instead of losing the row's probability mass.
+#[test]
+fn a_tabular_model_of_a_step_that_leaves_the_table_is_an_error() {
+    let src = "use std.dp.{tabular_model}\n\
+               fn step(s, a) {\n  pos = max(s[:, 0] + where(a == 1, 1, -1), 0)\n  \
+               { state: reshape(pos, [pos.shape[0], 1]), reward: where(pos == 3, 1.0, 0.0), terminated: pos == 5 }\n}\n\
+               model = tabular_model(step, states: 5, actions: 2)\n\
+               train iterations: 1 { log total = sum(model.p) }\n";
+    let (p, _) = rlpc::front_end_source("values.rlp", src, 0)
+        .unwrap_or_else(|(d, s)| panic!("{}", rlpc::diag::render_plain(&d, &s)));
+    let c = run::compile(p, Backend::Jit).unwrap();
+    let e = Trainer::new(&c).err().expect("an index error");
+    assert!(
+        e.contains("stage `init` failed") && e.contains("index out of range 0..5"),
+        "{e}"
+    );
+    // In range (clipped at the last state) the rows sum to one.
+    let ok = src.replace("max(s[:, 0]", "min(4, max(s[:, 0]");
+    let ok = ok.replace(", 0)\n  {", ", 0))\n  {");
+    assert_eq!(train_src(&ok, 1, Backend::Jit)[0], vec![10.0]);
+}
