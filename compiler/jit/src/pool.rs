@@ -189,13 +189,19 @@ mod tests {
         }
     }
 
+    impl Count {
+        fn new(total: usize) -> Arc<Count> {
+            Arc::new(Count {
+                next: AtomicUsize::new(0),
+                done: AtomicUsize::new(0),
+                total,
+                sum: AtomicUsize::new(0),
+            })
+        }
+    }
+
     fn count(pool: &SpinPool, total: usize) -> usize {
-        let job = Arc::new(Count {
-            next: AtomicUsize::new(0),
-            done: AtomicUsize::new(0),
-            total,
-            sum: AtomicUsize::new(0),
-        });
+        let job = Count::new(total);
         assert!(pool.run(job.clone()));
         while job.done.load(Ordering::Acquire) < total {
             std::hint::spin_loop();
@@ -219,13 +225,7 @@ mod tests {
     fn a_second_caller_is_refused_while_a_job_runs() {
         let pool = SpinPool::new(2).unwrap();
         pool.shared.busy.store(true, Ordering::SeqCst);
-        let job = Arc::new(Count {
-            next: AtomicUsize::new(0),
-            done: AtomicUsize::new(0),
-            total: 4,
-            sum: AtomicUsize::new(0),
-        });
-        assert!(!pool.run(job));
+        assert!(!pool.run(Count::new(4)));
         pool.shared.busy.store(false, Ordering::SeqCst);
     }
 
@@ -233,12 +233,6 @@ mod tests {
     fn a_pool_of_one_runs_nothing_itself() {
         let pool = SpinPool::new(1).unwrap();
         assert_eq!(pool.threads(), 1);
-        let job = Arc::new(Count {
-            next: AtomicUsize::new(0),
-            done: AtomicUsize::new(0),
-            total: 4,
-            sum: AtomicUsize::new(0),
-        });
-        assert!(!pool.run(job));
+        assert!(!pool.run(Count::new(4)));
     }
 }

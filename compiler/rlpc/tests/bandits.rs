@@ -4,6 +4,8 @@
 //! example programs' regret: logarithmic for UCB1 and Thompson sampling, linear for a
 //! fixed ε.
 
+mod common;
+
 use rlp_ir::{DType, Tensor, TensorType};
 use rlp_runtime::Executable;
 use rlpc::run::{self, Backend, Trainer};
@@ -275,7 +277,7 @@ fn draws_differ_between_calls_and_iterations() {
                fit x <- sample_beta(full([64], 2.0), full([64], 3.0))\n\
                log first = x[0], second = x[1]\n\
                }\n";
-    let rows = train_src(src, 3);
+    let rows = common::source_metrics(src, 0, 3, Backend::Jit);
     assert!(rows[0] != rows[1] && rows[1] != rows[2], "{rows:?}");
 }
 
@@ -319,19 +321,6 @@ fn lai_robbins_constant_matches_the_sum() {
 }
 
 // ---------------------------------------------------------------- regret growth
-
-fn train_src(src: &str, iters: u64) -> Vec<Vec<f64>> {
-    let (p, _) = rlpc::front_end_source("bandit_prog.rlp", src, 0)
-        .unwrap_or_else(|(d, s)| panic!("{}\n{src}", rlpc::diag::render_plain(&d, &s)));
-    let c = run::compile(p, Backend::Jit).expect("compiles");
-    let mut tr = Trainer::new(&c).expect("init");
-    (0..iters)
-        .map(|it| {
-            tr.step(it, None).expect("iteration runs");
-            tr.metric_values()
-        })
-        .collect()
-}
 
 /// The `cumulative_regret` column of an example run for `pulls` iterations, with
 /// settings overridden as `rlpc run --set` would.

@@ -4,6 +4,8 @@
 //! programs learn: UCB and epsilon-greedy drive the regret down, and a policy gradient
 //! solves a small grid.
 
+mod common;
+
 use rlp_ir::{DType, Tensor, TensorType};
 use rlp_runtime::Executable;
 use rlpc::run::{self, Backend, Trainer};
@@ -352,19 +354,6 @@ fn point_mass_dynamics_success_and_walls() {
 
 // ---------------------------------------------------------------- whole programs
 
-fn train_src(src: &str, iters: u64, backend: Backend) -> Vec<Vec<f64>> {
-    let (p, _) = rlpc::front_end_source("env.rlp", src, 7)
-        .unwrap_or_else(|(d, s)| panic!("{}\n{src}", rlpc::diag::render_plain(&d, &s)));
-    let c = run::compile(p, backend).expect("compiles");
-    let mut tr = Trainer::new(&c).expect("init");
-    (0..iters)
-        .map(|it| {
-            tr.step(it, None).expect("iteration runs");
-            tr.metric_values()
-        })
-        .collect()
-}
-
 /// Every constructor inside a program with a random policy, on both backends; the
 /// extra fields (`regret`, `success`, `distance`) reach the batch.
 #[test]
@@ -404,8 +393,8 @@ fn constructors_roll_out_with_a_random_policy() {
              log ret = mean(env.episode_return), r = mean(batch.reward), x = mean(batch.{extra}), o = mean(batch.next_obs)\n\
              }}\n"
         );
-        let a = train_src(&src, 3, Backend::Jit);
-        let b = train_src(&src, 3, Backend::Interp);
+        let a = common::source_metrics(&src, 7, 3, Backend::Jit);
+        let b = common::source_metrics(&src, 7, 3, Backend::Interp);
         for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
             assert!(x.is_finite(), "{src}\n{a:?}");
             assert!(

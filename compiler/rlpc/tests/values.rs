@@ -1,22 +1,14 @@
 //! What top-level values and state updates mean, run end to end on the JIT and the
 //! interpreter: integer sums stay exact, nested tensor literals have their shape, a
 //! whole list of state is updated with one `<-`, `one_hot` of an index out of range is
-//! a zero row, and a dataset without `truncations` reads them as false.
+//! a zero row, and a tabular model of a step that leaves its table is an error.
+
+mod common;
 
 use rlpc::run::{self, Backend, Trainer};
 
-/// The metrics of each of `iters` iterations of `src`.
 fn train_src(src: &str, iters: u64, backend: Backend) -> Vec<Vec<f64>> {
-    let (p, _) = rlpc::front_end_source("values.rlp", src, 0)
-        .unwrap_or_else(|(d, s)| panic!("{}\n{src}", rlpc::diag::render_plain(&d, &s)));
-    let c = run::compile(p, backend).expect("compiles");
-    let mut tr = Trainer::new(&c).expect("init");
-    (0..iters)
-        .map(|it| {
-            tr.step(it, None).expect("iteration runs");
-            tr.metric_values()
-        })
-        .collect()
+    common::source_metrics(src, 0, iters, backend)
 }
 
 const BACKENDS: [Backend; 2] = [Backend::Jit, Backend::Interp];

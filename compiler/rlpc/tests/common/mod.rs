@@ -62,3 +62,19 @@ pub fn metric_history(
 pub fn last_return(name: &str, seed: u64, settings: &[(&str, &str)]) -> f64 {
     final_metrics(name, seed, settings, &["return"])[0]
 }
+
+/// Each iteration's metrics over `iters` iterations of the program `src` compiled with
+/// `seed` for `backend` (panics with the rendered diagnostic when it does not compile).
+#[allow(dead_code)]
+pub fn source_metrics(src: &str, seed: u64, iters: u64, backend: Backend) -> Vec<Vec<f64>> {
+    let (p, _) = rlpc::front_end_source("test.rlp", src, seed)
+        .unwrap_or_else(|(d, s)| panic!("{}\n{src}", rlpc::diag::render_plain(&d, &s)));
+    let c = run::compile(p, backend).expect("compiles");
+    let mut tr = Trainer::new(&c).expect("init");
+    (0..iters)
+        .map(|it| {
+            tr.step(it, None).expect("iteration runs");
+            tr.metric_values()
+        })
+        .collect()
+}
