@@ -27,7 +27,11 @@ dqn-egreedy:count_bonus_dqn_chain:beta=0.0
 dqn-count:count_bonus_dqn_chain:
 dqn-pseudo:pseudo_count_dqn_chain:
 dqn-boot:bootstrapped_dqn_chain:
+dqn-boot-noprior:bootstrapped_dqn_chain:prior_scale=0.0
 dqn-disagree:disagreement_dqn_chain:
+dqn-disagree-nokappa:disagreement_dqn_chain:kappa=0.0
+dqn-disagree-noprior:disagreement_dqn_chain:pscale=0.0
+dqn-disagree-nobonus:disagreement_dqn_chain:beta=0.0
 "
 want=${METHODS:-}
 printf '%-16s %4s %12s %8s %6s %8s\n' method seed first_succ success cells wall_s
