@@ -29,11 +29,10 @@ import argparse
 import csv
 import json
 import os
-import re
 import subprocess
-import sys
 import tempfile
-import time
+
+import flops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RLPC = os.path.join(ROOT, "target", "release", "rlpc")
@@ -129,51 +128,10 @@ def run_peer(python, env, algo, dataset, seed, updates, tmp):
 
 
 def flop_per_update(env, algo):
-    """2 x the multiply-adds of the matrix products in the program's update stage (the
-    stage holding `minimize`, the largest), from `rlpc explain --no-kernels`."""
+    """The matrix-product FLOP of one update of the program (bench/flops.py)."""
     program = ENVS[env]["algos"][algo][0]
-    cmd = [RLPC, "explain", "--no-kernels", os.path.join(ROOT, "examples", program)]
-    for x in ENVS[env].get("extra", {}).get(algo, ([], []))[0]:
-        cmd += ["--set", x]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    shapes, per_stage, stage = {}, {}, None
-    for line in out.splitlines():
-        m = re.match(r"== stage (.*?):", line)
-        if m:
-            stage, shapes = m.group(1), {}
-            per_stage[stage] = 0
-            continue
-        m = re.match(r"(%\d+) = (\S+)(.*) : \w+\[([\d,]*)\]", line)
-        if not m or stage is None:
-            continue
-        node, op, args, shape = m.groups()
-        shapes[node] = [int(x) for x in shape.split(",") if x]
-        if op.startswith("matmul"):
-            x, w = (shapes[o] for o in re.findall(r"%\d+", args)[:2])
-            rows = 1
-            for d in x[:-1]:
-                rows *= d
-            per_stage[stage] += 2 * rows * x[-1] * (w[-1] if len(w) > 1 else 1)
-    return max(per_stage.values())
-
-
-def gemm_rate(python):
-    """The peer's best f32 matrix-product rate (GFLOP/s) with as many threads as cores,
-    over square products of 256 to 2048 and the [2048, 256] x [256, 256] of a batch."""
-    code = ("import time, torch, os\n"
-            "torch.set_num_threads(os.cpu_count())\n"
-            "best = 0.0\n"
-            "for m, k, n in [(256, 256, 256), (2048, 256, 256), (1024, 1024, 1024), (2048, 2048, 2048)]:\n"
-            "    a, b = torch.randn(m, k), torch.randn(k, n)\n"
-            "    for _ in range(20): a @ b\n"
-            "    reps = max(3, int(2e9 / (2 * m * k * n)))\n"
-            "    for _ in range(3):\n"
-            "        t = time.perf_counter()\n"
-            "        for _ in range(reps): a @ b\n"
-            "        best = max(best, 2 * m * k * n * reps / (time.perf_counter() - t) / 1e9)\n"
-            "print(best)\n")
-    done = subprocess.run([python, "-c", code], check=True, capture_output=True, text=True)
-    return float(done.stdout.strip())
+    sets = ENVS[env].get("extra", {}).get(algo, ([], []))[0]
+    return flops.flop_per_update(os.path.join(ROOT, "examples", program), sets)
 
 
 def main():
@@ -236,7 +194,7 @@ def main():
                     peer_time[(env, algo)] = r["seconds_per_10k"]
     # What 5x d3rlpy's speed would take: the update's matrix products alone, at a rate
     # set against the best the peer's BLAS reaches on this machine in this run.
-    bound = gemm_rate(a.peers)
+    bound = flops.gemm_rate(a.peers, "torch")
     print(f"\nbest f32 matrix-product rate (torch, {os.cpu_count()} threads): {bound:.0f} GFLOP/s")
     for (env, algo), peer in peer_time.items():
         flop = flop_per_update(env, algo)

@@ -6,6 +6,10 @@
 # Each rlpc figure is batch · 1,800 / (training wall of 2,000 steps − that of 200), so
 # compilation and start-up are left out, as they are for JAX (compiled and warmed up
 # before timing). Rounds alternate rlpc and JAX so both see the same machine load.
+# Last, the FLOP bound: each step's matrix-product FLOP (bench/flops.py, from `rlpc
+# explain`), the rate JAX's best figure implies, and the rate the products alone would
+# need for 2x that, against the best f32 product rate JAX, numpy (and torch, when
+# $PYTHON has it) reach here.
 #   PYTHON=/tmp/jaxvenv/bin/python bench/vae.sh [rounds]    (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +29,20 @@ for round in $(seq "$rounds"); do
     echo "rlpc batch $b hidden 256: $(echo "$b * 1800 / ($with - $without)" | bc -l | xargs printf '%.0f') images/s"
     "$py" bench/vae_jax.py $b 256 2000 | grep -v '^jax [0-9]' || echo "(jax not installed for $py)"
   done
+done | tee "$out/rates"
+rates=""
+for lib in jax numpy torch; do
+  r=$(python3 bench/flops.py --rate "$py" $lib 2>/dev/null) && rates="$rates $lib $r"
 done
+if [ -n "$rates" ]; then
+  best=$(echo "$rates" | awk '{m = 0; for (i = 2; i <= NF; i += 2) if ($i > m) m = $i; print m}')
+  echo "best f32 product rate (GFLOP/s):$rates"
+  for b in 32 128 512; do
+    flop=$(python3 bench/flops.py bench/vae.rlp --set batch_n=$b)
+    jax=$(grep "^jax .* batch $b " "$out/rates" | sed -E 's/.*: ([0-9]+) images.*/\1/' | sort -n | tail -1)
+    echo "$b $flop $jax $best" | awk '{f = $2 / $1; g = f * $3 / 1e3;
+      printf "batch %d: %.0f kFLOP of products per image; JAX best %d images/s = %.0f GFLOP/s; 2x JAX needs %.0f GFLOP/s = %.0f %% of the best rate\n", $1, f * 1e3, $3, g, 2 * g, 200 * g / $4}'
+  done
+fi
 "$py" -c 'import jax, jaxlib, numpy; print("jax", jax.__version__, "jaxlib", jaxlib.__version__, "numpy", numpy.__version__)' || true
 rm -rf "$out"

@@ -3,8 +3,10 @@
 //! Why: Cranelift does not vectorise loops, and scalar code leaves most of an SSE/NEON
 //! unit idle on the cheap arithmetic that fills optimiser updates and activations.
 //!
-//! A map kernel fits when every buffer it touches is `f32`, every load steps by 0 or 1
-//! element along the innermost dim with no data-dependent term, and every instruction has
+//! A map kernel fits when every buffer it touches is `f32`, every load has a fixed
+//! step along the innermost dim (0: one splatted element; 1: one vector load; any other,
+//! as a column of a wider tensor: four element loads) and no data-dependent term, and
+//! every instruction has
 //! an exact lane-wise form (no calls: `sin`, `pow`… stay scalar, as do `floor`, `rem`
 //! and casts, which need features older CPUs lack; `exp`, `log` and `tanh` are inline
 //! arithmetic, module `math`, and have one). Booleans live as lane masks (all
@@ -52,15 +54,24 @@ pub fn fits_reduce(k: &Kernel) -> bool {
         && lane_wise(k)
 }
 
+/// Whether a map kernel's load may step by `stride` elements along the innermost dim:
+/// its four lanes' byte offsets must fit the 32-bit offset of a load.
+fn strided(stride: i64) -> bool {
+    stride
+        .checked_mul(4 * (LANES as i64 - 1))
+        .is_some_and(|b| i32::try_from(b).is_ok())
+}
+
 fn lane_wise(k: &Kernel) -> bool {
     let scan = matches!(k.kind, KernelKind::Scan(_));
     let gathers = matches!(k.kind, KernelKind::Reduce { .. });
     let inner = k.space.len() - 1;
     let params_f32 = k.params.iter().all(|p| p.dtype == DType::F32);
+    let map = matches!(k.kind, KernelKind::Map { .. });
     let loads_ok = k.indices.iter().all(|ix| {
         ix.dynamic.is_empty()
             && (scan || ix.step_stride == 0)
-            && (gathers || matches!(ix.strides[inner], 0 | 1))
+            && (gathers || matches!(ix.strides[inner], 0 | 1) || map && strided(ix.strides[inner]))
     });
     let op_ok = |inst: &crate::kernel::Inst| match &inst.op {
         Op::Load { .. } => true,
@@ -129,13 +140,32 @@ impl Emitter<'_, '_> {
             let inner = e.k.space.len() - 1;
             let at = e.index(index);
             let addr = e.address(param, at);
-            if e.k.indices[index.index()].strides[inner] == 0 {
-                let x = e.b.ins().load(types::F32, MemFlagsData::trusted(), addr, 0);
-                e.b.ins().splat(VF, x)
-            } else {
+            match e.k.indices[index.index()].strides[inner] {
+                0 => {
+                    let x = e.b.ins().load(types::F32, MemFlagsData::trusted(), addr, 0);
+                    e.b.ins().splat(VF, x)
+                }
                 // Element-aligned only: no `aligned` flag on a vector access.
-                e.b.ins()
-                    .load(VF, MemFlagsData::new().with_notrap(), addr, 0)
+                1 => {
+                    e.b.ins()
+                        .load(VF, MemFlagsData::new().with_notrap(), addr, 0)
+                }
+                // A strided column (`x[:, 0]` of an `[N, 2]`): lane `l` is `stride · l`
+                // elements on, all within the row the scalar loop would read.
+                stride => {
+                    let mut v = None;
+                    for l in 0..LANES as i64 {
+                        let off = i32::try_from(4 * stride * l).expect("`fits` bounds strides");
+                        let x =
+                            e.b.ins()
+                                .load(types::F32, MemFlagsData::trusted(), addr, off);
+                        v = Some(match v {
+                            None => e.b.ins().scalar_to_vector(VF, x),
+                            Some(v) => e.b.ins().insertlane(v, x, l as u8),
+                        });
+                    }
+                    v.expect("four lanes")
+                }
             }
         })
     }
@@ -373,6 +403,18 @@ mod tests {
         let n = h.unary(UnaryOp::Neg, x).unwrap();
         h.outputs = vec![n];
         assert!(!first_kernel_fits(&h));
+    }
+
+    #[test]
+    fn columns_of_wider_tensors_fit() {
+        let mut g = Graph::new();
+        let x = g.add_input(TensorType::new(DType::F32, [8, 2]));
+        let c = g.slice(x, 1, 1, 2).unwrap();
+        let r = g.reshape(c, &[1, 8]).unwrap();
+        let b = g.broadcast(r, &[3, 8]).unwrap();
+        let e = g.unary(UnaryOp::Exp, b).unwrap();
+        g.outputs = vec![e];
+        assert!(first_kernel_fits(&g));
     }
 
     fn first_reduce_fits(g: &Graph) -> bool {

@@ -251,6 +251,43 @@ fn data_movement() {
     }
 }
 
+/// Columns of wider tensors read along a row (a pixel grid's `x` and `y` from an
+/// `[n, 2]`, a transposed `[3, n]`) step by 2 or `n` elements: the four-lane map reads
+/// them element by element, and must agree with the scalar loop, tails included.
+#[test]
+fn strided_columns_in_vector_maps() {
+    let mut rng = Gen(81);
+    for n in LENGTHS.into_iter().chain([8, 33]) {
+        let g = graph(
+            &[
+                ty(DType::F32, &[n, 2]),
+                ty(DType::F32, &[3, n]),
+                ty(DType::F32, &[5, 1]),
+            ],
+            |g, x| {
+                let col = |g: &mut Graph, c| {
+                    let s = g.slice(x[0], 1, c, c + 1).unwrap();
+                    let r = g.reshape(s, &[1, n]).unwrap();
+                    g.broadcast(r, &[5, n]).unwrap()
+                };
+                let (cx, cy) = (col(g, 0), col(g, 1));
+                let z = g.broadcast(x[2], &[5, n]).unwrap();
+                let d = g.binary(BinaryOp::Sub, cx, z).unwrap();
+                let d2 = g.binary(BinaryOp::Mul, d, d).unwrap();
+                let e2 = g.binary(BinaryOp::Mul, cy, cy).unwrap();
+                let r2 = g.binary(BinaryOp::Add, d2, e2).unwrap();
+                let r = g.unary(UnaryOp::Sqrt, r2).unwrap();
+                let e = g.unary(UnaryOp::Exp, r).unwrap();
+                let t = g.transpose(x[1], vec![1, 0]).unwrap();
+                let th = g.unary(UnaryOp::Tanh, t).unwrap();
+                let m = g.binary(BinaryOp::Max, th, t).unwrap();
+                vec![e, m]
+            },
+        );
+        check(&g, &rng.inputs(&g, true));
+    }
+}
+
 #[test]
 fn broadcast_from_rank_zero_and_middle_dims() {
     let mut rng = Gen(8);
