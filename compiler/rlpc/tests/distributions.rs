@@ -2,9 +2,11 @@
 //! Gaussian and tanh-squashed Gaussian log-densities (change of variables), samples
 //! inside the action bounds, and the sample moments.
 
+mod common;
+
 use rlp_ir::{DType, Tensor, TensorType};
-use rlpc::sema::Modules;
-use rlpc::sema::function::{FnArg, lower_function};
+use rlpc::run::Backend;
+use rlpc::sema::function::FnArg;
 
 const WRAPPERS: &str = r#"
 fn squashed(o: [N, 2], a: [N, 1]) {
@@ -27,25 +29,12 @@ fn plain(mu: [N, 1], log_std: [N, 1], a: [N, 1]) {
 "#;
 
 fn run(name: &str, args: Vec<TensorType>, inputs: &[Tensor]) -> Vec<Vec<f64>> {
-    let (m, _) = Modules::load_source("w.rlp", WRAPPERS)
-        .map_err(|(_, d)| d[0].message.clone())
-        .unwrap();
-    let (g, _) = lower_function(
-        &m,
-        "w.rlp",
-        name,
-        args.into_iter().map(FnArg::Tensor).collect(),
-        3,
+    let args = args.into_iter().map(FnArg::Tensor).collect();
+    common::run_graph(
+        common::function_graph("w.rlp", WRAPPERS, name, args, 3),
+        Backend::Jit,
+        inputs,
     )
-    .unwrap();
-    let g = rlpc::run::prepare(&g).unwrap();
-    rlp_jit::compile(&g, &rlp_jit::JitOptions::default())
-        .unwrap()
-        .run(inputs)
-        .unwrap()
-        .iter()
-        .map(|t| t.to_f64_vec())
-        .collect()
 }
 
 fn normal_logpdf(x: f64, mu: f64, log_std: f64) -> f64 {

@@ -7,9 +7,8 @@
 mod common;
 
 use rlp_ir::{DType, Tensor, TensorType};
-use rlp_runtime::Executable;
-use rlpc::sema::Modules;
-use rlpc::sema::function::{FnArg, lower_function};
+use rlpc::run::Backend;
+use rlpc::sema::function::FnArg;
 
 const WRAPPERS: &str = r#"
 use std.plan.{cem, random_shooting}
@@ -56,35 +55,15 @@ fn lq_shoot(s: [N, 1]) {
 }
 "#;
 
-type Build = fn(rlp_ir::Graph) -> Box<dyn Executable>;
+const BACKENDS: [(&str, Backend); 2] = common::BOTH_BACKENDS;
 
-fn interp(g: rlp_ir::Graph) -> Box<dyn Executable> {
-    Box::new(rlp_ir::interp::Interpreter::new(g).unwrap())
-}
-
-fn jit(g: rlp_ir::Graph) -> Box<dyn Executable> {
-    rlp_jit::compile(
-        &rlpc::run::prepare(&g).unwrap(),
-        &rlp_jit::JitOptions::default(),
-    )
-    .unwrap()
-}
-
-const BACKENDS: [(&str, Build); 2] = [("interp", interp), ("jit", jit)];
-
-fn run(name: &str, args: &[TensorType], inputs: &[Tensor], build: Build) -> Vec<Vec<f64>> {
-    let (m, _) = Modules::load_source("w.rlp", WRAPPERS)
-        .map_err(|(_, d)| d[0].message.clone())
-        .unwrap();
+fn run(name: &str, args: &[TensorType], inputs: &[Tensor], backend: Backend) -> Vec<Vec<f64>> {
     let args = args.iter().cloned().map(FnArg::Tensor).collect();
-    let (g, _) = lower_function(&m, "w.rlp", name, args, 3)
-        .unwrap_or_else(|d| panic!("{name}: {}", d.message));
-    build(g)
-        .run(inputs)
-        .unwrap()
-        .iter()
-        .map(|t| t.to_f64_vec())
-        .collect()
+    common::run_graph(
+        common::function_graph("w.rlp", WRAPPERS, name, args, 3),
+        backend,
+        inputs,
+    )
 }
 
 fn ty(d: DType, shape: &[usize]) -> TensorType {
@@ -120,8 +99,8 @@ fn top_k_sort_and_argsort_match_an_independent_sort() {
         .map(|v| (v * 10.0).round() / 10.0)
         .collect();
     let input = [Tensor::from_f64(DType::F32, &[n, k], &x)];
-    for (backend, build) in BACKENDS {
-        let out = run("ranks", &[ty(DType::F32, &[n, k])], &input, build);
+    for (backend, on) in BACKENDS {
+        let out = run("ranks", &[ty(DType::F32, &[n, k])], &input, on);
         for r in 0..n {
             let row: Vec<f64> = x[r * k..(r + 1) * k]
                 .iter()
@@ -160,9 +139,9 @@ fn top_k_sort_and_argsort_match_an_independent_sort() {
     }
     // Ints, including the extremes, where negation would overflow.
     let xi = [i32::MIN as f64, 3.0, -1.0, i32::MAX as f64, 3.0, 0.0];
-    for (backend, build) in BACKENDS {
+    for (backend, on) in BACKENDS {
         let input = [Tensor::from_f64(DType::I32, &[1, 6], &xi)];
-        let out = run("int_ranks", &[ty(DType::I32, &[1, 6])], &input, build);
+        let out = run("int_ranks", &[ty(DType::I32, &[1, 6])], &input, on);
         let want = [i32::MIN as f64, -1.0, 0.0, 3.0, 3.0, i32::MAX as f64];
         assert_eq!(out[0], want, "{backend} int sort");
         assert_eq!(
@@ -182,8 +161,8 @@ fn batched_matmul_multiplies_each_member_by_its_own_weights() {
         Tensor::from_f64(DType::F64, &[e, k, m], &w),
     ];
     let args = [ty(DType::F64, &[e, b, k]), ty(DType::F64, &[e, k, m])];
-    for (backend, build) in BACKENDS {
-        let out = &run("members", &args, &inputs, build)[0];
+    for (backend, on) in BACKENDS {
+        let out = &run("members", &args, &inputs, on)[0];
         for (i, got) in out.iter().enumerate() {
             let (ei, rest) = (i / (b * m), i % (b * m));
             let (bi, mi) = (rest / m, rest % m);
@@ -206,7 +185,7 @@ fn planners_find_the_closed_form_optimum_of_a_linear_quadratic_problem() {
     // Two steps, reward -(x'² + λa²), λ = 1/2. The last step's best action is
     // a1 = -x1/(1+λ) and leaves a cost of c·x1² with c = λ/(1+λ); so the first is
     // a0 = -(1+c)·x0 / (1+c+λ) = -8/11·x0.
-    let plan = run("lq_cem", &[ty(DType::F32, &[n, 1])], &input, jit);
+    let plan = run("lq_cem", &[ty(DType::F32, &[n, 1])], &input, Backend::Jit);
     for (i, &x) in x0.iter().enumerate() {
         let a0 = -8.0 / 11.0 * x;
         let a1 = -(x + a0) / 1.5;
@@ -222,7 +201,7 @@ fn planners_find_the_closed_form_optimum_of_a_linear_quadratic_problem() {
     }
     // One step: a* = -x/(1+λ); the best of 4,000 uniform draws in [-5, 5] lands within
     // a few thousandths.
-    let shot = run("lq_shoot", &[ty(DType::F32, &[n, 1])], &input, jit);
+    let shot = run("lq_shoot", &[ty(DType::F32, &[n, 1])], &input, Backend::Jit);
     for (i, &x) in x0.iter().enumerate() {
         let want = -x / 1.5;
         let got = shot[0][i];
@@ -462,8 +441,8 @@ fn a_risk_averse_objective_avoids_what_the_members_disagree_on() {
     // (|2a + a²| / 2) peaks at a = 0, where they agree.
     let state = [Tensor::from_f64(DType::F32, &[3, 2, 1], &[0.0; 6])];
     let arg = [ty(DType::F32, &[3, 2, 1])];
-    let mean = run("plan_mean", &arg, &state, jit);
-    let averse = run("plan_averse", &arg, &state, jit);
+    let mean = run("plan_mean", &arg, &state, Backend::Jit);
+    let averse = run("plan_averse", &arg, &state, Backend::Jit);
     for i in 0..3 {
         assert!(
             (mean[0][i] - 1.0).abs() < 0.02,

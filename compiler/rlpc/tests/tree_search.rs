@@ -7,9 +7,8 @@
 mod common;
 
 use rlp_ir::{DType, Tensor, TensorType};
-use rlp_runtime::Executable;
-use rlpc::sema::Modules;
-use rlpc::sema::function::{FnArg, lower_function};
+use rlpc::run::Backend;
+use rlpc::sema::function::FnArg;
 
 /// Cells of the chain problem, actions, and its horizon.
 const CELLS: usize = 6;
@@ -96,37 +95,13 @@ fn grid_uct(s: [N, 1] i32) {{
     )
 }
 
-type Build = fn(rlp_ir::Graph) -> Box<dyn Executable>;
-
-fn interp(g: rlp_ir::Graph) -> Box<dyn Executable> {
-    Box::new(rlp_ir::interp::Interpreter::new(g).unwrap())
-}
-
-fn jit(g: rlp_ir::Graph) -> Box<dyn Executable> {
-    rlp_jit::compile(
-        &rlpc::run::prepare(&g).unwrap(),
-        &rlp_jit::JitOptions::default(),
-    )
-    .unwrap()
-}
-
 /// `name` from `source()` run on one [N, width] i32 input: its outputs as f64s.
-fn search(name: &str, input: &[f64], width: usize, build: Build) -> Vec<Vec<f64>> {
-    let src = source();
-    let (m, _) = Modules::load_source("t.rlp", &src)
-        .map_err(|(_, d)| d[0].message.clone())
-        .unwrap();
+fn search(name: &str, input: &[f64], width: usize, backend: Backend) -> Vec<Vec<f64>> {
     let n = input.len() / width;
     let ty = TensorType::new(DType::I32, vec![n, width]);
-    let (g, _) = lower_function(&m, "t.rlp", name, vec![FnArg::Tensor(ty)], 3)
-        .unwrap_or_else(|d| panic!("{name}: {}", d.message));
+    let g = common::function_graph("t.rlp", &source(), name, vec![FnArg::Tensor(ty)], 3);
     let x = Tensor::from_f64(DType::I32, &[n, width], input);
-    build(g)
-        .run(&[x])
-        .unwrap()
-        .iter()
-        .map(|t| t.to_f64_vec())
-        .collect()
+    common::run_graph(g, backend, &[x])
 }
 
 #[test]
@@ -134,7 +109,7 @@ fn uct_picks_the_first_action_of_an_exhaustive_search() {
     // Every cell but the absorbing one, at time 0.
     let roots: Vec<usize> = (0..CELLS - 1).collect();
     let input: Vec<f64> = roots.iter().flat_map(|&s| [s as f64, 0.0]).collect();
-    let out = search("chain_uct", &input, 2, jit);
+    let out = search("chain_uct", &input, 2, Backend::Jit);
     for (i, &s) in roots.iter().enumerate() {
         let q: Vec<f64> = (0..ACTIONS)
             .map(|a| {
@@ -210,7 +185,7 @@ fn uct_takes_a_shortest_path_on_a_grid() {
         .collect();
     assert!(roots.len() >= 5, "cells to test: {roots:?}");
     let input: Vec<f64> = roots.iter().map(|&c| c as f64).collect();
-    let out = search("grid_uct", &input, 1, jit);
+    let out = search("grid_uct", &input, 1, Backend::Jit);
     for (i, &c) in roots.iter().enumerate() {
         let want = (0..4).min_by_key(|&a| after(c, a)).unwrap();
         let visits = &out[1][i * 4..(i + 1) * 4];
@@ -225,8 +200,8 @@ fn uct_takes_a_shortest_path_on_a_grid() {
 #[test]
 fn uct_is_the_same_on_the_jit_and_the_interpreter() {
     let input = [0.0, 0.0, 1.0, 0.0, 3.0, 2.0];
-    let a = search("chain_small", &input, 2, interp);
-    let b = search("chain_small", &input, 2, jit);
+    let a = search("chain_small", &input, 2, Backend::Interp);
+    let b = search("chain_small", &input, 2, Backend::Jit);
     assert_eq!(a, b);
     for i in 0..3 {
         let v = &a[1][i * ACTIONS..(i + 1) * ACTIONS];

@@ -8,10 +8,8 @@
 
 mod common;
 
-use rlp_ir::{DType, Tensor, TensorType};
+use rlp_ir::{DType, Tensor};
 use rlpc::run::{self, Backend, Trainer};
-use rlpc::sema::Modules;
-use rlpc::sema::function::{FnArg, lower_function};
 
 const WRAPPERS: &str = r#"
 use std.vi.{elbo, gaussian_log_density, gaussian_kl_std_normal, gaussian_kl, iwae_bound,
@@ -39,23 +37,8 @@ fn point_image(p: [N, 2]) { render_point(p, size: 16) }
 "#;
 
 fn run(name: &str, inputs: &[Tensor]) -> Vec<f64> {
-    let (m, _) = Modules::load_source("w.rlp", WRAPPERS)
-        .map_err(|(_, d)| d[0].message.clone())
-        .unwrap();
-    let args = inputs
-        .iter()
-        .map(|t| FnArg::Tensor(TensorType::new(t.dtype(), t.shape().to_vec())))
-        .collect();
-    let (g, _) = lower_function(&m, "w.rlp", name, args, 0)
-        .unwrap_or_else(|d| panic!("{name}: {}", d.message));
-    rlp_jit::compile(
-        &rlpc::run::prepare(&g).unwrap(),
-        &rlp_jit::JitOptions::default(),
-    )
-    .unwrap()
-    .run(inputs)
-    .unwrap()[0]
-        .to_f64_vec()
+    let g = common::function_graph("w.rlp", WRAPPERS, name, common::tensor_args(inputs), 0);
+    common::run_graph(g, Backend::Jit, inputs).swap_remove(0)
 }
 
 /// Standard-normal draws (xorshift and Box–Muller), independent of the runtime's.

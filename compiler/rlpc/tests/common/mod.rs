@@ -78,3 +78,56 @@ pub fn source_metrics(src: &str, seed: u64, iters: u64, backend: Backend) -> Vec
         })
         .collect()
 }
+
+/// The function `name` of the module `src` (named `file`), lowered for `args` with `seed`
+/// for its random draws (panics with the message when it does not load or lower).
+#[allow(dead_code)]
+pub fn function_graph(
+    file: &str,
+    src: &str,
+    name: &str,
+    args: Vec<rlpc::sema::function::FnArg>,
+    seed: u64,
+) -> rlp_ir::Graph {
+    let (m, _) = rlpc::sema::Modules::load_source(file, src)
+        .unwrap_or_else(|(_, d)| panic!("{file}: {}", d[0].message));
+    rlpc::sema::function::lower_function(&m, file, name, args, seed)
+        .unwrap_or_else(|d| panic!("{name}: {}", d.message))
+        .0
+}
+
+/// Tensor arguments of the types of `inputs`.
+#[allow(dead_code)]
+pub fn tensor_args(inputs: &[rlp_ir::Tensor]) -> Vec<rlpc::sema::function::FnArg> {
+    inputs
+        .iter()
+        .map(|t| {
+            rlpc::sema::function::FnArg::Tensor(rlp_ir::TensorType::new(
+                t.dtype(),
+                t.shape().to_vec(),
+            ))
+        })
+        .collect()
+}
+
+/// Every output of `g` for `inputs`, as f64s, on the JIT (`Backend::Jit`, after the
+/// trainer's preparation) or the reference interpreter (`Backend::Interp`).
+#[allow(dead_code)]
+pub fn run_graph(g: rlp_ir::Graph, backend: Backend, inputs: &[rlp_ir::Tensor]) -> Vec<Vec<f64>> {
+    use rlp_runtime::Executable;
+    let outs = match backend {
+        Backend::Jit => {
+            rlp_jit::compile(&run::prepare(&g).unwrap(), &rlp_jit::JitOptions::default())
+                .unwrap()
+                .run(inputs)
+        }
+        Backend::Interp => rlp_ir::interp::Interpreter::new(g).unwrap().run(inputs),
+        other => panic!("run_graph: no {other:?} here"),
+    };
+    outs.unwrap().iter().map(|t| t.to_f64_vec()).collect()
+}
+
+/// The reference interpreter and the JIT, named, for tests that run a graph on both.
+#[allow(dead_code)]
+pub const BOTH_BACKENDS: [(&str, Backend); 2] =
+    [("interp", Backend::Interp), ("jit", Backend::Jit)];
