@@ -334,6 +334,8 @@ impl BatchField {
 pub struct Metric {
     pub name: String,
     pub slot: SlotId,
+    /// The name in its `log` entry.
+    pub at: Loc,
 }
 
 /// A whole lowered program.

@@ -162,7 +162,6 @@ pub fn lower_opts(
     let mut lw = Lowering {
         stages: vec![],
         metrics: vec![],
-        metric_locs: vec![],
         open: None,
     };
     lw.body(&mut el, &train.body, &body_frame, Schedule::ALWAYS)?;
@@ -222,8 +221,6 @@ pub fn lower_opts(
 struct Lowering {
     stages: Vec<Stage>,
     metrics: Vec<Metric>,
-    /// Where each of `metrics` is logged, for the error on a second metric of one name.
-    metric_locs: Vec<Loc>,
     /// The stage being built: kind, where it starts, schedule.
     open: Option<(StageKind, Loc, Schedule)>,
 }
@@ -234,7 +231,7 @@ impl Lowering {
     /// of the columns every row starts with. Caught here, before anything runs, so a
     /// run never starts (and clears its directory of an earlier run's outputs) only to
     /// fail writing the header.
-    fn claim_metric_name(&mut self, at: Loc, name: &str) -> R<()> {
+    fn claim_metric_name(&self, at: Loc, name: &str) -> R<()> {
         if rlp_runtime::metrics::FIXED_COLUMNS.contains(&name) {
             return Err(Diag::new(
                 "duplicate",
@@ -246,8 +243,8 @@ impl Lowering {
                 rlp_runtime::metrics::FIXED_COLUMNS.join("`, `")
             )));
         }
-        if let Some(k) = self.metrics.iter().position(|m| m.name == name) {
-            let first = self.metric_locs[k];
+        if let Some(first) = self.metrics.iter().find(|m| m.name == name) {
+            let first = first.at;
             let diag = Diag::new("duplicate", format!("the metric `{name}` is logged twice"));
             return Err(if first == at {
                 diag.label(at, "logged on every pass of the loop around it")
@@ -258,7 +255,6 @@ impl Lowering {
                     .help("each metric is a column of `metrics.csv`: give this one another name")
             });
         }
-        self.metric_locs.push(at);
         Ok(())
     }
 
@@ -287,7 +283,8 @@ impl Lowering {
                 StmtKind::Log { entries } => {
                     self.open_stage(el, fr, StageKind::Log, loc, sched)?;
                     for (name, e) in entries {
-                        self.claim_metric_name(el.at(fr, name.span), &name.name)?;
+                        let at = el.at(fr, name.span);
+                        self.claim_metric_name(at, &name.name)?;
                         let v = el.expr(e, fr)?;
                         let l = el.at(fr, e.span);
                         let t = el.to_tensor(&v, l, Some(DType::F32))?;
@@ -309,6 +306,7 @@ impl Lowering {
                         self.metrics.push(Metric {
                             name: name.name.clone(),
                             slot,
+                            at,
                         });
                     }
                     self.close(el, fr)?;
