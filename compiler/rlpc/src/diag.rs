@@ -26,6 +26,10 @@ impl Loc {
     }
 }
 
+/// How the compiler names an embedded stdlib module's source: `std.env.cartpole` is
+/// `<stdlib>/env/cartpole.rlp` (no user path starts with `<`).
+pub const STDLIB_FILES: &str = "<stdlib>";
+
 /// Every source the compiler has read: the user's files and the embedded stdlib.
 #[derive(Default, Debug, Clone)]
 pub struct SourceMap {
@@ -46,6 +50,10 @@ impl SourceMap {
     }
     pub fn text(&self, f: FileId) -> &Arc<str> {
         &self.files[f.0 as usize].1
+    }
+    /// Whether `f` is a stdlib module's source (see [`STDLIB_FILES`]).
+    pub fn is_stdlib(&self, f: FileId) -> bool {
+        self.name(f).starts_with(STDLIB_FILES)
     }
     /// `file:line:col` of a location, for plain-text runtime messages.
     pub fn describe(&self, loc: Loc) -> String {
@@ -138,7 +146,7 @@ impl Diag {
             }
         }
         // The user's own file leads; stdlib locations follow as related reports.
-        files.sort_by_key(|&f| sources.name(f).starts_with("<stdlib>"));
+        files.sort_by_key(|&f| sources.is_stdlib(f));
         let part = |f: FileId| -> Vec<LabeledSpan> {
             self.labels
                 .iter()

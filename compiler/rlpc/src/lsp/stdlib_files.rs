@@ -61,7 +61,10 @@ pub fn module_file(dir: &Path, name: &str) -> PathBuf {
 
 /// `std.env.cartpole` for the compiler's name of a stdlib file, `<stdlib>/env/cartpole.rlp`.
 pub fn module_of_source_name(name: &str) -> Option<String> {
-    let rest = name.strip_prefix("<stdlib>/")?.strip_suffix(".rlp")?;
+    let rest = name
+        .strip_prefix(crate::diag::STDLIB_FILES)?
+        .strip_prefix('/')?
+        .strip_suffix(".rlp")?;
     Some(format!("std.{}", rest.replace('/', ".")))
 }
 

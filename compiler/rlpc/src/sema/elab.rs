@@ -1262,7 +1262,7 @@ impl<'a> Elab<'a> {
                     && l.loc.span.end <= site.span.end
             };
             let elsewhere = !d.labels.iter().any(|l| l.loc.file == site.file);
-            let users_own = !self.mods.sources.name(site.file).starts_with("<stdlib>");
+            let users_own = !self.mods.sources.is_stdlib(site.file);
             if site == Loc::default()
                 || at_own_name
                 || d.labels.iter().any(in_call)

@@ -149,7 +149,7 @@ impl Modules {
     /// Loads just the prelude and the named stdlib modules (for tests and tools).
     pub fn stdlib(extra: &[&str]) -> Result<Modules, Diag> {
         let src: String = extra.iter().map(|m| format!("use {m}\n")).collect();
-        let (m, _) = Modules::load_source("<stdlib>", &src)
+        let (m, _) = Modules::load_source(crate::diag::STDLIB_FILES, &src)
             .map_err(|(_, d)| d.into_iter().next().unwrap())?;
         Ok(m)
     }

@@ -256,7 +256,8 @@ impl Modules {
             return Err(d.help(help));
         };
         let path = format!(
-            "<stdlib>/{}.rlp",
+            "{}/{}.rlp",
+            crate::diag::STDLIB_FILES,
             name.trim_start_matches("std.").replace('.', "/")
         );
         let id = self.load_text_keyed(name, &path, text.to_string(), None)?;
