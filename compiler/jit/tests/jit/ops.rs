@@ -594,6 +594,37 @@ fn row_ops_cumsum_and_search_sorted_match_the_interpreter() {
     }
 }
 
+/// Sums, maxima and first maxima over gathered rows whose last dim is short enough to
+/// be folded column by column in line (1 to 8) or not (9, 13): the same elements in
+/// the same order as the interpreter, every unit count, and an index out of range still
+/// stops the kernel.
+#[test]
+fn folds_over_gathered_short_rows_match_the_interpreter() {
+    let mut rng = Gen(14);
+    for f in [1, 2, 3, 4, 8, 9, 13] {
+        for m in [1, 3, 64] {
+            let g = graph(&[ty(DType::F32, &[50, f]), ty(DType::I32, &[m])], |g, x| {
+                let rows = g.add(Op::TakeRows, vec![x[0], x[1]]).unwrap();
+                let sq = g.binary(BinaryOp::Mul, rows, rows).unwrap();
+                let all = g.reduce(ReduceOp::Sum, sq, vec![0, 1]).unwrap();
+                let per_row = g.reduce(ReduceOp::Max, rows, vec![1]).unwrap();
+                let per_col = g.reduce(ReduceOp::Sum, rows, vec![0]).unwrap();
+                let first = g.add(Op::ArgMax { axis: 1 }, vec![rows]).unwrap();
+                vec![all, per_row, per_col, first]
+            });
+            let idx: Vec<f64> = (0..m).map(|_| rng.below(50) as f64).collect();
+            let mut inputs = rng.inputs(&g, true);
+            inputs[1] = t(DType::I32, &[m], &idx);
+            check(&g, &inputs);
+            let mut bad = idx.clone();
+            bad[m - 1] = 50.0;
+            inputs[1] = t(DType::I32, &[m], &bad);
+            let message = check_fails(&g, &inputs);
+            assert!(message.contains("out of range 0..50"), "{message}");
+        }
+    }
+}
+
 #[test]
 fn random_uniform_and_normal_match_the_interpreter() {
     for dtype in FLOATS {
