@@ -95,3 +95,25 @@ fn a_tabular_model_of_a_step_that_leaves_the_table_is_an_error() {
     let ok = ok.replace(", 0)\n  {", ", 0))\n  {");
     assert_eq!(train_src(&ok, 1, Backend::Jit)[0], vec![10.0]);
 }
+
+/// `None` in an index inserts an axis of length 1, as in numpy: `x[:, None] * x[None, :]`
+/// is the outer product, and it mixes with slices and ints.
+#[test]
+fn none_in_an_index_is_a_new_axis() {
+    let src = "x = f32([1.0, 2.0, 3.0])\ny = f32([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])\n\
+               train iterations: 1 {\n  fit o = x[:, None] * x[None, :]\n      c = y[:, None, 1]\n      \
+               z = y[None]\n  \
+               log a = o[1, 2], n = f32(o.shape[0] * 10 + o.shape[1]), \
+               c0 = c[2, 0], r = f32(c.shape[0] * 10 + c.shape[1]), \
+               zr = f32(z.shape[0] * 100 + z.shape[1] * 10 + z.shape[2]), z1 = z[0, 1, 0]\n}\n";
+    for b in BACKENDS {
+        assert_eq!(
+            train_src(src, 1, b)[0],
+            vec![6.0, 33.0, 6.0, 31.0, 132.0, 3.0],
+            "{b:?}"
+        );
+    }
+    // A binding named `None` is what it says.
+    let bound = "None = 1\nx = f32([1.0, 2.0, 3.0])\ntrain iterations: 1 { log v = x[None] }\n";
+    assert_eq!(train_src(bound, 1, Backend::Jit)[0], vec![2.0]);
+}

@@ -1676,10 +1676,13 @@ fn gather_help(x: &TensorType, idx: &TensorType) -> String {
 pub enum Ix {
     At(Value, Loc),
     Range(Option<i64>, Option<i64>, Loc),
+    /// `None`: an axis of length 1 inserted here; it takes no axis of the operand.
+    NewAxis(Loc),
 }
 
 /// Tensor indexing: ints and slices per axis; a loop variable or i32 scalar picks a
-/// row; a single i32 tensor of shape `x.shape[:-1]` gathers along the last axis.
+/// row; a single i32 tensor of shape `x.shape[:-1]` gathers along the last axis; `None`
+/// inserts an axis of length 1 (`x[:, None]` of an [N] is [N, 1]).
 pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> {
     if let [Ix::At(Value::Tensor(i), li)] = &idx[..]
         && i.ty.rank() >= 1
@@ -1705,10 +1708,11 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
         let r = el.emit(Op::Gather, vec![nx, ni])?;
         return Ok(el.tval(r));
     }
-    if idx.len() > x.ty.rank() {
+    let taking = idx.iter().filter(|i| !matches!(i, Ix::NewAxis(_))).count();
+    if taking > x.ty.rank() {
         return Err(Diag::new(
             "index",
-            format!("{} indices for a tensor of rank {}", idx.len(), x.ty.rank()),
+            format!("{taking} indices for a tensor of rank {}", x.ty.rank()),
         )
         .label(loc, format!("indexing {}", x.ty)));
     }
@@ -1717,6 +1721,12 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
     let idx_len = idx.len();
     for it in idx {
         match it {
+            Ix::NewAxis(_) => {
+                let mut s = cur.ty.shape.clone();
+                s.insert(axis, 1);
+                cur = reshape(el, &cur, s)?;
+                axis += 1;
+            }
             Ix::Range(s, e, _) => {
                 let (s, e) = slice_bounds(s, e, cur.ty.shape[axis]);
                 if (s, e) != (0, cur.ty.shape[axis]) {

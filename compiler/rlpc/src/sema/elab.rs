@@ -1586,6 +1586,10 @@ impl<'a> Elab<'a> {
                 let mut idx = vec![];
                 for it in items {
                     idx.push(match it {
+                        // `None` (unless bound) inserts an axis of length 1, as in numpy.
+                        IndexItem::Expr(e) if self.is_new_axis(e, fr) => {
+                            super::builtins::Ix::NewAxis(self.at(fr, e.span))
+                        }
                         IndexItem::Expr(e) => {
                             super::builtins::Ix::At(self.expr(e, fr)?, self.at(fr, e.span))
                         }
@@ -1605,6 +1609,14 @@ impl<'a> Elab<'a> {
             )
             .label(loc, "here")),
         }
+    }
+
+    /// Whether an index item is the bare name `None` with no binding of that name in
+    /// sight: a new axis of length 1.
+    fn is_new_axis(&self, e: &ast::Expr, fr: &Rc<Frame>) -> bool {
+        matches!(&e.kind, ExprKind::Name(n) if n.name == "None")
+            && fr.get("None").is_none()
+            && self.mods.lookup(fr.module, "None").is_none()
     }
 
     fn opt_int(&mut self, e: &Option<ast::Expr>, fr: &Rc<Frame>) -> R<Option<i64>> {
