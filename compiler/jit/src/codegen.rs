@@ -252,6 +252,16 @@ fn interleaves_units(k: &Kernel, n_kept: usize) -> bool {
     k.checks.is_empty() && units >= 4 && folded >= 256 && k.insts.len() <= 24
 }
 
+/// Whether a four-lane reduction also folds sixteen units at a time, four vectors side by
+/// side (`Emitter::reduce_unit_lanes`): when sixteen units and a fold of some length make
+/// the add latency the cost, and the element computation is small enough to copy four
+/// times.
+fn groups_units(k: &Kernel, n_kept: usize) -> bool {
+    let units: usize = k.space[..n_kept].iter().product();
+    let folded: usize = k.space[n_kept..].iter().product();
+    units >= 16 && folded >= 32 && k.insts.len() <= 24
+}
+
 /// Whether a scan kernel runs step-major ([`Emitter::emit_scan_step_major`]): whenever
 /// it has more than one unit (one unit keeps its carries in registers), except with
 /// runtime checks, whose first failure is reported in the element-major order the
@@ -436,7 +446,9 @@ impl<'a, 'f> Emitter<'a, 'f> {
     ) {
         let units: usize = self.k.space[..n_kept].iter().product();
         let vector = matches!(fold, Fold::Reduce(_)) && units >= 4 && simd::fits_reduce(self.k);
-        let widths: &[usize] = if vector || interleaves_units(self.k, n_kept) {
+        let widths: &[usize] = if vector && groups_units(self.k, n_kept) {
+            &[16, 4, 1]
+        } else if vector || interleaves_units(self.k, n_kept) {
             &[4, 1]
         } else {
             &[1]
@@ -460,8 +472,8 @@ impl<'a, 'f> Emitter<'a, 'f> {
 
             self.b.switch_to_block(body);
             let uv = self.b.use_var(u);
-            if vector && w == simd::LANES {
-                self.reduce_unit_lanes(uv, n_kept, value, out, fold);
+            if vector && w % simd::LANES == 0 {
+                self.reduce_unit_lanes(uv, w / simd::LANES, n_kept, value, out, fold);
             } else {
                 self.reduce_units(uv, w, n_kept, value, out, fold);
             }
@@ -522,12 +534,15 @@ impl<'a, 'f> Emitter<'a, 'f> {
         self.inner = None;
     }
 
-    /// The folds of units `first..first + 4` as one four-lane fold, a unit per lane
-    /// (module `simd`): the element computation is emitted once, on vectors whose lanes
-    /// gather the units' elements, and each lane folds in the scalar order.
+    /// The folds of units `first..first + 4·groups` as `groups` four-lane folds, a unit
+    /// per lane (module `simd`): the element computation is emitted once per group, on
+    /// vectors whose lanes gather the units' elements, and each lane folds in the scalar
+    /// order. Several groups keep several independent chains of vector adds in flight
+    /// where one would wait on each add's latency (a bias gradient's sum over a batch).
     fn reduce_unit_lanes(
         &mut self,
         first: Value,
+        groups: usize,
         n_kept: usize,
         value: ValId,
         out: usize,
@@ -536,26 +551,38 @@ impl<'a, 'f> Emitter<'a, 'f> {
         let Fold::Reduce(op) = fold else {
             unreachable!("only sums, maxima and minima fold in lanes")
         };
-        let acc = self.b.declare_var(types::F32X4);
         let init = self.reduce_identity(op, DType::F32);
         let init = self.b.ins().splat(types::F32X4, init);
-        self.b.def_var(acc, init);
+        let accs: Vec<Variable> = (0..groups)
+            .map(|_| {
+                let acc = self.b.declare_var(types::F32X4);
+                self.b.def_var(acc, init);
+                acc
+            })
+            .collect();
         let bop = match op {
             ReduceOp::Sum => BinaryOp::Add,
             ReduceOp::Max => BinaryOp::Max,
             ReduceOp::Min => BinaryOp::Min,
         };
-        self.unit_loops(first, simd::LANES, n_kept, &mut |e, row_bases, cv| {
-            let vals = e.lane_values(None, &mut |e, param, index| {
-                e.gather_units(param, index, row_bases, cv, n_kept)
-            });
-            let v = vals[value.index()].expect("the folded value is computed");
-            let a = e.b.use_var(acc);
-            let next = e.vector_binary(bop, DType::F32, a, v);
-            e.b.def_var(acc, next);
+        let width = groups * simd::LANES;
+        self.unit_loops(first, width, n_kept, &mut |e, row_bases, cv| {
+            for (g, &acc) in accs.iter().enumerate() {
+                let lanes = &row_bases[g * simd::LANES..(g + 1) * simd::LANES];
+                let vals = e.lane_values(None, &mut |e, param, index| {
+                    e.gather_units(param, index, lanes, cv, n_kept)
+                });
+                let v = vals[value.index()].expect("the folded value is computed");
+                let a = e.b.use_var(acc);
+                let next = e.vector_binary(bop, DType::F32, a, v);
+                e.b.def_var(acc, next);
+            }
         });
-        let result = self.b.use_var(acc);
-        self.store_vector(out, first, result);
+        for (g, &acc) in accs.iter().enumerate() {
+            let result = self.b.use_var(acc);
+            let at = self.b.ins().iadd_imm_s(first, (g * simd::LANES) as i64);
+            self.store_vector(out, at, result);
+        }
         self.inner = None;
     }
 

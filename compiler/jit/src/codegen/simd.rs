@@ -182,9 +182,20 @@ impl Emitter<'_, '_> {
         n_kept: usize,
     ) -> Value {
         let inner = self.k.space.len() - 1;
-        let same = self.k.indices[index.index()].strides[..n_kept]
-            .iter()
-            .all(|&s| s == 0);
+        let strides = &self.k.indices[index.index()].strides;
+        let same = strides[..n_kept].iter().all(|&s| s == 0);
+        // One kept dim stepping by one element (a bias gradient's sum over the batch of a
+        // `[B, H]`): the four units' elements lie side by side, one vector load.
+        if n_kept == 1 && strides[0] == 1 {
+            self.bases = row_bases[0].clone();
+            self.inner = Some((inner, cv));
+            let at = self.index(index);
+            let addr = self.address(param, at);
+            return self
+                .b
+                .ins()
+                .load(VF, MemFlagsData::new().with_notrap(), addr, 0);
+        }
         let mut lanes = Vec::with_capacity(LANES);
         for bases in row_bases.iter().take(if same { 1 } else { LANES }) {
             self.bases = bases.clone();

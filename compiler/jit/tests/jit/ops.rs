@@ -625,6 +625,25 @@ fn folds_over_gathered_short_rows_match_the_interpreter() {
     }
 }
 
+/// Reductions over the leading (batch) axis of an `[n, h]`, as a bias gradient sums a
+/// batch: with sixteen or more columns they fold sixteen units at a time in four
+/// vectors, then four, then one; every unit keeps its scalar order.
+#[test]
+fn batch_axis_folds_in_groups_match_the_interpreter() {
+    let mut rng = Gen(15);
+    for (n, h) in [(32, 16), (33, 21), (64, 64), (40, 17), (31, 40)] {
+        let g = graph(&[ty(DType::F32, &[n, h])], |g, x| {
+            let sum = g.reduce(ReduceOp::Sum, x[0], vec![0]).unwrap();
+            let max = g.reduce(ReduceOp::Max, x[0], vec![0]).unwrap();
+            let e = g.unary(UnaryOp::Exp, x[0]).unwrap();
+            let sq = g.binary(BinaryOp::Mul, e, x[0]).unwrap();
+            let min = g.reduce(ReduceOp::Min, sq, vec![0]).unwrap();
+            vec![sum, max, min]
+        });
+        check(&g, &rng.inputs(&g, true));
+    }
+}
+
 #[test]
 fn random_uniform_and_normal_match_the_interpreter() {
     for dtype in FLOATS {
