@@ -734,3 +734,10 @@ fn a_ragged_grid_map() {
         "use std.env.gridworld.{grid_from_string}\ng = grid_from_string(\"S...\\n.#.G.\")\ntrain iterations: 1 { log a = 1.0 }\n"
     ));
 }
+
+#[test]
+fn none_indexes_tensors_only() {
+    insta::assert_snapshot!(check(
+        "xs = [1, 2]\ntrain iterations: 1 {\n  log a = f32(xs[None])\n}\n"
+    ));
+}

@@ -1553,6 +1553,12 @@ impl<'a> Elab<'a> {
                     return Err(Diag::new("index", "a list takes one index").label(loc, "here"));
                 }
                 match &items[0] {
+                    IndexItem::Expr(e) if self.is_new_axis(e, fr) => Err(Diag::new(
+                        "index",
+                        "`None` in an index adds an axis to a tensor; a list has no axes",
+                    )
+                    .label(self.at(fr, e.span), "here")
+                    .help("make the list a tensor first, e.g. `f32(xs)[None]`")),
                     IndexItem::Expr(e) => {
                         let i = self.expr(e, fr)?;
                         let Value::Int(i) = i else {
