@@ -387,7 +387,7 @@ fn a_library_with_a_top_level_value_points_at_it() {
 #[test]
 fn a_tensor_index_beside_a_slice_says_how_to_pick_per_row() {
     insta::assert_snapshot!(check(
-        "lp = zeros([4, 3, 5])\na = i32(zeros([4]))\ntrain iterations: 1 { log v = sum(lp[:, a]) }\n"
+        "lp = zeros([4, 5, 3])\na = i32(zeros([4]))\ntrain iterations: 1 { log v = sum(lp[:, :, a]) }\n"
     ));
 }
 

@@ -117,3 +117,27 @@ fn none_in_an_index_is_a_new_axis() {
     let bound = "None = 1\nx = f32([1.0, 2.0, 3.0])\ntrain iterations: 1 { log v = x[None] }\n";
     assert_eq!(train_src(bound, 1, Backend::Jit)[0], vec![2.0]);
 }
+
+/// `x[:, idx]` picks row `b`'s entry `idx[b]` along the second axis, keeping the rest:
+/// the same values as the one-hot form, and its gradient reaches only the picked
+/// entries (one SGD step of rate 1 on `sum(w[:, idx] * c)` lowers each by its `c`).
+#[test]
+fn an_index_tensor_after_a_colon_picks_along_the_second_axis() {
+    let src = "x = reshape(f32(indices(24)), [3, 2, 4])\nidx = i32([1, 0, 1])\n\
+               w = param([3, 2, 4], init: \"zeros\")\nopt = sgd(lr: 1.0)\n\
+               train iterations: 1 {\n  fit p = x[:, idx]\n      \
+               q = sum(x * reshape(one_hot(idx, 2), [3, 2, 1]), axis: 1)\n      \
+               m = reshape(f32(indices(12)), [3, 4])\n  \
+               improve minimize sum(w[:, idx] * (m + 1.0)) with opt\n  \
+               log a = p[0, 3], b = p[1, 0], c = p[2, 2], same = sum(abs(p - q)), \
+               r = f32(p.shape[0] * 10 + p.shape[1]), \
+               w01 = w[0, 1, 3], w00 = w[0, 0, 3], w10 = w[1, 0, 0], total = sum(w), \
+               pair = sum(f32([[1.0, 2.0], [3.0, 4.0]])[:, i32([1, 0])])\n}\n";
+    for b in BACKENDS {
+        assert_eq!(
+            train_src(src, 1, b)[0],
+            vec![7.0, 8.0, 22.0, 0.0, 34.0, -4.0, 0.0, -5.0, -78.0, 5.0],
+            "{b:?}"
+        );
+    }
+}

@@ -1672,6 +1672,50 @@ fn gather_help(x: &TensorType, idx: &TensorType) -> String {
     help
 }
 
+/// `x[:, idx]` for `x` [B, A, …] and `idx` [B] i32: row `b` of the result is
+/// `x[b, idx[b], …]`, [B, …] (an action's atoms in a distributional Q-head). The axis
+/// picked from moves last and the index is broadcast over the rest, so it is the
+/// last-axis gather of `x[idx]` (with its adjoint) on a transposed view.
+fn gather_second_axis(el: &mut Elab, x: &TVal, i: &TVal, li: Loc, loc: Loc) -> R<TVal> {
+    let (b, a) = (x.ty.shape[0], x.ty.shape[1]);
+    if i.ty.dtype != DType::I32 || i.ty.shape[0] != b {
+        return Err(Diag::new(
+            "shape-mismatch",
+            format!(
+                "`x[:, idx]` picks one index per row: idx must be i32[{b}], found {}",
+                i.ty
+            ),
+        )
+        .label(li, format!("this is {}", i.ty))
+        .label(loc, format!("indexing {}", x.ty)));
+    }
+    let rank = x.ty.rank();
+    let mut perm: Vec<usize> = (0..rank).filter(|&d| d != 1).collect();
+    perm.push(1);
+    let rest: Vec<usize> = perm[..rank - 1].iter().map(|&d| x.ty.shape[d]).collect();
+    let moved = if rank == 2 {
+        x.clone()
+    } else {
+        let mut shape = rest.clone();
+        shape.push(a);
+        let n = el.node(x)?;
+        let r = el.emit_typed(
+            Op::Transpose(perm),
+            vec![n],
+            TensorType::new(x.ty.dtype, shape),
+        );
+        el.tval(r)
+    };
+    let mut ones = vec![b];
+    ones.extend(std::iter::repeat_n(1, rank - 2));
+    let column = reshape(el, i, ones)?;
+    let n = el.node(&column)?;
+    let spread = el.emit_typed(Op::Broadcast, vec![n], TensorType::new(DType::I32, rest));
+    let nx = el.node(&moved)?;
+    let r = el.emit(Op::Gather, vec![nx, spread])?;
+    Ok(el.tval(r))
+}
+
 /// One index of `x[…]`.
 pub enum Ix {
     At(Value, Loc),
@@ -1707,6 +1751,12 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
         let (nx, ni) = (el.node(x)?, el.node(i)?);
         let r = el.emit(Op::Gather, vec![nx, ni])?;
         return Ok(el.tval(r));
+    }
+    if let [Ix::Range(None, None, _), Ix::At(Value::Tensor(i), li)] = &idx[..]
+        && i.ty.rank() == 1
+        && x.ty.rank() >= 2
+    {
+        return gather_second_axis(el, x, i, *li, loc);
     }
     let taking = idx.iter().filter(|i| !matches!(i, Ix::NewAxis(_))).count();
     if taking > x.ty.rank() {
@@ -1797,15 +1847,15 @@ pub fn index_tensor(el: &mut Elab, x: &TVal, idx: Vec<Ix>, loc: Loc) -> R<TVal> 
                 return Err(Diag::new(
                     "type-mismatch",
                     format!(
-                        "a tensor index ({}) gathers only as the one index of `x[idx]`",
+                        "a tensor index ({}) gathers only as `x[idx]` or `x[:, idx]`",
                         t.ty
                     ),
                 )
                 .label(li, format!("index {} of {}", axis, x.ty))
                 .help(
-                    "to pick one entry of an inner axis per row, multiply by a one-hot mask \
-                     and sum that axis away, e.g. `sum(x * reshape(one_hot(idx, A), [B, A, 1]), \
-                     axis: 1)` for `x` [B, A, K] and `idx` [B]; `take(x, idx)` picks whole rows",
+                    "`x[idx]` picks along the last axis and `x[:, idx]` along the second (one \
+                     i32 index per row); for an axis further in, multiply by a one-hot mask and \
+                     sum that axis away; `take(x, idx)` picks whole rows",
                 ));
             }
             Ix::At(v, li) => {
