@@ -741,3 +741,10 @@ fn none_indexes_tensors_only() {
         "xs = [1, 2]\ntrain iterations: 1 {\n  log a = f32(xs[None])\n}\n"
     ));
 }
+
+#[test]
+fn a_second_axis_pick_needs_one_index_per_row() {
+    insta::assert_snapshot!(check(
+        "lp = zeros([4, 5, 3])\na = i32(zeros([3]))\ntrain iterations: 1 { log v = sum(lp[:, a]) }\n"
+    ));
+}
