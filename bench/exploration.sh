@@ -32,6 +32,11 @@ dqn-disagree:disagreement_dqn_chain:
 dqn-disagree-nokappa:disagreement_dqn_chain:kappa=0.0
 dqn-disagree-noprior:disagreement_dqn_chain:pscale=0.0
 dqn-disagree-nobonus:disagreement_dqn_chain:beta=0.0
+dqn-ex2:ex2_dqn_chain:
+dqn-ex2-egreedy:ex2_dqn_chain:beta=0.0,kappa=0.0
+dqn-ex2-nokappa:ex2_dqn_chain:kappa=0.0
+dqn-ex2-nobonus:ex2_dqn_chain:beta=0.0
+dqn-ex2-noprior:ex2_dqn_chain:prior=0.0
 "
 want=${METHODS:-}
 printf '%-16s %4s %12s %8s %6s %8s\n' method seed first_succ success cells wall_s

@@ -3,8 +3,9 @@
 //! ε-greedy Q-learning and ε-greedy DQN never reach the end; the ablation that shows
 //! a table's optimistic start doing the exploring; pseudo-counts from a factorised
 //! density model, against counts computed here and on the chain; bootstrapped heads
-//! with and without randomized priors; and the pieces of the disagreement bonus
-//! (`with_prior`, `ensemble_disagreement`, `action_features`) against sums computed here.
+//! with and without randomized priors; the pieces of the disagreement bonus
+//! (`with_prior`, `ensemble_disagreement`, `action_features`) against sums computed here;
+//! and the exemplar-classifier (EX2) program with and without its prior logit.
 
 mod common;
 
@@ -160,6 +161,19 @@ fn an_ensemble_disagreement_bonus_reaches_the_end_of_the_chain() {
         &["reached", "success", "cells"],
     );
     assert_eq!(m, [1.0, 1.0, 20.0]);
+}
+
+#[test]
+fn an_exemplar_classifier_lets_dqn_walk_the_chain_if_unseen_pairs_read_as_novel() {
+    // Seed 2 (first success at 15,508 env steps, docs/benchmarks.md): the EX2 program
+    // reaches the end and ends walking it. With the prior logit at 0 an exemplar never
+    // trained reads as common (N̂ = n), and the same seed stalls at 13 cells.
+    let names = ["reached", "success", "cells"];
+    let m = final_metrics("ex2_dqn_chain.rlp", 2, &[], &names);
+    assert_eq!(m, [1.0, 1.0, 20.0]);
+    let flat = final_metrics("ex2_dqn_chain.rlp", 2, &[("prior", "0.0")], &names);
+    assert_eq!(flat[0], 0.0, "with prior 0 the agent reached the end");
+    assert!(flat[2] < 20.0, "with prior 0 the agent visited every cell");
 }
 
 #[test]
