@@ -678,6 +678,18 @@ fn every_without_a_unit() {
 }
 
 #[test]
+fn a_misspelt_stage_label_is_named() {
+    insta::assert_snapshot!(check(&program("  sampel batch = 1.0\n  log a = batch")));
+}
+
+#[test]
+fn a_misspelt_minimize_is_named() {
+    insta::assert_snapshot!(check(
+        "o = zeros([])\ntrain iterations: 1 {\n  improve minimze o * o with adam()\n}\n"
+    ));
+}
+
+#[test]
 fn a_metric_logged_twice_points_at_both() {
     insta::assert_snapshot!(check(
         "o = zeros([])\ntrain iterations: 2 {\n  fit o <- o + 1.0\n  log a = o, a = o * 2.0\n}\n"
