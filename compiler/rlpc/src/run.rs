@@ -996,8 +996,10 @@ pub fn train_with(
         None if opts.resume => return Err("resuming needs a run directory".into()),
         None => None,
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create the run directory `{}`: {e}", dir.display()))?;
+            rundir::create_dir(dir, "run directory")?;
+            // Before training, so that a file in its way stops the run now rather than
+            // at the first checkpoint, after the training it would have saved.
+            rundir::create_dir(&dir.join(rundir::CHECKPOINTS), "checkpoint directory")?;
             let csv = dir.join(rundir::METRICS);
             if opts.resume {
                 at = resume_into(&mut trainer, dir)?;
