@@ -678,6 +678,13 @@ fn every_without_a_unit() {
 }
 
 #[test]
+fn compile_time_int_overflow_is_an_error() {
+    insta::assert_snapshot!(check(
+        "big = 2 ** 62 * 4\nx = zeros([])\ntrain iterations: 1 {\n  log a = x + big\n}\n"
+    ));
+}
+
+#[test]
 fn a_misspelt_stage_label_is_named() {
     insta::assert_snapshot!(check(&program("  sampel batch = 1.0\n  log a = batch")));
 }

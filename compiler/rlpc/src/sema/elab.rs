@@ -1483,6 +1483,7 @@ impl<'a> Elab<'a> {
         loc: Loc,
     ) -> R<Value> {
         check_divisor(op, &a, &b, lb, loc)?;
+        check_int_overflow(op, &a, &b, loc)?;
         if let Some(v) = fold(op, &a, &b) {
             if matches!(
                 op,
@@ -1930,6 +1931,31 @@ fn check_divisor(op: BinOp, a: &Value, b: &Value, lb: Loc, loc: Loc) -> R<()> {
         .label(lb, "this is 0")
         .label(loc, format!("this {what} has no value"))
         .help("a divisor known when compiling must not be 0"))
+}
+
+/// Compile-time ints are 64-bit: a sum, difference, product or power of two of them
+/// (or `++` of feature sizes) that does not fit is an error at the expression, never a
+/// value wrapped around or left to the graph's 32-bit ints.
+fn check_int_overflow(op: BinOp, a: &Value, b: &Value, loc: Loc) -> R<()> {
+    let (Value::Int(x), Value::Int(y)) = (a, b) else {
+        return Ok(());
+    };
+    let fits = match op {
+        BinOp::Add | BinOp::Concat => x.checked_add(*y).is_some(),
+        BinOp::Sub => x.checked_sub(*y).is_some(),
+        BinOp::Mul => x.checked_mul(*y).is_some(),
+        BinOp::Pow if (0..64).contains(y) => x.checked_pow(*y as u32).is_some(),
+        _ => true,
+    };
+    if fits {
+        return Ok(());
+    }
+    Err(Diag::new(
+        "bad-value",
+        format!("`{x} {} {y}` does not fit in a 64-bit int", op.symbol()),
+    )
+    .label(loc, "overflows")
+    .help("compile-time ints are 64-bit; write a float (`1e30`, `2.0 ** 70`) for a larger number"))
 }
 
 /// Compile-time arithmetic on numbers and bools.
