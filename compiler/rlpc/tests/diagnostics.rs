@@ -685,6 +685,13 @@ fn compile_time_int_overflow_is_an_error() {
 }
 
 #[test]
+fn an_int_beyond_i32_made_an_i32_tensor_is_an_error() {
+    insta::assert_snapshot!(check(
+        "k = i32([1, 2])\ntrain iterations: 1 {\n  log a = f32(sum(k + 3_000_000_000))\n}\n"
+    ));
+}
+
+#[test]
 fn a_misspelt_stage_label_is_named() {
     insta::assert_snapshot!(check(&program("  sampel batch = 1.0\n  log a = batch")));
 }
