@@ -694,6 +694,26 @@ fn hint_for(src: &str, scan: &Prescan, span: Span, expected: &[String]) -> Optio
                 .into(),
         );
     }
+    // `sampel batch = …`, `improve minimze loss with opt`: a misspelt stage label or
+    // `minimize` is read as a name, and the name after it (or the `with`) is then
+    // unexpected.
+    let labelled = words.first().is_some_and(|w| STAGE_LABELS.contains(w));
+    let head = words.get(usize::from(labelled));
+    if let Some(typo) = head
+        && !KEYWORDS.contains(typo)
+        && typo.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && let Some(meant) = STATEMENT_WORDS
+            .iter()
+            .filter(|w| typo_distance(typo, w) <= (typo.len() / 3).max(1))
+            .min_by_key(|w| typo_distance(typo, w))
+        && ((found.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && words.len() == 1 + usize::from(labelled))
+            || (*meant == "minimize" && matches!(found, "with" | "wrt")))
+    {
+        return Some(format!(
+            "`{typo}` is not a keyword: did you mean `{meant}`?"
+        ));
+    }
     if let Some(c) = found.chars().next()
         && !c.is_ascii()
         && c.is_alphanumeric()
@@ -703,6 +723,41 @@ fn hint_for(src: &str, scan: &Prescan, span: Span, expected: &[String]) -> Optio
         ));
     }
     None
+}
+
+/// The labels that open a stage of a `train` block.
+const STAGE_LABELS: &[&str] = &["sample", "fit", "improve", "log"];
+
+/// The words that begin a statement followed by more than a name (`sample batch = …`,
+/// `minimize loss with opt`, `every 4 steps { … }`): a misspelling of one of these is
+/// what [`hint_for`] suggests it for.
+const STATEMENT_WORDS: &[&str] = &[
+    "sample", "fit", "improve", "log", "minimize", "every", "repeat", "train",
+];
+
+/// Insertions, deletions, substitutions and swaps of neighbouring characters that turn
+/// `a` into `b` (optimal string alignment), for suggesting a misspelt keyword.
+fn typo_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let mut best = (d[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]))
+                .min(d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 fn floor_char_boundary(s: &str, i: usize) -> usize {

@@ -17,8 +17,10 @@
 //! from `iteration` — an ε-greedy policy's `linear_schedule` — has its trained value,
 //! not its first. The top-level bindings are the same as in training, so the Param slots have the same
 //! names and are loaded from `params.npz` ([`crate::run::Trainer::restore_params`]);
-//! everything else (environment state, random streams) comes from the init graph with
-//! the run's seed.
+//! the other state training left (a value table or normaliser statistics the policy
+//! reads) from the run's last checkpoint
+//! ([`crate::run::Trainer::restore_state_where`]); the environments' state and the
+//! random streams come from the init graph with the run's seed, so episodes start fresh.
 //!
 //! **What is measured.** Each round is one rollout of `max_steps` steps of all `N`
 //! environments; the environments keep their state between rounds, as in training.
@@ -259,6 +261,7 @@ pub fn evaluate(dir: &Path, opts: &EvalOptions) -> Result<EvalReport, String> {
         &run.overrides,
         &run.params,
         &run.params_path,
+        run.state.as_ref(),
         &run.at(opts),
         false,
     )
@@ -277,6 +280,7 @@ pub fn collect(dir: &Path, opts: &EvalOptions) -> Result<(EvalReport, Dataset), 
         &run.overrides,
         &run.params,
         &run.params_path,
+        run.state.as_ref(),
         &run.at(opts),
         true,
     )?;
@@ -296,6 +300,8 @@ struct SavedRun {
     params_path: PathBuf,
     /// The iteration training ended at ([`rundir::final_iteration`]).
     iteration: u64,
+    /// The state of the run's last checkpoint and its file, when there is one.
+    state: Option<(Vec<(String, Tensor)>, PathBuf)>,
 }
 
 impl SavedRun {
@@ -319,6 +325,13 @@ impl SavedRun {
         }
         let params = rlp_runtime::io::load_npz(&params_path).map_err(|e| e.to_string())?;
         let iteration = rundir::final_iteration(dir).unwrap_or(settings.iterations);
+        // The state training left besides the parameters (a value table that the
+        // policy reads, an observation normaliser's statistics): the last checkpoint's,
+        // saved with `params.npz` when the run ended.
+        let ckpts = dir.join(rundir::CHECKPOINTS);
+        let state = rlp_runtime::checkpoint::load_latest(&ckpts)
+            .map_err(|e| e.to_string())?
+            .map(|(step, state, _)| (state, rlp_runtime::checkpoint::npz_path(&ckpts, step)));
         // The saved text is compiled as the file it was trained from, at its absolute
         // path when the run recorded its directory, so that relative `use "./…"`
         // imports and `dataset(…)` paths resolve as they did in training, whatever the
@@ -332,6 +345,7 @@ impl SavedRun {
             overrides: settings.overrides(),
             params,
             params_path,
+            state,
         })
     }
 }
@@ -356,6 +370,7 @@ pub fn evaluate_program(
         overrides,
         params,
         params_file,
+        None,
         opts,
         false,
     )
@@ -373,6 +388,7 @@ fn play(
     overrides: &[(String, String)],
     params: &[(String, Tensor)],
     params_file: &Path,
+    state: Option<&(Vec<(String, Tensor)>, PathBuf)>,
     opts: &EvalOptions,
     record: bool,
 ) -> Result<(EvalReport, Option<Dataset>), String> {
@@ -418,6 +434,20 @@ fn play(
         )?;
     let compiled = run::compile(program, Backend::Jit)?;
     let mut trainer = Trainer::with_sources(&compiled, Some(&sources))?;
+    if let Some((saved, file)) = state {
+        // Everything but the environments, which start fresh episodes (their slots are
+        // named after their binding: `env.state`, `env.episode_return`, …).
+        let envs: Vec<String> = compiled
+            .program
+            .slots
+            .iter()
+            .filter_map(|s| s.name.strip_suffix(".episode_return_so_far"))
+            .map(|owner| format!("{owner}."))
+            .collect();
+        trainer.restore_state_where(saved, file, |name| {
+            envs.iter().any(|prefix| name.starts_with(prefix.as_str()))
+        })?;
+    }
     trainer.restore_params(params, params_file)?;
     let slot = |field: &str| {
         let name = format!("tmp.__eval_batch.{field}");

@@ -813,6 +813,31 @@ impl<'c> Trainer<'c> {
         Ok(())
     }
 
+    /// Replaces each `State` slot that `saved` (a checkpoint, read from `file`, which
+    /// errors name) has a tensor of the same name for, other than those `skip` names,
+    /// leaving every other slot as it is: what `rlpc eval` and `rlpc collect` carry over
+    /// from a finished run besides its parameters (a value table, normaliser statistics).
+    /// A tensor of the slot's name with another dtype or shape is an error.
+    pub fn restore_state_where(
+        &mut self,
+        saved: &[(String, Tensor)],
+        file: &Path,
+        skip: impl Fn(&str) -> bool,
+    ) -> Result<(), String> {
+        let by_name: HashMap<&str, &Tensor> = saved.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        for (i, slot) in self.c.program.slots.iter().enumerate() {
+            if slot.kind != SlotKind::State || skip(&slot.name) {
+                continue;
+            }
+            let Some(&found) = by_name.get(slot.name.as_str()) else {
+                continue;
+            };
+            let t = saved_slot(file, slot, Some(found), "checkpoint")?;
+            self.set_on_host(i, t.clone());
+        }
+        Ok(())
+    }
+
     /// Replaces the persistent state with `saved` (read from `file`, which errors name).
     /// Every non-transient slot must be there with its dtype and shape, and nothing else:
     /// anything less means the checkpoint belongs to a different program.
@@ -971,8 +996,10 @@ pub fn train_with(
         None if opts.resume => return Err("resuming needs a run directory".into()),
         None => None,
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create the run directory `{}`: {e}", dir.display()))?;
+            rundir::create_dir(dir, "run directory")?;
+            // Before training, so that a file in its way stops the run now rather than
+            // at the first checkpoint, after the training it would have saved.
+            rundir::create_dir(&dir.join(rundir::CHECKPOINTS), "checkpoint directory")?;
             let csv = dir.join(rundir::METRICS);
             if opts.resume {
                 at = resume_into(&mut trainer, dir)?;

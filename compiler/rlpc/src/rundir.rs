@@ -178,14 +178,30 @@ impl Settings {
 /// `modules.json` and the TensorBoard event files. Only those names are removed; other
 /// files are left alone.
 pub fn start(dir: &Path, source: &str, settings: &Settings) -> Result<(), String> {
-    fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create the run directory `{}`: {e}", dir.display()))?;
+    create_dir(dir, "run directory")?;
     remove_previous_outputs(dir)?;
     write_atomic(&dir.join(PROGRAM), source.as_bytes()).map_err(|e| e.to_string())?;
     let mut json = serde_json::to_vec_pretty(settings).expect("settings serialize to JSON");
     json.push(b'\n');
     write_atomic(&dir.join(SETTINGS), &json).map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// Creates the directory `path` (and its parents) if it is not there; `what` names it in
+/// the error, which says so plainly when something that is not a directory (a file) is
+/// in the way.
+pub fn create_dir(path: &Path, what: &str) -> Result<(), String> {
+    fs::create_dir_all(path).map_err(|e| {
+        if path.exists() && !path.is_dir() {
+            format!(
+                "cannot create the {what} `{}`: a file of that name is in the way (move it, \
+                 or choose another run directory with --out)",
+                path.display()
+            )
+        } else {
+            format!("cannot create the {what} `{}`: {e}", path.display())
+        }
+    })
 }
 
 /// Writes `modules.json`: the text of every user module the program in `main` read (each

@@ -678,6 +678,32 @@ fn every_without_a_unit() {
 }
 
 #[test]
+fn compile_time_int_overflow_is_an_error() {
+    insta::assert_snapshot!(check(
+        "big = 2 ** 62 * 4\nx = zeros([])\ntrain iterations: 1 {\n  log a = x + big\n}\n"
+    ));
+}
+
+#[test]
+fn an_int_beyond_i32_made_an_i32_tensor_is_an_error() {
+    insta::assert_snapshot!(check(
+        "k = i32([1, 2])\ntrain iterations: 1 {\n  log a = f32(sum(k + 3_000_000_000))\n}\n"
+    ));
+}
+
+#[test]
+fn a_misspelt_stage_label_is_named() {
+    insta::assert_snapshot!(check(&program("  sampel batch = 1.0\n  log a = batch")));
+}
+
+#[test]
+fn a_misspelt_minimize_is_named() {
+    insta::assert_snapshot!(check(
+        "o = zeros([])\ntrain iterations: 1 {\n  improve minimze o * o with adam()\n}\n"
+    ));
+}
+
+#[test]
 fn a_metric_logged_twice_points_at_both() {
     insta::assert_snapshot!(check(
         "o = zeros([])\ntrain iterations: 2 {\n  fit o <- o + 1.0\n  log a = o, a = o * 2.0\n}\n"

@@ -399,3 +399,57 @@ train iterations: 20 {
         a.len()
     );
 }
+
+/// A policy that reads state the run trained besides parameters — a table of values, an
+/// observation normaliser's statistics — acts with the trained state in `rlpc eval` and
+/// `rlpc collect` (from the run's last checkpoint), not with the state's initial value.
+/// Here the trained preference makes action 1 the mode (return 5 per episode); the
+/// initial one (zeros) makes it action 0 (return 0).
+#[test]
+fn eval_and_collect_act_with_the_trained_state() {
+    let d = scratch("state");
+    let file = d.join("table.rlp");
+    std::fs::write(
+        &file,
+        "\
+fn reset(n: int) { zeros([n, 1]) }
+fn step(s, a) { { state: s + 1.0, reward: f32(a), terminated: s[:, 0] > 3.0 } }
+env    = environment(envs: 2, max_steps: 10, obs: 1, actions: 2, reset: reset, step: step)
+pref   = zeros([2])
+policy = obs -> categorical_logits((0.0 * obs ++ 0.0 * obs) + pref)
+
+train iterations: 3 {
+  fit    pref  <- f32([0.0, 1.0])
+  sample batch = rollout(env, policy, steps: 10)
+  log    ret = sum(batch.reward)
+}
+",
+    )
+    .unwrap();
+    let out = d.join("run");
+    let o = rlpc(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = evaluate(&out, &EvalOptions::default()).unwrap();
+    assert_eq!(report.mean(), 5.0, "{:?}", report.returns);
+    let opts = EvalOptions {
+        episodes: 4,
+        ..EvalOptions::default()
+    };
+    let (_, data) = rlpc::eval::collect(&out, &opts).unwrap();
+    let a = data.field("action").expect("actions").to_f64_vec();
+    assert!(!a.is_empty() && a.iter().all(|&a| a == 1.0), "{a:?}");
+    // The binary says the same.
+    let o = rlpc(&["eval", out.to_str().unwrap(), "--episodes", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        return_line(&o).contains("mean 5.000"),
+        "{}",
+        return_line(&o)
+    );
+}

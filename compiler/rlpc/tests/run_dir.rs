@@ -1285,3 +1285,35 @@ fn check_and_explain_take_settings() {
     let o = ok(&["explain", s(&f), "--set", "n=5", "--no-kernels"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("f32[5]"));
 }
+
+/// A file where the run keeps its checkpoints stops the run before it trains (not after
+/// training, at the first checkpoint, losing what it learnt), with a message saying that
+/// a file is in the way; so does a file given as the run directory.
+#[test]
+fn a_file_in_the_way_of_the_checkpoints_stops_the_run_before_training() {
+    let dir = scratch("file_in_the_way");
+    let prog = dir.join("small.rlp");
+    std::fs::write(&prog, SMALL).unwrap();
+    let out = dir.join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("checkpoints"), "not a directory").unwrap();
+    let o = run(&["run", s(&prog), "--out", s(&out), "--quiet"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("checkpoint directory") && err.contains("a file of that name is in the way"),
+        "{err}"
+    );
+    // Nothing was trained: no metrics rows were written.
+    let rows = read_metrics_csv(&out.join("metrics.csv")).map_or(0, |(_, rows)| rows.len());
+    assert_eq!(rows, 0, "{err}");
+    let file = dir.join("a_file");
+    std::fs::write(&file, "x").unwrap();
+    let o = run(&["run", s(&prog), "--out", s(&file), "--quiet"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("run directory") && err.contains("a file of that name is in the way"),
+        "{err}"
+    );
+}

@@ -662,7 +662,11 @@ impl<'a> Elab<'a> {
     pub fn to_tensor(&mut self, v: &Value, loc: Loc, dtype: Option<DType>) -> R<TVal> {
         let (x, d) = match v {
             Value::Tensor(t) => return Ok(t.clone()),
-            Value::Int(i) => (*i as f64, dtype.unwrap_or(DType::I32)),
+            Value::Int(i) => {
+                let d = dtype.unwrap_or(DType::I32);
+                check_fits(d, &[*i as f64], loc)?;
+                (*i as f64, d)
+            }
             Value::Float(f) => (*f, dtype.filter(|d| d.is_float()).unwrap_or(DType::F32)),
             Value::Bool(b) => (if *b { 1.0 } else { 0.0 }, DType::Bool),
             Value::List(items) => return self.list_tensor(items, loc, dtype),
@@ -690,6 +694,7 @@ impl<'a> Elab<'a> {
                 .help("a tensor literal is numbers, or lists of numbers nested to one depth with equal lengths at each depth (`[[1.0, 0.0], [0.0, 1.0]]`)")
         })?;
         let d = dtype.unwrap_or(if float { DType::F32 } else { DType::I32 });
+        check_fits(d, &vals, loc)?;
         let n = self.emit_typed(Op::Literal(vals.into()), vec![], TensorType::new(d, shape));
         Ok(self.tval(n))
     }
@@ -1483,6 +1488,7 @@ impl<'a> Elab<'a> {
         loc: Loc,
     ) -> R<Value> {
         check_divisor(op, &a, &b, lb, loc)?;
+        check_int_overflow(op, &a, &b, loc)?;
         if let Some(v) = fold(op, &a, &b) {
             if matches!(
                 op,
@@ -1948,6 +1954,46 @@ fn check_divisor(op: BinOp, a: &Value, b: &Value, lb: Loc, loc: Loc) -> R<()> {
         .label(lb, "this is 0")
         .label(loc, format!("this {what} has no value"))
         .help("a divisor known when compiling must not be 0"))
+}
+
+/// A number made an `i32` tensor must be an i32: one outside its range is an error at
+/// the number, not a value wrapped or clamped when the graph runs.
+fn check_fits(d: DType, vals: &[f64], loc: Loc) -> R<()> {
+    let range = f64::from(i32::MIN)..=f64::from(i32::MAX);
+    match vals.iter().find(|v| d == DType::I32 && !range.contains(*v)) {
+        None => Ok(()),
+        Some(v) => Err(Diag::new(
+            "bad-value",
+            format!("{v} does not fit in an i32 tensor (from -2147483648 to 2147483647)"),
+        )
+        .label(loc, "this number is made an i32")
+        .help("make it a float (`3e9`), or the tensor f32 (`f32(…)`)")),
+    }
+}
+
+/// Compile-time ints are 64-bit: a sum, difference, product or power of two of them
+/// (or `++` of feature sizes) that does not fit is an error at the expression, never a
+/// value wrapped around or left to the graph's 32-bit ints.
+fn check_int_overflow(op: BinOp, a: &Value, b: &Value, loc: Loc) -> R<()> {
+    let (Value::Int(x), Value::Int(y)) = (a, b) else {
+        return Ok(());
+    };
+    let fits = match op {
+        BinOp::Add | BinOp::Concat => x.checked_add(*y).is_some(),
+        BinOp::Sub => x.checked_sub(*y).is_some(),
+        BinOp::Mul => x.checked_mul(*y).is_some(),
+        BinOp::Pow if (0..64).contains(y) => x.checked_pow(*y as u32).is_some(),
+        _ => true,
+    };
+    if fits {
+        return Ok(());
+    }
+    Err(Diag::new(
+        "bad-value",
+        format!("`{x} {} {y}` does not fit in a 64-bit int", op.symbol()),
+    )
+    .label(loc, "overflows")
+    .help("compile-time ints are 64-bit; write a float (`1e30`, `2.0 ** 70`) for a larger number"))
 }
 
 /// Compile-time arithmetic on numbers and bools.
