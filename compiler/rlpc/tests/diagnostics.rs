@@ -774,3 +774,10 @@ fn a_second_axis_pick_needs_one_index_per_row() {
         "lp = zeros([4, 5, 3])\na = i32(zeros([3]))\ntrain iterations: 1 { log v = sum(lp[:, a]) }\n"
     ));
 }
+
+#[test]
+fn a_number_beyond_f32_made_an_f32_tensor_is_an_error() {
+    insta::assert_snapshot!(check(
+        "x = zeros([2])\ntrain iterations: 1 {\n  fit x <- x + 10 ** 100\n  log v = mean(x)\n}\n"
+    ));
+}

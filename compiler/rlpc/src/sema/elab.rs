@@ -667,7 +667,11 @@ impl<'a> Elab<'a> {
                 check_fits(d, &[*i as f64], loc)?;
                 (*i as f64, d)
             }
-            Value::Float(f) => (*f, dtype.filter(|d| d.is_float()).unwrap_or(DType::F32)),
+            Value::Float(f) => {
+                let d = dtype.filter(|d| d.is_float()).unwrap_or(DType::F32);
+                check_fits(d, &[*f], loc)?;
+                (*f, d)
+            }
             Value::Bool(b) => (if *b { 1.0 } else { 0.0 }, DType::Bool),
             Value::List(items) => return self.list_tensor(items, loc, dtype),
             other => {
@@ -1956,18 +1960,31 @@ fn check_divisor(op: BinOp, a: &Value, b: &Value, lb: Loc, loc: Loc) -> R<()> {
         .help("a divisor known when compiling must not be 0"))
 }
 
-/// A number made an `i32` tensor must be an i32: one outside its range is an error at
-/// the number, not a value wrapped or clamped when the graph runs.
+/// A number made an `i32` tensor must be an i32, and a finite one made an `f32` tensor
+/// must stay finite: one outside the range is an error at the number, not a value
+/// wrapped, clamped or turned into an infinity when the graph runs.
 fn check_fits(d: DType, vals: &[f64], loc: Loc) -> R<()> {
     let range = f64::from(i32::MIN)..=f64::from(i32::MAX);
-    match vals.iter().find(|v| d == DType::I32 && !range.contains(*v)) {
-        None => Ok(()),
-        Some(v) => Err(Diag::new(
+    let int = vals.iter().find(|v| d == DType::I32 && !range.contains(*v));
+    if let Some(v) = int {
+        return Err(Diag::new(
             "bad-value",
             format!("{v} does not fit in an i32 tensor (from -2147483648 to 2147483647)"),
         )
         .label(loc, "this number is made an i32")
-        .help("make it a float (`3e9`), or the tensor f32 (`f32(…)`)")),
+        .help("make it a float (`3e9`), or the tensor f32 (`f32(…)`)"));
+    }
+    let float = vals
+        .iter()
+        .find(|v| d == DType::F32 && v.is_finite() && (**v as f32).is_infinite());
+    match float {
+        None => Ok(()),
+        Some(v) => Err(Diag::new(
+            "bad-value",
+            format!("{v:e} does not fit in an f32 tensor (largest magnitude 3.4e38)"),
+        )
+        .label(loc, "this number is made an f32")
+        .help("make the tensor f64 (`f64(…)`), or scale the number down")),
     }
 }
 
