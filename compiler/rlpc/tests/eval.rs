@@ -67,6 +67,22 @@ fn trained() -> &'static (PathBuf, PathBuf) {
     })
 }
 
+/// Writes `src` to `file` and trains it (`rlpc run --quiet`) into the run directory `run`
+/// beside it.
+fn train_source(file: &Path, src: &str) -> PathBuf {
+    std::fs::write(file, src).unwrap();
+    let out = file.with_file_name("run");
+    let o = rlpc(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    out
+}
+
 /// The `return: mean …` line.
 fn return_line(o: &Output) -> String {
     stdout(o)
@@ -279,9 +295,8 @@ fn clean_errors() {
 #[test]
 fn gif_without_a_renderer_is_refused_before_evaluating() {
     let d = scratch("no_renderer");
-    let file = d.join("own_env.rlp");
-    std::fs::write(
-        &file,
+    let run = train_source(
+        &d.join("own_env.rlp"),
         "\
 fn reset(n: int) { zeros([n, 1]) }
 fn step(s, a) { { state: s + 1.0, reward: 1.0 + 0.0 * s[:, 0], terminated: s[:, 0] > 3.0 } }
@@ -293,17 +308,7 @@ train iterations: 2 {
   log steps = sum(batch.reward)
 }
 ",
-    )
-    .unwrap();
-    let run = d.join("run");
-    let o = rlpc(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    );
     let gif = d.join("x.gif");
     let o = rlpc(&[
         "eval",
@@ -333,9 +338,8 @@ train iterations: 2 {
 #[test]
 fn stochastic_eval_and_collect_act_at_the_iteration_the_run_ended() {
     let d = scratch("schedule");
-    let file = d.join("eps.rlp");
-    std::fs::write(
-        &file,
+    let out = train_source(
+        &d.join("eps.rlp"),
         "\
 use std.env.cartpole
 use std.explore.{epsilon_greedy_policy, linear_schedule}
@@ -351,17 +355,7 @@ train iterations: 20 {
   log    eps = eps()
 }
 ",
-    )
-    .unwrap();
-    let out = d.join("run");
-    let o = rlpc(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    );
     let dir = out.to_str().unwrap();
     let sto = rlpc(&["eval", dir, "--episodes", "8", "--stochastic"]);
     assert!(sto.status.success(), "{}", stderr(&sto));
@@ -408,9 +402,8 @@ train iterations: 20 {
 #[test]
 fn eval_and_collect_act_with_the_trained_state() {
     let d = scratch("state");
-    let file = d.join("table.rlp");
-    std::fs::write(
-        &file,
+    let out = train_source(
+        &d.join("table.rlp"),
         "\
 fn reset(n: int) { zeros([n, 1]) }
 fn step(s, a) { { state: s + 1.0, reward: f32(a), terminated: s[:, 0] > 3.0 } }
@@ -424,17 +417,7 @@ train iterations: 3 {
   log    ret = sum(batch.reward)
 }
 ",
-    )
-    .unwrap();
-    let out = d.join("run");
-    let o = rlpc(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    );
     let report = evaluate(&out, &EvalOptions::default()).unwrap();
     assert_eq!(report.mean(), 5.0, "{:?}", report.returns);
     let opts = EvalOptions {
