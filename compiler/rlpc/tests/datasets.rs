@@ -52,22 +52,7 @@ fn scratch(name: &str) -> PathBuf {
 /// A trained run directory (trained once per test process).
 fn trained() -> &'static PathBuf {
     static RUN: OnceLock<PathBuf> = OnceLock::new();
-    RUN.get_or_init(|| train(&scratch("run").join("tiny.rlp"), PROGRAM))
-}
-
-/// Writes `src` to `file` and trains it into the run directory `run` beside it.
-fn train(file: &Path, src: &str) -> PathBuf {
-    std::fs::write(file, src).unwrap();
-    let out = file.with_file_name("run");
-    let o = rlpc(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "training failed: {}", text(&o));
-    out
+    RUN.get_or_init(|| common::train_file(&scratch("run").join("tiny.rlp"), PROGRAM))
 }
 
 /// `rlpc collect` into `file` with extra flags; the dataset it wrote.
@@ -509,7 +494,7 @@ fn eval_and_collect_resolve_a_relative_dataset_path_as_training_did() {
                train iterations: 5 {\n  improve mb = draw(ds, 16)\n          \
                minimize nll_categorical(net(mb.obs), mb.action) with opt\n  \
                log     n = mean(mb.reward)\n}\n";
-    let out = train(&file, src);
+    let out = common::train_file(&file, src);
     let elsewhere = std::env::temp_dir();
     let in_other_dir = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_rlpc"))
@@ -550,7 +535,7 @@ fn behaviour_constrained_actor_critic_learns_from_medium_data() {
 #[test]
 fn collecting_from_a_policy_without_a_density_says_there_are_no_log_probs() {
     let d = scratch("no-density");
-    let run = train(
+    let run = common::train_file(
         &d.join("noisy.rlp"),
         "use std.env.pendulum\nuse std.explore.{gaussian_noise_policy}\n\
          env = pendulum(envs: 2)\nnet = mlp(env.obs, [8], env.act_dim)\n\

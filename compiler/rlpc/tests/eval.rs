@@ -1,5 +1,7 @@
 //! `rlpc eval`: a tiny CartPole run trained through the binary, then evaluated.
 
+mod common;
+
 use rlp_ir::Tensor;
 use rlpc::eval::{EvalOptions, evaluate, evaluate_program};
 use rlpc::run::{self, Backend, Trainer};
@@ -50,37 +52,11 @@ fn scratch(name: &str) -> PathBuf {
 fn trained() -> &'static (PathBuf, PathBuf) {
     static RUN: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     RUN.get_or_init(|| {
-        let d = scratch("run");
-        let file = d.join("tiny.rlp");
-        std::fs::write(&file, PROGRAM).unwrap();
-        let out = d.join("run");
-        let o = rlpc(&[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
-        assert!(o.status.success(), "training failed: {}", stderr(&o));
+        let file = scratch("run").join("tiny.rlp");
+        let out = common::train_file(&file, PROGRAM);
         assert!(out.join("params.npz").is_file());
         (file, out)
     })
-}
-
-/// Writes `src` to `file` and trains it (`rlpc run --quiet`) into the run directory `run`
-/// beside it.
-fn train_source(file: &Path, src: &str) -> PathBuf {
-    std::fs::write(file, src).unwrap();
-    let out = file.with_file_name("run");
-    let o = rlpc(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    out
 }
 
 /// The `return: mean …` line.
@@ -295,7 +271,7 @@ fn clean_errors() {
 #[test]
 fn gif_without_a_renderer_is_refused_before_evaluating() {
     let d = scratch("no_renderer");
-    let run = train_source(
+    let run = common::train_file(
         &d.join("own_env.rlp"),
         "\
 fn reset(n: int) { zeros([n, 1]) }
@@ -338,7 +314,7 @@ train iterations: 2 {
 #[test]
 fn stochastic_eval_and_collect_act_at_the_iteration_the_run_ended() {
     let d = scratch("schedule");
-    let out = train_source(
+    let out = common::train_file(
         &d.join("eps.rlp"),
         "\
 use std.env.cartpole
@@ -402,7 +378,7 @@ train iterations: 20 {
 #[test]
 fn eval_and_collect_act_with_the_trained_state() {
     let d = scratch("state");
-    let out = train_source(
+    let out = common::train_file(
         &d.join("table.rlp"),
         "\
 fn reset(n: int) { zeros([n, 1]) }

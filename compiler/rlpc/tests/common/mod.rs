@@ -131,3 +131,28 @@ pub fn run_graph(g: rlp_ir::Graph, backend: Backend, inputs: &[rlp_ir::Tensor]) 
 #[allow(dead_code)]
 pub const BOTH_BACKENDS: [(&str, Backend); 2] =
     [("interp", Backend::Interp), ("jit", Backend::Jit)];
+
+/// Writes `src` to `file` and trains it with the `rlpc` binary (`rlpc run --quiet`) into
+/// the run directory `run` beside it (panics with the binary's output when it fails).
+#[allow(dead_code)]
+pub fn train_file(file: &Path, src: &str) -> std::path::PathBuf {
+    std::fs::write(file, src).unwrap();
+    let out = file.with_file_name("run");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_rlpc"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .expect("run rlpc");
+    assert!(
+        o.status.success(),
+        "training failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
