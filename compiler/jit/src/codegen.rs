@@ -586,13 +586,13 @@ impl<'a, 'f> Emitter<'a, 'f> {
         self.inner = None;
     }
 
+    /// The longest last dim a fold runs column by column in line (see `unit_loops`).
+    const UNROLLED_ROWS: i64 = 8;
+
     /// The loops over the folded elements of units `first..first + width`: the rows of
     /// the folded dims but the last, then the columns of the last; `body` gets each
     /// unit's index bases for the current row and the column. Ends in the block after
     /// the loops.
-    /// The longest last dim a fold runs column by column in line (see `unit_loops`).
-    const UNROLLED_ROWS: i64 = 8;
-
     fn unit_loops(
         &mut self,
         first: Value,
@@ -607,9 +607,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
         let row_len = self.k.space[rank - 1] as i64;
 
         let r = self.b.declare_var(types::I64);
-        let c = self.b.declare_var(types::I64);
-        let [row_head, row_body, inner_head, inner_body, row_next, done] =
-            std::array::from_fn(|_| self.b.create_block());
+        let [row_head, row_body, row_next, done] = std::array::from_fn(|_| self.b.create_block());
 
         let mut unit_bases = Vec::with_capacity(width);
         for k in 0..width {
@@ -646,22 +644,24 @@ impl<'a, 'f> Emitter<'a, 'f> {
             }
             self.b.ins().jump(row_next, &[]);
         } else {
+            let c = self.b.declare_var(types::I64);
+            let [inner_head, inner_body] = std::array::from_fn(|_| self.b.create_block());
             let zero = self.b.ins().iconst(types::I64, 0);
             self.b.def_var(c, zero);
             self.b.ins().jump(inner_head, &[]);
+
+            self.b.switch_to_block(inner_head);
+            let cv = self.b.use_var(c);
+            let more = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, cv, row_len);
+            self.b.ins().brif(more, inner_body, &[], row_next, &[]);
+
+            self.b.switch_to_block(inner_body);
+            let cv = self.b.use_var(c);
+            body(self, &row_bases, cv);
+            let c1 = self.b.ins().iadd_imm_s(cv, 1);
+            self.b.def_var(c, c1);
+            self.b.ins().jump(inner_head, &[]);
         }
-
-        self.b.switch_to_block(inner_head);
-        let cv = self.b.use_var(c);
-        let more = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, cv, row_len);
-        self.b.ins().brif(more, inner_body, &[], row_next, &[]);
-
-        self.b.switch_to_block(inner_body);
-        let cv = self.b.use_var(c);
-        body(self, &row_bases, cv);
-        let c1 = self.b.ins().iadd_imm_s(cv, 1);
-        self.b.def_var(c, c1);
-        self.b.ins().jump(inner_head, &[]);
 
         self.b.switch_to_block(row_next);
         let rv = self.b.use_var(r);
