@@ -781,3 +781,10 @@ fn a_number_beyond_f32_made_an_f32_tensor_is_an_error() {
         "x = zeros([2])\ntrain iterations: 1 {\n  fit x <- x + 10 ** 100\n  log v = mean(x)\n}\n"
     ));
 }
+
+#[test]
+fn a_second_axis_pick_needs_an_i32_index() {
+    insta::assert_snapshot!(check(
+        "z = zeros([3, 4, 5])\na = f32([1.0, 0.0, 2.0])\ntrain iterations: 1 { log v = sum(z[:, a]) }\n"
+    ));
+}

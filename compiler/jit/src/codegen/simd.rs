@@ -6,8 +6,7 @@
 //! A map kernel fits when every buffer it touches is `f32`, every load has a fixed
 //! step along the innermost dim (0: one splatted element; 1: one vector load; any other,
 //! as a column of a wider tensor: four element loads) and no data-dependent term, and
-//! every instruction has
-//! an exact lane-wise form (no calls: `sin`, `pow`… stay scalar, as do `floor`, `rem`
+//! every instruction has an exact lane-wise form (no calls: `sin`, `pow`… stay scalar, as do `floor`, `rem`
 //! and casts, which need features older CPUs lack; `exp`, `log` and `tanh` are inline
 //! arithmetic, module `math`, and have one). Booleans live as lane masks (all
 //! ones or all zeros). Each lane computes exactly what the scalar loop computes for its
@@ -153,18 +152,14 @@ impl Emitter<'_, '_> {
                 // A strided column (`x[:, 0]` of an `[N, 2]`): lane `l` is `stride · l`
                 // elements on, all within the row the scalar loop would read.
                 stride => {
-                    let mut v = None;
-                    for l in 0..LANES as i64 {
-                        let off = i32::try_from(4 * stride * l).expect("`fits` bounds strides");
-                        let x =
+                    let lanes: Vec<Value> = (0..LANES as i64)
+                        .map(|l| {
+                            let off = i32::try_from(4 * stride * l).expect("`fits` bounds strides");
                             e.b.ins()
-                                .load(types::F32, MemFlagsData::trusted(), addr, off);
-                        v = Some(match v {
-                            None => e.b.ins().scalar_to_vector(VF, x),
-                            Some(v) => e.b.ins().insertlane(v, x, l as u8),
-                        });
-                    }
-                    v.expect("four lanes")
+                                .load(types::F32, MemFlagsData::trusted(), addr, off)
+                        })
+                        .collect();
+                    e.vector_of(VF, &lanes)
                 }
             }
         })
@@ -211,11 +206,7 @@ impl Emitter<'_, '_> {
         if same {
             return self.b.ins().splat(VF, lanes[0]);
         }
-        let mut v = self.b.ins().scalar_to_vector(VF, lanes[0]);
-        for (lane, &x) in lanes.iter().enumerate().skip(1) {
-            v = self.b.ins().insertlane(v, x, lane as u8);
-        }
-        v
+        self.vector_of(VF, &lanes)
     }
 
     /// Every instruction's four-lane value, loads produced by `load(param, index)`; a

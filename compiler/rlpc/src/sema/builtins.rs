@@ -1678,7 +1678,14 @@ fn gather_help(x: &TensorType, idx: &TensorType) -> String {
 /// last-axis gather of `x[idx]` (with its adjoint) on a transposed view.
 fn gather_second_axis(el: &mut Elab, x: &TVal, i: &TVal, li: Loc, loc: Loc) -> R<TVal> {
     let (b, a) = (x.ty.shape[0], x.ty.shape[1]);
-    if i.ty.dtype != DType::I32 || i.ty.shape[0] != b {
+    if i.ty.dtype != DType::I32 {
+        return Err(Diag::new(
+            "type-mismatch",
+            format!("a gather index must be i32, found {}", i.ty),
+        )
+        .label(li, "index"));
+    }
+    if i.ty.shape[0] != b {
         return Err(Diag::new(
             "shape-mismatch",
             format!(

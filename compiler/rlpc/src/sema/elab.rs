@@ -793,7 +793,7 @@ impl<'a> Elab<'a> {
         )
         .label(la, format!("this is {}", show_shape(sa)))
         .label(lb, format!("this is {}", show_shape(sb)))
-        .help("if an axis should not be there (a value head's `[:, :, 0]`), index or reduce it away; for an outer product on purpose, give both operands the same rank, e.g. `reshape(x, [A, 1]) * reshape(y, [1, B])`");
+        .help("if an axis should not be there (a value head's `[:, :, 0]`), index or reduce it away; for an outer product on purpose, give both operands the same rank, e.g. `x[:, None] * y[None, :]` or `reshape(x, [A, 1]) * reshape(y, [1, B])`");
         self.warn(d);
     }
 
