@@ -14,7 +14,8 @@ use super::random::{ALL_LANES, Uniform};
 use crate::kernel::{IndexId, Kernel, KernelKind, Op, ScanKernel, ValId};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    ConstantData, Endianness, InstBuilder, MemFlagsData, Type, Value, types,
+    ConstantData, Endianness, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type, Value,
+    types,
 };
 use cranelift_frontend::Variable;
 use rlp_ir::{BinaryOp, Distribution, UnaryOp};
@@ -59,6 +60,30 @@ pub fn fits(k: &Kernel) -> bool {
     matches!(k.kind, KernelKind::Scan(_)) && !k.space.is_empty() && k.checks.is_empty()
 }
 
+/// Groups of four units a blocked scan ([`Emitter::scan_blocks`]) advances together:
+/// 64 units, so a step writes whole 64-byte lines of each 4-byte field and of each flag.
+const BLOCK_GROUPS: usize = 16;
+
+/// Whether a lanes scan runs whole blocks of groups step by step: one dim of at least a
+/// block of units, and per-step outputs. `RLP_JIT_UNBLOCKED_SCANS` (set at compile
+/// time) turns it off, for before/after benchmarks.
+fn blocked(k: &Kernel, s: &ScanKernel) -> bool {
+    k.space.len() == 1
+        && k.space[0] >= BLOCK_GROUPS * LANES
+        && !s.step_stores.is_empty()
+        && std::env::var_os("RLP_JIT_UNBLOCKED_SCANS").is_none()
+}
+
+/// The vector type of each part of a lane value of `dtype` (`f64` in two halves, a
+/// `bool` as an `I32X4` mask).
+fn part_types(dtype: DType) -> &'static [Type] {
+    match dtype {
+        DType::F64 => &[types::F64X2, types::F64X2],
+        DType::F32 => &[types::F32X4],
+        DType::I32 | DType::Bool => &[types::I32X4],
+    }
+}
+
 pub(super) fn little() -> MemFlagsData {
     MemFlagsData::new().with_endianness(Endianness::Little)
 }
@@ -71,6 +96,11 @@ impl Emitter<'_, '_> {
     /// `for j in start..end`, four units at a time while four remain in a row of the last
     /// space dim, each group running the whole scan; then one unit at a time.
     pub(super) fn emit_scan_lanes(&mut self, start: Value, end: Value, s: &ScanKernel) {
+        let start = if blocked(self.k, s) {
+            self.scan_blocks(start, end, s)
+        } else {
+            start
+        };
         self.emit_rows(start, end, true, &mut |e, _, lanes| {
             if lanes {
                 e.scan_group(s)
@@ -169,31 +199,7 @@ impl Emitter<'_, '_> {
                     e.ahead.insert(d.id, w);
                 }
             }
-            for &v in &s.body {
-                for r in plan.regions.iter().filter(|r| r.before == Some(v)) {
-                    e.emit_region(r);
-                }
-                if !plan.deferred[v.index()] {
-                    e.lane_inst(v);
-                }
-            }
-            for r in plan.regions.iter().filter(|r| r.before.is_none()) {
-                e.emit_region(r);
-            }
-            for (i, &(param, v, index)) in s.step_stores.iter().enumerate() {
-                match quads.iter().find(|q| q.contains(&i)) {
-                    Some(q) if q[0] == i => {
-                        let cols = q.map(|j| e.one(s.step_stores[j].1));
-                        let base = s.step_stores[q[0]].2;
-                        e.store_rows(param, base, cols);
-                    }
-                    Some(_) => {}
-                    None => {
-                        let x = e.lane(v);
-                        e.lane_store(param, index, x, k.insts[v.index()].dtype);
-                    }
-                }
-            }
+            e.step_body(s, plan, &quads);
             // Read every next carry before redefining any (a carry may pass to another).
             let next: Vec<Vec<Value>> = s.next.iter().map(|&v| e.parts(v)).collect();
             for (vars, xs) in carries.iter().zip(next) {
@@ -209,6 +215,246 @@ impl Emitter<'_, '_> {
             }
             e.ahead.clear();
         });
+    }
+
+    /// One step of the body for the group at the current point, its carries already
+    /// readable, and the step's stores.
+    fn step_body(&mut self, s: &ScanKernel, plan: &super::lazy::Plan, quads: &[[usize; 4]]) {
+        let k: &Kernel = self.k;
+        for &v in &s.body {
+            for r in plan.regions.iter().filter(|r| r.before == Some(v)) {
+                self.emit_region(r);
+            }
+            if !plan.deferred[v.index()] {
+                self.lane_inst(v);
+            }
+        }
+        for r in plan.regions.iter().filter(|r| r.before.is_none()) {
+            self.emit_region(r);
+        }
+        for (i, &(param, v, index)) in s.step_stores.iter().enumerate() {
+            match quads.iter().find(|q| q.contains(&i)) {
+                Some(q) if q[0] == i => {
+                    let cols = q.map(|j| self.one(s.step_stores[j].1));
+                    let base = s.step_stores[q[0]].2;
+                    self.store_rows(param, base, cols);
+                }
+                Some(_) => {}
+                None => {
+                    let x = self.lane(v);
+                    self.lane_store(param, index, x, k.insts[v.index()].dtype);
+                }
+            }
+        }
+    }
+
+    /// Whole blocks of [`BLOCK_GROUPS`] groups from `start` on, each block's groups
+    /// advancing step by step together; returns where the whole blocks end (the rest
+    /// runs group by group).
+    ///
+    /// Why: the per-step outputs are time-major (`t * units + unit`), so a group that runs
+    /// all its steps alone writes a quarter of a cache line of each `f32` field per step,
+    /// on a different page each step; the line is completed by three later groups long
+    /// after it left the first-level cache, and at thousands of environments each line
+    /// is fetched and written back several times. A block's groups at one step together
+    /// write whole lines. Between steps a group's carries wait, in their lane form, in a
+    /// stack area (a few KiB, which stays in the first-level cache). Each unit still
+    /// evaluates the same instructions in the same step order, so results are unchanged.
+    fn scan_blocks(&mut self, start: Value, end: Value, s: &ScanKernel) -> Value {
+        let k: &Kernel = self.k;
+        let width = (BLOCK_GROUPS * LANES) as i64;
+        let span = self.b.ins().isub(end, start);
+        let whole = self.b.ins().udiv_imm_u(span, width);
+        let whole = self.b.ins().imul_imm_s(whole, width);
+        let blocks_end = self.b.ins().iadd(start, whole);
+        self.set_bases(None, &[], &[]);
+        let plan = super::lazy::plan(k, s);
+        let quads = row_quads(k, &s.step_stores);
+        // Each carry's parts at consecutive 16-byte offsets of a group's area.
+        let part_types: Vec<&[Type]> = s
+            .init
+            .iter()
+            .map(|&v| part_types(self.dtype_of(v)))
+            .collect();
+        let group_bytes = 16 * part_types.iter().map(|t| t.len()).sum::<usize>() as i64;
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (group_bytes * BLOCK_GROUPS as i64 + 16) as u32,
+            4,
+        ));
+        let first = self.b.declare_var(types::I64);
+        self.b.def_var(first, start);
+        let [head, body, exit] = std::array::from_fn(|_| self.b.create_block());
+        self.b.ins().jump(head, &[]);
+
+        self.b.switch_to_block(head);
+        let at = self.b.use_var(first);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, at, blocks_end);
+        self.b.ins().brif(more, body, &[], exit, &[]);
+
+        self.b.switch_to_block(body);
+        // The group's area: its first unit's offset in the block, over four, times the
+        // area of a group.
+        let area = |e: &mut Self, unit: Value| {
+            let at = e.b.use_var(first);
+            let g = e.b.ins().isub(unit, at);
+            let off = e.b.ins().imul_imm_s(g, group_bytes / LANES as i64);
+            let base = e.b.ins().stack_addr(types::I64, slot, 0);
+            e.b.ins().iadd(base, off)
+        };
+        let f = vector_flags();
+        self.block_groups(first, &mut |e, unit| {
+            e.prologue_lanes(s);
+            let addr = area(e, unit);
+            let mut off = 0;
+            for &init in &s.init {
+                for x in e.parts(init) {
+                    e.b.ins().store(f, x, addr, off);
+                    off += 16;
+                }
+            }
+        });
+        self.step_loop(s, &mut |e| {
+            e.block_groups(first, &mut |e, unit| {
+                e.prologue_lanes(s);
+                let addr = area(e, unit);
+                let mut off = 0;
+                let mut carries = Vec::with_capacity(s.init.len());
+                for types in &part_types {
+                    let vars = types
+                        .iter()
+                        .map(|&ty| {
+                            let x = e.b.ins().load(ty, f, addr, off);
+                            off += 16;
+                            let var = e.b.declare_var(ty);
+                            e.b.def_var(var, x);
+                            var
+                        })
+                        .collect();
+                    carries.push(vars);
+                }
+                e.lane_carries = carries;
+                e.step_body(s, &plan, &quads);
+                let sink = e.b.ins().stack_addr(types::I64, slot, 0);
+                e.touch_next_step(s, sink, group_bytes * BLOCK_GROUPS as i64);
+                // Read every next carry before storing any (a carry may pass to another).
+                let next: Vec<Vec<Value>> = s.next.iter().map(|&v| e.parts(v)).collect();
+                let mut off = 0;
+                for x in next.into_iter().flatten() {
+                    e.b.ins().store(f, x, addr, off);
+                    off += 16;
+                }
+            });
+        });
+        // The final carries, from the areas to their outputs.
+        self.block_groups(first, &mut |e, unit| {
+            let addr = area(e, unit);
+            let mut off = 0;
+            for (c, types) in part_types.iter().enumerate() {
+                let parts: Vec<Value> = types
+                    .iter()
+                    .map(|&ty| {
+                        let x = e.b.ins().load(ty, f, addr, off);
+                        off += 16;
+                        x
+                    })
+                    .collect();
+                let (param, index) = s.final_stores[c];
+                let dtype = e.dtype_of(s.init[c]);
+                e.lane_store(param, index, Lanes::from_values(&parts), dtype);
+            }
+        });
+        let at = self.b.use_var(first);
+        let next = self.b.ins().iadd_imm_s(at, width);
+        self.b.def_var(first, next);
+        self.b.ins().jump(head, &[]);
+
+        self.b.switch_to_block(exit);
+        self.inner = None;
+        blocks_end
+    }
+
+    /// Reads one element of each per-step output at the next step's position, so that
+    /// its cache line arrives, exclusive, while this step computes.
+    ///
+    /// Why: a block's stores at one step fill a few lines of each output, a page away
+    /// from the last step's; the hardware prefetcher does not follow that, so each line
+    /// was fetched by the store itself and the stores waiting for their lines filled the
+    /// store buffer and stalled the core. A load of a line no other core holds brings it
+    /// in the exclusive state, which a store then takes without another request. The step
+    /// is clamped to the last one, so they stay inside the outputs. Their bytes are folded into one
+    /// stored to the stack, or the loads would be removed as unused.
+    fn touch_next_step(&mut self, s: &ScanKernel, sink: Value, sink_offset: i64) {
+        let t = self.step.expect("inside the step loop");
+        let next = if s.reverse {
+            let t1 = self.b.ins().iadd_imm_s(t, -1);
+            let zero = self.b.ins().iconst(types::I64, 0);
+            self.b.ins().smax(t1, zero)
+        } else {
+            let t1 = self.b.ins().iadd_imm_s(t, 1);
+            let last = self.b.ins().iconst(types::I64, s.length as i64 - 1);
+            self.b.ins().smin(t1, last)
+        };
+        self.step = Some(next);
+        let mut seen = vec![];
+        let mut folded = self.b.ins().iconst(types::I8, 0);
+        for &(param, _, index) in &s.step_stores {
+            if seen.contains(&param) {
+                continue;
+            }
+            seen.push(param);
+            let at = self.index(index);
+            let addr = self.address(param, at);
+            let x = self
+                .b
+                .ins()
+                .load(types::I8, MemFlagsData::trusted(), addr, 0);
+            folded = self.b.ins().bxor(folded, x);
+        }
+        let sink_offset = i32::try_from(sink_offset).expect("a block's carries fit in 2 GiB");
+        self.b
+            .ins()
+            .store(MemFlagsData::trusted(), folded, sink, sink_offset);
+        self.step = Some(t);
+    }
+
+    /// `group` for each of the block's groups, starting at unit `first` (a variable),
+    /// with the group's first unit, which is also the innermost coordinate.
+    fn block_groups(&mut self, first: Variable, group: &mut dyn FnMut(&mut Self, Value)) {
+        let unit = self.b.declare_var(types::I64);
+        let at = self.b.use_var(first);
+        self.b.def_var(unit, at);
+        let end = self.b.ins().iadd_imm_s(at, (BLOCK_GROUPS * LANES) as i64);
+        let [head, body, exit] = std::array::from_fn(|_| self.b.create_block());
+        self.b.ins().jump(head, &[]);
+
+        self.b.switch_to_block(head);
+        let u = self.b.use_var(unit);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, u, end);
+        self.b.ins().brif(more, body, &[], exit, &[]);
+
+        self.b.switch_to_block(body);
+        let u = self.b.use_var(unit);
+        self.inner = Some((0, u));
+        group(self, u);
+        let u = self.b.use_var(unit);
+        let next = self.b.ins().iadd_imm_s(u, LANES as i64);
+        self.b.def_var(unit, next);
+        self.b.ins().jump(head, &[]);
+
+        self.b.switch_to_block(exit);
+    }
+
+    /// The prologue's lanes for the group at the current point (nothing of an earlier
+    /// group's values reused).
+    fn prologue_lanes(&mut self, s: &ScanKernel) {
+        self.lanes = vec![None; self.k.insts.len()];
+        self.blocks.clear();
+        self.trig.clear();
+        self.ahead.clear();
+        for &v in &s.prologue {
+            self.lane_inst(v);
+        }
     }
 
     /// At every fourth iteration of the step loop, the next four steps' words of each
