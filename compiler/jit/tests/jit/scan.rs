@@ -408,14 +408,14 @@ fn wide_values_beside_narrow_ones_run_as_one_scan_kernel() {
     check_on_three_threads(&g, &inputs);
 }
 
-/// Sixty-four units or more run in blocks of sixteen groups advancing step by step
+/// 256 units or more run in blocks of 64 groups advancing step by step
 /// (their carries in a stack area between steps, the next step's output lines touched
 /// ahead): one block, blocks with a tail of groups and of single units, and three
 /// threads whose chunks start inside a block, all give the interpreter's bits.
 #[test]
 fn blocks_of_groups_match_the_interpreter() {
     let mut rng = Gen(37);
-    for (steps, n) in [(9, 64), (1, 64), (11, 130), (6, 199)] {
+    for (steps, n) in [(9, 256), (1, 256), (11, 514), (6, 771)] {
         let g = wide_step(steps, n);
         assert!(is_scan_kernel(&g), "steps {steps}, n {n}");
         let mut inputs = rng.inputs(&g, false);
@@ -423,7 +423,7 @@ fn blocks_of_groups_match_the_interpreter() {
         inputs[1] = t(DType::I32, &[n], &counts);
         check(&g, &inputs);
     }
-    let g = wide_step(23, 263);
+    let g = wide_step(23, 1100);
     let inputs = rng.inputs(&g, false);
     check_on_three_threads(&g, &inputs);
 }
