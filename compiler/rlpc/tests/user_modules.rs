@@ -212,3 +212,27 @@ fn a_file_whose_name_is_not_a_name_must_be_imported_by_its_functions() {
     std::fs::write(d.join("main.rlp"), fixed).unwrap();
     assert!(rlpc::front_end(&d.join("main.rlp"), 0).is_ok());
 }
+
+/// A file reached by two spellings is one module: a program that imports itself through
+/// `sub/../` finds its own functions (and names a missing one) instead of loading itself
+/// again under ever longer names until the path is too long to open.
+#[test]
+fn a_file_importing_itself_by_another_spelling_is_one_module() {
+    let d = dir("itself");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    let program = |name: &str| {
+        format!(
+            "use \"./sub/../main.rlp\".{{{name}}}\n\npub fn f(x) {{ x }}\n\
+             w = zeros([])\ntrain iterations: 1 {{\n  fit w <- f(w)\n}}\n"
+        )
+    };
+    std::fs::write(d.join("main.rlp"), program("h")).unwrap();
+    let err = match rlpc::front_end(&d.join("main.rlp"), 0) {
+        Ok(_) => panic!("`h` is not defined anywhere"),
+        Err((e, s)) => rlpc::diag::render_plain(&e, &s),
+    };
+    let own = format!("module `{}` has no `h`", d.join("main.rlp").display());
+    assert!(err.contains(&own), "{err}");
+    std::fs::write(d.join("main.rlp"), program("f")).unwrap();
+    assert!(rlpc::front_end(&d.join("main.rlp"), 0).is_ok());
+}

@@ -272,7 +272,7 @@ impl Modules {
     ) -> Result<ModId, Diag> {
         let key = path
             .as_ref()
-            .map(|p| p.display().to_string())
+            .map(|p| fold_dots(p).display().to_string())
             .unwrap_or_else(|| name.to_string());
         self.load_text_keyed(&key, name, text, path)
     }
@@ -354,7 +354,10 @@ impl Modules {
             UseTarget::File { path, span } => {
                 let loc = Loc::new(file, *span);
                 let base = from.and_then(Path::parent).unwrap_or(Path::new("."));
-                let full = base.join(path);
+                // Folded, so that one file reached by two spellings (`./a.rlp`,
+                // `sub/../a.rlp`) is one module, and a file that imports itself finds
+                // itself rather than loading again under a longer name.
+                let full = fold_dots(&base.join(path));
                 let key = full.display().to_string();
                 let id = match self.by_key.get(&key) {
                     Some(&id) => id,
