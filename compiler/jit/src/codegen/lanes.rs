@@ -283,7 +283,7 @@ impl Emitter<'_, '_> {
         let group_bytes = 16 * part_types.iter().map(|t| t.len()).sum::<usize>() as i64;
         let slot = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
-            (group_bytes * BLOCK_GROUPS as i64 + 16) as u32,
+            (group_bytes * BLOCK_GROUPS as i64) as u32,
             4,
         ));
         let first = self.b.declare_var(types::I64);
@@ -339,8 +339,6 @@ impl Emitter<'_, '_> {
                 }
                 e.lane_carries = carries;
                 e.step_body(s, &plan, &quads);
-                let sink = e.b.ins().stack_addr(types::I64, slot, 0);
-                e.touch_next_step(s, sink, group_bytes * BLOCK_GROUPS as i64);
                 // Read every next carry before storing any (a carry may pass to another).
                 let next: Vec<Vec<Value>> = s.next.iter().map(|&v| e.parts(v)).collect();
                 let mut off = 0;
@@ -376,50 +374,6 @@ impl Emitter<'_, '_> {
         self.b.switch_to_block(exit);
         self.inner = None;
         blocks_end
-    }
-
-    /// Reads one element of each per-step output at the next step's position, so that
-    /// its cache line arrives, exclusive, while this step computes.
-    ///
-    /// Why: a block's stores at one step fill a few lines of each output, a page away
-    /// from the last step's; the hardware prefetcher does not follow that, so each line
-    /// was fetched by the store itself and the stores waiting for their lines filled the
-    /// store buffer and stalled the core. A load of a line no other core holds brings it
-    /// in the exclusive state, which a store then takes without another request. The step
-    /// is clamped to the last one, so they stay inside the outputs. Their bytes are folded into one
-    /// stored to the stack, or the loads would be removed as unused.
-    fn touch_next_step(&mut self, s: &ScanKernel, sink: Value, sink_offset: i64) {
-        let t = self.step.expect("inside the step loop");
-        let next = if s.reverse {
-            let t1 = self.b.ins().iadd_imm_s(t, -1);
-            let zero = self.b.ins().iconst(types::I64, 0);
-            self.b.ins().smax(t1, zero)
-        } else {
-            let t1 = self.b.ins().iadd_imm_s(t, 1);
-            let last = self.b.ins().iconst(types::I64, s.length as i64 - 1);
-            self.b.ins().smin(t1, last)
-        };
-        self.step = Some(next);
-        let mut seen = vec![];
-        let mut folded = self.b.ins().iconst(types::I8, 0);
-        for &(param, _, index) in &s.step_stores {
-            if seen.contains(&param) {
-                continue;
-            }
-            seen.push(param);
-            let at = self.index(index);
-            let addr = self.address(param, at);
-            let x = self
-                .b
-                .ins()
-                .load(types::I8, MemFlagsData::trusted(), addr, 0);
-            folded = self.b.ins().bxor(folded, x);
-        }
-        let sink_offset = i32::try_from(sink_offset).expect("a block's carries fit in 2 GiB");
-        self.b
-            .ins()
-            .store(MemFlagsData::trusted(), folded, sink, sink_offset);
-        self.step = Some(t);
     }
 
     /// `group` for each of the block's groups, starting at unit `first` (a variable),

@@ -409,8 +409,7 @@ fn wide_values_beside_narrow_ones_run_as_one_scan_kernel() {
 }
 
 /// 256 units or more run in blocks of 64 groups advancing step by step
-/// (their carries in a stack area between steps, the next step's output lines touched
-/// ahead): one block, blocks with a tail of groups and of single units, and three
+/// (their carries in a stack area between steps): one block, blocks with a tail of groups and of single units, and three
 /// threads whose chunks start inside a block, all give the interpreter's bits.
 #[test]
 fn blocks_of_groups_match_the_interpreter() {
