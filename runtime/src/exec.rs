@@ -89,6 +89,15 @@ pub trait Executable: Send + Sync {
     ) -> Option<Result<(), RunError>> {
         None
     }
+
+    /// Whether the last successful run of this executable saw every value of output `k`
+    /// written and none of them NaN or ±Inf, so that a caller's check for non-finite
+    /// values can skip reading it back (a rollout's stored batch is tens of megabytes).
+    /// `false` (this default) when the backend does not know; never `true` for an output
+    /// it did not watch whole.
+    fn output_known_finite(&self, _k: usize) -> bool {
+        false
+    }
 }
 
 /// Whether two shapes are equal, compared in line: shapes have a handful of dimensions,

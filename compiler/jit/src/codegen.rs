@@ -271,6 +271,66 @@ fn step_major(k: &Kernel, s: &ScanKernel) -> bool {
     !k.space.is_empty() && k.checks.is_empty() && s.dense && !forced_element_major()
 }
 
+/// Whether a scan kernel runs four units at a time in every dtype (module `lanes`): the
+/// dispatch in `Emitter::emit`, which tries the `f32` step-major form first.
+fn runs_lanes(k: &Kernel, s: &ScanKernel) -> bool {
+    !(step_major(k, s) && simd::fits_scan(k)) && lanes::fits(k) && !forced_element_major()
+}
+
+/// Set in a kernel's status (with no failed check) when it stored a NaN or ±Inf to a
+/// float output.
+pub const NON_FINITE_STORED: i32 = 1 << 30;
+
+/// Whether kernel `k` reports non-finite float stores in its status
+/// ([`NON_FINITE_STORED`]), so a caller that sees every element of an output written by
+/// it knows the output finite without reading it back. The lanes scans do (environment
+/// rollouts, whose stored batches are the largest outputs a step makes).
+pub fn reports_non_finite(k: &Kernel) -> bool {
+    matches!(&k.kind, KernelKind::Scan(s) if runs_lanes(k, s))
+}
+
+/// Whether kernel `k` (one that [`reports_non_finite`]) writes each of the `len`
+/// elements of its parameter `param` exactly once per call over all its units: per-step
+/// stores (or final ones) of the same strides whose offsets are `0..stride` along a
+/// single space dim, stepping through the whole `[length, units, stride]` block.
+pub fn writes_whole(k: &Kernel, param: usize, len: usize) -> bool {
+    let KernelKind::Scan(s) = &k.kind else {
+        return false;
+    };
+    let units: usize = k.space.iter().product();
+    let step: Vec<IndexId> = (s.step_stores.iter())
+        .filter(|x| x.0 == param)
+        .map(|x| x.2)
+        .collect();
+    let finals: Vec<IndexId> = (s.final_stores.iter())
+        .filter(|x| x.0 == param)
+        .map(|x| x.1)
+        .collect();
+    let (ixs, steps) = match (step.is_empty(), finals.is_empty()) {
+        (false, true) => (step, s.length),
+        (true, false) => (finals, 1),
+        _ => return false,
+    };
+    let of = |i: &IndexId| &k.indices[i.index()];
+    let first = of(&ixs[0]);
+    let Ok(stride) = usize::try_from(first.strides.first().copied().unwrap_or(0)) else {
+        return false;
+    };
+    let step_stride = if steps > 1 { units * stride } else { 0 };
+    let mut offsets: Vec<i64> = ixs.iter().map(|i| of(i).offset).collect();
+    offsets.sort_unstable();
+    k.space.len() == 1
+        && stride == ixs.len()
+        && ixs.iter().all(|i| {
+            let ix = of(i);
+            ix.dynamic.is_empty()
+                && ix.strides == first.strides
+                && ix.step_stride == step_stride as i64
+        })
+        && offsets.iter().enumerate().all(|(j, &o)| o == j as i64)
+        && steps * units * stride == len
+}
+
 fn forced_element_major() -> bool {
     std::env::var_os("RLP_JIT_ELEMENT_MAJOR_SCANS").is_some()
 }
@@ -333,6 +393,9 @@ struct Emitter<'a, 'f> {
     trig: HashMap<ValId, (lanes::Lanes, lanes::Lanes)>,
     /// The words of this step's draws computed ahead (module `ahead`), by draw.
     ahead: HashMap<ValId, Value>,
+    /// In a kernel that reports non-finite stores ([`reports_non_finite`]): a four-lane
+    /// mask and a scalar flag that every float value stored is folded into.
+    stored_non_finite: Option<(Variable, Variable)>,
 }
 
 impl<'a, 'f> Emitter<'a, 'f> {
@@ -362,6 +425,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
             lane_tag: None,
             trig: HashMap::new(),
             ahead: HashMap::new(),
+            stored_non_finite: None,
         }
     }
 
@@ -397,9 +461,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
             KernelKind::Scan(s) if step_major(k, s) && simd::fits_scan(k) => {
                 self.emit_scan_step_major(start, end, s)
             }
-            KernelKind::Scan(s) if lanes::fits(k) && !forced_element_major() => {
-                self.emit_scan_lanes(start, end, s)
-            }
+            KernelKind::Scan(s) if runs_lanes(k, s) => self.emit_scan_lanes(start, end, s),
             KernelKind::Scan(s) if step_major(k, s) => self.emit_scan_step_major(start, end, s),
             KernelKind::Scan(s) => self.emit_scan(start, end, s),
         }
@@ -1046,8 +1108,72 @@ impl<'a, 'f> Emitter<'a, 'f> {
     }
 
     fn store_raw(&mut self, param: usize, index: Value, x: Value) {
+        self.note_stored(param, x);
         let addr = self.address(param, index);
         self.b.ins().store(MemFlagsData::trusted(), x, addr, 0);
+    }
+
+    /// Folds a float value about to be stored into the non-finite flags, when the
+    /// kernel keeps them: `x - x` is NaN exactly when `x` is NaN or ±Inf.
+    fn note_stored(&mut self, param: usize, x: Value) {
+        let Some((mask, flag)) = self.stored_non_finite else {
+            return;
+        };
+        // Read as the output's float type, whatever register type carries the bits.
+        let ty = match (self.k.params[param].dtype, self.b.func.dfg.value_type(x)) {
+            (DType::F32, t) if t.is_vector() => types::F32X4,
+            (DType::F32, _) => types::F32,
+            (DType::F64, t) if t.is_vector() => types::F64X2,
+            (DType::F64, _) => types::F64,
+            _ => return,
+        };
+        let x = if self.b.func.dfg.value_type(x) == ty {
+            x
+        } else {
+            self.b.ins().bitcast(ty, lanes::little(), x)
+        };
+        let z = self.b.ins().fsub(x, x);
+        let bad = self.b.ins().fcmp(FloatCC::Unordered, z, z);
+        if ty.is_vector() {
+            let bad = match ty {
+                types::F64X2 => self.b.ins().bitcast(types::I32X4, lanes::little(), bad),
+                _ => bad,
+            };
+            let m = self.b.use_var(mask);
+            let m = self.b.ins().bor(m, bad);
+            self.b.def_var(mask, m);
+        } else {
+            let bad = self.b.ins().uextend(types::I32, bad);
+            let f = self.b.use_var(flag);
+            let f = self.b.ins().bor(f, bad);
+            self.b.def_var(flag, f);
+        }
+    }
+
+    /// Starts the non-finite flags at zero (see [`reports_non_finite`]).
+    fn keep_non_finite_flags(&mut self) {
+        let mask = self.b.declare_var(types::I32X4);
+        let flag = self.b.declare_var(types::I32);
+        let zero = self.b.ins().iconst(types::I32, 0);
+        let zeros = self.b.ins().splat(types::I32X4, zero);
+        self.b.def_var(mask, zeros);
+        self.b.def_var(flag, zero);
+        self.stored_non_finite = Some((mask, flag));
+    }
+
+    /// The kernel's success status: [`NON_FINITE_STORED`] when a kept flag is set, else 0.
+    fn success_status(&mut self) -> Value {
+        let zero = self.b.ins().iconst(types::I32, 0);
+        let Some((mask, flag)) = self.stored_non_finite else {
+            return zero;
+        };
+        let m = self.b.use_var(mask);
+        let any = self.b.ins().vany_true(m);
+        let any = self.b.ins().uextend(types::I32, any);
+        let f = self.b.use_var(flag);
+        let bad = self.b.ins().bor(any, f);
+        let code = self.b.ins().iconst(types::I32, NON_FINITE_STORED as i64);
+        self.b.ins().select(bad, code, zero)
     }
 
     // ---- instructions ----

@@ -13,14 +13,14 @@
 
 use crate::JitError;
 use crate::buffer::{Storage, tensor_ptr};
-use crate::codegen::{self, Code, KernelFn};
+use crate::codegen::{self, Code, KernelFn, NON_FINITE_STORED};
 use crate::fuse::step_buffers;
 use crate::kernel::{BufId, BufferKind, HostScan, Kernel, PostOp, Schedule, Step, for_each_kernel};
 use crate::native;
 use rlp_ir::TensorType;
 use rlp_runtime::exec::{check_reused_outputs, same_shape};
 use rlp_runtime::{DType, Executable, RunError, Tensor};
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::pool::{Job, SpinPool};
@@ -39,6 +39,9 @@ pub struct JitExecutable {
     /// Temporaries kept between runs: a training loop runs the same graph thousands of
     /// times, and fresh large allocations cost a page fault per 4 KiB on first touch.
     spare: Mutex<Spare>,
+    /// Per output: whether the last run vouched for it being finite (see
+    /// [`Executable::output_known_finite`]).
+    known_finite: Vec<AtomicBool>,
     // Declared last so the code outlives every use of the function pointers above.
     _code: Code,
 }
@@ -56,6 +59,10 @@ struct Program {
     /// output position of each written buffer. Outputs that are inputs, literals or a
     /// second mention of a buffer are copied instead.
     direct: Vec<Option<usize>>,
+    /// `vouched[i]`: the step whose kernel writes all of output `i` and reports whether
+    /// it stored a NaN or ±Inf ([`codegen::reports_non_finite`]), when there is one and
+    /// no other step writes that buffer.
+    vouched: Vec<Option<usize>>,
 }
 
 enum StepCode {
@@ -105,21 +112,46 @@ impl Program {
                 _ => None,
             })
             .collect();
-        let writes = schedule.steps.iter().map(|s| step_buffers(s).1).collect();
+        let writes: Vec<Vec<BufId>> = schedule.steps.iter().map(|s| step_buffers(s).1).collect();
         let mut direct = vec![None; schedule.buffers.len()];
         for (i, b) in schedule.outputs.iter().enumerate() {
             if schedule.buffers[b.index()].kind == BufferKind::Temp && direct[b.index()].is_none() {
                 direct[b.index()] = Some(i);
             }
         }
+        let vouched = vouching_steps(&schedule, &writes);
         Program {
             schedule,
             steps,
             writes,
             literals,
             direct,
+            vouched,
         }
     }
+}
+
+/// [`Program::vouched`] of a schedule whose steps write `writes`.
+fn vouching_steps(schedule: &Schedule, writes: &[Vec<BufId>]) -> Vec<Option<usize>> {
+    let vouches = |b: BufId| -> Option<usize> {
+        let buf = &schedule.buffers[b.index()];
+        let mut writers = writes.iter().enumerate().filter(|(_, w)| w.contains(&b));
+        let (s, _) = writers.next()?;
+        if writers.next().is_some() || buf.kind != BufferKind::Temp {
+            return None;
+        }
+        let Step::Kernel(k) = &schedule.steps[s] else {
+            return None;
+        };
+        let whole = |(param, p): (usize, &crate::kernel::Param)| {
+            p.buf == b && p.write && codegen::writes_whole(k, param, buf.len)
+        };
+        (codegen::reports_non_finite(k)
+            && k.post.is_none()
+            && k.params.iter().enumerate().any(whole))
+        .then_some(s)
+    };
+    schedule.outputs.iter().map(|&b| vouches(b)).collect()
 }
 
 impl JitExecutable {
@@ -133,7 +165,7 @@ impl JitExecutable {
         opts: &crate::JitOptions,
     ) -> Result<JitExecutable, JitError> {
         crate::post::split_native_roots(&mut schedule);
-        let outputs = schedule
+        let outputs: Vec<(DType, Vec<usize>)> = schedule
             .outputs
             .iter()
             .zip(output_shapes)
@@ -151,12 +183,14 @@ impl JitExecutable {
                     .map_err(|e| JitError::Unsupported(format!("cannot start {n} threads: {e}")))?,
             ),
         };
+        let known_finite = (0..outputs.len()).map(|_| AtomicBool::new(false)).collect();
         Ok(JitExecutable {
             inputs,
             outputs,
             program,
             threads,
             spare: Mutex::new(Spare::default()),
+            known_finite,
             _code: code,
         })
     }
@@ -169,6 +203,16 @@ impl JitExecutable {
             *kept = spare;
         } else {
             kept.merge(spare);
+        }
+    }
+
+    /// Records which outputs the run just made is known finite by: those a vouching
+    /// kernel wrote ([`Program::vouched`]) when it did not report a non-finite store
+    /// (`flagged`: the steps that did). Nothing is known of a failed run.
+    fn note_finite(&self, flagged: &[usize], ran: bool) {
+        for (known, vouched) in self.known_finite.iter().zip(&self.program.vouched) {
+            let finite = ran && vouched.is_some_and(|s| !flagged.contains(&s));
+            known.store(finite, Ordering::Relaxed);
         }
     }
 
@@ -195,8 +239,16 @@ impl JitExecutable {
         for s in reuse {
             spare.give(s);
         }
-        let outs = run_program(&self.program, &ptrs, &mut spare, &self.threads);
+        let mut flagged = vec![];
+        let outs = run_program(
+            &self.program,
+            &ptrs,
+            &mut spare,
+            &self.threads,
+            &mut flagged,
+        );
         self.give_back(spare);
+        self.note_finite(&flagged, outs.is_ok());
         let outs = outs?;
         Ok(outs
             .into_iter()
@@ -221,6 +273,7 @@ impl JitExecutable {
             frame.copy_outputs(&outs);
         }
         frame.release_all();
+        self.note_finite(&frame.flagged, result.is_ok());
         drop(frame);
         self.give_back(spare);
         result?;
@@ -336,6 +389,12 @@ impl Executable for JitExecutable {
                 .and_then(|()| self.run_checked_into(inputs, outputs)),
         )
     }
+
+    fn output_known_finite(&self, k: usize) -> bool {
+        self.known_finite
+            .get(k)
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
 }
 
 impl JitExecutable {
@@ -428,12 +487,15 @@ impl Threads {
                 std::thread::yield_now();
             }
         }
-        // The first failure in unit order: the same error whatever the split.
-        job.statuses
-            .iter()
-            .map(|s| s.load(Ordering::Relaxed))
+        // The first failure in unit order (the same error whatever the split), with a
+        // non-finite store reported by any chunk.
+        let statuses = job.statuses.iter().map(|s| s.load(Ordering::Relaxed));
+        let stored = statuses.clone().fold(0, |f, s| f | (s & NON_FINITE_STORED));
+        let first = statuses
+            .map(|s| s & !NON_FINITE_STORED)
             .find(|&s| s != 0)
-            .unwrap_or(0)
+            .unwrap_or(0);
+        first | stored
     }
 }
 
@@ -516,7 +578,7 @@ fn call_kernel(
         // elements it stores, which its root op then rewrites).
         unsafe {
             let status = f(args.0.as_ptr(), start as i64, end as i64);
-            if let (0, Some(p)) = (status, post) {
+            if let (0, Some(p)) = (status & !NON_FINITE_STORED, post) {
                 p.apply(args.0, start, end);
             }
             status
@@ -666,6 +728,8 @@ struct Frame<'p, 's> {
     /// The caller's output memory, one address per output, when the outputs are written
     /// in place ([`Program::direct`]); `None` for a frame that returns storage.
     direct: Option<&'p [*mut u8]>,
+    /// The steps whose kernel reported storing a NaN or ±Inf.
+    flagged: Vec<usize>,
 }
 
 impl<'p, 's> Frame<'p, 's> {
@@ -688,6 +752,7 @@ impl<'p, 's> Frame<'p, 's> {
             spare,
             args: vec![],
             direct: None,
+            flagged: vec![],
         };
         frame.bind(inputs);
         frame
@@ -756,7 +821,10 @@ impl<'p, 's> Frame<'p, 's> {
                 args.extend(params.iter().map(|b| self.ptrs[b.index()]));
                 let status = call_kernel(self.threads, *f, &args, *units, *work, *post);
                 self.args = args;
-                kernel_status(k, status)
+                if status & NON_FINITE_STORED != 0 {
+                    self.flagged.push(s);
+                }
+                kernel_status(k, status & !NON_FINITE_STORED)
             }
             (Step::MatMul(m), StepCode::MatMul(Some((f, params, post)))) => {
                 let args: Vec<*mut u8> = params.iter().map(|b| self.ptrs[b.index()]).collect();
@@ -946,19 +1014,21 @@ impl<'p, 's> Frame<'p, 's> {
     }
 }
 
-/// Runs a program on input buffers; returns one storage per output. Temporaries come
-/// from and go back to `spare`.
+/// Runs a program on input buffers; returns one storage per output, and the steps that
+/// reported a non-finite store in `flagged`. Temporaries come from and go back to `spare`.
 fn run_program(
     program: &Program,
     inputs: &[*const u8],
     spare: &mut Spare,
     threads: &Threads,
+    flagged: &mut Vec<usize>,
 ) -> Result<Vec<Storage>, RunError> {
     let mut frame = Frame::new(program, inputs, spare, threads);
     let result = frame.run();
     // Give temporaries back even when a step failed.
     let outs = result.and_then(|()| frame.take_outputs());
     frame.release_all();
+    *flagged = std::mem::take(&mut frame.flagged);
     outs
 }
 

@@ -345,6 +345,32 @@ fn a_nan_made_in_an_environments_step_is_traced_to_its_line() {
     assert!(err.contains("in step 0 of the loop"), "{err}");
 }
 
+/// The same at 256 environments stepped by a random policy, whose rollout runs in blocks
+/// of groups and reports its non-finite stores itself: the run still stops at the
+/// rollout, with the expression named.
+#[test]
+fn a_nan_in_a_large_rollout_is_traced_to_its_line() {
+    let root = scratch("nan_env_step_large");
+    let file = root.join("env.rlp");
+    std::fs::write(
+        &file,
+        "fn reset(n: int) { zeros([n, 1]) }\nfn step(s: [N, 1], a: [N] i32) {\n  x = s[:, 0] + where(a == 1, 1.0, -1.0)\n  \
+         { state: reshape(x, [N, 1]), reward: sqrt(x), terminated: x > 5.0 }\n}\n\
+         env = environment(envs: 256, max_steps: 20, obs: 1, actions: 2, reset: reset, step: step)\n\
+         policy = obs -> { sample: () -> i32(floor(uniform([256], high: 2.0))) }\n\
+         train iterations: 3 {\n  sample batch = rollout(env, policy, steps: 8)\n  log r = mean(batch.reward)\n}\n",
+    )
+    .unwrap();
+    let r = run(&["run", s(&file), "--out", s(&root.join("out")), "--quiet"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.contains("written by stage `sample`"), "{err}");
+    assert!(
+        err.contains("made by `sqrt`") && err.contains("env.rlp:4:"),
+        "{err}"
+    );
+}
+
 #[test]
 fn unwritable_run_directory_is_a_clean_error() {
     let root = scratch("unwritable");

@@ -99,6 +99,7 @@ impl Emitter<'_, '_> {
     /// `for j in start..end`, four units at a time while four remain in a row of the last
     /// space dim, each group running the whole scan; then one unit at a time.
     pub(super) fn emit_scan_lanes(&mut self, start: Value, end: Value, s: &ScanKernel) {
+        self.keep_non_finite_flags();
         let start = if blocked(self.k, s) {
             self.scan_blocks(start, end, s)
         } else {
@@ -111,8 +112,8 @@ impl Emitter<'_, '_> {
                 e.scan_unit(s)
             }
         });
-        let ok = self.b.ins().iconst(types::I32, 0);
-        self.b.ins().return_(&[ok]);
+        let status = self.success_status();
+        self.b.ins().return_(&[status]);
     }
 
     /// The scan for the four units at the current point. When some uniform draws can
@@ -650,6 +651,9 @@ impl Emitter<'_, '_> {
             let at = self.index(index);
             let addr = self.address(param, at);
             let f = vector_flags();
+            for v in x.values() {
+                self.note_stored(param, v);
+            }
             match (x, dtype) {
                 (Lanes::Two(a, b), _) => {
                     self.b.ins().store(f, a, addr, 0);
@@ -1223,6 +1227,9 @@ impl Emitter<'_, '_> {
     /// Stores four 32-bit columns of four lanes as four rows: element `(lane, col)` at
     /// `index(base) + col` with the lane's unit (a 4×4 transpose, then vector stores).
     fn store_rows(&mut self, param: usize, base: IndexId, cols: [Value; 4]) {
+        for c in cols {
+            self.note_stored(param, c);
+        }
         let rows = self.transpose4(cols);
         let (dim, col) = self.inner.expect("lanes run inside a row");
         for (l, row) in rows.into_iter().enumerate() {

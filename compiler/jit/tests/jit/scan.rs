@@ -427,6 +427,52 @@ fn blocks_of_groups_match_the_interpreter() {
     check_on_three_threads(&g, &inputs);
 }
 
+/// A lanes scan vouches for the outputs it writes whole: each is known finite after a
+/// run that stored no NaN or ±Inf, and only then (a NaN in one environment's state makes
+/// its observations non-finite, and they are not vouched for).
+#[test]
+fn a_lanes_scan_vouches_only_for_finite_outputs_it_wrote_whole() {
+    for threads in [1, 3] {
+        vouching(threads);
+    }
+}
+
+fn vouching(threads: usize) {
+    let mut rng = Gen(38);
+    let n = 300;
+    let g = wide_step(9, n);
+    let exe = jit(&g, true, threads);
+    let mut inputs = rng.inputs(&g, false);
+    // No environment resets before its fourth step, so a NaN put in its state shows.
+    inputs[1] = t(DType::I32, &[n], &vec![0.0; n]);
+    let outs = exe.run(&inputs).unwrap();
+    let known: Vec<bool> = (0..outs.len())
+        .map(|k| exe.output_known_finite(k))
+        .collect();
+    // The final state (f64), the return (f32) and the stacked observations (f32).
+    for k in [0, 2, 3] {
+        assert!(
+            known[k],
+            "output {k} is written whole by the scan: {known:?}"
+        );
+    }
+    let mut state = inputs[0].to_f64_vec();
+    state[4 * 7 + 1] = f64::NAN;
+    inputs[0] = t(DType::F64, &[n, 4], &state);
+    let outs = exe.run(&inputs).unwrap();
+    for (k, out) in outs.iter().enumerate() {
+        if exe.output_known_finite(k) {
+            assert!(out.all_finite(), "output {k} is vouched for but holds NaN");
+        }
+    }
+    assert!(!outs[3].all_finite() && !exe.output_known_finite(3));
+    // Nothing is known of the next run's outputs before it has run cleanly.
+    state[4 * 7 + 1] = 0.5;
+    inputs[0] = t(DType::F64, &[n, 4], &state);
+    exe.run(&inputs).unwrap();
+    assert!(exe.output_known_finite(3));
+}
+
 /// The same step compiled without the CPU's FMA instructions, as on a CPU that lacks
 /// them (Cranelift then calls libm's `fma` per lane): the `sin`/`cos` polynomials still
 /// give the interpreter's bits.
