@@ -94,7 +94,8 @@ pub trait Executable: Send + Sync {
     /// written and none of them NaN or ±Inf, so that a caller's check for non-finite
     /// values can skip reading it back (a rollout's stored batch is tens of megabytes).
     /// `false` (this default) when the backend does not know; never `true` for an output
-    /// it did not watch whole.
+    /// it did not watch whole. It describes the last run: a caller running one executable
+    /// from several threads at once cannot tell whose.
     fn output_known_finite(&self, _k: usize) -> bool {
         false
     }

@@ -776,29 +776,43 @@ impl<'a, 'f> Emitter<'a, 'f> {
 
     /// `for j in start..end { carries = init; for t in steps { body } ; store finals }`.
     fn emit_scan(&mut self, start: Value, end: Value, s: &ScanKernel) {
-        let rank = self.k.space.len();
-        let all: Vec<usize> = (0..rank).collect();
-        let j = self.b.declare_var(types::I64);
-        self.b.def_var(j, start);
-        let [unit_head, unit_body, exit] = std::array::from_fn(|_| self.b.create_block());
-        self.b.ins().jump(unit_head, &[]);
+        let all: Vec<usize> = (0..self.k.space.len()).collect();
+        self.counted_loop(start, end, 1, &mut |e, j| {
+            let coords = e.decompose(j, &all);
+            e.set_bases(None, &all, &coords);
+            e.scan_unit(s);
+        });
+        let ok = self.b.ins().iconst(types::I32, 0);
+        self.b.ins().return_(&[ok]);
+    }
 
-        self.b.switch_to_block(unit_head);
-        let jv = self.b.use_var(j);
-        let more = self.b.ins().icmp(IntCC::SignedLessThan, jv, end);
-        self.b.ins().brif(more, unit_body, &[], exit, &[]);
+    /// `for i in (start..end).step_by(by) { body(i) }` on an `i64` counter; leaves the
+    /// builder in the block after the loop.
+    fn counted_loop(
+        &mut self,
+        start: Value,
+        end: Value,
+        by: i64,
+        body: &mut dyn FnMut(&mut Self, Value),
+    ) {
+        let i = self.b.declare_var(types::I64);
+        self.b.def_var(i, start);
+        let [head, block, exit] = std::array::from_fn(|_| self.b.create_block());
+        self.b.ins().jump(head, &[]);
 
-        self.b.switch_to_block(unit_body);
-        let jv = self.b.use_var(j);
-        let coords = self.decompose(jv, &all);
-        self.set_bases(None, &all, &coords);
-        self.scan_unit(s);
-        let jv = self.b.use_var(j);
-        let j1 = self.b.ins().iadd_imm_s(jv, 1);
-        self.b.def_var(j, j1);
-        self.b.ins().jump(unit_head, &[]);
+        self.b.switch_to_block(head);
+        let iv = self.b.use_var(i);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, iv, end);
+        self.b.ins().brif(more, block, &[], exit, &[]);
 
-        self.exit(exit);
+        self.b.switch_to_block(block);
+        let iv = self.b.use_var(i);
+        body(self, iv);
+        let next = self.b.ins().iadd_imm_s(iv, by);
+        self.b.def_var(i, next);
+        self.b.ins().jump(head, &[]);
+
+        self.b.switch_to_block(exit);
     }
 
     /// `for t in steps (counting down when reverse) { body }` with `self.step` set to `t`

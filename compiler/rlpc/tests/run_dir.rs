@@ -320,21 +320,27 @@ fn a_nan_metric_from_the_batch_stops_the_run() {
     assert!(err.contains("`log`"), "the culprit is named: {err}");
 }
 
+/// A program stepping `envs` random walks from 0 whose reward is `sqrt` of the position
+/// (NaN once a walk goes below 0, on line 4), acting with `policy`, logging `metric`.
+fn sqrt_walk(envs: usize, policy: &str, metric: &str) -> String {
+    format!(
+        "fn reset(n: int) {{ zeros([n, 1]) }}\nfn step(s: [N, 1], a: [N] i32) {{\n  \
+         x = s[:, 0] + where(a == 1, 1.0, -1.0)\n  \
+         {{ state: reshape(x, [N, 1]), reward: sqrt(x), terminated: x > 5.0 }}\n}}\n\
+         env = environment(envs: {envs}, max_steps: 20, obs: 1, actions: 2, reset: reset, step: step)\n\
+         policy = {policy}\n\
+         train iterations: 3 {{\n  sample batch = rollout(env, policy, steps: 8)\n  log r = {metric}\n}}\n"
+    )
+}
+
 /// A NaN made inside an environment's own `step` is traced to that expression, past the
 /// episode return the rollout carries (NaN there means "no value yet", not a culprit).
 #[test]
 fn a_nan_made_in_an_environments_step_is_traced_to_its_line() {
     let root = scratch("nan_env_step");
     let file = root.join("env.rlp");
-    std::fs::write(
-        &file,
-        "fn reset(n: int) { zeros([n, 1]) }\nfn step(s: [N, 1], a: [N] i32) {\n  x = s[:, 0] + where(a == 1, 1.0, -1.0)\n  \
-         { state: reshape(x, [N, 1]), reward: sqrt(x), terminated: x > 5.0 }\n}\n\
-         env = environment(envs: 4, max_steps: 20, obs: 1, actions: 2, reset: reset, step: step)\n\
-         policy = categorical(mlp(env.obs, [8], env.actions))\n\
-         train iterations: 3 {\n  sample batch = rollout(env, policy, steps: 8)\n  log r = nanmean(env.episode_return)\n}\n",
-    )
-    .unwrap();
+    let policy = "categorical(mlp(env.obs, [8], env.actions))";
+    std::fs::write(&file, sqrt_walk(4, policy, "nanmean(env.episode_return)")).unwrap();
     let r = run(&["run", s(&file), "--out", s(&root.join("out")), "--quiet"]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{err}");
@@ -352,15 +358,8 @@ fn a_nan_made_in_an_environments_step_is_traced_to_its_line() {
 fn a_nan_in_a_large_rollout_is_traced_to_its_line() {
     let root = scratch("nan_env_step_large");
     let file = root.join("env.rlp");
-    std::fs::write(
-        &file,
-        "fn reset(n: int) { zeros([n, 1]) }\nfn step(s: [N, 1], a: [N] i32) {\n  x = s[:, 0] + where(a == 1, 1.0, -1.0)\n  \
-         { state: reshape(x, [N, 1]), reward: sqrt(x), terminated: x > 5.0 }\n}\n\
-         env = environment(envs: 256, max_steps: 20, obs: 1, actions: 2, reset: reset, step: step)\n\
-         policy = obs -> { sample: () -> i32(floor(uniform([256], high: 2.0))) }\n\
-         train iterations: 3 {\n  sample batch = rollout(env, policy, steps: 8)\n  log r = mean(batch.reward)\n}\n",
-    )
-    .unwrap();
+    let policy = "obs -> { sample: () -> i32(floor(uniform([256], high: 2.0))) }";
+    std::fs::write(&file, sqrt_walk(256, policy, "mean(batch.reward)")).unwrap();
     let r = run(&["run", s(&file), "--out", s(&root.join("out")), "--quiet"]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{err}");

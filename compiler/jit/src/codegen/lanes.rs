@@ -287,121 +287,92 @@ impl Emitter<'_, '_> {
             (group_bytes * BLOCK_GROUPS as i64) as u32,
             4,
         ));
-        let first = self.b.declare_var(types::I64);
-        self.b.def_var(first, start);
-        let [head, body, exit] = std::array::from_fn(|_| self.b.create_block());
-        self.b.ins().jump(head, &[]);
-
-        self.b.switch_to_block(head);
-        let at = self.b.use_var(first);
-        let more = self.b.ins().icmp(IntCC::SignedLessThan, at, blocks_end);
-        self.b.ins().brif(more, body, &[], exit, &[]);
-
-        self.b.switch_to_block(body);
-        // The group's area: its first unit's offset in the block, over four, times the
-        // area of a group.
-        let area = |e: &mut Self, unit: Value| {
-            let at = e.b.use_var(first);
-            let g = e.b.ins().isub(unit, at);
-            let off = e.b.ins().imul_imm_s(g, group_bytes / LANES as i64);
-            let base = e.b.ins().stack_addr(types::I64, slot, 0);
-            e.b.ins().iadd(base, off)
-        };
         let f = vector_flags();
-        self.block_groups(first, &mut |e, unit| {
-            e.prologue_lanes(s);
-            let addr = area(e, unit);
-            let mut off = 0;
-            for &init in &s.init {
-                for x in e.parts(init) {
-                    e.b.ins().store(f, x, addr, off);
-                    off += 16;
-                }
-            }
-        });
-        self.step_loop(s, &mut |e| {
+        self.counted_loop(start, blocks_end, width, &mut |e, first| {
+            // The group's area: its first unit's offset in the block, over four, times
+            // the area of a group.
+            let area = |e: &mut Self, unit: Value| {
+                let g = e.b.ins().isub(unit, first);
+                let off = e.b.ins().imul_imm_s(g, group_bytes / LANES as i64);
+                let base = e.b.ins().stack_addr(types::I64, slot, 0);
+                e.b.ins().iadd(base, off)
+            };
             e.block_groups(first, &mut |e, unit| {
                 e.prologue_lanes(s);
                 let addr = area(e, unit);
                 let mut off = 0;
-                let mut carries = Vec::with_capacity(s.init.len());
-                for types in &part_types {
-                    let vars = types
+                for &init in &s.init {
+                    for x in e.parts(init) {
+                        e.b.ins().store(f, x, addr, off);
+                        off += 16;
+                    }
+                }
+            });
+            e.step_loop(s, &mut |e| {
+                e.block_groups(first, &mut |e, unit| {
+                    e.prologue_lanes(s);
+                    let addr = area(e, unit);
+                    let mut off = 0;
+                    let mut carries = Vec::with_capacity(s.init.len());
+                    for types in &part_types {
+                        let vars = types
+                            .iter()
+                            .map(|&ty| {
+                                let x = e.b.ins().load(ty, f, addr, off);
+                                off += 16;
+                                let var = e.b.declare_var(ty);
+                                e.b.def_var(var, x);
+                                var
+                            })
+                            .collect();
+                        carries.push(vars);
+                    }
+                    e.lane_carries = carries;
+                    e.step_body(s, &plan, &quads);
+                    // Read every next carry before storing any (a carry may pass to
+                    // another).
+                    let next: Vec<Vec<Value>> = s.next.iter().map(|&v| e.parts(v)).collect();
+                    let mut off = 0;
+                    for x in next.into_iter().flatten() {
+                        e.b.ins().store(f, x, addr, off);
+                        off += 16;
+                    }
+                });
+            });
+            // The final carries, from the areas to their outputs.
+            e.block_groups(first, &mut |e, unit| {
+                let addr = area(e, unit);
+                let mut off = 0;
+                for (c, types) in part_types.iter().enumerate() {
+                    let parts: Vec<Value> = types
                         .iter()
                         .map(|&ty| {
                             let x = e.b.ins().load(ty, f, addr, off);
                             off += 16;
-                            let var = e.b.declare_var(ty);
-                            e.b.def_var(var, x);
-                            var
+                            x
                         })
                         .collect();
-                    carries.push(vars);
-                }
-                e.lane_carries = carries;
-                e.step_body(s, &plan, &quads);
-                // Read every next carry before storing any (a carry may pass to another).
-                let next: Vec<Vec<Value>> = s.next.iter().map(|&v| e.parts(v)).collect();
-                let mut off = 0;
-                for x in next.into_iter().flatten() {
-                    e.b.ins().store(f, x, addr, off);
-                    off += 16;
+                    let (param, index) = s.final_stores[c];
+                    let dtype = e.dtype_of(s.init[c]);
+                    e.lane_store(param, index, Lanes::from_values(&parts), dtype);
                 }
             });
         });
-        // The final carries, from the areas to their outputs.
-        self.block_groups(first, &mut |e, unit| {
-            let addr = area(e, unit);
-            let mut off = 0;
-            for (c, types) in part_types.iter().enumerate() {
-                let parts: Vec<Value> = types
-                    .iter()
-                    .map(|&ty| {
-                        let x = e.b.ins().load(ty, f, addr, off);
-                        off += 16;
-                        x
-                    })
-                    .collect();
-                let (param, index) = s.final_stores[c];
-                let dtype = e.dtype_of(s.init[c]);
-                e.lane_store(param, index, Lanes::from_values(&parts), dtype);
-            }
-        });
-        let at = self.b.use_var(first);
-        let next = self.b.ins().iadd_imm_s(at, width);
-        self.b.def_var(first, next);
-        self.b.ins().jump(head, &[]);
-
-        self.b.switch_to_block(exit);
         self.inner = None;
         blocks_end
     }
 
-    /// `group` for each of the block's groups, starting at unit `first` (a variable),
-    /// with the group's first unit, which is also the innermost coordinate.
-    fn block_groups(&mut self, first: Variable, group: &mut dyn FnMut(&mut Self, Value)) {
-        let unit = self.b.declare_var(types::I64);
-        let at = self.b.use_var(first);
-        self.b.def_var(unit, at);
-        let end = self.b.ins().iadd_imm_s(at, (BLOCK_GROUPS * LANES) as i64);
-        let [head, body, exit] = std::array::from_fn(|_| self.b.create_block());
-        self.b.ins().jump(head, &[]);
-
-        self.b.switch_to_block(head);
-        let u = self.b.use_var(unit);
-        let more = self.b.ins().icmp(IntCC::SignedLessThan, u, end);
-        self.b.ins().brif(more, body, &[], exit, &[]);
-
-        self.b.switch_to_block(body);
-        let u = self.b.use_var(unit);
-        self.inner = Some((0, u));
-        group(self, u);
-        let u = self.b.use_var(unit);
-        let next = self.b.ins().iadd_imm_s(u, LANES as i64);
-        self.b.def_var(unit, next);
-        self.b.ins().jump(head, &[]);
-
-        self.b.switch_to_block(exit);
+    /// `group` for each of the block's groups, starting at unit `first`, with the group's
+    /// first unit, which is also the innermost coordinate.
+    fn block_groups(&mut self, first: Value, group: &mut dyn FnMut(&mut Self, Value)) {
+        let end = self
+            .b
+            .ins()
+            .iadd_imm_s(first, (BLOCK_GROUPS * LANES) as i64);
+        self.counted_loop(first, end, LANES as i64, &mut |e, unit| {
+            e.inner = Some((0, unit));
+            group(e, unit);
+        });
     }
 
     /// The prologue's lanes for the group at the current point (nothing of an earlier
