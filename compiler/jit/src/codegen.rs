@@ -277,6 +277,15 @@ fn runs_lanes(k: &Kernel, s: &ScanKernel) -> bool {
     !(step_major(k, s) && simd::fits_scan(k)) && lanes::fits(k) && !forced_element_major()
 }
 
+/// The unit count a thread's chunk of kernel `k` is best a multiple of: a blocked scan's
+/// whole blocks (module `lanes`), else four-unit groups.
+pub fn chunk_align(k: &Kernel) -> usize {
+    match &k.kind {
+        KernelKind::Scan(s) if runs_lanes(k, s) && lanes::blocked(k, s) => lanes::BLOCK_UNITS,
+        _ => 4,
+    }
+}
+
 /// Set in a kernel's status (with no failed check) when it stored a NaN or ±Inf to a
 /// float output.
 pub const NON_FINITE_STORED: i32 = 1 << 30;

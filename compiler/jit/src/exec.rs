@@ -72,6 +72,8 @@ enum StepCode {
         params: Vec<BufId>,
         units: usize,
         work: usize,
+        /// What a thread's chunk of units is a multiple of ([`codegen::chunk_align`]).
+        align: usize,
         post: Option<PostOp>,
     },
     Scan(Box<Program>),
@@ -91,6 +93,7 @@ impl Program {
                     params: k.params.iter().map(|p| p.buf).collect(),
                     units: k.units(),
                     work: k.work_per_unit(),
+                    align: codegen::chunk_align(k),
                     post: k.post,
                 },
                 Step::Scan(s) => StepCode::Scan(Box::new(Program::new(s.body.clone(), fns))),
@@ -449,7 +452,14 @@ impl Threads {
     }
 
     /// Runs `f` over `0..units` in chunks, possibly in parallel; `f` returns a status.
-    fn split(&self, units: usize, work: usize, f: &(dyn Fn(usize, usize) -> i32 + Sync)) -> i32 {
+    /// Chunks hold a multiple of `align` units where every thread still gets one.
+    fn split(
+        &self,
+        units: usize,
+        work: usize,
+        align: usize,
+        f: &(dyn Fn(usize, usize) -> i32 + Sync),
+    ) -> i32 {
         let count = self.count();
         if count <= 1 || units < 2 || units.saturating_mul(work) < PARALLEL_MIN_WORK {
             return f(0, units);
@@ -457,8 +467,11 @@ impl Threads {
         let chunks = (count * 4).min(units);
         let per = units.div_ceil(chunks);
         // Chunks start at multiples of four where that costs no parallelism, so that
-        // four-unit groups (and their random draws) stay aligned.
-        let per = if per >= 4 {
+        // four-unit groups (and their random draws) stay aligned; at multiples of
+        // `align` (a blocked scan's block) when there are blocks enough for every thread.
+        let per = if align > 4 && units >= align * count {
+            per.next_multiple_of(align)
+        } else if per >= 4 {
             per.next_multiple_of(4)
         } else {
             per
@@ -562,13 +575,14 @@ fn call_kernel(
     args: &[*mut u8],
     units: usize,
     work: usize,
+    align: usize,
     post: Option<PostOp>,
 ) -> i32 {
     if units == 0 {
         return 0;
     }
     let args = Args(args);
-    threads.split(units, work, &move |start, end| {
+    threads.split(units, work, align, &move |start, end| {
         let args = args;
         if start >= end {
             return 0;
@@ -617,7 +631,7 @@ fn matmul_with_epilogue(
         m.k.saturating_mul(m.n)
             .saturating_mul(blocks.first().map_or(0, |b| b.2 - b.1));
     let (ptrs, args) = (Args(ptrs), Args(args));
-    threads.split(blocks.len(), work, &move |b0, b1| {
+    threads.split(blocks.len(), work, 1, &move |b0, b1| {
         let (ptrs, args) = (ptrs, args);
         // The split may hand out empty ranges past the end.
         for &(p, r0, r1) in blocks.get(b0..b1).unwrap_or(&[]) {
@@ -657,7 +671,7 @@ unsafe fn matmul(threads: &Threads, m: &crate::kernel::MatMul, ptrs: &[*mut u8])
         m.k.saturating_mul(m.n)
             .saturating_mul(blocks.first().map_or(0, |b| b.2 - b.1));
     let ptrs = Args(ptrs);
-    threads.split(blocks.len(), work, &move |b0, b1| {
+    threads.split(blocks.len(), work, 1, &move |b0, b1| {
         let ptrs = ptrs;
         for &(p, r0, r1) in blocks.get(b0..b1).unwrap_or(&[]) {
             // SAFETY: blocks cover disjoint rows of the product's output.
@@ -813,13 +827,14 @@ impl<'p, 's> Frame<'p, 's> {
                     params,
                     units,
                     work,
+                    align,
                     post,
                 },
             ) => {
                 let mut args = std::mem::take(&mut self.args);
                 args.clear();
                 args.extend(params.iter().map(|b| self.ptrs[b.index()]));
-                let status = call_kernel(self.threads, *f, &args, *units, *work, *post);
+                let status = call_kernel(self.threads, *f, &args, *units, *work, *align, *post);
                 self.args = args;
                 if status & NON_FINITE_STORED != 0 {
                     self.flagged.push(s);

@@ -67,12 +67,15 @@ pub fn fits(k: &Kernel) -> bool {
 /// 71–78).
 const BLOCK_GROUPS: usize = 64;
 
+/// Units in a block.
+pub(super) const BLOCK_UNITS: usize = BLOCK_GROUPS * LANES;
+
 /// Whether a lanes scan runs whole blocks of groups step by step: one dim of at least a
 /// block of units, and per-step outputs. `RLP_JIT_UNBLOCKED_SCANS` (set at compile
 /// time) turns it off, for before/after benchmarks.
-fn blocked(k: &Kernel, s: &ScanKernel) -> bool {
+pub(super) fn blocked(k: &Kernel, s: &ScanKernel) -> bool {
     k.space.len() == 1
-        && k.space[0] >= BLOCK_GROUPS * LANES
+        && k.space[0] >= BLOCK_UNITS
         && !s.step_stores.is_empty()
         && std::env::var_os("RLP_JIT_UNBLOCKED_SCANS").is_none()
 }
@@ -267,7 +270,7 @@ impl Emitter<'_, '_> {
     /// evaluates the same instructions in the same step order, so results are unchanged.
     fn scan_blocks(&mut self, start: Value, end: Value, s: &ScanKernel) -> Value {
         let k: &Kernel = self.k;
-        let width = (BLOCK_GROUPS * LANES) as i64;
+        let width = BLOCK_UNITS as i64;
         let span = self.b.ins().isub(end, start);
         let whole = self.b.ins().udiv_imm_u(span, width);
         let whole = self.b.ins().imul_imm_s(whole, width);
@@ -365,10 +368,7 @@ impl Emitter<'_, '_> {
     /// `group` for each of the block's groups, starting at unit `first`, with the group's
     /// first unit, which is also the innermost coordinate.
     fn block_groups(&mut self, first: Value, group: &mut dyn FnMut(&mut Self, Value)) {
-        let end = self
-            .b
-            .ins()
-            .iadd_imm_s(first, (BLOCK_GROUPS * LANES) as i64);
+        let end = self.b.ins().iadd_imm_s(first, BLOCK_UNITS as i64);
         self.counted_loop(first, end, LANES as i64, &mut |e, unit| {
             e.inner = Some((0, unit));
             group(e, unit);
