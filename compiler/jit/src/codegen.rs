@@ -827,35 +827,18 @@ impl<'a, 'f> Emitter<'a, 'f> {
     /// `for t in steps (counting down when reverse) { body }` with `self.step` set to `t`
     /// inside; leaves the builder in the block after the loop, `self.step` cleared.
     fn step_loop(&mut self, s: &ScanKernel, body: &mut dyn FnMut(&mut Self)) {
-        let step = self.b.declare_var(types::I64);
         let zero = self.b.ins().iconst(types::I64, 0);
-        self.b.def_var(step, zero);
-        let [head, block, done] = std::array::from_fn(|_| self.b.create_block());
-        self.b.ins().jump(head, &[]);
-
-        self.b.switch_to_block(head);
-        let kv = self.b.use_var(step);
-        let more = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::SignedLessThan, kv, s.length as i64);
-        self.b.ins().brif(more, block, &[], done, &[]);
-
-        self.b.switch_to_block(block);
-        let kv = self.b.use_var(step);
-        let t = if s.reverse {
-            let last = self.b.ins().iconst(types::I64, s.length as i64 - 1);
-            self.b.ins().isub(last, kv)
-        } else {
-            kv
-        };
-        self.step = Some(t);
-        body(self);
-        let k1 = self.b.ins().iadd_imm_s(kv, 1);
-        self.b.def_var(step, k1);
-        self.b.ins().jump(head, &[]);
-
-        self.b.switch_to_block(done);
+        let length = self.b.ins().iconst(types::I64, s.length as i64);
+        self.counted_loop(zero, length, 1, &mut |e, k| {
+            let t = if s.reverse {
+                let last = e.b.ins().iconst(types::I64, s.length as i64 - 1);
+                e.b.ins().isub(last, k)
+            } else {
+                k
+            };
+            e.step = Some(t);
+            body(e);
+        });
         self.step = None;
     }
 

@@ -40,7 +40,7 @@ pub struct JitExecutable {
     /// times, and fresh large allocations cost a page fault per 4 KiB on first touch.
     spare: Mutex<Spare>,
     /// Per output: whether the last run vouched for it being finite (see
-    /// [`Executable::output_known_finite`]).
+    /// [`Executable::output_known_finite`]); empty when no output can be.
     known_finite: Vec<AtomicBool>,
     // Declared last so the code outlives every use of the function pointers above.
     _code: Code,
@@ -186,7 +186,12 @@ impl JitExecutable {
                     .map_err(|e| JitError::Unsupported(format!("cannot start {n} threads: {e}")))?,
             ),
         };
-        let known_finite = (0..outputs.len()).map(|_| AtomicBool::new(false)).collect();
+        // None when no output can be vouched for: then a run records nothing.
+        let vouches = program.vouched.iter().any(Option::is_some);
+        let known_finite = (0..outputs.len())
+            .filter(|_| vouches)
+            .map(|_| AtomicBool::new(false))
+            .collect();
         Ok(JitExecutable {
             inputs,
             outputs,
