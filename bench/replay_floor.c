@@ -10,6 +10,8 @@
 // after its first 250,000 iterations.
 //
 //   cc -O2 -march=native -o /tmp/replay_floor bench/replay_floor.c -lm
+//   (-DSEPARATE: one gather loop per field; -DSEPARATE -DPREFETCH: with the rows
+//   prefetched first)
 //   /tmp/replay_floor 200000        (iterations; prints microseconds per iteration)
 //
 // Results and what they mean: docs/benchmarks.md, "Replay at capacity 10^6: the floor".
@@ -65,11 +67,28 @@ int main(int argc, char **argv) {
     int32_t idx[DRAW];
     for (int k = 0; k < DRAW; k++) idx[k] = (int32_t)floor(uniform() * size);
     float so = 0, sn = 0, sr = 0, sa = 0, sd = 0;
+#ifdef SEPARATE
+    // One loop per field, as rlpc's kernels run; with PREFETCH, every field's rows are
+    // prefetched first, as rlpc's executor does (compiler/jit/src/warm.rs).
+#ifdef PREFETCH
+    for (int k = 0; k < DRAW; k++) {
+      long i = idx[k];
+      __builtin_prefetch(obs[i]); __builtin_prefetch(nobs[i]); __builtin_prefetch(&reward[i]);
+      __builtin_prefetch(&action[i]); __builtin_prefetch(&term[i]); __builtin_prefetch(&trunc[i]);
+    }
+#endif
+    for (int k = 0; k < DRAW; k++) for (int j = 0; j < 4; j++) so += obs[idx[k]][j];
+    for (int k = 0; k < DRAW; k++) for (int j = 0; j < 4; j++) sn += nobs[idx[k]][j];
+    for (int k = 0; k < DRAW; k++) sr += reward[idx[k]];
+    for (int k = 0; k < DRAW; k++) sa += (float)action[idx[k]];
+    for (int k = 0; k < DRAW; k++) sd += (float)(term[idx[k]] && !trunc[idx[k]]);
+#else
     for (int k = 0; k < DRAW; k++) {
       long i = idx[k];
       for (int j = 0; j < 4; j++) { so += obs[i][j]; sn += nobs[i][j]; }
       sr += reward[i]; sa += (float)action[i]; sd += (float)(term[i] && !trunc[i]);
     }
+#endif
     seen += sr / 64 + so / 256 + sa / 64 + sn / 256 + sd / 64;
   }
   double dt = now() - t0;

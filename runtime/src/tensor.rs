@@ -218,7 +218,13 @@ impl Tensor {
         let Tensor::I32(idx) = index else {
             return Err(format!("row indices must be i32, found {}", index.dtype()));
         };
-        match idx.iter().position(|&i| i < 0 || i as usize >= rows) {
+        let outside = |&i: &i32| i < 0 || i as usize >= rows;
+        // Row writes check every draw of a step-wise program: the contiguous case in line.
+        let found = match idx.as_slice() {
+            Some(s) => s.iter().position(outside),
+            None => idx.iter().position(outside),
+        };
+        match found {
             Some(m) => Err(format!(
                 "row index {} at position {m} is out of range 0..{rows}",
                 idx.iter().nth(m).copied().unwrap_or_default()

@@ -398,6 +398,11 @@ struct Emitter<'a, 'f> {
     lane_carries: Vec<Vec<Variable>>,
     /// The lane the scalar emitter is computing for a lanes group, if any.
     lane_tag: Option<u8>,
+    /// In a scalar map's group of four elements sharing their draws' Philox blocks: which
+    /// of the four is being emitted (module `random`, [`random::quad_counters`]).
+    quad: Option<u8>,
+    /// The element counters of the draws that share blocks in a group of four.
+    quad_counters: Vec<IndexId>,
     /// `(sin, cos)` of `f64` lane values computed in the current lanes scope.
     trig: HashMap<ValId, (lanes::Lanes, lanes::Lanes)>,
     /// The words of this step's draws computed ahead (module `ahead`), by draw.
@@ -432,6 +437,8 @@ impl<'a, 'f> Emitter<'a, 'f> {
             lanes: vec![],
             lane_carries: vec![],
             lane_tag: None,
+            quad: None,
+            quad_counters: vec![],
             trig: HashMap::new(),
             ahead: HashMap::new(),
             stored_non_finite: None,
@@ -489,6 +496,9 @@ impl<'a, 'f> Emitter<'a, 'f> {
     /// a time where the kernel vectorises, then the scalar tail.
     fn emit_map(&mut self, start: Value, end: Value, stores: &[(usize, ValId)]) {
         let vector = simd::fits(self.k);
+        if !vector {
+            self.quad_counters = random::quad_counters(self.k);
+        }
         self.emit_rows(start, end, vector, &mut |e, iv, lanes| {
             if lanes {
                 e.emit_vector(iv, stores);
@@ -999,6 +1009,51 @@ impl<'a, 'f> Emitter<'a, 'f> {
             self.b.ins().jump(inner_head, &[]);
 
             self.b.switch_to_block(tail_head);
+        } else if !self.quad_counters.is_empty() {
+            let (check, quad_body, tail_head) = (
+                self.b.create_block(),
+                self.b.create_block(),
+                self.b.create_block(),
+            );
+            let c = self.b.use_var(col);
+            let ce = self.b.use_var(col_end_var);
+            let c4 = self.b.ins().iadd_imm_s(c, 4);
+            let room = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, c4, ce);
+            self.b.ins().brif(room, check, &[], tail_head, &[]);
+
+            // Four elements share each draw's block when the first one's counter is a
+            // multiple of four (every draw's counter steps by one along the row).
+            self.b.switch_to_block(check);
+            let c = self.b.use_var(col);
+            self.inner = Some((rank - 1, c));
+            let mut misaligned = self.b.ins().iconst(types::I64, 0);
+            for id in self.quad_counters.clone() {
+                let at = self.index(id);
+                let word = self.b.ins().band_imm_u(at, 3);
+                misaligned = self.b.ins().bor(misaligned, word);
+            }
+            self.b
+                .ins()
+                .brif(misaligned, tail_head, &[], quad_body, &[]);
+
+            self.b.switch_to_block(quad_body);
+            let c = self.b.use_var(col);
+            let iv = self.b.use_var(i);
+            for j in 0..4u8 {
+                let cj = self.b.ins().iadd_imm_s(c, i64::from(j));
+                let ij = self.b.ins().iadd_imm_s(iv, i64::from(j));
+                self.inner = Some((rank - 1, cj));
+                self.quad = Some(j);
+                point(self, ij, false);
+            }
+            self.quad = None;
+            let c4 = self.b.ins().iadd_imm_s(c, 4);
+            let i4 = self.b.ins().iadd_imm_s(iv, 4);
+            self.b.def_var(col, c4);
+            self.b.def_var(i, i4);
+            self.b.ins().jump(inner_head, &[]);
+
+            self.b.switch_to_block(tail_head);
         }
         let c = self.b.use_var(col);
         let ce = self.b.use_var(col_end_var);
@@ -1186,7 +1241,13 @@ impl<'a, 'f> Emitter<'a, 'f> {
 
     fn clear_vals(&mut self) {
         self.vals.iter_mut().for_each(|v| *v = None);
-        self.blocks.clear();
+        // The copies of a group of four keep the shared blocks the first one computed
+        // (any other block depends on the element).
+        if matches!(self.quad, Some(j) if j > 0) {
+            self.blocks.retain(|key, _| random::shared_by_quad(key));
+        } else {
+            self.blocks.clear();
+        }
     }
 
     fn emit_insts(&mut self, range: std::ops::Range<usize>) {

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::pool::{Job, SpinPool};
+use crate::warm;
 
 /// Kernels with fewer scalar operations than this run on the calling thread: below it,
 /// waking other threads costs more than it saves.
@@ -63,6 +64,8 @@ struct Program {
     /// it stored a NaN or ±Inf ([`codegen::reports_non_finite`]), when there is one and
     /// no other step writes that buffer.
     vouched: Vec<Option<usize>>,
+    /// `warm[s]`: rows to prefetch before step `s` (module `warm`).
+    warm: Vec<Vec<warm::Warm>>,
 }
 
 enum StepCode {
@@ -123,6 +126,7 @@ impl Program {
             }
         }
         let vouched = vouching_steps(&schedule, &writes);
+        let warm = warm::plan(&schedule);
         Program {
             schedule,
             steps,
@@ -130,6 +134,7 @@ impl Program {
             literals,
             direct,
             vouched,
+            warm,
         }
     }
 }
@@ -814,6 +819,11 @@ impl<'p, 's> Frame<'p, 's> {
         for (s, step) in schedule.steps.iter().enumerate() {
             for &b in &program.writes[s] {
                 self.allocate(b)?;
+            }
+            for w in &program.warm[s] {
+                // SAFETY: every buffer is allocated with its declared length, and an
+                // index buffer is written before the first step that gathers with it.
+                unsafe { warm::prefetch(w, &self.ptrs) };
             }
             self.step(s, step, &program.steps[s])?;
             for &b in &schedule.frees[s] {

@@ -37,6 +37,7 @@ mod pool;
 mod post;
 mod scan;
 mod view;
+mod warm;
 
 use rlp_ir::Graph;
 use rlp_runtime::Executable;

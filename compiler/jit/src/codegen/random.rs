@@ -84,6 +84,44 @@ impl Uniform {
     }
 }
 
+/// The lane tag of blocks shared by a scalar map's group of four elements.
+const QUAD: u8 = u8::MAX - 1;
+
+/// The element counters of a scalar map kernel's uniform draws whose four consecutive
+/// elements along the row can share one Philox block: each steps by one along the
+/// innermost dim with no data-dependent term, and its word is not already known at
+/// compile time. Why: each element otherwise computes the whole block (ten rounds) to
+/// use one of its four words — the row indices of a replay draw are such a loop.
+pub(super) fn quad_counters(k: &Kernel) -> Vec<IndexId> {
+    let Some(inner) = k.space.len().checked_sub(1) else {
+        return vec![];
+    };
+    if k.space[inner] < 4 {
+        return vec![];
+    }
+    let mut counters: Vec<IndexId> = k
+        .insts
+        .iter()
+        .filter_map(|inst| Uniform::of(&inst.op))
+        .filter(|u| {
+            let ix = &k.indices[u.counter.index()];
+            ix.dynamic.is_empty()
+                && ix.step_stride == 0
+                && ix.strides[inner] == 1
+                && !u.static_word(k)
+        })
+        .map(|u| u.counter)
+        .collect();
+    counters.sort_by_key(|c| c.index());
+    counters.dedup();
+    counters
+}
+
+/// Whether a cached block is one a group of four shares.
+pub(super) fn shared_by_quad(key: &BlockKey) -> bool {
+    key.4 == Some(QUAD)
+}
+
 impl Emitter<'_, '_> {
     /// The four words of block `block` (`i64`) of the draw `(seed, stream, c0, c1)`
     /// (`i32` counters).
@@ -177,6 +215,26 @@ impl Emitter<'_, '_> {
     /// emission scope and shared by the draws that use it.
     pub(super) fn uniform_scalar(&mut self, u: Uniform, dtype: DType) -> Value {
         let (c0v, c1v) = (self.val(u.c0), self.val(u.c1));
+        if let Some(j) = self.quad
+            && self.quad_counters.contains(&u.counter)
+        {
+            // The group's first element starts a block (checked before the group runs),
+            // so element `j` of the group is word `j`.
+            let ix = self.k.indices[u.counter.index()].clone();
+            let key = (u.seed, u.stream, u.c0.0, u.c1.0, Some(QUAD), ix);
+            let words = match self.blocks.get(&key) {
+                Some(w) => *w,
+                None => {
+                    let at = self.index(u.counter);
+                    let first = self.b.ins().iadd_imm_s(at, -i64::from(j));
+                    let block = self.b.ins().ushr_imm_u(first, 2);
+                    let w = self.philox_block(u.seed, u.stream, c0v, c1v, block);
+                    self.blocks.insert(key, w);
+                    w
+                }
+            };
+            return self.unit_from_word(words[usize::from(j)], dtype);
+        }
         if u.static_word(self.k) {
             let (key, word) = u.block_key(self.k, self.lane_tag);
             let words = match self.blocks.get(&key) {

@@ -764,3 +764,43 @@ fn fused_f32_reductions_fold_units_in_lanes_like_the_interpreter() {
         }
     }
 }
+
+/// Rows of three large tables drawn with one index (a replay draw): the executor
+/// prefetches all of them before the first gather runs (module `warm`). Same results
+/// as the interpreter, and an index out of range is still the kernel's error.
+#[test]
+fn rows_of_large_tables_drawn_together_match_the_interpreter() {
+    let rows = 1 << 18;
+    let mut rng = Gen(16);
+    let g = graph(
+        &[
+            ty(DType::F32, &[rows, 4]),
+            ty(DType::F32, &[rows]),
+            ty(DType::I32, &[rows]),
+            ty(DType::I32, &[64]),
+        ],
+        |g, x| {
+            let take = |g: &mut Graph, t| g.add(Op::TakeRows, vec![t, x[3]]).unwrap();
+            let (a, b, c) = (take(g, x[0]), take(g, x[1]), take(g, x[2]));
+            vec![
+                g.reduce(ReduceOp::Sum, a, vec![0, 1]).unwrap(),
+                g.reduce(ReduceOp::Max, b, vec![0]).unwrap(),
+                g.reduce(ReduceOp::Sum, c, vec![0]).unwrap(),
+            ]
+        },
+    );
+    let mut inputs = rng.inputs(&g, true);
+    let idx: Vec<f64> = (0..64).map(|_| rng.below(rows as u64) as f64).collect();
+    inputs[3] = t(DType::I32, &[64], &idx);
+    check(&g, &inputs);
+    for bad in [-1.0, rows as f64] {
+        let mut idx = idx.clone();
+        idx[17] = bad;
+        inputs[3] = t(DType::I32, &[64], &idx);
+        let message = check_fails(&g, &inputs);
+        assert!(
+            message.contains(&format!("out of range 0..{rows}")),
+            "{message}"
+        );
+    }
+}
