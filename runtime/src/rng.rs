@@ -72,7 +72,13 @@ pub fn uniform(seed: u64, stream: u32, c0: i32, c1: i32, index: u64) -> f64 {
 pub fn normal(seed: u64, stream: u32, c0: i32, c1: i32, index: u64) -> f64 {
     let w = words(seed, stream, c0, c1, index >> 1);
     let pair = 2 * (index & 1) as usize;
-    let (u1, u2) = (unit(w[pair]), unit(w[pair + 1]));
+    box_muller(unit(w[pair]), unit(w[pair + 1]))
+}
+
+/// The Box–Muller transform of two uniforms on (0, 1) (its cosine half), shared with
+/// generated code so that inline draws round exactly as these do.
+#[inline]
+pub fn box_muller(u1: f64, u2: f64) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 

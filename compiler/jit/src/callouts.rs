@@ -65,12 +65,8 @@ extern "C" fn uniform_f32(seed: i64, stream: i32, c0: i32, c1: i32, index: i64) 
     uniform_f64(seed, stream, c0, c1, index) as f32
 }
 
-extern "C" fn normal_f64(seed: i64, stream: i32, c0: i32, c1: i32, index: i64) -> f64 {
-    rng::normal(seed as u64, stream as u32, c0, c1, index as u64)
-}
-
-extern "C" fn normal_f32(seed: i64, stream: i32, c0: i32, c1: i32, index: i64) -> f32 {
-    normal_f64(seed, stream, c0, c1, index) as f32
+extern "C" fn box_muller(u1: f64, u2: f64) -> f64 {
+    rng::box_muller(u1, u2)
 }
 
 const UNARY_F32: &[Arg] = &[Arg::F32];
@@ -123,7 +119,11 @@ pub fn table() -> Vec<Callout> {
             Arg::F64,
             uniform_f64 as *const u8,
         ),
-        c("rlp_normal_f32", RANDOM, Arg::F32, normal_f32 as *const u8),
-        c("rlp_normal_f64", RANDOM, Arg::F64, normal_f64 as *const u8),
+        c(
+            "rlp_box_muller",
+            BINARY_F64,
+            Arg::F64,
+            box_muller as *const u8,
+        ),
     ]
 }

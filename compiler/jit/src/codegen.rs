@@ -1309,24 +1309,12 @@ impl<'a, 'f> Emitter<'a, 'f> {
                 let u = random::Uniform::of(op).expect("a uniform draw");
                 self.uniform_scalar(u, dtype)
             }
-            Op::Random {
+            ref op @ Op::Random {
                 dist: Distribution::Normal,
-                seed,
-                stream,
-                c0,
-                c1,
-                counter,
+                ..
             } => {
-                let name = if dtype == DType::F64 {
-                    "rlp_normal_f64"
-                } else {
-                    "rlp_normal_f32"
-                };
-                let idx = self.index(counter);
-                let seed = self.b.ins().iconst(types::I64, seed as i64);
-                let stream = self.b.ins().iconst(types::I32, stream as i64);
-                let (c0, c1) = (self.val(c0), self.val(c1));
-                self.call(name, &[seed, stream, c0, c1, idx])
+                let u = random::Uniform::of_normal(op).expect("a normal draw");
+                self.normal_scalar(u, dtype)
             }
             Op::Carry(c) => match self.carry_unit {
                 Some(unit) => {

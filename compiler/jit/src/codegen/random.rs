@@ -1,11 +1,13 @@
-//! Inline uniform draws: the Philox4x32-10 rounds of `rlp_runtime::rng` as Cranelift IR.
+//! Inline random draws: the Philox4x32-10 rounds of `rlp_runtime::rng` as Cranelift IR.
 //!
 //! Why inline: a draw per environment step (actions, resets) made the callout the
 //! largest cost of a vectorised rollout; emitted inline, the ten rounds are a few dozen
 //! integer instructions, the key schedule folds to constants (the seed is known at
 //! compile time), and the four words of a block serve every element that shares it
-//! (the four columns of a `[N, 4]` reset are one block). The sequence is exactly
-//! `rng::uniform`'s, so results equal the interpreter's bit for bit.
+//! (the four columns of a `[N, 4]` reset are one block; in a scalar loop, four
+//! consecutive uniforms or two pairs of normals). The sequence is exactly
+//! `rng::uniform`'s, and a normal's words go through `rng::box_muller` itself, so
+//! results equal the interpreter's bit for bit.
 
 use super::Emitter;
 use crate::kernel::{Index, IndexId, Kernel, Op, ValId};
@@ -55,6 +57,28 @@ impl Uniform {
         }
     }
 
+    /// The operands of `op` when it is a normal draw, whose words come as a uniform
+    /// draw's do (two of them per element).
+    pub fn of_normal(op: &Op) -> Option<Uniform> {
+        match *op {
+            Op::Random {
+                dist: Distribution::Normal,
+                seed,
+                stream,
+                c0,
+                c1,
+                counter,
+            } => Some(Uniform {
+                seed,
+                stream,
+                c0,
+                c1,
+                counter,
+            }),
+            _ => None,
+        }
+    }
+
     /// Whether every element's word within its Philox block is known at compile time:
     /// a counter without data-dependent terms whose strides are all multiples of four.
     pub fn static_word(&self, k: &Kernel) -> bool {
@@ -84,8 +108,10 @@ impl Uniform {
     }
 }
 
-/// The lane tag of blocks shared by a scalar map's group of four elements.
+/// The lane tags of blocks shared by a scalar map's group of four elements: a uniform
+/// draw's one block, and a normal draw's two (two elements each).
 const QUAD: u8 = u8::MAX - 1;
+const QUAD_NORMAL: [u8; 2] = [u8::MAX - 2, u8::MAX - 3];
 
 /// The element counters of a scalar map kernel's uniform draws whose four consecutive
 /// elements along the row can share one Philox block: each steps by one along the
@@ -99,19 +125,17 @@ pub(super) fn quad_counters(k: &Kernel) -> Vec<IndexId> {
     if k.space[inner] < 4 {
         return vec![];
     }
-    let mut counters: Vec<IndexId> = k
-        .insts
-        .iter()
+    let steps_by_one = |u: &Uniform| {
+        let ix = &k.indices[u.counter.index()];
+        ix.dynamic.is_empty() && ix.step_stride == 0 && ix.strides[inner] == 1
+    };
+    let uniforms = (k.insts.iter())
         .filter_map(|inst| Uniform::of(&inst.op))
-        .filter(|u| {
-            let ix = &k.indices[u.counter.index()];
-            ix.dynamic.is_empty()
-                && ix.step_stride == 0
-                && ix.strides[inner] == 1
-                && !u.static_word(k)
-        })
-        .map(|u| u.counter)
-        .collect();
+        .filter(|u| steps_by_one(u) && !u.static_word(k));
+    let normals = (k.insts.iter())
+        .filter_map(|inst| Uniform::of_normal(&inst.op))
+        .filter(steps_by_one);
+    let mut counters: Vec<IndexId> = uniforms.chain(normals).map(|u| u.counter).collect();
     counters.sort_by_key(|c| c.index());
     counters.dedup();
     counters
@@ -119,7 +143,7 @@ pub(super) fn quad_counters(k: &Kernel) -> Vec<IndexId> {
 
 /// Whether a cached block is one a group of four shares.
 pub(super) fn shared_by_quad(key: &BlockKey) -> bool {
-    key.4 == Some(QUAD)
+    matches!(key.4, Some(t) if t == QUAD || QUAD_NORMAL.contains(&t))
 }
 
 impl Emitter<'_, '_> {
@@ -255,5 +279,56 @@ impl Emitter<'_, '_> {
         let sel = self.b.ins().band_imm_u(at, 3);
         let word = self.pick_word(words, sel);
         self.unit_from_word(word, dtype)
+    }
+
+    /// A standard normal draw at element counter `u.counter`: words `2(i % 2)` and
+    /// `2(i % 2) + 1` of block `i / 2`, inline, through `rng::box_muller`. In a group of
+    /// four (its first element's counter a multiple of four) the two blocks of the
+    /// group are computed once.
+    pub(super) fn normal_scalar(&mut self, u: Uniform, dtype: DType) -> Value {
+        let (c0v, c1v) = (self.val(u.c0), self.val(u.c1));
+        let (w1, w2) = match self.quad {
+            Some(j) if self.quad_counters.contains(&u.counter) => {
+                let ix = self.k.indices[u.counter.index()].clone();
+                let half = usize::from(j / 2);
+                let key = (
+                    u.seed,
+                    u.stream,
+                    u.c0.0,
+                    u.c1.0,
+                    Some(QUAD_NORMAL[half]),
+                    ix,
+                );
+                let words = match self.blocks.get(&key) {
+                    Some(w) => *w,
+                    None => {
+                        let at = self.index(u.counter);
+                        let block = self.b.ins().ushr_imm_u(at, 1);
+                        let w = self.philox_block(u.seed, u.stream, c0v, c1v, block);
+                        self.blocks.insert(key, w);
+                        w
+                    }
+                };
+                let pair = 2 * usize::from(j % 2);
+                (words[pair], words[pair + 1])
+            }
+            _ => {
+                let at = self.index(u.counter);
+                let block = self.b.ins().ushr_imm_u(at, 1);
+                let words = self.philox_block(u.seed, u.stream, c0v, c1v, block);
+                let odd = self.b.ins().band_imm_u(at, 1);
+                let w1 = self.b.ins().select(odd, words[2], words[0]);
+                let w2 = self.b.ins().select(odd, words[3], words[1]);
+                (w1, w2)
+            }
+        };
+        let u1 = self.unit_from_word(w1, DType::F64);
+        let u2 = self.unit_from_word(w2, DType::F64);
+        let x = self.call("rlp_box_muller", &[u1, u2]);
+        if dtype == DType::F64 {
+            x
+        } else {
+            self.b.ins().fdemote(types::F32, x)
+        }
     }
 }

@@ -80,18 +80,18 @@ fn large_matmul_is_bit_identical_across_threads_and_to_the_interpreter() {
     }
 }
 
-/// Uniform draws in scalar loops share a Philox block between four elements whose
-/// first starts one; rows of odd length and thread chunks that start mid-block run
+/// Draws in scalar loops share Philox blocks between four elements whose first starts
+/// one (a uniform draw's one block, a normal draw's two); rows of odd length and thread chunks that start mid-block run
 /// element by element until the next block starts. Same bits whatever the split.
 #[test]
 fn draws_sharing_blocks_are_bit_identical_across_threads() {
     for dtype in [DType::F32, DType::F64] {
         for shape in [vec![3, 100_003], vec![70_001, 5], vec![262_147]] {
             let g = graph(&[ty(DType::I32, &[]), ty(DType::I32, &[])], |g, x| {
-                let draw = |g: &mut Graph, stream| {
+                let draw = |g: &mut Graph, dist, stream| {
                     g.add_typed(
                         rlp_ir::Op::Random {
-                            dist: rlp_ir::Distribution::Uniform,
+                            dist,
                             seed: 9,
                             stream,
                         },
@@ -99,10 +99,12 @@ fn draws_sharing_blocks_are_bit_identical_across_threads() {
                         ty(dtype, &shape),
                     )
                 };
-                let (u, v) = (draw(g, 1), draw(g, 2));
+                use rlp_ir::Distribution::{Normal, Uniform};
+                let (u, v, n) = (draw(g, Uniform, 1), draw(g, Uniform, 2), draw(g, Normal, 3));
                 // `floor` keeps the kernel scalar, as index draws are.
                 let f = g.unary(UnaryOp::Floor, u).unwrap();
-                vec![g.binary(BinaryOp::Add, f, v).unwrap(), u]
+                let s = g.binary(BinaryOp::Add, f, v).unwrap();
+                vec![g.binary(BinaryOp::Add, s, n).unwrap(), u, n]
             });
             let inputs = [t(DType::I32, &[], &[3.0]), t(DType::I32, &[], &[-1.0])];
             assert_thread_independent(&g, &inputs);
