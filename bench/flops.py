@@ -5,6 +5,13 @@ goal asks of the products alone.
 
     python3 bench/flops.py PROGRAM.rlp [--set NAME=VALUE ...]   # MFLOP per update
     python3 bench/flops.py --rate PYTHON [torch|numpy|jax]       # best GFLOP/s
+    python3 bench/flops.py PROGRAM.rlp [--set ...] --bound PYTHON LIB [LIB ...] [--iteration]
+
+`--bound` times every product shape of the update by itself in each library (hot
+caches, as many threads as cores) and prints the least time the update's products can
+take: the sum over its products of FLOP / the best rate any of the libraries reaches
+at that very shape. Small products run far below the large-product rate, so this is
+the tighter floor for small batches.
 
 Standard library only; the rate runs in the given Python (which needs the library).
 """
@@ -20,29 +27,53 @@ RLPC = os.path.join(ROOT, "target", "release", "rlpc")
 def flop_per_update(program, sets=()):
     """2 x the multiply-adds of the matrix products in the program's largest stage (the
     one holding `minimize`, for a training step), from `rlpc explain --no-kernels`."""
+    return sum(2 * m * k * n for m, k, n in products(program, sets))
+
+
+def products(program, sets=(), whole_iteration=False):
+    """The (rows, inner, columns) of each matrix product in the program's largest stage
+    by product FLOP; with `whole_iteration`, of every stage but `init`, products inside
+    scan bodies (loops over minibatches, rollout steps) repeated as often as they run."""
     cmd = [RLPC, "explain", "--no-kernels", program]
     for s in sets:
         cmd += ["--set", s]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     shapes, per_stage, stage = {}, {}, None
+    # Open scan bodies: (indent of the scan's line, its repeat count times the outer's).
+    bodies = []
     for line in out.splitlines():
         m = re.match(r"== stage (.*?):", line)
         if m:
-            stage, shapes = m.group(1), {}
-            per_stage[stage] = 0
+            stage, shapes, bodies = m.group(1), {}, []
+            per_stage[stage] = []
             continue
-        m = re.match(r"(%\d+) = (\S+)(.*) : \w+\[([\d,]*)\]", line)
+        m = re.match(r"( *)%\d+ = scan\[length=(\d+)", line)
+        if m and stage is not None:
+            indent = len(m.group(1))
+            while bodies and indent <= bodies[-1][0]:
+                bodies.pop()
+            times = bodies[-1][1] if bodies else 1
+            bodies.append((indent, times * int(m.group(2))))
+            continue
+        m = re.match(r"( *)(%\d+) = (\S+)(.*) : \w+\[([\d,]*)\]", line)
         if not m or stage is None:
             continue
-        node, op, args, shape = m.groups()
+        indent, node, op, args, shape = m.groups()
+        if indent and not whole_iteration:
+            continue
+        while bodies and len(indent) <= bodies[-1][0]:
+            bodies.pop()
+        times = bodies[-1][1] if bodies else 1
         shapes[node] = [int(x) for x in shape.split(",") if x]
         if op.startswith("matmul"):
             x, w = (shapes[o] for o in re.findall(r"%\d+", args)[:2])
             rows = 1
             for d in x[:-1]:
                 rows *= d
-            per_stage[stage] += 2 * rows * x[-1] * (w[-1] if len(w) > 1 else 1)
-    return max(per_stage.values())
+            per_stage[stage] += [(rows, x[-1], w[-1] if len(w) > 1 else 1)] * times
+    if whole_iteration:
+        return [p for st, ps in per_stage.items() if st != "init" for p in ps]
+    return max(per_stage.values(), key=lambda ps: sum(m * k * n for m, k, n in ps))
 
 
 # Square products of 256 to 2048 and the [2048, 256] x [256, 256] of a large batch; each
@@ -60,25 +91,43 @@ RATE = {
             "dot = jax.jit(jnp.dot)\n"
             "mul = lambda a, b: dot(a, b).block_until_ready()\n"),
 }
-TIMING = ("best = 0.0\n"
-          f"for m, k, n in {SIZES}:\n"
+# Per shape: the best of three timings of a loop of products; prints one rate per shape.
+TIMING = ("for m, k, n in SHAPES:\n"
           "    a, b = make(m, k), make(k, n)\n"
           "    for _ in range(20): mul(a, b)\n"
           "    reps = max(3, int(2e9 / (2 * m * k * n)))\n"
+          "    best = 0.0\n"
           "    for _ in range(3):\n"
           "        t = time.perf_counter()\n"
           "        for _ in range(reps): mul(a, b)\n"
           "        best = max(best, 2 * m * k * n * reps / (time.perf_counter() - t) / 1e9)\n"
-          "print(best)\n")
+          "    print(best)\n")
+
+
+def shape_rates(python, library, shapes):
+    """The best f32 product rate (GFLOP/s) `library` reaches in `python` at each shape."""
+    code = f"import os, time\nSHAPES = {list(shapes)!r}\n" + RATE[library] + TIMING
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    done = subprocess.run([python, "-c", code], check=True, capture_output=True, text=True,
+                          env=env)
+    return [float(x) for x in done.stdout.split()]
 
 
 def gemm_rate(python, library="torch"):
     """The best f32 matrix-product rate (GFLOP/s) `library` reaches in `python`."""
-    code = "import os, time\n" + RATE[library] + TIMING
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    done = subprocess.run([python, "-c", code], check=True, capture_output=True, text=True,
-                          env=env)
-    return float(done.stdout.strip())
+    return max(shape_rates(python, library, eval(SIZES)))
+
+
+def product_floor(program, sets, python, libraries, whole_iteration=False):
+    """The least time (s) the update's products take at the best per-shape rate."""
+    ps = products(program, sets, whole_iteration)
+    shapes = sorted(set(ps))
+    best = {sh: 0.0 for sh in shapes}
+    for lib in libraries:
+        for sh, r in zip(shapes, shape_rates(python, lib, shapes)):
+            best[sh] = max(best[sh], r)
+            print(f"  {lib} {sh[0]}x{sh[1]}x{sh[2]}: {r:.1f} GFLOP/s")
+    return sum(2 * m * k * n / (best[(m, k, n)] * 1e9) for m, k, n in ps)
 
 
 def main():
@@ -86,8 +135,17 @@ def main():
     p.add_argument("program", nargs="?")
     p.add_argument("--set", action="append", default=[], dest="sets")
     p.add_argument("--rate", nargs="+", metavar=("PYTHON", "LIBRARY"))
+    p.add_argument("--bound", nargs="+", metavar=("PYTHON", "LIBRARY"))
+    p.add_argument("--iteration", action="store_true",
+                   help="with --bound: every stage's products, loops unrolled")
     a = p.parse_args()
-    if a.rate:
+    if a.bound and a.program:
+        libs = a.bound[1:] or ["numpy"]
+        floor = product_floor(a.program, a.sets, a.bound[0], libs, a.iteration)
+        flop = sum(2 * m * k * n for m, k, n in products(a.program, a.sets, a.iteration))
+        what = "an iteration's" if a.iteration else "the update's"
+        print(f"least time of {what} products: {floor * 1e6:.1f} us ({flop / 1e6:.3f} MFLOP)")
+    elif a.rate:
         print(f"{gemm_rate(a.rate[0], a.rate[1] if len(a.rate) > 1 else 'torch'):.1f}")
     elif a.program:
         print(f"{flop_per_update(a.program, a.sets) / 1e6:.3f}")

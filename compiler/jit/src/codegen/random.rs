@@ -38,37 +38,25 @@ pub(super) struct Uniform {
 impl Uniform {
     /// The operands of `op` when it is a uniform draw.
     pub fn of(op: &Op) -> Option<Uniform> {
-        match *op {
-            Op::Random {
-                dist: Distribution::Uniform,
-                seed,
-                stream,
-                c0,
-                c1,
-                counter,
-            } => Some(Uniform {
-                seed,
-                stream,
-                c0,
-                c1,
-                counter,
-            }),
-            _ => None,
-        }
+        Self::of_dist(op, Distribution::Uniform)
     }
 
     /// The operands of `op` when it is a normal draw, whose words come as a uniform
     /// draw's do (two of them per element).
     pub fn of_normal(op: &Op) -> Option<Uniform> {
+        Self::of_dist(op, Distribution::Normal)
+    }
+
+    fn of_dist(op: &Op, want: Distribution) -> Option<Uniform> {
         match *op {
             Op::Random {
-                dist: Distribution::Normal,
+                dist,
                 seed,
                 stream,
                 c0,
                 c1,
                 counter,
-            } => Some(Uniform {
+            } if dist == want => Some(Uniform {
                 seed,
                 stream,
                 c0,
