@@ -424,11 +424,20 @@ impl<'c> Trainer<'c> {
         sources: Option<&SourceMap>,
     ) -> Result<(), String> {
         let p = &self.c.program;
-        for w in &stage.row_writes {
+        let rows_of = |w: &crate::program::RowWrite| p.slot(w.slot).ty.shape.first().copied();
+        for (j, w) in stage.row_writes.iter().enumerate() {
             let Some(k) = stage.writes.iter().position(|s| *s == w.index) else {
                 continue;
             };
-            let rows = p.slot(w.slot).ty.shape.first().copied().unwrap_or(0);
+            // The fields of a record share one index: checked once per row count.
+            let earlier = &stage.row_writes[..j];
+            if earlier
+                .iter()
+                .any(|e| e.index == w.index && rows_of(e) == rows_of(w))
+            {
+                continue;
+            }
+            let rows = rows_of(w).unwrap_or(0);
             Tensor::check_row_index(&outs[k], rows)
                 .map_err(|e| self.row_index_error(stage, w, &e, sources))?;
         }

@@ -1232,3 +1232,42 @@ fn dqn_variants_compile() {
         common::example_program("dqn_cartpole.rlp", 0, &[set]);
     }
 }
+
+/// Writes at one index into states of different lengths share the index (one output,
+/// checked once per length): an index in range for the long state but not the short
+/// one still stops the stage, naming the short one, and changes nothing.
+#[test]
+fn a_shared_index_is_checked_against_each_state_it_writes() {
+    let src = r#"
+use std.env.cartpole
+env   = cartpole(envs: 2)
+long  = zeros([8, 2])
+short = zeros([4])
+wide  = zeros([8])
+train iterations: 3 {
+  sample batch = rollout(env, categorical(linear(env.obs, env.actions)), steps: 1)
+         at    = i32(iteration) + indices(2)
+         long  <- put(long, at, ones([2, 2]))
+         short <- put(short, at, ones([2]))
+         wide  <- put(wide, at, ones([2]))
+}
+"#;
+    let c = run::compile(lower(src).unwrap(), Backend::Jit).unwrap();
+    let stage = c.program.stages.iter().find(|s| s.row_writes.len() == 3);
+    let writes = &stage.expect("one stage writes the three").row_writes;
+    assert!(
+        writes.iter().all(|w| w.index == writes[0].index),
+        "one index slot"
+    );
+    let mut t = Trainer::new(&c).unwrap();
+    t.step(0, None).unwrap();
+    t.step(1, None).unwrap();
+    let before = t.state();
+    let e = t.step(3, None).unwrap_err();
+    assert!(
+        e.contains("`short`") && e.contains("row index 4 at position 1 is out of range 0..4"),
+        "{e}"
+    );
+    let skip = ["iteration"];
+    assert_eq!(bits(&before, &skip), bits(&t.state(), &skip));
+}

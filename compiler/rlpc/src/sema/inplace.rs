@@ -24,22 +24,34 @@ pub fn rows_in_place(
 ) -> Vec<RowWrite> {
     let mut row_writes = vec![];
     let (mut kept_writes, mut kept_outputs) = (vec![], vec![]);
+    // One slot per index node: the fields of a record (a replay buffer's six) are
+    // written at the same rows, and one output is computed and checked once, not six.
+    let mut index_slots: Vec<(NodeId, SlotId)> = vec![];
     for (&slot, &out) in writes.iter().zip(&graph.outputs) {
         let persistent = el.slots[slot.0 as usize].kind != SlotKind::Transient;
         match put_chain(graph, out, reads, slot) {
             Some(chain) if persistent => {
                 for (index, rows, add, origin) in chain {
                     let name = el.slots[slot.0 as usize].name.clone();
-                    let index_slot = el.new_slot(
-                        &format!("{name}.put_index"),
-                        graph.ty(index).clone(),
-                        SlotKind::Transient,
-                    );
+                    let index_slot = match index_slots.iter().find(|(n, _)| *n == index) {
+                        Some(&(_, s)) => s,
+                        None => {
+                            let s = el.new_slot(
+                                &format!("{name}.put_index"),
+                                graph.ty(index).clone(),
+                                SlotKind::Transient,
+                            );
+                            index_slots.push((index, s));
+                            kept_writes.push(s);
+                            kept_outputs.push(index);
+                            s
+                        }
+                    };
                     let rows_ty: TensorType = graph.ty(rows).clone();
                     let rows_slot =
                         el.new_slot(&format!("{name}.put_rows"), rows_ty, SlotKind::Transient);
-                    kept_writes.extend([index_slot, rows_slot]);
-                    kept_outputs.extend([index, rows]);
+                    kept_writes.push(rows_slot);
+                    kept_outputs.push(rows);
                     row_writes.push(RowWrite {
                         slot,
                         index: index_slot,
