@@ -234,31 +234,12 @@ impl Emitter<'_, '_> {
             // so element `j` of the group is word `j`.
             let ix = self.k.indices[u.counter.index()].clone();
             let key = (u.seed, u.stream, u.c0.0, u.c1.0, Some(QUAD), ix);
-            let words = match self.blocks.get(&key) {
-                Some(w) => *w,
-                None => {
-                    let at = self.index(u.counter);
-                    let first = self.b.ins().iadd_imm_s(at, -i64::from(j));
-                    let block = self.b.ins().ushr_imm_u(first, 2);
-                    let w = self.philox_block(u.seed, u.stream, c0v, c1v, block);
-                    self.blocks.insert(key, w);
-                    w
-                }
-            };
+            let words = self.cached_block(key, u, (c0v, c1v), i64::from(j), 2);
             return self.unit_from_word(words[usize::from(j)], dtype);
         }
         if u.static_word(self.k) {
             let (key, word) = u.block_key(self.k, self.lane_tag);
-            let words = match self.blocks.get(&key) {
-                Some(w) => *w,
-                None => {
-                    let at = self.index(u.counter);
-                    let block = self.b.ins().ushr_imm_u(at, 2);
-                    let w = self.philox_block(u.seed, u.stream, c0v, c1v, block);
-                    self.blocks.insert(key, w);
-                    w
-                }
-            };
+            let words = self.cached_block(key, u, (c0v, c1v), 0, 2);
             return self.unit_from_word(words[word], dtype);
         }
         let at = self.index(u.counter);
@@ -267,6 +248,31 @@ impl Emitter<'_, '_> {
         let sel = self.b.ins().band_imm_u(at, 3);
         let word = self.pick_word(words, sel);
         self.unit_from_word(word, dtype)
+    }
+
+    /// The block under `key` in this emission scope, computed on first use as block
+    /// `(counter − back) >> shift` of the draw `u` (counters `c`).
+    fn cached_block(
+        &mut self,
+        key: BlockKey,
+        u: Uniform,
+        c: (Value, Value),
+        back: i64,
+        shift: i64,
+    ) -> [Value; 4] {
+        if let Some(w) = self.blocks.get(&key) {
+            return *w;
+        }
+        let at = self.index(u.counter);
+        let first = if back == 0 {
+            at
+        } else {
+            self.b.ins().iadd_imm_s(at, -back)
+        };
+        let block = self.b.ins().ushr_imm_u(first, shift);
+        let w = self.philox_block(u.seed, u.stream, c.0, c.1, block);
+        self.blocks.insert(key, w);
+        w
     }
 
     /// A standard normal draw at element counter `u.counter`: words `2(i % 2)` and
@@ -287,16 +293,7 @@ impl Emitter<'_, '_> {
                     Some(QUAD_NORMAL[half]),
                     ix,
                 );
-                let words = match self.blocks.get(&key) {
-                    Some(w) => *w,
-                    None => {
-                        let at = self.index(u.counter);
-                        let block = self.b.ins().ushr_imm_u(at, 1);
-                        let w = self.philox_block(u.seed, u.stream, c0v, c1v, block);
-                        self.blocks.insert(key, w);
-                        w
-                    }
-                };
+                let words = self.cached_block(key, u, (c0v, c1v), 0, 1);
                 let pair = 2 * usize::from(j % 2);
                 (words[pair], words[pair + 1])
             }
