@@ -6,7 +6,8 @@
 //! (f32 `exp`, `log` and `tanh`, and f64 `sin` and `cos`, are the exception: the
 //! interpreter defines them as plain arithmetic, `rlp_runtime::math`, which codegen
 //! emits inline — here they call that same arithmetic.)
-//! Random draws call `rlp_runtime::rng`, the one definition every backend shares.
+//! Random draws compute their Philox words inline; a normal draw calls `rlp_runtime::rng`
+//! for its Box–Muller transform, the one definition every backend shares.
 
 use rlp_runtime::rng;
 
@@ -17,10 +18,6 @@ pub enum Arg {
     F32,
     /// A 64-bit float.
     F64,
-    /// A 32-bit integer.
-    I32,
-    /// A 64-bit integer.
-    I64,
 }
 
 /// One function the JIT can call: its symbol, signature and address.
@@ -57,14 +54,6 @@ math! {
     atan2_f64: f64 => |y, x| y.atan2(x);
 }
 
-extern "C" fn uniform_f64(seed: i64, stream: i32, c0: i32, c1: i32, index: i64) -> f64 {
-    rng::uniform(seed as u64, stream as u32, c0, c1, index as u64)
-}
-
-extern "C" fn uniform_f32(seed: i64, stream: i32, c0: i32, c1: i32, index: i64) -> f32 {
-    uniform_f64(seed, stream, c0, c1, index) as f32
-}
-
 extern "C" fn box_muller(u1: f64, u2: f64) -> f64 {
     rng::box_muller(u1, u2)
 }
@@ -73,7 +62,6 @@ const UNARY_F32: &[Arg] = &[Arg::F32];
 const BINARY_F32: &[Arg] = &[Arg::F32, Arg::F32];
 const UNARY_F64: &[Arg] = &[Arg::F64];
 const BINARY_F64: &[Arg] = &[Arg::F64, Arg::F64];
-const RANDOM: &[Arg] = &[Arg::I64, Arg::I32, Arg::I32, Arg::I32, Arg::I64];
 
 /// Every callout, by symbol name (prefixed so they cannot clash with libc).
 pub fn table() -> Vec<Callout> {
@@ -106,18 +94,6 @@ pub fn table() -> Vec<Callout> {
             BINARY_F64,
             Arg::F64,
             atan2_f64 as *const u8,
-        ),
-        c(
-            "rlp_uniform_f32",
-            RANDOM,
-            Arg::F32,
-            uniform_f32 as *const u8,
-        ),
-        c(
-            "rlp_uniform_f64",
-            RANDOM,
-            Arg::F64,
-            uniform_f64 as *const u8,
         ),
         c(
             "rlp_box_muller",

@@ -220,8 +220,6 @@ fn arg_type(a: Arg) -> Type {
     match a {
         Arg::F32 => types::F32,
         Arg::F64 => types::F64,
-        Arg::I32 => types::I32,
-        Arg::I64 => types::I64,
     }
 }
 

@@ -1265,6 +1265,9 @@ train iterations: 3 {
         writes.iter().all(|w| w.index == writes[0].index),
         "one index slot"
     );
+    // Named for what the states it indexes share, here nothing: the first one's name.
+    let index_name = &c.program.slots[writes[0].index.0 as usize].name;
+    assert_eq!(index_name, "long.put_index");
     let e = third_step_fails_changing_nothing(&c);
     assert!(
         e.contains("`short`") && e.contains("row index 4 at position 1 is out of range 0..4"),

@@ -67,9 +67,33 @@ pub fn rows_in_place(
             }
         }
     }
+    // A shared index slot is named after what its writes have in common (`buf.data`
+    // for the fields of `buf.data`), not after the first field.
+    for &(_, index) in &index_slots {
+        let names: Vec<&str> = row_writes
+            .iter()
+            .filter(|w| w.index == index)
+            .map(|w| el.slots[w.slot.0 as usize].name.as_str())
+            .collect();
+        if names.len() > 1 {
+            let name = format!("{}.put_index", common_path(&names));
+            el.slots[index.0 as usize].name = name;
+        }
+    }
     *writes = kept_writes;
     graph.outputs = kept_outputs;
     row_writes
+}
+
+/// The longest dotted prefix of every name (`a.b` of `a.b.c` and `a.b.d`); the first
+/// name's first part when they share none.
+fn common_path(names: &[&str]) -> String {
+    let parts: Vec<Vec<&str>> = names.iter().map(|n| n.split('.').collect()).collect();
+    let shared = (0..parts[0].len())
+        .take_while(|&i| parts.iter().all(|p| p.get(i) == parts[0].get(i)))
+        .count()
+        .max(1);
+    parts[0][..shared].join(".")
 }
 
 /// The `(index, rows, add, origin)` of each `put` in the chain that makes `out` from the stage's
@@ -93,5 +117,19 @@ fn put_chain(
             Some(chain)
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::common_path;
+
+    #[test]
+    fn a_shared_index_is_named_for_the_common_path() {
+        let fields = ["buf.data.obs", "buf.data.action", "buf.data.reward"];
+        assert_eq!(common_path(&fields), "buf.data");
+        assert_eq!(common_path(&["a.b", "a.b"]), "a.b");
+        assert_eq!(common_path(&["long", "short"]), "long");
+        assert_eq!(common_path(&["q.x", "qq.x"]), "q");
     }
 }
