@@ -153,6 +153,10 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
             None => timeout,
         };
         let not_term = el.unary_not(&term)?;
+        // `not_terminated` as a float mask, for bootstrapped targets: made in the step
+        // (a few lane operations) rather than by a pass over the stacked `terminated`
+        // after it, which would write and check a whole `[T, N]` array of its own.
+        let not_term_mask = el.cast(&not_term, DType::F32)?;
         let trunc = el.binary(
             BinOp::And,
             timeout,
@@ -248,6 +252,8 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
                 }
             }
         }
+        ys.push(not_term_mask);
+        fields.push("not_terminated".into());
         Ok((carries, ys))
     };
     let (finals, ys) = el.scan(t_len as usize, false, &names, inits, &mut body)?;
@@ -266,22 +272,10 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
     if !evaluation {
         el.env_steps += t_len as u64 * n as u64;
     }
-    let mut rec: Vec<(String, Value)> = fields
+    let rec: Vec<(String, Value)> = fields
         .into_iter()
         .zip(ys.into_iter().map(Value::Tensor))
         .collect();
-    // `not_terminated` as a float mask, for bootstrapped targets.
-    let term = rec
-        .iter()
-        .find(|(n, _)| n == "terminated")
-        .map(|(_, v)| v.clone())
-        .unwrap();
-    if let Value::Tensor(t) = term {
-        let nt = el.unary_not(&t)?;
-        let nt = el.cast(&nt, DType::F32)?;
-        rec.push(("not_terminated".into(), Value::Tensor(nt)));
-    }
-    let _ = Op::Const(0.0);
     Ok(Value::record(rec))
 }
 
