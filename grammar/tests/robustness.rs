@@ -36,6 +36,19 @@ fn deep_err(src: String) -> rlp_syntax::ParseError {
     }
 }
 
+/// A file an editor started with a UTF-8 byte-order mark parses as without it, with
+/// spans still counted from the file's first byte.
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let m = parse_ok("\u{feff}x = 1.0\n");
+    assert_eq!(m.items.len(), 1);
+    let e = parse("\u{feff}x = \n").unwrap_err();
+    check_error_span(&e, "\u{feff}x = \n");
+    assert!(e.span.start >= 3, "{e:?}");
+    // Only at the start: elsewhere it is still a stray character.
+    assert!(parse("x = 1.0\n\u{feff}y = 2.0\n").is_err());
+}
+
 #[test]
 fn empty_and_blank_files() {
     for src in [

@@ -753,8 +753,15 @@ impl<'g, 'c> Builder<'g, 'c> {
         if self.fuse {
             let views: Vec<View> = node.args.iter().map(|&a| self.view(a).clone()).collect();
             let dtypes: Vec<DType> = node.args.iter().map(|&a| self.dtype(a)).collect();
-            let lowered =
-                crate::scan::lower(scan, &views, &dtypes, &mut |kb, n| self.outer_value(kb, n));
+            // Checks made while reading the scan's arguments name outer nodes; the
+            // rest name nodes of the body.
+            let mut outer_checks = vec![];
+            let lowered = crate::scan::lower(scan, &views, &dtypes, &mut |kb, n| {
+                let first = kb.check_count();
+                let v = self.outer_value(kb, n);
+                outer_checks.extend(first..kb.check_count());
+                v
+            });
             if let Some(l) = lowered {
                 let outs: Vec<BufId> = types
                     .iter()
@@ -781,6 +788,7 @@ impl<'g, 'c> Builder<'g, 'c> {
                     &final_stores,
                 );
                 kernel.nodes.insert(0, id);
+                kernel.locate_scan_checks(self.graph, &scan.body, &outer_checks);
                 self.steps.push(Step::Kernel(Box::new(kernel)));
                 self.place[id.index()] = Place::Tuple(outs);
                 return Ok(());

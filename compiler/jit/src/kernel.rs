@@ -484,6 +484,24 @@ impl Kernel {
             c.origin = graph.node(c.node).origin;
         }
     }
+
+    /// [`Self::locate_checks`] for a scan kernel: the checks in `outer_checks` belong
+    /// to nodes of `outer` (the scan's arguments), the rest to nodes of `body`.
+    pub fn locate_scan_checks(
+        &mut self,
+        outer: &rlp_ir::Graph,
+        body: &rlp_ir::Graph,
+        outer_checks: &[usize],
+    ) {
+        for (i, c) in self.checks.iter_mut().enumerate() {
+            let graph = if outer_checks.contains(&i) {
+                outer
+            } else {
+                body
+            };
+            c.origin = graph.node(c.node).origin;
+        }
+    }
 }
 
 /// One instruction: an operation and its result type.

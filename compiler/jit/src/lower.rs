@@ -156,6 +156,11 @@ impl KernelBuilder {
         self.perm.iter().map(|&p| logical[p]).collect()
     }
 
+    /// How many runtime checks the kernel has so far (the next one's id).
+    pub fn check_count(&self) -> usize {
+        self.checks.len()
+    }
+
     /// A runtime check id.
     pub fn check(&mut self, op: &'static str, node: NodeId, message: String) -> usize {
         self.checks.push(Check {
@@ -176,13 +181,38 @@ impl KernelBuilder {
         resolve: &mut dyn FnMut(&mut Self, NodeId) -> Option<ValId>,
     ) -> Option<ValId> {
         match view.source {
-            Source::Const(c) => Some(self.push(Op::Const(c), dtype)),
+            Source::Const(c) => {
+                // No memory to read, but an index out of range is still the error it is
+                // everywhere else (and in the interpreter).
+                if !view.dynamic.is_empty() {
+                    let strides = self.strides_at_point(&view.shape, &view.strides);
+                    let index = self.index(view, strides, resolve)?;
+                    self.assert_in_range(index);
+                }
+                Some(self.push(Op::Const(c), dtype))
+            }
             Source::Buf(buf) => {
                 let strides = self.strides_at_point(&view.shape, &view.strides);
                 let index = self.index(view, strides, resolve)?;
                 let param = self.param(buf, dtype, false);
                 Some(self.push(Op::Load { param, index }, dtype))
             }
+        }
+    }
+
+    /// Checks each data-dependent term of `index` as a load through it would, for an
+    /// index nothing loads through.
+    fn assert_in_range(&mut self, index: IndexId) {
+        let terms = self.indices[index.index()].dynamic.clone();
+        for d in terms {
+            let zero = self.push(Op::Const(0.0), DType::I32);
+            let mut ok = self.push(Op::Binary(BinaryOp::Ge, d.value, zero), DType::Bool);
+            if let Ok(bound) = i32::try_from(d.bound) {
+                let bound = self.push(Op::Const(f64::from(bound)), DType::I32);
+                let below = self.push(Op::Binary(BinaryOp::Lt, d.value, bound), DType::Bool);
+                ok = self.push(Op::Binary(BinaryOp::And, ok, below), DType::Bool);
+            }
+            self.push(Op::Assert(ok, d.check), DType::Bool);
         }
     }
 

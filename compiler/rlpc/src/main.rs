@@ -538,12 +538,18 @@ fn command(cli: Cli) -> ExitCode {
             };
             match run::train_with(trainer, &opts, Some(&sources), &mut within_cap) {
                 Ok(s) => {
-                    let last = s
-                        .last
-                        .iter()
-                        .map(|(n, v)| format!("{n} = {v:.3}"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    // "; last: a = …, b = …", or nothing for a program that logs nothing.
+                    let last = match &s.last[..] {
+                        [] => String::new(),
+                        metrics => format!(
+                            "; last: {}",
+                            metrics
+                                .iter()
+                                .map(|(n, v)| format!("{n} = {v:.3}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    };
                     let left = total - s.resumed_from.unwrap_or(0);
                     if let Some(n) = iterations
                         && n > left
@@ -571,7 +577,7 @@ fn command(cli: Cli) -> ExitCode {
                     } else if s.finished {
                         println!(
                             "done: {} iterations, {} env steps in {:.1} s (compiled in \
-                             {compile_ms:.1} ms); last: {last}",
+                             {compile_ms:.1} ms){last}",
                             s.iterations, s.env_steps, s.wall_s
                         );
                     } else {

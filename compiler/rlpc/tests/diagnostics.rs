@@ -685,6 +685,39 @@ fn compile_time_int_overflow_is_an_error() {
 }
 
 #[test]
+fn compile_time_int_edges_are_errors_not_wrapped_values() {
+    let one = |def: &str| {
+        check(&format!(
+            "{def}\ntrain iterations: 1 {{\n  log a = f32(x)\n}}\n"
+        ))
+    };
+    insta::assert_snapshot!(
+        [
+            one("x = -(-9223372036854775807 - 1)"),
+            one("x = 2 ** 64"),
+            one("x = (-3) ** 41"),
+            one("x = int(1e30)"),
+            one("x = len(range(1000000000000))"),
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn argmax_over_an_empty_axis_is_a_shape_error() {
+    insta::assert_snapshot!(check(
+        "x = zeros([4, 0])\ntrain iterations: 1 {\n  fit y = argmax(x, axis: -1)\n  log s = sum(f32(y))\n}\n"
+    ));
+}
+
+#[test]
+fn a_negative_every_after_is_an_error() {
+    insta::assert_snapshot!(check(
+        "c = zeros([])\ntrain iterations: 6 {\n  fit d = 1.0\n  every 2 steps after -1 {\n    fit c <- c + 1.0\n  }\n  log a = c\n}\n"
+    ));
+}
+
+#[test]
 fn an_int_beyond_i32_made_an_i32_tensor_is_an_error() {
     insta::assert_snapshot!(check(
         "k = i32([1, 2])\ntrain iterations: 1 {\n  log a = f32(sum(k + 3_000_000_000))\n}\n"
@@ -778,7 +811,7 @@ fn a_second_axis_pick_needs_one_index_per_row() {
 #[test]
 fn a_number_beyond_f32_made_an_f32_tensor_is_an_error() {
     insta::assert_snapshot!(check(
-        "x = zeros([2])\ntrain iterations: 1 {\n  fit x <- x + 10 ** 100\n  log v = mean(x)\n}\n"
+        "x = zeros([2])\ntrain iterations: 1 {\n  fit x <- x + 1e100\n  log v = mean(x)\n}\n"
     ));
 }
 

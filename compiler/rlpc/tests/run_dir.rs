@@ -827,6 +827,85 @@ fn a_run_capped_by_iterations_resumes_bit_identically() {
     assert!(!zero.status.success());
 }
 
+/// An index out of range in a gather whose value only the gradient uses (the loss is
+/// not logged, so the forward gather is dead) is still an error on both backends, not
+/// a zero gradient.
+#[test]
+fn an_index_out_of_range_seen_only_by_a_gradient_is_an_error() {
+    let root = scratch("grad-range");
+    let file = root.join("g.rlp");
+    std::fs::write(
+        &file,
+        "w   = param([1, 3], init: \"zeros\")\nidx = i32([5])\nopt = sgd(lr: 1.0)\ntrain iterations: 1 {\n  improve minimize -mean(log_softmax(w)[idx]) with opt\n  log w0 = w[0, 0]\n}\n",
+    )
+    .unwrap();
+    for backend in ["jit", "interp"] {
+        let out = root.join(backend);
+        let o = run(&[
+            "run",
+            s(&file),
+            "--out",
+            s(&out),
+            "--quiet",
+            "--backend",
+            backend,
+        ]);
+        assert!(!o.status.success(), "{backend}: the run succeeded");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains("out of range 0..3") && e.contains("g.rlp:5:11"),
+            "{backend}: {e}"
+        );
+    }
+}
+
+/// An off-by-one index inside a library function's `scan` is an error on both
+/// backends, located at the index in the library file: whether the tensor indexed is a
+/// constant (the JIT reads no memory for it, and once skipped the check) or state.
+#[test]
+fn an_index_out_of_range_in_a_scan_body_is_located_on_both_backends() {
+    let root = scratch("scan-range");
+    std::fs::create_dir_all(root.join("lib")).unwrap();
+    std::fs::write(
+        root.join("lib/offby1.rlp"),
+        "pub fn prev_sum(r: [T, N]) -> [T, N] {\n  scan t in T (acc = zeros([N])) { acc = r[t] + r[t + 1] }\n}\n",
+    )
+    .unwrap();
+    let programs = [
+        "fit y = prev_sum(ones([5, 2]))",
+        "fit x <- x * 1.5\n  fit y = prev_sum(x)",
+    ];
+    for (i, body) in programs.iter().enumerate() {
+        let file = root.join(format!("p{i}.rlp"));
+        std::fs::write(
+            &file,
+            format!("use \"./lib/offby1.rlp\".{{prev_sum}}\nx = ones([5, 2])\ntrain iterations: 1 {{\n  {body}\n  log a = mean(y)\n}}\n"),
+        )
+        .unwrap();
+        for backend in ["jit", "interp"] {
+            let out = root.join(format!("run{i}-{backend}"));
+            let o = run(&[
+                "run",
+                s(&file),
+                "--out",
+                s(&out),
+                "--quiet",
+                "--backend",
+                backend,
+            ]);
+            assert!(
+                !o.status.success(),
+                "program {i}, {backend}: the run succeeded"
+            );
+            let e = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                e.contains("out of range 0..5") && e.contains("offby1.rlp:2:49"),
+                "program {i}, {backend}: {e}"
+            );
+        }
+    }
+}
+
 /// A row index out of range in a `put` into state names the stage's and the `put`'s
 /// source locations, with the line.
 #[test]

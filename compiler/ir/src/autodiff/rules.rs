@@ -348,6 +348,13 @@ fn reduce_choice(
 fn gather(g: &mut Graph, x: NodeId, idx: NodeId, dy: NodeId) -> Result<NodeId, TypeError> {
     let ty = g.ty(x).clone();
     let depth = ty.shape[ty.rank() - 1];
+    // A one-hot row is zero for an index out of range, and when only the gradient is
+    // wanted the forward gather (and its range check) may be dead: the index first
+    // passes through a gather of zeros of `x`'s shape, which checks it as the forward
+    // gather would and adds nothing.
+    let zeros = g.full(&TensorType::new(DType::I32, ty.shape.clone()), 0.0)?;
+    let checked = g.add(Op::Gather, vec![zeros, idx])?;
+    let idx = g.binary(BinaryOp::Add, idx, checked)?;
     let hot = g.one_hot(idx, depth, DType::I32)?;
     let chosen = g.cast(hot, DType::Bool)?;
     let mut column = g.ty(dy).shape.clone();

@@ -152,711 +152,749 @@ impl Builtin {
     pub fn call(self, el: &mut Elab, mut a: Args) -> R<Value> {
         let f = self.name();
         let call = a.call;
-        let out =
-            match self {
-                Builtin::Exp
-                | Builtin::Log
-                | Builtin::Sqrt
-                | Builtin::Tanh
-                | Builtin::Sin
-                | Builtin::Cos
-                | Builtin::Abs
-                | Builtin::Sign
-                | Builtin::Floor => {
-                    let (x, l) = a.need(f, "x")?;
-                    a.done(f, &["x"])?;
-                    let op = match self {
-                        Builtin::Exp => UnaryOp::Exp,
-                        Builtin::Log => UnaryOp::Log,
-                        Builtin::Sqrt => UnaryOp::Sqrt,
-                        Builtin::Tanh => UnaryOp::Tanh,
-                        Builtin::Sin => UnaryOp::Sin,
-                        Builtin::Cos => UnaryOp::Cos,
-                        Builtin::Abs => UnaryOp::Abs,
-                        Builtin::Sign => UnaryOp::Sign,
-                        _ => UnaryOp::Floor,
+        let out = match self {
+            Builtin::Exp
+            | Builtin::Log
+            | Builtin::Sqrt
+            | Builtin::Tanh
+            | Builtin::Sin
+            | Builtin::Cos
+            | Builtin::Abs
+            | Builtin::Sign
+            | Builtin::Floor => {
+                let (x, l) = a.need(f, "x")?;
+                a.done(f, &["x"])?;
+                let op = match self {
+                    Builtin::Exp => UnaryOp::Exp,
+                    Builtin::Log => UnaryOp::Log,
+                    Builtin::Sqrt => UnaryOp::Sqrt,
+                    Builtin::Tanh => UnaryOp::Tanh,
+                    Builtin::Sin => UnaryOp::Sin,
+                    Builtin::Cos => UnaryOp::Cos,
+                    Builtin::Abs => UnaryOp::Abs,
+                    Builtin::Sign => UnaryOp::Sign,
+                    _ => UnaryOp::Floor,
+                };
+                if let Some(v) = num(&x) {
+                    let r = match op {
+                        UnaryOp::Exp => v.exp(),
+                        UnaryOp::Log => v.ln(),
+                        UnaryOp::Sqrt => v.sqrt(),
+                        UnaryOp::Tanh => v.tanh(),
+                        UnaryOp::Sin => v.sin(),
+                        UnaryOp::Cos => v.cos(),
+                        UnaryOp::Abs => v.abs(),
+                        UnaryOp::Sign => v.signum(),
+                        _ => v.floor(),
                     };
-                    if let Some(v) = num(&x) {
-                        let r = match op {
-                            UnaryOp::Exp => v.exp(),
-                            UnaryOp::Log => v.ln(),
-                            UnaryOp::Sqrt => v.sqrt(),
-                            UnaryOp::Tanh => v.tanh(),
-                            UnaryOp::Sin => v.sin(),
-                            UnaryOp::Cos => v.cos(),
-                            UnaryOp::Abs => v.abs(),
-                            UnaryOp::Sign => v.signum(),
-                            _ => v.floor(),
-                        };
-                        return Ok(Value::Float(r));
-                    }
-                    let mut t = el.to_tensor(&x, l, None)?;
-                    let needs_float = !matches!(op, UnaryOp::Abs | UnaryOp::Sign);
-                    if needs_float && !t.ty.dtype.is_float() || t.ty.dtype == DType::Bool {
-                        t = el.cast(&t, DType::F32)?;
-                    }
-                    let n = el.node(&t)?;
-                    let r = el.emit(Op::Unary(op), vec![n])?;
-                    Value::Tensor(el.tval(r))
+                    return Ok(Value::Float(r));
                 }
-                Builtin::Atan2 => {
-                    let (y, ly) = a.need(f, "y")?;
-                    let (x, lx) = a.need(f, "x")?;
-                    a.done(f, &["y", "x"])?;
-                    let ty = el.to_tensor(&y, ly, Some(DType::F32))?;
-                    let tx = el.to_tensor(&x, lx, Some(ty.ty.dtype))?;
-                    let (ty, tx) = el.unify(&ty, &tx, ly, lx, true)?;
-                    Value::Tensor(emit_bin(el, BinaryOp::Atan2, &ty, &tx)?)
+                let mut t = el.to_tensor(&x, l, None)?;
+                let needs_float = !matches!(op, UnaryOp::Abs | UnaryOp::Sign);
+                if needs_float && !t.ty.dtype.is_float() || t.ty.dtype == DType::Bool {
+                    t = el.cast(&t, DType::F32)?;
                 }
-                Builtin::Min | Builtin::Max => {
-                    let (x, lx) = a.need(f, "x")?;
-                    if let Some((y, ly)) = a.take("y") {
-                        a.done(f, &["x", "y"])?;
-                        if let (Some(p), Some(q)) = (num(&x), num(&y)) {
-                            return Ok(Value::Float(if self == Builtin::Min {
-                                p.min(q)
-                            } else {
-                                p.max(q)
-                            }));
-                        }
-                        let op = if self == Builtin::Min {
-                            BinaryOp::Min
+                let n = el.node(&t)?;
+                let r = el.emit(Op::Unary(op), vec![n])?;
+                Value::Tensor(el.tval(r))
+            }
+            Builtin::Atan2 => {
+                let (y, ly) = a.need(f, "y")?;
+                let (x, lx) = a.need(f, "x")?;
+                a.done(f, &["y", "x"])?;
+                let ty = el.to_tensor(&y, ly, Some(DType::F32))?;
+                let tx = el.to_tensor(&x, lx, Some(ty.ty.dtype))?;
+                let (ty, tx) = el.unify(&ty, &tx, ly, lx, true)?;
+                Value::Tensor(emit_bin(el, BinaryOp::Atan2, &ty, &tx)?)
+            }
+            Builtin::Min | Builtin::Max => {
+                let (x, lx) = a.need(f, "x")?;
+                if let Some((y, ly)) = a.take("y") {
+                    a.done(f, &["x", "y"])?;
+                    if let (Some(p), Some(q)) = (num(&x), num(&y)) {
+                        return Ok(Value::Float(if self == Builtin::Min {
+                            p.min(q)
                         } else {
-                            BinaryOp::Max
-                        };
-                        let hx = if let Value::Tensor(t) = &x {
-                            Some(t.ty.dtype)
-                        } else {
-                            None
-                        };
-                        let hy = if let Value::Tensor(t) = &y {
-                            Some(t.ty.dtype)
-                        } else {
-                            None
-                        };
-                        let tx = el.to_tensor(&x, lx, hy)?;
-                        let ty = el.to_tensor(&y, ly, hx)?;
-                        let (tx, ty) = el.unify(&tx, &ty, lx, ly, true)?;
-                        Value::Tensor(emit_bin(el, op, &tx, &ty)?)
+                            p.max(q)
+                        }));
+                    }
+                    let op = if self == Builtin::Min {
+                        BinaryOp::Min
                     } else {
-                        let axis = a.take_kw("axis");
-                        let keep = take_bool(&mut a, "keep")?;
-                        a.done(f, &["x", "y", "axis", "keep"])?;
-                        let op = if self == Builtin::Min {
-                            ReduceOp::Min
-                        } else {
-                            ReduceOp::Max
-                        };
-                        let t = el.to_tensor(&x, lx, None)?;
-                        Value::Tensor(reduce(el, op, &t, axis, keep, lx)?)
-                    }
-                }
-                Builtin::Sum | Builtin::Mean => {
-                    let (x, lx) = a.need(f, "x")?;
-                    let axis = a.take("axis");
-                    let keep = take_bool(&mut a, "keep")?;
-                    a.done(f, &["x", "axis", "keep"])?;
-                    let mut t = el.to_tensor(&x, lx, None)?;
-                    // A sum of integers stays exact (counts, hashes, indices), as
-                    // `cumsum`, `max` and `min` do; a mean, and a sum of booleans (a
-                    // count used as a float), are f32.
-                    let exact = self == Builtin::Sum && t.ty.dtype == DType::I32;
-                    if !t.ty.dtype.is_float() && !exact {
-                        t = el.cast(&t, DType::F32)?;
-                    }
-                    let before = t.ty.numel();
-                    let s = reduce(el, ReduceOp::Sum, &t, axis, keep, lx)?;
-                    if self == Builtin::Sum {
-                        Value::Tensor(s)
-                    } else {
-                        let count = (before / s.ty.numel().max(1)).max(1) as f64;
-                        let c =
-                            el.emit_typed(Op::Const(count), vec![], TensorType::scalar(s.ty.dtype));
-                        let c = el.tval(c);
-                        let c = el.convert(&c, &s.ty, lx)?;
-                        Value::Tensor(emit_bin(el, BinaryOp::Div, &s, &c)?)
-                    }
-                }
-                Builtin::Argmax => {
-                    let (x, lx) = a.need(f, "x")?;
-                    let axis = a.take("axis");
-                    a.done(f, &["x", "axis"])?;
-                    let t = el.to_tensor(&x, lx, None)?;
-                    let ax = match axis {
-                        None => -1,
-                        Some((Value::Int(i), _)) => i,
-                        Some((_, l)) => {
-                            return Err(Diag::new("type-mismatch", "`axis` must be an int")
-                                .label(l, "here"));
-                        }
+                        BinaryOp::Max
                     };
-                    let ax = norm_axis(ax, t.ty.rank(), lx)?;
-                    let n = el.node(&t)?;
-                    let r = el.emit(Op::ArgMax { axis: ax }, vec![n])?;
-                    Value::Tensor(el.tval(r))
-                }
-                Builtin::Where => {
-                    let (c, lc) = a.need(f, "cond")?;
-                    let (x, _) = a.need(f, "a")?;
-                    let (y, _) = a.need(f, "b")?;
-                    a.done(f, &["cond", "a", "b"])?;
-                    match c {
-                        Value::Bool(b) => return Ok(if b { x } else { y }),
-                        Value::Tensor(t) => select(el, &t, &x, &y, lc, call)?,
-                        other => {
-                            return Err(Diag::new(
-                                "type-mismatch",
-                                format!("`where` needs a bool condition, found {}", other.kind()),
-                            )
-                            .label(lc, "condition"));
-                        }
-                    }
-                }
-                Builtin::Stop => {
-                    let (x, lx) = a.need(f, "x")?;
-                    a.done(f, &["x"])?;
-                    match x {
-                        Value::Tensor(t) => {
-                            let n = el.node(&t)?;
-                            let r = el.emit(Op::StopGradient, vec![n])?;
-                            Value::Tensor(el.tval(r))
-                        }
-                        Value::Int(_) | Value::Float(_) => x,
-                        other => {
-                            return Err(Diag::new(
-                                "type-mismatch",
-                                format!("`stop` takes a tensor, found {}", other.kind()),
-                            )
-                            .label(lx, "here"));
-                        }
-                    }
-                }
-                Builtin::Zeros | Builtin::Ones | Builtin::Full => {
-                    let (s, ls) = a.need(f, "shape")?;
-                    let value = if self == Builtin::Full {
-                        let (v, lv) = a.need(f, "value")?;
-                        num(&v).ok_or_else(|| {
-                            Diag::new("type-mismatch", "`full` needs a number").label(lv, "here")
-                        })?
-                    } else if self == Builtin::Ones {
-                        1.0
-                    } else {
-                        0.0
-                    };
-                    let d = take_dtype(&mut a)?;
-                    a.done(f, &["shape", "value", "dtype"])?;
-                    let shape = shape_arg(&s, ls)?;
-                    Value::Tensor(filled(el, d.unwrap_or(DType::F32), &shape, value))
-                }
-                Builtin::ZerosLike => {
-                    let (x, lx) = a.need(f, "x")?;
-                    a.done(f, &["x"])?;
-                    let t = el.to_tensor(&x, lx, None)?;
-                    Value::Tensor(filled(el, t.ty.dtype, &t.ty.shape, 0.0))
-                }
-                Builtin::Uniform | Builtin::Normal => {
-                    let (s, ls) = a.need(f, "shape")?;
-                    let (p0, p1) = if self == Builtin::Uniform {
-                        ("low", "high")
-                    } else {
-                        ("mean", "std")
-                    };
-                    let lo = a.take(p0).map(|x| x.0);
-                    let hi = a.take(p1).map(|x| x.0);
-                    let d = take_dtype(&mut a)?.unwrap_or(DType::F32);
-                    let seed = match a.take_kw("seed") {
-                        None => 0,
-                        Some((Value::Int(k), _)) => k,
-                        Some((_, l)) => {
-                            return Err(Diag::new("type-mismatch", "`seed` must be an int")
-                                .label(l, "here"));
-                        }
-                    };
-                    a.done(f, &["shape", p0, p1, "dtype", "seed"])?;
-                    let shape = shape_arg(&s, ls)?;
-                    let dist = if self == Builtin::Uniform {
-                        Distribution::Uniform
-                    } else {
-                        Distribution::Normal
-                    };
-                    let r = random_seeded(el, dist, d, &shape, seed as u64)?;
-                    // low + (high - low) * u, or mean + std * z.
-                    let (off, scale) = match (lo, hi, dist) {
-                        (lo, hi, Distribution::Uniform) => {
-                            let lo = lo.unwrap_or(Value::Float(0.0));
-                            let hi = hi.unwrap_or(Value::Float(1.0));
-                            let span = el.binary(BinOp::Sub, hi, lo.clone(), call, call, call)?;
-                            (lo, span)
-                        }
-                        (m, s, _) => (
-                            m.unwrap_or(Value::Float(0.0)),
-                            s.unwrap_or(Value::Float(1.0)),
-                        ),
-                    };
-                    let scaled =
-                        el.binary(BinOp::Mul, Value::Tensor(r), scale, call, call, call)?;
-                    el.binary(BinOp::Add, off, scaled, call, call, call)?
-                }
-                Builtin::Param => {
-                    let (s, ls) = a.need(f, "shape")?;
-                    let init = a.take_kw("init");
-                    let scale = a.take_kw("scale");
-                    let name = match a.take_kw("name") {
-                        None => "p".to_string(),
-                        Some((Value::Str(n), _)) => n.to_string(),
-                        Some((_, l)) => {
-                            return Err(
-                                Diag::new("type-mismatch", "`name` is a string").label(l, "here")
-                            );
-                        }
-                    };
-                    a.done(f, &["shape", "init", "scale", "name"])?;
-                    let shape = shape_arg(&s, ls)?;
-                    let init = match init {
-                        Some((Value::Str(s), _)) => s.to_string(),
-                        Some((_, l)) => {
-                            return Err(Diag::new(
-                                "type-mismatch",
-                                "`init` is a string: \"uniform\", \"normal\" or \"zeros\"",
-                            )
-                            .label(l, "here"));
-                        }
-                        None => "uniform".to_string(),
-                    };
-                    let scale = match scale {
-                        Some((v, l)) => num(&v).ok_or_else(|| {
-                            Diag::new("type-mismatch", "`scale` must be a number").label(l, "here")
-                        })?,
-                        None => 1.0,
-                    };
-                    param(el, &shape, &init, scale, &name, call)?
-                }
-                Builtin::F32 | Builtin::F64 | Builtin::I32 => {
-                    let (x, lx) = a.need(f, "x")?;
-                    a.done(f, &["x"])?;
-                    let d = match self {
-                        Builtin::F32 => DType::F32,
-                        Builtin::F64 => DType::F64,
-                        _ => DType::I32,
-                    };
-                    let t = el.to_tensor(&x, lx, Some(d))?;
-                    Value::Tensor(el.cast(&t, d)?)
-                }
-                Builtin::Stack | Builtin::Concat => {
-                    let (xs, lxs) = a.need(f, "xs")?;
-                    let axis = a.take("axis");
-                    a.done(f, &["xs", "axis"])?;
-                    let (Value::List(items) | Value::Tuple(items)) = xs else {
-                        return Err(Diag::new(
-                            "type-mismatch",
-                            format!("`{f}` takes a list of tensors"),
-                        )
-                        .label(lxs, "not a list"));
-                    };
-                    let mut ts = vec![];
-                    for it in items.iter() {
-                        ts.push(el.to_tensor(it, lxs, None)?);
-                    }
-                    let ax = match axis {
-                        None => -1,
-                        Some((Value::Int(i), _)) => i,
-                        Some((_, l)) => {
-                            return Err(Diag::new("type-mismatch", "`axis` must be an int")
-                                .label(l, "here"));
-                        }
-                    };
-                    Value::Tensor(join(el, ts, ax, self == Builtin::Stack, lxs)?)
-                }
-                Builtin::OneHot => {
-                    let (x, lx) = a.need(f, "index")?;
-                    let (n, ln) = a.need(f, "depth")?;
-                    a.done(f, &["index", "depth"])?;
-                    let Value::Int(n) = n else {
-                        return Err(
-                            Diag::new("type-mismatch", "`depth` must be an int").label(ln, "here")
-                        );
-                    };
-                    let t = el.to_tensor(&x, lx, Some(DType::I32))?;
-                    let t = el.cast(&t, DType::I32)?;
-                    let mut s = t.ty.shape.clone();
-                    s.push(n as usize);
-                    let node = el.node(&t)?;
-                    let r = el.emit_typed(
-                        Op::OneHot { depth: n as usize },
-                        vec![node],
-                        TensorType::new(DType::F32, s),
-                    );
-                    Value::Tensor(el.tval(r))
-                }
-                Builtin::Len => {
-                    let (x, lx) = a.need(f, "x")?;
-                    a.done(f, &["x"])?;
-                    match x {
-                        Value::List(l) | Value::Tuple(l) => Value::Int(l.len() as i64),
-                        Value::Tensor(t) if t.ty.rank() > 0 => Value::Int(t.ty.shape[0] as i64),
-                        other => {
-                            return Err(Diag::new(
-                                "type-mismatch",
-                                format!("`len` of {}", other.kind()),
-                            )
-                            .label(lx, "here"));
-                        }
-                    }
-                }
-                Builtin::Reshape => {
-                    let (x, lx) = a.need(f, "x")?;
-                    let (s, ls) = a.need(f, "shape")?;
-                    a.done(f, &["x", "shape"])?;
-                    let t = el.to_tensor(&x, lx, None)?;
-                    let shape = reshape_target(&s, ls, t.ty.numel())?;
-                    if shape.iter().product::<usize>() != t.ty.numel() {
-                        return Err(Diag::new(
-                            "shape-mismatch",
-                            format!("cannot reshape {} into {}", t.ty, show_shape(&shape)),
-                        )
-                        .label(ls, "element counts differ"));
-                    }
-                    Value::Tensor(reshape(el, &t, shape)?)
-                }
-                Builtin::Transpose => {
-                    let (x, lx) = a.need(f, "x")?;
-                    let axes = a.take("axes");
-                    a.done(f, &["x", "axes"])?;
-                    let t = el.to_tensor(&x, lx, None)?;
-                    let rank = t.ty.rank();
-                    let perm: Vec<usize> = match axes {
-                        None => (0..rank).rev().collect(),
-                        Some((Value::List(xs), la)) => {
-                            let mut perm = vec![];
-                            for x in xs.iter() {
-                                let Value::Int(i) = x else {
-                                    return Err(Diag::new("type-mismatch", "axes are ints")
-                                        .label(la, "here"));
-                                };
-                                perm.push(norm_axis(*i, rank, la)?);
-                            }
-                            let mut seen = perm.clone();
-                            seen.sort();
-                            if seen != (0..rank).collect::<Vec<_>>() {
-                                return Err(Diag::new(
-                                    "shape-mismatch",
-                                    format!(
-                                        "`axes` must name each of the {rank} axes of {} once",
-                                        t.ty
-                                    ),
-                                )
-                                .label(la, "not a permutation"));
-                            }
-                            perm
-                        }
-                        Some((other, la)) => {
-                            return Err(Diag::new(
-                                "type-mismatch",
-                                format!("`axes` is a list of ints, found {}", other.kind()),
-                            )
-                            .label(la, "here"));
-                        }
-                    };
-                    if perm.iter().enumerate().all(|(i, &p)| i == p) {
-                        Value::Tensor(t)
-                    } else {
-                        let shape: Vec<usize> = perm.iter().map(|&p| t.ty.shape[p]).collect();
-                        let n = el.node(&t)?;
-                        let r = el.emit_typed(
-                            Op::Transpose(perm),
-                            vec![n],
-                            TensorType::new(t.ty.dtype, shape),
-                        );
-                        Value::Tensor(el.tval(r))
-                    }
-                }
-                Builtin::Take => {
-                    let (x, lx) = a.need(f, "x")?;
-                    let (i, li) = a.need(f, "index")?;
-                    a.done(f, &["x", "index"])?;
-                    let t = el.to_tensor(&x, lx, None)?;
-                    let idx = el.to_tensor(&i, li, Some(DType::I32))?;
-                    Value::Tensor(take(el, &t, &idx, lx, li)?)
-                }
-                Builtin::Put => {
-                    let (x, lx) = a.need(f, "x")?;
-                    let (i, li) = a.need(f, "index")?;
-                    let (r, lr) = a.need(f, "rows")?;
-                    let add = take_bool(&mut a, "add")?;
-                    a.done(f, &["x", "index", "rows", "add"])?;
-                    let t = el.to_tensor(&x, lx, None)?;
-                    let idx = el.to_tensor(&i, li, Some(DType::I32))?;
-                    let rows = el.to_tensor(&r, lr, Some(t.ty.dtype))?;
-                    Value::Tensor(put(el, [(&t, lx), (&idx, li), (&rows, lr)], add)?)
-                }
-                Builtin::Cumsum => {
-                    let (x, lx) = a.need(f, "x")?;
-                    let reverse = take_bool(&mut a, "reverse")?;
-                    a.done(f, &["x", "reverse"])?;
-                    let t = el.to_tensor(&x, lx, None)?;
-                    if t.ty.rank() == 0 || t.ty.dtype == DType::Bool {
-                        return Err(Diag::new(
-                            "type-mismatch",
-                            format!(
-                                "`cumsum` adds along the last axis of a numeric tensor, found {}",
-                                t.ty
-                            ),
-                        )
-                        .label(lx, "here"));
-                    }
-                    let n = el.node(&t)?;
-                    let r = el.emit(Op::CumSum { reverse }, vec![n])?;
-                    Value::Tensor(el.tval(r))
-                }
-                Builtin::SearchSorted => {
-                    let (s, ls) = a.need(f, "sorted")?;
-                    let (v, lv) = a.need(f, "values")?;
-                    a.done(f, &["sorted", "values"])?;
-                    let st = el.to_tensor(&s, ls, None)?;
-                    let vt = el.to_tensor(&v, lv, Some(st.ty.dtype))?;
-                    Value::Tensor(search_sorted(el, &st, &vt, ls, lv)?)
-                }
-                Builtin::TopK => {
-                    let (x, lx) = a.need(f, "x")?;
-                    let (k, lk) = a.need(f, "k")?;
-                    a.done(f, &["x", "k"])?;
-                    let t = ranked_rows(el, &x, lx, f)?;
-                    let len = t.ty.shape[t.ty.rank() - 1];
-                    let k = match k {
-                        Value::Int(k) if (1..=len as i64).contains(&k) => k as usize,
-                        other => {
-                            return Err(Diag::new(
-                                "type-mismatch",
-                                format!(
-                                    "`top_k` keeps an int number of a row's {len} elements, \
-                                 from 1 to {len}, found {}",
-                                    show_count(&other)
-                                ),
-                            )
-                            .label(lk, "here"));
-                        }
-                    };
-                    let idx = top_k(el, &t, k)?;
-                    let values = take_along_last(el, &t, &idx)?;
-                    Value::record(vec![
-                        ("values".into(), Value::Tensor(values)),
-                        ("indices".into(), Value::Tensor(idx)),
-                    ])
-                }
-                Builtin::Argsort | Builtin::Sort => {
-                    let (x, lx) = a.need(f, "x")?;
-                    let descending = take_bool(&mut a, "descending")?;
-                    a.done(f, &["x", "descending"])?;
-                    let t = ranked_rows(el, &x, lx, f)?;
-                    let len = t.ty.shape[t.ty.rank() - 1];
-                    // Ascending is descending of an order-reversing map: -x for floats
-                    // (exact), -1 - x for ints (no overflow at i32::MIN).
-                    let key = if descending {
-                        t.clone()
-                    } else {
-                        let c = if t.ty.dtype == DType::I32 { -1 } else { 0 };
-                        let c = el.to_tensor(&Value::Int(c), lx, Some(t.ty.dtype))?;
-                        tensor_binary(el, BinOp::Sub, &c, &t, lx, lx, lx)?
-                    };
-                    let idx = top_k(el, &key, len)?;
-                    if self == Builtin::Argsort {
-                        Value::Tensor(idx)
-                    } else {
-                        Value::Tensor(take_along_last(el, &t, &idx)?)
-                    }
-                }
-                Builtin::Indices => {
-                    let (n, ln) = a.need(f, "n")?;
-                    a.done(f, &["n"])?;
-                    let Value::Int(n) = n else {
-                        return Err(
-                            Diag::new("type-mismatch", "`indices` takes an int").label(ln, "here")
-                        );
-                    };
-                    let r = el.emit_typed(
-                        Op::Iota { axis: 0 },
-                        vec![],
-                        TensorType::new(DType::I32, vec![n.max(0) as usize]),
-                    );
-                    Value::Tensor(el.tval(r))
-                }
-                Builtin::Int => {
-                    let (x, lx) = a.need(f, "x")?;
-                    a.done(f, &["x"])?;
-                    match x {
-                        Value::Int(_) => x,
-                        Value::Float(v) if v.is_finite() => Value::Int(v.floor() as i64),
-                        other => {
-                            return Err(Diag::new(
-                                "type-mismatch",
-                                format!(
-                                    "`int` converts a number known at compile time, found {}",
-                                    other.kind()
-                                ),
-                            )
-                            .label(lx, "here")
-                            .help("for tensors use `i32(x)`"));
-                        }
-                    }
-                }
-                Builtin::Map => {
-                    let (func, lf) = a.need(f, "f")?;
-                    let (xs, lxs) = a.need(f, "xs")?;
-                    let ys = a.take("ys");
-                    a.done(f, &["f", "xs", "ys"])?;
-                    let apply = |el: &mut Elab, v: Value, w: Option<Value>| {
-                        let mut pos = vec![(v, lxs)];
-                        if let (Some(w), Some((_, ly))) = (w, &ys) {
-                            pos.push((w, *ly));
-                        }
-                        el.call(
-                            func.clone(),
-                            Args {
-                                pos,
-                                kw: vec![],
-                                call,
-                            },
-                            lf,
-                        )
-                    };
-                    let partner = |k: usize, name: Option<&str>| -> R<Option<Value>> {
-                        map_partner(ys.as_ref(), &xs, k, name, lxs)
-                    };
-                    match &xs {
-                        Value::List(items) => Value::List(
-                            items
-                                .iter()
-                                .enumerate()
-                                .map(|(k, v)| apply(el, v.clone(), partner(k, None)?))
-                                .collect::<R<Vec<_>>>()?
-                                .into(),
-                        ),
-                        Value::Tuple(items) => Value::Tuple(
-                            items
-                                .iter()
-                                .enumerate()
-                                .map(|(k, v)| apply(el, v.clone(), partner(k, None)?))
-                                .collect::<R<Vec<_>>>()?
-                                .into(),
-                        ),
-                        Value::Record(fs) => Value::Record(
-                            fs.iter()
-                                .enumerate()
-                                .map(|(k, (n, v))| {
-                                    // An error about one field's value names the field
-                                    // (a buffer's `action` of the wrong dtype).
-                                    let w = partner(k, Some(n))?;
-                                    let r = apply(el, v.clone(), w).map_err(|mut d| {
-                                        d.message = format!("field `{n}`: {}", d.message);
-                                        d
-                                    });
-                                    Ok((n.clone(), r?))
-                                })
-                                .collect::<R<Vec<_>>>()?
-                                .into(),
-                        ),
-                        other => {
-                            return Err(Diag::new(
-                                "type-mismatch",
-                                format!(
-                                    "`map` runs over a list, tuple or record, found {}",
-                                    other.kind()
-                                ),
-                            )
-                            .label(lxs, "here"));
-                        }
-                    }
-                }
-                Builtin::Values => {
-                    let (r, lr) = a.need(f, "record")?;
-                    a.done(f, &["record"])?;
-                    let Value::Record(fs) = r else {
-                        return Err(Diag::new(
-                            "type-mismatch",
-                            format!("`values` takes a record, found {}", r.kind()),
-                        )
-                        .label(lr, "here"));
-                    };
-                    Value::List(fs.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>().into())
-                }
-                Builtin::Split | Builtin::Chars => {
-                    let (t, lt) = a.need(f, "text")?;
-                    let sep = if self == Builtin::Split {
-                        Some(a.need(f, "sep")?)
+                    let hx = if let Value::Tensor(t) = &x {
+                        Some(t.ty.dtype)
                     } else {
                         None
                     };
-                    a.done(f, &["text", "sep"])?;
-                    let Value::Str(t) = t else {
+                    let hy = if let Value::Tensor(t) = &y {
+                        Some(t.ty.dtype)
+                    } else {
+                        None
+                    };
+                    let tx = el.to_tensor(&x, lx, hy)?;
+                    let ty = el.to_tensor(&y, ly, hx)?;
+                    let (tx, ty) = el.unify(&tx, &ty, lx, ly, true)?;
+                    Value::Tensor(emit_bin(el, op, &tx, &ty)?)
+                } else {
+                    let axis = a.take_kw("axis");
+                    let keep = take_bool(&mut a, "keep")?;
+                    a.done(f, &["x", "y", "axis", "keep"])?;
+                    let op = if self == Builtin::Min {
+                        ReduceOp::Min
+                    } else {
+                        ReduceOp::Max
+                    };
+                    let t = el.to_tensor(&x, lx, None)?;
+                    Value::Tensor(reduce(el, op, &t, axis, keep, lx)?)
+                }
+            }
+            Builtin::Sum | Builtin::Mean => {
+                let (x, lx) = a.need(f, "x")?;
+                let axis = a.take("axis");
+                let keep = take_bool(&mut a, "keep")?;
+                a.done(f, &["x", "axis", "keep"])?;
+                let mut t = el.to_tensor(&x, lx, None)?;
+                // A sum of integers stays exact (counts, hashes, indices), as
+                // `cumsum`, `max` and `min` do; a mean, and a sum of booleans (a
+                // count used as a float), are f32.
+                let exact = self == Builtin::Sum && t.ty.dtype == DType::I32;
+                if !t.ty.dtype.is_float() && !exact {
+                    t = el.cast(&t, DType::F32)?;
+                }
+                let before = t.ty.numel();
+                let s = reduce(el, ReduceOp::Sum, &t, axis, keep, lx)?;
+                if self == Builtin::Sum {
+                    Value::Tensor(s)
+                } else {
+                    let count = (before / s.ty.numel().max(1)).max(1) as f64;
+                    let c = el.emit_typed(Op::Const(count), vec![], TensorType::scalar(s.ty.dtype));
+                    let c = el.tval(c);
+                    let c = el.convert(&c, &s.ty, lx)?;
+                    Value::Tensor(emit_bin(el, BinaryOp::Div, &s, &c)?)
+                }
+            }
+            Builtin::Argmax => {
+                let (x, lx) = a.need(f, "x")?;
+                let axis = a.take("axis");
+                a.done(f, &["x", "axis"])?;
+                let t = el.to_tensor(&x, lx, None)?;
+                let ax = match axis {
+                    None => -1,
+                    Some((Value::Int(i), _)) => i,
+                    Some((_, l)) => {
+                        return Err(
+                            Diag::new("type-mismatch", "`axis` must be an int").label(l, "here")
+                        );
+                    }
+                };
+                let ax = norm_axis(ax, t.ty.rank(), lx)?;
+                if t.ty.shape[ax] == 0 {
+                    return Err(Diag::new(
+                        "shape-mismatch",
+                        format!(
+                            "`argmax` over an axis of length 0 has no answer: x is {}",
+                            t.ty
+                        ),
+                    )
+                    .label(lx, format!("axis {ax} of this is empty")));
+                }
+                let t = if t.ty.dtype == DType::Bool {
+                    el.cast(&t, DType::I32)?
+                } else {
+                    t
+                };
+                let n = el.node(&t)?;
+                let r = el.emit(Op::ArgMax { axis: ax }, vec![n])?;
+                Value::Tensor(el.tval(r))
+            }
+            Builtin::Where => {
+                let (c, lc) = a.need(f, "cond")?;
+                let (x, _) = a.need(f, "a")?;
+                let (y, _) = a.need(f, "b")?;
+                a.done(f, &["cond", "a", "b"])?;
+                match c {
+                    Value::Bool(b) => return Ok(if b { x } else { y }),
+                    Value::Tensor(t) => select(el, &t, &x, &y, lc, call)?,
+                    other => {
                         return Err(Diag::new(
                             "type-mismatch",
-                            format!("`{f}` takes a string, found {}", t.kind()),
+                            format!("`where` needs a bool condition, found {}", other.kind()),
                         )
-                        .label(lt, "here"));
-                    };
-                    let parts: Vec<Value> = match sep {
-                        Some((Value::Str(sep), _)) if !sep.is_empty() => {
-                            t.split(&*sep).map(|p| Value::Str(p.into())).collect()
-                        }
-                        Some((_, ls)) => {
-                            return Err(Diag::new("type-mismatch", "`sep` is a non-empty string")
-                                .label(ls, "here"));
-                        }
-                        None => t
-                            .chars()
-                            .map(|c| Value::Str(c.to_string().into()))
-                            .collect(),
-                    };
-                    Value::List(parts.into())
+                        .label(lc, "condition"));
+                    }
                 }
-                Builtin::Range => {
-                    let (n, ln) = a.need(f, "n")?;
-                    a.done(f, &["n"])?;
-                    let Value::Int(n) = n else {
+            }
+            Builtin::Stop => {
+                let (x, lx) = a.need(f, "x")?;
+                a.done(f, &["x"])?;
+                match x {
+                    Value::Tensor(t) => {
+                        let n = el.node(&t)?;
+                        let r = el.emit(Op::StopGradient, vec![n])?;
+                        Value::Tensor(el.tval(r))
+                    }
+                    Value::Int(_) | Value::Float(_) => x,
+                    other => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!("`stop` takes a tensor, found {}", other.kind()),
+                        )
+                        .label(lx, "here"));
+                    }
+                }
+            }
+            Builtin::Zeros | Builtin::Ones | Builtin::Full => {
+                let (s, ls) = a.need(f, "shape")?;
+                let value = if self == Builtin::Full {
+                    let (v, lv) = a.need(f, "value")?;
+                    num(&v).ok_or_else(|| {
+                        Diag::new("type-mismatch", "`full` needs a number").label(lv, "here")
+                    })?
+                } else if self == Builtin::Ones {
+                    1.0
+                } else {
+                    0.0
+                };
+                let d = take_dtype(&mut a)?;
+                a.done(f, &["shape", "value", "dtype"])?;
+                let shape = shape_arg(&s, ls)?;
+                Value::Tensor(filled(el, d.unwrap_or(DType::F32), &shape, value))
+            }
+            Builtin::ZerosLike => {
+                let (x, lx) = a.need(f, "x")?;
+                a.done(f, &["x"])?;
+                let t = el.to_tensor(&x, lx, None)?;
+                Value::Tensor(filled(el, t.ty.dtype, &t.ty.shape, 0.0))
+            }
+            Builtin::Uniform | Builtin::Normal => {
+                let (s, ls) = a.need(f, "shape")?;
+                let (p0, p1) = if self == Builtin::Uniform {
+                    ("low", "high")
+                } else {
+                    ("mean", "std")
+                };
+                let lo = a.take(p0).map(|x| x.0);
+                let hi = a.take(p1).map(|x| x.0);
+                let d = take_dtype(&mut a)?.unwrap_or(DType::F32);
+                let seed = match a.take_kw("seed") {
+                    None => 0,
+                    Some((Value::Int(k), _)) => k,
+                    Some((_, l)) => {
                         return Err(
-                            Diag::new("type-mismatch", "`range` takes an int").label(ln, "here")
+                            Diag::new("type-mismatch", "`seed` must be an int").label(l, "here")
                         );
-                    };
-                    Value::List((0..n.max(0)).map(Value::Int).collect::<Vec<_>>().into())
+                    }
+                };
+                a.done(f, &["shape", p0, p1, "dtype", "seed"])?;
+                let shape = shape_arg(&s, ls)?;
+                let dist = if self == Builtin::Uniform {
+                    Distribution::Uniform
+                } else {
+                    Distribution::Normal
+                };
+                let r = random_seeded(el, dist, d, &shape, seed as u64)?;
+                // low + (high - low) * u, or mean + std * z.
+                let (off, scale) = match (lo, hi, dist) {
+                    (lo, hi, Distribution::Uniform) => {
+                        let lo = lo.unwrap_or(Value::Float(0.0));
+                        let hi = hi.unwrap_or(Value::Float(1.0));
+                        let span = el.binary(BinOp::Sub, hi, lo.clone(), call, call, call)?;
+                        (lo, span)
+                    }
+                    (m, s, _) => (
+                        m.unwrap_or(Value::Float(0.0)),
+                        s.unwrap_or(Value::Float(1.0)),
+                    ),
+                };
+                let scaled = el.binary(BinOp::Mul, Value::Tensor(r), scale, call, call, call)?;
+                el.binary(BinOp::Add, off, scaled, call, call, call)?
+            }
+            Builtin::Param => {
+                let (s, ls) = a.need(f, "shape")?;
+                let init = a.take_kw("init");
+                let scale = a.take_kw("scale");
+                let name = match a.take_kw("name") {
+                    None => "p".to_string(),
+                    Some((Value::Str(n), _)) => n.to_string(),
+                    Some((_, l)) => {
+                        return Err(
+                            Diag::new("type-mismatch", "`name` is a string").label(l, "here")
+                        );
+                    }
+                };
+                a.done(f, &["shape", "init", "scale", "name"])?;
+                let shape = shape_arg(&s, ls)?;
+                let init = match init {
+                    Some((Value::Str(s), _)) => s.to_string(),
+                    Some((_, l)) => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            "`init` is a string: \"uniform\", \"normal\" or \"zeros\"",
+                        )
+                        .label(l, "here"));
+                    }
+                    None => "uniform".to_string(),
+                };
+                let scale = match scale {
+                    Some((v, l)) => num(&v).ok_or_else(|| {
+                        Diag::new("type-mismatch", "`scale` must be a number").label(l, "here")
+                    })?,
+                    None => 1.0,
+                };
+                param(el, &shape, &init, scale, &name, call)?
+            }
+            Builtin::F32 | Builtin::F64 | Builtin::I32 => {
+                let (x, lx) = a.need(f, "x")?;
+                a.done(f, &["x"])?;
+                let d = match self {
+                    Builtin::F32 => DType::F32,
+                    Builtin::F64 => DType::F64,
+                    _ => DType::I32,
+                };
+                let t = el.to_tensor(&x, lx, Some(d))?;
+                Value::Tensor(el.cast(&t, d)?)
+            }
+            Builtin::Stack | Builtin::Concat => {
+                let (xs, lxs) = a.need(f, "xs")?;
+                let axis = a.take("axis");
+                a.done(f, &["xs", "axis"])?;
+                let (Value::List(items) | Value::Tuple(items)) = xs else {
+                    return Err(Diag::new(
+                        "type-mismatch",
+                        format!("`{f}` takes a list of tensors"),
+                    )
+                    .label(lxs, "not a list"));
+                };
+                let mut ts = vec![];
+                for it in items.iter() {
+                    ts.push(el.to_tensor(it, lxs, None)?);
                 }
-                Builtin::Environment => environment(el, a)?,
-                Builtin::Gym => super::rollout::gym(el, a)?,
-                Builtin::Dataset => super::data::dataset_builtin(el, a)?,
-                Builtin::Pretrained => super::data::pretrained_builtin(el, a)?,
-                Builtin::Grad => super::params::grad_builtin(el, a)?,
-                Builtin::Parameters => super::params::parameters_builtin(el, a)?,
-                Builtin::Copy => super::params::copy_builtin(el, a)?,
-                Builtin::Require => super::elab::require(el, a)?,
-                Builtin::Rollout => super::rollout::rollout(el, a)?,
-                Builtin::Optimizer => {
-                    let (init, _) = a.need(f, "init")?;
-                    let (update, _) = a.need(f, "update")?;
-                    let max_grad_norm = match a.take_kw("max_grad_norm") {
-                        None => 0.0,
-                        Some((Value::Float(x), _)) if x >= 0.0 => x,
-                        Some((Value::Int(x), _)) if x >= 0 => x as f64,
-                        Some((v, l)) => {
+                let ax = match axis {
+                    None => -1,
+                    Some((Value::Int(i), _)) => i,
+                    Some((_, l)) => {
+                        return Err(
+                            Diag::new("type-mismatch", "`axis` must be an int").label(l, "here")
+                        );
+                    }
+                };
+                Value::Tensor(join(el, ts, ax, self == Builtin::Stack, lxs)?)
+            }
+            Builtin::OneHot => {
+                let (x, lx) = a.need(f, "index")?;
+                let (n, ln) = a.need(f, "depth")?;
+                a.done(f, &["index", "depth"])?;
+                let Value::Int(n) = n else {
+                    return Err(
+                        Diag::new("type-mismatch", "`depth` must be an int").label(ln, "here")
+                    );
+                };
+                let t = el.to_tensor(&x, lx, Some(DType::I32))?;
+                let t = el.cast(&t, DType::I32)?;
+                let mut s = t.ty.shape.clone();
+                s.push(n as usize);
+                let node = el.node(&t)?;
+                let r = el.emit_typed(
+                    Op::OneHot { depth: n as usize },
+                    vec![node],
+                    TensorType::new(DType::F32, s),
+                );
+                Value::Tensor(el.tval(r))
+            }
+            Builtin::Len => {
+                let (x, lx) = a.need(f, "x")?;
+                a.done(f, &["x"])?;
+                match x {
+                    Value::List(l) | Value::Tuple(l) => Value::Int(l.len() as i64),
+                    Value::Tensor(t) if t.ty.rank() > 0 => Value::Int(t.ty.shape[0] as i64),
+                    other => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!("`len` of {}", other.kind()),
+                        )
+                        .label(lx, "here"));
+                    }
+                }
+            }
+            Builtin::Reshape => {
+                let (x, lx) = a.need(f, "x")?;
+                let (s, ls) = a.need(f, "shape")?;
+                a.done(f, &["x", "shape"])?;
+                let t = el.to_tensor(&x, lx, None)?;
+                let shape = reshape_target(&s, ls, t.ty.numel())?;
+                if shape.iter().product::<usize>() != t.ty.numel() {
+                    return Err(Diag::new(
+                        "shape-mismatch",
+                        format!("cannot reshape {} into {}", t.ty, show_shape(&shape)),
+                    )
+                    .label(ls, "element counts differ"));
+                }
+                Value::Tensor(reshape(el, &t, shape)?)
+            }
+            Builtin::Transpose => {
+                let (x, lx) = a.need(f, "x")?;
+                let axes = a.take("axes");
+                a.done(f, &["x", "axes"])?;
+                let t = el.to_tensor(&x, lx, None)?;
+                let rank = t.ty.rank();
+                let perm: Vec<usize> = match axes {
+                    None => (0..rank).rev().collect(),
+                    Some((Value::List(xs), la)) => {
+                        let mut perm = vec![];
+                        for x in xs.iter() {
+                            let Value::Int(i) = x else {
+                                return Err(
+                                    Diag::new("type-mismatch", "axes are ints").label(la, "here")
+                                );
+                            };
+                            perm.push(norm_axis(*i, rank, la)?);
+                        }
+                        let mut seen = perm.clone();
+                        seen.sort();
+                        if seen != (0..rank).collect::<Vec<_>>() {
                             return Err(Diag::new(
-                                "type-mismatch",
+                                "shape-mismatch",
                                 format!(
-                                    "`max_grad_norm` is a number ≥ 0 (0: no clipping), found {}",
-                                    v.kind()
+                                    "`axes` must name each of the {rank} axes of {} once",
+                                    t.ty
                                 ),
                             )
-                            .label(l, "here"));
+                            .label(la, "not a permutation"));
                         }
-                    };
-                    a.done(f, &["init", "update", "max_grad_norm"])?;
-                    Value::Optimizer(Rc::new(OptDef {
-                        init,
-                        update,
-                        states: Default::default(),
-                        count: Default::default(),
-                        name: el.owner.clone(),
-                        max_grad_norm,
-                    }))
+                        perm
+                    }
+                    Some((other, la)) => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!("`axes` is a list of ints, found {}", other.kind()),
+                        )
+                        .label(la, "here"));
+                    }
+                };
+                if perm.iter().enumerate().all(|(i, &p)| i == p) {
+                    Value::Tensor(t)
+                } else {
+                    let shape: Vec<usize> = perm.iter().map(|&p| t.ty.shape[p]).collect();
+                    let n = el.node(&t)?;
+                    let r = el.emit_typed(
+                        Op::Transpose(perm),
+                        vec![n],
+                        TensorType::new(t.ty.dtype, shape),
+                    );
+                    Value::Tensor(el.tval(r))
                 }
-            };
+            }
+            Builtin::Take => {
+                let (x, lx) = a.need(f, "x")?;
+                let (i, li) = a.need(f, "index")?;
+                a.done(f, &["x", "index"])?;
+                let t = el.to_tensor(&x, lx, None)?;
+                let idx = el.to_tensor(&i, li, Some(DType::I32))?;
+                Value::Tensor(take(el, &t, &idx, lx, li)?)
+            }
+            Builtin::Put => {
+                let (x, lx) = a.need(f, "x")?;
+                let (i, li) = a.need(f, "index")?;
+                let (r, lr) = a.need(f, "rows")?;
+                let add = take_bool(&mut a, "add")?;
+                a.done(f, &["x", "index", "rows", "add"])?;
+                let t = el.to_tensor(&x, lx, None)?;
+                let idx = el.to_tensor(&i, li, Some(DType::I32))?;
+                let rows = el.to_tensor(&r, lr, Some(t.ty.dtype))?;
+                Value::Tensor(put(el, [(&t, lx), (&idx, li), (&rows, lr)], add)?)
+            }
+            Builtin::Cumsum => {
+                let (x, lx) = a.need(f, "x")?;
+                let reverse = take_bool(&mut a, "reverse")?;
+                a.done(f, &["x", "reverse"])?;
+                let t = el.to_tensor(&x, lx, None)?;
+                if t.ty.rank() == 0 || t.ty.dtype == DType::Bool {
+                    return Err(Diag::new(
+                        "type-mismatch",
+                        format!(
+                            "`cumsum` adds along the last axis of a numeric tensor, found {}",
+                            t.ty
+                        ),
+                    )
+                    .label(lx, "here"));
+                }
+                let n = el.node(&t)?;
+                let r = el.emit(Op::CumSum { reverse }, vec![n])?;
+                Value::Tensor(el.tval(r))
+            }
+            Builtin::SearchSorted => {
+                let (s, ls) = a.need(f, "sorted")?;
+                let (v, lv) = a.need(f, "values")?;
+                a.done(f, &["sorted", "values"])?;
+                let st = el.to_tensor(&s, ls, None)?;
+                let vt = el.to_tensor(&v, lv, Some(st.ty.dtype))?;
+                Value::Tensor(search_sorted(el, &st, &vt, ls, lv)?)
+            }
+            Builtin::TopK => {
+                let (x, lx) = a.need(f, "x")?;
+                let (k, lk) = a.need(f, "k")?;
+                a.done(f, &["x", "k"])?;
+                let t = ranked_rows(el, &x, lx, f)?;
+                let len = t.ty.shape[t.ty.rank() - 1];
+                let k = match k {
+                    Value::Int(k) if (1..=len as i64).contains(&k) => k as usize,
+                    other => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!(
+                                "`top_k` keeps an int number of a row's {len} elements, \
+                                 from 1 to {len}, found {}",
+                                show_count(&other)
+                            ),
+                        )
+                        .label(lk, "here"));
+                    }
+                };
+                let idx = top_k(el, &t, k)?;
+                let values = take_along_last(el, &t, &idx)?;
+                Value::record(vec![
+                    ("values".into(), Value::Tensor(values)),
+                    ("indices".into(), Value::Tensor(idx)),
+                ])
+            }
+            Builtin::Argsort | Builtin::Sort => {
+                let (x, lx) = a.need(f, "x")?;
+                let descending = take_bool(&mut a, "descending")?;
+                a.done(f, &["x", "descending"])?;
+                let t = ranked_rows(el, &x, lx, f)?;
+                let len = t.ty.shape[t.ty.rank() - 1];
+                // Ascending is descending of an order-reversing map: -x for floats
+                // (exact), -1 - x for ints (no overflow at i32::MIN).
+                let key = if descending {
+                    t.clone()
+                } else {
+                    let c = if t.ty.dtype == DType::I32 { -1 } else { 0 };
+                    let c = el.to_tensor(&Value::Int(c), lx, Some(t.ty.dtype))?;
+                    tensor_binary(el, BinOp::Sub, &c, &t, lx, lx, lx)?
+                };
+                let idx = top_k(el, &key, len)?;
+                if self == Builtin::Argsort {
+                    Value::Tensor(idx)
+                } else {
+                    Value::Tensor(take_along_last(el, &t, &idx)?)
+                }
+            }
+            Builtin::Indices => {
+                let (n, ln) = a.need(f, "n")?;
+                a.done(f, &["n"])?;
+                let Value::Int(n) = n else {
+                    return Err(
+                        Diag::new("type-mismatch", "`indices` takes an int").label(ln, "here")
+                    );
+                };
+                let r = el.emit_typed(
+                    Op::Iota { axis: 0 },
+                    vec![],
+                    TensorType::new(DType::I32, vec![n.max(0) as usize]),
+                );
+                Value::Tensor(el.tval(r))
+            }
+            Builtin::Int => {
+                let (x, lx) = a.need(f, "x")?;
+                a.done(f, &["x"])?;
+                // 2⁶³ as a float: the floors in [-2⁶³, 2⁶³) are the 64-bit ints.
+                const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+                match x {
+                    Value::Int(_) => x,
+                    Value::Float(v) if (-LIMIT..LIMIT).contains(&v.floor()) => {
+                        Value::Int(v.floor() as i64)
+                    }
+                    Value::Float(v) if v.is_finite() => {
+                        return Err(Diag::new(
+                            "bad-value",
+                            format!("`int({v:e})` does not fit in a 64-bit int"),
+                        )
+                        .label(lx, "too large")
+                        .help("compile-time ints are 64-bit: within ±9.2e18"));
+                    }
+                    other => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!(
+                                "`int` converts a number known at compile time, found {}",
+                                other.kind()
+                            ),
+                        )
+                        .label(lx, "here")
+                        .help("for tensors use `i32(x)`"));
+                    }
+                }
+            }
+            Builtin::Map => {
+                let (func, lf) = a.need(f, "f")?;
+                let (xs, lxs) = a.need(f, "xs")?;
+                let ys = a.take("ys");
+                a.done(f, &["f", "xs", "ys"])?;
+                let apply = |el: &mut Elab, v: Value, w: Option<Value>| {
+                    let mut pos = vec![(v, lxs)];
+                    if let (Some(w), Some((_, ly))) = (w, &ys) {
+                        pos.push((w, *ly));
+                    }
+                    el.call(
+                        func.clone(),
+                        Args {
+                            pos,
+                            kw: vec![],
+                            call,
+                        },
+                        lf,
+                    )
+                };
+                let partner = |k: usize, name: Option<&str>| -> R<Option<Value>> {
+                    map_partner(ys.as_ref(), &xs, k, name, lxs)
+                };
+                match &xs {
+                    Value::List(items) => Value::List(
+                        items
+                            .iter()
+                            .enumerate()
+                            .map(|(k, v)| apply(el, v.clone(), partner(k, None)?))
+                            .collect::<R<Vec<_>>>()?
+                            .into(),
+                    ),
+                    Value::Tuple(items) => Value::Tuple(
+                        items
+                            .iter()
+                            .enumerate()
+                            .map(|(k, v)| apply(el, v.clone(), partner(k, None)?))
+                            .collect::<R<Vec<_>>>()?
+                            .into(),
+                    ),
+                    Value::Record(fs) => Value::Record(
+                        fs.iter()
+                            .enumerate()
+                            .map(|(k, (n, v))| {
+                                // An error about one field's value names the field
+                                // (a buffer's `action` of the wrong dtype).
+                                let w = partner(k, Some(n))?;
+                                let r = apply(el, v.clone(), w).map_err(|mut d| {
+                                    d.message = format!("field `{n}`: {}", d.message);
+                                    d
+                                });
+                                Ok((n.clone(), r?))
+                            })
+                            .collect::<R<Vec<_>>>()?
+                            .into(),
+                    ),
+                    other => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!(
+                                "`map` runs over a list, tuple or record, found {}",
+                                other.kind()
+                            ),
+                        )
+                        .label(lxs, "here"));
+                    }
+                }
+            }
+            Builtin::Values => {
+                let (r, lr) = a.need(f, "record")?;
+                a.done(f, &["record"])?;
+                let Value::Record(fs) = r else {
+                    return Err(Diag::new(
+                        "type-mismatch",
+                        format!("`values` takes a record, found {}", r.kind()),
+                    )
+                    .label(lr, "here"));
+                };
+                Value::List(fs.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>().into())
+            }
+            Builtin::Split | Builtin::Chars => {
+                let (t, lt) = a.need(f, "text")?;
+                let sep = if self == Builtin::Split {
+                    Some(a.need(f, "sep")?)
+                } else {
+                    None
+                };
+                a.done(f, &["text", "sep"])?;
+                let Value::Str(t) = t else {
+                    return Err(Diag::new(
+                        "type-mismatch",
+                        format!("`{f}` takes a string, found {}", t.kind()),
+                    )
+                    .label(lt, "here"));
+                };
+                let parts: Vec<Value> = match sep {
+                    Some((Value::Str(sep), _)) if !sep.is_empty() => {
+                        t.split(&*sep).map(|p| Value::Str(p.into())).collect()
+                    }
+                    Some((_, ls)) => {
+                        return Err(Diag::new("type-mismatch", "`sep` is a non-empty string")
+                            .label(ls, "here"));
+                    }
+                    None => t
+                        .chars()
+                        .map(|c| Value::Str(c.to_string().into()))
+                        .collect(),
+                };
+                Value::List(parts.into())
+            }
+            Builtin::Range => {
+                let (n, ln) = a.need(f, "n")?;
+                a.done(f, &["n"])?;
+                let Value::Int(n) = n else {
+                    return Err(
+                        Diag::new("type-mismatch", "`range` takes an int").label(ln, "here")
+                    );
+                };
+                if n > MAX_RANGE {
+                    return Err(Diag::new(
+                            "bad-value",
+                            format!(
+                                "`range({n})` would make a compile-time list of {n} ints; at most {MAX_RANGE}"
+                            ),
+                        )
+                        .label(ln, "too long")
+                        .help("`range` lists are built (and `for` loops over them unrolled) while compiling; for a tensor of indices write `indices(n)`, for many steps a `scan` or the train block's iterations"));
+                }
+                Value::List((0..n.max(0)).map(Value::Int).collect::<Vec<_>>().into())
+            }
+            Builtin::Environment => environment(el, a)?,
+            Builtin::Gym => super::rollout::gym(el, a)?,
+            Builtin::Dataset => super::data::dataset_builtin(el, a)?,
+            Builtin::Pretrained => super::data::pretrained_builtin(el, a)?,
+            Builtin::Grad => super::params::grad_builtin(el, a)?,
+            Builtin::Parameters => super::params::parameters_builtin(el, a)?,
+            Builtin::Copy => super::params::copy_builtin(el, a)?,
+            Builtin::Require => super::elab::require(el, a)?,
+            Builtin::Rollout => super::rollout::rollout(el, a)?,
+            Builtin::Optimizer => {
+                let (init, _) = a.need(f, "init")?;
+                let (update, _) = a.need(f, "update")?;
+                let max_grad_norm = match a.take_kw("max_grad_norm") {
+                    None => 0.0,
+                    Some((Value::Float(x), _)) if x >= 0.0 => x,
+                    Some((Value::Int(x), _)) if x >= 0 => x as f64,
+                    Some((v, l)) => {
+                        return Err(Diag::new(
+                            "type-mismatch",
+                            format!(
+                                "`max_grad_norm` is a number ≥ 0 (0: no clipping), found {}",
+                                v.kind()
+                            ),
+                        )
+                        .label(l, "here"));
+                    }
+                };
+                a.done(f, &["init", "update", "max_grad_norm"])?;
+                Value::Optimizer(Rc::new(OptDef {
+                    init,
+                    update,
+                    states: Default::default(),
+                    count: Default::default(),
+                    name: el.owner.clone(),
+                    max_grad_norm,
+                }))
+            }
+        };
         Ok(out)
     }
 }
@@ -930,9 +968,15 @@ pub fn shape_arg(v: &Value, l: Loc) -> R<Vec<usize>> {
             }),
             _ => None,
         };
-        let found = match negative {
-            Some(i) => format!("a size of {i}"),
-            None => v.kind(),
+        let found = match (negative, v) {
+            (Some(i), _) => format!("a size of {i}"),
+            (None, Value::List(xs) | Value::Tuple(xs)) => {
+                match xs.iter().find(|x| !matches!(x, Value::Int(_))) {
+                    Some(x) => format!("{} among its sizes", x.kind()),
+                    None => v.kind(),
+                }
+            }
+            (None, _) => v.kind(),
         };
         let d = Diag::new(
             "type-mismatch",
@@ -2106,3 +2150,7 @@ fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
         fields,
     })))
 }
+
+/// The longest list `range` builds: a compile-time list (and a `for` loop over it is
+/// unrolled), so a longer one is a mistake that would exhaust memory while compiling.
+const MAX_RANGE: i64 = 1_000_000;

@@ -1447,7 +1447,14 @@ impl<'a> Elab<'a> {
 
     fn unary(&mut self, op: UnOp, v: Value, loc: Loc) -> R<Value> {
         match (op, &v) {
-            (UnOp::Neg, Value::Int(i)) => Ok(Value::Int(-i)),
+            (UnOp::Neg, Value::Int(i)) => i.checked_neg().map(Value::Int).ok_or_else(|| {
+                Diag::new(
+                    "bad-value",
+                    format!("`-({i})` does not fit in a 64-bit int"),
+                )
+                .label(loc, "overflows")
+                .help("compile-time ints are 64-bit; write a float for a larger number")
+            }),
             (UnOp::Neg, Value::Float(f)) => Ok(Value::Float(-f)),
             (UnOp::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
             (_, Value::Tensor(t)) => {
@@ -1999,18 +2006,48 @@ fn check_int_overflow(op: BinOp, a: &Value, b: &Value, loc: Loc) -> R<()> {
         BinOp::Add | BinOp::Concat => x.checked_add(*y).is_some(),
         BinOp::Sub => x.checked_sub(*y).is_some(),
         BinOp::Mul => x.checked_mul(*y).is_some(),
-        BinOp::Pow if (0..64).contains(y) => x.checked_pow(*y as u32).is_some(),
+        BinOp::Pow if *y >= 0 => int_pow(*x, *y).is_some(),
         _ => true,
     };
     if fits {
         return Ok(());
     }
+    // A negative base of a power is shown in brackets, as `-3 ** 41` means `-(3 ** 41)`.
+    let base = if op == BinOp::Pow && *x < 0 {
+        format!("({x})")
+    } else {
+        x.to_string()
+    };
     Err(Diag::new(
         "bad-value",
-        format!("`{x} {} {y}` does not fit in a 64-bit int", op.symbol()),
+        format!("`{base} {} {y}` does not fit in a 64-bit int", op.symbol()),
     )
     .label(loc, "overflows")
     .help("compile-time ints are 64-bit; write a float (`1e30`, `2.0 ** 70`) for a larger number"))
+}
+
+/// `x ** y` for `y ≥ 0` when it fits in an `i64` (any power of 0, 1 or −1 does).
+fn int_pow(x: i64, y: i64) -> Option<i64> {
+    match x {
+        0 => Some(i64::from(y == 0)),
+        1 => Some(1),
+        -1 => Some(if y % 2 == 0 { 1 } else { -1 }),
+        _ => x.checked_pow(u32::try_from(y).ok()?),
+    }
+}
+
+/// `x % y` floored, as Python's and the tensors' `%` (the sign of `y`), for `y ≠ 0`;
+/// never overflows (`i64::MIN % -1` is 0).
+fn floored_rem(x: i64, y: i64) -> i64 {
+    if y == -1 {
+        return 0;
+    }
+    let r = x % y;
+    if r != 0 && (r < 0) != (y < 0) {
+        r + y
+    } else {
+        r
+    }
 }
 
 /// Compile-time arithmetic on numbers and bools.
@@ -2022,8 +2059,8 @@ fn fold(op: BinOp, a: &Value, b: &Value) -> Option<Value> {
             BinOp::Sub => Int(x.checked_sub(*y)?),
             BinOp::Mul => Int(x.checked_mul(*y)?),
             BinOp::Div => Float(*x as f64 / *y as f64),
-            BinOp::Rem if *y != 0 => Int(x.rem_euclid(*y)),
-            BinOp::Pow if *y >= 0 && *y < 64 => Int(x.checked_pow(*y as u32)?),
+            BinOp::Rem if *y != 0 => Int(floored_rem(*x, *y)),
+            BinOp::Pow if *y >= 0 => Int(int_pow(*x, *y)?),
             BinOp::Pow => Float((*x as f64).powf(*y as f64)),
             BinOp::Eq => Bool(x == y),
             BinOp::Ne => Bool(x != y),
@@ -2161,4 +2198,34 @@ fn flatten_literal(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{floored_rem, int_pow};
+
+    /// Python's `%` and `**` on ints, at the edges (values from CPython).
+    #[test]
+    fn compile_time_int_remainder_and_power_follow_python() {
+        for (x, y, want) in [
+            (7, 3, 1),
+            (7, -3, -2),
+            (-7, 3, 2),
+            (-7, -3, -1),
+            (6, -3, 0),
+            (i64::MIN, -1, 0),
+            (i64::MIN, 7, 6),
+            (i64::MAX, -2, -1),
+        ] {
+            assert_eq!(floored_rem(x, y), want, "{x} % {y}");
+        }
+        assert_eq!(int_pow(1, 64), Some(1));
+        assert_eq!(int_pow(-1, 65), Some(-1));
+        assert_eq!(int_pow(0, 0), Some(1));
+        assert_eq!(int_pow(0, 1 << 40), Some(0));
+        assert_eq!(int_pow(2, 62), Some(1 << 62));
+        assert_eq!(int_pow(2, 63), None);
+        assert_eq!(int_pow(-2, 63), Some(i64::MIN));
+        assert_eq!(int_pow(3, 1 << 40), None);
+    }
 }

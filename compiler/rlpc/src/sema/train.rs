@@ -122,8 +122,13 @@ pub fn lower_opts(
     let iterations = match el.expr(&train.count, &frame)? {
         Value::Int(i) if i >= 0 => i as u64,
         other => {
+            // A negative int is a value out of range; anything else is the wrong kind.
+            let code = match other {
+                Value::Int(_) => "bad-value",
+                _ => "type-mismatch",
+            };
             return Err(Diag::new(
-                "type-mismatch",
+                code,
                 format!(
                     "the number of {} must be a non-negative int, found {}",
                     train.unit.name,
@@ -355,11 +360,23 @@ impl Lowering {
                                 .label(el.at(fr, period.span), "here"),
                         );
                     }
-                    self.close(el, fr)?;
-                    let inner = Schedule {
-                        period: p as u64 * sched.period,
-                        after: sched.after + a as u64,
+                    if a < 0 {
+                        let at = after.as_ref().map_or(loc, |e| el.at(fr, e.span));
+                        return Err(Diag::new(
+                            "bad-value",
+                            format!("`every … after {a}`: the first iteration is 0, so `after` is at least 0"),
+                        )
+                        .label(at, "negative"));
+                    }
+                    let (Some(period), Some(after)) = (
+                        (p as u64).checked_mul(sched.period),
+                        sched.after.checked_add(a as u64),
+                    ) else {
+                        return Err(Diag::new("bad-value", "`every`: the nested schedule's period or start does not fit in 64 bits")
+                            .label(loc, "here"));
                     };
+                    self.close(el, fr)?;
+                    let inner = Schedule { period, after };
                     self.body(el, body, fr, inner)?;
                     self.close(el, fr)?;
                 }
