@@ -108,12 +108,14 @@ pub fn exec_checked(
     let (graph, names) = lower_function_named(&mods, &key, function, named, 0)
         .map_err(|d| ExecError::Compile(vec![d], mods.sources.clone()))?;
     let g = crate::run::prepare(&graph)?;
+    // A runtime error names the line of the op that failed, as `rlpc run`'s do.
+    let located = |e: rlp_runtime::RunError| crate::run::run_error(&e, Some(&mods.sources));
     let outs = match backend {
-        Backend::Interp => rlp_ir::interp::run(&g, &inputs).map_err(|e| e.to_string())?,
+        Backend::Interp => rlp_ir::interp::run(&g, &inputs).map_err(located)?,
         Backend::Jit => {
             let exe =
                 rlp_jit::compile(&g, &rlp_jit::JitOptions::default()).map_err(|e| e.to_string())?;
-            exe.run(&inputs).map_err(|e| e.to_string())?
+            exe.run(&inputs).map_err(located)?
         }
         Backend::Cuda | Backend::CudaCpu => {
             crate::run::backend_available(backend)?;
@@ -123,7 +125,7 @@ pub fn exec_checked(
                 rlp_cuda::Target::Cpu
             };
             let exe = rlp_cuda::compile(&g, target)?;
-            exe.run(&inputs).map_err(|e| e.to_string())?
+            exe.run(&inputs).map_err(located)?
         }
     };
     Ok(names.into_iter().zip(outs).collect())

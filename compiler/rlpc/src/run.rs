@@ -1196,7 +1196,17 @@ fn save_checkpoint(dir: &Path, t: &Trainer, at: &Progress, keep: usize) -> Resul
 /// `stage `NAME` failed: …` for an error running `stage`, with where the failing op is
 /// written when the backend knows it, and the machine's memory when it ran out.
 fn stage_error(stage: &Stage, e: &rlp_runtime::RunError, sources: Option<&SourceMap>) -> String {
-    let mut msg = format!("stage `{}` failed: {e}", stage.kind.name());
+    format!(
+        "stage `{}` failed: {}",
+        stage.kind.name(),
+        run_error(e, sources)
+    )
+}
+
+/// A runtime error with where the failing op is written when the backend knows it, and
+/// the machine's memory when it ran out.
+pub(crate) fn run_error(e: &rlp_runtime::RunError, sources: Option<&SourceMap>) -> String {
+    let mut msg = e.to_string();
     if let (Some(m), Some(o)) = (sources, e.origin) {
         let loc = crate::nonfinite::to_loc(rlp_ir::Origin {
             file: o.file,

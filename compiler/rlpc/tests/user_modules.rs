@@ -77,6 +77,27 @@ fn a_user_estimator_gets_shape_errors_at_the_call() {
     );
 }
 
+/// A runtime error in `rlpc exec` names the line of the op that failed, on both
+/// backends, as `rlpc run`'s errors do.
+#[test]
+fn an_exec_runtime_error_names_its_line() {
+    let d = dir("exec-error");
+    let file = d.join("pick.rlp");
+    std::fs::write(
+        &file,
+        "pub fn pick(x: [N]) -> [N] {\n  take(x, i32(indices(N)) + 1)\n}\n",
+    )
+    .unwrap();
+    for backend in [Backend::Interp, Backend::Jit] {
+        let x = ArgValue::Tensor(Tensor::from_f64(DType::F32, &[4], &[0.0, 1.0, 2.0, 3.0]));
+        let e = exec(&file, "pick", vec![("x".into(), x)], backend).unwrap_err();
+        assert!(
+            e.contains("out of range 0..4") && e.contains("pick.rlp:2:3"),
+            "{backend:?}: {e}"
+        );
+    }
+}
+
 #[test]
 fn exec_runs_one_function_on_npy_inputs() {
     let d = dir("exec");
