@@ -827,6 +827,29 @@ fn a_run_capped_by_iterations_resumes_bit_identically() {
     assert!(!zero.status.success());
 }
 
+/// Runs `file` on the JIT and on the interpreter (run directories under `root`);
+/// each run must fail with stderr containing every one of `wants`.
+fn fails_on_both_backends(root: &Path, file: &Path, wants: &[&str]) {
+    for backend in ["jit", "interp"] {
+        let stem = file.file_stem().unwrap().to_string_lossy();
+        let out = root.join(format!("{stem}-{backend}"));
+        let o = run(&[
+            "run",
+            s(file),
+            "--out",
+            s(&out),
+            "--quiet",
+            "--backend",
+            backend,
+        ]);
+        assert!(!o.status.success(), "{backend}: the run succeeded");
+        let e = String::from_utf8_lossy(&o.stderr);
+        for want in wants {
+            assert!(e.contains(want), "{backend}: no {want:?} in {e}");
+        }
+    }
+}
+
 /// An index out of range in a gather whose value only the gradient uses (the loss is
 /// not logged, so the forward gather is dead) is still an error on both backends, not
 /// a zero gradient.
@@ -839,24 +862,7 @@ fn an_index_out_of_range_seen_only_by_a_gradient_is_an_error() {
         "w   = param([1, 3], init: \"zeros\")\nidx = i32([5])\nopt = sgd(lr: 1.0)\ntrain iterations: 1 {\n  improve minimize -mean(log_softmax(w)[idx]) with opt\n  log w0 = w[0, 0]\n}\n",
     )
     .unwrap();
-    for backend in ["jit", "interp"] {
-        let out = root.join(backend);
-        let o = run(&[
-            "run",
-            s(&file),
-            "--out",
-            s(&out),
-            "--quiet",
-            "--backend",
-            backend,
-        ]);
-        assert!(!o.status.success(), "{backend}: the run succeeded");
-        let e = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            e.contains("out of range 0..3") && e.contains("g.rlp:5:11"),
-            "{backend}: {e}"
-        );
-    }
+    fails_on_both_backends(&root, &file, &["out of range 0..3", "g.rlp:5:11"]);
 }
 
 /// An off-by-one index inside a library function's `scan` is an error on both
@@ -882,27 +888,7 @@ fn an_index_out_of_range_in_a_scan_body_is_located_on_both_backends() {
             format!("use \"./lib/offby1.rlp\".{{prev_sum}}\nx = ones([5, 2])\ntrain iterations: 1 {{\n  {body}\n  log a = mean(y)\n}}\n"),
         )
         .unwrap();
-        for backend in ["jit", "interp"] {
-            let out = root.join(format!("run{i}-{backend}"));
-            let o = run(&[
-                "run",
-                s(&file),
-                "--out",
-                s(&out),
-                "--quiet",
-                "--backend",
-                backend,
-            ]);
-            assert!(
-                !o.status.success(),
-                "program {i}, {backend}: the run succeeded"
-            );
-            let e = String::from_utf8_lossy(&o.stderr);
-            assert!(
-                e.contains("out of range 0..5") && e.contains("offby1.rlp:2:49"),
-                "program {i}, {backend}: {e}"
-            );
-        }
+        fails_on_both_backends(&root, &file, &["out of range 0..5", "offby1.rlp:2:49"]);
     }
 }
 
@@ -1037,23 +1023,11 @@ fn a_take_out_of_range_points_at_the_take() {
         "x = zeros([10, 3])\nidx = indices(5) + 7\ntrain iterations: 2 {\n  fit z = take(x, idx)\n  log s = sum(z)\n}\n",
     )
     .unwrap();
-    for backend in ["jit", "interp"] {
-        let out = root.join(backend);
-        let o = run(&[
-            "run",
-            s(&file),
-            "--out",
-            s(&out),
-            "--quiet",
-            "--backend",
-            backend,
-        ]);
-        assert!(!o.status.success());
-        let e = String::from_utf8_lossy(&o.stderr);
-        assert!(e.contains("out of range 0..10"), "{backend}: {e}");
-        assert!(e.contains("take.rlp:4:11\n"), "{backend}: {e}");
-        assert!(e.contains("take(x, idx)\n"), "{backend}: {e}");
-    }
+    fails_on_both_backends(
+        &root,
+        &file,
+        &["out of range 0..10", "take.rlp:4:11\n", "take(x, idx)\n"],
+    );
 }
 
 /// A program's own modules are saved in the run directory (`modules.json`): a resume
