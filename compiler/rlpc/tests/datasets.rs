@@ -299,6 +299,60 @@ fn a_dataset_is_read_only() {
     );
 }
 
+/// `ds <- …` of a whole dataset is the same `read-only` error as a write of one field,
+/// not a complaint from inside `insert` about what a dataset lacks.
+#[test]
+fn a_whole_dataset_is_read_only() {
+    let d = scratch("readonly_whole");
+    let file = d.join("ok.npz");
+    write(&file, cartpole_like(16));
+    let src = reader(&file, ", fields: transitions(env)")
+        .replace("{transitions, draw}", "{transitions, draw, insert}")
+        .replace("  log r", "  ds <- insert(ds, mb)\n  log r");
+    let e = lower(&src).unwrap_err();
+    assert!(e.starts_with("rlp::read-only"), "{e}");
+    assert!(e.contains("reads but does not write"), "{e}");
+    assert!(!e.contains("ptr") && !e.contains("partner"), "{e}");
+}
+
+/// A logged discrete action outside the environment's actions is an error at load,
+/// naming the file, the row and the value.
+#[test]
+fn out_of_range_actions_are_errors_naming_the_file_the_row_and_the_value() {
+    let d = scratch("actions_range");
+    for (name, bad) in [("seven.npz", 7), ("negative.npz", -1)] {
+        let file = d.join(name);
+        let mut a = cartpole_like(5);
+        let mut actions = vec![0i32, 1, 0, bad, 1];
+        a[1].1 = Tensor::I32(
+            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[5]), std::mem::take(&mut actions))
+                .unwrap(),
+        );
+        write(&file, a);
+        let e = lower(&reader(&file, ", fields: transitions(env)")).unwrap_err();
+        assert!(e.starts_with("rlp::dataset"), "{e}");
+        assert!(
+            e.contains(name) && e.contains(&format!("row 3 of array `actions` holds {bad}")),
+            "{e}"
+        );
+        assert!(e.contains("takes values 0 to 1"), "{e}");
+        // Without `fields:` nothing says how many actions there are: it loads.
+        assert!(lower(&reader(&file, "")).is_ok());
+    }
+}
+
+/// `draw` samples with replacement, so it may draw more rows than a dataset holds.
+#[test]
+fn a_draw_may_take_more_rows_than_a_dataset_holds() {
+    let d = scratch("draw_many");
+    let file = d.join("four.npz");
+    write(&file, cartpole_like(4));
+    let src = reader(&file, ", fields: transitions(env)");
+    assert!(src.contains("draw(ds, 8)"));
+    let p = lower(&src).unwrap_or_else(|e| panic!("{e}"));
+    assert!(p.slots.iter().any(|s| s.name == "ds.reward"));
+}
+
 /// Behavioural cloning from the committed expert dataset reaches the expert's return.
 #[test]
 fn behavioural_cloning_learns_cartpole_from_data_alone() {

@@ -639,9 +639,9 @@ fn unknown_name_from_a_stdlib_module_suggests_the_use() {
 #[test]
 fn a_failed_require_shows_the_numbers_compared() {
     let e = check(
-        "use std.replay.{replay, draw}\nb = replay(40, { x: ([2], \"f32\") })\ntrain iterations: 1 {\n  fit    mb = draw(b, 100)\n  log    a = mean(mb.x)\n}\n",
+        "use std.replay.{replay, insert}\nb = replay(40, { x: ([2], \"f32\") })\ntrain iterations: 1 {\n  sample x = zeros([100, 2])\n         b <- insert(b, { x: x })\n  log    a = 1.0\n}\n",
     );
-    assert!(e.contains("`n` is 100, `buf.capacity` is 40"), "{e}");
+    assert!(e.contains("`n` is 100, `cap` is 40"), "{e}");
 }
 
 #[test]
@@ -820,4 +820,230 @@ fn a_second_axis_pick_needs_an_i32_index() {
     insta::assert_snapshot!(check(
         "z = zeros([3, 4, 5])\na = f32([1.0, 0.0, 2.0])\ntrain iterations: 1 { log v = sum(z[:, a]) }\n"
     ));
+}
+
+/// The error of `src` (a program without a `train` block of its own), checked to have
+/// code `code`, to point at line `line` of the user's file and to say each of `says`.
+fn rejected(src: &str, code: &str, line: usize, says: &[&str]) {
+    let e = check(&format!("{src}\ntrain iterations: 1 {{ log a = 1.0 }}\n"));
+    assert!(e.starts_with(&format!("rlp::{code}")), "{e}");
+    assert!(e.contains(&format!("[case.rlp:{line}:")), "{e}");
+    for s in says {
+        assert!(e.contains(s), "expected {s:?} in:\n{e}");
+    }
+}
+
+const TINY_ENV: &str = "fn reset(n: int) { zeros([n, 3]) }\nfn step(s, a) { { state: s, reward: zeros([len(s)]), terminated: zeros([len(s)]) > 1.0 } }\n";
+
+/// `environment(…)` checks its first observation against `envs` and `obs`.
+#[test]
+fn an_environment_whose_observe_disagrees_with_obs_is_rejected_at_the_call() {
+    rejected(
+        &format!(
+            "{TINY_ENV}env = environment(envs: 2, max_steps: 10, obs: 3, actions: 2, reset: reset, step: step, observe: s -> zeros([5, 7]))"
+        ),
+        "shape-mismatch",
+        3,
+        &[
+            "observations of shape [2, 3]",
+            "`observe(reset(envs))` has shape [5, 7]",
+        ],
+    );
+    rejected(
+        &format!(
+            "{TINY_ENV}env = environment(envs: 2, max_steps: 10, obs: 5, actions: 2, reset: reset, step: step, observe: s -> s)"
+        ),
+        "shape-mismatch",
+        3,
+        &["observations of shape [2, 5]", "has shape [2, 3]"],
+    );
+    rejected(
+        &format!(
+            "{TINY_ENV}env = environment(envs: 2, max_steps: 10, obs: 4, actions: 2, reset: reset, step: step)"
+        ),
+        "shape-mismatch",
+        3,
+        &["(there is no `observe`) has shape [2, 3]", "[2, 4]"],
+    );
+}
+
+/// Sizes below 1 are refused at the argument rather than wrapped.
+#[test]
+fn an_environment_with_sizes_below_one_is_rejected() {
+    let env = |args: &str| {
+        format!(
+            "{TINY_ENV}env = environment(envs: 2, reset: reset, step: step, observe: s -> s, {args})"
+        )
+    };
+    rejected(
+        &env("max_steps: 10, obs: 3, actions: -2"),
+        "bad-value",
+        3,
+        &["`actions` (the number of actions) must be at least 1, got -2"],
+    );
+    rejected(
+        &env("max_steps: 0, obs: 3, actions: 2"),
+        "bad-value",
+        3,
+        &["`max_steps` (the episode limit) must be at least 1, got 0"],
+    );
+    rejected(
+        &env("max_steps: 10, obs: -3, actions: 2"),
+        "bad-value",
+        3,
+        &["`obs` (the width of an observation) must be at least 1, got -3"],
+    );
+    rejected(
+        &env("max_steps: 10, obs: 3, act_dim: 0"),
+        "bad-value",
+        3,
+        &["`act_dim` (the width of an action) must be at least 1, got 0"],
+    );
+}
+
+/// A stdlib environment's episode limit below 1 is refused at the user's call; the
+/// chain keeps its documented `max_steps: 0` (2·length) and needs two cells.
+#[test]
+fn stdlib_environments_refuse_meaningless_sizes() {
+    for env in [
+        "cartpole",
+        "acrobot",
+        "pendulum",
+        "mountain_car",
+        "mountain_car_continuous",
+        "point_mass",
+        "gridworld",
+    ] {
+        for bad in ["0", "-1"] {
+            rejected(
+                &format!("use std.env.{env}\nx = 1\nenv = {env}(envs: 2, max_steps: {bad})"),
+                "require",
+                3,
+                &["`max_steps` (the episode limit) must be at least 1"],
+            );
+        }
+    }
+    rejected(
+        "use std.render.{pendulum_pixels}\nenv = pendulum_pixels(max_steps: 0)",
+        "require",
+        2,
+        &["`max_steps` (the episode limit) must be at least 1"],
+    );
+    rejected(
+        "use std.env.chain\nenv = chain(length: 8, max_steps: -1)",
+        "require",
+        2,
+        &["`max_steps` must be at least 1, or 0 for the default 2·length"],
+    );
+    for bad in ["-3", "0", "1"] {
+        rejected(
+            &format!("use std.env.chain\nenv = chain(length: {bad})"),
+            "require",
+            2,
+            &["a chain needs a `length` of at least 2"],
+        );
+    }
+    // Documented meanings still compile.
+    for ok in [
+        "use std.env.chain\nenv = chain(length: 2, max_steps: 0)",
+        "use std.env.cartpole\nenv = cartpole(max_steps: 1)",
+    ] {
+        let src = format!("{ok}\ntrain iterations: 1 {{ log a = 1.0 }}\n");
+        assert!(rlpc::front_end_source("case.rlp", &src, 0).is_ok(), "{ok}");
+    }
+}
+
+#[test]
+fn bandits_need_arms_and_bernoulli_means_in_the_unit_interval() {
+    rejected(
+        "use std.env.bandit.{bernoulli_bandit, gaussian_bandit}\nenv = bernoulli_bandit(arms: [])",
+        "require",
+        2,
+        &["a bandit needs at least one arm"],
+    );
+    rejected(
+        "use std.env.bandit.{bernoulli_bandit, gaussian_bandit}\nenv = bernoulli_bandit(arms: [0.2, 2.0])",
+        "require",
+        2,
+        &["a Bernoulli arm's mean is a probability, in [0, 1]"],
+    );
+    rejected(
+        "use std.env.bandit.{bernoulli_bandit, gaussian_bandit}\nenv = bernoulli_bandit(arms: [-0.1, 0.5])",
+        "require",
+        2,
+        &["in [0, 1]"],
+    );
+    rejected(
+        "use std.env.bandit.{bernoulli_bandit, gaussian_bandit}\nenv = gaussian_bandit(means: [])",
+        "require",
+        2,
+        &["a bandit needs at least one arm"],
+    );
+    rejected(
+        "use std.env.bandit.{bernoulli_bandit, gaussian_bandit}\nenv = bernoulli_bandit(horizon: 0)",
+        "require",
+        2,
+        &["`horizon` (pulls per episode) must be at least 1"],
+    );
+}
+
+#[test]
+fn minibatches_need_a_count_from_one_to_the_number_of_samples() {
+    let b = "b = { obs: zeros([4, 2, 3]), action: zeros([4, 2]) }";
+    rejected(
+        &format!("{b}\nm = minibatches(b, 0)"),
+        "require",
+        2,
+        &[
+            "`minibatches` needs a `count` of at least 1",
+            "`count` is 0",
+        ],
+    );
+    rejected(
+        &format!("{b}\nm = minibatches(b, 9)"),
+        "require",
+        2,
+        &[
+            "no larger than the number of samples",
+            "`count` is 9, `n` is 8",
+        ],
+    );
+}
+
+#[test]
+fn mlp_needs_a_list_of_positive_widths() {
+    rejected(
+        "m = mlp(4, [16, 0], 2)",
+        "require",
+        1,
+        &["every hidden layer of an `mlp` needs a width of at least 1"],
+    );
+    rejected(
+        "m = mlp(4, 64, 2)",
+        "type-mismatch",
+        1,
+        &["should be a list but is an int"],
+    );
+    rejected(
+        "use std.nn.{ensemble_mlp}\nm = ensemble_mlp(3, 4, [0], 2)",
+        "require",
+        2,
+        &["every hidden layer of an `ensemble_mlp` needs a width of at least 1"],
+    );
+}
+
+#[test]
+fn rendering_needs_a_size_of_at_least_one_pixel() {
+    rejected(
+        "use std.render.{render_pendulum}\nx = render_pendulum(zeros([2]), size: 0)",
+        "require",
+        2,
+        &["an image needs a `size` of at least 1 pixel"],
+    );
+    rejected(
+        "use std.render.{pendulum_pixels}\nenv = pendulum_pixels(size: 0)",
+        "require",
+        2,
+        &["an image needs a `size` of at least 1 pixel"],
+    );
 }

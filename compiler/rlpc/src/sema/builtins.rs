@@ -2010,6 +2010,53 @@ pub fn no_return_yet(el: &mut Elab, name: &str, n: usize) -> R<crate::program::S
     Ok(s)
 }
 
+/// Checks that the first observation, `observe(reset(envs))` (the state `s0` itself
+/// without `observe`), is `[envs, obs]` as the environment declares: a policy, a buffer's
+/// `transitions(env)` and a batch's `obs` all take the declared width.
+fn check_observation(
+    el: &mut Elab,
+    observe: Option<&Value>,
+    s0: &TVal,
+    want: [usize; 2],
+    call: Loc,
+) -> R<()> {
+    let o = match observe {
+        Some(f) => {
+            let o = el.call(
+                f.clone(),
+                Args {
+                    pos: vec![(Value::Tensor(s0.clone()), call)],
+                    kw: vec![],
+                    call,
+                },
+                call,
+            )?;
+            el.to_tensor(&o, call, None)?
+        }
+        None => s0.clone(),
+    };
+    if o.ty.shape != want {
+        let from = if observe.is_some() {
+            "`observe(reset(envs))`"
+        } else {
+            "the state `reset(envs)` (there is no `observe`)"
+        };
+        return Err(Diag::new(
+            "shape-mismatch",
+            format!(
+                "this environment declares observations of shape {} (`envs` {}, `obs` {}), but {from} has shape {}",
+                show_shape(&want),
+                want[0],
+                want[1],
+                show_shape(&o.ty.shape)
+            ),
+        )
+        .label(call, "declared here")
+        .help("make `observe` return one row of `obs` numbers per environment, or declare `obs` as that width"));
+    }
+    Ok(())
+}
+
 fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
     let f = "environment";
     let int = |a: &mut Args, n: &str| -> R<(i64, Loc)> {
@@ -2031,25 +2078,49 @@ fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
         )
         .label(le, "here"));
     }
-    let (max_steps, _) = int(&mut a, "max_steps")?;
-    let (obs_dim, _) = int(&mut a, "obs")?;
+    // A size below 1 means nothing (and would wrap as an unsigned count).
+    let at_least_one = |n: &str, v: i64, l: Loc, what: &str| -> R<()> {
+        if v < 1 {
+            return Err(Diag::new(
+                "bad-value",
+                format!("`{n}` ({what}) must be at least 1, got {v}"),
+            )
+            .label(l, "here"));
+        }
+        Ok(())
+    };
+    let (max_steps, lm) = int(&mut a, "max_steps")?;
+    at_least_one("max_steps", max_steps, lm, "the episode limit")?;
+    let (obs_dim, lo) = int(&mut a, "obs")?;
+    at_least_one("obs", obs_dim, lo, "the width of an observation")?;
     // Discrete environments give `actions` (a count); continuous ones `act_dim` with
     // `act_low`/`act_high` bounds. Whatever is given is visible as a field.
-    let extra: Vec<(String, Value)> = ["actions", "act_dim", "act_low", "act_high"]
+    let extra: Vec<(String, Value, Loc)> = ["actions", "act_dim", "act_low", "act_high"]
         .iter()
-        .filter_map(|k| a.take_kw(k).map(|(v, _)| (k.to_string(), v)))
+        .filter_map(|k| a.take_kw(k).map(|(v, l)| (k.to_string(), v, l)))
         .collect();
-    let actions = match extra.iter().find(|(k, _)| k == "actions") {
-        Some((_, Value::Int(n))) => *n,
-        Some((_, v)) => {
-            return Err(Diag::new(
-                "type-mismatch",
-                format!("`actions` must be an int, found {}", v.kind()),
-            )
-            .label(a.call, "here"));
+    let mut actions = 0;
+    for (k, v, l) in &extra {
+        let what = match k.as_str() {
+            "actions" => "the number of actions",
+            "act_dim" => "the width of an action",
+            _ => continue,
+        };
+        match v {
+            Value::Int(n) => at_least_one(k, *n, *l, what)?,
+            v => {
+                return Err(Diag::new(
+                    "type-mismatch",
+                    format!("`{k}` must be an int, found {}", v.kind()),
+                )
+                .label(*l, "here"));
+            }
         }
-        None => 0,
-    };
+        if let ("actions", Value::Int(n)) = (k.as_str(), v) {
+            actions = *n;
+        }
+    }
+    let extra: Vec<(String, Value)> = extra.into_iter().map(|(k, v, _)| (k, v)).collect();
     let (reset, _) = a.need(f, "reset")?;
     let (step, _) = a.need(f, "step")?;
     let observe = a.take_kw("observe").map(|x| x.0);
@@ -2123,6 +2194,13 @@ fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
             ty: el.slots[s.0 as usize].ty.clone(),
         })
     };
+    // The first observation's shape, made in a graph of its own that is then dropped:
+    // no graph of the program changes (nor the random streams they draw from).
+    let s0 = match slot_val(el, state) {
+        Value::Tensor(t) => t,
+        _ => unreachable!("a slot is a tensor"),
+    };
+    el.in_scratch(|el| check_observation(el, observe.as_ref(), &s0, [n, obs_dim as usize], call))?;
     let fields = vec![
         ("envs".to_string(), Value::Int(envs)),
         ("obs".to_string(), Value::Int(obs_dim)),

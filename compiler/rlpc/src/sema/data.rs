@@ -138,9 +138,14 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
     }
 }
 
+/// One field a `fields:` record asks for: its name, row shape and dtype, and for a
+/// discrete action the number of values it takes (`0..n`), when the spec gives one.
+type FieldSpec = (String, Vec<usize>, DType, Option<i64>);
+
 /// The fields a `fields:` record asks for (`(row shape, dtype)` pairs, such as
-/// `transitions(env)`), by name.
-fn fields_spec(spec: &Value, ls: Loc) -> R<Vec<(String, Vec<usize>, DType)>> {
+/// `transitions(env)`, whose `action` of a discrete environment is `([], "i32", n)`),
+/// by name.
+fn fields_spec(spec: &Value, ls: Loc) -> R<Vec<FieldSpec>> {
     let Value::Record(want) = spec else {
         return Err(Diag::new(
             "type-mismatch",
@@ -153,14 +158,14 @@ fn fields_spec(spec: &Value, ls: Loc) -> R<Vec<(String, Vec<usize>, DType)>> {
     };
     want.iter()
         .map(|(name, w)| {
-            let (shape, dtype) = field_spec(w).ok_or_else(|| {
+            let (shape, dtype, values) = field_spec(w).ok_or_else(|| {
                 Diag::new(
                     "type-mismatch",
                     format!("field `{name}` of `fields` is {}, not a (row shape, dtype) pair such as ([4], \"f32\")", w.kind()),
                 )
                 .label(ls, "here")
             })?;
-            Ok((name.clone(), shape, dtype))
+            Ok((name.clone(), shape, dtype, values))
         })
         .collect()
 }
@@ -168,13 +173,13 @@ fn fields_spec(spec: &Value, ls: Loc) -> R<Vec<(String, Vec<usize>, DType)>> {
 /// The fields `want` of `d`, checked against the file (`shown` names it).
 fn select_fields(
     d: &Dataset,
-    want: &[(String, Vec<usize>, DType)],
+    want: &[FieldSpec],
     ls: Loc,
     lp: Loc,
     shown: &str,
 ) -> R<Vec<(String, Tensor)>> {
     let mut out = Vec::with_capacity(want.len());
-    for (name, shape, dtype) in want {
+    for (name, shape, dtype, values) in want {
         let (shape, dtype) = (shape.clone(), *dtype);
         let stored = dataset::file_name(name);
         let Some(t) = d.field(name) else {
@@ -204,15 +209,37 @@ fn select_fields(
             .label(ls, format!("`{name}` asked for here"))
             .help("the data was recorded from a different environment, or the program expects another action space"));
         }
+        if let (Some(n), Tensor::I32(a)) = (values, t) {
+            let per_row = rows.iter().product::<usize>().max(1);
+            if let Some((i, v)) = a
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(0..*n).contains(&(**v as i64)))
+            {
+                return Err(Diag::new(
+                    "dataset",
+                    format!(
+                        "{shown}: row {} of array `{stored}` holds {v}, but the program's `{name}` takes values 0 to {}",
+                        i / per_row,
+                        n - 1
+                    ),
+                )
+                .label(lp, "this file")
+                .label(ls, format!("`{name}` asked for here"))
+                .help("the data was recorded from an environment with other actions, or the file is damaged"));
+            }
+        }
         out.push((name.clone(), t.clone()));
     }
     Ok(out)
 }
 
-fn field_spec(v: &Value) -> Option<(Vec<usize>, DType)> {
+fn field_spec(v: &Value) -> Option<(Vec<usize>, DType, Option<i64>)> {
     let Value::Tuple(xs) = v else { return None };
-    let [shape, Value::Str(dtype)] = &xs[..] else {
-        return None;
+    let (shape, dtype, values) = match &xs[..] {
+        [shape, Value::Str(dtype)] => (shape, dtype, None),
+        [shape, Value::Str(dtype), Value::Int(n)] if *n >= 1 => (shape, dtype, Some(*n)),
+        _ => return None,
     };
     let Value::List(dims) = shape else {
         return None;
@@ -231,7 +258,7 @@ fn field_spec(v: &Value) -> Option<(Vec<usize>, DType)> {
         "bool" => DType::Bool,
         _ => return None,
     };
-    Some((dims, dtype))
+    Some((dims, dtype, values))
 }
 
 /// A read-only slot holding `t` from the start.

@@ -104,6 +104,10 @@ pub fn check_value(
                 Value::Str(_) => Ok(v),
                 _ => Err(mismatch(what, "a string", &v, at, decl)),
             },
+            "list" => match v {
+                Value::List(_) => Ok(v),
+                _ => Err(mismatch(what, "a list", &v, at, decl)),
+            },
             "f32" | "f64" | "i32" => {
                 let d = dtype(&n.name).unwrap();
                 match &v {

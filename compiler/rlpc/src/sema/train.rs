@@ -619,6 +619,7 @@ pub(super) fn train_stmt_in(el: &mut Elab, s: &ast::Stmt, fr: &Rc<Frame>) -> R<(
         StmtKind::Minimize { loss, wrt, with } => minimize(el, loss, wrt, with, fr, loc),
         StmtKind::Update { place, value } => {
             let target = el.expr(place, fr)?;
+            not_a_dataset(el, &target, el.at(fr, place.span))?;
             let v = el.expr(value, fr)?;
             assign(
                 el,
@@ -630,6 +631,7 @@ pub(super) fn train_stmt_in(el: &mut Elab, s: &ast::Stmt, fr: &Rc<Frame>) -> R<(
         }
         StmtKind::AugAssign { place, op, value } => {
             let target = el.expr(place, fr)?;
+            not_a_dataset(el, &target, el.at(fr, place.span))?;
             let v = el.expr(value, fr)?;
             let (lp, lv) = (el.at(fr, place.span), el.at(fr, value.span));
             let new = el.binary(*op, target.clone(), v, lp, lv, loc)?;
@@ -682,6 +684,33 @@ fn warn_shadowed_state(el: &mut Elab, names: &[ast::Ident], fr: &Rc<Frame>) {
             "`{name}` is state; `=` makes a new name for this iteration only — write `{name} <- …` to update it"
         ));
         el.warn(d);
+    }
+}
+
+/// A `<-` whose target holds a dataset's rows is refused before its value is made:
+/// otherwise `ds <- insert(ds, batch)` fails inside `insert` on what a dataset lacks (a
+/// `ptr`), far from the real mistake.
+fn not_a_dataset(el: &Elab, target: &Value, lt: Loc) -> R<()> {
+    if let Value::Tensor(_) = target {
+        return Ok(()); // one field: `write_slot` says it
+    }
+    let data = collect_tensors(el, target)
+        .into_iter()
+        .find_map(|t| match t.src {
+            Src::Slot(s) if el.slots[s.0 as usize].kind == SlotKind::Data => Some(s),
+            _ => None,
+        });
+    match data {
+        None => Ok(()),
+        Some(s) => Err(Diag::new(
+            "read-only",
+            format!(
+                "this holds a dataset's rows (`{}`, …), which a program reads but does not write",
+                el.slots[s.0 as usize].name
+            ),
+        )
+        .label(lt, "written here")
+        .help("copy the rows into state of your own first: `mine = replay(…)` with the same fields, then `mine <- insert(mine, …)`")),
     }
 }
 
