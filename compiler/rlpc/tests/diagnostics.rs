@@ -835,34 +835,40 @@ fn rejected(src: &str, code: &str, line: usize, says: &[&str]) {
 
 const TINY_ENV: &str = "fn reset(n: int) { zeros([n, 3]) }\nfn step(s, a) { { state: s, reward: zeros([len(s)]), terminated: zeros([len(s)]) > 1.0 } }\n";
 
-/// `environment(…)` checks its first observation against `envs` and `obs`.
+/// A rollout checks an environment's observations against its `envs` and `obs`,
+/// at the `environment(…)` call that declares them.
 #[test]
 fn an_environment_whose_observe_disagrees_with_obs_is_rejected_at_the_call() {
-    rejected(
-        &format!(
-            "{TINY_ENV}env = environment(envs: 2, max_steps: 10, obs: 3, actions: 2, reset: reset, step: step, observe: s -> zeros([5, 7]))"
-        ),
-        "shape-mismatch",
-        3,
+    let case = |args: &str, says: &[&str]| {
+        let e = check(&format!(
+            "{TINY_ENV}env = environment(envs: 2, max_steps: 10, actions: 2, reset: reset, step: step, {args})
+\
+             policy = categorical(mlp(env.obs, [4], env.actions))\n\
+             train iterations: 1 {{\n  sample batch = rollout(env, policy, steps: 2)\n  log r = mean(batch.obs)\n}}\n"
+        ));
+        assert!(e.starts_with("rlp::shape-mismatch"), "{e}");
+        assert!(
+            e.contains("[case.rlp:3:") && e.contains("declared here"),
+            "{e}"
+        );
+        assert!(e.contains("in this rollout"), "{e}");
+        for s in says {
+            assert!(e.contains(s), "expected {s:?} in:\n{e}");
+        }
+    };
+    case(
+        "obs: 3, observe: s -> zeros([5, 7])",
         &[
             "observations of shape [2, 3]",
-            "`observe(reset(envs))` has shape [5, 7]",
+            "`observe(state)` has shape [5, 7]",
         ],
     );
-    rejected(
-        &format!(
-            "{TINY_ENV}env = environment(envs: 2, max_steps: 10, obs: 5, actions: 2, reset: reset, step: step, observe: s -> s)"
-        ),
-        "shape-mismatch",
-        3,
+    case(
+        "obs: 5, observe: s -> s",
         &["observations of shape [2, 5]", "has shape [2, 3]"],
     );
-    rejected(
-        &format!(
-            "{TINY_ENV}env = environment(envs: 2, max_steps: 10, obs: 4, actions: 2, reset: reset, step: step)"
-        ),
-        "shape-mismatch",
-        3,
+    case(
+        "obs: 4",
         &["(there is no `observe`) has shape [2, 3]", "[2, 4]"],
     );
 }

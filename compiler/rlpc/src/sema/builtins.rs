@@ -2010,51 +2010,32 @@ pub fn no_return_yet(el: &mut Elab, name: &str, n: usize) -> R<crate::program::S
     Ok(s)
 }
 
-/// Checks that the first observation, `observe(reset(envs))` (the state `s0` itself
-/// without `observe`), is `[envs, obs]` as the environment declares: a policy, a buffer's
+/// An environment's observation of shape `found` where it declares `[envs, obs]`
+/// (`want`): reported at its declaration (`declared`), since a policy, a buffer's
 /// `transitions(env)` and a batch's `obs` all take the declared width.
-fn check_observation(
-    el: &mut Elab,
-    observe: Option<&Value>,
-    s0: &TVal,
+pub fn observation_mismatch(
     want: [usize; 2],
-    call: Loc,
-) -> R<()> {
-    let o = match observe {
-        Some(f) => {
-            let o = el.call(
-                f.clone(),
-                Args {
-                    pos: vec![(Value::Tensor(s0.clone()), call)],
-                    kw: vec![],
-                    call,
-                },
-                call,
-            )?;
-            el.to_tensor(&o, call, None)?
-        }
-        None => s0.clone(),
+    found: &[usize],
+    has_observe: bool,
+    declared: Loc,
+) -> Diag {
+    let from = if has_observe {
+        "`observe(state)`"
+    } else {
+        "the state (there is no `observe`)"
     };
-    if o.ty.shape != want {
-        let from = if observe.is_some() {
-            "`observe(reset(envs))`"
-        } else {
-            "the state `reset(envs)` (there is no `observe`)"
-        };
-        return Err(Diag::new(
-            "shape-mismatch",
-            format!(
-                "this environment declares observations of shape {} (`envs` {}, `obs` {}), but {from} has shape {}",
-                show_shape(&want),
-                want[0],
-                want[1],
-                show_shape(&o.ty.shape)
-            ),
-        )
-        .label(call, "declared here")
-        .help("make `observe` return one row of `obs` numbers per environment, or declare `obs` as that width"));
-    }
-    Ok(())
+    Diag::new(
+        "shape-mismatch",
+        format!(
+            "this environment declares observations of shape {} (`envs` {}, `obs` {}), but {from} has shape {}",
+            show_shape(&want),
+            want[0],
+            want[1],
+            show_shape(found)
+        ),
+    )
+    .label(declared, "declared here")
+    .help("make `observe` return one row of `obs` numbers per environment, or declare `obs` as that width")
 }
 
 fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
@@ -2194,13 +2175,6 @@ fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
             ty: el.slots[s.0 as usize].ty.clone(),
         })
     };
-    // The first observation's shape, made in a graph of its own that is then dropped:
-    // no graph of the program changes (nor the random streams they draw from).
-    let s0 = match slot_val(el, state) {
-        Value::Tensor(t) => t,
-        _ => unreachable!("a slot is a tensor"),
-    };
-    el.in_scratch(|el| check_observation(el, observe.as_ref(), &s0, [n, obs_dim as usize], call))?;
     let fields = vec![
         ("envs".to_string(), Value::Int(envs)),
         ("obs".to_string(), Value::Int(obs_dim)),
@@ -2220,6 +2194,7 @@ fn environment(el: &mut Elab, mut a: Args) -> R<Value> {
         reset,
         step,
         observe,
+        call,
         state,
         ep_len,
         ep_return,

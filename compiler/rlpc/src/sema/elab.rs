@@ -259,19 +259,6 @@ impl<'a> Elab<'a> {
         out
     }
 
-    /// Runs `f` in a graph of its own that is then dropped, to learn what a value would
-    /// be (its type) without adding to any graph of the program or taking random
-    /// streams from it. State read in `f` is read as it stands.
-    pub fn in_scratch<T>(&mut self, f: impl FnOnce(&mut Elab<'a>) -> R<T>) -> R<T> {
-        let saved = std::mem::take(&mut self.ctxs);
-        let marks = (self.next_graph, self.next_stream, self.stream_mark);
-        self.push_ctx(false);
-        let out = f(self);
-        self.ctxs = saved;
-        (self.next_graph, self.next_stream, self.stream_mark) = marks;
-        out
-    }
-
     fn origin(&self) -> Option<Origin> {
         Some(Origin {
             file: self.loc.file.0,

@@ -86,6 +86,15 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
             el.cast(&o, DType::F32)
         };
         let obs = observe(el, &s)?;
+        if obs.ty.shape != [n, envr.obs_dim] {
+            return Err(super::builtins::observation_mismatch(
+                [n, envr.obs_dim],
+                &obs.ty.shape,
+                envr.observe.is_some(),
+                envr.call,
+            )
+            .label(call, "in this rollout"));
+        }
         let (act, logp) = act(
             el,
             &policy,

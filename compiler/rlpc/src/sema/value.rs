@@ -98,6 +98,8 @@ pub struct EnvDef {
     pub reset: Value,
     pub step: Value,
     pub observe: Option<Value>,
+    /// The `environment(…)` call, where errors about what it declares point.
+    pub call: crate::diag::Loc,
     pub state: SlotId,
     pub ep_len: SlotId,
     pub ep_return: SlotId,
