@@ -664,6 +664,15 @@ fn hint_for(src: &str, scan: &Prescan, span: Span, expected: &[String]) -> Optio
             "`<-` is the update statement; to compare with a negative number write `a < -b`".into(),
         );
     }
+    // `x[::2]`, `x[1:5:2]`: a second `:` where the slice must end.
+    let in_slice = src[..pos]
+        .rfind('[')
+        .is_some_and(|open| src[open..pos].contains(':'));
+    if found == ":" && expects("']'") && in_slice {
+        return Some(
+            "a slice is `start:end` (either may be left out); slices with a step (`x[::2]`) are not supported".into(),
+        );
+    }
     // `x = else 1`, `fit fit x = 1`: a keyword was taken for a name just before.
     let before = src[..pos].trim_end_matches([' ', '\t']);
     let word = &before[before

@@ -276,6 +276,22 @@ fn a_line_cannot_begin_with_an_operator() {
     parse_ok("y = (x > 0.0 and\n     x < 1.0)\ny = f(a +\n  b)\n");
 }
 
+/// A slice with a step points at its second `:` and says steps are not supported.
+#[test]
+fn a_slice_step_is_explained() {
+    for src in ["y = x[::2]\n", "y = x[1:5:2]\n"] {
+        let (e, at) = err_at(src);
+        assert_eq!(at, ":", "{src}");
+        assert!(
+            e.hint
+                .as_deref()
+                .unwrap_or_default()
+                .contains("not supported"),
+            "{src}: {e:?}"
+        );
+    }
+}
+
 #[test]
 fn display_includes_the_hint() {
     let e = parse_err("x = (1");
