@@ -32,4 +32,16 @@ for r in $(seq "$rounds"); do
   ret=$(tail -1 "$work/run$r/metrics.csv" | awk -F, '{print $NF}')
   echo "round $r rlpc: train $secs s, $(echo "$steps / $secs" | bc) env steps/s, final return $ret"
   JAX_PLATFORMS=cpu "$python" bench/ppo_jax.py --updates 976 --seed "$r" | sed "s/^/round $r /"
-done
+done | tee "$work/rounds"
+# The goal's FLOP bound: every matrix product of one iteration (the rollout's steps and
+# the 16 minibatch updates; bench/flops.py --iteration) at the best rate numpy or JAX
+# (its loop inside one jitted call) reaches at that very shape, against the time per
+# iteration that 2x JAX's best round allows for everything.
+if floor=$(python3 bench/flops.py "$work/ppo_pjr.rlp" --iteration \
+             --bound "$python" jax-loop numpy 2>/dev/null | tail -1); then
+  us=$(echo "$floor" | sed -E 's/.*: ([0-9.]+) us.*/\1/')
+  jax=$(grep 'jax compile' "$work/rounds" | grep -o 'train [0-9.]* s' | awk '{print $2}' |
+        sort -n | head -1)
+  echo "$us $jax" | awk '{budget = $2 / 976 / 2 * 1e6;
+    printf "products of one iteration at the best per-shape rates: >= %.0f us; 2x JAX (best round %.2f s) allows %.0f us an iteration for everything: %.0f %%, leaving %.0f us for the rest\n", $1, $2, budget, 100 * $1 / budget, budget - $1}'
+fi

@@ -9,7 +9,8 @@
 # Last, the FLOP bound: each step's matrix-product FLOP (bench/flops.py, from `rlpc
 # explain`), the rate JAX's best figure implies, and the rate the products alone would
 # need for 2x that, against the best f32 product rate JAX, numpy (and torch, when
-# $PYTHON has it) reach here.
+# $PYTHON has it) reach here; then the products' least time at the best rate numpy or
+# JAX reaches at each of the step's own shapes, against the step time 2x JAX allows.
 #   PYTHON=/tmp/jaxvenv/bin/python bench/vae.sh [rounds]    (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,12 @@ if [ -n "$rates" ]; then
     jax=$(grep "^jax .* batch $b " "$out/rates" | sed -E 's/.*: ([0-9]+) images.*/\1/' | sort -n | tail -1)
     echo "$b $flop $jax $best" | awk '{f = $2 / $1; g = f * $3 / 1e3;
       printf "batch %d: %.0f kFLOP of products per image; JAX best %d images/s = %.0f GFLOP/s; 2x JAX needs %.0f GFLOP/s = %.0f %% of the best rate\n", $1, f * 1e3, $3, g, 2 * g, 200 * g / $4}'
+    # The same bound shape by shape: each of the step's products at the best rate numpy
+    # or JAX (its loop inside one jitted call, so no dispatch) reaches at that very shape.
+    floor=$(python3 bench/flops.py bench/vae.rlp --set batch_n=$b --bound "$py" jax-loop numpy |
+            tail -1 | sed -E 's/.*: ([0-9.]+) us.*/\1/')
+    echo "$b $floor $jax" | awk '{budget = $1 / (2 * $3) * 1e6;
+      printf "batch %d: the products alone take >= %.0f us a step at the best per-shape rates; 2x JAX allows %.0f us for the whole step (%.0f %%)\n", $1, $2, budget, 100 * $2 / budget}'
   done
 fi
 "$py" -c 'import jax, jaxlib, numpy; print("jax", jax.__version__, "jaxlib", jaxlib.__version__, "numpy", numpy.__version__)' || true

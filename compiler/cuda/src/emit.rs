@@ -208,7 +208,7 @@ impl Emitter {
         let k = k.coalesced();
         let check_base = self.checks.len();
         for c in &k.checks {
-            self.check(format!("{} ({}): {}", c.node, c.op, c.message));
+            self.check(c.describe(None, None));
         }
         let source = KernelWriter::new(&k, check_base).write();
         let types: Vec<(&str, bool)> = k
@@ -738,7 +738,7 @@ impl<'k> KernelWriter<'k> {
             }
             &Op::Carry(c) => format!("carry{c}"),
             Op::Step => "(int)t".into(),
-            &Op::Assert(cond, check) => {
+            &Op::Assert(cond, check, _) => {
                 let _ = writeln!(
                     self.out,
                     "{pad}if (!{}) {{ rlp_fail(status, {}); return; }}",

@@ -10,6 +10,7 @@
 //! for its Box–Muller transform, the one definition every backend shares.
 
 use rlp_runtime::rng;
+use std::cell::Cell;
 
 /// The scalar types a callout's signature uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +19,10 @@ pub enum Arg {
     F32,
     /// A 64-bit float.
     F64,
+    /// A 32-bit integer.
+    I32,
+    /// A 64-bit integer.
+    I64,
 }
 
 /// One function the JIT can call: its symbol, signature and address.
@@ -56,6 +61,44 @@ math! {
 
 extern "C" fn box_muller(u1: f64, u2: f64) -> f64 {
     rng::box_muller(u1, u2)
+}
+
+/// What a kernel's failed check saw: the offending value (an index, where the check has
+/// one) and the scan step it failed at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The value the check refused; `None` where the check tests a condition only.
+    pub value: Option<i64>,
+    /// The step of the scan the kernel was running; `None` outside scans.
+    pub step: Option<i64>,
+}
+
+/// In a fault's `value` or `step`: nothing known.
+pub const UNKNOWN: i64 = i64::MIN;
+
+thread_local! {
+    /// The last fault a kernel recorded on this thread. A kernel records it just before
+    /// returning its failed check's code, and the executor takes it on the same thread
+    /// right after the call, so concurrent kernels never see each other's.
+    static FAULT: Cell<Option<Fault>> = const { Cell::new(None) };
+}
+
+/// Records a failed check's details and passes its return code through (a failing
+/// kernel's cold path calls it, then returns the code).
+extern "C" fn record_fault(code: i32, value: i64, step: i64) -> i32 {
+    let known = |x: i64| (x != UNKNOWN).then_some(x);
+    FAULT.with(|f| {
+        f.set(Some(Fault {
+            value: known(value),
+            step: known(step),
+        }))
+    });
+    code
+}
+
+/// The details the last failed kernel on this thread recorded, if any (and forgets them).
+pub fn take_fault() -> Option<Fault> {
+    FAULT.with(Cell::take)
 }
 
 const UNARY_F32: &[Arg] = &[Arg::F32];
@@ -100,6 +143,12 @@ pub fn table() -> Vec<Callout> {
             BINARY_F64,
             Arg::F64,
             box_muller as *const u8,
+        ),
+        c(
+            "rlp_record_fault",
+            &[Arg::I32, Arg::I64, Arg::I64],
+            Arg::I32,
+            record_fault as *const u8,
         ),
     ]
 }

@@ -220,6 +220,8 @@ fn arg_type(a: Arg) -> Type {
     match a {
         Arg::F32 => types::F32,
         Arg::F64 => types::F64,
+        Arg::I32 => types::I32,
+        Arg::I64 => types::I64,
     }
 }
 
@@ -386,7 +388,9 @@ struct Emitter<'a, 'f> {
     /// In a step-major scan, the current unit's flat index: carries then live in their
     /// final-store buffers at this index rather than in variables.
     carry_unit: Option<Value>,
-    /// Blocks returning a failed check's code, emitted at the end.
+    /// Blocks returning a failed check's code, emitted at the end; each takes the value
+    /// the check refused and the scan step (or [`callouts::UNKNOWN`]), which it records
+    /// for the error message.
     fails: HashMap<usize, Block>,
     /// Philox blocks computed in the current emission scope (cleared with `vals`).
     blocks: HashMap<random::BlockKey, [Value; 4]>,
@@ -483,7 +487,12 @@ impl<'a, 'f> Emitter<'a, 'f> {
         for (check, block) in fails {
             self.b.switch_to_block(block);
             self.b.set_cold_block(block);
+            let (value, step) = match self.b.block_params(block) {
+                &[value, step] => (value, step),
+                _ => unreachable!("fail blocks take a value and a step"),
+            };
             let code = self.b.ins().iconst(types::I32, check as i64 + 1);
+            let code = self.call("rlp_record_fault", &[code, value, step]);
             self.b.ins().return_(&[code]);
         }
     }
@@ -1142,13 +1151,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
                 .b
                 .ins()
                 .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, x, d.bound as i64);
-            let ok = self.b.create_block();
-            let fail = *self
-                .fails
-                .entry(d.check)
-                .or_insert_with(|| self.b.create_block());
-            self.b.ins().brif(bad, fail, &[], ok, &[]);
-            self.b.switch_to_block(ok);
+            self.fail_unless(bad, false, d.check, Some(x));
             let term = self.b.ins().imul_imm_s(x, d.stride);
             v = self.b.ins().iadd(v, term);
         }
@@ -1331,19 +1334,43 @@ impl<'a, 'f> Emitter<'a, 'f> {
                 let t = self.step.expect("step outside a scan step");
                 self.b.ins().ireduce(types::I32, t)
             }
-            Op::Assert(cond, check) => {
+            Op::Assert(cond, check, value) => {
                 let c = self.val(cond);
-                let ok = self.b.create_block();
-                let fail = *self
-                    .fails
-                    .entry(check)
-                    .or_insert_with(|| self.b.create_block());
-                self.b.ins().brif(c, ok, &[], fail, &[]);
-                self.b.switch_to_block(ok);
+                let value = value.map(|x| {
+                    let x = self.val(x);
+                    self.b.ins().sextend(types::I64, x)
+                });
+                self.fail_unless(c, true, check, value);
                 c
             }
         };
         self.vals[id.index()] = Some(v);
+    }
+
+    /// Branches to `check`'s fail block when `cond` is not `ok_when` (passing the refused
+    /// `value`, an i64, and the scan step), and continues in a fresh block otherwise.
+    fn fail_unless(&mut self, cond: Value, ok_when: bool, check: usize, value: Option<Value>) {
+        let fail = match self.fails.get(&check) {
+            Some(&b) => b,
+            None => {
+                let b = self.b.create_block();
+                self.b.append_block_param(b, types::I64);
+                self.b.append_block_param(b, types::I64);
+                self.fails.insert(check, b);
+                b
+            }
+        };
+        let unknown = |e: &mut Self| e.b.ins().iconst(types::I64, callouts::UNKNOWN);
+        let value = value.unwrap_or_else(|| unknown(self));
+        let step = self.step.unwrap_or_else(|| unknown(self));
+        let args = [value.into(), step.into()];
+        let ok = self.b.create_block();
+        if ok_when {
+            self.b.ins().brif(cond, ok, &[], fail, &args);
+        } else {
+            self.b.ins().brif(cond, fail, &args, ok, &[]);
+        }
+        self.b.switch_to_block(ok);
     }
 
     fn call(&mut self, name: &'static str, args: &[Value]) -> Value {

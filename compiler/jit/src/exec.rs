@@ -13,6 +13,7 @@
 
 use crate::JitError;
 use crate::buffer::{Storage, tensor_ptr};
+use crate::callouts::{self, Fault};
 use crate::codegen::{self, Code, KernelFn, NON_FINITE_STORED};
 use crate::fuse::step_buffers;
 use crate::kernel::{BufId, BufferKind, HostScan, Kernel, PostOp, Schedule, Step, for_each_kernel};
@@ -578,7 +579,9 @@ unsafe impl Sync for Args<'_> {}
 
 /// Calls a kernel over `0..units`, split across threads when the work is large
 /// enough, each chunk followed by the kernel's native root op on the chunk's units.
-/// Returns the kernel status (0, or a failed check's id + 1).
+/// Returns the kernel status (0, or a failed check's id + 1); a failure's details go to
+/// `fault`.
+#[allow(clippy::too_many_arguments)]
 fn call_kernel(
     threads: &Threads,
     f: KernelFn,
@@ -587,6 +590,7 @@ fn call_kernel(
     work: usize,
     align: usize,
     post: Option<PostOp>,
+    fault: &FirstFault,
 ) -> i32 {
     if units == 0 {
         return 0;
@@ -600,28 +604,52 @@ fn call_kernel(
         // SAFETY: `args` holds every parameter's buffer, sized as the kernel expects;
         // concurrent calls cover disjoint unit ranges (a map kernel's units are the
         // elements it stores, which its root op then rewrites).
-        unsafe {
-            let status = f(args.0.as_ptr(), start as i64, end as i64);
-            if let (0, Some(p)) = (status & !NON_FINITE_STORED, post) {
-                p.apply(args.0, start, end);
-            }
-            status
+        let status = unsafe { f(args.0.as_ptr(), start as i64, end as i64) };
+        match (status & !NON_FINITE_STORED, post) {
+            // SAFETY: as for the call, on the units it has just written.
+            (0, Some(p)) => unsafe { p.apply(args.0, start, end) },
+            (0, None) => {}
+            _ => fault.note(start),
         }
+        status
     })
 }
 
 /// A kernel's status as a result: 0 is success, else the failed check (id + 1) as an
-/// error naming its node and op.
-fn kernel_status(k: &Kernel, status: i32) -> Result<(), RunError> {
+/// error naming its node and op, with the value and scan step the kernel recorded.
+fn kernel_status(k: &Kernel, status: i32, fault: &FirstFault) -> Result<(), RunError> {
     match status {
         0 => Ok(()),
         status => {
             let check = &k.checks[status as usize - 1];
-            Err(
-                RunError::new(format!("{} ({}): {}", check.node, check.op, check.message))
-                    .with_origin(check.origin.map(Into::into)),
-            )
+            let f = fault.take();
+            let (value, step) = (f.and_then(|f| f.value), f.and_then(|f| f.step));
+            Err(RunError::new(check.describe(value, step))
+                .with_origin(check.origin.map(Into::into)))
         }
+    }
+}
+
+/// The details recorded by the failing chunk of a split kernel call that comes first in
+/// unit order — the chunk whose status the split returns.
+#[derive(Default)]
+struct FirstFault(Mutex<Option<(usize, Fault)>>);
+
+impl FirstFault {
+    /// After a chunk starting at unit `start` returned a failed check: keeps the fault
+    /// its kernel recorded on this thread if no earlier chunk's is kept.
+    fn note(&self, start: usize) {
+        if let Some(f) = callouts::take_fault() {
+            let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if kept.is_none_or(|(s, _)| start < s) {
+                *kept = Some((start, f));
+            }
+        }
+    }
+
+    fn take(&self) -> Option<Fault> {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.take().map(|(_, f)| f)
     }
 }
 
@@ -635,6 +663,7 @@ fn matmul_with_epilogue(
     f: KernelFn,
     args: &[*mut u8],
     post: Option<PostOp>,
+    fault: &FirstFault,
 ) -> i32 {
     let blocks = m.blocks(threads.count());
     let work =
@@ -658,6 +687,7 @@ fn matmul_with_epilogue(
                 status
             };
             if status != 0 {
+                fault.note(e0);
                 return status;
             }
         }
@@ -849,21 +879,33 @@ impl<'p, 's> Frame<'p, 's> {
                 let mut args = std::mem::take(&mut self.args);
                 args.clear();
                 args.extend(params.iter().map(|b| self.ptrs[b.index()]));
-                let status = call_kernel(self.threads, *f, &args, *units, *work, *align, *post);
+                let fault = FirstFault::default();
+                let status = call_kernel(
+                    self.threads,
+                    *f,
+                    &args,
+                    *units,
+                    *work,
+                    *align,
+                    *post,
+                    &fault,
+                );
                 self.args = args;
                 if status & NON_FINITE_STORED != 0 {
                     self.flagged.push(s);
                 }
-                kernel_status(k, status & !NON_FINITE_STORED)
+                kernel_status(k, status & !NON_FINITE_STORED, &fault)
             }
             (Step::MatMul(m), StepCode::MatMul(Some((f, params, post)))) => {
                 let args: Vec<*mut u8> = params.iter().map(|b| self.ptrs[b.index()]).collect();
-                let status = matmul_with_epilogue(self.threads, m, &self.ptrs, *f, &args, *post);
+                let fault = FirstFault::default();
+                let status =
+                    matmul_with_epilogue(self.threads, m, &self.ptrs, *f, &args, *post, &fault);
                 let k = m
                     .epilogue
                     .as_ref()
                     .expect("an epilogue step has its kernel");
-                kernel_status(k, status)
+                kernel_status(k, status, &fault)
             }
             // SAFETY: every buffer a step touches is allocated with its declared size.
             (Step::MatMul(m), _) => {
@@ -942,7 +984,11 @@ impl<'p, 's> Frame<'p, 's> {
             );
             inputs.push(step_index.as_ptr().cast());
             frame.bind(&inputs);
-            result = frame.run();
+            // A failure names the step, as the interpreter's does.
+            result = frame.run().map_err(|e| RunError {
+                message: format!("at step {t}: {}", e.message),
+                ..e
+            });
             if result.is_err() {
                 break;
             }

@@ -476,6 +476,20 @@ pub struct Check {
     pub origin: Option<rlp_ir::Origin>,
 }
 
+impl Check {
+    /// The error message for a failure that saw `value` at scan step `step` (each where
+    /// the kernel knew it), worded as the interpreter words it: `at step 4: %6
+    /// (dyn_index): index 5 is out of range 0..5`.
+    pub fn describe(&self, value: Option<i64>, step: Option<i64>) -> String {
+        let what = match (value, self.message.strip_prefix("index ")) {
+            (Some(v), Some(rest)) => format!("index {v} is {rest}"),
+            _ => self.message.clone(),
+        };
+        let at = step.map(|t| format!("at step {t}: ")).unwrap_or_default();
+        format!("{at}{} ({}): {what}", self.node, self.op)
+    }
+}
+
 impl Kernel {
     /// Fills in where each runtime check's node is written, from `graph`, the graph
     /// every one of its checks' nodes belongs to (not a scan body's nodes).
@@ -545,8 +559,9 @@ pub enum Op {
     Carry(usize),
     /// The scan step index `t` as `i32` (scan kernels only).
     Step,
-    /// Fails the kernel with `check` unless the bool value is true; yields it.
-    Assert(ValId, usize),
+    /// Fails the kernel with `check` unless the bool value is true; yields it. The third
+    /// operand, where there is one, is the value the failure reports (an index).
+    Assert(ValId, usize, Option<ValId>),
 }
 
 impl Kernel {

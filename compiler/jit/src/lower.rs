@@ -121,7 +121,7 @@ impl KernelBuilder {
             Op::Carry(_) | Op::Step => true,
             Op::Const(_) => false,
             Op::Load { index, .. } | Op::Coord(index) => idx(index),
-            Op::Unary(_, a) | Op::Cast(a) | Op::Assert(a, _) => v(a),
+            Op::Unary(_, a) | Op::Cast(a) | Op::Assert(a, _, _) => v(a),
             Op::Binary(_, a, b) => v(a) || v(b),
             Op::Select(c, a, b) => v(c) || v(a) || v(b),
             Op::Random {
@@ -212,7 +212,7 @@ impl KernelBuilder {
                 let below = self.push(Op::Binary(BinaryOp::Lt, d.value, bound), DType::Bool);
                 ok = self.push(Op::Binary(BinaryOp::And, ok, below), DType::Bool);
             }
-            self.push(Op::Assert(ok, d.check), DType::Bool);
+            self.push(Op::Assert(ok, d.check, Some(d.value)), DType::Bool);
         }
     }
 
@@ -384,7 +384,7 @@ impl KernelBuilder {
             let zero = self.push(Op::Const(0.0), DType::I32);
             let nonzero = self.push(Op::Binary(BinaryOp::Ne, operands[1], zero), DType::Bool);
             let check = self.check(op_name(op), id, "integer division by zero".into());
-            self.push(Op::Assert(nonzero, check), DType::Bool);
+            self.push(Op::Assert(nonzero, check, None), DType::Bool);
         }
         if let Some(v) = self.fold(node, operands) {
             return Some(v);

@@ -862,7 +862,11 @@ fn an_index_out_of_range_seen_only_by_a_gradient_is_an_error() {
         "w   = param([1, 3], init: \"zeros\")\nidx = i32([5])\nopt = sgd(lr: 1.0)\ntrain iterations: 1 {\n  improve minimize -mean(log_softmax(w)[idx]) with opt\n  log w0 = w[0, 0]\n}\n",
     )
     .unwrap();
-    fails_on_both_backends(&root, &file, &["out of range 0..3", "g.rlp:5:11"]);
+    fails_on_both_backends(
+        &root,
+        &file,
+        &["index 5", "out of range 0..3", "g.rlp:5:11"],
+    );
 }
 
 /// An off-by-one index inside a library function's `scan` is an error on both
@@ -888,8 +892,34 @@ fn an_index_out_of_range_in_a_scan_body_is_located_on_both_backends() {
             format!("use \"./lib/offby1.rlp\".{{prev_sum}}\nx = ones([5, 2])\ntrain iterations: 1 {{\n  {body}\n  log a = mean(y)\n}}\n"),
         )
         .unwrap();
-        fails_on_both_backends(&root, &file, &["out of range 0..5", "offby1.rlp:2:49"]);
+        fails_on_both_backends(
+            &root,
+            &file,
+            &[
+                "at step 4: ",
+                "index 5 is out of range 0..5",
+                "offby1.rlp:2:49",
+            ],
+        );
     }
+}
+
+/// A scan whose body holds a matrix product runs as a host loop over the body's own
+/// kernels; an index out of range there names the step and the index on both backends.
+#[test]
+fn an_index_out_of_range_in_a_host_loop_scan_names_its_step() {
+    let root = scratch("host-scan-range");
+    let file = root.join("h.rlp");
+    std::fs::write(
+        &file,
+        "w = ones([2, 2])\nx = ones([5, 2])\ntrain iterations: 1 {\n  fit y = scan t in 5 (h = zeros([1, 2])) { h = tanh(h @ w) + x[t + 1] }\n  log a = mean(y)\n}\n",
+    )
+    .unwrap();
+    fails_on_both_backends(
+        &root,
+        &file,
+        &["at step 4: ", "index 5 is out of range 0..5", "h.rlp:4:63"],
+    );
 }
 
 /// A row index out of range in a `put` into state names the stage's and the `put`'s

@@ -87,7 +87,7 @@ fn a_tabular_model_of_a_step_that_leaves_the_table_is_an_error() {
     let c = run::compile(p, Backend::Jit).unwrap();
     let e = Trainer::new(&c).err().expect("an index error");
     assert!(
-        e.contains("stage `init` failed") && e.contains("index out of range 0..5"),
+        e.contains("stage `init` failed") && e.contains("index 5 is out of range 0..5"),
         "{e}"
     );
     // In range (clipped at the last state) the rows sum to one.

@@ -46,7 +46,8 @@ pub fn operands(k: &Kernel, v: ValId) -> Vec<ValId> {
     match &k.insts[v.index()].op {
         Op::Load { index, .. } | Op::Coord(index) => index_terms(index),
         Op::Const(_) | Op::Carry(_) | Op::Step => vec![],
-        Op::Unary(_, a) | Op::Cast(a) | Op::Assert(a, _) => vec![*a],
+        Op::Unary(_, a) | Op::Cast(a) | Op::Assert(a, _, None) => vec![*a],
+        Op::Assert(a, _, Some(x)) => vec![*a, *x],
         Op::Binary(_, a, b) => vec![*a, *b],
         Op::Select(c, a, b) => vec![*c, *a, *b],
         Op::Random {
