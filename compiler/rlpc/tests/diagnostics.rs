@@ -710,6 +710,19 @@ fn argmax_over_an_empty_axis_is_a_shape_error() {
     ));
 }
 
+/// A top-level value or function named `iteration` would be read by closures defined at
+/// top level while the `train` block reads the loop counter: refused.
+#[test]
+fn a_top_level_binding_named_iteration_is_refused() {
+    insta::assert_snapshot!(
+        [
+            check("iteration = 5\nf = () -> iteration\ntrain iterations: 3 {\n  log a = iteration, b = f()\n}\n"),
+            check("fn iteration() { 3 }\ntrain iterations: 3 {\n  log a = iteration\n}\n"),
+        ]
+        .join("\n")
+    );
+}
+
 #[test]
 fn a_negative_every_after_is_an_error() {
     insta::assert_snapshot!(check(

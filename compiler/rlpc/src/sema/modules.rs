@@ -290,6 +290,15 @@ impl Modules {
         let mut fns = HashMap::new();
         for item in &parsed.items {
             if let Item::Fn(f) = item {
+                if f.name.name == "iteration" {
+                    // Closures would call it where the `train` block reads the counter.
+                    return Err(Diag::new(
+                        "reserved-name",
+                        "`iteration` is the training loop's counter",
+                    )
+                    .label(Loc::new(file, f.name.span), "a function of the counter's name")
+                    .help("`iteration` is visible everywhere; pick another name for the function"));
+                }
                 if fns.contains_key(&f.name.name) {
                     return Err(Diag::new(
                         "duplicate",
