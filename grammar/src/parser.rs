@@ -332,7 +332,10 @@ fn deeper(out: &mut Prescan, depth: usize, at: Span) -> Result<(), ParseError> {
         return Err(unterminated_string(start, end));
     }
     Err(ParseError::new(
-        format!("brackets and `if`s are nested too deeply (more than {MAX_BRACKET_DEPTH} levels)"),
+        format!(
+            "brackets and `if`s are nested too deeply (more than {MAX_BRACKET_DEPTH} levels, \
+             an enclosing block's or function body's `{{` included)"
+        ),
         at,
     )
     .with_hint("split the expression into named intermediate values"))
@@ -874,7 +877,10 @@ fn internal(span: Span, what: &str) -> ParseError {
 
 fn too_deep(span: Span) -> ParseError {
     ParseError::new(
-        format!("this expression is nested too deeply (more than {MAX_EXPR_DEPTH} levels)"),
+        format!(
+            "this expression is nested too deeply (more than {MAX_EXPR_DEPTH} levels, \
+             its innermost value included)"
+        ),
         span,
     )
     .with_hint("split it into several named intermediate values")

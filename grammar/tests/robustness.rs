@@ -154,6 +154,20 @@ fn failed_nested_ifs_are_not_parsed_again() {
 
 #[test]
 fn nesting_up_to_the_limit_parses() {
+    // An expression's levels count its innermost value: 255 `+`s or `-`s are 256 levels.
+    let e = MAX_EXPR_DEPTH as usize;
+    for (ok, src) in [
+        (true, format!("x = a{}", " + a".repeat(e - 1))),
+        (false, format!("x = a{}", " + a".repeat(e))),
+        (true, format!("x = {}a", "-".repeat(e - 1))),
+        (false, format!("x = {}a", "-".repeat(e))),
+    ] {
+        let r = parse_small_stack(src.clone());
+        assert_eq!(r.is_ok(), ok, "{:?}", r.err());
+        if let Err(err) = r {
+            assert!(err.message.contains("innermost value included"), "{err:?}");
+        }
+    }
     let n = MAX_BRACKET_DEPTH;
     for (open, close) in [("(", ")"), ("[", "]"), ("f(", ")"), ("{", "}")] {
         let src = format!("x = {}1{}", open.repeat(n), close.repeat(n));

@@ -296,8 +296,13 @@ impl Modules {
                         "reserved-name",
                         "`iteration` is the training loop's counter",
                     )
-                    .label(Loc::new(file, f.name.span), "a function of the counter's name")
-                    .help("`iteration` is visible everywhere; pick another name for the function"));
+                    .label(
+                        Loc::new(file, f.name.span),
+                        "a function of the counter's name",
+                    )
+                    .help(
+                        "`iteration` is visible everywhere; pick another name for the function",
+                    ));
                 }
                 if fns.contains_key(&f.name.name) {
                     return Err(Diag::new(
