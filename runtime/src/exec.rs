@@ -24,6 +24,17 @@ pub struct SourceSpan {
     pub file: u32,
     pub start: u32,
     pub end: u32,
+    /// The program's call that led into another file's function holding the span.
+    pub called_from: Option<Site>,
+}
+
+/// A byte range of one of the driver's source files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Site {
+    /// Index into the driver's source table.
+    pub file: u32,
+    pub start: u32,
+    pub end: u32,
 }
 
 impl RunError {

@@ -28,5 +28,5 @@ pub mod rng;
 pub mod tensor;
 pub mod wide;
 
-pub use exec::{Executable, RunError, SourceSpan};
+pub use exec::{Executable, RunError, Site, SourceSpan};
 pub use tensor::{DType, Tensor};

@@ -110,7 +110,13 @@ pub struct Origin {
     pub file: u32,
     pub start: u32,
     pub end: u32,
+    /// For a node written in another file than the program's call that led to it (the
+    /// body of a stdlib or library function): that outermost call, so an error can show
+    /// the user's own line as well as the library's.
+    pub called_from: Option<Site>,
 }
+
+pub use rlp_runtime::Site;
 
 impl From<Origin> for rlp_runtime::SourceSpan {
     fn from(o: Origin) -> Self {
@@ -118,6 +124,7 @@ impl From<Origin> for rlp_runtime::SourceSpan {
             file: o.file,
             start: o.start,
             end: o.end,
+            called_from: o.called_from,
         }
     }
 }

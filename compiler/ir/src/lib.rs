@@ -24,7 +24,7 @@ mod print;
 pub mod verify;
 
 pub use graph::{
-    BinaryOp, Distribution, Graph, Node, NodeId, Op, Origin, ReduceOp, Scan, TensorType, Type,
-    UnaryOp,
+    BinaryOp, Distribution, Graph, Node, NodeId, Op, Origin, ReduceOp, Scan, Site, TensorType,
+    Type, UnaryOp,
 };
 pub use rlp_runtime::{DType, Tensor};

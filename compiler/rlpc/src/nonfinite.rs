@@ -171,6 +171,9 @@ impl Culprit {
             }
             _ => s.push_str(" (no source location)\n"),
         }
+        if let (Some(site), Some(m)) = (self.origin.and_then(|o| o.called_from), sources) {
+            s.push_str(&called_from(m, site));
+        }
         for (step, origin) in self.loops.iter().rev() {
             s.push_str(&format!("  in step {step} of the loop"));
             match (origin.map(to_loc), sources) {
@@ -207,6 +210,23 @@ pub(crate) fn to_loc(o: Origin) -> Loc {
             start: o.start,
             end: o.end,
         },
+    )
+}
+
+/// `  called from file:line:col` and the user's call underlined: where a program's call
+/// led into the library function an error is located in.
+pub(crate) fn called_from(m: &SourceMap, site: rlp_ir::Site) -> String {
+    let loc = Loc::new(
+        FileId(site.file),
+        Span {
+            start: site.start,
+            end: site.end,
+        },
+    );
+    format!(
+        "  called from {}\n{}",
+        m.describe(loc),
+        source_excerpt(m, loc)
     )
 }
 

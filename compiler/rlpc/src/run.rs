@@ -1212,9 +1212,13 @@ pub(crate) fn run_error(e: &rlp_runtime::RunError, sources: Option<&SourceMap>) 
             file: o.file,
             start: o.start,
             end: o.end,
+            called_from: o.called_from,
         });
         msg.push_str(&format!("\n  at {}\n", m.describe(loc)));
         msg.push_str(&crate::nonfinite::source_excerpt(m, loc));
+        if let Some(site) = o.called_from {
+            msg.push_str(&crate::nonfinite::called_from(m, site));
+        }
     }
     if e.message.starts_with("out of memory") {
         msg.push_str(&format!(

@@ -320,6 +320,30 @@ fn a_nan_metric_from_the_batch_stops_the_run() {
     assert!(err.contains("`log`"), "the culprit is named: {err}");
 }
 
+/// A NaN made inside a stdlib function is shown at the stdlib's line and at the user's
+/// call that led there (`nanmean` of an all-NaN row divides 0 by 0).
+#[test]
+fn a_nan_made_inside_a_stdlib_function_shows_the_users_call() {
+    let root = scratch("nan_stdlib_call");
+    let file = root.join("nan.rlp");
+    std::fs::write(
+        &file,
+        "use std.env.cartpole\nenv    = cartpole(envs: 2)\npolicy = categorical(mlp(env.obs, [4], env.actions))\n\
+         train iterations: 2 {\n  sample batch = rollout(env, policy, steps: 4)\n  log    r = nanmean(log(-batch.reward))\n}\n",
+    )
+    .unwrap();
+    let r = run(&["run", s(&file), "--out", s(&root.join("out")), "--quiet"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.contains("made by `div` at <stdlib>/core.rlp:"), "{err}");
+    assert!(
+        err.contains("  called from ")
+            && err.contains("nan.rlp:6:14\n")
+            && err.contains("nanmean(log(-batch.reward))"),
+        "{err}"
+    );
+}
+
 /// A program stepping `envs` random walks from 0 whose reward is `sqrt` of the position
 /// (NaN once a walk goes below 0, on line 4), acting with `policy`, logging `metric`.
 fn sqrt_walk(envs: usize, policy: &str, metric: &str) -> String {
@@ -899,6 +923,8 @@ fn an_index_out_of_range_in_a_scan_body_is_located_on_both_backends() {
                 "at step 4: ",
                 "index 5 is out of range 0..5",
                 "offby1.rlp:2:49",
+                "called from ",
+                "y = prev_sum(",
             ],
         );
     }

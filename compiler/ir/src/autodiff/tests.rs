@@ -945,6 +945,7 @@ fn gradient_nodes_inherit_the_source_span() {
         file: 1,
         start: 4,
         end: 9,
+        called_from: None,
     };
     g.nodes[e.index()].origin = Some(span);
     let loss = g.reduce(ReduceOp::Sum, e, vec![0]).unwrap();

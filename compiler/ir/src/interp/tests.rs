@@ -780,6 +780,7 @@ fn errors_carry_the_source_span() {
         file: 2,
         start: 10,
         end: 15,
+        called_from: None,
     });
     let e = run(&g, &[t(DType::I32, &[1], &[0.0])]).unwrap_err();
     assert_eq!(
@@ -790,6 +791,7 @@ fn errors_carry_the_source_span() {
         file: 2,
         start: 10,
         end: 15,
+        called_from: None,
     };
     assert_eq!(e.origin, Some(span));
 }

@@ -260,10 +260,18 @@ impl<'a> Elab<'a> {
     }
 
     fn origin(&self) -> Option<Origin> {
+        let called_from = (self.call_sites.first())
+            .filter(|site| site.file != self.loc.file)
+            .map(|site| rlp_ir::Site {
+                file: site.file.0,
+                start: site.span.start,
+                end: site.span.end,
+            });
         Some(Origin {
             file: self.loc.file.0,
             start: self.loc.span.start,
             end: self.loc.span.end,
+            called_from,
         })
     }
 

@@ -657,6 +657,7 @@ fn differentiate(
         file: at.file.0,
         start: at.span.start,
         end: at.span.end,
+        called_from: None,
     });
     for n in &mut el.ctxs[top].graph.nodes[before..] {
         n.origin = origin;
