@@ -253,6 +253,18 @@ fn step_cannot_return_a_field_the_rollout_makes() {
     )));
 }
 
+/// A field the batch cannot stack (a string, a function) is an error at the field, not
+/// a field silently missing from the batch; inside a record, its path is named.
+#[test]
+fn step_field_that_cannot_be_stacked_is_named() {
+    insta::assert_snapshot!(check(&env_with_step(
+        "  { state: x, reward: x[:, 0], terminated: x[:, 0] > 1.0, extra: \"hi\" }"
+    )));
+    insta::assert_snapshot!(check(&env_with_step(
+        "  { state: x, reward: x[:, 0], terminated: x[:, 0] > 1.0, info: { k: x[:, 0], f: y -> y } }"
+    )));
+}
+
 #[test]
 fn compile_time_division_by_zero() {
     insta::assert_snapshot!(check("x = 7 % 0\ntrain iterations: 1 { log a = 1.0 }\n"));

@@ -406,6 +406,30 @@ fn constructors_roll_out_with_a_random_policy() {
     }
 }
 
+/// A record `step` returns beside its required fields is stacked into the batch as a
+/// record of `[T, N]` stacks, nested records too, on both backends.
+#[test]
+fn a_record_step_returns_is_stacked_into_the_batch_as_a_record() {
+    let src = "fn reset(n: int) { zeros([n, 1]) }\n\
+               fn step(s, a) {\n\
+               { state: s + 1.0, reward: f32(a), terminated: f32(a) > 5.0,\n\
+               info: { k: f32(a) + 1.0, inner: { z: s[:, 0] } } }\n\
+               }\n\
+               env = environment(envs: 3, max_steps: 4, obs: 1, actions: 2, reset: reset, step: step)\n\
+               policy = obs -> { sample: () -> i32(zeros([3])) + 1 }\n\
+               train iterations: 2 {\n\
+               sample batch = rollout(env, policy, steps: 2)\n\
+               log k = mean(batch.info.k), z = mean(batch.info.inner.z),\n\
+               t = f32(batch.info.k.shape[0]), n = f32(batch.info.inner.z.shape[1])\n\
+               }\n";
+    for backend in [Backend::Jit, Backend::Interp] {
+        let rows = common::source_metrics(src, 7, 2, backend);
+        // Action 1 every step: k = 2; the state counts steps (0, 1, then 2, 3).
+        assert_eq!(rows[0], [2.0, 0.5, 2.0, 3.0], "{backend:?}");
+        assert_eq!(rows[1], [2.0, 2.5, 2.0, 3.0], "{backend:?}");
+    }
+}
+
 fn example_metrics(name: &str, iters: u64) -> (Vec<String>, Vec<Vec<f64>>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples")

@@ -855,7 +855,7 @@ fn scan_inputs(scan: &rlp_ir::Scan, outs: &[usize], grad_paths: bool) -> Vec<usi
 // ----- values -------------------------------------------------------------------------------
 
 /// The tensors of a value, in a fixed order (records, lists and tuples walked in order).
-fn tensors(v: &Value) -> Vec<TVal> {
+pub(super) fn tensors(v: &Value) -> Vec<TVal> {
     fn go(v: &Value, out: &mut Vec<TVal>) {
         match v {
             Value::Tensor(t) => out.push(t.clone()),
@@ -870,7 +870,7 @@ fn tensors(v: &Value) -> Vec<TVal> {
 }
 
 /// `v` with its tensors replaced, in [`tensors`] order, by `new`.
-fn rebuild(v: &Value, new: &mut impl Iterator<Item = Value>) -> Value {
+pub(super) fn rebuild(v: &Value, new: &mut impl Iterator<Item = Value>) -> Value {
     match v {
         Value::Tensor(_) => new.next().expect("one value per tensor"),
         Value::List(xs) => Value::List(xs.iter().map(|x| rebuild(x, new)).collect()),

@@ -59,7 +59,9 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
         .map(|s| s.to_string())
         .collect();
     let n = env.envs;
-    let mut fields: Vec<String> = vec![];
+    // The batch's fields in the order of the scan's outputs, each with its shape: one
+    // tensor, or a record (tuple) of them that takes as many outputs as it has tensors.
+    let mut layout: Vec<(String, Value)> = vec![];
     let envr = env.clone();
     let mut body = |el: &mut Elab, c: Vec<TVal>, _t: TVal| -> R<(Vec<TVal>, Vec<TVal>)> {
         let (s, ep_len, ep_ret, last_ret, last_len) = (
@@ -231,7 +233,7 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
             next_obs,
             el.to_tensor(&ep_return_out, call, None)?,
         ];
-        fields = [
+        let mut names = vec![
             "obs",
             "action",
             "reward",
@@ -240,29 +242,39 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
             "done",
             "next_obs",
             "episode_return",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        ];
         if let Some(lp) = logp {
             ys.push(el.to_tensor(&lp, call, None)?);
-            fields.push("log_prob".into());
+            names.push("log_prob");
         }
+        layout = names
+            .iter()
+            .zip(&ys)
+            .map(|(name, t)| (name.to_string(), Value::Tensor(t.clone())))
+            .collect();
         // Anything else the environment's `step` reports (a bandit's `regret`, a goal
-        // task's `success`) is stacked into the batch under its own name.
+        // task's `success`, a record of diagnostics) is stacked into the batch under its
+        // own name; a record's tensors are stacked one by one and the record rebuilt.
         if let Value::Record(extra) = &out {
             for (name, v) in extra.iter() {
-                if !["state", "reward", "terminated", "truncated"].contains(&name.as_str())
-                    && !fields.contains(name)
-                    && let Ok(t) = el.to_tensor(v, call, None)
-                {
-                    ys.push(t);
-                    fields.push(name.clone());
+                if ["state", "reward", "terminated", "truncated"].contains(&name.as_str()) {
+                    continue;
                 }
+                let stacked = match stackable(el, v, call)? {
+                    Ok(x) => x,
+                    Err((path, found)) => {
+                        return Err(unstackable(el, &envr, name, &path, &found, call));
+                    }
+                };
+                ys.extend(super::loops::tensors(&stacked));
+                layout.push((name.clone(), stacked));
             }
         }
+        layout.push((
+            "not_terminated".into(),
+            Value::Tensor(not_term_mask.clone()),
+        ));
         ys.push(not_term_mask);
-        fields.push("not_terminated".into());
         Ok((carries, ys))
     };
     let (finals, ys) = el.scan(t_len as usize, false, &names, inits, &mut body)?;
@@ -281,11 +293,84 @@ pub fn rollout(el: &mut Elab, mut a: Args) -> R<Value> {
     if !evaluation {
         el.env_steps += t_len as u64 * n as u64;
     }
-    let rec: Vec<(String, Value)> = fields
-        .into_iter()
-        .zip(ys.into_iter().map(Value::Tensor))
+    let mut stacked = ys.into_iter().map(Value::Tensor);
+    let rec: Vec<(String, Value)> = layout
+        .iter()
+        .map(|(name, shape)| (name.clone(), super::loops::rebuild(shape, &mut stacked)))
         .collect();
     Ok(Value::record(rec))
+}
+
+/// An extra field of `step`'s record as the batch stacks it: a tensor, or a record or
+/// tuple of them (numbers and bools become tensors; so does a list of numbers, a tensor
+/// literal). `Err((path, found))` names the part that cannot be stacked — a string, a
+/// function, a list of tensors — and what it is.
+fn stackable(el: &mut Elab, v: &Value, call: Loc) -> R<Result<Value, (String, String)>> {
+    let leaf = |el: &mut Elab, v: &Value| el.to_tensor(v, call, None).map(Value::Tensor);
+    Ok(Ok(match v {
+        Value::Tensor(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) => leaf(el, v)?,
+        Value::List(xs)
+            if xs.iter().all(|x| {
+                matches!(
+                    x,
+                    Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::List(_)
+                )
+            }) =>
+        {
+            match leaf(el, v) {
+                Ok(t) => t,
+                Err(_) => return Ok(Err((String::new(), v.kind()))),
+            }
+        }
+        Value::Record(fs) => {
+            let mut out = Vec::with_capacity(fs.len());
+            for (name, x) in fs.iter() {
+                match stackable(el, x, call)? {
+                    Ok(x) => out.push((name.clone(), x)),
+                    Err((path, found)) => return Ok(Err((format!(".{name}{path}"), found))),
+                }
+            }
+            Value::record(out)
+        }
+        Value::Tuple(xs) => {
+            let mut out = Vec::with_capacity(xs.len());
+            for (i, x) in xs.iter().enumerate() {
+                match stackable(el, x, call)? {
+                    Ok(x) => out.push(x),
+                    Err((path, found)) => return Ok(Err((format!(".{i}{path}"), found))),
+                }
+            }
+            Value::Tuple(out.into())
+        }
+        Value::Fn(_) | Value::Closure(_) | Value::Builtin(_) => {
+            return Ok(Err((String::new(), "a function".into())));
+        }
+        other => return Ok(Err((String::new(), other.kind()))),
+    }))
+}
+
+/// A `step` field the batch cannot hold (a string, a function, a list of tensors): an
+/// error at the field, rather than a field that silently is not there.
+fn unstackable(
+    el: &Elab,
+    env: &super::value::EnvDef,
+    name: &str,
+    path: &str,
+    found: &str,
+    call: Loc,
+) -> Diag {
+    let mut d = Diag::new(
+        "type-mismatch",
+        format!(
+            "an environment's `step` returns `{name}{path}`, {found}, which cannot be stacked into the batch: a batch field holds tensors"
+        ),
+    );
+    if let Some(at) = returned_field(el, &env.step, name) {
+        d = d.label(at, format!("`{name}` is returned here"));
+    }
+    d.label(env.call, "the environment's `step`")
+        .label(call, "in this rollout")
+        .help("return numbers, bools or tensors (or records of them) from `step`, or leave the field out")
 }
 
 /// The batch fields a rollout makes itself; an environment's `step` cannot report them.
