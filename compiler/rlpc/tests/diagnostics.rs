@@ -1041,6 +1041,28 @@ fn minibatches_need_a_count_from_one_to_the_number_of_samples() {
     );
 }
 
+/// A stdlib parameter that takes a function (`act:` of `mlp`, the `net` of a policy)
+/// rejects anything else at the call, not where the function is first called (the
+/// rollout).
+#[test]
+fn a_function_parameter_rejects_a_number_at_the_call() {
+    insta::assert_snapshot!(check(
+        "use std.env.cartpole\nenv    = cartpole(envs: 2)\npolicy = categorical(mlp(env.obs, [4], env.actions, act: 3))\ntrain iterations: 2 {\n  sample batch = rollout(env, policy, steps: 4)\n}\n"
+    ));
+    rejected(
+        "use std.nn.{ensemble_mlp}\nm = ensemble_mlp(3, 4, [8], 2, act: \"relu\")",
+        "type-mismatch",
+        2,
+        &["argument `act` should be a function but is a string"],
+    );
+    rejected(
+        "p = categorical(4)",
+        "type-mismatch",
+        1,
+        &["argument `net` should be a function but is an int"],
+    );
+}
+
 #[test]
 fn mlp_needs_a_list_of_positive_widths() {
     rejected(

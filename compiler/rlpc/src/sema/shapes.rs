@@ -108,6 +108,10 @@ pub fn check_value(
                 Value::List(_) => Ok(v),
                 _ => Err(mismatch(what, "a list", &v, at, decl)),
             },
+            "function" => match v {
+                _ if v.is_callable() => Ok(v),
+                _ => Err(mismatch(what, "a function", &v, at, decl)),
+            },
             "f32" | "f64" | "i32" => {
                 let d = dtype(&n.name).unwrap();
                 match &v {
