@@ -257,3 +257,34 @@ fn a_file_importing_itself_by_another_spelling_is_one_module() {
     std::fs::write(d.join("main.rlp"), program("f")).unwrap();
     assert!(rlpc::front_end(&d.join("main.rlp"), 0).is_ok());
 }
+
+/// `use "./"` names the program's own directory, which is not a module: the message says
+/// so whether the program is run from its directory (where the path folds to `.`) or
+/// from the one above.
+#[test]
+fn a_use_of_the_programs_own_directory_says_it_is_a_directory() {
+    let d = dir("own-dir").join("u");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("m.rlp"),
+        "use \"./\".{g}\ntrain iterations: 1 { log a = 1.0 }\n",
+    )
+    .unwrap();
+    for (cwd, file, shown) in [
+        (d.clone(), "m.rlp", "`.`"),
+        (d.join(".."), "u/m.rlp", "`u`"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rlpc"))
+            .args(["check", file])
+            .current_dir(&cwd)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains(&format!("{shown} is a directory, not a .rlp file")),
+            "from {}:\n{err}",
+            cwd.display()
+        );
+    }
+}

@@ -372,6 +372,13 @@ impl Modules {
                 // `sub/../a.rlp`) is one module, and a file that imports itself finds
                 // itself rather than loading again under a longer name.
                 let full = fold_dots(&base.join(path));
+                // `use "./"` from a program in the working directory folds to nothing;
+                // it names the directory `.` (which the file system reads as such).
+                let full = if full.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    full
+                };
                 let key = full.display().to_string();
                 let id = match self.by_key.get(&key) {
                     Some(&id) => id,
