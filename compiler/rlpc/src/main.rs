@@ -983,6 +983,15 @@ fn plot(
     mut opts: rlpc::plot::OverlayOptions,
     dashed: &[String],
 ) -> Result<(), String> {
+    // Checked first: writing would fail only at the final rename, with the OS's
+    // "Not a directory", which names the wrong problem.
+    if out.is_dir() || out.as_os_str().to_string_lossy().ends_with('/') {
+        return Err(format!(
+            "`--out {}` is a directory: give the path of the PNG file to write, e.g. `--out {}`",
+            out.display(),
+            out.join("plot.png").display()
+        ));
+    }
     let mut curves = vec![];
     let mut metrics: Vec<String> = vec![];
     for spec in specs {

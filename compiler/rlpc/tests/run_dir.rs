@@ -1451,3 +1451,36 @@ fn a_file_in_the_way_of_the_checkpoints_stops_the_run_before_training() {
         "{err}"
     );
 }
+
+/// `rlpc plot --out DIR` is refused before anything is written, saying that `--out` is a
+/// directory and a file path is needed — not the OS's "Not a directory" from the rename
+/// that would have put the finished PNG in place.
+#[test]
+fn plot_out_that_is_a_directory_is_refused() {
+    let root = scratch("plot_out_dir");
+    std::fs::write(
+        root.join("metrics.csv"),
+        "iteration,env_steps,wall_s,r\n0,10,0.1,1.0\n1,20,0.2,2.0\n",
+    )
+    .unwrap();
+    let out_dir = root.join("plots");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let curve = format!("{}:r", s(&root));
+    for out in [s(&out_dir).to_string(), format!("{}/", s(&out_dir))] {
+        let r = run(&["plot", "--out", &out, &curve]);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success(), "{err}");
+        assert!(
+            err.contains("is a directory") && err.contains("plot.png"),
+            "{err}"
+        );
+        assert!(!err.contains("Not a directory"), "{err}");
+        assert_eq!(
+            std::fs::read_dir(&out_dir).unwrap().count(),
+            0,
+            "nothing written"
+        );
+    }
+    ok(&["plot", "--out", s(&out_dir.join("r.png")), &curve]);
+    assert!(out_dir.join("r.png").exists());
+}
