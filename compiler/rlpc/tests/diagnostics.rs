@@ -656,6 +656,28 @@ fn a_failed_require_shows_the_numbers_compared() {
     assert!(e.contains("`n` is 100, `cap` is 40"), "{e}");
 }
 
+/// A discount outside [0, 1] is an error at the user's call, not a run that diverges.
+#[test]
+fn a_discount_above_one_is_rejected_at_the_call() {
+    insta::assert_snapshot!(check(&format!(
+        "use std.estimators.{{reward_to_go}}\n{}",
+        program(
+            "  sample batch = rollout(env, policy, steps: 4)\n  fit q = reward_to_go(batch.reward, batch.done, gamma: 5.0)"
+        )
+    )));
+}
+
+/// A learning rate of 0 or below would stand still or climb the loss.
+#[test]
+fn a_negative_learning_rate_is_rejected_at_the_call() {
+    insta::assert_snapshot!(check(&format!(
+        "use std.losses.{{policy_gradient}}\n{}",
+        program(
+            "  sample batch = rollout(env, policy, steps: 4)\n  improve minimize policy_gradient(policy, batch, batch.reward) with adam(lr: -1e-2)"
+        )
+    )));
+}
+
 #[test]
 fn one_name_imported_from_two_modules() {
     insta::assert_snapshot!(check(
