@@ -99,10 +99,10 @@ pub struct Elab<'a> {
     /// The names of the functions those calls run, for warnings: `` `clip` ``, or for a
     /// function-valued field, its name (`` `log_prob` ``); and whether it is a built-in.
     call_names: Vec<(String, bool)>,
-    /// The last comparison of two numbers known at compile time, with the values of its
-    /// sides (`` `n` is 10000, `buf.capacity` is 4000 ``): a failed `require` on it
-    /// shows them.
-    last_compare: Option<(Loc, String)>,
+    /// The latest comparisons of two numbers known at compile time (a few), each with the
+    /// values of its sides (`` `n` is 10000, `buf.capacity` is 4000 ``): a failed
+    /// `require` shows those written inside its condition (both of a range check's).
+    last_compare: Vec<(Loc, String)>,
     /// Warnings so far, each once (a body traced twice warns once).
     pub warnings: Vec<Diag>,
     /// The data files read so far (`dataset`, `pretrained`), as resolved.
@@ -160,7 +160,7 @@ impl<'a> Elab<'a> {
             depth: 0,
             call_sites: vec![],
             call_names: vec![],
-            last_compare: None,
+            last_compare: vec![],
             warnings: vec![],
             files_read: vec![],
             expr_depth: 0,
@@ -1528,7 +1528,10 @@ impl<'a> Elab<'a> {
                     .flatten()
                     .collect();
                 if !sides.is_empty() {
-                    self.last_compare = Some((loc, sides.join(", ")));
+                    if self.last_compare.len() >= 8 {
+                        self.last_compare.remove(0);
+                    }
+                    self.last_compare.push((loc, sides.join(", ")));
                 }
             }
             return Ok(v);
@@ -1873,6 +1876,8 @@ pub fn require(el: &mut Elab, mut a: Args) -> R<Value> {
             .help("tensor values are known only when the graph runs; compare ints, shapes or other compile-time values"));
         }
     };
+    // The comparisons made while evaluating this condition (and any before it).
+    let compares = std::mem::take(&mut el.last_compare);
     if ok {
         return Ok(Value::Unit);
     }
@@ -1881,10 +1886,16 @@ pub fn require(el: &mut Elab, mut a: Args) -> R<Value> {
     let here = el.call_sites.last().copied().unwrap_or(lc);
     let caller = el.call_sites.iter().rev().nth(1).copied();
     let mut d = Diag::new("require", msg.to_string());
-    if let Some((at, sides)) = el.last_compare.take()
-        && at == lc
-    {
-        d = d.help(format!("here {sides}"));
+    let mut sides: Vec<String> = vec![];
+    for (at, s) in compares {
+        let inside =
+            at.file == lc.file && at.span.start >= lc.span.start && at.span.end <= lc.span.end;
+        if inside && !sides.contains(&s) {
+            sides.push(s);
+        }
+    }
+    if !sides.is_empty() {
+        d = d.help(format!("here {}", sides.join(", ")));
     }
     Err(match caller {
         Some(c) => d.label(c, "this call").label(here, "required here"),
