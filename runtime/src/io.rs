@@ -140,11 +140,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
 /// The temporary file is fsynced before the rename, so after a power loss `path` holds old
 /// or new contents, not zeros. The directory is then fsynced too, on a best-effort basis:
 /// that only decides whether the rename itself survives a power loss, and some file
-/// systems do not support it. A new file gets default permissions, not the old file's.
+/// systems do not support it. A file that existed keeps its permissions; a new file gets
+/// the default ones. A symbolic link is written through: the file it points to is
+/// replaced and the link stays.
 pub fn write_atomic_with<F>(path: &Path, write: F) -> Result<(), IoError>
 where
     F: FnOnce(&mut File) -> io::Result<()>,
 {
+    let resolved = through_links(path);
+    let path = resolved.as_path();
     let Some(name) = path.file_name() else {
         return Err(IoError::invalid(path, "the path does not name a file"));
     };
@@ -156,6 +160,10 @@ where
         create_temp(dir, name).map_err(|e| IoError::io(path, "create a temporary file for", e))?;
     let temp = TempGuard(Some(temp));
     write(&mut file).map_err(|e| IoError::io(path, "write", e))?;
+    if let Ok(old) = fs::metadata(path) {
+        file.set_permissions(old.permissions())
+            .map_err(|e| IoError::io(path, "keep the permissions of", e))?;
+    }
     file.sync_all()
         .map_err(|e| IoError::io(path, "flush to disk", e))?;
     drop(file);
@@ -167,6 +175,29 @@ where
         let _ = dir.sync_all();
     }
     Ok(())
+}
+
+/// The file `path` names once symbolic links are followed (a link's target relative to
+/// the link's directory), so that replacing it keeps the links; `path` itself when it is
+/// not a link or cannot be read as one.
+fn through_links(path: &Path) -> std::path::PathBuf {
+    let mut p = path.to_path_buf();
+    // A bound on the chain, as the OS has (a loop of links ends here too).
+    for _ in 0..40 {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => match fs::read_link(&p) {
+                Ok(target) => {
+                    p = match p.parent() {
+                        Some(dir) if target.is_relative() => dir.join(target),
+                        _ => target,
+                    }
+                }
+                Err(_) => return p,
+            },
+            _ => return p,
+        }
+    }
+    p
 }
 
 /// The suffix of every temporary file [`write_atomic_with`] creates; its name is

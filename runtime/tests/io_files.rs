@@ -540,6 +540,31 @@ fn write_atomic_replaces_the_whole_file() {
     assert_eq!(dir.list(), ["f.txt"]);
 }
 
+/// Replacing a file keeps its permissions, and replacing a symbolic link writes the file
+/// it points to (through a chain of links too) and leaves the links as they were.
+#[cfg(unix)]
+#[test]
+fn write_atomic_keeps_permissions_and_writes_through_links() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let dir = TempDir::new("atomic-links");
+    let path = dir.join("real.rlp");
+    write_atomic(&path, b"x=1\n").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    write_atomic(&path, b"x = 1\n").unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+
+    symlink("real.rlp", dir.join("link.rlp")).unwrap();
+    symlink(dir.join("link.rlp"), dir.join("link2.rlp")).unwrap();
+    write_atomic(&dir.join("link2.rlp"), b"y = 2\n").unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"y = 2\n");
+    for link in ["link.rlp", "link2.rlp"] {
+        let meta = fs::symlink_metadata(dir.join(link)).unwrap();
+        assert!(meta.file_type().is_symlink(), "{link} is still a link");
+    }
+    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(dir.list(), ["link.rlp", "link2.rlp", "real.rlp"]);
+}
+
 #[test]
 fn write_atomic_to_a_relative_path() {
     // A bare file name has no parent; the temporary file goes in the current directory.
