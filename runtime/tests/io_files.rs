@@ -551,7 +551,10 @@ fn write_atomic_keeps_permissions_and_writes_through_links() {
     write_atomic(&path, b"x=1\n").unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
     write_atomic(&path, b"x = 1\n").unwrap();
-    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     symlink("real.rlp", dir.join("link.rlp")).unwrap();
     symlink(dir.join("link.rlp"), dir.join("link2.rlp")).unwrap();
@@ -561,7 +564,10 @@ fn write_atomic_keeps_permissions_and_writes_through_links() {
         let meta = fs::symlink_metadata(dir.join(link)).unwrap();
         assert!(meta.file_type().is_symlink(), "{link} is still a link");
     }
-    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert_eq!(dir.list(), ["link.rlp", "link2.rlp", "real.rlp"]);
 }
 

@@ -524,6 +524,34 @@ fn set_names_are_checked_before_their_values() {
     }
 }
 
+/// `--set n=3 --set n=5` is an error naming both (the first value once won silently),
+/// and `--set n=n` says a value is not a name of the program's.
+#[test]
+fn a_name_set_twice_or_set_to_a_name_is_refused() {
+    let src = "n = 2\ntrain iterations: 1 { log a = f32(n) }\n";
+    let with = |settings: &[(&str, &str)]| {
+        let settings: Vec<(String, String)> = (settings.iter())
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        match rlpc::front_end_source_with("case.rlp", src, 0, &settings, Default::default()) {
+            Ok(_) => panic!("expected an error"),
+            Err((d, s)) => render_plain(&d, &s),
+        }
+    };
+    let e = with(&[("n", "3"), ("n", "5")]);
+    assert!(
+        e.contains("rlp::duplicate") && e.contains("`--set n=…` is given twice"),
+        "{e}"
+    );
+    assert!(e.contains("first here") && e.contains("again here"), "{e}");
+    let e = with(&[("n", "n")]);
+    assert!(
+        e.contains("`--set n=n`: a `--set` value is") && e.contains("a name, not a value"),
+        "{e}"
+    );
+    assert!(!e.contains("`fn` body"), "{e}");
+}
+
 /// `<-` onto a value an earlier stage computed is an error, as it is within one stage:
 /// the value lives for one iteration, so the update would be lost.
 #[test]

@@ -27,6 +27,18 @@ pub(super) fn override_values(
             return Err(Diag::new("parse", "`--set` takes NAME=VALUE")
                 .label(Loc::new(file, ast::Span::new(0, 0)), "here"));
         };
+        if let Some((_, _, first)) = out
+            .iter()
+            .find(|o: &&(String, Value, Loc)| o.0 == names[0].name)
+        {
+            let name = &names[0].name;
+            return Err(
+                Diag::new("duplicate", format!("`--set {name}=…` is given twice"))
+                    .label(Loc::new(file, *span), "again here")
+                    .label(*first, "first here")
+                    .help("give each name one value"),
+            );
+        }
         let v = el
             .expr(value, &frame)
             .map_err(|d| unquoted_string(d, &names[0].name, value, main))?;
@@ -49,6 +61,24 @@ fn unquoted_string(d: Diag, name: &str, value: &ast::Expr, main: &ast::Module) -
     let ast::ExprKind::Name(word) = &value.kind else {
         return d;
     };
+    if d.code == "unknown-name" && main.bindings().any(|n| n.name == word.name) {
+        let word = &word.name;
+        return Diag {
+            message: format!(
+                "`--set {name}={word}`: a `--set` value is a number, a bool, a string or a \
+                 list, not the name of one of the program's bindings"
+            ),
+            help: Some(format!("write the value itself: `--set {name}=…`")),
+            labels: (d.labels.iter())
+                .filter(|l| l.loc.span == value.span)
+                .map(|l| crate::diag::Label {
+                    loc: l.loc,
+                    text: "a name, not a value".into(),
+                })
+                .collect(),
+            ..d
+        };
+    }
     let binds_string = main.items.iter().any(|item| {
         matches!(item, Item::Stmt(ast::Stmt {
             kind: StmtKind::Let { names, value, .. }, ..
