@@ -256,6 +256,7 @@ pub fn evaluate(dir: &Path, opts: &EvalOptions) -> Result<EvalReport, String> {
     play(
         &run.source,
         &run.base,
+        &dir.join(rundir::PROGRAM),
         &run.modules,
         run.seed,
         &run.overrides,
@@ -275,6 +276,7 @@ pub fn collect(dir: &Path, opts: &EvalOptions) -> Result<(EvalReport, Dataset), 
     let (report, data) = play(
         &run.source,
         &run.base,
+        &dir.join(rundir::PROGRAM),
         &run.modules,
         run.seed,
         &run.overrides,
@@ -365,6 +367,7 @@ pub fn evaluate_program(
     play(
         source,
         file,
+        file,
         &HashMap::new(),
         seed,
         overrides,
@@ -378,11 +381,13 @@ pub fn evaluate_program(
 }
 
 /// Runs the evaluation; with `record`, also keeps every transition of the episodes
-/// reported, as a dataset.
+/// reported, as a dataset. `source` is compiled as `file` (relative imports resolve from
+/// it); errors in the text name `shown` (a run directory's saved `program.rlp`).
 #[allow(clippy::too_many_arguments)]
 fn play(
     source: &str,
     file: &Path,
+    shown: &Path,
     modules: &HashMap<PathBuf, String>,
     seed: u64,
     overrides: &[(String, String)],
@@ -399,7 +404,7 @@ fn play(
         text,
         constructor,
         generated,
-    } = eval_source(source, file, opts)?;
+    } = eval_source(source, shown, opts)?;
     // The batch is read from the trainer's slots, not by a stage: keep it.
     let keep = crate::sema::Options {
         keep_unread: true,
@@ -419,11 +424,14 @@ fn play(
                 match diags.iter().find(|d| in_generated(d)) {
                     // The quoted lines would be code the user never wrote.
                     Some(d) => format!(
-                        "`{}` cannot act in `{}`: {} (`rlpc eval` calls the --policy \
+                        "`{}` cannot act in `{}`: {} (`rlpc {}` calls the --policy \
                          binding on a batch of observations and acts on the `.mode` of the \
                          distribution it returns, or its `.sample` with --stochastic; the \
                          --env binding must be an environment)",
-                        opts.policy, opts.env, d.message
+                        opts.policy,
+                        opts.env,
+                        d.message,
+                        if record { "collect" } else { "eval" }
                     ),
                     None => format!(
                         "the evaluation program does not compile:\n{}",

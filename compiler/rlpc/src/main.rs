@@ -913,9 +913,10 @@ fn collect(
         (None, false) => "mode".to_string(),
     };
     println!(
-        "{}: {} episodes ({how}), {} transitions; return {:.2} ± {:.2} (min {:.2}, max {:.2})",
+        "{}: {} episode{} ({how}), {} transitions; return {:.2} ± {:.2} (min {:.2}, max {:.2})",
         out.display(),
         report.returns.len(),
+        if report.returns.len() == 1 { "" } else { "s" },
         data.rows,
         report.mean(),
         report.std(),
@@ -938,9 +939,10 @@ fn eval(
         "deterministic (mode) actions".to_string()
     };
     println!(
-        "evaluated {} with {mode}: {} episodes of `{}` in `{}` ({} environments, {} rollout{} of {} steps)",
+        "evaluated {} with {mode}: {} episode{} of `{}` in `{}` ({} environments, {} rollout{} of {} steps)",
         dir.display(),
         r.returns.len(),
+        if r.returns.len() == 1 { "" } else { "s" },
         opts.policy,
         opts.env,
         r.envs,

@@ -81,6 +81,53 @@ fn eval_prints_mean_return() {
     assert!(stdout(&o).contains("4 episodes"), "{}", stdout(&o));
 }
 
+/// A run directory whose saved `program.rlp` is damaged: `eval` and `collect` name that
+/// file (not the program the run was trained from, which is fine), and `collect`'s
+/// errors speak of `rlpc collect`; one episode is "1 episode".
+#[test]
+fn eval_and_collect_name_the_saved_program_and_themselves() {
+    let (_, run) = trained();
+    let o = rlpc(&["eval", run.to_str().unwrap(), "--episodes", "1"]);
+    assert!(stdout(&o).contains(": 1 episode of "), "{}", stdout(&o));
+    let data = scratch("collect-name").join("d.npz");
+    let o = rlpc(&[
+        "collect",
+        run.to_str().unwrap(),
+        "--episodes",
+        "1",
+        "--policy",
+        "opt",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("(`rlpc collect` calls the --policy"),
+        "{}",
+        stderr(&o)
+    );
+
+    let damaged = scratch("damaged").join("run");
+    std::fs::create_dir_all(&damaged).unwrap();
+    for entry in std::fs::read_dir(run).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), damaged.join(entry.file_name())).unwrap();
+        }
+    }
+    std::fs::write(damaged.join("program.rlp"), "x = (\n").unwrap();
+    for cmd in ["eval", "collect"] {
+        let mut args = vec![cmd, damaged.to_str().unwrap(), "--episodes", "1"];
+        if cmd == "collect" {
+            args.extend(["--out", data.to_str().unwrap()]);
+        }
+        let o = rlpc(&args);
+        assert!(!o.status.success());
+        let want = format!("`{}` does not parse", damaged.join("program.rlp").display());
+        assert!(stderr(&o).contains(&want), "{cmd}: {}", stderr(&o));
+    }
+}
+
 #[test]
 fn eval_is_deterministic_and_stochastic_differs() {
     let (_, run) = trained();

@@ -911,6 +911,8 @@ fn check_override_names(el: &Elab, overrides: ModId, main: &ast::Module) -> Resu
         .label(Loc::new(set.file, *span), "set here");
         if let Some(s) = crate::diag::did_you_mean(name, names.iter().map(|s| s.as_str())) {
             d = d.help(format!("did you mean `{s}`?"));
+        } else if names.is_empty() {
+            d = d.help("the program binds no top-level names for `--set` to change");
         } else {
             d = d.help(format!("top-level bindings: {}", names.join(", ")));
         }
