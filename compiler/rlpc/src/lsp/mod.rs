@@ -72,7 +72,8 @@ pub fn run() -> i32 {
 
 /// Reads framed messages (`Content-Length: N\r\n\r\n` and N bytes of JSON) into `tx`. A
 /// malformed message is reported on stderr and skipped; the end of input or an `exit`
-/// ends it.
+/// ends it. After a message whose `Content-Length` was wrong, reading finds its footing
+/// again at the next `Content-Length` header, even one glued to the end of a body.
 pub fn read_messages(mut input: impl BufRead, tx: mpsc::Sender<Message>) {
     loop {
         let body = match read_frame(&mut input) {
@@ -102,6 +103,7 @@ pub fn read_messages(mut input: impl BufRead, tx: mpsc::Sender<Message>) {
 fn read_frame(input: &mut impl BufRead) -> std::io::Result<Option<Vec<u8>>> {
     let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
     let mut length: Option<usize> = None;
+    let mut headers = false;
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -123,17 +125,22 @@ fn read_frame(input: &mut impl BufRead) -> std::io::Result<Option<Vec<u8>>> {
             if line.ends_with(b"\n") && length.is_some() {
                 break;
             }
+            if headers {
+                return Err(bad("skipped a message with no Content-Length header".into()));
+            }
             // A blank line before any header: skip it.
             continue;
         }
-        if let Some((name, value)) = text.split_once(':')
-            && name.trim().eq_ignore_ascii_case("content-length")
-        {
+        headers = true;
+        // The header's name may follow the rest of a body whose declared length was too
+        // short: the last occurrence on the line counts (ASCII lowercasing keeps offsets).
+        const NAME: &str = "content-length:";
+        if let Some(at) = text.to_ascii_lowercase().rfind(NAME) {
+            let value = text[at + NAME.len()..].trim();
             length = Some(
                 value
-                    .trim()
                     .parse()
-                    .map_err(|_| bad(format!("bad Content-Length `{}`", value.trim())))?,
+                    .map_err(|_| bad(format!("bad Content-Length `{value}`")))?,
             );
         }
     }
@@ -820,6 +827,45 @@ Content-Length: 99999999999999\r\n\r\n";
         let got: Vec<Message> = rx.try_iter().collect();
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(matches!(&got[0], Message::Request(r) if r.method == "x"));
+    }
+
+    /// A declared length too short (the rest of the body runs into the next header) or
+    /// too long (the body eats the start of the next header) loses that message and at
+    /// most the next, and a header block without a length is skipped: the messages after
+    /// them are read.
+    #[test]
+    fn reading_recovers_after_a_wrong_content_length() {
+        let msg = |id: u32| {
+            let body =
+                format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"x\",\"params\":null}}");
+            format!("Content-Length: {}\r\n\r\n{body}", body.len())
+        };
+        let ids = |input: String| {
+            let (tx, rx) = mpsc::channel();
+            read_messages(input.as_bytes(), tx);
+            rx.try_iter()
+                .map(|m| match m {
+                    Message::Request(r) => r.id.to_string(),
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        let short = format!(
+            "Content-Length: 2\r\n\r\nnull{}{}{}",
+            msg(1),
+            msg(2),
+            msg(3)
+        );
+        assert_eq!(ids(short), ["1", "2", "3"]);
+        let long = format!(
+            "Content-Length: 10\r\n\r\nnull{}{}{}",
+            msg(1),
+            msg(2),
+            msg(3)
+        );
+        assert_eq!(ids(long), ["2", "3"]);
+        let none = format!("Content-Type: x\r\n\r\n{}{}", msg(1), msg(2));
+        assert_eq!(ids(none), ["1", "2"]);
     }
 
     #[test]
