@@ -51,8 +51,8 @@ pub fn parse_limit(text: &str) -> Result<Option<u64>, String> {
     }
 }
 
-/// A size in bytes: `123`, `64G`, `64GB`, `64GiB`, `1.5T`, `512M`, `300k` (binary
-/// units: `G` is 2^30 bytes).
+/// A size in bytes: `123`, `64G`, `64GB`, `64GiB`, `1.5T`, `512M`, `300k`, `2P` (binary
+/// units: `G` is 2^30 bytes); a whole number of bytes.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t
@@ -65,6 +65,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
         "t" | "tb" | "tib" => 40,
+        "p" | "pb" | "pib" => 50,
         _ => {
             return Err(format!(
                 "`{text}` is not a size (examples: 64G, 512MiB, 1000000)"
@@ -77,6 +78,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let bytes = value * (1u64 << shift) as f64;
     if !bytes.is_finite() || bytes >= u64::MAX as f64 {
         return Err(format!("`{text}` is too large a size"));
+    }
+    if bytes.fract() != 0.0 {
+        return Err(format!(
+            "`{text}` is not a whole number of bytes (a fraction needs a unit: 1.5G)"
+        ));
     }
     Ok(bytes as u64)
 }
@@ -151,6 +157,9 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("1e30").is_err());
+        assert!(parse_size("1.5").unwrap_err().contains("whole number of bytes"));
+        assert_eq!(parse_size("2P"), Ok(2 << 50));
+        assert!(parse_size("99999999999P").unwrap_err().contains("too large"));
         assert!(parse_size("99999999999T").is_err());
         assert_eq!(parse_limit("none"), Ok(None));
     }
