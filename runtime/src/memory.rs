@@ -157,9 +157,17 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("1e30").is_err());
-        assert!(parse_size("1.5").unwrap_err().contains("whole number of bytes"));
+        assert!(
+            parse_size("1.5")
+                .unwrap_err()
+                .contains("whole number of bytes")
+        );
         assert_eq!(parse_size("2P"), Ok(2 << 50));
-        assert!(parse_size("99999999999P").unwrap_err().contains("too large"));
+        assert!(
+            parse_size("99999999999P")
+                .unwrap_err()
+                .contains("too large")
+        );
         assert!(parse_size("99999999999T").is_err());
         assert_eq!(parse_limit("none"), Ok(None));
     }

@@ -182,7 +182,7 @@ enum Cmd {
         #[arg(long, value_name = "PASS")]
         after: Option<String>,
         /// Show the graphs after every pass.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "after")]
         all_passes: bool,
         /// Leave out the fused kernels.
         #[arg(long)]
@@ -1004,6 +1004,16 @@ fn plot(
             metrics.push(m.to_string());
         }
         curves.push(c);
+    }
+    if let Some(d) = dashed
+        .iter()
+        .find(|d| !curves.iter().any(|c| &c.label == *d))
+    {
+        let labels: Vec<&str> = curves.iter().map(|c| c.label.as_str()).collect();
+        return Err(format!(
+            "`--dashed {d}`: no curve is labelled `{d}` (the labels: {})",
+            labels.join(", ")
+        ));
     }
     if opts.y_desc.is_empty() {
         opts.y_desc = metrics.join(", ");

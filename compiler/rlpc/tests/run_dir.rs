@@ -1483,4 +1483,19 @@ fn plot_out_that_is_a_directory_is_refused() {
     }
     ok(&["plot", "--out", s(&out_dir.join("r.png")), &curve]);
     assert!(out_dir.join("r.png").exists());
+    // A `--dashed` label no curve has is an error, not ignored.
+    let r = run(&[
+        "plot",
+        "--out",
+        s(&out_dir.join("z.png")),
+        "--dashed",
+        "ZZZ",
+        &curve,
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success() && err.contains("no curve is labelled `ZZZ`"),
+        "{err}"
+    );
+    assert!(!out_dir.join("z.png").exists());
 }
