@@ -72,8 +72,9 @@ enum Cmd {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
-        /// Override a top-level binding: `--set lr=3e-4` (repeatable; checked against
-        /// the kind of value the program binds).
+        /// Override a top-level binding: `--set lr=3e-4` (repeatable, once per name;
+        /// VALUE is a number, bool, string or list, or arithmetic on them such as
+        /// `2*64`; checked against the kind of value the program binds).
         #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_setting)]
         set: Vec<(String, String)>,
         /// Save a checkpoint and redraw the plots every K iterations (0: only at the end).

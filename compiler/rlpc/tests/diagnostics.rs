@@ -552,6 +552,28 @@ fn a_name_set_twice_or_set_to_a_name_is_refused() {
     assert!(!e.contains("`fn` body"), "{e}");
 }
 
+/// A `--set` list whose elements are not of the kind the program's list holds is an
+/// error at `<--set>` (it was reported deep in the stdlib, where the list was used);
+/// ints may still set a list of floats.
+#[test]
+fn a_set_list_must_hold_the_programs_kind_of_element() {
+    let src = "hidden = [64, 64]\nlrs = [0.1, 0.2]\ntrain iterations: 1 { log a = f32(hidden[0]) + lrs[0] }\n";
+    let with = |name: &str, value: &str| {
+        let settings = [(name.to_string(), value.to_string())];
+        rlpc::front_end_source_with("case.rlp", src, 0, &settings, Default::default())
+            .map(|_| ())
+            .map_err(|(d, s)| render_plain(&d, &s))
+    };
+    let e = with("hidden", "[32, \"a\"]").unwrap_err();
+    assert!(
+        e.contains("`--set` gives a list holding a string where the program's list holds an int"),
+        "{e}"
+    );
+    assert!(e.contains("<--set>"), "{e}");
+    assert!(with("lrs", "[1, 2]").is_ok());
+    assert!(with("hidden", "[32, 16, 8]").is_ok());
+}
+
 /// `<-` onto a value an earlier stage computed is an error, as it is within one stage:
 /// the value lives for one iteration, so the update would be lost.
 #[test]

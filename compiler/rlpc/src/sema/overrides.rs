@@ -45,7 +45,7 @@ pub(super) fn override_values(
         if !is_plain(&v) {
             return Err(Diag::new(
                 "type-mismatch",
-                "`--set` values are numbers, bools, strings or lists",
+                "`--set` values are numbers, bools, strings or lists (or arithmetic on them, such as `2 * 64`)",
             )
             .label(Loc::new(file, value.span), "not a plain value"));
         }
@@ -101,8 +101,30 @@ fn unquoted_string(d: Diag, name: &str, value: &ast::Expr, main: &ast::Module) -
     }
 }
 
-/// The override if it has the kind of the binding it replaces (an int may set a float).
+/// The override if it has the kind of the binding it replaces (an int may set a float);
+/// a list the program writes with elements of one kind takes elements of that kind.
 pub(super) fn same_kind(old: &Value, new: Value, at: Loc, decl: Loc) -> R<Value> {
+    if let (Value::List(o), Value::List(n)) = (old, &new)
+        && let Some(first) = o.first()
+        && o.iter()
+            .all(|x| std::mem::discriminant(x) == std::mem::discriminant(first))
+    {
+        let elements = n.iter().map(|x| {
+            same_kind(first, x.clone(), at, decl).map_err(|_| {
+                Diag::new(
+                    "type-mismatch",
+                    format!(
+                        "`--set` gives a list holding {} where the program's list holds {}",
+                        x.kind(),
+                        first.kind()
+                    ),
+                )
+                .label(at, "set here")
+                .label(decl, "bound here")
+            })
+        });
+        return Ok(Value::List(elements.collect::<R<Vec<_>>>()?.into()));
+    }
     let ok = match (old, &new) {
         (Value::Float(_), Value::Int(i)) => return Ok(Value::Float(*i as f64)),
         (Value::Int(_), Value::Int(_))
