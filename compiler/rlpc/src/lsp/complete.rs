@@ -243,6 +243,7 @@ pub fn context(text: &str, off: usize) -> (Ctx, usize) {
                         _ => {}
                     }
                 }
+                given.extend(keywords_after(text, off));
                 CallCtx {
                     callee,
                     arg_start,
@@ -254,6 +255,58 @@ pub fn context(text: &str, off: usize) -> (Ctx, usize) {
         _ => None,
     };
     (Ctx::Plain(call), word_start)
+}
+
+/// The `name:` keyword arguments written after the cursor at `off`, up to the close of
+/// the call the cursor is in (the rest of the word under the cursor left out): a keyword
+/// given later in the call is not offered again.
+fn keywords_after(text: &str, off: usize) -> Vec<String> {
+    let b = text.as_bytes();
+    let mut i = off;
+    while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+        i += 1;
+    }
+    let (mut depth, mut out) = (0i32, vec![]);
+    while i < b.len() {
+        match b[i] {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => {
+                depth -= 1;
+                if depth < 0 {
+                    break;
+                }
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                    i += 1;
+                }
+                let mut j = i;
+                while j < b.len() && matches!(b[j], b' ' | b'\t') {
+                    j += 1;
+                }
+                if depth == 0 && b.get(j) == Some(&b':') {
+                    out.push(text[start..i].to_string());
+                }
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Where the postfix expression ending just before token `end` starts: names joined by
@@ -698,5 +751,16 @@ mod tests {
         assert_eq!(ctx("y = (a + b).|"), Ctx::Member(vec![]));
         assert_eq!(ctx("fn f(a, |"), Ctx::Plain(None));
         assert_eq!(ctx("x = (a, |"), Ctx::Plain(None));
+        // Keywords written after the cursor, in this call only (not in a nested call,
+        // a string, or the next statement), count as given.
+        assert_eq!(
+            ctx("env = cartpole(envs: 4, | seed: g(max_steps: 2), note: \"a: b\")\ny = h(k: 1)"),
+            Ctx::Plain(Some(CallCtx {
+                callee: vec!["cartpole".into()],
+                arg_start: true,
+                given: vec!["envs".into(), "seed".into(), "note".into()],
+                positional: 0,
+            }))
+        );
     }
 }
