@@ -1051,7 +1051,7 @@ impl<'a> Elab<'a> {
         if let Some(v) = self.mods.lookup(fr.module, name) {
             return Ok(v);
         }
-        if name == "iteration" {
+        if name == super::modules::COUNTER {
             // The loop counter is visible everywhere, closures included.
             let ty = self.slots[self.counter.0 as usize].ty.clone();
             return Ok(Value::Tensor(TVal {

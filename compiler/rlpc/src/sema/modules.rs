@@ -290,19 +290,9 @@ impl Modules {
         let mut fns = HashMap::new();
         for item in &parsed.items {
             if let Item::Fn(f) = item {
-                if f.name.name == "iteration" {
+                if f.name.name == COUNTER {
                     // Closures would call it where the `train` block reads the counter.
-                    return Err(Diag::new(
-                        "reserved-name",
-                        "`iteration` is the training loop's counter",
-                    )
-                    .label(
-                        Loc::new(file, f.name.span),
-                        "a function of the counter's name",
-                    )
-                    .help(
-                        "`iteration` is visible everywhere; pick another name for the function",
-                    ));
+                    return Err(names_the_counter(Loc::new(file, f.name.span), "a function"));
                 }
                 if fns.contains_key(&f.name.name) {
                     return Err(Diag::new(
@@ -372,13 +362,6 @@ impl Modules {
                 // `sub/../a.rlp`) is one module, and a file that imports itself finds
                 // itself rather than loading again under a longer name.
                 let full = fold_dots(&base.join(path));
-                // `use "./"` from a program in the working directory folds to nothing;
-                // it names the directory `.` (which the file system reads as such).
-                let full = if full.as_os_str().is_empty() {
-                    PathBuf::from(".")
-                } else {
-                    full
-                };
                 let key = full.display().to_string();
                 let id = match self.by_key.get(&key) {
                     Some(&id) => id,
@@ -538,8 +521,25 @@ impl Modules {
     }
 }
 
+/// The loop counter's name, visible everywhere (closures included).
+pub const COUNTER: &str = "iteration";
+
+/// A top-level value or a function named [`COUNTER`] (`what`): closures defined at top
+/// level would read it while the `train` block reads the counter — one name, two meanings.
+pub fn names_the_counter(at: Loc, what: &str) -> Diag {
+    Diag::new(
+        "reserved-name",
+        format!("`{COUNTER}` is the training loop's counter"),
+    )
+    .label(at, format!("{what} of the counter's name"))
+    .help(format!(
+        "`{COUNTER}` is visible everywhere, closures included; pick another name"
+    ))
+}
+
 /// `path` with `.` and `..` folded away, without asking the file system: one name for a
-/// file reached along two paths.
+/// file reached along two paths. A path that folds to nothing (`./`, `a/..`) is `.`, the
+/// directory it names, never an empty path (which no file operation can name).
 pub fn fold_dots(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
@@ -553,6 +553,9 @@ pub fn fold_dots(path: &Path) -> PathBuf {
             }
             other => out.push(other.as_os_str()),
         }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
     }
     out
 }

@@ -655,30 +655,24 @@ pub(super) fn train_stmt_in(el: &mut Elab, s: &ast::Stmt, fr: &Rc<Frame>) -> R<(
     }
 }
 
-/// `name = …` in the `train` block where `name` is top-level state (a tensor, a
-/// buffer, a module's parameters) binds a new name for one iteration and leaves the
-/// state as it was: almost always a forgotten `<-`. Warned at the first such binding.
-/// A top-level binding may not be named `iteration`: the `train` block and the closures
-/// defined in it would read the loop counter while closures defined at top level (a
-/// schedule, an exploration rate) read the binding, and one program would mean two
-/// things by one name.
+/// A top-level binding may not be named `iteration` (see
+/// [`super::modules::names_the_counter`]).
 fn not_the_counter(s: &ast::Stmt, file: crate::diag::FileId) -> R<()> {
     let StmtKind::Let { names, .. } = &s.kind else {
         return Ok(());
     };
-    match names.iter().find(|n| n.name == "iteration") {
+    match names.iter().find(|n| n.name == super::modules::COUNTER) {
         None => Ok(()),
-        Some(n) => Err(Diag::new(
-            "reserved-name",
-            "`iteration` is the training loop's counter",
-        )
-        .label(Loc::new(file, n.span), "a top-level binding of the counter's name")
-        .help(
-            "`iteration` is visible everywhere, closures included; pick another name for this value",
+        Some(n) => Err(super::modules::names_the_counter(
+            Loc::new(file, n.span),
+            "a top-level binding",
         )),
     }
 }
 
+/// `name = …` in the `train` block where `name` is top-level state (a tensor, a
+/// buffer, a module's parameters) binds a new name for one iteration and leaves the
+/// state as it was: almost always a forgotten `<-`. Warned at the first such binding.
 fn warn_shadowed_state(el: &mut Elab, names: &[ast::Ident], fr: &Rc<Frame>) {
     for n in names {
         let mut f = fr.clone();
